@@ -1,0 +1,2 @@
+// Anchors the precompiled <torch/torch.h> so the library always has one translation unit.
+#include <torch/torch.h>
