@@ -17,7 +17,13 @@
 namespace dreamfleet::learner {
 
 // Twohot bins: kTwoHotBins points placed uniformly in symlog space on
-// [kTwoHotLow, kTwoHotHigh], as in danijar/dreamerv3 (linspace(-20, 20, 255)).
+// [kTwoHotLow, kTwoHotHigh] (the DreamerV3 paper and the jaxutils DiscDist of
+// danijar/dreamerv3: twohot of symlog(target), prediction symexp of the
+// expected bin). The newest official code instead places the bins at
+// symexp(linspace) and interpolates in raw space; we keep the symlog-space
+// variant the paper describes. Bins are built symmetric (the middle one is
+// exactly 0) and expectations are summed symmetrically from the middle out, as
+// the official code does, so uniform probabilities decode to exactly 0.
 inline constexpr int64_t kTwoHotBins = 255;
 inline constexpr double kTwoHotLow = -20.0;
 inline constexpr double kTwoHotHigh = 20.0;
@@ -33,8 +39,8 @@ torch::Tensor TwoHotBins(const torch::TensorOptions& options = {});
 // Twohot encoding of values that are ALREADY in symlog space: [...] -> [..., 255].
 // Each value puts weight on the two neighbouring bins, linearly by distance, so
 // that sum(weights * bins) == value. Values at or beyond the outer bins put all
-// weight on the edge bin. Not differentiable (targets only). Floating output in
-// the dtype of `symlog_values`.
+// weight on the edge bin. Not differentiable (targets only). Output is float32
+// (float64 for double input).
 torch::Tensor TwoHotEncodeSymlog(const torch::Tensor& symlog_values);
 
 // Twohot encoding of raw values: TwoHotEncodeSymlog(Symlog(values)).

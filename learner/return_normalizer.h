@@ -46,17 +46,20 @@ class ReturnNormalizer {
   int64_t updates() const { return updates_; }
   const ReturnNormalizerOptions& options() const { return options_; }
 
-  // State as named tensors {"low", "high", "updates"} (CPU copies), for
+  // State as named tensors {"low", "high", "corr", "updates"} (CPU copies), for
   // checkpoints; Load() restores it bit-for-bit onto this object's device and
   // fails with a message naming the missing or malformed key.
   std::map<std::string, torch::Tensor> Save() const;
   absl::Status Load(const std::map<std::string, torch::Tensor>& state);
 
  private:
+  torch::Tensor Correction() const;
+
   ReturnNormalizerOptions options_;
   torch::Device device_;
   torch::Tensor low_;   // 0-dim float32 EMA of the low percentile.
   torch::Tensor high_;  // 0-dim float32 EMA of the high percentile.
+  torch::Tensor corr_;  // 0-dim float32 EMA of 1 (debiasing), 1 - decay^updates.
   int64_t updates_ = 0;
 };
 

@@ -1,0 +1,468 @@
+// Atomic checkpoint directories; layout and protocol in checkpoint.h.
+#include "learner/checkpoint.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace dreamfleet::learner {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kManifest[] = "MANIFEST";
+constexpr char kManifestHeader[] = "dreamfleet-checkpoint v1";
+constexpr char kLatest[] = "latest";
+constexpr char kPrefix[] = "ckpt-";
+constexpr char kTmpSuffix[] = ".tmp";
+constexpr char kTensorsFile[] = "tensors.pt";
+constexpr char kCountersFile[] = "counters.txt";
+constexpr char kConfigFile[] = "config.yaml";
+constexpr char kModulePrefix[] = "module-";
+constexpr char kOptimizerPrefix[] = "optimizer-";
+constexpr char kPtSuffix[] = ".pt";
+
+// FNV-1a, 64 bit: cheap and enough to notice torn or bit-flipped files.
+uint64_t Fnv1a64(const std::string& data) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : data) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+absl::Status ErrnoError(const std::string& what, const std::string& path) {
+  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+}
+
+// Writes `data` to `path` and fsyncs it.
+absl::Status WriteFileDurably(const std::string& path, const std::string& data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoError("cannot create", path);
+  size_t written = 0;
+  while (written < data.size()) {
+    ssize_t n = ::write(fd, data.data() + written, data.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      absl::Status status = ErrnoError("cannot write", path);
+      ::close(fd);
+      return status;
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    absl::Status status = ErrnoError("cannot fsync", path);
+    ::close(fd);
+    return status;
+  }
+  if (::close(fd) != 0) return ErrnoError("cannot close", path);
+  return absl::OkStatus();
+}
+
+absl::Status FsyncDirectory(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("cannot open directory", path);
+  if (::fsync(fd) != 0) {
+    absl::Status status = ErrnoError("cannot fsync directory", path);
+    ::close(fd);
+    return status;
+  }
+  ::close(fd);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
+  return buffer.str();
+}
+
+bool IsFileNameSafe(const std::string& name) {
+  if (name.empty() || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.';
+  });
+}
+
+bool IsTokenSafe(const std::string& name) {
+  return !name.empty() && std::none_of(name.begin(), name.end(), [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+  });
+}
+
+std::string CheckpointName(int64_t step) { return absl::StrCat(kPrefix, step); }
+
+// Parses "ckpt-<step>" (no suffix) into its step.
+bool ParseCheckpointName(const std::string& name, int64_t* step) {
+  absl::string_view rest = name;
+  if (!absl::ConsumePrefix(&rest, kPrefix)) return false;
+  if (rest.empty() || !std::all_of(rest.begin(), rest.end(), [](char c) {
+        return c >= '0' && c <= '9';
+      })) {
+    return false;
+  }
+  return absl::SimpleAtoi(rest, step);
+}
+
+std::string PickleNamedTensors(const std::map<std::string, torch::Tensor>& tensors) {
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& [name, tensor] : tensors) dict.insert(name, tensor.detach().cpu());
+  std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  return std::string(bytes.begin(), bytes.end());
+}
+
+absl::StatusOr<std::map<std::string, torch::Tensor>> UnpickleNamedTensors(
+    const std::string& data, const std::string& path) {
+  std::map<std::string, torch::Tensor> out;
+  try {
+    c10::IValue value = torch::pickle_load(std::vector<char>(data.begin(), data.end()));
+    if (!value.isGenericDict()) {
+      return absl::DataLossError(absl::StrCat(path, " does not hold a dict of tensors"));
+    }
+    for (const auto& entry : value.toGenericDict()) {
+      if (!entry.key().isString() || !entry.value().isTensor()) {
+        return absl::DataLossError(absl::StrCat(path, " holds a non-tensor entry"));
+      }
+      out[entry.key().toStringRef()] = entry.value().toTensor();
+    }
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(
+        absl::StrCat("cannot parse ", path, ": ", e.what_without_backtrace()));
+  }
+  return out;
+}
+
+std::map<std::string, torch::Tensor> ModuleTensors(const torch::nn::Module& module) {
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) {
+    tensors[item.key()] = item.value();
+  }
+  for (const auto& item : module.named_buffers(/*recurse=*/true)) {
+    if (item.value().defined()) tensors[item.key()] = item.value();
+  }
+  return tensors;
+}
+
+struct ManifestEntry {
+  uint64_t size = 0;
+  uint64_t hash = 0;
+};
+
+absl::StatusOr<std::map<std::string, ManifestEntry>> ReadManifest(const std::string& dir) {
+  const std::string path = (fs::path(dir) / kManifest).string();
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("checkpoint ", dir, " has no readable ", kManifest, " (", path, ")"));
+  }
+  std::vector<std::string> lines = absl::StrSplit(*text, '\n', absl::SkipEmpty());
+  if (lines.empty() || lines[0] != kManifestHeader) {
+    return absl::DataLossError(absl::StrCat(path, ": missing header \"", kManifestHeader, "\""));
+  }
+  std::map<std::string, ManifestEntry> entries;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::vector<std::string> fields = absl::StrSplit(lines[i], ' ');
+    ManifestEntry entry;
+    if (fields.size() != 3 || !IsFileNameSafe(fields[0]) ||
+        !absl::SimpleAtoi(fields[1], &entry.size) ||
+        !absl::SimpleHexAtoi(fields[2], &entry.hash)) {
+      return absl::DataLossError(
+          absl::StrCat(path, ": malformed line ", i + 1, ": \"", lines[i], "\""));
+    }
+    entries[fields[0]] = entry;
+  }
+  return entries;
+}
+
+}  // namespace
+
+absl::Status WriteCheckpoint(const std::string& dir, int64_t step,
+                             const CheckpointContents& contents,
+                             const CheckpointOptions& options) {
+  if (step < 0) return absl::InvalidArgumentError(absl::StrCat("negative step ", step));
+  // Serialise everything into memory first: a failure here leaves no trace on disk.
+  std::map<std::string, std::string> files;
+  try {
+    for (const auto& [name, module] : contents.modules) {
+      if (!IsFileNameSafe(name) || module == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("bad checkpoint module name or null module: \"", name, "\""));
+      }
+      files[absl::StrCat(kModulePrefix, name, kPtSuffix)] =
+          PickleNamedTensors(ModuleTensors(*module));
+    }
+    for (const auto& [name, optimizer] : contents.optimizers) {
+      if (!IsFileNameSafe(name) || optimizer == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("bad checkpoint optimizer name or null optimizer: \"", name, "\""));
+      }
+      torch::serialize::OutputArchive archive;
+      optimizer->save(archive);
+      std::string bytes;
+      archive.save_to([&bytes](const void* data, size_t size) -> size_t {
+        bytes.append(static_cast<const char*>(data), size);
+        return size;
+      });
+      files[absl::StrCat(kOptimizerPrefix, name, kPtSuffix)] = std::move(bytes);
+    }
+    for (const auto& [name, tensor] : contents.tensors) {
+      if (!IsTokenSafe(name) || !tensor.defined()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("bad checkpoint tensor name or undefined tensor: \"", name, "\""));
+      }
+    }
+    files[kTensorsFile] = PickleNamedTensors(contents.tensors);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat("cannot serialise checkpoint ", step, ": ", e.what_without_backtrace()));
+  }
+  std::string counters;
+  for (const auto& [name, value] : contents.counters) {
+    if (!IsTokenSafe(name)) {
+      return absl::InvalidArgumentError(absl::StrCat("bad counter name \"", name, "\""));
+    }
+    absl::StrAppend(&counters, name, " ", value, "\n");
+  }
+  files[kCountersFile] = std::move(counters);
+  files[kConfigFile] = contents.config_text;
+
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  const std::string name = CheckpointName(step);
+  const std::string final_dir = (fs::path(dir) / name).string();
+  const std::string tmp_dir = final_dir + kTmpSuffix;
+  if (fs::exists(final_dir, ec)) {
+    return absl::AlreadyExistsError(absl::StrCat("checkpoint ", final_dir, " already exists"));
+  }
+  fs::remove_all(tmp_dir, ec);  // A torn earlier attempt at the same step.
+  if (!fs::create_directory(tmp_dir, ec) || ec) {
+    return absl::InternalError(absl::StrCat("cannot create ", tmp_dir, ": ", ec.message()));
+  }
+  std::string manifest = absl::StrCat(kManifestHeader, "\n");
+  for (const auto& [file, data] : files) {
+    absl::Status status = WriteFileDurably((fs::path(tmp_dir) / file).string(), data);
+    if (!status.ok()) return status;
+    absl::StrAppendFormat(&manifest, "%s %d %016x\n", file, data.size(), Fnv1a64(data));
+  }
+  absl::Status status = WriteFileDurably((fs::path(tmp_dir) / kManifest).string(), manifest);
+  if (!status.ok()) return status;
+  if (status = FsyncDirectory(tmp_dir); !status.ok()) return status;
+  if (::rename(tmp_dir.c_str(), final_dir.c_str()) != 0) {
+    return ErrnoError(absl::StrCat("cannot rename ", tmp_dir, " to"), final_dir);
+  }
+  if (status = FsyncDirectory(dir); !status.ok()) return status;
+  const std::string latest = (fs::path(dir) / kLatest).string();
+  const std::string latest_tmp = latest + kTmpSuffix;
+  if (status = WriteFileDurably(latest_tmp, name + "\n"); !status.ok()) return status;
+  if (::rename(latest_tmp.c_str(), latest.c_str()) != 0) {
+    return ErrnoError(absl::StrCat("cannot rename ", latest_tmp, " to"), latest);
+  }
+  if (status = FsyncDirectory(dir); !status.ok()) return status;
+
+  if (options.keep_last > 0) {
+    absl::StatusOr<std::vector<int64_t>> steps = ListCheckpoints(dir);
+    if (!steps.ok()) return steps.status();
+    const int64_t excess = static_cast<int64_t>(steps->size()) - options.keep_last;
+    for (int64_t i = 0; i < excess; ++i) {
+      if ((*steps)[i] == step) continue;
+      fs::remove_all(fs::path(dir) / CheckpointName((*steps)[i]), ec);
+      if (ec) {
+        return absl::InternalError(absl::StrCat("cannot remove old checkpoint ",
+                                                CheckpointName((*steps)[i]), " in ", dir, ": ",
+                                                ec.message()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+const std::map<std::string, torch::Tensor>* LoadedCheckpoint::module_tensors(
+    const std::string& name) const {
+  auto it = modules_.find(name);
+  return it == modules_.end() ? nullptr : &it->second;
+}
+
+absl::Status LoadedCheckpoint::RestoreModule(const std::string& name,
+                                             torch::nn::Module& module) const {
+  const std::map<std::string, torch::Tensor>* saved = module_tensors(name);
+  if (saved == nullptr) {
+    return absl::NotFoundError(absl::StrCat("checkpoint ", path_, " has no module \"", name, "\""));
+  }
+  std::map<std::string, torch::Tensor> targets = ModuleTensors(module);
+  for (const auto& [key, tensor] : *saved) {
+    if (targets.count(key) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path_, " module \"", name,
+                                                     "\" has \"", key,
+                                                     "\" which the model does not have"));
+    }
+  }
+  for (const auto& [key, target] : targets) {
+    auto it = saved->find(key);
+    if (it == saved->end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "checkpoint ", path_, " module \"", name, "\" lacks \"", key, "\""));
+    }
+    if (it->second.sizes() != target.sizes()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "checkpoint %s module \"%s\" tensor \"%s\" has shape %s, the model has %s", path_,
+          name, key, c10::str(it->second.sizes()), c10::str(target.sizes())));
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [key, target] : targets) target.copy_(saved->at(key));
+  return absl::OkStatus();
+}
+
+absl::Status LoadedCheckpoint::RestoreOptimizer(const std::string& name,
+                                                torch::optim::Optimizer& optimizer,
+                                                std::optional<torch::Device> device) const {
+  auto it = optimizer_bytes_.find(name);
+  if (it == optimizer_bytes_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("checkpoint ", path_, " has no optimizer \"", name, "\""));
+  }
+  if (!device.has_value()) {
+    for (const auto& group : optimizer.param_groups()) {
+      if (!group.params().empty()) {
+        device = group.params().front().device();
+        break;
+      }
+    }
+  }
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(it->second.data(), it->second.size(),
+                      device.has_value() ? c10::optional<torch::Device>(*device)
+                                         : c10::optional<torch::Device>());
+    optimizer.load(archive);
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot restore optimizer from ", (fs::path(path_) / (kOptimizerPrefix + name + kPtSuffix)).string(),
+        ": ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
+  LoadedCheckpoint ckpt;
+  ckpt.path_ = path;
+  const std::string base = fs::path(path).filename().string();
+  if (!ParseCheckpointName(base, &ckpt.step_)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a checkpoint directory (expected ", kPrefix, "<step>)"));
+  }
+  absl::StatusOr<std::map<std::string, ManifestEntry>> manifest = ReadManifest(path);
+  if (!manifest.ok()) return manifest.status();
+  for (const auto& [file, entry] : *manifest) {
+    const std::string file_path = (fs::path(path) / file).string();
+    absl::StatusOr<std::string> data = ReadFile(file_path);
+    if (!data.ok()) {
+      return absl::DataLossError(absl::StrCat("checkpoint file ", file_path, " is missing"));
+    }
+    if (data->size() != entry.size) {
+      return absl::DataLossError(absl::StrCat("checkpoint file ", file_path, " has ",
+                                              data->size(), " bytes, manifest says ",
+                                              entry.size));
+    }
+    const uint64_t hash = Fnv1a64(*data);
+    if (hash != entry.hash) {
+      return absl::DataLossError(absl::StrFormat(
+          "checkpoint file %s is corrupted: checksum %016x, manifest says %016x", file_path,
+          hash, entry.hash));
+    }
+    absl::string_view name = file;
+    if (absl::ConsumePrefix(&name, kModulePrefix) && absl::ConsumeSuffix(&name, kPtSuffix)) {
+      absl::StatusOr<std::map<std::string, torch::Tensor>> tensors =
+          UnpickleNamedTensors(*data, file_path);
+      if (!tensors.ok()) return tensors.status();
+      ckpt.modules_[std::string(name)] = *std::move(tensors);
+    } else if (name = file; absl::ConsumePrefix(&name, kOptimizerPrefix) &&
+                            absl::ConsumeSuffix(&name, kPtSuffix)) {
+      ckpt.optimizer_bytes_[std::string(name)] = *std::move(data);
+    } else if (file == kTensorsFile) {
+      absl::StatusOr<std::map<std::string, torch::Tensor>> tensors =
+          UnpickleNamedTensors(*data, file_path);
+      if (!tensors.ok()) return tensors.status();
+      ckpt.tensors_ = *std::move(tensors);
+    } else if (file == kCountersFile) {
+      for (absl::string_view line : absl::StrSplit(*data, '\n', absl::SkipEmpty())) {
+        std::vector<std::string> fields = absl::StrSplit(line, ' ');
+        int64_t value = 0;
+        if (fields.size() != 2 || !absl::SimpleAtoi(fields[1], &value)) {
+          return absl::DataLossError(
+              absl::StrCat(file_path, ": malformed counter line \"", line, "\""));
+        }
+        ckpt.counters_[fields[0]] = value;
+      }
+    } else if (file == kConfigFile) {
+      ckpt.config_text_ = *std::move(data);
+    }
+  }
+  for (const char* required : {kTensorsFile, kCountersFile, kConfigFile}) {
+    if (manifest->count(required) == 0) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", path, " manifest lacks ", required));
+    }
+  }
+  return ckpt;
+}
+
+absl::StatusOr<std::vector<int64_t>> ListCheckpoints(const std::string& dir) {
+  std::vector<int64_t> steps;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return absl::NotFoundError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
+  for (const fs::directory_entry& entry : it) {
+    int64_t step = 0;
+    if (entry.is_directory(ec) && ParseCheckpointName(entry.path().filename().string(), &step)) {
+      steps.push_back(step);
+    }
+  }
+  std::sort(steps.begin(), steps.end());
+  return steps;
+}
+
+absl::StatusOr<LoadedCheckpoint> LoadLatestCheckpoint(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::NotFoundError(absl::StrCat("no checkpoint directory ", dir));
+  }
+  const std::string latest = (fs::path(dir) / kLatest).string();
+  if (fs::exists(latest, ec)) {
+    absl::StatusOr<std::string> text = ReadFile(latest);
+    if (!text.ok()) return text.status();
+    std::string name(absl::StripAsciiWhitespace(*text));
+    int64_t step = 0;
+    if (!ParseCheckpointName(name, &step)) {
+      return absl::DataLossError(
+          absl::StrCat(latest, " holds \"", name, "\", not ", kPrefix, "<step>"));
+    }
+    return LoadCheckpoint((fs::path(dir) / name).string());
+  }
+  absl::StatusOr<std::vector<int64_t>> steps = ListCheckpoints(dir);
+  if (!steps.ok()) return steps.status();
+  if (steps->empty()) return absl::NotFoundError(absl::StrCat("no checkpoint in ", dir));
+  return LoadCheckpoint((fs::path(dir) / CheckpointName(steps->back())).string());
+}
+
+}  // namespace dreamfleet::learner
