@@ -1,0 +1,426 @@
+// Config parsing: YAML → Config through the one table of fields in ConfigFields().
+#include "services/config.h"
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "yaml-cpp/yaml.h"
+
+extern const char kDefaultConfigYaml[];
+
+namespace dreamfleet::services {
+namespace {
+
+ConfigField Int(std::string key, int64_t* value, double min, double max, std::string doc) {
+  return ConfigField{std::move(key), value, min, max, {}, std::move(doc)};
+}
+ConfigField Real(std::string key, double* value, double min, double max, std::string doc) {
+  return ConfigField{std::move(key), value, min, max, {}, std::move(doc)};
+}
+ConfigField Bool(std::string key, bool* value, std::string doc) {
+  return ConfigField{std::move(key), value, 0, 0, {}, std::move(doc)};
+}
+ConfigField Str(std::string key, std::string* value, std::vector<std::string> choices,
+                std::string doc) {
+  return ConfigField{std::move(key), value, 0, 0, std::move(choices), std::move(doc)};
+}
+
+constexpr double kMaxPort = 65535;
+constexpr double kBig = 9.0e15;
+
+// Shortest decimal text that reads back as the same double.
+std::string FormatDouble(double value) {
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::string text = absl::StrFormat("%.*g", precision, value);
+    double back = 0;
+    if (absl::SimpleAtod(text, &back) && back == value) return text;
+  }
+  return absl::StrFormat("%.17g", value);
+}
+
+std::string FormatRangeNumber(double value, bool integer) {
+  if (integer) return absl::StrCat(static_cast<int64_t>(value));
+  return FormatDouble(value);
+}
+
+std::string Quote(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string ValueText(const ConfigField& field) {
+  return std::visit(
+      [](auto* value) -> std::string {
+        using T = std::remove_pointer_t<decltype(value)>;
+        if constexpr (std::is_same_v<T, int64_t>) return absl::StrCat(*value);
+        if constexpr (std::is_same_v<T, double>) return FormatDouble(*value);
+        if constexpr (std::is_same_v<T, bool>) return *value ? "true" : "false";
+        if constexpr (std::is_same_v<T, std::string>) return Quote(*value);
+      },
+      field.value);
+}
+
+// Checks the field's current value against its range or choices. `where` prefixes the message.
+absl::Status CheckField(const ConfigField& field, const std::string& where) {
+  if (auto* s = std::get_if<std::string*>(&field.value)) {
+    if (!field.choices.empty() &&
+        std::find(field.choices.begin(), field.choices.end(), **s) == field.choices.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "config key \"", field.key, "\" = \"",
+                                                     **s, "\" is not one of: ",
+                                                     absl::StrJoin(field.choices, ", ")));
+    }
+    return absl::OkStatus();
+  }
+  if (field.min >= field.max) return absl::OkStatus();
+  double number = 0;
+  bool integer = false;
+  if (auto* i = std::get_if<int64_t*>(&field.value)) {
+    number = static_cast<double>(**i);
+    integer = true;
+  } else if (auto* d = std::get_if<double*>(&field.value)) {
+    number = **d;
+  } else {
+    return absl::OkStatus();
+  }
+  if (!(number >= field.min && number <= field.max)) {  // also rejects NaN
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, "config key \"", field.key, "\" = ", ValueText(field), " is out of range [",
+        FormatRangeNumber(field.min, integer), ", ", FormatRangeNumber(field.max, integer), "]"));
+  }
+  return absl::OkStatus();
+}
+
+// Sets the field from text; errors name the key and the text seen.
+absl::Status SetField(const ConfigField& field, const std::string& text, const std::string& where) {
+  auto type_error = [&](const char* expected) {
+    return absl::InvalidArgumentError(absl::StrCat(where, "config key \"", field.key, "\" expects ",
+                                                   expected, ", got \"", text, "\""));
+  };
+  if (auto* i = std::get_if<int64_t*>(&field.value)) {
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(text, &value)) {
+      // Accept integral floating forms such as 1e6 for large counts.
+      double real = 0;
+      if (!absl::SimpleAtod(text, &real) || !std::isfinite(real) || std::floor(real) != real ||
+          std::fabs(real) > kBig) {
+        return type_error("an integer");
+      }
+      value = static_cast<int64_t>(real);
+    }
+    **i = value;
+  } else if (auto* d = std::get_if<double*>(&field.value)) {
+    double value = 0;
+    if (!absl::SimpleAtod(text, &value) || !std::isfinite(value)) return type_error("a number");
+    **d = value;
+  } else if (auto* b = std::get_if<bool*>(&field.value)) {
+    const std::string lower = absl::AsciiStrToLower(text);
+    if (lower == "true" || lower == "yes" || lower == "on") {
+      **b = true;
+    } else if (lower == "false" || lower == "no" || lower == "off") {
+      **b = false;
+    } else {
+      return type_error("true or false");
+    }
+  } else {
+    **std::get_if<std::string*>(&field.value) = text;
+  }
+  return CheckField(field, where);
+}
+
+// SetFieldChecked leaves the field unchanged when the new value is rejected.
+absl::Status SetFieldChecked(const ConfigField& field, const std::string& text,
+                             const std::string& where) {
+  return std::visit(
+      [&](auto* value) {
+        auto saved = *value;
+        absl::Status status = SetField(field, text, where);
+        if (!status.ok()) *value = saved;
+        return status;
+      },
+      field.value);
+}
+
+std::string SectionOf(const std::string& key) { return key.substr(0, key.find('.')); }
+
+absl::Status UnknownKey(const std::vector<ConfigField>& fields, const std::string& key,
+                        const std::string& where) {
+  const std::string section = SectionOf(key);
+  std::vector<std::string> sections, names;
+  for (const auto& field : fields) {
+    const std::string field_section = SectionOf(field.key);
+    if (sections.empty() || sections.back() != field_section) sections.push_back(field_section);
+    if (field_section == section) names.push_back(field.key.substr(section.size() + 1));
+  }
+  if (names.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, "unknown config section \"", section,
+                                                   "\" (known sections: ",
+                                                   absl::StrJoin(sections, ", "), ")"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(where, "unknown config key \"", key,
+                                                 "\" (known keys in ", section, ": ",
+                                                 absl::StrJoin(names, ", "), ")"));
+}
+
+const ConfigField* FindField(const std::vector<ConfigField>& fields, const std::string& key) {
+  for (const auto& field : fields) {
+    if (field.key == key) return &field;
+  }
+  return nullptr;
+}
+
+std::string Where(absl::string_view source, const YAML::Mark& mark) {
+  if (mark.line < 0) return absl::StrCat(source, ": ");
+  return absl::StrCat(source, ":", mark.line + 1, ": ");
+}
+
+}  // namespace
+
+std::vector<ConfigField> ConfigFields(Config* c) {
+  const std::vector<std::string> kPresets = {"debug", "1m", "12m", "25m", "50m", "100m", "200m",
+                                             "400m"};
+  return {
+      Str("run.name", &c->run.name, {}, "Name of the run, shown in logs and dashboards."),
+      Str("run.dir", &c->run.dir, {},
+          "Run directory: logs, metrics snapshots, learner checkpoints and (by default) replay data."),
+      Int("run.seed", &c->run.seed, 0, kBig, "Base random seed of every process."),
+      Str("run.log_level", &c->run.log_level, {"debug", "info", "warning", "error"},
+          "Lowest log severity printed."),
+
+      Int("replay.shards", &c->replay.shards, 1, 64, "Number of replay shard processes."),
+      Str("replay.host", &c->replay.host, {}, "Host the shards listen on and clients dial."),
+      Int("replay.port", &c->replay.port, 0, kMaxPort,
+          "gRPC port of shard 0; shard i uses port + i. 0 picks free ports (tests)."),
+      Int("replay.metrics_port", &c->replay.metrics_port, 0, kMaxPort,
+          "/metrics port of shard 0; shard i uses metrics_port + i. 0 picks free ports."),
+      Str("replay.addresses", &c->replay.addresses, {},
+          "Comma-separated host:port of every shard, in shard order; overrides host/port for "
+          "clients (containers, Kubernetes)."),
+      Str("replay.table", &c->replay.table, {}, "Name of the table actors write and the learner samples."),
+      Int("replay.capacity_steps", &c->replay.capacity_steps, 1000, kBig,
+          "Steps each shard keeps (FIFO eviction). 64x64 RGB images take ~12 KB a step: "
+          "1M steps need ~12 GB of RAM per shard."),
+      Int("replay.sequence_length", &c->replay.sequence_length, 2, 4096,
+          "T: steps per sampled item (a window of one actor stream)."),
+      Str("replay.selector", &c->replay.selector, {"uniform", "recency", "prioritized"},
+          "How items are picked for sampling."),
+      Real("replay.priority_exponent", &c->replay.priority_exponent, 0, 10,
+           "Prioritized selector: probability proportional to priority^exponent."),
+      Real("replay.recency_decay", &c->replay.recency_decay, 0.5, 1,
+           "Recency selector: weight of an item decays by this factor per newer item."),
+      Real("replay.samples_per_insert", &c->replay.samples_per_insert, 0, 1e6,
+           "Rate limiter: replayed steps (B*T per batch) per inserted env step, DreamerV3's "
+           "train_ratio. 0 disables limiting."),
+      Real("replay.limiter_tolerance", &c->replay.limiter_tolerance, 0, 1e15,
+           "Rate limiter slack, in replayed steps, before inserts or samples block."),
+      Int("replay.min_size_to_sample", &c->replay.min_size_to_sample, 1, kBig,
+          "Steps stored in a shard before it serves samples."),
+      Str("replay.data_dir", &c->replay.data_dir, {},
+          "Shard data directory (write-ahead log, checkpoints); \"\" = <run.dir>/replay/shard-<i>."),
+      Int("replay.wal_fsync_interval_ms", &c->replay.wal_fsync_interval_ms, 0, 60000,
+          "Write-ahead log fsync batching interval; inserts are acknowledged after the fsync."),
+      Int("replay.checkpoint_interval_s", &c->replay.checkpoint_interval_s, 1, 86400,
+          "Seconds between shard checkpoints (which compact the log)."),
+      Str("replay.compression", &c->replay.compression, {"none", "zstd"},
+          "Compression of stored chunks."),
+      Int("replay.max_message_mb", &c->replay.max_message_mb, 1, 1024,
+          "Largest gRPC message accepted or sent, in MiB."),
+
+      Str("env.name", &c->env.name, {}, "Environment name (see the list in configs/README.md)."),
+      Int("env.base_seed", &c->env.base_seed, 0, kBig, "Env i of the fleet seeds from base_seed + i."),
+      Int("env.image_size", &c->env.image_size, 8, 256, "Observation images are image_size squared."),
+      Bool("env.grayscale", &c->env.grayscale, "Single-channel observations."),
+      Int("env.action_repeat", &c->env.action_repeat, 1, 64,
+          "Emulators: frames per agent step (max-pooled over the last two)."),
+      Real("env.sticky_actions", &c->env.sticky_actions, -1, 1,
+           "Probability of repeating the previous action; < 0 = the env's default."),
+      Int("env.max_episode_steps", &c->env.max_episode_steps, 0, kBig,
+          "Time limit in agent steps; 0 = the env's default."),
+      Str("env.rom", &c->env.rom, {}, "Emulators: ROM file (your own copy for commercial games)."),
+      Str("env.core", &c->env.core, {}, "Emulators: libretro core .so; \"\" = the Debian core for the console."),
+      Str("env.view", &c->env.view, {"full", "egocentric"},
+          "Gridworlds: full grid or MiniGrid's 7x7 egocentric view."),
+
+      Int("actor.count", &c->actor.count, 1, 4096, "Actor processes `dreamfleet up` launches."),
+      Int("actor.envs_per_actor", &c->actor.envs_per_actor, 1, 1024,
+          "K: envs per actor process, stepped as one batch."),
+      Int("actor.chunk_steps", &c->actor.chunk_steps, 1, 4096, "Steps per chunk sent to replay."),
+      Int("actor.metrics_port", &c->actor.metrics_port, 0, kMaxPort,
+          "/metrics port of actor 0; actor i uses metrics_port + i. 0 picks free ports."),
+      Int("actor.threads", &c->actor.threads, 1, 256, "CPU threads for policy inference."),
+      Int("actor.max_env_steps", &c->actor.max_env_steps, 0, kBig,
+          "Stop after this many env steps per actor; 0 = unlimited."),
+
+      Str("learner.host", &c->learner.host, {}, "Host the learner listens on and actors dial."),
+      Int("learner.port", &c->learner.port, 0, kMaxPort, "Learner gRPC port (ParameterService)."),
+      Int("learner.metrics_port", &c->learner.metrics_port, 0, kMaxPort, "Learner /metrics port."),
+      Str("learner.preset", &c->learner.preset, kPresets,
+          "Model size preset (official DreamerV3 sizes)."),
+      Str("learner.device", &c->learner.device, {"auto", "cpu", "cuda"},
+          "Training device; auto = CUDA when the LibTorch build and a GPU allow it."),
+      Int("learner.threads", &c->learner.threads, 1, 256, "CPU intra-op threads for training."),
+      Int("learner.batch_size", &c->learner.batch_size, 1, 4096, "B: sequences per batch."),
+      Int("learner.batch_length", &c->learner.batch_length, 2, 4096,
+          "T: steps per sequence; must equal replay.sequence_length."),
+      Real("learner.model_lr", &c->learner.model_lr, 1e-10, 1, "World model learning rate."),
+      Real("learner.actor_lr", &c->learner.actor_lr, 1e-10, 1, "Actor learning rate."),
+      Real("learner.critic_lr", &c->learner.critic_lr, 1e-10, 1, "Critic learning rate."),
+      Real("learner.agc", &c->learner.agc, 0, 100, "Adaptive gradient clipping threshold; 0 = off."),
+      Int("learner.imagination_horizon", &c->learner.imagination_horizon, 1, 1000,
+          "Imagined steps per actor-critic update."),
+      Real("learner.horizon", &c->learner.horizon, 1, 1e6, "Return horizon; discount = 1 - 1/horizon."),
+      Real("learner.lambda", &c->learner.lambda, 0, 1, "Lambda of the lambda-returns."),
+      Real("learner.entropy", &c->learner.entropy, 0, 1, "Actor entropy regulariser scale."),
+      Int("learner.prefetch_batches", &c->learner.prefetch_batches, 1, 64,
+          "Batches sampled ahead in background threads."),
+      Int("learner.publish_every_updates", &c->learner.publish_every_updates, 1, kBig,
+          "Publish weights to actors every N updates..."),
+      Real("learner.publish_every_seconds", &c->learner.publish_every_seconds, 0, 86400,
+           "...or every this many seconds, whichever comes first."),
+      Real("learner.checkpoint_minutes", &c->learner.checkpoint_minutes, 0.01, 10000,
+           "Minutes between learner checkpoints (also written on SIGTERM)."),
+      Int("learner.max_updates", &c->learner.max_updates, 0, kBig, "Stop after N updates; 0 = unlimited."),
+  };
+}
+
+absl::Status Config::Validate() const {
+  Config copy = *this;
+  for (const ConfigField& field : ConfigFields(&copy)) {
+    if (absl::Status status = CheckField(field, ""); !status.ok()) return status;
+  }
+  if (learner.batch_length != replay.sequence_length) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("learner.batch_length (", learner.batch_length,
+                     ") must equal replay.sequence_length (", replay.sequence_length, ")"));
+  }
+  if (replay.capacity_steps < replay.sequence_length) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replay.capacity_steps (", replay.capacity_steps,
+                     ") is smaller than one item of replay.sequence_length (",
+                     replay.sequence_length, ") steps"));
+  }
+  if (env.name.empty()) return absl::InvalidArgumentError("env.name is empty");
+  return absl::OkStatus();
+}
+
+absl::string_view DefaultConfigYaml() { return kDefaultConfigYaml; }
+
+absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view source, Config base) {
+  Config config = std::move(base);
+  const std::vector<ConfigField> fields = ConfigFields(&config);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(source, e.mark), "invalid YAML: ", e.msg));
+  }
+  if (!root || root.IsNull()) return config;
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(source, root.Mark()), "a config is a map of sections (run, replay, env, actor, learner)"));
+  }
+  for (const auto& section : root) {
+    const std::string section_name = section.first.Scalar();
+    const std::string where = Where(source, section.first.Mark());
+    bool known = false;
+    for (const auto& field : fields) known |= SectionOf(field.key) == section_name;
+    if (!known) return UnknownKey(fields, section_name + ".", where);
+    if (section.second.IsNull()) continue;
+    if (!section.second.IsMap()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "config section \"", section_name, "\" must be a map of keys"));
+    }
+    for (const auto& entry : section.second) {
+      const std::string key = absl::StrCat(section_name, ".", entry.first.Scalar());
+      const std::string where = Where(source, entry.first.Mark());
+      const ConfigField* field = FindField(fields, key);
+      if (field == nullptr) return UnknownKey(fields, key, where);
+      if (!entry.second.IsScalar() && !entry.second.IsNull()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, "config key \"", key, "\" expects a single value, got a ",
+                         entry.second.IsMap() ? "map" : "list"));
+      }
+      const std::string text = entry.second.IsNull() ? "" : entry.second.Scalar();
+      if (absl::Status status = SetField(*field, text, Where(source, entry.second.Mark()));
+          !status.ok()) {
+        return status;
+      }
+    }
+  }
+  return config;
+}
+
+absl::Status ApplyOverride(absl::string_view assignment, Config* config) {
+  const std::string where = absl::StrCat("--set ", assignment, ": ");
+  const size_t eq = assignment.find('=');
+  if (eq == absl::string_view::npos || eq == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, "expected section.key=value"));
+  }
+  const std::string key(absl::StripAsciiWhitespace(assignment.substr(0, eq)));
+  const std::string value(absl::StripAsciiWhitespace(assignment.substr(eq + 1)));
+  const std::vector<ConfigField> fields = ConfigFields(config);
+  if (key.find('.') == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(where, "expected section.key=value"));
+  }
+  const ConfigField* field = FindField(fields, key);
+  if (field == nullptr) return UnknownKey(fields, key, where);
+  return SetFieldChecked(*field, value, where);
+}
+
+absl::StatusOr<Config> LoadConfig(absl::string_view path,
+                                  const std::vector<std::string>& overrides) {
+  absl::StatusOr<Config> config;
+  if (path.empty()) {
+    config = ParseConfig(DefaultConfigYaml(), "<embedded configs/default.yaml>");
+  } else {
+    std::ifstream file{std::string(path)};
+    if (!file) {
+      return absl::NotFoundError(absl::StrCat("cannot read config file \"", path, "\""));
+    }
+    std::stringstream text;
+    text << file.rdbuf();
+    config = ParseConfig(text.str(), path);
+  }
+  if (!config.ok()) return config.status();
+  for (const std::string& assignment : overrides) {
+    if (absl::Status status = ApplyOverride(assignment, &*config); !status.ok()) return status;
+  }
+  if (absl::Status status = config->Validate(); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path.empty() ? "<embedded configs/default.yaml>" : std::string(path), ": ",
+        status.message()));
+  }
+  return config;
+}
+
+std::string ConfigToYaml(const Config& config, bool with_docs) {
+  Config copy = config;
+  std::string out;
+  std::string section;
+  for (const ConfigField& field : ConfigFields(&copy)) {
+    const std::string field_section = SectionOf(field.key);
+    if (field_section != section) {
+      if (!section.empty()) out += "\n";
+      section = field_section;
+      absl::StrAppend(&out, section, ":\n");
+    }
+    if (with_docs) absl::StrAppend(&out, "  # ", field.doc, "\n");
+    absl::StrAppend(&out, "  ", field.key.substr(section.size() + 1), ": ", ValueText(field), "\n");
+  }
+  return out;
+}
+
+}  // namespace dreamfleet::services

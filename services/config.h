@@ -1,0 +1,130 @@
+// Typed configuration shared by every dreamfleet binary. One YAML file (or the embedded default,
+// configs/default.yaml) is parsed once into these structs; `--set section.key=value` overrides are
+// applied on top; Validate() checks ranges and cross-field rules. Every field is listed once in
+// ConfigFields() (config.cc) with its range and documentation: parsing, overrides, printing and
+// the configs/README.md check all read that one table.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <variant>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace dreamfleet::services {
+
+struct RunConfig {
+  std::string name = "default";
+  std::string dir = "runs/default";  // logs, metrics, checkpoints and replay data live here
+  int64_t seed = 0;
+  std::string log_level = "info";
+};
+
+struct ReplayConfig {
+  int64_t shards = 1;
+  std::string host = "127.0.0.1";
+  int64_t port = 7100;          // shard i listens on port + i; 0 = any free port
+  int64_t metrics_port = 9100;  // shard i serves /metrics on metrics_port + i; 0 = any free port
+  std::string addresses = "";   // comma-separated shard addresses; overrides host/port for clients
+  std::string table = "default";
+  int64_t capacity_steps = 1000000;
+  int64_t sequence_length = 64;
+  std::string selector = "uniform";  // uniform | recency | prioritized
+  double priority_exponent = 0.8;
+  double recency_decay = 0.999;
+  double samples_per_insert = 0.0;   // replayed steps per inserted step (train_ratio); 0 = off
+  double limiter_tolerance = 10000;  // replayed steps of slack either way
+  int64_t min_size_to_sample = 1000; // steps stored before the first sample is served
+  std::string data_dir = "";         // "" = <run.dir>/replay/shard-<i>
+  int64_t wal_fsync_interval_ms = 20;
+  int64_t checkpoint_interval_s = 300;
+  std::string compression = "none";  // none | zstd
+  int64_t max_message_mb = 64;
+};
+
+struct EnvConfig {
+  std::string name = "grid_empty_5x5";
+  int64_t base_seed = 0;
+  int64_t image_size = 64;
+  bool grayscale = false;
+  int64_t action_repeat = 4;
+  double sticky_actions = -1.0;  // < 0 = the env's own default
+  int64_t max_episode_steps = 0; // 0 = the env's own default
+  std::string rom = "";
+  std::string core = "";
+  std::string view = "full";     // full | egocentric (gridworlds)
+};
+
+struct ActorConfig {
+  int64_t count = 1;
+  int64_t envs_per_actor = 4;
+  int64_t chunk_steps = 32;
+  int64_t metrics_port = 9200;   // actor i serves /metrics on metrics_port + i; 0 = any free port
+  int64_t threads = 1;
+  int64_t max_env_steps = 0;     // 0 = unlimited
+};
+
+struct LearnerConfig {
+  std::string host = "127.0.0.1";
+  int64_t port = 7000;
+  int64_t metrics_port = 9000;
+  std::string preset = "debug";  // debug | 1m | 12m | 25m | 50m | 100m | 200m | 400m
+  std::string device = "auto";   // auto | cpu | cuda
+  int64_t threads = 1;
+  int64_t batch_size = 16;
+  int64_t batch_length = 64;
+  double model_lr = 4e-5;
+  double actor_lr = 4e-5;
+  double critic_lr = 4e-5;
+  double agc = 0.3;
+  int64_t imagination_horizon = 15;
+  double horizon = 333;
+  double lambda = 0.95;
+  double entropy = 3e-4;
+  int64_t prefetch_batches = 2;
+  int64_t publish_every_updates = 10;
+  double publish_every_seconds = 10;
+  double checkpoint_minutes = 5;
+  int64_t max_updates = 0;       // 0 = unlimited
+};
+
+struct Config {
+  RunConfig run;
+  ReplayConfig replay;
+  EnvConfig env;
+  ActorConfig actor;
+  LearnerConfig learner;
+
+  // Range and cross-field checks; the message names the key and the value.
+  absl::Status Validate() const;
+};
+
+// One entry of the config table.
+struct ConfigField {
+  std::string key;  // "section.name"
+  std::variant<int64_t*, double*, bool*, std::string*> value;
+  double min = 0, max = 0;           // numeric range (inclusive), used when min < max
+  std::vector<std::string> choices;  // allowed strings; empty = any
+  std::string doc;
+};
+
+// The table of every field of `config`, in print order.
+std::vector<ConfigField> ConfigFields(Config* config);
+
+// The embedded default config (configs/default.yaml, compiled in).
+absl::string_view DefaultConfigYaml();
+
+// Parses `yaml` (named `source` in errors, e.g. a file path) over the defaults of `base`.
+absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view source,
+                                   Config base = Config());
+// Applies one "section.key=value" override.
+absl::Status ApplyOverride(absl::string_view assignment, Config* config);
+// Loads `path` ("" = the embedded default), applies `overrides` in order, validates.
+absl::StatusOr<Config> LoadConfig(absl::string_view path, const std::vector<std::string>& overrides);
+// The whole config as YAML, every key, with its documentation as comments when `with_docs`.
+std::string ConfigToYaml(const Config& config, bool with_docs = false);
+
+}  // namespace dreamfleet::services

@@ -1,0 +1,159 @@
+#include "services/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace dreamfleet::services {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ConfigTest, EmbeddedDefaultParsesAndValidates) {
+  absl::StatusOr<Config> config = LoadConfig("", {});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->env.name, "grid_empty_5x5");
+  EXPECT_EQ(config->learner.batch_length, config->replay.sequence_length);
+}
+
+TEST(ConfigTest, FileValuesOverrideDefaults) {
+  absl::StatusOr<Config> config =
+      ParseConfig("replay:\n  shards: 3\n  selector: prioritized\nenv:\n  grayscale: yes\n", "x.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->replay.shards, 3);
+  EXPECT_EQ(config->replay.selector, "prioritized");
+  EXPECT_TRUE(config->env.grayscale);
+  EXPECT_EQ(config->replay.capacity_steps, Config().replay.capacity_steps);
+}
+
+TEST(ConfigTest, UnknownKeyNamesKeyFileAndLine) {
+  absl::StatusOr<Config> config = ParseConfig("replay:\n  shards: 2\n  capasity: 5\n", "x.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(config.status().message(),
+            "x.yaml:3: unknown config key \"replay.capasity\" (known keys in replay: shards, host, "
+            "port, metrics_port, addresses, table, capacity_steps, sequence_length, selector, "
+            "priority_exponent, recency_decay, samples_per_insert, limiter_tolerance, "
+            "min_size_to_sample, data_dir, wal_fsync_interval_ms, checkpoint_interval_s, "
+            "compression, max_message_mb)");
+}
+
+TEST(ConfigTest, UnknownSectionListsSections) {
+  absl::StatusOr<Config> config = ParseConfig("replya:\n  shards: 2\n", "x.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "x.yaml:1: unknown config section \"replya\" (known sections: run, replay, env, actor, "
+            "learner)");
+}
+
+TEST(ConfigTest, WrongTypeNamesKeyAndValue) {
+  absl::StatusOr<Config> config = ParseConfig("actor:\n  count: four\n", "x.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "x.yaml:2: config key \"actor.count\" expects an integer, got \"four\"");
+  config = ParseConfig("env:\n  grayscale: maybe\n", "y.yaml");
+  EXPECT_EQ(config.status().message(),
+            "y.yaml:2: config key \"env.grayscale\" expects true or false, got \"maybe\"");
+  config = ParseConfig("learner:\n  model_lr: fast\n", "z.yaml");
+  EXPECT_EQ(config.status().message(),
+            "z.yaml:2: config key \"learner.model_lr\" expects a number, got \"fast\"");
+}
+
+TEST(ConfigTest, OutOfRangeNamesKeyValueAndRange) {
+  absl::StatusOr<Config> config = ParseConfig("replay:\n  shards: 0\n", "x.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "x.yaml:2: config key \"replay.shards\" = 0 is out of range [1, 64]");
+  config = ParseConfig("learner:\n  lambda: 1.5\n", "x.yaml");
+  EXPECT_EQ(config.status().message(),
+            "x.yaml:2: config key \"learner.lambda\" = 1.5 is out of range [0, 1]");
+}
+
+TEST(ConfigTest, ChoiceListsAllowedValues) {
+  absl::StatusOr<Config> config = ParseConfig("replay:\n  selector: fifo\n", "x.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "x.yaml:2: config key \"replay.selector\" = \"fifo\" is not one of: uniform, recency, "
+            "prioritized");
+}
+
+TEST(ConfigTest, MalformedYamlIsReportedWithLine) {
+  absl::StatusOr<Config> config = ParseConfig("replay:\n  shards: [1,\n", "x.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("x.yaml:"));
+  EXPECT_THAT(config.status().message(), HasSubstr("invalid YAML"));
+}
+
+TEST(ConfigTest, OverridesApplyAndReportErrorsWordForWord) {
+  Config config;
+  ASSERT_TRUE(ApplyOverride("replay.shards=4", &config).ok());
+  EXPECT_EQ(config.replay.shards, 4);
+  ASSERT_TRUE(ApplyOverride("env.name = minatar_breakout", &config).ok());
+  EXPECT_EQ(config.env.name, "minatar_breakout");
+  EXPECT_EQ(ApplyOverride("replay.shards=0", &config).message(),
+            "--set replay.shards=0: config key \"replay.shards\" = 0 is out of range [1, 64]");
+  EXPECT_EQ(ApplyOverride("replay.shards=two", &config).message(),
+            "--set replay.shards=two: config key \"replay.shards\" expects an integer, got \"two\"");
+  EXPECT_THAT(std::string(ApplyOverride("replay.shardz=2", &config).message()),
+              ::testing::StartsWith("--set replay.shardz=2: unknown config key \"replay.shardz\" "
+                                    "(known keys in replay: shards, host, port,"));
+  EXPECT_EQ(ApplyOverride("shards", &config).message(),
+            "--set shards: expected section.key=value");
+  EXPECT_EQ(config.replay.shards, 4) << "a rejected override must leave the config unchanged";
+}
+
+TEST(ConfigTest, CrossFieldValidation) {
+  absl::StatusOr<Config> config =
+      LoadConfig("", {"learner.batch_length=16", "replay.sequence_length=32"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "<embedded configs/default.yaml>: learner.batch_length (16) must equal "
+            "replay.sequence_length (32)");
+}
+
+TEST(ConfigTest, MissingFileIsNotFound) {
+  absl::StatusOr<Config> config = LoadConfig("/nonexistent/dreamfleet.yaml", {});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(config.status().message(), "cannot read config file \"/nonexistent/dreamfleet.yaml\"");
+}
+
+TEST(ConfigTest, PrintedYamlParsesBackToTheSameConfig) {
+  absl::StatusOr<Config> config = LoadConfig("", {"replay.samples_per_insert=12.5",
+                                                  "run.dir=/tmp/a \"quoted\" dir",
+                                                  "learner.model_lr=3e-4"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  const std::string yaml = ConfigToYaml(*config, /*with_docs=*/true);
+  absl::StatusOr<Config> back = ParseConfig(yaml, "printed");
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << yaml;
+  EXPECT_EQ(ConfigToYaml(*back), ConfigToYaml(*config));
+  EXPECT_EQ(back->run.dir, "/tmp/a \"quoted\" dir");
+  EXPECT_EQ(back->learner.model_lr, 3e-4);
+}
+
+// Every key in the table is documented in configs/README.md and every config we ship loads.
+TEST(ConfigTest, EveryKeyIsDocumentedAndEveryShippedConfigLoads) {
+  const char* source_dir = std::getenv("DREAMFLEET_SOURCE_DIR");
+  ASSERT_NE(source_dir, nullptr);
+  std::ifstream readme(std::string(source_dir) + "/configs/README.md");
+  ASSERT_TRUE(readme.good());
+  std::stringstream text;
+  text << readme.rdbuf();
+  Config config;
+  for (const ConfigField& field : ConfigFields(&config)) {
+    EXPECT_THAT(text.str(), HasSubstr("`" + field.key + "`")) << "undocumented key " << field.key;
+  }
+  for (const char* name : {"default", "debug"}) {
+    const std::string path = std::string(source_dir) + "/configs/" + name + ".yaml";
+    std::ifstream probe(path);
+    if (!probe.good()) continue;
+    absl::StatusOr<Config> loaded = LoadConfig(path, {});
+    EXPECT_TRUE(loaded.ok()) << path << ": " << loaded.status();
+  }
+}
+
+}  // namespace
+}  // namespace dreamfleet::services
