@@ -1,0 +1,202 @@
+// LibretroEnv: action repeat, sticky actions, max-pool + resize, save-state reset.
+#include "actor/envs/libretro_env.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace dreamfleet::actor {
+
+std::string DefaultCorePath(const std::string& core_file) {
+  const char* dir = std::getenv("DREAMFLEET_LIBRETRO_DIR");
+  return absl::StrCat(dir && *dir ? dir : "/usr/lib/x86_64-linux-gnu/libretro", "/", core_file);
+}
+
+absl::Status CheckRomConsole(const std::string& path, const std::string& console) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("ROM \"", path, "\" not found"));
+  std::vector<uint8_t> head(0x150, 0);
+  in.read(reinterpret_cast<char*>(head.data()), head.size());
+  const size_t got = static_cast<size_t>(in.gcount());
+  if (console == "NES") {
+    if (got >= 16 && std::memcmp(head.data(), "NES\x1A", 4) == 0) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", path, "\" is not an NES ROM: no iNES header (\"NES\\x1A\") at offset 0"));
+  }
+  if (console == "GB") {
+    // The boot ROM's Nintendo logo at 0x104..0x133 and the header checksum at 0x14D.
+    static constexpr uint8_t kLogo[48] = {
+        0xCE, 0xED, 0x66, 0x66, 0xCC, 0x0D, 0x00, 0x0B, 0x03, 0x73, 0x00, 0x83,
+        0x00, 0x0C, 0x00, 0x0D, 0x00, 0x08, 0x11, 0x1F, 0x88, 0x89, 0x00, 0x0E,
+        0xDC, 0xCC, 0x6E, 0xE6, 0xDD, 0xDD, 0xD9, 0x99, 0xBB, 0xBB, 0x67, 0x63,
+        0x6E, 0x0E, 0xEC, 0xCC, 0xDD, 0xDC, 0x99, 0x9F, 0xBB, 0xB9, 0x33, 0x3E};
+    if (got < 0x150 || std::memcmp(head.data() + 0x104, kLogo, sizeof(kLogo)) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", path, "\" is not a Game Boy ROM: no Nintendo logo in the header at 0x104"));
+    }
+    uint8_t checksum = 0;
+    for (int i = 0x134; i <= 0x14C; ++i) checksum = checksum - head[i] - 1;
+    if (checksum != head[0x14D]) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "\"%s\" has a bad Game Boy header checksum (0x%02X, expected 0x%02X)", path, head[0x14D],
+          checksum));
+    }
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown console \"", console, "\""));
+}
+
+absl::StatusOr<std::unique_ptr<LibretroEnv>> LibretroEnv::Create(
+    LibretroEnvConfig config, std::unique_ptr<EmulatorGame> game) {
+  if (config.action_buttons.empty() ||
+      config.spec.num_actions != static_cast<int>(config.action_buttons.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("env ", config.spec.name, ": ",
+                                                   config.action_buttons.size(),
+                                                   " button sets for ", config.spec.num_actions,
+                                                   " actions"));
+  }
+  if (config.action_repeat < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("action_repeat must be >= 1, got ", config.action_repeat));
+  }
+  if (config.sticky_actions < 0.0f || config.sticky_actions >= 1.0f) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sticky_actions must be in [0, 1), got ", config.sticky_actions));
+  }
+  auto core = LibretroCore::Create(config.core_path, config.rom_path);
+  if (!core.ok()) return core.status();
+  if ((*core)->system_ram().empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("core ", (*core)->library_name(), " exposes no system RAM"));
+  }
+  absl::Status booted = game->Boot(core->get());
+  if (!booted.ok()) return booted;
+
+  std::unique_ptr<LibretroEnv> env(
+      new LibretroEnv(std::move(config), std::move(game), std::move(*core)));
+  // The observation at the reset point: a full action repeat of no input, like every step.
+  env->RunFrames(0);
+  const NativeFrame& frame = env->core_->frame(1);
+  if (frame.pixels.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("core ", env->core_->library_name(), " produced no video frame"));
+  }
+  EnvSpec& spec = env->config_.spec;
+  spec.image_height = env->config_.image_size > 0 ? env->config_.image_size : frame.height;
+  spec.image_width = env->config_.image_size > 0 ? env->config_.image_size : frame.width;
+  spec.image_channels = env->config_.grayscale ? 1 : 3;
+  spec.max_episode_steps = env->config_.max_episode_steps;
+  env->resized_.resize(static_cast<size_t>(spec.image_height) * spec.image_width * 3);
+  env->reset_image_.resize(spec.image_bytes());
+  env->RenderObservation(env->reset_image_.data());
+  auto state = env->core_->SaveState();
+  if (!state.ok()) return state.status();
+  env->reset_state_ = std::move(*state);
+  return env;
+}
+
+LibretroEnv::LibretroEnv(LibretroEnvConfig config, std::unique_ptr<EmulatorGame> game,
+                         std::unique_ptr<LibretroCore> core)
+    : config_(std::move(config)), game_(std::move(game)), core_(std::move(core)) {}
+
+void LibretroEnv::RunFrames(uint16_t buttons) {
+  const int repeat = config_.action_repeat;
+  const float sticky = config_.sticky_actions;
+  for (int i = 0; i < repeat; ++i) {
+    uint16_t held = buttons;
+    if (sticky > 0.0f && uniform_(rng_) < sticky) held = previous_buttons_;
+    previous_buttons_ = held;
+    core_->SetButtons(held);
+    // Capture the last two frames into slots 0 and 1 (with repeat 1, slot 1 only).
+    const int from_end = repeat - 1 - i;
+    if (from_end <= 1) {
+      core_->RunFrame(/*capture=*/true, /*slot=*/1 - from_end);
+    } else {
+      core_->RunFrame(/*capture=*/false);
+    }
+  }
+}
+
+void LibretroEnv::RenderObservation(uint8_t* image) {
+  const NativeFrame& last = core_->frame(1);
+  const NativeFrame& before = core_->frame(0);
+  const size_t pixels = static_cast<size_t>(last.width) * last.height;
+  rgb_a_.resize(pixels * 3);
+  ConvertToRgb(last.pixels.data(), last.width, last.height,
+               static_cast<size_t>(last.width) * BytesPerPixel(last.format), last.format,
+               rgb_a_.data());
+  if (config_.action_repeat > 1 && before.width == last.width && before.height == last.height &&
+      !before.pixels.empty()) {
+    rgb_b_.resize(pixels * 3);
+    ConvertToRgb(before.pixels.data(), before.width, before.height,
+                 static_cast<size_t>(before.width) * BytesPerPixel(before.format), before.format,
+                 rgb_b_.data());
+    MaxPool(rgb_a_.data(), rgb_b_.data(), pixels * 3, rgb_a_.data());
+  }
+  const EnvSpec& spec = config_.spec;
+  const uint8_t* rgb = rgb_a_.data();
+  if (last.height != spec.image_height || last.width != spec.image_width) {
+    if (!resizer_ || resizer_->in_height() != last.height || resizer_->in_width() != last.width) {
+      resizer_ = std::make_unique<AreaResizer>(last.height, last.width, spec.image_height,
+                                               spec.image_width, 3);
+    }
+    resizer_->Resize(rgb_a_.data(), resized_.data());
+    rgb = resized_.data();
+  }
+  const size_t out_pixels = static_cast<size_t>(spec.image_height) * spec.image_width;
+  if (spec.image_channels == 1) {
+    RgbToGray(rgb, out_pixels, image);
+  } else {
+    std::memcpy(image, rgb, out_pixels * 3);
+  }
+}
+
+absl::Status LibretroEnv::Reset(uint64_t seed, StepBuffer* out) {
+  absl::Status loaded = core_->LoadState(reset_state_);
+  if (!loaded.ok()) return loaded;
+  rng_.seed(seed);
+  previous_buttons_ = 0;
+  steps_ = 0;
+  needs_reset_ = false;
+  game_->Reset(core_->system_ram());
+  if (out->image) std::memcpy(out->image, reset_image_.data(), reset_image_.size());
+  if (out->text && config_.spec.text_length > 0) game_->WriteText(core_->system_ram(), out->text);
+  out->reward = 0.0f;
+  out->is_first = true;
+  out->is_last = false;
+  out->is_terminal = false;
+  out->success = false;
+  return absl::OkStatus();
+}
+
+absl::Status LibretroEnv::Step(int action, StepBuffer* out) {
+  if (needs_reset_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("env ", config_.spec.name, ": Step called before Reset or after is_last"));
+  }
+  if (action < 0 || action >= config_.spec.num_actions) {
+    return absl::InvalidArgumentError(absl::StrCat("env ", config_.spec.name, ": action ", action,
+                                                   " outside [0, ", config_.spec.num_actions,
+                                                   ")"));
+  }
+  RunFrames(config_.action_buttons[action]);
+  const EmulatorGame::StepResult result = game_->Step(core_.get());
+  ++steps_;
+  if (out->image) RenderObservation(out->image);
+  if (out->text && config_.spec.text_length > 0) game_->WriteText(core_->system_ram(), out->text);
+  const bool time_up = config_.max_episode_steps > 0 && steps_ >= config_.max_episode_steps;
+  out->reward = result.reward;
+  out->is_first = false;
+  out->is_terminal = result.terminal;
+  out->is_last = result.terminal || time_up;
+  out->success = result.success;
+  needs_reset_ = out->is_last;
+  return absl::OkStatus();
+}
+
+}  // namespace dreamfleet::actor

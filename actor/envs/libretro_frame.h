@@ -1,0 +1,55 @@
+// Pure pixel functions of the libretro adapter. Data flow per agent step: the core's last two
+// native frames (XRGB8888 / RGB565 / 0RGB1555) -> ConvertToRgb -> MaxPool -> AreaResizer to the
+// observation size -> optional RgbToGray. Pure functions over caller-owned buffers, so they are
+// unit-tested on known pixels without a core.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace dreamfleet::actor {
+
+// The pixel formats a libretro core may negotiate (values of enum retro_pixel_format).
+enum class PixelFormat { k0RGB1555 = 0, kXRGB8888 = 1, kRGB565 = 2 };
+
+int BytesPerPixel(PixelFormat format);
+
+// Converts one frame of `width` x `height` pixels whose rows are `pitch` bytes apart into packed
+// RGB [height, width, 3]. 5- and 6-bit channels are expanded by bit replication (31 -> 255).
+void ConvertToRgb(const uint8_t* src, int width, int height, size_t pitch, PixelFormat format,
+                  uint8_t* rgb);
+
+// dst[i] = max(a[i], b[i]); dst may alias a or b (Atari-style flicker removal).
+void MaxPool(const uint8_t* a, const uint8_t* b, size_t n, uint8_t* dst);
+
+// Luma (ITU-R BT.601 weights, rounded) of packed RGB [n, 3] into gray [n].
+void RgbToGray(const uint8_t* rgb, size_t n, uint8_t* gray);
+
+// Area-averaging resize of packed uint8 images [H, W, C] (each output pixel is the weighted mean of
+// the input pixels its footprint covers; fractional coverage at the edges). Weights are computed
+// once for the fixed sizes; Resize itself allocates nothing.
+class AreaResizer {
+ public:
+  AreaResizer(int in_height, int in_width, int out_height, int out_width, int channels);
+  void Resize(const uint8_t* src, uint8_t* dst);
+
+  int in_height() const { return in_height_; }
+  int in_width() const { return in_width_; }
+
+ private:
+  // One output coordinate's footprint: input indices [begin, begin + weights.size()).
+  struct Footprint {
+    int begin = 0;
+    std::vector<uint32_t> weights;  // fixed point, summing to 1 << kShift
+  };
+  static constexpr int kShift = 12;
+  static std::vector<Footprint> Footprints(int in_size, int out_size);
+
+  int in_height_, in_width_, out_height_, out_width_, channels_;
+  std::vector<Footprint> rows_, cols_;
+  std::vector<uint32_t> row_buffer_;  // [out_width * channels] horizontal pass of one input row
+  std::vector<uint32_t> accum_;       // [out_width * channels]
+};
+
+}  // namespace dreamfleet::actor
