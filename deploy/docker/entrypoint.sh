@@ -1,0 +1,130 @@
+#!/bin/sh
+# dreamfleet-entrypoint: the container entrypoint of the one dreamfleet image. Its first argument
+# names the role; it turns the container's environment (compose service, Kubernetes pod) into the
+# binary's flags and execs the binary, so the process gets the signals and its exit status is the
+# container's:
+#
+#   dreamfleet-entrypoint replay|learner|actor [flags...]  -> dreamfleet-<role> [env flags] [flags...]
+#   dreamfleet-entrypoint hold                             -> sleeps; holds a network namespace that
+#                                                             several replay shards share (compose)
+#   dreamfleet-entrypoint <any other command> [args...]    -> runs it (dreamfleet status, sh, ...)
+#
+# Environment:
+#   DREAMFLEET_CONFIG       config file, passed as --config (empty or unset: the embedded default)
+#   DREAMFLEET_SET          whitespace-separated key=value overrides shared by every role, passed as
+#                           --set before the role's own flags (so a service's flags win)
+#   DREAMFLEET_LEARNER_DEVICE  learner only: passed last as --set learner.device=VALUE (cpu|cuda|auto)
+#   DREAMFLEET_ACTOR_ID     actor only, when the flags hold no --actor-id: the actor id; default the
+#                           hostname (compose container id, Kubernetes pod name), so the replay
+#                           client's stable hash spreads actors over the shards
+#   DREAMFLEET_SHARD_INDEX  replay only, when the flags hold no --shard-index: the shard index;
+#                           default the number after the hostname's last '-' (StatefulSet pod
+#                           replay-3 is shard 3)
+#   DREAMFLEET_REPLAY_METRICS_PORT  replay only: serve this shard's /metrics and /healthz on exactly
+#                           this port. The binary serves shard i on replay.metrics_port + i, so the
+#                           base is set to PORT - i; every pod of a StatefulSet then has the same
+#                           probe and scrape port.
+#   DREAMFLEET_BIN_DIR      where the binaries are (default /opt/dreamfleet/bin)
+set -eu
+
+bin_dir="${DREAMFLEET_BIN_DIR:-/opt/dreamfleet/bin}"
+
+usage() {
+  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+die() {
+  echo "dreamfleet-entrypoint: $*" >&2
+  exit 2
+}
+
+# has_flag FLAG ARGS...: whether ARGS hold FLAG as "FLAG VALUE" or "FLAG=VALUE".
+has_flag() {
+  flag="$1"
+  shift
+  for arg in "$@"; do
+    case "$arg" in
+      "$flag" | "$flag"=*) return 0 ;;
+    esac
+  done
+  return 1
+}
+
+role="${1:-}"
+case "$role" in
+  replay | learner | actor) shift ;;
+  hold) exec sleep infinity ;;
+  "" | -h | --help | help)
+    usage
+    exit 0
+    ;;
+  *) exec "$@" ;;
+esac
+
+# Flags the role adds after the service's own flags, built up before "$@" is rebuilt below.
+tail_flags=""
+case "$role" in
+  actor)
+    if ! has_flag --actor-id "$@"; then
+      actor_id="${DREAMFLEET_ACTOR_ID:-$(hostname)}"
+      [ -n "$actor_id" ] || die "actor: no --actor-id, DREAMFLEET_ACTOR_ID or hostname"
+      set -- "$@" --actor-id "$actor_id"
+    fi
+    ;;
+  replay)
+    if has_flag --shard-index "$@"; then
+      [ -z "${DREAMFLEET_REPLAY_METRICS_PORT:-}" ] ||
+        die "replay: DREAMFLEET_REPLAY_METRICS_PORT needs the shard index from the environment, not --shard-index"
+    else
+      shard_index="${DREAMFLEET_SHARD_INDEX:-}"
+      if [ -z "$shard_index" ]; then
+        host="$(hostname)"
+        shard_index="${host##*-}"
+        [ "$shard_index" != "$host" ] ||
+          die "replay: no --shard-index, DREAMFLEET_SHARD_INDEX, or '-N' suffix in hostname '$host'"
+      fi
+      case "$shard_index" in
+        '' | *[!0-9]*) die "replay: shard index '$shard_index' is not a non-negative integer" ;;
+      esac
+      set -- "$@" --shard-index "$shard_index"
+      if [ -n "${DREAMFLEET_REPLAY_METRICS_PORT:-}" ]; then
+        case "$DREAMFLEET_REPLAY_METRICS_PORT" in
+          *[!0-9]*) die "replay: DREAMFLEET_REPLAY_METRICS_PORT '$DREAMFLEET_REPLAY_METRICS_PORT' is not a port" ;;
+        esac
+        base=$((DREAMFLEET_REPLAY_METRICS_PORT - shard_index))
+        [ "$base" -gt 0 ] || die "replay: metrics port $DREAMFLEET_REPLAY_METRICS_PORT is below shard index $shard_index"
+        tail_flags="replay.metrics_port=$base"
+      fi
+    fi
+    ;;
+  learner)
+    if [ -n "${DREAMFLEET_LEARNER_DEVICE:-}" ]; then
+      tail_flags="learner.device=$DREAMFLEET_LEARNER_DEVICE"
+    fi
+    ;;
+esac
+for kv in $tail_flags; do
+  set -- "$@" --set "$kv"
+done
+
+# Prepend the shared overrides, then the config file, in reverse since each goes to the front.
+# DREAMFLEET_SET is split on whitespace on purpose; globbing is off so '*' stays literal.
+set -f
+shared_set="${DREAMFLEET_SET:-}"
+reversed=""
+for kv in $shared_set; do
+  case "$kv" in
+    *=*) ;;
+    *) die "DREAMFLEET_SET entry '$kv' is not key=value" ;;
+  esac
+  reversed="$kv $reversed"
+done
+for kv in $reversed; do
+  set -- --set "$kv" "$@"
+done
+set +f
+if [ -n "${DREAMFLEET_CONFIG:-}" ]; then
+  set -- --config "$DREAMFLEET_CONFIG" "$@"
+fi
+
+exec "$bin_dir/dreamfleet-$role" "$@"
