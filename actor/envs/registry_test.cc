@@ -1,0 +1,92 @@
+#include "actor/envs/registry.h"
+
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace dreamfleet::actor {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(RegistryTest, UnknownNameIsNotFoundAndListsKnownNames) {
+  EnvOptions o;
+  o.name = "no_such_env";
+  auto env = MakeEnvironment(o);
+  ASSERT_EQ(env.status().code(), absl::StatusCode::kNotFound);
+  const std::string message(env.status().message());
+  EXPECT_THAT(message, HasSubstr("no_such_env"));
+  EXPECT_THAT(message, HasSubstr("grid_empty_5x5"));
+  EXPECT_THAT(message, HasSubstr("minatar_space_invaders"));
+}
+
+TEST(RegistryTest, ListsTheNativeEnvsSortedWithDescriptions) {
+  const auto list = ListEnvironments();
+  std::vector<std::string> names;
+  for (const auto& [name, description] : list) {
+    names.push_back(name);
+    EXPECT_FALSE(description.empty()) << name;
+  }
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  for (const char* expected :
+       {"grid_empty_5x5", "grid_empty_8x8", "grid_empty_16x16", "grid_fourrooms",
+        "grid_doorkey_5x5", "grid_doorkey_8x8", "minatar_breakout", "minatar_freeway",
+        "minatar_asterix", "minatar_seaquest", "minatar_space_invaders"}) {
+    EXPECT_THAT(names, testing::Contains(std::string(expected)));
+  }
+}
+
+TEST(RegistryTest, EveryNativeEnvBuildsResetsAndSteps) {
+  for (const auto& [name, description] : ListEnvironments()) {
+    if (name.rfind("grid_", 0) != 0 && name.rfind("minatar_", 0) != 0) continue;  // emulators
+    SCOPED_TRACE(name);
+    EnvOptions o;
+    o.name = name;
+    auto env = MakeEnvironment(o);
+    ASSERT_TRUE(env.ok()) << env.status();
+    const EnvSpec& spec = (*env)->spec();
+    EXPECT_EQ(spec.name, name);
+    EXPECT_EQ(spec.image_height, 64);
+    EXPECT_EQ(spec.image_width, 64);
+    EXPECT_EQ(spec.image_channels, 3);
+    EXPECT_GT(spec.num_actions, 0);
+    EXPECT_EQ(static_cast<int>(spec.action_names.size()), spec.num_actions);
+    EXPECT_GT(spec.max_episode_steps, 0);
+    std::vector<uint8_t> image(spec.image_bytes(), 0);
+    StepBuffer b;
+    b.image = image.data();
+    b.reward = 5.0f;
+    ASSERT_TRUE((*env)->Reset(1, &b).ok());
+    EXPECT_TRUE(b.is_first);
+    EXPECT_EQ(b.reward, 0.0f);
+    EXPECT_FALSE(b.is_last);
+    ASSERT_TRUE((*env)->Step(0, &b).ok());
+    EXPECT_FALSE(b.is_first);
+    EXPECT_EQ((*env)->Step(spec.num_actions, &b).code(), absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(RegistryTest, OptionsReachTheEnv) {
+  EnvOptions o;
+  o.name = "minatar_asterix";
+  o.image_size = 84;
+  o.grayscale = true;
+  o.max_episode_steps = 77;
+  auto env = MakeEnvironment(o);
+  ASSERT_TRUE(env.ok()) << env.status();
+  EXPECT_EQ((*env)->spec().image_height, 84);
+  EXPECT_EQ((*env)->spec().image_channels, 1);
+  EXPECT_EQ((*env)->spec().max_episode_steps, 77);
+
+  o.name = "grid_doorkey_5x5";
+  o.view = "sideways";
+  EXPECT_EQ(MakeEnvironment(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.view = "egocentric";
+  EXPECT_TRUE(MakeEnvironment(o).ok());
+  o.image_size = 0;
+  EXPECT_EQ(MakeEnvironment(o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace dreamfleet::actor

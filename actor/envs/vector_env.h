@@ -1,0 +1,99 @@
+// Runs K environments into one preallocated batch buffer, envpool-style. Data flow: the actor
+// passes K actions to Step(); each env writes its row of the batch (image [K, H, W, C] uint8,
+// reward [K] float, flags [K] uint8, optional vector [K, V] and text [K, L]); finished episodes
+// are reported as EpisodeStats for metrics.
+//
+// DreamerV3's auto-reset: after a step with is_last, the next Step() ignores that env's action and
+// resets it, writing an is_first observation (reward 0) in its row. An env that was never reset is
+// reset by its first Step() the same way, so Reset() is optional. Episode seeds come from a
+// per-env stream seeded by EnvSeed(base_seed, env_index): the whole batch is a deterministic
+// function of base_seed and the actions.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "actor/envs/environment.h"
+#include "actor/envs/registry.h"
+#include "actor/envs/rng.h"
+
+namespace dreamfleet::actor {
+
+// One finished episode of one env.
+struct EpisodeStats {
+  int env = 0;                  // row in the batch
+  int64_t episode = 0;          // per-env episode counter, from 0
+  double episode_return = 0.0;  // sum of rewards
+  int64_t length = 0;           // agent steps (the is_first observation is not a step)
+  bool success = false;         // any step of the episode reported success
+  bool terminal = false;        // ended by the env's rules (false: time limit)
+};
+
+class VectorEnv {
+ public:
+  // Builds num_envs envs from the registry; env i gets env_index = options.env_index + i.
+  static absl::StatusOr<std::unique_ptr<VectorEnv>> Create(const EnvOptions& options,
+                                                           int num_envs);
+  // Takes already-built envs (all with the same observation spec); env i seeds from
+  // EnvSeed(base_seed, first_env_index + i).
+  static absl::StatusOr<std::unique_ptr<VectorEnv>> Create(
+      std::vector<std::unique_ptr<Environment>> envs, uint64_t base_seed, int first_env_index);
+
+  const EnvSpec& spec() const { return spec_; }
+  int num_envs() const { return static_cast<int>(envs_.size()); }
+  Environment* env(int i) { return envs_[i].get(); }
+
+  // Resets every env (each writes an is_first row). Optional: Step resets envs that need it.
+  absl::Status Reset();
+  // Steps every env with actions[i] (ignored for envs that reset this call).
+  absl::Status Step(absl::Span<const int> actions);
+
+  // The batch written by the latest Reset/Step.
+  const uint8_t* image() const { return image_.data(); }          // [K, H, W, C]
+  const float* reward() const { return reward_.data(); }          // [K]
+  const uint8_t* is_first() const { return is_first_.data(); }    // [K]
+  const uint8_t* is_last() const { return is_last_.data(); }      // [K]
+  const uint8_t* is_terminal() const { return is_terminal_.data(); }  // [K]
+  const uint8_t* success() const { return success_.data(); }      // [K]
+  const float* vector() const { return vector_.empty() ? nullptr : vector_.data(); }  // [K, V]
+  const int32_t* text() const { return text_.empty() ? nullptr : text_.data(); }     // [K, L]
+
+  // Episodes that ended in the latest Step (in env order).
+  const std::vector<EpisodeStats>& finished_episodes() const { return finished_; }
+  int64_t total_steps() const { return total_steps_; }  // agent steps, resets not counted
+  int64_t total_episodes() const { return total_episodes_; }
+
+ private:
+  VectorEnv(std::vector<std::unique_ptr<Environment>> envs, uint64_t base_seed,
+            int first_env_index);
+  StepBuffer Row(int i);
+  absl::Status ResetOne(int i);
+  void CopyFlags(int i, const StepBuffer& b);
+
+  struct Slot {
+    Rng seeds;  // yields one Reset seed per episode
+    bool needs_reset = true;
+    int64_t episode = -1;
+    double episode_return = 0.0;
+    int64_t length = 0;
+    bool success = false;
+  };
+
+  std::vector<std::unique_ptr<Environment>> envs_;
+  EnvSpec spec_;
+  std::vector<Slot> slots_;
+  std::vector<uint8_t> image_;
+  std::vector<float> reward_;
+  std::vector<uint8_t> is_first_, is_last_, is_terminal_, success_;
+  std::vector<float> vector_;
+  std::vector<int32_t> text_;
+  std::vector<EpisodeStats> finished_;
+  int64_t total_steps_ = 0;
+  int64_t total_episodes_ = 0;
+};
+
+}  // namespace dreamfleet::actor
