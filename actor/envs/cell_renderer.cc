@@ -1,6 +1,8 @@
 // See cell_renderer.h.
 #include "actor/envs/cell_renderer.h"
 
+#include <cstring>
+
 namespace dreamfleet::actor {
 
 CellRenderer::CellRenderer(int rows, int cols, int height, int width, int channels)
@@ -12,10 +14,16 @@ CellRenderer::CellRenderer(int rows, int cols, int height, int width, int channe
 }
 
 void CellRenderer::Render(const Rgb* cells, uint8_t* image) const {
-  uint8_t* p = image;
-  if (channels_ == 3) {
-    for (int y = 0; y < height_; ++y) {
-      const Rgb* row = cells + row_of_y_[y] * cols_;
+  // Pixel rows inside one cell row are identical: draw the first, copy it to the rest.
+  const int64_t row_bytes = static_cast<int64_t>(width_) * channels_;
+  for (int y = 0; y < height_; ++y) {
+    uint8_t* p = image + y * row_bytes;
+    if (y > 0 && row_of_y_[y] == row_of_y_[y - 1]) {
+      std::memcpy(p, p - row_bytes, row_bytes);
+      continue;
+    }
+    const Rgb* row = cells + row_of_y_[y] * cols_;
+    if (channels_ == 3) {
       for (int x = 0; x < width_; ++x) {
         const Rgb& c = row[col_of_x_[x]];
         p[0] = c.r;
@@ -23,10 +31,7 @@ void CellRenderer::Render(const Rgb* cells, uint8_t* image) const {
         p[2] = c.b;
         p += 3;
       }
-    }
-  } else {
-    for (int y = 0; y < height_; ++y) {
-      const Rgb* row = cells + row_of_y_[y] * cols_;
+    } else {
       for (int x = 0; x < width_; ++x) *p++ = Luma(row[col_of_x_[x]]);
     }
   }
