@@ -5,8 +5,6 @@
 # container's:
 #
 #   dreamfleet-entrypoint replay|learner|actor [flags...]  -> dreamfleet-<role> [env flags] [flags...]
-#   dreamfleet-entrypoint hold                             -> sleeps; holds a network namespace that
-#                                                             several replay shards share (compose)
 #   dreamfleet-entrypoint <any other command> [args...]    -> runs it (dreamfleet status, sh, ...)
 #
 # Environment:
@@ -20,17 +18,18 @@
 #   DREAMFLEET_SHARD_INDEX  replay only, when the flags hold no --shard-index: the shard index;
 #                           default the number after the hostname's last '-' (StatefulSet pod
 #                           replay-3 is shard 3)
-#   DREAMFLEET_REPLAY_METRICS_PORT  replay only: serve this shard's /metrics and /healthz on exactly
-#                           this port. The binary serves shard i on replay.metrics_port + i, so the
-#                           base is set to PORT - i; every pod of a StatefulSet then has the same
-#                           probe and scrape port.
+#   DREAMFLEET_REPLAY_PORT, DREAMFLEET_REPLAY_METRICS_PORT  replay only: serve this shard's gRPC,
+#                           resp. /metrics and /healthz, on exactly this port. The binary listens
+#                           for shard i on replay.port + i (metrics_port + i), so the base is set to
+#                           PORT - i: every pod of a StatefulSet then has the same ports, probes and
+#                           scrape annotations, and clients dial replay.addresses.
 #   DREAMFLEET_BIN_DIR      where the binaries are (default /opt/dreamfleet/bin)
 set -eu
 
 bin_dir="${DREAMFLEET_BIN_DIR:-/opt/dreamfleet/bin}"
 
 usage() {
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
 }
 
 die() {
@@ -53,7 +52,6 @@ has_flag() {
 role="${1:-}"
 case "$role" in
   replay | learner | actor) shift ;;
-  hold) exec sleep infinity ;;
   "" | -h | --help | help)
     usage
     exit 0
@@ -73,8 +71,8 @@ case "$role" in
     ;;
   replay)
     if has_flag --shard-index "$@"; then
-      [ -z "${DREAMFLEET_REPLAY_METRICS_PORT:-}" ] ||
-        die "replay: DREAMFLEET_REPLAY_METRICS_PORT needs the shard index from the environment, not --shard-index"
+      [ -z "${DREAMFLEET_REPLAY_PORT:-}${DREAMFLEET_REPLAY_METRICS_PORT:-}" ] ||
+        die "replay: DREAMFLEET_REPLAY_PORT and DREAMFLEET_REPLAY_METRICS_PORT need the shard index from the environment, not --shard-index"
     else
       shard_index="${DREAMFLEET_SHARD_INDEX:-}"
       if [ -z "$shard_index" ]; then
@@ -87,14 +85,17 @@ case "$role" in
         '' | *[!0-9]*) die "replay: shard index '$shard_index' is not a non-negative integer" ;;
       esac
       set -- "$@" --shard-index "$shard_index"
-      if [ -n "${DREAMFLEET_REPLAY_METRICS_PORT:-}" ]; then
-        case "$DREAMFLEET_REPLAY_METRICS_PORT" in
-          *[!0-9]*) die "replay: DREAMFLEET_REPLAY_METRICS_PORT '$DREAMFLEET_REPLAY_METRICS_PORT' is not a port" ;;
+      # fixed_port KEY PORT: the base KEY that puts this shard on exactly PORT.
+      fixed_port() {
+        case "$2" in
+          '' | *[!0-9]*) die "replay: $1 port '$2' is not a port" ;;
         esac
-        base=$((DREAMFLEET_REPLAY_METRICS_PORT - shard_index))
-        [ "$base" -gt 0 ] || die "replay: metrics port $DREAMFLEET_REPLAY_METRICS_PORT is below shard index $shard_index"
-        tail_flags="replay.metrics_port=$base"
-      fi
+        [ "$2" -gt "$shard_index" ] || die "replay: $1 port $2 is not above shard index $shard_index"
+        tail_flags="$tail_flags $1=$(($2 - shard_index))"
+      }
+      [ -z "${DREAMFLEET_REPLAY_PORT:-}" ] || fixed_port replay.port "$DREAMFLEET_REPLAY_PORT"
+      [ -z "${DREAMFLEET_REPLAY_METRICS_PORT:-}" ] ||
+        fixed_port replay.metrics_port "$DREAMFLEET_REPLAY_METRICS_PORT"
     fi
     ;;
   learner)
