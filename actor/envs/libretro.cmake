@@ -8,6 +8,8 @@ add_library(dreamfleet_libretro STATIC
   ${CMAKE_CURRENT_LIST_DIR}/libretro_core.cc
   ${CMAKE_CURRENT_LIST_DIR}/libretro_env.cc
   ${CMAKE_CURRENT_LIST_DIR}/nes_homebrew_env.cc
+  ${CMAKE_CURRENT_LIST_DIR}/mario_env.cc
+  ${CMAKE_CURRENT_LIST_DIR}/pokemon_red_env.cc
 )
 target_include_directories(dreamfleet_libretro PUBLIC ${PROJECT_SOURCE_DIR}
                            PRIVATE ${LIBRETRO_INCLUDE_DIR})
@@ -31,3 +33,9 @@ dreamfleet_add_test(libretro_core_test
 dreamfleet_add_test(nes_homebrew_env_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/nes_homebrew_env_test.cc
   LIBS dreamfleet_libretro LABELS integration)
+dreamfleet_add_test(mario_env_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/mario_env_test.cc
+  LIBS dreamfleet_libretro LABELS unit)
+dreamfleet_add_test(pokemon_red_env_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/pokemon_red_env_test.cc
+  LIBS dreamfleet_libretro LABELS unit)
