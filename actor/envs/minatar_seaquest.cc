@@ -3,6 +3,9 @@
 // surfacing with 6 divers gives a bonus of oxygen*10/200 and empties the sub; surfacing with fewer
 // uses up one diver. Enemies, enemy bullets and running out of oxygen end the game. With ramping,
 // each surfacing speeds up enemy spawning and movement.
+// One deliberate difference from the MinAtar code: there, surfacing with 6 divers empties the sub
+// and then also subtracts one diver (count -1, after which surfacing no longer checks for divers);
+// we follow the published rule (the sub is simply emptied).
 #include <algorithm>
 #include <memory>
 #include <vector>
@@ -171,8 +174,8 @@ class Seaquest : public MinAtarGame {
   void WriteState(uint8_t* state) const override {
     const int c = 10;
     SetState(state, c, sub_y_, sub_x_, kSubFront);
-    const int back_x = std::clamp(sub_right_ ? sub_x_ - 1 : sub_x_ + 1, 0, 9);
-    SetState(state, c, sub_y_, back_x, kSubBack);
+    const int back_x = sub_right_ ? sub_x_ - 1 : sub_x_ + 1;
+    if (back_x >= 0 && back_x <= 9) SetState(state, c, sub_y_, back_x, kSubBack);
     for (int x = 0; x < std::max(0, oxygen_) * 10 / kMaxOxygen; ++x) {
       SetState(state, c, 9, x, kOxygenGauge);
     }
@@ -258,10 +261,10 @@ class Seaquest : public MinAtarGame {
     const bool is_sub = rng->Uniform() < 1.0 / 3.0;
     const int x = right ? 0 : 9;
     const int y = rng->UniformInt(1, 8);
-    // No spawning into a row that already holds a moving object.
-    for (const auto* group : {&divers_, &e_subs_, &e_fish_}) {
+    // No spawning into a row where an enemy already moves the other way.
+    for (const auto* group : {&e_subs_, &e_fish_}) {
       for (const Mover& m : *group) {
-        if (m.y == y) return;
+        if (m.y == y && m.right != right) return;
       }
     }
     if (is_sub) {
