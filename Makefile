@@ -1,0 +1,24 @@
+# The two commands: `make run` trains on the embedded default config; `make test` builds and runs
+# every test. Both install the Debian packages first (scripts/setup.sh, idempotent).
+.PHONY: run test build setup clean
+
+CTEST_ARGS ?=
+# CI runs the slow learning tests at a reduced size (see tests/CMakeLists.txt).
+ifeq ($(CI),true)
+export DREAMFLEET_TEST_SCALE ?= ci
+endif
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@bash scripts/build.sh
+
+run: build
+	./build/bin/dreamfleet up $(ARGS)
+
+test: build
+	cd build && ctest --output-on-failure --timeout 1200 -j 2 $(CTEST_ARGS)
+
+clean:
+	rm -rf build

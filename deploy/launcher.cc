@@ -1,0 +1,246 @@
+#include "deploy/launcher.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "deploy/cluster_status.h"
+#include "deploy/process_supervisor.h"
+#include "services/command_line.h"
+#include "services/config.h"
+#include "services/logging.h"
+#include "services/shutdown.h"
+
+namespace dreamfleet::deploy {
+namespace {
+
+std::string BinDir() {
+  std::error_code error;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? std::string("build/bin") : self.parent_path().string();
+}
+
+bool Executable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
+
+struct Plan {
+  std::vector<ProcessSpec> specs;
+  std::vector<std::string> missing;
+  int actors = 0;
+};
+
+Plan MakePlan(const services::Config& config, const std::string& config_path,
+              const std::string& log_dir) {
+  Plan plan;
+  const std::string bin = BinDir();
+  const std::string replay = bin + "/dreamfleet-replay";
+  const std::string learner = bin + "/dreamfleet-learner";
+  const std::string actor = bin + "/dreamfleet-actor";
+  auto add = [&](const std::string& name, const std::string& binary,
+                 std::vector<std::string> extra) {
+    ProcessSpec spec;
+    spec.name = name;
+    spec.argv = {binary, "--config", config_path};
+    spec.argv.insert(spec.argv.end(), extra.begin(), extra.end());
+    spec.log_path = absl::StrCat(log_dir, "/", name, ".log");
+    plan.specs.push_back(std::move(spec));
+  };
+  if (Executable(replay)) {
+    for (int64_t i = 0; i < config.replay.shards; ++i) {
+      add(absl::StrCat("replay-", i), replay, {"--shard-index", absl::StrCat(i)});
+    }
+  } else {
+    plan.missing.push_back(replay);
+  }
+  if (Executable(learner)) {
+    add("learner", learner, {});
+  } else {
+    plan.missing.push_back(learner);
+  }
+  if (Executable(actor)) {
+    for (int64_t i = 0; i < config.actor.count; ++i) {
+      add(absl::StrCat("actor-", i), actor,
+          {"--actor-index", absl::StrCat(i), "--actor-id", absl::StrCat("actor-", i)});
+    }
+    plan.actors = static_cast<int>(config.actor.count);
+  } else {
+    plan.missing.push_back(actor);
+  }
+  return plan;
+}
+
+std::string ProgressText(const ClusterStatus& status, const ProcessSupervisor& supervisor,
+                         absl::Duration elapsed, double steps_per_second) {
+  std::string out = absl::StrFormat(
+      "dreamfleet up  %s elapsed | env steps %.0f (%.0f/s) | updates %d (%.2f/s) | "
+      "weights v%d | return %.3f | success %.0f%%\n",
+      absl::FormatDuration(absl::Trunc(elapsed, absl::Seconds(1))), status.env_steps(),
+      steps_per_second, status.learner.updates, status.learner.updates_per_second,
+      status.learner.weights_version, status.episode_return(), 100 * status.success_rate());
+  std::string processes = "  processes:";
+  for (const ProcessState& state : supervisor.States()) {
+    absl::StrAppend(&processes, " ", state.name, state.pid > 0 ? "" : "(down)");
+    if (state.restarts > 0) absl::StrAppend(&processes, "[", state.restarts, " restarts]");
+  }
+  return out + processes + "\n";
+}
+
+}  // namespace
+
+int RunUp(int argc, char** argv) {
+  std::string config_path;
+  double max_minutes = 0;
+  double until_success = 0;
+  bool json = false;
+  services::CommandLine command_line(
+      "dreamfleet up [--config FILE] [--set section.key=value]... [flags]",
+      "Runs a local cluster: replay.shards replay shards, one learner and actor.count actors, from "
+      "one config (default: the embedded configs/default.yaml). Logs go to <run.dir>/logs/, the "
+      "merged config to <run.dir>/config.yaml and the final summary to <run.dir>/summary.json. "
+      "Ctrl-C stops every process cleanly.");
+  command_line.AddConfigFlags();
+  command_line.AddDouble("max-minutes", &max_minutes, "Stop after this many minutes (0 = never).");
+  command_line.AddDouble("until-success", &until_success,
+                         "Stop once the actors' success rate reaches this fraction, e.g. 0.9 "
+                         "(0 = never).");
+  command_line.AddBool("json", &json, "Print the final summary as JSON only.");
+  int exit_code = 0;
+  if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
+  absl::StatusOr<services::Config> config = command_line.LoadConfig();
+  if (!config.ok()) {
+    std::cerr << "error: " << config.status().message() << "\n";
+    return 2;
+  }
+  services::InstallShutdownHandler();
+  services::SetLogComponent("up");
+
+  const std::string run_dir = config->run.dir;
+  const std::string log_dir = run_dir + "/logs";
+  std::error_code error;
+  std::filesystem::create_directories(log_dir, error);
+  if (error) {
+    std::cerr << "error: cannot create run directory " << log_dir << ": " << error.message() << "\n";
+    return 1;
+  }
+  const std::string merged_path = run_dir + "/config.yaml";
+  {
+    std::ofstream out(merged_path);
+    out << "# Merged config written by `dreamfleet up`; every process of this run reads it.\n"
+        << services::ConfigToYaml(*config);
+    if (!out) {
+      std::cerr << "error: cannot write " << merged_path << "\n";
+      return 1;
+    }
+  }
+
+  Plan plan = MakePlan(*config, std::filesystem::absolute(merged_path).string(), log_dir);
+  for (const std::string& missing : plan.missing) {
+    std::cerr << "dreamfleet up: " << missing
+              << " is not built; starting the cluster without it\n";
+  }
+  if (plan.specs.empty()) {
+    std::cerr << "error: no dreamfleet binaries found next to " << BinDir() << "\n";
+    return 1;
+  }
+  ProcessSupervisor supervisor;
+  for (const ProcessSpec& spec : plan.specs) {
+    if (absl::Status status = supervisor.Start(spec); !status.ok()) {
+      std::cerr << "error: " << status.message() << "\n";
+      supervisor.Stop();
+      return 1;
+    }
+  }
+  std::cerr << "dreamfleet up: started " << plan.specs.size() << " processes; logs in " << log_dir
+            << "; Ctrl-C to stop\n";
+
+  const bool tty = isatty(STDOUT_FILENO) && !json;
+  const absl::Time start = absl::Now();
+  absl::Time last_report = absl::InfinitePast();
+  double last_steps = 0;
+  absl::Time last_steps_time = start;
+  ClusterStatus status;
+  std::string stop_reason = "interrupted";
+  int printed_lines = 0;
+  while (!services::WaitForShutdown(absl::Milliseconds(500))) {
+    supervisor.Poll();
+    const absl::Time now = absl::Now();
+    if (now - last_report < absl::Seconds(tty ? 2 : 10)) continue;
+    status = QueryCluster(*config, plan.actors);
+    const double steps = status.env_steps();
+    const double rate = (steps - last_steps) / std::max(1e-9, absl::ToDoubleSeconds(now - last_steps_time));
+    last_steps = steps;
+    last_steps_time = now;
+    last_report = now;
+    const std::string text = ProgressText(status, supervisor, now - start, rate);
+    if (tty) {
+      if (printed_lines > 0) std::cout << "\x1b[" << printed_lines << "F\x1b[J";
+      printed_lines = 2;
+      std::cout << text << std::flush;
+    } else if (!json) {
+      std::cout << text << std::flush;
+    }
+    if (max_minutes > 0 && now - start >= absl::Minutes(max_minutes)) {
+      stop_reason = "max-minutes reached";
+      break;
+    }
+    if (until_success > 0 && status.success_rate() >= until_success) {
+      stop_reason = "success rate reached";
+      break;
+    }
+  }
+  const absl::Duration elapsed = absl::Now() - start;
+  status = QueryCluster(*config, plan.actors);
+  std::cerr << "dreamfleet up: stopping (" << stop_reason << ")\n";
+  supervisor.Stop();
+  const std::string summary = absl::StrCat(
+      "{\"stop_reason\":\"", stop_reason, "\",\"wall_seconds\":", absl::ToDoubleSeconds(elapsed),
+      ",\"env_steps\":", status.env_steps(), ",\"updates\":", status.learner.updates,
+      ",\"weights_version\":", status.learner.weights_version,
+      ",\"success_rate\":", status.success_rate(), ",\"episode_return\":", status.episode_return(),
+      ",\"replay_inserted_steps\":", status.replay_steps(), ",\"cluster\":", status.ToJson(), "}");
+  std::ofstream(run_dir + "/summary.json") << summary << "\n";
+  if (json) {
+    std::cout << summary << "\n";
+  } else {
+    std::cout << absl::StrFormat(
+        "\nSummary (%s): %.1f min, %.0f env steps, %d updates, weights v%d, success %.0f%%, "
+        "return %.3f\nDetails: %s/summary.json, logs: %s\n",
+        stop_reason, absl::ToDoubleMinutes(elapsed), status.env_steps(), status.learner.updates,
+        status.learner.weights_version, 100 * status.success_rate(), status.episode_return(),
+        run_dir, log_dir);
+  }
+  return 0;
+}
+
+int RunStatus(int argc, char** argv) {
+  bool json = false;
+  int64_t actors = -1;
+  services::CommandLine command_line(
+      "dreamfleet status [--config FILE] [--set ...] [--json]",
+      "Shows the learner, every replay shard and every actor of a running cluster, found through "
+      "the addresses in the config.");
+  command_line.AddConfigFlags();
+  command_line.AddBool("json", &json, "Print JSON instead of the table.");
+  command_line.AddInt("actors", &actors, "Actors to scrape (default: actor.count).");
+  int exit_code = 0;
+  if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
+  absl::StatusOr<services::Config> config = command_line.LoadConfig();
+  if (!config.ok()) {
+    std::cerr << "error: " << config.status().message() << "\n";
+    return 2;
+  }
+  ClusterStatus status =
+      QueryCluster(*config, actors >= 0 ? static_cast<int>(actors) : static_cast<int>(config->actor.count));
+  std::cout << (json ? status.ToJson() + "\n" : status.ToText());
+  bool any_up = status.learner.up;
+  for (const auto& shard : status.shards) any_up |= shard.up;
+  return any_up ? 0 : 1;
+}
+
+}  // namespace dreamfleet::deploy
