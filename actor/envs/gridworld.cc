@@ -47,9 +47,9 @@ absl::StatusOr<std::unique_ptr<GridWorld>> GridWorld::Create(const GridWorldOpti
     return absl::InvalidArgumentError(
         absl::StrCat("fourrooms size must be odd, got ", options.size));
   }
-  if (options.image_size < 7 || options.image_size > 1024) {
+  if (options.image_size < 8 || options.image_size > 1024) {
     return absl::InvalidArgumentError(
-        absl::StrCat("image_size ", options.image_size, " is outside [7, 1024]"));
+        absl::StrCat("image_size ", options.image_size, " is outside [8, 1024]"));
   }
   if (options.max_steps < 0) {
     return absl::InvalidArgumentError(

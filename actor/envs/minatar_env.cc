@@ -22,9 +22,9 @@ absl::StatusOr<std::unique_ptr<MinAtarEnv>> MinAtarEnv::Create(std::unique_ptr<M
     return absl::InvalidArgumentError(absl::StrCat(
         "sticky_actions ", options.sticky_actions, " for \"", options.name, "\" is above 1"));
   }
-  if (options.image_size < 10 || options.image_size > 1024) {
+  if (options.image_size < 8 || options.image_size > 1024) {
     return absl::InvalidArgumentError(
-        absl::StrCat("image_size ", options.image_size, " is outside [10, 1024]"));
+        absl::StrCat("image_size ", options.image_size, " is outside [8, 1024]"));
   }
   if (options.max_steps < 0) {
     return absl::InvalidArgumentError(
