@@ -39,3 +39,7 @@ dreamfleet_add_test(mario_env_test
 dreamfleet_add_test(pokemon_red_env_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/pokemon_red_env_test.cc
   LIBS dreamfleet_libretro LABELS unit)
+# Needs dreamfleet_envs (registry, VectorEnv), which links this library.
+dreamfleet_add_test(libretro_registry_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/libretro_registry_test.cc
+  LIBS dreamfleet_envs LABELS integration)

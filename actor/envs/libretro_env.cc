@@ -80,7 +80,7 @@ absl::StatusOr<std::unique_ptr<LibretroEnv>> LibretroEnv::Create(
   std::unique_ptr<LibretroEnv> env(
       new LibretroEnv(std::move(config), std::move(game), std::move(*core)));
   // The observation at the reset point: a full action repeat of no input, like every step.
-  env->RunFrames(0);
+  env->RunFrames(0, /*capture=*/true);
   const NativeFrame& frame = env->core_->frame(1);
   if (frame.pixels.empty()) {
     return absl::FailedPreconditionError(
@@ -104,7 +104,7 @@ LibretroEnv::LibretroEnv(LibretroEnvConfig config, std::unique_ptr<EmulatorGame>
                          std::unique_ptr<LibretroCore> core)
     : config_(std::move(config)), game_(std::move(game)), core_(std::move(core)) {}
 
-void LibretroEnv::RunFrames(uint16_t buttons) {
+void LibretroEnv::RunFrames(uint16_t buttons, bool capture) {
   const int repeat = config_.action_repeat;
   const float sticky = config_.sticky_actions;
   for (int i = 0; i < repeat; ++i) {
@@ -114,7 +114,7 @@ void LibretroEnv::RunFrames(uint16_t buttons) {
     core_->SetButtons(held);
     // Capture the last two frames into slots 0 and 1 (with repeat 1, slot 1 only).
     const int from_end = repeat - 1 - i;
-    if (from_end <= 1) {
+    if (capture && from_end <= 1) {
       core_->RunFrame(/*capture=*/true, /*slot=*/1 - from_end);
     } else {
       core_->RunFrame(/*capture=*/false);
@@ -184,7 +184,7 @@ absl::Status LibretroEnv::Step(int action, StepBuffer* out) {
                                                    " outside [0, ", config_.spec.num_actions,
                                                    ")"));
   }
-  RunFrames(config_.action_buttons[action]);
+  RunFrames(config_.action_buttons[action], /*capture=*/out->image != nullptr);
   const EmulatorGame::StepResult result = game_->Step(core_.get());
   ++steps_;
   if (out->image) RenderObservation(out->image);

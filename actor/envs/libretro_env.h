@@ -81,8 +81,9 @@ class LibretroEnv : public Environment {
  private:
   LibretroEnv(LibretroEnvConfig config, std::unique_ptr<EmulatorGame> game,
               std::unique_ptr<LibretroCore> core);
-  // Runs `action_repeat` frames holding `buttons` (sticky per frame), capturing the last two.
-  void RunFrames(uint16_t buttons);
+  // Runs `action_repeat` frames holding `buttons` (sticky per frame), capturing the last two
+  // unless no image is wanted (the core may then skip drawing them).
+  void RunFrames(uint16_t buttons, bool capture);
   // Max-pools the captured frames and writes the observation into `image`.
   void RenderObservation(uint8_t* image);
 

@@ -8,8 +8,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "actor/envs/gridworld.h"
+#include "actor/envs/mario_env.h"
 #include "actor/envs/minatar_env.h"
 #include "actor/envs/minatar_game.h"
+#include "actor/envs/nes_homebrew_env.h"
+#include "actor/envs/pokemon_red_env.h"
 
 namespace dreamfleet::actor {
 namespace {
@@ -84,6 +87,14 @@ const std::vector<Entry>& Table() {
        MinAtar([] { return MakeMinAtarSeaquest(); })},
       {"minatar_space_invaders", "MinAtar SpaceInvaders: +1 per alien, alien bullets end the game",
        MinAtar([] { return MakeMinAtarSpaceInvaders(); })},
+      // Emulators through libretro (libretro_env.h): 64x64 from the console screen, action
+      // repeat 4 with max-pool, SIMPLE_MOVEMENT on NES.
+      {"nes_homebrew", "dreamfleet's own NES platformer (cc65): run right, jump pits and enemy, "
+       "reach the flag", &MakeNesHomebrew},
+      {"nes_mario", "Super Mario Bros. (your own ROM, env.rom): gym-super-mario-bros reward",
+       &MakeNesMario},
+      {"gb_pokemon_red", "Pokemon Red (your own ROM, env.rom): badges, events, levels, "
+       "exploration; text tokens", &MakeGbPokemonRed},
   };
   return *table;
 }
