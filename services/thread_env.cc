@@ -1,0 +1,18 @@
+#include "services/thread_env.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+namespace dreamfleet::services {
+
+void EnsureThreadEnvironment(int argc, char** argv) {
+  (void)argc;
+  if (getenv("DREAMFLEET_THREAD_ENV_SET") != nullptr) return;
+  setenv("DREAMFLEET_THREAD_ENV_SET", "1", 1);
+  setenv("OPENBLAS_NUM_THREADS", "1", 0);  // 0: keep a value the user chose
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+  execv("/proc/self/exe", argv);
+  // execv only returns on failure: carry on with the inherited environment.
+}
+
+}  // namespace dreamfleet::services

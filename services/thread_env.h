@@ -1,0 +1,13 @@
+// Thread-pool environment for LibTorch binaries. OpenBLAS and OpenMP read their settings when the
+// libraries load, before main() runs, so setting them in main is too late: EnsureThreadEnvironment
+// re-executes the program once with OPENBLAS_NUM_THREADS=1 and OMP_WAIT_POLICY=PASSIVE unless the
+// user set them (measured on 2 cores: the two pools spin against each other otherwise).
+#pragma once
+
+namespace dreamfleet::services {
+
+// Call first thing in main(). Returns normally when the environment is already right (or when
+// re-executing fails, which only costs speed).
+void EnsureThreadEnvironment(int argc, char** argv);
+
+}  // namespace dreamfleet::services
