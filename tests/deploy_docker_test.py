@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""deploy/docker/Dockerfile can build from the repository root: every file it copies from the build
+context exists and is not excluded by the ignore files, stages it copies from exist, it starts from
+debian:12 and installs with scripts/setup.sh only. deploy/docker/runtime-packages.sh (which picks
+the runtime image's packages) maps real binaries to their Debian packages.
+
+No Docker engine runs here, so the image itself is not built; these are the checks that need none.
+"""
+import fnmatch
+import os
+import re
+import shutil
+import tempfile
+import unittest
+
+import deploy_testlib as lib
+
+SRC = lib.source_dir()
+DOCKERFILE = SRC / "deploy" / "docker" / "Dockerfile"
+RUNTIME_PACKAGES = SRC / "deploy" / "docker" / "runtime-packages.sh"
+
+
+def instructions():
+    """[(INSTRUCTION, arguments)] with line continuations joined and comments dropped."""
+    result, current = [], ""
+    for line in DOCKERFILE.read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#") or not stripped:
+            continue
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        current += stripped
+        word, _, rest = current.partition(" ")
+        result.append((word.upper(), rest.strip()))
+        current = ""
+    return result
+
+
+def ignore_patterns(path):
+    return [line.strip() for line in path.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def ignored(relative, patterns):
+    parts = relative.split("/")
+    for pattern in patterns:
+        pattern = pattern.rstrip("/")
+        for depth in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:depth])
+            if fnmatch.fnmatch(prefix, pattern) or (
+                    pattern.startswith("**/") and fnmatch.fnmatch(parts[depth - 1], pattern[3:])):
+                return True
+    return False
+
+
+class DockerfileTest(unittest.TestCase):
+    def test_builds_on_debian_12_with_setup_sh(self):
+        steps = instructions()
+        args = {rest.split("=")[0]: rest.split("=", 1)[1] for word, rest in steps
+                if word == "ARG" and "=" in rest}
+        self.assertEqual(args["DEBIAN_IMAGE"], "debian:12")
+        bases = [rest.split()[0] for word, rest in steps if word == "FROM"]
+        self.assertIn("${DEBIAN_IMAGE}", bases)
+        self.assertTrue(all(b in ("${DEBIAN_IMAGE}", "scratch") for b in bases), bases)
+        runs = " ".join(rest for word, rest in steps if word == "RUN")
+        self.assertIn("bash scripts/setup.sh", runs)
+        self.assertTrue((SRC / "scripts" / "setup.sh").is_file())
+        self.assertIn("cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release", runs)
+        self.assertIn("cmake --build build", runs)
+        # No downloads besides Debian packages.
+        for tool in ("curl ", "wget ", "git clone", "pip install", "ADD http"):
+            self.assertNotIn(tool, runs)
+        self.assertFalse([rest for word, rest in steps if word == "ADD"])
+
+    def test_copied_context_files_exist_and_are_not_ignored(self):
+        patterns = ignore_patterns(SRC / ".dockerignore")
+        copies = [rest.split() for word, rest in instructions() if word == "COPY"]
+        context_sources = [c[:-1] for c in copies if not c[0].startswith("--from=")]
+        self.assertTrue(context_sources)
+        for sources in context_sources:
+            for source in sources:
+                if source == ".":
+                    continue
+                relative = source.rstrip("/")
+                self.assertTrue((SRC / relative).exists(), f"COPY {source}: missing")
+                self.assertFalse(ignored(relative, patterns), f"COPY {source}: in .dockerignore")
+
+    def test_stages_copied_from_exist(self):
+        steps = instructions()
+        stages = {m.group(1) for word, rest in steps if word == "FROM"
+                  for m in [re.search(r"\bAS\s+(\S+)", rest, re.IGNORECASE)] if m}
+        for word, rest in steps:
+            if word == "COPY" and rest.startswith("--from="):
+                self.assertIn(rest.split()[0][len("--from="):], stages, rest)
+
+    def test_build_trees_stay_out_of_the_context(self):
+        root = ignore_patterns(SRC / ".dockerignore")
+        self.assertEqual(root, ignore_patterns(SRC / "deploy/docker/Dockerfile.dockerignore"))
+        for path in ("build", "build-deploy", ".git", "runs", "actor/__pycache__"):
+            self.assertTrue(ignored(path, root), path)
+        for path in ("scripts/setup.sh", "deploy/docker/entrypoint.sh", "configs/default.yaml"):
+            self.assertFalse(ignored(path, root), path)
+
+    def test_scripts_are_executable_posix_shell(self):
+        for script in ("entrypoint.sh", "runtime-packages.sh"):
+            path = SRC / "deploy" / "docker" / script
+            self.assertTrue(os.access(path, os.X_OK), f"{script} is not executable")
+            self.assertEqual(path.read_text().splitlines()[0], "#!/bin/sh")
+            result = lib.run(["/bin/sh", "-n", path])
+            self.assertEqual(result.returncode, 0, result.stderr)
+
+
+class RuntimePackagesTest(unittest.TestCase):
+    def setUp(self):
+        if shutil.which("dpkg-query") is None or shutil.which("ldd") is None:
+            self.skipTest("not a Debian system (dpkg-query, ldd)")
+
+    def test_maps_binaries_to_the_packages_of_their_libraries(self):
+        binary = os.path.realpath(shutil.which("ls"))
+        result = lib.run(["/bin/sh", RUNTIME_PACKAGES, binary])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        packages = result.stdout.split()
+        self.assertIn("libc6", packages)
+        self.assertEqual(packages, sorted(set(packages)))
+        self.assertFalse([p for p in packages if p.endswith("-dev")])
+
+    def test_skips_files_that_are_not_dynamic_executables(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".sh") as script:
+            script.write("#!/bin/sh\n")
+            script.flush()
+            result = lib.run(["/bin/sh", RUNTIME_PACKAGES, script.name])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout, "")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""deploy/docker/entrypoint.sh turns a container's environment into the right flags: it runs the
+real script with /bin/sh against stub dreamfleet-<role> binaries (and a stub `hostname`) in a temp
+dir, and checks the exact argv each stub received.
+"""
+import os
+import pathlib
+import tempfile
+import unittest
+
+import deploy_testlib as lib
+
+SRC = lib.source_dir()
+ENTRYPOINT = SRC / "deploy" / "docker" / "entrypoint.sh"
+STUB = """#!/bin/sh
+printf '%s\\n' "$(basename "$0")" "$@"
+exit "${STUB_EXIT:-0}"
+"""
+
+
+class EntrypointTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.bin = pathlib.Path(self.tmp.name) / "bin"
+        self.bin.mkdir()
+        for role in ("replay", "learner", "actor"):
+            stub = self.bin / f"dreamfleet-{role}"
+            stub.write_text(STUB)
+            stub.chmod(0o755)
+        self.hostname = "vm"
+        fake_hostname = self.bin / "hostname"
+        fake_hostname.write_text('#!/bin/sh\necho "$FAKE_HOSTNAME"\n')
+        fake_hostname.chmod(0o755)
+
+    def run_entrypoint(self, *args, **env):
+        environment = lib.clean_env(DREAMFLEET_BIN_DIR=str(self.bin),
+                                    FAKE_HOSTNAME=self.hostname,
+                                    PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}")
+        environment.update(env)
+        return lib.run(["/bin/sh", ENTRYPOINT, *args], env=environment)
+
+    def argv(self, *args, **env):
+        result = self.run_entrypoint(*args, **env)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout.splitlines()
+
+    def test_actor_id_defaults_to_the_hostname(self):
+        self.hostname = "actor-5d8f7c9b4-x2k9p"
+        self.assertEqual(self.argv("actor"),
+                         ["dreamfleet-actor", "--actor-id", "actor-5d8f7c9b4-x2k9p"])
+
+    def test_actor_id_from_environment_or_flag_wins(self):
+        self.assertEqual(self.argv("actor", DREAMFLEET_ACTOR_ID="a7"),
+                         ["dreamfleet-actor", "--actor-id", "a7"])
+        self.assertEqual(self.argv("actor", "--actor-id=x"), ["dreamfleet-actor", "--actor-id=x"])
+
+    def test_shared_overrides_come_before_the_services_flags_and_config_first(self):
+        self.assertEqual(
+            self.argv("replay", "--shard-index", "1", "--set", "replay.host=0.0.0.0",
+                      DREAMFLEET_CONFIG="/etc/dreamfleet/x.yaml",
+                      DREAMFLEET_SET="replay.shards=2\n  replay.addresses=a:1,b:2 replay.host=replay"),
+            ["dreamfleet-replay", "--config", "/etc/dreamfleet/x.yaml",
+             "--set", "replay.shards=2", "--set", "replay.addresses=a:1,b:2",
+             "--set", "replay.host=replay",
+             "--shard-index", "1", "--set", "replay.host=0.0.0.0"])
+
+    def test_empty_config_means_the_embedded_default(self):
+        self.assertEqual(self.argv("learner", DREAMFLEET_CONFIG=""), ["dreamfleet-learner"])
+
+    def test_overrides_are_not_globbed(self):
+        (pathlib.Path(self.tmp.name) / "match.x").write_text("")
+        result = lib.run(["/bin/sh", ENTRYPOINT, "learner"], cwd=self.tmp.name,
+                         env=lib.clean_env(DREAMFLEET_BIN_DIR=str(self.bin), DREAMFLEET_SET="run.name=*.x"))
+        self.assertEqual(result.stdout.splitlines(), ["dreamfleet-learner", "--set", "run.name=*.x"])
+
+    def test_learner_device_is_applied_last(self):
+        self.assertEqual(
+            self.argv("learner", "--set", "learner.device=cpu", DREAMFLEET_LEARNER_DEVICE="cuda"),
+            ["dreamfleet-learner", "--set", "learner.device=cpu", "--set", "learner.device=cuda"])
+
+    def test_shard_index_from_a_statefulset_pod_name(self):
+        self.hostname = "replay-12"
+        self.assertEqual(self.argv("replay"), ["dreamfleet-replay", "--shard-index", "12"])
+        self.assertEqual(self.argv("replay", DREAMFLEET_SHARD_INDEX="3"),
+                         ["dreamfleet-replay", "--shard-index", "3"])
+
+    def test_fixed_ports_put_every_shard_on_the_same_ports(self):
+        self.hostname = "replay-3"
+        self.assertEqual(
+            self.argv("replay", DREAMFLEET_REPLAY_PORT="7100", DREAMFLEET_REPLAY_METRICS_PORT="9100"),
+            ["dreamfleet-replay", "--shard-index", "3",
+             "--set", "replay.port=7097", "--set", "replay.metrics_port=9097"])
+
+    def test_refuses_what_it_cannot_resolve(self):
+        cases = [
+            (("replay",), {}),  # hostname "vm": no index
+            (("replay",), {"DREAMFLEET_SHARD_INDEX": "x1"}),
+            (("replay", "--shard-index", "0"), {"DREAMFLEET_REPLAY_PORT": "7100"}),
+            (("replay",), {"DREAMFLEET_SHARD_INDEX": "2", "DREAMFLEET_REPLAY_PORT": "1"}),
+            (("learner",), {"DREAMFLEET_SET": "learner.device"}),
+        ]
+        for args, env in cases:
+            result = self.run_entrypoint(*args, **env)
+            self.assertEqual(result.returncode, 2, (args, env, result.stdout))
+            self.assertIn("dreamfleet-entrypoint:", result.stderr)
+            self.assertEqual(result.stdout, "", "the binary must not start")
+
+    def test_exit_status_of_the_binary_is_the_containers(self):
+        result = self.run_entrypoint("learner", STUB_EXIT="3")
+        self.assertEqual(result.returncode, 3)
+
+    def test_other_commands_run_as_given(self):
+        self.assertEqual(self.argv("echo", "dreamfleet", "status"), ["dreamfleet status"])
+        result = self.run_entrypoint("--help")
+        self.assertEqual(result.returncode, 0)
+        self.assertIn("DREAMFLEET_SET", result.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
