@@ -80,8 +80,10 @@ LaProp::LaProp(std::vector<torch::Tensor> params, LaPropOptions defaults)
 
 torch::Tensor AgcFactor(const torch::Tensor& param, const torch::Tensor& grad, double clip,
                         double pmin) {
-  torch::Tensor grad_norm = grad.detach().to(torch::kFloat).norm();
-  torch::Tensor param_norm = param.detach().to(torch::kFloat).norm();
+  const torch::ScalarType compute =
+      param.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  torch::Tensor grad_norm = grad.detach().to(compute).norm();
+  torch::Tensor param_norm = param.detach().to(compute).norm();
   torch::Tensor upper = param_norm.clamp_min(pmin) * clip;
   return 1.0 / (grad_norm / upper).clamp_min(1.0);
 }
@@ -97,7 +99,10 @@ torch::Tensor LaProp::step(LossClosure closure) {
     const auto& options = static_cast<const LaPropOptions&>(group.options());
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      torch::Tensor grad = p.grad().detach().to(torch::kFloat);
+      // State and arithmetic in float32 (float64 for double parameters).
+      const torch::ScalarType compute =
+          p.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+      torch::Tensor grad = p.grad().detach().to(compute);
       if (options.agc() > 0) {
         grad = grad * AgcFactor(p, grad, options.agc(), options.agc_pmin());
       }
@@ -106,8 +111,8 @@ torch::Tensor LaProp::step(LossClosure closure) {
       if (it == state_.end()) {
         auto fresh = std::make_unique<LaPropParamState>();
         fresh->step(0);
-        fresh->exp_avg(torch::zeros_like(p, p.options().dtype(torch::kFloat)));
-        fresh->exp_avg_sq(torch::zeros_like(p, p.options().dtype(torch::kFloat)));
+        fresh->exp_avg(torch::zeros_like(p, p.options().dtype(compute)));
+        fresh->exp_avg_sq(torch::zeros_like(p, p.options().dtype(compute)));
         it = state_.emplace(key, std::move(fresh)).first;
       }
       auto& state = static_cast<LaPropParamState&>(*it->second);
@@ -138,6 +143,21 @@ torch::Tensor LaProp::step(LossClosure closure) {
 
 void LaProp::save(torch::serialize::OutputArchive& archive) const { serialize(*this, archive); }
 
-void LaProp::load(torch::serialize::InputArchive& archive) { serialize(*this, archive); }
+void LaProp::load(torch::serialize::InputArchive& archive) {
+  serialize(*this, archive);
+  // LibTorch 1.13 restores only the per-parameter state; restore each group's
+  // options too (as Python's load_state_dict does) so that a resumed run uses
+  // exactly the hyperparameters it was saved with.
+  torch::serialize::InputArchive groups_archive;
+  archive.read("param_groups", groups_archive);
+  std::vector<std::pair<std::vector<std::string>, std::unique_ptr<torch::optim::OptimizerOptions>>>
+      saved_groups;
+  torch::optim::detail::serialize<LaPropOptions>(groups_archive, saved_groups);
+  TORCH_CHECK(saved_groups.size() == param_groups_.size(),
+              "loaded LaProp state has a different number of parameter groups");
+  for (size_t i = 0; i < saved_groups.size(); ++i) {
+    param_groups_[i].set_options(std::move(saved_groups[i].second));
+  }
+}
 
 }  // namespace dreamfleet::learner

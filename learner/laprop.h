@@ -13,13 +13,16 @@
 //          so the very first update is zero when warmup is on).
 // The norms are the L2 norm of the whole parameter tensor, exactly like the
 // official clip_by_agc (not the per-row "unit-wise" variant of the AGC paper).
-// v and m are kept in float32 whatever the parameter dtype.
+// v and m are kept in float32 whatever the parameter dtype (float64 for
+// double parameters).
 //
 // Design choice: a torch::optim::Optimizer subclass (1.13 API) so that the
 // trainer can treat it like Adam: param groups with their own options,
 // zero_grad(), and save()/load() through torch::serialize archives. The
-// per-parameter state (step, exp_avg_sq, exp_avg) and every option round-trip
-// through save()/load() exactly, so a resumed run continues bit-for-bit.
+// per-parameter state (step, exp_avg_sq, exp_avg) and every group's options
+// round-trip through save()/load() exactly (load() replaces the options the
+// optimizer was constructed with, like Python's load_state_dict), so a resumed
+// run continues bit-for-bit.
 #ifndef DREAMFLEET_LEARNER_LAPROP_H_
 #define DREAMFLEET_LEARNER_LAPROP_H_
 
@@ -51,8 +54,8 @@ struct LaPropOptions : public torch::optim::OptimizerCloneableOptions<LaPropOpti
 struct LaPropParamState
     : public torch::optim::OptimizerCloneableParamState<LaPropParamState> {
   TORCH_ARG(int64_t, step) = 0;
-  TORCH_ARG(torch::Tensor, exp_avg);     // m, float32.
-  TORCH_ARG(torch::Tensor, exp_avg_sq);  // v, float32.
+  TORCH_ARG(torch::Tensor, exp_avg);     // m, float32 (float64 for double params).
+  TORCH_ARG(torch::Tensor, exp_avg_sq);  // v, same dtype as m.
 
  public:
   void serialize(torch::serialize::InputArchive& archive) override;
@@ -80,7 +83,8 @@ class LaProp : public torch::optim::Optimizer {
 };
 
 // The AGC factor applied to one gradient: 1 / max(1, ||grad|| / (clip *
-// max(pmin, ||param||))). Exposed for tests and metrics; 0-dim float32.
+// max(pmin, ||param||))). Exposed for tests and metrics; 0-dim float32
+// (float64 for double parameters).
 torch::Tensor AgcFactor(const torch::Tensor& param, const torch::Tensor& grad, double clip,
                         double pmin);
 
