@@ -1,0 +1,199 @@
+#include "learner/dreamer_agent.h"
+
+#include <chrono>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "learner/checkpoint.h"
+
+namespace dreamfleet::learner {
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+bool AllFinite(const torch::Tensor& t) {
+  return !t.defined() || torch::isfinite(t).all().item<bool>();
+}
+
+}  // namespace
+
+DreamerAgent::DreamerAgent(const AgentConfig& config, torch::Device device)
+    : config_(config),
+      device_(device),
+      retnorm_(ReturnNormalizerOptions{config.retnorm_decay, config.retnorm_perclo,
+                                       config.retnorm_perhi, config.retnorm_limit, false},
+               device),
+      gen_(at::detail::createCPUGenerator(config.seed + 1)) {}
+
+absl::StatusOr<std::unique_ptr<DreamerAgent>> DreamerAgent::Create(const AgentConfig& config,
+                                                                   torch::Device device) {
+  if (auto s = config.Validate(); !s.ok()) return s;
+  try {
+    if (config.threads > 0) at::set_num_threads(config.threads);
+    torch::manual_seed(config.seed);  // initial weights
+    std::unique_ptr<DreamerAgent> agent(new DreamerAgent(config, device));
+    agent->wm_ = WorldModel(config);
+    agent->ac_ = ActorCritic(config);
+    agent->wm_->to(device);
+    agent->ac_->to(device);
+    agent->policy_ = Policy(config, agent->wm_->encoder(), agent->wm_->rssm(),
+                            agent->ac_->actor());
+    auto params = agent->wm_->parameters();
+    for (auto& p : agent->ac_->TrainableParameters()) params.push_back(p);
+    agent->opt_ = std::make_unique<LaProp>(params, LaPropOptions(config.lr)
+                                                       .beta1(config.beta1)
+                                                       .beta2(config.beta2)
+                                                       .eps(config.eps)
+                                                       .agc(config.agc)
+                                                       .warmup_steps(config.warmup));
+    return agent;
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("building the agent failed: ", e.what()));
+  }
+}
+
+TrainMetrics DreamerAgent::Skip(TrainMetrics m, std::string reason) {
+  opt_->zero_grad();
+  ++skipped_;
+  m.skipped = true;
+  m.skip_reason = std::move(reason);
+  std::cerr << "dreamfleet learner: skipped update " << updates_ << " (" << m.skip_reason
+            << "); skipped so far: " << skipped_ << "\n";
+  return m;
+}
+
+absl::StatusOr<TrainMetrics> DreamerAgent::Train(const Batch& input) {
+  if (auto s = ValidateBatch(input, config_); !s.ok()) return s;
+  TrainMetrics m;
+  try {
+    Batch b = input.To(device_);
+    if (!AllFinite(b.reward) || !AllFinite(b.vector)) {
+      return Skip(std::move(m), "batch has non-finite reward or vector values");
+    }
+    wm_->train();
+    ac_->train();
+    opt_->zero_grad();
+
+    // World model.
+    auto start = std::chrono::steady_clock::now();
+    auto wm = wm_->Loss(b, Gen());
+    if (!AllFinite(wm.loss)) return Skip(std::move(m), "world model loss is not finite");
+    wm.loss.backward({}, /*retain_graph=*/config_.repval_grad);
+    m.world_model_seconds = Seconds(start);
+
+    // Actor-critic on imagined rollouts from every posterior state.
+    start = std::chrono::steady_clock::now();
+    ImaginedTrajectory traj = ImagineFrom(wm, b);
+    ReplayContext replay{config_.repval_grad ? wm.feat : wm.feat.detach(), b.reward, b.is_last,
+                         b.is_terminal};
+    auto retnorm_before = retnorm_.Save();
+    auto ac = ac_->Loss(traj, replay, retnorm_);
+    if (!ac.finite || !AllFinite(ac.loss)) {
+      if (auto s = retnorm_.Load(retnorm_before); !s.ok()) return s;
+      return Skip(std::move(m), "actor-critic returns or loss are not finite");
+    }
+    ac.loss.backward();
+    for (const auto& group : opt_->param_groups()) {
+      for (const auto& p : group.params()) {
+        if (p.grad().defined() && !AllFinite(p.grad())) {
+          if (auto s = retnorm_.Load(retnorm_before); !s.ok()) return s;
+          return Skip(std::move(m), "gradients are not finite");
+        }
+      }
+    }
+    opt_->step();
+    ++updates_;
+    if (config_.slow_every > 0 && updates_ % config_.slow_every == 0) ac_->UpdateSlowValue();
+    m.actor_critic_seconds = Seconds(start);
+
+    for (const auto& [k, v] : wm.losses) m.losses[k] = v.item<double>();
+    for (const auto& [k, v] : ac.losses) m.losses[k] = v.item<double>();
+    for (const auto& [k, v] : wm.metrics) m.metrics[k] = v.item<double>();
+    for (const auto& [k, v] : ac.metrics) m.metrics[k] = v.item<double>();
+    return m;
+  } catch (const std::exception& e) {
+    opt_->zero_grad();
+    return absl::InternalError(absl::StrCat("training step failed: ", e.what()));
+  }
+}
+
+ImaginedTrajectory DreamerAgent::ImagineFrom(const WorldModelOutput& wm, const Batch& b) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = wm.seq.deter.size(0) * wm.seq.deter.size(1);
+  RssmState begin{wm.seq.deter.reshape({n, -1}).detach(),
+                  wm.seq.stoch.reshape({n, config_.stoch, config_.classes}).detach()};
+  auto img = wm_->rssm()->Imagine(
+      begin, [&](const torch::Tensor& feat) { return ac_->SampleAction(feat, Gen()); },
+      config_.imag_horizon, Gen());
+  ImaginedTrajectory traj;
+  traj.feat = RssmImpl::Feat(img.deter, img.stoch);
+  traj.action = img.action;
+  traj.reward = wm_->RewardMean(traj.feat);
+  traj.cont = wm_->ContinueProb(traj.feat);
+  // The first state is real: its continue flag comes from the data.
+  auto first_cont = (~b.is_terminal).to(torch::kFloat32).reshape({n});
+  if (config_.contdisc) first_cont = first_cont * (1.0 - 1.0 / config_.horizon);
+  traj.cont.select(1, 0).copy_(first_cont);
+  return traj;
+}
+
+absl::Status DreamerAgent::Save(const std::string& dir, int keep_last) {
+  try {
+    CheckpointContents contents;
+    contents.modules["world_model"] = wm_.get();
+    contents.modules["actor_critic"] = ac_.get();
+    contents.optimizers["opt"] = opt_.get();
+    contents.counters = counters_;
+    contents.counters["updates"] = updates_;
+    contents.counters["skipped_updates"] = skipped_;
+    for (const auto& [k, v] : retnorm_.Save()) contents.tensors["retnorm." + k] = v;
+    contents.tensors["generator_state"] = gen_.get_state();
+    contents.config_text = config_.Serialize();
+    CheckpointOptions options;
+    options.keep_last = keep_last;
+    return WriteCheckpoint(dir, updates_, contents, options);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("saving a checkpoint to ", dir, " failed: ", e.what()));
+  }
+}
+
+absl::Status DreamerAgent::Restore(const std::string& dir) {
+  auto loaded = LoadLatestCheckpoint(dir);
+  if (!loaded.ok()) return loaded.status();
+  auto saved = AgentConfig::Parse(loaded->config_text());
+  if (!saved.ok()) return saved.status();
+  if (saved->feat_size() != config_.feat_size() || saved->num_actions != config_.num_actions ||
+      saved->units != config_.units || saved->depth != config_.depth) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint ", loaded->path(), " was trained with preset ", saved->preset,
+        " which does not match this agent's preset ", config_.preset));
+  }
+  try {
+    if (auto s = loaded->RestoreModule("world_model", *wm_); !s.ok()) return s;
+    if (auto s = loaded->RestoreModule("actor_critic", *ac_); !s.ok()) return s;
+    if (auto s = loaded->RestoreOptimizer("opt", *opt_, device_); !s.ok()) return s;
+    std::map<std::string, torch::Tensor> retnorm;
+    for (const auto& [k, v] : loaded->tensors()) {
+      if (k.rfind("retnorm.", 0) == 0) retnorm[k.substr(8)] = v;
+    }
+    if (auto s = retnorm_.Load(retnorm); !s.ok()) return s;
+    auto gen = loaded->tensors().find("generator_state");
+    if (gen == loaded->tensors().end()) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", loaded->path(),
+                                              " has no generator_state"));
+    }
+    gen_.set_state(gen->second);
+    counters_ = loaded->counters();
+    updates_ = counters_["updates"];
+    skipped_ = counters_["skipped_updates"];
+    counters_.erase("updates");
+    counters_.erase("skipped_updates");
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("restoring ", loaded->path(), " failed: ", e.what()));
+  }
+}
+
+}  // namespace dreamfleet::learner

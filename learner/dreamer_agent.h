@@ -1,0 +1,91 @@
+// DreamerAgent: the DreamerV3 update step. Owns the world model, the actor-critic, one LaProp
+// optimiser over both (as the official agent: a single optimiser and a summed loss), the return
+// normaliser and the sampling generator. Train(batch):
+//   world model loss -> backward                      (timed as "world_model")
+//   imagine 15 steps from every posterior state -> actor, critic and replay-value losses
+//   -> backward -> LaProp step -> slow critic EMA     (timed as "actor_critic")
+// A batch or loss that is not finite skips the update (no parameter, optimiser or normaliser
+// change), counts it in skipped_updates() and says why. Save/Restore write and read one atomic
+// checkpoint directory (modules, optimiser, counters, normaliser, generator state, config) so a
+// resumed run reproduces the next update bit-for-bit on CPU.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "learner/actor_critic.h"
+#include "learner/agent_config.h"
+#include "learner/batch.h"
+#include "learner/laprop.h"
+#include "learner/policy.h"
+#include "learner/return_normalizer.h"
+#include "learner/world_model.h"
+
+namespace dreamfleet::learner {
+
+struct TrainMetrics {
+  bool skipped = false;
+  std::string skip_reason;
+  std::map<std::string, double> losses;   // image, vector, rew, con, dyn, rep, policy, value, repval
+  std::map<std::string, double> metrics;  // entropy, ret, prior_ent, post_ent, ...
+  double world_model_seconds = 0.0;
+  double actor_critic_seconds = 0.0;
+};
+
+class DreamerAgent {
+ public:
+  static absl::StatusOr<std::unique_ptr<DreamerAgent>> Create(
+      const AgentConfig& config, torch::Device device = torch::kCPU);
+
+  // One update. Errors are for malformed batches (shape/dtype); a non-finite batch or loss is a
+  // skipped update (TrainMetrics::skipped), not an error.
+  absl::StatusOr<TrainMetrics> Train(const Batch& batch);
+
+  // The imagination Train() runs: horizon steps from every posterior state of `wm` (no gradient),
+  // with predicted rewards and continues; the start's continue comes from the batch.
+  ImaginedTrajectory ImagineFrom(const WorldModelOutput& wm, const Batch& batch);
+
+  // The actors' part, sharing this agent's weights.
+  Policy policy() { return policy_; }
+  NamedTensors ExportPolicy() { return ExportPolicyWeights(policy_); }
+
+  // Writes <dir>/ckpt-<updates>/ atomically.
+  absl::Status Save(const std::string& dir, int keep_last = 3);
+  // Restores the latest checkpoint in <dir>; NotFound when there is none.
+  absl::Status Restore(const std::string& dir);
+
+  int64_t updates() const { return updates_; }
+  int64_t skipped_updates() const { return skipped_; }
+  const AgentConfig& config() const { return config_; }
+  torch::Device device() const { return device_; }
+  WorldModel world_model() { return wm_; }
+  ActorCritic actor_critic() { return ac_; }
+  // Extra counters saved with checkpoints (e.g. env steps of the trainer).
+  std::map<std::string, int64_t>& counters() { return counters_; }
+
+ private:
+  DreamerAgent(const AgentConfig& config, torch::Device device);
+  std::optional<torch::Generator> Gen() {
+    return device_.is_cpu() ? std::optional<torch::Generator>(gen_) : std::nullopt;
+  }
+  TrainMetrics Skip(TrainMetrics m, std::string reason);
+
+  AgentConfig config_;
+  torch::Device device_;
+  WorldModel wm_{nullptr};
+  ActorCritic ac_{nullptr};
+  Policy policy_{nullptr};
+  std::unique_ptr<LaProp> opt_;
+  ReturnNormalizer retnorm_;
+  torch::Generator gen_;
+  int64_t updates_ = 0;
+  int64_t skipped_ = 0;
+  std::map<std::string, int64_t> counters_;
+};
+
+}  // namespace dreamfleet::learner

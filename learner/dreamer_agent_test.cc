@@ -1,0 +1,205 @@
+// DreamerAgent: gradient routing (stop-gradients), NaN batches, checkpoint round trip and
+// bit-for-bit resume.
+#include "learner/dreamer_agent.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "learner/learner_test_util.h"
+
+namespace dreamfleet::learner {
+namespace {
+
+using testing::DebugConfig;
+using testing::Snapshot;
+
+std::string TempDir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             (name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+bool HasGrad(const torch::Tensor& p) {
+  return p.grad().defined() && p.grad().abs().sum().item<double>() > 0;
+}
+
+double GradSum(torch::nn::Module& m) {
+  double total = 0;
+  for (auto& p : m.parameters()) {
+    if (p.grad().defined()) total += p.grad().abs().sum().item<double>();
+  }
+  return total;
+}
+
+void ClearGrads(torch::nn::Module& m) {
+  for (auto& p : m.parameters()) p.mutable_grad() = torch::Tensor();
+}
+
+TEST(DreamerAgentTest, TrainStepRunsAndReportsLosses) {
+  auto c = DebugConfig(true, true, true);
+  auto agent = DreamerAgent::Create(c);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto m = (*agent)->Train(RandomBatch(c, 3, 6, 1));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_FALSE(m->skipped);
+  for (const char* k : {"image", "vector", "rew", "con", "dyn", "rep", "policy", "value", "repval"}) {
+    ASSERT_TRUE(m->losses.count(k)) << k;
+    EXPECT_TRUE(std::isfinite(m->losses[k])) << k;
+  }
+  EXPECT_EQ((*agent)->updates(), 1);
+}
+
+TEST(DreamerAgentTest, MalformedBatchIsAnErrorNamingTheField) {
+  auto c = DebugConfig();
+  auto agent = DreamerAgent::Create(c);
+  ASSERT_TRUE(agent.ok());
+  auto batch = RandomBatch(c, 2, 4, 1);
+  batch.image = batch.image.narrow(2, 0, 8);
+  auto m = (*agent)->Train(batch);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("image"), std::string::npos) << m.status();
+}
+
+TEST(DreamerAgentTest, GradientsFollowTheStopGradients) {
+  auto c = DebugConfig(true, true);
+  auto agent_or = DreamerAgent::Create(c);
+  ASSERT_TRUE(agent_or.ok());
+  auto& agent = **agent_or;
+  // One real update so that zero-initialised output layers (reward, value) pass gradients on.
+  auto batch = RandomBatch(c, 3, 6, 2);
+  ASSERT_TRUE(agent.Train(batch).ok());
+
+  auto wm = agent.world_model();
+  auto ac = agent.actor_critic();
+  auto run = [&](const std::string& which) {
+    ClearGrads(*wm);
+    ClearGrads(*ac);
+    auto w = wm->Loss(batch, std::nullopt);
+    if (which == "world_model") {
+      w.loss.backward();
+      return;
+    }
+    auto traj = agent.ImagineFrom(w, batch);
+    ReturnNormalizer retnorm;
+    auto out = ac->Loss(traj, {w.feat, batch.reward, batch.is_last, batch.is_terminal}, retnorm);
+    out.losses[which].backward();
+  };
+
+  run("world_model");
+  for (const auto& p : wm->named_parameters()) EXPECT_TRUE(HasGrad(p.value())) << p.key();
+  EXPECT_EQ(GradSum(*ac), 0.0);
+
+  run("policy");
+  EXPECT_EQ(GradSum(*wm), 0.0) << "the actor loss must not train the world model";
+  EXPECT_EQ(GradSum(*ac->value()), 0.0);
+  for (const auto& p : ac->actor()->named_parameters()) EXPECT_TRUE(HasGrad(p.value())) << p.key();
+
+  run("value");
+  EXPECT_EQ(GradSum(*wm), 0.0) << "the imagined critic loss must not train the world model";
+  EXPECT_EQ(GradSum(*ac->actor()), 0.0);
+  for (const auto& p : ac->value()->named_parameters()) EXPECT_TRUE(HasGrad(p.value())) << p.key();
+
+  run("repval");  // official repval_grad: the replay value loss reaches the world model
+  EXPECT_GT(GradSum(*wm->rssm()), 0.0);
+  EXPECT_GT(GradSum(*ac->value()), 0.0);
+  EXPECT_EQ(GradSum(*ac->actor()), 0.0);
+
+  // The slow critic is never trained by gradients.
+  for (const auto& p : ac->slow_value()->parameters()) {
+    EXPECT_FALSE(p.requires_grad());
+    EXPECT_FALSE(p.grad().defined());
+  }
+}
+
+TEST(DreamerAgentTest, SlowCriticFollowsTheCriticByEma) {
+  auto c = DebugConfig();
+  auto agent = DreamerAgent::Create(c);
+  ASSERT_TRUE(agent.ok());
+  auto ac = (*agent)->actor_critic();
+  auto before_slow = Snapshot(*ac->slow_value());
+  ASSERT_TRUE((*agent)->Train(RandomBatch(c, 3, 6, 3)).ok());
+  auto fast = Snapshot(*ac->value());
+  auto slow = Snapshot(*ac->slow_value());
+  for (const auto& [k, v] : slow) {
+    auto expect = before_slow[k] * (1 - c.slow_rate) + fast[k] * c.slow_rate;
+    EXPECT_TRUE(torch::allclose(v, expect, 1e-5, 1e-7)) << k;
+  }
+}
+
+TEST(DreamerAgentTest, NonFiniteBatchIsSkippedAndCounted) {
+  auto c = DebugConfig();
+  auto agent = DreamerAgent::Create(c);
+  ASSERT_TRUE(agent.ok());
+  auto before_wm = Snapshot(*(*agent)->world_model());
+  auto before_ac = Snapshot(*(*agent)->actor_critic());
+  auto batch = RandomBatch(c, 3, 6, 4);
+  batch.reward[1][2] = std::numeric_limits<float>::quiet_NaN();
+  auto m = (*agent)->Train(batch);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_TRUE(m->skipped);
+  EXPECT_NE(m->skip_reason.find("non-finite"), std::string::npos) << m->skip_reason;
+  EXPECT_EQ((*agent)->skipped_updates(), 1);
+  EXPECT_EQ((*agent)->updates(), 0);
+  auto vec_batch = RandomBatch(c, 3, 6, 5);
+  vec_batch.vector[0][0][0] = std::numeric_limits<float>::infinity();
+  ASSERT_TRUE((*agent)->Train(vec_batch).ok());
+  EXPECT_EQ((*agent)->skipped_updates(), 2);
+  for (const auto& [k, v] : Snapshot(*(*agent)->world_model())) {
+    EXPECT_TRUE(torch::equal(v, before_wm[k])) << k;
+  }
+  for (const auto& [k, v] : Snapshot(*(*agent)->actor_critic())) {
+    EXPECT_TRUE(torch::equal(v, before_ac[k])) << k;
+  }
+  // A good batch afterwards trains normally.
+  auto ok = (*agent)->Train(RandomBatch(c, 3, 6, 6));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_FALSE(ok->skipped);
+  EXPECT_EQ((*agent)->updates(), 1);
+}
+
+TEST(DreamerAgentTest, CheckpointResumeReproducesTheNextUpdateBitForBit) {
+  auto c = DebugConfig(true, true);
+  const auto dir = TempDir("dreamfleet_agent_ckpt");
+  auto a = DreamerAgent::Create(c);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*a)->Train(RandomBatch(c, 3, 6, 10)).ok());
+  ASSERT_TRUE((*a)->Train(RandomBatch(c, 3, 6, 11)).ok());
+  (*a)->counters()["env_steps"] = 1234;
+  ASSERT_TRUE((*a)->Save(dir).ok());
+  ASSERT_TRUE((*a)->Train(RandomBatch(c, 3, 6, 12)).ok());
+
+  // A fresh agent with a different seed: every bit of state must come from the checkpoint.
+  auto c2 = c;
+  c2.seed = 99;
+  auto b = DreamerAgent::Create(c2);
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*b)->Restore(dir).ok());
+  EXPECT_EQ((*b)->updates(), 2);
+  EXPECT_EQ((*b)->counters()["env_steps"], 1234);
+  ASSERT_TRUE((*b)->Train(RandomBatch(c, 3, 6, 12)).ok());
+
+  for (auto [ma, mb] : {std::pair<torch::nn::Module*, torch::nn::Module*>{
+                            (*a)->world_model().get(), (*b)->world_model().get()},
+                        {(*a)->actor_critic().get(), (*b)->actor_critic().get()}}) {
+    auto sa = Snapshot(*ma);
+    auto sb = Snapshot(*mb);
+    ASSERT_EQ(sa.size(), sb.size());
+    for (const auto& [k, v] : sa) EXPECT_TRUE(torch::equal(v, sb[k])) << k;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(DreamerAgentTest, RestoreFromEmptyDirIsNotFound) {
+  auto c = DebugConfig();
+  auto a = DreamerAgent::Create(c);
+  ASSERT_TRUE(a.ok());
+  const auto dir = TempDir("dreamfleet_agent_empty");
+  std::filesystem::create_directories(dir);
+  EXPECT_EQ((*a)->Restore(dir).code(), absl::StatusCode::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace dreamfleet::learner

@@ -1,0 +1,114 @@
+#include "learner/policy.h"
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "learner/distributions.h"
+
+namespace dreamfleet::learner {
+namespace {
+
+std::string ShapeString(const torch::Tensor& t) {
+  return absl::StrCat("[", absl::StrJoin(t.sizes(), ","), "]");
+}
+
+}  // namespace
+
+PolicyImpl::PolicyImpl(const AgentConfig& c) : config_(c) {
+  encoder_ = register_module("encoder", Encoder(c));
+  rssm_ = register_module("rssm", Rssm(RssmOptions()
+                                           .embed(encoder_->out_size())
+                                           .num_actions(c.num_actions)
+                                           .deter(c.deter)
+                                           .hidden(c.hidden)
+                                           .stoch(c.stoch)
+                                           .classes(c.classes)
+                                           .blocks(c.blocks)
+                                           .unimix(c.unimix)
+                                           .norm(c.norm)));
+  actor_ = register_module("actor", Mlp(MlpOptions(c.feat_size(), c.units, c.ac_layers)
+                                            .out(c.num_actions)
+                                            .outscale(c.policy_outscale)
+                                            .norm(c.norm)));
+}
+
+PolicyImpl::PolicyImpl(const AgentConfig& c, Encoder encoder, Rssm rssm, Mlp actor) : config_(c) {
+  encoder_ = register_module("encoder", std::move(encoder));
+  rssm_ = register_module("rssm", std::move(rssm));
+  actor_ = register_module("actor", std::move(actor));
+}
+
+PolicyState PolicyImpl::Initial(int64_t envs) const {
+  auto device = actor_->parameters().front().device();
+  auto s = rssm_->Initial(envs, device);
+  return {s.deter, s.stoch, torch::zeros({envs}, torch::TensorOptions().dtype(torch::kLong).device(device))};
+}
+
+torch::Tensor PolicyImpl::Act(const Observation& obs, const torch::Tensor& is_first,
+                              PolicyState* state, std::optional<torch::Generator> gen) {
+  torch::NoGradGuard no_grad;
+  auto device = actor_->parameters().front().device();
+  Observation o;
+  if (obs.image.defined()) o.image = obs.image.to(device);
+  if (obs.vector.defined()) o.vector = obs.vector.to(device);
+  if (obs.text.defined()) o.text = obs.text.to(device);
+  auto embed = encoder_->forward(o);
+  auto first = is_first.to(device, torch::kBool);
+  auto next = rssm_->ObsStep({state->deter, state->stoch}, state->prev_action, embed, first, gen);
+  auto probs = UnimixLogits(actor_->forward(RssmImpl::Feat(next.deter, next.stoch)),
+                            config_.policy_unimix)
+                   .exp();
+  auto action = gen ? torch::multinomial(probs, 1, true, *gen).squeeze(-1)
+                    : torch::multinomial(probs, 1, true).squeeze(-1);
+  state->deter = next.deter;
+  state->stoch = next.stoch;
+  state->prev_action = action;
+  return action;
+}
+
+NamedTensors ExportPolicyWeights(Policy& policy) {
+  torch::NoGradGuard no_grad;
+  NamedTensors out;
+  for (const auto& item : policy->named_parameters()) {
+    out.emplace_back(item.key(), item.value().detach().to(torch::kCPU).contiguous().clone());
+  }
+  for (const auto& item : policy->named_buffers()) {
+    out.emplace_back(item.key(), item.value().detach().to(torch::kCPU).contiguous().clone());
+  }
+  return out;
+}
+
+absl::Status ImportPolicyWeights(const NamedTensors& weights, Policy& policy) {
+  std::map<std::string, torch::Tensor> targets;
+  for (const auto& item : policy->named_parameters()) targets[item.key()] = item.value();
+  for (const auto& item : policy->named_buffers()) targets[item.key()] = item.value();
+  std::map<std::string, const torch::Tensor*> given;
+  for (const auto& [name, tensor] : weights) {
+    auto it = targets.find(name);
+    if (it == targets.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("policy weights: unknown tensor \"", name, "\" (config mismatch?)"));
+    }
+    if (it->second.sizes() != tensor.sizes()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "policy weights: tensor \"", name, "\" has shape ", ShapeString(tensor),
+          " but the policy expects ", ShapeString(it->second)));
+    }
+    if (!given.emplace(name, &tensor).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("policy weights: tensor \"", name, "\" given twice"));
+    }
+  }
+  for (const auto& [name, tensor] : targets) {
+    if (!given.count(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("policy weights: missing tensor \"", name, "\""));
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : given) targets[name].copy_(*tensor);
+  return absl::OkStatus();
+}
+
+}  // namespace dreamfleet::learner
