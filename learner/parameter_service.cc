@@ -1,0 +1,242 @@
+#include "learner/parameter_service.h"
+
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "services/logging.h"
+
+namespace dreamfleet::learner {
+
+// One Subscribe call. All state is guarded by mu_; gRPC reactions (OnWriteDone, OnCancel) and the
+// service's wake-ups (Wake, FinishNow, called with the service's reactors_mu_ held) meet there.
+// gRPC runs OnDone on its own thread after Finish and the last write complete; OnDone unregisters
+// from the service first, so no wake-up can arrive after it, then deletes the reactor.
+class ParameterServiceImpl::SubscribeReactor final
+    : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  SubscribeReactor(ParameterServiceImpl* service, std::string peer, std::string actor_id,
+                   int64_t have_version)
+      : service_(service),
+        peer_(std::move(peer)),
+        actor_id_(std::move(actor_id)),
+        sent_version_(have_version) {}
+
+  // A newer version may be available.
+  void Wake() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    Advance();
+  }
+
+  // Ends the stream with `status` as soon as no write is in flight.
+  void FinishNow(grpc::Status status) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (!finish_status_.has_value()) finish_status_ = std::move(status);
+    Advance();
+  }
+
+  void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    write_in_flight_ = false;
+    if (!ok) {
+      // The client went away or the call was cancelled: nothing more can be written.
+      if (!finish_status_.has_value()) {
+        finish_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "write failed");
+      }
+    } else {
+      service_->sent_bytes_->Increment(static_cast<double>(current_->parts[next_part_].Length()));
+      ++next_part_;
+      if (next_part_ == current_->parts.size()) {
+        sent_version_ = current_->version;
+        current_.reset();
+      }
+    }
+    Advance();
+  }
+
+  void OnCancel() override ABSL_LOCKS_EXCLUDED(mu_) {
+    FinishNow(grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away"));
+  }
+
+  void OnDone() override {
+    service_->Remove(this);
+    { absl::MutexLock lock(&mu_); }  // a thread may still be leaving Wake/FinishNow
+    DF_LOG(INFO) << "weights subscriber " << actor_id_ << " (" << peer_ << ") left at version "
+                 << sent_version_;
+    delete this;
+  }
+
+ private:
+  // Starts the next write, or finishes, or waits for news. At most one write is in flight; a
+  // version is always written to its last part; the next version is the newest one published.
+  void Advance() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || write_in_flight_) return;
+    if (finish_status_.has_value()) {
+      finished_ = true;
+      Finish(*finish_status_);
+      return;
+    }
+    if (current_ == nullptr) {
+      std::shared_ptr<const EncodedVersion> latest = service_->latest_encoded();
+      if (latest == nullptr || latest->version <= sent_version_) return;
+      current_ = std::move(latest);
+      next_part_ = 0;
+    }
+    write_in_flight_ = true;
+    StartWrite(&current_->parts[next_part_]);
+  }
+
+  ParameterServiceImpl* const service_;
+  const std::string peer_;
+  const std::string actor_id_;
+  absl::Mutex mu_;
+  int64_t sent_version_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const EncodedVersion> current_ ABSL_GUARDED_BY(mu_);  // being written
+  size_t next_part_ ABSL_GUARDED_BY(mu_) = 0;
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> finish_status_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+ParameterServiceImpl::ParameterServiceImpl() : ParameterServiceImpl(Options()) {}
+
+ParameterServiceImpl::ParameterServiceImpl(Options options) : options_(options) {
+  services::Metrics* metrics = options_.metrics;
+  if (metrics == nullptr) {
+    own_metrics_ = std::make_unique<services::Metrics>();
+    metrics = own_metrics_.get();
+  }
+  subscribers_gauge_ = &metrics->Gauge("dreamfleet_learner_subscribers",
+                                       "Actors subscribed to the weight broadcast.");
+  version_gauge_ = &metrics->Gauge("dreamfleet_learner_weights_version",
+                                   "Newest published policy weights version.");
+  sent_bytes_ = &metrics->Counter("dreamfleet_learner_weights_sent_bytes_total",
+                                  "Serialized weight bytes written to subscribers.");
+}
+
+ParameterServiceImpl::~ParameterServiceImpl() {
+  Shutdown();
+  absl::MutexLock lock(&reactors_mu_);
+  reactors_mu_.Await(absl::Condition(
+      +[](int* live) { return *live == 0; }, &live_reactors_));
+}
+
+absl::Status ParameterServiceImpl::Publish(
+    std::shared_ptr<const services::WeightsVersion> weights) {
+  if (weights == nullptr) return absl::InvalidArgumentError("Publish of null weights");
+  if (absl::Status status = services::ValidateWeights(*weights); !status.ok()) return status;
+  absl::MutexLock publish_lock(&publish_mu_);
+  if (const int64_t current = version(); weights->version <= current) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "weights version ", weights->version, " is not newer than the published ", current));
+  }
+  std::vector<v1::ParameterUpdate> updates =
+      services::SplitIntoUpdates(*weights, options_.max_message_bytes);
+  auto encoded = std::make_shared<EncodedVersion>();
+  encoded->version = weights->version;
+  encoded->parts.resize(updates.size());
+  for (size_t i = 0; i < updates.size(); ++i) {
+    bool own_buffer = false;
+    grpc::Status status = grpc::SerializationTraits<v1::ParameterUpdate>::Serialize(
+        updates[i], &encoded->parts[i], &own_buffer);
+    if (!status.ok()) {
+      return absl::InternalError(absl::StrCat("cannot serialize part ", i, " of weights version ",
+                                              weights->version, ": ", status.error_message()));
+    }
+    encoded->total_bytes += encoded->parts[i].Length();
+    updates[i].Clear();  // keep at most one extra copy of the weights alive
+  }
+  {
+    absl::MutexLock lock(&latest_mu_);
+    latest_ = weights;
+    latest_encoded_ = encoded;
+  }
+  version_gauge_->Set(static_cast<double>(weights->version));
+  absl::MutexLock lock(&reactors_mu_);
+  for (SubscribeReactor* reactor : reactors_) reactor->Wake();
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const services::WeightsVersion> ParameterServiceImpl::latest() const {
+  absl::MutexLock lock(&latest_mu_);
+  return latest_;
+}
+
+std::shared_ptr<const EncodedVersion> ParameterServiceImpl::latest_encoded() const {
+  absl::MutexLock lock(&latest_mu_);
+  return latest_encoded_;
+}
+
+int64_t ParameterServiceImpl::version() const {
+  absl::MutexLock lock(&latest_mu_);
+  return latest_ == nullptr ? 0 : latest_->version;
+}
+
+int ParameterServiceImpl::subscribers() const {
+  absl::MutexLock lock(&reactors_mu_);
+  return static_cast<int>(reactors_.size());
+}
+
+void ParameterServiceImpl::SetStatusProvider(std::function<v1::StatusResponse()> provider) {
+  absl::MutexLock lock(&latest_mu_);
+  status_provider_ = std::move(provider);
+}
+
+void ParameterServiceImpl::Shutdown() {
+  absl::MutexLock lock(&reactors_mu_);
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  for (SubscribeReactor* reactor : reactors_) {
+    reactor->FinishNow(grpc::Status(grpc::StatusCode::UNAVAILABLE, "learner shutting down"));
+  }
+}
+
+void ParameterServiceImpl::Remove(SubscribeReactor* reactor) {
+  absl::MutexLock lock(&reactors_mu_);
+  reactors_.erase(reactor);
+  --live_reactors_;
+  subscribers_gauge_->Set(static_cast<double>(reactors_.size()));
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* ParameterServiceImpl::Subscribe(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  v1::SubscribeRequest subscribe;
+  grpc::ByteBuffer copy(*request);
+  grpc::Status parsed = grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&copy,
+                                                                                  &subscribe);
+  auto* reactor = new SubscribeReactor(this, context->peer(), subscribe.actor_id(),
+                                       subscribe.have_version());
+  absl::MutexLock lock(&reactors_mu_);
+  ++live_reactors_;
+  if (!parsed.ok()) {
+    reactor->FinishNow(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                    "SubscribeRequest does not parse"));
+  } else if (shutting_down_) {
+    reactor->FinishNow(grpc::Status(grpc::StatusCode::UNAVAILABLE, "learner shutting down"));
+  } else {
+    reactors_.insert(reactor);
+    subscribers_gauge_->Set(static_cast<double>(reactors_.size()));
+    DF_LOG(INFO) << "weights subscriber " << subscribe.actor_id() << " (" << context->peer()
+                 << ") joined with version " << subscribe.have_version();
+    reactor->Wake();
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ParameterServiceImpl::Status(grpc::CallbackServerContext* context,
+                                                       const v1::StatusRequest* /*request*/,
+                                                       v1::StatusResponse* response) {
+  std::function<v1::StatusResponse()> provider;
+  {
+    absl::MutexLock lock(&latest_mu_);
+    provider = status_provider_;
+  }
+  if (provider) *response = provider();
+  if (response->weights_version() == 0) response->set_weights_version(version());
+  if (response->subscribers() == 0) response->set_subscribers(subscribers());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace dreamfleet::learner
