@@ -1,7 +1,8 @@
 // bench_env: environment steps per second on one core, for each env in kBenchEnvs (or --envs).
 // Three figures per env: one env rendering its image observation, one env stepping its state only
 // (StepBuffer.image == nullptr; native envs skip rendering), and a VectorEnv of K envs (all
-// rendering into one batch). Actions are uniform random from a fixed seed; resets are included.
+// rendering into one batch; --threads worker threads, default 1). Actions are uniform random from
+// a fixed seed; resets are included.
 // Prints a markdown table for BENCHMARKS.md.
 //
 // To bench another env, add a row to kBenchEnvs (or pass --envs); emulators set frames_per_step
@@ -19,6 +20,9 @@
 #include "actor/envs/registry.h"
 #include "actor/envs/rng.h"
 #include "actor/envs/vector_env.h"
+#ifdef DREAMFLEET_BENCH_LIBRETRO
+#include "bench/bench_libretro.h"
+#endif
 
 namespace dreamfleet::actor {
 namespace {
@@ -35,12 +39,14 @@ const BenchEnv kBenchEnvs[] = {
     {"grid_doorkey_8x8", true, 0},    {"minatar_breakout", true, 0},
     {"minatar_freeway", true, 0},     {"minatar_asterix", true, 0},
     {"minatar_seaquest", true, 0},    {"minatar_space_invaders", true, 0},
+    {"nes_homebrew", true, 4},
 };
 
 struct Flags {
   std::vector<std::string> envs;
   double seconds = 1.0;
   int k = 8;
+  int threads = 1;
   int image_size = 64;
   int action_repeat = 4;
   std::string rom;
@@ -48,7 +54,7 @@ struct Flags {
 };
 
 constexpr char kUsage[] =
-    "bench_env [--envs=a,b,...] [--seconds=1] [--k=8] [--image_size=64]\n"
+    "bench_env [--envs=a,b,...] [--seconds=1] [--k=8] [--threads=1] [--image_size=64]\n"
     "          [--action_repeat=4] [--rom=PATH] [--core=PATH]\n"
     "Measures single-thread env steps/s: rendering, state only, and VectorEnv with K envs.\n"
     "Default envs: the kBenchEnvs table in bench/bench_env.cc.\n";
@@ -96,8 +102,8 @@ double BenchSingle(const EnvOptions& options, double seconds, bool render) {
   });
 }
 
-double BenchVector(const EnvOptions& options, int k, double seconds) {
-  auto v = VectorEnv::Create(options, k);
+double BenchVector(const EnvOptions& options, int k, int threads, double seconds) {
+  auto v = VectorEnv::Create(options, k, threads);
   if (!v.ok()) {
     std::cerr << v.status() << "\n";
     return -1.0;
@@ -141,6 +147,8 @@ int Main(int argc, char** argv) {
       flags.seconds = std::atof(v.c_str());
     } else if (ParseFlag(arg, "k", &v)) {
       flags.k = std::atoi(v.c_str());
+    } else if (ParseFlag(arg, "threads", &v)) {
+      flags.threads = std::atoi(v.c_str());
     } else if (ParseFlag(arg, "image_size", &v)) {
       flags.image_size = std::atoi(v.c_str());
     } else if (ParseFlag(arg, "action_repeat", &v)) {
@@ -154,8 +162,8 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  if (flags.seconds <= 0 || flags.k <= 0) {
-    std::cerr << "--seconds and --k must be > 0\n";
+  if (flags.seconds <= 0 || flags.k <= 0 || flags.threads <= 0) {
+    std::cerr << "--seconds, --k and --threads must be > 0\n";
     return 2;
   }
   std::vector<BenchEnv> envs;
@@ -171,9 +179,10 @@ int Main(int argc, char** argv) {
     }
   }
 
-  std::printf("| env | steps/s, %dx%d render | steps/s, state only | VectorEnv K=%d env steps/s "
-              "| emulated frames/s |\n|---|---:|---:|---:|---:|\n",
-              flags.image_size, flags.image_size, flags.k);
+  std::printf("| env | steps/s, %dx%d render | steps/s, state only | VectorEnv K=%d (%d thread%s) "
+              "env steps/s | emulated frames/s |\n|---|---:|---:|---:|---:|\n",
+              flags.image_size, flags.image_size, flags.k, flags.threads,
+              flags.threads == 1 ? "" : "s");
   int failures = 0;
   for (const BenchEnv& e : envs) {
     EnvOptions options;
@@ -185,7 +194,7 @@ int Main(int argc, char** argv) {
     options.core = flags.core;
     const double render = BenchSingle(options, flags.seconds, true);
     const double state = e.state_only ? BenchSingle(options, flags.seconds, false) : -1.0;
-    const double vec = BenchVector(options, flags.k, flags.seconds);
+    const double vec = BenchVector(options, flags.k, flags.threads, flags.seconds);
     failures += render < 0 || vec < 0;
     const std::string frames =
         e.frames_per_step > 0 && render >= 0 ? Format(render * e.frames_per_step) : "-";
@@ -193,6 +202,11 @@ int Main(int argc, char** argv) {
                 Format(state).c_str(), Format(vec).c_str(), frames.c_str());
     std::fflush(stdout);
   }
+#ifdef DREAMFLEET_BENCH_LIBRETRO
+  bool homebrew = flags.envs.empty();
+  for (const BenchEnv& e : envs) homebrew |= e.name == "nes_homebrew";
+  if (homebrew) failures += PrintLibretroBench(flags.seconds);  // raw core vs adapter
+#endif
   return failures == 0 ? 0 : 1;
 }
 

@@ -292,7 +292,15 @@ LibretroCore::~LibretroCore() {
 
 void LibretroCore::RunFrame(bool capture, int slot) {
   capture_ = capture;
+  video_wanted_ = capture;
   capture_slot_ = slot;
+  api_->run();
+  ++frames_run_;
+}
+
+void LibretroCore::RunFrameDiscardingVideo() {
+  capture_ = false;
+  video_wanted_ = true;
   api_->run();
   ++frames_run_;
 }
@@ -351,7 +359,7 @@ bool LibretroCore::OnEnvironment(unsigned cmd, void* data) {
     case RETRO_ENVIRONMENT_GET_INPUT_BITMASKS:
       return true;
     case RETRO_ENVIRONMENT_GET_AUDIO_VIDEO_ENABLE:
-      *static_cast<int*>(data) = capture_ ? 1 : 0;  // bit 0 video; audio is never wanted
+      *static_cast<int*>(data) = video_wanted_ ? 1 : 0;  // bit 0 video; audio is never wanted
       return true;
     case RETRO_ENVIRONMENT_SET_GEOMETRY: {
       const auto* geometry = static_cast<const retro_game_geometry*>(data);

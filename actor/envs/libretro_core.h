@@ -49,6 +49,8 @@ class LibretroCore {
   // Runs one frame. With capture, the frame's video is kept in frame(slot) (slot 0 or 1);
   // without, the core is told video is unused and may skip rendering it.
   void RunFrame(bool capture, int slot = 0);
+  // Runs one frame with video on but dropped unseen (the bench's raw retro_run baseline).
+  void RunFrameDiscardingVideo();
   const NativeFrame& frame(int slot) const { return frames_[slot]; }
   int64_t frames_run() const { return frames_run_; }
 
@@ -85,6 +87,7 @@ class LibretroCore {
   PixelFormat format_ = PixelFormat::k0RGB1555;
   uint16_t buttons_ = 0;
   bool capture_ = true;
+  bool video_wanted_ = true;  // what GET_AUDIO_VIDEO_ENABLE answers
   int capture_slot_ = 0;
   NativeFrame frames_[2];
   int64_t frames_run_ = 0;

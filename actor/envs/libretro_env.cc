@@ -126,17 +126,24 @@ void LibretroEnv::RenderObservation(uint8_t* image) {
   const NativeFrame& last = core_->frame(1);
   const NativeFrame& before = core_->frame(0);
   const size_t pixels = static_cast<size_t>(last.width) * last.height;
+  const size_t pitch = static_cast<size_t>(last.width) * BytesPerPixel(last.format);
   rgb_a_.resize(pixels * 3);
-  ConvertToRgb(last.pixels.data(), last.width, last.height,
-               static_cast<size_t>(last.width) * BytesPerPixel(last.format), last.format,
-               rgb_a_.data());
-  if (config_.action_repeat > 1 && before.width == last.width && before.height == last.height &&
-      !before.pixels.empty()) {
-    rgb_b_.resize(pixels * 3);
-    ConvertToRgb(before.pixels.data(), before.width, before.height,
-                 static_cast<size_t>(before.width) * BytesPerPixel(before.format), before.format,
-                 rgb_b_.data());
-    MaxPool(rgb_a_.data(), rgb_b_.data(), pixels * 3, rgb_a_.data());
+  const bool pool = config_.action_repeat > 1 && before.width == last.width &&
+                    before.height == last.height && before.format == last.format &&
+                    before.pixels.size() == last.pixels.size();
+  if (pool && last.format == PixelFormat::kXRGB8888) {
+    // Byte channels: max-pool the native frames, then convert once.
+    native_max_.resize(last.pixels.size());
+    MaxPool(last.pixels.data(), before.pixels.data(), last.pixels.size(), native_max_.data());
+    ConvertToRgb(native_max_.data(), last.width, last.height, pitch, last.format, rgb_a_.data());
+  } else {
+    ConvertToRgb(last.pixels.data(), last.width, last.height, pitch, last.format, rgb_a_.data());
+    if (pool) {
+      rgb_b_.resize(pixels * 3);
+      ConvertToRgb(before.pixels.data(), before.width, before.height, pitch, before.format,
+                   rgb_b_.data());
+      MaxPool(rgb_a_.data(), rgb_b_.data(), pixels * 3, rgb_a_.data());
+    }
   }
   const EnvSpec& spec = config_.spec;
   const uint8_t* rgb = rgb_a_.data();

@@ -98,7 +98,7 @@ class LibretroEnv : public Environment {
   int steps_ = 0;
   bool needs_reset_ = true;
   // Scratch buffers, sized once.
-  std::vector<uint8_t> rgb_a_, rgb_b_, resized_;
+  std::vector<uint8_t> native_max_, rgb_a_, rgb_b_, resized_;
   std::unique_ptr<AreaResizer> resizer_;
 };
 

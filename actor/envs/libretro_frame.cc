@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <cstring>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace dreamfleet::actor {
 
 int BytesPerPixel(PixelFormat format) { return format == PixelFormat::kXRGB8888 ? 4 : 2; }
@@ -51,7 +55,15 @@ void ConvertToRgb(const uint8_t* src, int width, int height, size_t pitch, Pixel
 }
 
 void MaxPool(const uint8_t* a, const uint8_t* b, size_t n, uint8_t* dst) {
-  for (size_t i = 0; i < n; ++i) dst[i] = std::max(a[i], b[i]);
+  size_t i = 0;
+#ifdef __SSE2__
+  for (; i + 16 <= n; i += 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i));
+    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm_max_epu8(x, y));
+  }
+#endif
+  for (; i < n; ++i) dst[i] = std::max(a[i], b[i]);
 }
 
 void RgbToGray(const uint8_t* rgb, size_t n, uint8_t* gray) {
@@ -61,26 +73,30 @@ void RgbToGray(const uint8_t* rgb, size_t n, uint8_t* gray) {
   }
 }
 
-std::vector<AreaResizer::Footprint> AreaResizer::Footprints(int in_size, int out_size) {
-  std::vector<Footprint> result(out_size);
+AreaResizer::Footprints AreaResizer::Make(int in_size, int out_size) {
+  Footprints f;
   const double scale = static_cast<double>(in_size) / out_size;
   for (int o = 0; o < out_size; ++o) {
     const double lo = o * scale, hi = (o + 1) * scale;
-    Footprint& f = result[o];
-    f.begin = static_cast<int>(lo);
+    const int begin = static_cast<int>(lo);
     const int end = std::min(in_size, static_cast<int>(hi + 0.999999));
+    const size_t first = f.weights.size();
     uint32_t total = 0;
-    for (int i = f.begin; i < end; ++i) {
+    for (int i = begin; i < end; ++i) {
       const double cover = std::min<double>(hi, i + 1) - std::max<double>(lo, i);
       const uint32_t w = static_cast<uint32_t>(cover / scale * (1 << kShift) + 0.5);
       f.weights.push_back(w);
       total += w;
     }
     // Give rounding leftovers to the largest weight so every footprint sums to exactly 1.
-    auto largest = std::max_element(f.weights.begin(), f.weights.end());
+    auto largest = std::max_element(f.weights.begin() + first, f.weights.end());
     *largest += (1u << kShift) - total;
+    f.begin.push_back(begin);
+    f.count.push_back(end - begin);
+    f.offset.push_back(static_cast<int>(first));
   }
-  return result;
+  f.uniform = in_size % out_size == 0 && ((1u << kShift) % (in_size / out_size)) == 0;
+  return f;
 }
 
 AreaResizer::AreaResizer(int in_height, int in_width, int out_height, int out_width, int channels)
@@ -89,38 +105,61 @@ AreaResizer::AreaResizer(int in_height, int in_width, int out_height, int out_wi
       out_height_(out_height),
       out_width_(out_width),
       channels_(channels),
-      rows_(Footprints(in_height, out_height)),
-      cols_(Footprints(in_width, out_width)),
-      row_buffer_(static_cast<size_t>(out_width) * channels),
+      rows_(Make(in_height, out_height)),
+      cols_(Make(in_width, out_width)),
+      horizontal_(static_cast<size_t>(in_height) * out_width * channels),
       accum_(static_cast<size_t>(out_width) * channels) {}
 
-void AreaResizer::Resize(const uint8_t* src, uint8_t* dst) {
+void AreaResizer::HorizontalPass(const uint8_t* src) {
   const int c = channels_;
   const size_t out_row = static_cast<size_t>(out_width_) * c;
-  for (int oy = 0; oy < out_height_; ++oy) {
-    const Footprint& fy = rows_[oy];
-    std::fill(accum_.begin(), accum_.end(), 0u);
-    for (size_t k = 0; k < fy.weights.size(); ++k) {
-      const uint8_t* in = src + static_cast<size_t>(fy.begin + k) * in_width_ * c;
-      // Horizontal pass of one input row: row_buffer_ in 1 << kShift units.
+  for (int y = 0; y < in_height_; ++y) {
+    const uint8_t* in = src + static_cast<size_t>(y) * in_width_ * c;
+    uint16_t* out = horizontal_.data() + y * out_row;
+    if (cols_.uniform) {
+      // Integer factor: a plain sum of `factor` pixels, scaled once.
+      const int factor = in_width_ / out_width_;
+      const uint32_t scale = ((1u << kShift) / factor) >> 4;
       for (int ox = 0; ox < out_width_; ++ox) {
-        const Footprint& fx = cols_[ox];
+        const uint8_t* p = in + static_cast<size_t>(ox) * factor * c;
         for (int ch = 0; ch < c; ++ch) {
           uint32_t sum = 0;
-          const uint8_t* p = in + static_cast<size_t>(fx.begin) * c + ch;
-          for (size_t j = 0; j < fx.weights.size(); ++j) sum += fx.weights[j] * p[j * c];
-          row_buffer_[static_cast<size_t>(ox) * c + ch] = sum;
+          for (int j = 0; j < factor; ++j) sum += p[j * c + ch];
+          out[ox * c + ch] = static_cast<uint16_t>(sum * scale);
         }
       }
-      const uint32_t wy = fy.weights[k];
-      // sum * wy < 255 * 2^12 * 2^12 fits in 32 bits only after a shift; keep 2^20 headroom.
-      for (size_t i = 0; i < out_row; ++i) accum_[i] += (row_buffer_[i] >> 4) * wy;
+      continue;
+    }
+    for (int ox = 0; ox < out_width_; ++ox) {
+      const uint32_t* w = cols_.weights.data() + cols_.offset[ox];
+      const uint8_t* p = in + static_cast<size_t>(cols_.begin[ox]) * c;
+      const int n = cols_.count[ox];
+      for (int ch = 0; ch < c; ++ch) {
+        uint32_t sum = 0;
+        for (int j = 0; j < n; ++j) sum += w[j] * p[j * c + ch];
+        out[ox * c + ch] = static_cast<uint16_t>(sum >> 4);
+      }
+    }
+  }
+}
+
+void AreaResizer::Resize(const uint8_t* src, uint8_t* dst) {
+  HorizontalPass(src);
+  const size_t out_row = static_cast<size_t>(out_width_) * channels_;
+  constexpr int kTotalShift = 2 * kShift - 4;
+  for (int oy = 0; oy < out_height_; ++oy) {
+    uint32_t* accum = accum_.data();
+    std::fill(accum, accum + out_row, 0u);
+    const uint32_t* w = rows_.weights.data() + rows_.offset[oy];
+    for (int k = 0; k < rows_.count[oy]; ++k) {
+      const uint16_t* h = horizontal_.data() + (rows_.begin[oy] + k) * out_row;
+      const uint32_t wy = w[k];
+      for (size_t i = 0; i < out_row; ++i) accum[i] += h[i] * wy;
     }
     uint8_t* out = dst + oy * out_row;
-    constexpr int kTotalShift = 2 * kShift - 4;
     for (size_t i = 0; i < out_row; ++i) {
       out[i] = static_cast<uint8_t>(
-          std::min<uint32_t>(255, (accum_[i] + (1u << (kTotalShift - 1))) >> kTotalShift));
+          std::min<uint32_t>(255, (accum[i] + (1u << (kTotalShift - 1))) >> kTotalShift));
     }
   }
 }

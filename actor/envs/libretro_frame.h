@@ -38,18 +38,23 @@ class AreaResizer {
   int in_width() const { return in_width_; }
 
  private:
-  // One output coordinate's footprint: input indices [begin, begin + weights.size()).
-  struct Footprint {
-    int begin = 0;
-    std::vector<uint32_t> weights;  // fixed point, summing to 1 << kShift
+  // Output coordinate o averages inputs [begin[o], begin[o] + count[o]) with weights
+  // weights[offset[o] + j] in 1 << kShift units summing to exactly 1 << kShift.
+  struct Footprints {
+    std::vector<int> begin, count, offset;
+    std::vector<uint32_t> weights;
+    bool uniform = false;  // integer factor: every footprint is `count` equal weights
   };
   static constexpr int kShift = 12;
-  static std::vector<Footprint> Footprints(int in_size, int out_size);
+  static Footprints Make(int in_size, int out_size);
+  void HorizontalPass(const uint8_t* src);
 
   int in_height_, in_width_, out_height_, out_width_, channels_;
-  std::vector<Footprint> rows_, cols_;
-  std::vector<uint32_t> row_buffer_;  // [out_width * channels] horizontal pass of one input row
-  std::vector<uint32_t> accum_;       // [out_width * channels]
+  Footprints rows_, cols_;
+  // Horizontal pass of every input row: [in_height, out_width * channels], in 1/16 units
+  // (255 << (kShift - 4) fits 16 bits), so the vertical pass is a contiguous weighted sum.
+  std::vector<uint16_t> horizontal_;
+  std::vector<uint32_t> accum_;  // [out_width * channels]
 };
 
 }  // namespace dreamfleet::actor
