@@ -2,9 +2,12 @@
 //   <dir>/ckpt-<step>/   module-<name>.pt      named parameters + buffers
 //                        optimizer-<name>.pt   torch::optim archive
 //                        tensors.pt            extra named tensors (normaliser...)
-//                        counters.pt           int64 counters
+//                        counters.txt          int64 counters, "name value" lines
 //                        config.yaml           the config text
 //                        MANIFEST              size + FNV-1a 64 checksum per file
+// The .pt files of modules and tensors are torch::pickle_save'd dicts of CPU
+// tensors (readable with torch.load in Python); optimiser files are
+// torch::serialize archives.
 // written first into <dir>/ckpt-<step>.tmp/, every file fsynced, the directory
 // renamed into place, and then <dir>/latest (holding "ckpt-<step>") replaced
 // atomically (write latest.tmp, fsync, rename, fsync <dir>). A crash at any
@@ -31,7 +34,9 @@
 namespace dreamfleet::learner {
 
 // What to save. Pointers are borrowed for the duration of WriteCheckpoint only.
-// Names must be non-empty and use only [A-Za-z0-9_.-] (they become file names).
+// Module and optimizer names must be non-empty and use only [A-Za-z0-9_.-]
+// (they become file names); counter and tensor names must not contain
+// whitespace.
 struct CheckpointContents {
   std::map<std::string, const torch::nn::Module*> modules;
   std::map<std::string, const torch::optim::Optimizer*> optimizers;

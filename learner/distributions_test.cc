@@ -145,6 +145,17 @@ TEST(TwoHotTest, LossGradientIsSoftmaxMinusTargetAndStopsAtTarget) {
   EXPECT_FALSE(target.grad().defined());
 }
 
+TEST(TwoHotTest, LowPrecisionInputsAreComputedInFloat32AndShapesAreChecked) {
+  torch::Tensor logits = torch::randn({2, 3, 255}).to(torch::kBFloat16);
+  torch::Tensor target = torch::tensor({{1.0f, -2.0f, 300.0f}, {0.0f, 5.0f, -7.0f}});
+  EXPECT_EQ(TwoHotMean(logits).scalar_type(), torch::kFloat);
+  EXPECT_EQ(TwoHotLoss(logits, target).scalar_type(), torch::kFloat);
+  EXPECT_EQ(TwoHotLoss(logits, target).sizes(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(TwoHotEncode(target.to(torch::kBFloat16)).scalar_type(), torch::kFloat);
+  EXPECT_THROW(TwoHotLoss(logits, target.narrow(1, 0, 2)), c10::Error);
+  EXPECT_THROW(TwoHotMean(torch::zeros({2, 254})), c10::Error);
+}
+
 TEST(UnimixTest, MixesExactlyOnePercentUniform) {
   // softmax of these logits is exactly one-hot in double.
   torch::Tensor logits = torch::tensor({{0.0, -1e4, -1e4, -1e4}, {-1e4, -1e4, -1e4, 0.0}}, Double());
