@@ -1,0 +1,157 @@
+#include "replay_server/record_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace dreamfleet::replay {
+namespace {
+
+constexpr uint32_t kMaxRecordBytes = 1u << 31;
+
+absl::Status ErrnoError(const char* what, const std::string& path) {
+  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+}
+
+void PutU32(char* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+uint32_t GetU32(const char* in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << (8 * i);
+  return v;
+}
+
+}  // namespace
+
+uint32_t Crc32(std::string_view prefix, std::string_view body) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(prefix.data()), prefix.size());
+  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(body.data()), body.size());
+  return static_cast<uint32_t>(crc);
+}
+
+absl::Status SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return ErrnoError("open", dir);
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return ErrnoError("fsync", dir);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<RecordWriter>> RecordWriter::Create(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoError("create", path);
+  return std::unique_ptr<RecordWriter>(new RecordWriter(path, fd));
+}
+
+RecordWriter::~RecordWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+absl::Status RecordWriter::Append(std::string_view prefix, std::string_view body) {
+  if (fd_ < 0) return absl::FailedPreconditionError(absl::StrCat(path_, " is closed"));
+  const uint64_t length = prefix.size() + body.size();
+  if (length >= kMaxRecordBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("record of ", length, " bytes is too large"));
+  }
+  char header[8];
+  PutU32(header, static_cast<uint32_t>(length));
+  PutU32(header + 4, Crc32(prefix, body));
+  iovec parts[3] = {{header, sizeof(header)},
+                    {const_cast<char*>(prefix.data()), prefix.size()},
+                    {const_cast<char*>(body.data()), body.size()}};
+  int first = 0;
+  while (first < 3) {
+    const ssize_t n = ::writev(fd_, parts + first, 3 - first);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("write", path_);
+    }
+    size_t left = static_cast<size_t>(n);
+    bytes_ += left;
+    while (first < 3 && left >= parts[first].iov_len) {
+      left -= parts[first].iov_len;
+      ++first;
+    }
+    if (first < 3) {
+      parts[first].iov_base = static_cast<char*>(parts[first].iov_base) + left;
+      parts[first].iov_len -= left;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RecordWriter::Sync() {
+  if (fd_ < 0) return absl::OkStatus();
+  if (::fdatasync(fd_) != 0) return ErrnoError("fdatasync", path_);
+  return absl::OkStatus();
+}
+
+absl::Status RecordWriter::Close() {
+  if (fd_ < 0) return absl::OkStatus();
+  const int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) return ErrnoError("close", path_);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<RecordReader>> RecordReader::Open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open", path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return ErrnoError("stat", path);
+  }
+  return std::unique_ptr<RecordReader>(new RecordReader(path, fd, st.st_size));
+}
+
+RecordReader::~RecordReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+absl::StatusOr<bool> RecordReader::Next(std::string* payload) {
+  if (offset_ == size_) return false;
+  auto read_exact = [this](char* out, size_t n, uint64_t at) -> bool {
+    size_t done = 0;
+    while (done < n) {
+      const ssize_t r = ::pread(fd_, out + done, n - done, at + done);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return false;
+      done += r;
+    }
+    return true;
+  };
+  char header[8];
+  if (size_ - offset_ < sizeof(header) || !read_exact(header, sizeof(header), offset_)) {
+    return absl::DataLossError(absl::StrCat(path_, ": torn record header at byte ", offset_,
+                                            " (file has ", size_, " bytes)"));
+  }
+  const uint32_t length = GetU32(header);
+  const uint32_t crc = GetU32(header + 4);
+  if (length >= kMaxRecordBytes || size_ - offset_ - sizeof(header) < length) {
+    return absl::DataLossError(absl::StrCat(path_, ": record at byte ", offset_, " claims ",
+                                            length, " bytes but the file ends at ", size_));
+  }
+  payload->resize(length);
+  if (!read_exact(payload->data(), length, offset_ + sizeof(header))) {
+    return absl::DataLossError(absl::StrCat(path_, ": short read at byte ", offset_));
+  }
+  if (Crc32(*payload) != crc) {
+    return absl::DataLossError(
+        absl::StrCat(path_, ": checksum mismatch in the record at byte ", offset_));
+  }
+  offset_ += sizeof(header) + length;
+  return true;
+}
+
+}  // namespace dreamfleet::replay

@@ -1,0 +1,65 @@
+// Append-only record files shared by the write-ahead log and checkpoints. Each record is
+// [u32 length][u32 CRC-32 of the payload][payload], little endian. A reader reports a record that
+// runs past the end of the file or fails its checksum as DATA_LOSS with the byte offset, so a
+// torn tail left by a crash is detected and dropped rather than parsed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace dreamfleet::replay {
+
+class RecordWriter {
+ public:
+  // Creates (truncating) `path`.
+  static absl::StatusOr<std::unique_ptr<RecordWriter>> Create(const std::string& path);
+  ~RecordWriter();
+  RecordWriter(const RecordWriter&) = delete;
+  RecordWriter& operator=(const RecordWriter&) = delete;
+
+  // Writes one record whose payload is `prefix` followed by `body` (one writev).
+  absl::Status Append(std::string_view prefix, std::string_view body = {});
+  absl::Status Sync();  // fdatasync
+  absl::Status Close();
+  int fd() const { return fd_; }
+  uint64_t bytes() const { return bytes_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  RecordWriter(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  std::string path_;
+  int fd_ = -1;
+  uint64_t bytes_ = 0;
+};
+
+class RecordReader {
+ public:
+  static absl::StatusOr<std::unique_ptr<RecordReader>> Open(const std::string& path);
+  ~RecordReader();
+  RecordReader(const RecordReader&) = delete;
+  RecordReader& operator=(const RecordReader&) = delete;
+
+  // The next record: true with `payload` set; false at a clean end of file; DATA_LOSS for a
+  // torn or corrupt record (nothing after it is read).
+  absl::StatusOr<bool> Next(std::string* payload);
+  uint64_t offset() const { return offset_; }
+
+ private:
+  RecordReader(std::string path, int fd, uint64_t size)
+      : path_(std::move(path)), fd_(fd), size_(size) {}
+  std::string path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  uint64_t offset_ = 0;
+};
+
+uint32_t Crc32(std::string_view prefix, std::string_view body = {});
+// fsyncs a directory so renames and new files in it survive a crash.
+absl::Status SyncDirectory(const std::string& dir);
+
+}  // namespace dreamfleet::replay

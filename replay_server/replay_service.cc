@@ -1,0 +1,237 @@
+#include "replay_server/replay_service.h"
+
+#include <deque>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "services/grpc_util.h"
+#include "services/logging.h"
+
+namespace dreamfleet::replay {
+namespace {
+
+// Blocking table calls wait in slices of this length so a cancelled call is noticed.
+constexpr absl::Duration kWaitSlice = absl::Milliseconds(500);
+
+std::string PeerActor(const v1::Chunk& chunk) {
+  return absl::StrCat("actor \"", chunk.actor_id(), "\" chunk ", chunk.sequence());
+}
+
+}  // namespace
+
+ReplayServiceImpl::ReplayServiceImpl(ReplayShard* shard, services::Metrics* metrics,
+                                     ReplayServiceOptions options)
+    : shard_(shard), metrics_(metrics), options_(std::move(options)) {
+  for (const char* method :
+       {"Insert", "Sample", "UpdatePriorities", "Info", "ListEpisodes", "GetEpisode"}) {
+    Latency(method);
+  }
+}
+
+prometheus::Histogram& ReplayServiceImpl::Latency(const std::string& method) {
+  return metrics_->Histogram("dreamfleet_replay_rpc_latency_seconds",
+                             "Latency per RPC; per chunk (read to durable ack) for Insert and "
+                             "per batch for Sample.",
+                             services::Metrics::LatencyBuckets(), {{"method", method}});
+}
+
+absl::Status ReplayServiceImpl::CheckTable(const std::string& table) const {
+  if (table.empty() || table == shard_->table()->name()) return absl::OkStatus();
+  return absl::NotFoundError(absl::StrCat("unknown table \"", table, "\"; this shard serves \"",
+                                          shard_->table()->name(), "\""));
+}
+
+grpc::Status ReplayServiceImpl::Reject(const absl::Status& status, const std::string& reason) {
+  metrics_->Counter("dreamfleet_replay_rejected_total", "Requests rejected, by reason.",
+                    {{"reason", reason}})
+      .Increment();
+  return services::ToGrpcStatus(status);
+}
+
+grpc::Status ReplayServiceImpl::Insert(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::InsertResponse, v1::InsertRequest>* stream) {
+  struct Ack {
+    v1::InsertResponse response;
+    uint64_t lsn = 0;
+    absl::Time received;
+  };
+  absl::Mutex mu;
+  std::deque<Ack> queue;  // guarded by mu
+  bool reading_done = false;
+  absl::Status ack_error;
+  prometheus::Histogram& latency = Latency("Insert");
+
+  // Acknowledges chunks in arrival order once each is durable.
+  std::thread acker([&] {
+    while (true) {
+      Ack ack;
+      {
+        absl::MutexLock lock(&mu);
+        auto ready = [&]() { return !queue.empty() || reading_done; };
+        mu.Await(absl::Condition(&ready));
+        if (queue.empty()) return;
+        ack = std::move(queue.front());
+        queue.pop_front();
+      }
+      absl::Status durable = shard_->WaitDurable(ack.lsn);
+      if (!durable.ok()) {
+        absl::MutexLock lock(&mu);
+        ack_error = durable;
+        return;
+      }
+      if (!stream->Write(ack.response)) return;  // the client went away
+      latency.Observe(absl::ToDoubleSeconds(absl::Now() - ack.received));
+    }
+  });
+
+  absl::Status status;
+  std::string reason;
+  v1::InsertRequest request;
+  while (status.ok() && stream->Read(&request)) {
+    const absl::Time received = absl::Now();
+    const size_t size = request.ByteSizeLong();
+    if (size > options_.max_message_bytes) {
+      status = absl::InvalidArgumentError(absl::StrCat(
+          "insert message of ", size, " bytes from ", PeerActor(request.chunk()),
+          " exceeds replay.max_message_mb (", options_.max_message_bytes, " bytes)"));
+      reason = "oversized";
+      break;
+    }
+    if (status = CheckTable(request.table()); !status.ok()) {
+      reason = "unknown_table";
+      break;
+    }
+    absl::StatusOr<ReplayShard::PendingInsert> pending;
+    while (true) {
+      pending = shard_->Insert(request.chunk(), absl::Now() + kWaitSlice);
+      if (pending.ok() || !absl::IsDeadlineExceeded(pending.status()) || context->IsCancelled()) {
+        break;
+      }
+    }
+    if (!pending.ok()) {
+      status = pending.status();
+      reason = absl::IsInvalidArgument(status) ? "invalid_chunk" : "unavailable";
+      break;
+    }
+    Ack ack;
+    ack.response.set_actor_id(request.chunk().actor_id());
+    ack.response.set_sequence(request.chunk().sequence());
+    ack.response.set_table_size_steps(pending->result.size_steps);
+    ack.response.set_limiter_wait_seconds(absl::ToDoubleSeconds(pending->result.limiter_wait));
+    ack.lsn = pending->lsn;
+    ack.received = received;
+    absl::MutexLock lock(&mu);
+    queue.push_back(std::move(ack));
+  }
+  {
+    absl::MutexLock lock(&mu);
+    reading_done = true;
+  }
+  acker.join();  // every chunk accepted before an error is still acknowledged
+  if (!status.ok()) {
+    DF_LOG(WARNING) << "rejected insert: " << status.message();
+    return Reject(status, reason);
+  }
+  absl::MutexLock lock(&mu);
+  return services::ToGrpcStatus(ack_error);
+}
+
+grpc::Status ReplayServiceImpl::Sample(grpc::ServerContext* context,
+                                       const v1::SampleRequest* request,
+                                       grpc::ServerWriter<v1::SampleResponse>* writer) {
+  if (absl::Status s = CheckTable(request->table()); !s.ok()) return Reject(s, "unknown_table");
+  const int batch_size = request->batch_size() == 0 ? 16 : request->batch_size();
+  const int sequence_length = request->sequence_length() == 0 ? shard_->table()->sequence_length()
+                                                              : request->sequence_length();
+  if (std::optional<Signature> signature = shard_->table()->signature()) {
+    const double bytes = static_cast<double>(signature->step_bytes()) * batch_size *
+                         std::max(sequence_length, 1);
+    if (bytes > static_cast<double>(options_.max_message_bytes)) {
+      return Reject(absl::InvalidArgumentError(absl::StrCat(
+                        "a batch of ", batch_size, " x ", sequence_length, " steps is ", bytes,
+                        " bytes, above replay.max_message_mb (", options_.max_message_bytes,
+                        " bytes)")),
+                    "oversized");
+    }
+  }
+  const absl::Duration timeout = request->timeout_ms() > 0
+                                     ? absl::Milliseconds(request->timeout_ms())
+                                     : options_.default_sample_timeout;
+  prometheus::Histogram& latency = Latency("Sample");
+  for (int64_t sent = 0; request->num_batches() == 0 || sent < request->num_batches(); ++sent) {
+    const absl::Time start = absl::Now();
+    const absl::Time deadline = start + timeout;
+    v1::SampleResponse response;
+    absl::Status status;
+    while (true) {
+      status = shard_->table()->Sample(batch_size, sequence_length,
+                                       std::min(deadline, absl::Now() + kWaitSlice), &response);
+      if (!absl::IsDeadlineExceeded(status) || absl::Now() >= deadline ||
+          context->IsCancelled()) {
+        break;
+      }
+    }
+    if (context->IsCancelled()) return grpc::Status::CANCELLED;
+    if (!status.ok()) {
+      return absl::IsInvalidArgument(status) ? Reject(status, "bad_request")
+                                             : services::ToGrpcStatus(status);
+    }
+    response.set_shard(options_.shard_name);
+    if (!writer->Write(response)) break;
+    latency.Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ReplayServiceImpl::UpdatePriorities(grpc::ServerContext* context,
+                                                 const v1::UpdatePrioritiesRequest* request,
+                                                 v1::UpdatePrioritiesResponse* response) {
+  const absl::Time start = absl::Now();
+  if (absl::Status s = CheckTable(request->table()); !s.ok()) return Reject(s, "unknown_table");
+  absl::StatusOr<v1::UpdatePrioritiesResponse> result =
+      shard_->table()->UpdatePriorities(*request);
+  if (!result.ok()) return Reject(result.status(), "bad_request");
+  *response = std::move(*result);
+  Latency("UpdatePriorities").Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  return grpc::Status::OK;
+}
+
+grpc::Status ReplayServiceImpl::Info(grpc::ServerContext* context, const v1::InfoRequest* request,
+                                     v1::InfoResponse* response) {
+  const absl::Time start = absl::Now();
+  if (absl::Status s = CheckTable(request->table()); !s.ok()) return Reject(s, "unknown_table");
+  *response->add_tables() = shard_->table()->Info();
+  response->set_shard(options_.shard_name);
+  Latency("Info").Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  return grpc::Status::OK;
+}
+
+grpc::Status ReplayServiceImpl::ListEpisodes(grpc::ServerContext* context,
+                                             const v1::ListEpisodesRequest* request,
+                                             v1::ListEpisodesResponse* response) {
+  const absl::Time start = absl::Now();
+  if (absl::Status s = CheckTable(request->table()); !s.ok()) return Reject(s, "unknown_table");
+  absl::StatusOr<v1::ListEpisodesResponse> result = shard_->table()->ListEpisodes(*request);
+  if (!result.ok()) return Reject(result.status(), "bad_request");
+  *response = std::move(*result);
+  Latency("ListEpisodes").Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  return grpc::Status::OK;
+}
+
+grpc::Status ReplayServiceImpl::GetEpisode(grpc::ServerContext* context,
+                                           const v1::GetEpisodeRequest* request,
+                                           grpc::ServerWriter<v1::GetEpisodeResponse>* writer) {
+  const absl::Time start = absl::Now();
+  if (absl::Status s = CheckTable(request->table()); !s.ok()) return Reject(s, "unknown_table");
+  absl::Status status = shard_->table()->GetEpisode(
+      request->episode_id(), request->max_steps_per_message(),
+      [&](const v1::GetEpisodeResponse& message) { return writer->Write(message); });
+  if (absl::IsNotFound(status)) return Reject(status, "unknown_episode");
+  if (!status.ok()) return services::ToGrpcStatus(status);
+  Latency("GetEpisode").Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  return grpc::Status::OK;
+}
+
+}  // namespace dreamfleet::replay

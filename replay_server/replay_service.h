@@ -1,0 +1,53 @@
+// gRPC front of one replay shard (sync API). Handlers are thin: they check requests that only the
+// wire can get wrong (message size, table name), hand off to ReplayShard / Table, convert
+// statuses once through services::ToGrpcStatus, and record per-RPC latency and rejections.
+// Insert reads chunks on the handler thread and acknowledges them from a second thread as the
+// write-ahead log makes them durable, so a writer may keep many chunks in flight.
+#pragma once
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "dreamfleet/v1/replay.grpc.pb.h"
+#include "replay_server/replay_shard.h"
+#include "services/metrics.h"
+
+namespace dreamfleet::replay {
+
+struct ReplayServiceOptions {
+  std::string shard_name = "shard-0";   // reported in SampleResponse.shard and InfoResponse.shard
+  size_t max_message_bytes = 64 << 20;  // larger requests are INVALID_ARGUMENT
+  absl::Duration default_sample_timeout = absl::Seconds(60);
+};
+
+class ReplayServiceImpl final : public v1::ReplayService::Service {
+ public:
+  ReplayServiceImpl(ReplayShard* shard, services::Metrics* metrics, ReplayServiceOptions options);
+
+  grpc::Status Insert(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::InsertResponse, v1::InsertRequest>* stream) override;
+  grpc::Status Sample(grpc::ServerContext* context, const v1::SampleRequest* request,
+                      grpc::ServerWriter<v1::SampleResponse>* writer) override;
+  grpc::Status UpdatePriorities(grpc::ServerContext* context,
+                                const v1::UpdatePrioritiesRequest* request,
+                                v1::UpdatePrioritiesResponse* response) override;
+  grpc::Status Info(grpc::ServerContext* context, const v1::InfoRequest* request,
+                    v1::InfoResponse* response) override;
+  grpc::Status ListEpisodes(grpc::ServerContext* context, const v1::ListEpisodesRequest* request,
+                            v1::ListEpisodesResponse* response) override;
+  grpc::Status GetEpisode(grpc::ServerContext* context, const v1::GetEpisodeRequest* request,
+                          grpc::ServerWriter<v1::GetEpisodeResponse>* writer) override;
+
+ private:
+  // NOT_FOUND unless `table` is empty or this shard's table.
+  absl::Status CheckTable(const std::string& table) const;
+  grpc::Status Reject(const absl::Status& status, const std::string& reason);
+  prometheus::Histogram& Latency(const std::string& method);
+
+  ReplayShard* const shard_;
+  services::Metrics* const metrics_;
+  const ReplayServiceOptions options_;
+};
+
+}  // namespace dreamfleet::replay

@@ -1,0 +1,248 @@
+#include "replay_server/replay_shard.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "services/logging.h"
+
+namespace dreamfleet::replay {
+namespace {
+
+constexpr char kCheckpoint[] = "checkpoint.bin";
+constexpr char kCheckpointTmp[] = "checkpoint.tmp";
+
+void AppendVarint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+}  // namespace
+
+ShardOptions ShardOptionsFromConfig(const services::Config& config, int shard_index) {
+  const services::ReplayConfig& r = config.replay;
+  ShardOptions options;
+  options.table.name = r.table;
+  options.table.capacity_steps = r.capacity_steps;
+  options.table.sequence_length = static_cast<int>(r.sequence_length);
+  options.table.selector.name = r.selector;
+  options.table.selector.priority_exponent = r.priority_exponent;
+  options.table.selector.recency_decay = r.recency_decay;
+  options.table.limiter.samples_per_insert = r.samples_per_insert;
+  options.table.limiter.tolerance = r.limiter_tolerance;
+  options.table.limiter.min_size_to_sample = r.min_size_to_sample;
+  options.table.compress = r.compression == "zstd";
+  options.table.seed = static_cast<uint64_t>(config.run.seed) * 1000003u + shard_index;
+  options.data_dir = r.data_dir.empty()
+                         ? absl::StrCat(config.run.dir, "/replay/shard-", shard_index)
+                         : r.data_dir;
+  options.fsync_interval = absl::Milliseconds(r.wal_fsync_interval_ms);
+  options.checkpoint_interval = absl::Seconds(r.checkpoint_interval_s);
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<ReplayShard>> ReplayShard::Open(ShardOptions options,
+                                                               services::Metrics* metrics) {
+  std::error_code error;
+  std::filesystem::create_directories(options.data_dir, error);
+  if (error) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot create the data directory ",
+                                                      options.data_dir, ": ", error.message()));
+  }
+  absl::StatusOr<std::unique_ptr<Table>> table = Table::Create(options.table, metrics);
+  if (!table.ok()) return table.status();
+  std::unique_ptr<ReplayShard> shard(new ReplayShard(std::move(options), std::move(*table)));
+  if (absl::Status s = shard->Restore(metrics); !s.ok()) return s;
+  shard->checkpointer_ = std::thread([s = shard.get()] { s->CheckpointLoop(); });
+  return shard;
+}
+
+absl::Status ReplayShard::Restore(services::Metrics* metrics) {
+  const absl::Time start = absl::Now();
+  const std::string& dir = options_.data_dir;
+  uint64_t first_wal_index = 0;
+  std::string payload;
+  const std::string checkpoint_path = absl::StrCat(dir, "/", kCheckpoint);
+  if (std::filesystem::exists(checkpoint_path)) {
+    absl::StatusOr<std::unique_ptr<RecordReader>> reader = RecordReader::Open(checkpoint_path);
+    if (!reader.ok()) return reader.status();
+    absl::StatusOr<bool> got = (*reader)->Next(&payload);
+    v1::CheckpointHeader header;
+    if (!got.ok() || !*got || !header.ParseFromString(payload)) {
+      return absl::DataLossError(absl::StrCat(checkpoint_path, " has no readable header: ",
+                                              got.ok() ? "empty" : got.status().message()));
+    }
+    if (header.table() != options_.table.name) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(checkpoint_path, " holds table \"", header.table(),
+                       "\" but this shard serves table \"", options_.table.name, "\""));
+    }
+    if (absl::Status s = table_->RestoreHeader(header); !s.ok()) return s;
+    for (uint64_t i = 0; i < header.num_chunks(); ++i) {
+      got = (*reader)->Next(&payload);
+      v1::StoredChunkRecord record;
+      if (!got.ok() || !*got || !record.ParseFromString(payload)) {
+        return absl::DataLossError(absl::StrCat(checkpoint_path, ": chunk record ", i, " of ",
+                                                header.num_chunks(), " is unreadable"));
+      }
+      if (absl::Status s = table_->Restore(record); !s.ok()) return s;
+      ++restore_stats_.chunks;
+      restore_stats_.steps += record.chunk().num_steps();
+    }
+    first_wal_index = header.wal_index();
+  }
+  uint64_t next_index = first_wal_index;
+  for (const auto& [index, path] : WriteAheadLog::ListFiles(dir)) {
+    if (index < first_wal_index) {
+      std::error_code ignored;  // covered by the checkpoint; a leftover from a crash
+      std::filesystem::remove(path, ignored);
+      continue;
+    }
+    next_index = index + 1;
+    absl::StatusOr<std::unique_ptr<RecordReader>> reader = RecordReader::Open(path);
+    if (!reader.ok()) return reader.status();
+    while (true) {
+      absl::StatusOr<bool> got = (*reader)->Next(&payload);
+      if (!got.ok()) {
+        DF_LOG(WARNING) << "dropping the torn tail of the write-ahead log: "
+                        << got.status().message();
+        ++restore_stats_.dropped_tails;
+        break;
+      }
+      if (!*got) break;
+      v1::StoredChunkRecord record;
+      if (!record.ParseFromString(payload)) {
+        DF_LOG(WARNING) << path << ": unparseable record at byte " << (*reader)->offset()
+                        << "; dropping the rest of the file";
+        ++restore_stats_.dropped_tails;
+        break;
+      }
+      if (absl::Status s = table_->Restore(record); !s.ok()) {
+        DF_LOG(WARNING) << path << ": record at byte " << (*reader)->offset()
+                        << " does not restore (" << s.message() << "); dropping the rest";
+        ++restore_stats_.dropped_tails;
+        break;
+      }
+      ++restore_stats_.chunks;
+      restore_stats_.steps += record.chunk().num_steps();
+    }
+  }
+  restore_stats_.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  if (restore_stats_.chunks > 0) {
+    DF_LOG(INFO) << "restored " << restore_stats_.steps << " steps in " << restore_stats_.chunks
+                 << " chunks from " << dir << " in " << restore_stats_.seconds << " s";
+  }
+  absl::StatusOr<std::unique_ptr<WriteAheadLog>> wal =
+      WriteAheadLog::Open(dir, next_index, options_.fsync_interval, metrics);
+  if (!wal.ok()) return wal.status();
+  wal_ = std::move(*wal);
+  return absl::OkStatus();
+}
+
+ReplayShard::~ReplayShard() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  if (checkpointer_.joinable()) checkpointer_.join();
+  table_->Close();
+  bool dirty;
+  {
+    absl::MutexLock lock(&mu_);
+    dirty = inserts_since_checkpoint_ > 0;
+  }
+  if (dirty && wal_ != nullptr) {
+    if (absl::Status s = Checkpoint(); !s.ok()) DF_LOG(WARNING) << "last checkpoint: " << s;
+  }
+}
+
+absl::StatusOr<ReplayShard::PendingInsert> ReplayShard::Insert(const v1::Chunk& chunk,
+                                                               absl::Time deadline) {
+  // Serialize outside the table mutex; only the small record header is built under it.
+  const std::string body = chunk.SerializeAsString();
+  PendingInsert pending;
+  auto log = [&](uint64_t first_step_id, int64_t insert_time_ms) -> absl::Status {
+    v1::StoredChunkRecord head;
+    head.set_first_step_id(first_step_id);
+    head.set_insert_time_unix_ms(insert_time_ms);
+    std::string prefix = head.SerializeAsString();
+    prefix.push_back(static_cast<char>((3 << 3) | 2));  // field 3 (chunk), length-delimited
+    AppendVarint(body.size(), &prefix);
+    absl::StatusOr<uint64_t> lsn = wal_->Append(prefix, body);
+    if (!lsn.ok()) return lsn.status();
+    pending.lsn = *lsn;
+    return absl::OkStatus();
+  };
+  absl::StatusOr<InsertResult> result = table_->Insert(chunk, deadline, log);
+  if (!result.ok()) return result.status();
+  pending.result = *result;
+  if (!result->duplicate) {
+    absl::MutexLock lock(&mu_);
+    ++inserts_since_checkpoint_;
+  }
+  return pending;
+}
+
+absl::Status ReplayShard::WaitDurable(uint64_t lsn) {
+  if (lsn == 0) return absl::OkStatus();
+  return wal_->WaitDurable(lsn);
+}
+
+absl::Status ReplayShard::Checkpoint() {
+  absl::MutexLock checkpoint_lock(&checkpoint_mu_);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<uint64_t> new_index = absl::UnknownError("not rolled");
+  Table::Snapshot snapshot = table_->TakeSnapshot([&] { new_index = wal_->Roll(); });
+  if (!new_index.ok()) return new_index.status();
+  {
+    absl::MutexLock lock(&mu_);
+    inserts_since_checkpoint_ = 0;
+  }
+  snapshot.header.set_wal_index(*new_index);
+  const std::string dir = options_.data_dir;
+  const std::string tmp = absl::StrCat(dir, "/", kCheckpointTmp);
+  absl::StatusOr<std::unique_ptr<RecordWriter>> writer = RecordWriter::Create(tmp);
+  if (!writer.ok()) return writer.status();
+  if (absl::Status s = (*writer)->Append(snapshot.header.SerializeAsString()); !s.ok()) return s;
+  std::string payload;
+  for (const std::shared_ptr<const StoredChunk>& chunk : snapshot.chunks) {
+    v1::StoredChunkRecord record;
+    if (absl::Status s = table_->ToRecord(*chunk, &record); !s.ok()) return s;
+    record.SerializeToString(&payload);
+    if (absl::Status s = (*writer)->Append(payload); !s.ok()) return s;
+  }
+  if (absl::Status s = (*writer)->Sync(); !s.ok()) return s;
+  if (absl::Status s = (*writer)->Close(); !s.ok()) return s;
+  const std::string path = absl::StrCat(dir, "/", kCheckpoint);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("rename ", tmp, " to ", path, " failed"));
+  }
+  if (absl::Status s = SyncDirectory(dir); !s.ok()) return s;
+  for (const auto& [index, file] : WriteAheadLog::ListFiles(dir)) {
+    if (index < *new_index) {
+      std::error_code ignored;
+      std::filesystem::remove(file, ignored);
+    }
+  }
+  DF_LOG(INFO) << "checkpoint of " << snapshot.chunks.size() << " chunks written in "
+               << absl::ToDoubleSeconds(absl::Now() - start) << " s";
+  return absl::OkStatus();
+}
+
+void ReplayShard::CheckpointLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
+      // The interval is the checkpoint period, not a synchronisation wait.
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.checkpoint_interval)) return;
+      if (inserts_since_checkpoint_ == 0) continue;
+    }
+    if (absl::Status s = Checkpoint(); !s.ok()) DF_LOG(WARNING) << "checkpoint failed: " << s;
+  }
+}
+
+}  // namespace dreamfleet::replay

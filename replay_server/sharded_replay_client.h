@@ -1,0 +1,159 @@
+// Client of a set of replay shards, for actors (insert) and the learner (sample, priorities),
+// with plain structs in and out so callers never see gRPC. An actor's chunks go to the shard
+// ShardForActor(actor_id) = FNV-1a-64(actor_id) mod number_of_shards, so an actor lands on the
+// same shard from any machine (docker, k8s) and after restarts. Samples pick a shard with
+// probability proportional to its last known size (from Info and from every batch), skip shards
+// that are down and probe them again after an exponential backoff. Metrics (optional):
+// dreamfleet_replay_client_shard_up{shard} and dreamfleet_replay_client_reconnects_total{shard}.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "dreamfleet/v1/replay.pb.h"
+#include "dreamfleet/v1/tensor.pb.h"
+#include "services/config.h"
+#include "services/metrics.h"
+
+namespace dreamfleet::replay {
+
+// A named dense tensor: `data` holds prod(shape) elements of `dtype`, row-major.
+struct Tensor {
+  std::string name;
+  v1::DType dtype = v1::DTYPE_UNSPECIFIED;
+  std::vector<int64_t> shape;
+  std::string data;
+};
+
+// `num_steps` consecutive steps of one actor stream; every field has shape [num_steps, ...].
+struct StepChunk {
+  std::string actor_id;
+  uint64_t sequence = 0;  // 0, 1, 2, ... per actor stream
+  uint32_t num_steps = 0;
+  int64_t weights_version = 0;
+  std::vector<Tensor> fields;
+};
+
+// One B x T batch: every field has shape [B, T, ...].
+struct SampledBatch {
+  std::vector<Tensor> fields;
+  std::vector<uint64_t> keys;           // for UpdatePriorities, on `shard`
+  std::vector<double> probabilities;
+  int shard = 0;
+  uint64_t shard_size_steps = 0;
+  const Tensor* Find(const std::string& name) const;
+};
+
+struct ShardStats {
+  std::string address;
+  bool up = false;
+  std::string error;  // why it is down
+  uint64_t size_steps = 0;
+  uint64_t items = 0;
+  uint64_t episodes = 0;
+  uint64_t inserted_steps = 0;
+  uint64_t sampled_items = 0;
+  uint64_t bytes = 0;
+};
+
+struct ReplayClientOptions {
+  std::vector<std::string> addresses;  // host:port per shard, shard order
+  std::string table;                   // "" = the shards' table
+  absl::Duration rpc_timeout = absl::Seconds(30);
+  absl::Duration min_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(5);
+  int max_message_bytes = 256 << 20;
+  size_t max_chunks_in_flight = 16;    // per insert writer
+  services::Metrics* metrics = nullptr;  // optional
+};
+
+// The shard addresses a config names: replay.addresses when set, else host:port+i.
+std::vector<std::string> ShardAddresses(const services::ReplayConfig& config);
+// FNV-1a 64-bit hash of `text` (offset basis 14695981039346656037, prime 1099511628211).
+uint64_t Fnv1a64(const std::string& text);
+
+class InsertWriter;
+
+class ShardedReplayClient {
+ public:
+  static absl::StatusOr<std::unique_ptr<ShardedReplayClient>> Create(ReplayClientOptions options);
+  ~ShardedReplayClient();
+
+  int num_shards() const { return static_cast<int>(shards_.size()); }
+  int ShardForActor(const std::string& actor_id) const;
+
+  // A writer for one actor stream, connected to its shard.
+  std::unique_ptr<InsertWriter> NewWriter(const std::string& actor_id);
+
+  // One B x T batch from a shard picked by size; tries the other shards when one is down.
+  // `timeout` bounds the wait for the rate limiter.
+  absl::StatusOr<SampledBatch> Sample(int batch_size, int sequence_length,
+                                      absl::Duration timeout);
+  // Priorities for keys of a batch that came from `shard`. Returns the number updated.
+  absl::StatusOr<uint64_t> UpdatePriorities(int shard, const std::vector<uint64_t>& keys,
+                                            const std::vector<double>& priorities);
+  // Asks every shard for its table info (refreshes the sizes used for sampling).
+  std::vector<ShardStats> Info();
+
+ private:
+  friend class InsertWriter;
+  struct Shard;
+  explicit ShardedReplayClient(ReplayClientOptions options);
+  // Records the outcome of a call to shard i (up/down, backoff, metrics).
+  void MarkUp(int shard, uint64_t size_steps, bool size_known);
+  void MarkDown(int shard, const absl::Status& status);
+  // Shards to try for a sample, best first.
+  std::vector<int> SampleOrder();
+
+  const ReplayClientOptions options_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  absl::Mutex mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
+};
+
+// Streams one actor's chunks to its shard with up to max_chunks_in_flight unacknowledged.
+// A broken stream is reopened with backoff and the unacknowledged chunks are sent again (the
+// shard recognises and drops chunks it already stored). A chunk the shard rejects
+// (INVALID_ARGUMENT, NOT_FOUND, ...) ends the writer: Send and Flush return that error.
+class InsertWriter {
+ public:
+  ~InsertWriter();  // Close()
+
+  // Queues `chunk`; blocks while too many chunks are in flight. Its sequence must be the next.
+  absl::Status Send(StepChunk chunk);
+  // Waits until every sent chunk is acknowledged (durable on the shard) or `timeout` passes.
+  absl::Status Flush(absl::Duration timeout);
+  // Flushes (up to the rpc timeout) and ends the stream.
+  absl::Status Close();
+  // Chunks acknowledged so far.
+  uint64_t acknowledged() const;
+  int shard() const { return shard_; }
+
+ private:
+  friend class ShardedReplayClient;
+  InsertWriter(ShardedReplayClient* client, int shard, std::string actor_id);
+  void Run();
+
+  ShardedReplayClient* const client_;
+  const int shard_;
+  const std::string actor_id_;
+  mutable absl::Mutex mu_;
+  std::deque<std::shared_ptr<const v1::InsertRequest>> unacked_ ABSL_GUARDED_BY(mu_);
+  size_t sent_on_stream_ ABSL_GUARDED_BY(mu_) = 0;  // of unacked_, already written this stream
+  uint64_t acknowledged_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool stream_broken_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+}  // namespace dreamfleet::replay

@@ -1,0 +1,723 @@
+#include "replay_server/table.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "services/logging.h"
+
+namespace dreamfleet::replay {
+namespace {
+
+constexpr size_t kIndexBytesPerItem = 48;  // selector + hash map entry, for the memory gauge
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+const v1::NamedTensor* FindTensor(const v1::Chunk& chunk, const std::string& name) {
+  for (const v1::NamedTensor& t : chunk.data()) {
+    if (t.name() == name) return &t;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Table>> Table::Create(TableOptions options,
+                                                     services::Metrics* metrics) {
+  if (options.sequence_length < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sequence_length must be >= 1, got ", options.sequence_length));
+  }
+  if (options.capacity_steps < static_cast<uint64_t>(options.sequence_length)) {
+    return absl::InvalidArgumentError(absl::StrCat("capacity_steps ", options.capacity_steps,
+                                                   " is below sequence_length ",
+                                                   options.sequence_length));
+  }
+  absl::StatusOr<std::unique_ptr<Selector>> selector = CreateSelector(options.selector);
+  if (!selector.ok()) return selector.status();
+  return std::unique_ptr<Table>(new Table(std::move(options), std::move(*selector), metrics));
+}
+
+Table::Table(TableOptions options, std::unique_ptr<Selector> selector, services::Metrics* metrics)
+    : options_(std::move(options)),
+      metrics_(metrics),
+      selector_(std::move(selector)),
+      limiter_(options_.limiter),
+      rng_(options_.seed) {
+  const services::Labels table = {{"table", options_.name}};
+  inserted_steps_ = &metrics_->Counter("dreamfleet_replay_inserted_steps_total",
+                                       "Steps accepted into the table.", table);
+  inserted_bytes_ = &metrics_->Counter("dreamfleet_replay_inserted_bytes_total",
+                                       "Bytes of step data accepted (uncompressed).", table);
+  sampled_items_counter_ = &metrics_->Counter("dreamfleet_replay_sampled_items_total",
+                                              "Items (T-step windows) sampled.", table);
+  const char* wait_help = "Seconds inserts or samples waited for the rate limiter.";
+  insert_wait_counter_ = &metrics_->Counter("dreamfleet_replay_limiter_wait_seconds_total",
+                                            wait_help, {{"table", options_.name}, {"side", "insert"}});
+  sample_wait_counter_ = &metrics_->Counter("dreamfleet_replay_limiter_wait_seconds_total",
+                                            wait_help, {{"table", options_.name}, {"side", "sample"}});
+  size_gauge_ = &metrics_->Gauge("dreamfleet_replay_size_steps", "Steps stored.", table);
+  items_gauge_ = &metrics_->Gauge("dreamfleet_replay_items", "Sampleable items stored.", table);
+  episodes_gauge_ = &metrics_->Gauge("dreamfleet_replay_episodes", "Episodes (partly) stored.", table);
+  memory_gauge_ = &metrics_->Gauge("dreamfleet_replay_memory_bytes",
+                                   "Bytes of memory held for stored steps and their index.", table);
+}
+
+Table::~Table() { Close(); }
+
+void Table::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+}
+
+uint64_t Table::size_steps() const {
+  absl::MutexLock lock(&mu_);
+  return size_steps_;
+}
+
+std::optional<Signature> Table::signature() const {
+  absl::MutexLock lock(&mu_);
+  return signature_;
+}
+
+absl::StatusOr<std::shared_ptr<StoredChunk>> Table::BuildChunk(const v1::Chunk& chunk,
+                                                               const Signature& signature) const {
+  auto stored = std::make_shared<StoredChunk>();
+  stored->num_steps = chunk.num_steps();
+  stored->actor_id = chunk.actor_id();
+  stored->sequence = chunk.sequence();
+  stored->weights_version = chunk.weights_version();
+  stored->compressed = options_.compress;
+  stored->fields.resize(signature.fields().size());
+  for (size_t i = 0; i < signature.fields().size(); ++i) {
+    const std::string& data = FindTensor(chunk, signature.fields()[i].name)->tensor().data();
+    if (options_.compress) {
+      std::string& out = stored->fields[i];
+      out.resize(ZSTD_compressBound(data.size()));
+      const size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 1);
+      if (ZSTD_isError(n)) {
+        return absl::InternalError(absl::StrCat("zstd: ", ZSTD_getErrorName(n)));
+      }
+      out.resize(n);
+      out.shrink_to_fit();
+    } else {
+      stored->fields[i] = data;
+    }
+    stored->bytes += stored->fields[i].size();
+  }
+  return stored;
+}
+
+Table::SequenceVerdict Table::Classify(const Stream* stream, uint64_t sequence) const {
+  if (stream == nullptr || !stream->has_sequence) return SequenceVerdict::kContiguous;
+  if (sequence == stream->last_sequence + 1) return SequenceVerdict::kContiguous;
+  // Sequence 0 always starts over (a restarted actor); other repeats are retransmissions.
+  if (sequence == 0) return SequenceVerdict::kNewSegment;
+  if (sequence <= stream->last_sequence) return SequenceVerdict::kDuplicate;
+  return SequenceVerdict::kNewSegment;  // chunks were lost in between
+}
+
+absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time deadline,
+                                           const BeforeApply& before_apply) {
+  // Check against the signature (or derive it) outside the mutex: checking is the costly part.
+  std::optional<Signature> signature = this->signature();
+  bool fixes_signature = false;
+  if (!signature.has_value()) {
+    absl::StatusOr<Signature> derived = Signature::FromChunk(chunk, options_.name);
+    if (!derived.ok()) return derived.status();
+    signature = std::move(*derived);
+    fixes_signature = true;
+  } else if (absl::Status s = signature->Check(chunk, options_.name); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::shared_ptr<StoredChunk>> stored = BuildChunk(chunk, *signature);
+  if (!stored.ok()) return stored.status();
+
+  InsertResult result;
+  absl::MutexLock lock(&mu_);
+  if (fixes_signature && signature_.has_value()) {
+    // Another writer fixed the signature meanwhile: check against that one.
+    if (absl::Status s = signature_->Check(chunk, options_.name); !s.ok()) return s;
+  }
+  {
+    auto it = streams_.find(chunk.actor_id());
+    const Stream* stream = it == streams_.end() ? nullptr : it->second.get();
+    if (Classify(stream, chunk.sequence()) == SequenceVerdict::kDuplicate) {
+      result.duplicate = true;
+      result.size_steps = size_steps_;
+      return result;
+    }
+  }
+  const uint64_t steps = chunk.num_steps();
+  const absl::Time start = absl::Now();
+  ++inserts_waiting_;
+  auto can_insert = [this, steps]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return closed_ || limiter_.CanInsert(steps);
+  };
+  const bool ready = mu_.AwaitWithDeadline(absl::Condition(&can_insert), deadline);
+  --inserts_waiting_;
+  result.limiter_wait = absl::Now() - start;
+  const double waited = absl::ToDoubleSeconds(result.limiter_wait);
+  insert_wait_seconds_ += waited;
+  insert_wait_counter_->Increment(waited);
+  if (closed_) return absl::UnavailableError("the replay table is shutting down");
+  if (!ready) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "insert of ", steps, " steps blocked by the rate limiter (inserted ", limiter_.inserted(),
+        " steps, sampled ", limiter_.sampled(), " steps, samples_per_insert ",
+        limiter_.options().samples_per_insert, ")"));
+  }
+  // A concurrent insert of the same stream may have stored this sequence while we waited.
+  {
+    auto it = streams_.find(chunk.actor_id());
+    const Stream* stream = it == streams_.end() ? nullptr : it->second.get();
+    if (Classify(stream, chunk.sequence()) == SequenceVerdict::kDuplicate) {
+      result.duplicate = true;
+      result.size_steps = size_steps_;
+      return result;
+    }
+  }
+  (*stored)->first_id = next_step_id_;
+  (*stored)->insert_time_ms = NowMs();
+  if (before_apply) {
+    if (absl::Status s = before_apply((*stored)->first_id, (*stored)->insert_time_ms); !s.ok()) {
+      return s;
+    }
+  }
+  if (!signature_.has_value()) signature_ = std::move(*signature);
+  result.first_step_id = (*stored)->first_id;
+  Apply(chunk, std::move(*stored));
+  limiter_.Inserted(steps);
+  result.size_steps = size_steps_;
+  return result;
+}
+
+absl::Status Table::RestoreHeader(const v1::CheckpointHeader& header) {
+  absl::MutexLock lock(&mu_);
+  if (header.signature_size() > 0) {
+    absl::StatusOr<Signature> signature = Signature::FromProto(header.signature());
+    if (!signature.ok()) return signature.status();
+    signature_ = std::move(*signature);
+  }
+  limiter_.Restore(header.inserted_steps(), header.sampled_steps());
+  next_step_id_ = header.next_step_id();
+  evicted_steps_ = header.evicted_steps();
+  sampled_items_ = header.sampled_items();
+  return absl::OkStatus();
+}
+
+absl::Status Table::Restore(const v1::StoredChunkRecord& record) {
+  const v1::Chunk& chunk = record.chunk();
+  std::optional<Signature> signature = this->signature();
+  if (!signature.has_value()) {
+    absl::StatusOr<Signature> derived = Signature::FromChunk(chunk, options_.name);
+    if (!derived.ok()) return derived.status();
+    signature = std::move(*derived);
+  } else if (absl::Status s = signature->Check(chunk, options_.name); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::shared_ptr<StoredChunk>> stored = BuildChunk(chunk, *signature);
+  if (!stored.ok()) return stored.status();
+  (*stored)->first_id = record.first_step_id();
+  (*stored)->insert_time_ms = record.insert_time_unix_ms();
+  absl::MutexLock lock(&mu_);
+  if (!signature_.has_value()) signature_ = std::move(*signature);
+  if (!chunks_.empty() &&
+      record.first_step_id() < chunks_.back()->first_id + chunks_.back()->num_steps) {
+    return absl::DataLossError(absl::StrCat("record with step id ", record.first_step_id(),
+                                            " overlaps the stored chunk starting at ",
+                                            chunks_.back()->first_id));
+  }
+  Apply(chunk, std::move(*stored));
+  limiter_.Inserted(chunk.num_steps());
+  return absl::OkStatus();
+}
+
+bool Table::Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored) {
+  std::unique_ptr<Stream>& slot = streams_[chunk.actor_id()];
+  if (slot == nullptr) {
+    slot = std::make_unique<Stream>();
+    slot->actor_id = chunk.actor_id();
+  }
+  Stream& stream = *slot;
+  const SequenceVerdict verdict = Classify(&stream, chunk.sequence());
+  if (verdict == SequenceVerdict::kDuplicate) return false;
+  if (verdict == SequenceVerdict::kNewSegment) {
+    DF_LOG(WARNING) << "actor \"" << chunk.actor_id() << "\" sent chunk " << chunk.sequence()
+                    << " after chunk " << stream.last_sequence
+                    << ": starting a new segment (no item spans the gap)";
+    stream.segment_start = stream.next_pos;
+    stream.open_episode.reset();
+  }
+  stream.has_sequence = true;
+  stream.last_sequence = chunk.sequence();
+
+  const Signature& signature = *signature_;
+  const uint32_t n = chunk.num_steps();
+  stored->stream = &stream;
+  stored->stream_pos = stream.next_pos;
+  const int64_t now = stored->insert_time_ms;
+
+  // Episodes.
+  const v1::NamedTensor* is_first = FindTensor(chunk, "is_first");
+  const v1::NamedTensor* is_last = FindTensor(chunk, "is_last");
+  const v1::NamedTensor* reward = FindTensor(chunk, "reward");
+  for (uint32_t k = 0; k < n; ++k) {
+    const bool first = is_first->tensor().data()[k] != 0;
+    if (first || !stream.open_episode.has_value()) {
+      Episode episode;
+      episode.id = stored->first_id + k;
+      episode.stream = &stream;
+      episode.start_pos = stream.next_pos + k;
+      episode.start_ms = now;
+      episode.truncated = !first;
+      stream.open_episode = episode.id;
+      stream.episodes.push_back(episode.id);
+      ++stream.episodes_total;
+      episodes_.emplace(episode.id, episode);
+    }
+    Episode& episode = episodes_[*stream.open_episode];
+    ++episode.length;
+    episode.end_ms = now;
+    if (reward != nullptr) {
+      float r;
+      std::memcpy(&r, reward->tensor().data().data() + k * sizeof(float), sizeof(float));
+      episode.episode_return += r;
+    }
+    if (is_last != nullptr && is_last->tensor().data()[k] != 0) {
+      episode.complete = true;
+      stream.open_episode.reset();
+    }
+  }
+
+  const uint64_t old_end = stream.next_pos;
+  stream.next_pos += n;
+  stream.steps_total += n;
+  size_steps_ += n;
+  bytes_ += stored->bytes;
+  next_step_id_ = std::max(next_step_id_, stored->first_id + n);
+  std::shared_ptr<const StoredChunk> shared = std::move(stored);
+  stream.chunks.push_back(shared);
+  chunks_.push_back(shared);
+
+  // Items: every window of T steps of this segment that ends in the new chunk.
+  const uint64_t t = options_.sequence_length;
+  if (stream.next_pos >= t) {
+    uint64_t lo = std::max(stream.first_pos, stream.segment_start);
+    if (old_end + 1 >= t) lo = std::max(lo, old_end + 1 - t);
+    for (uint64_t s = lo; s + t <= stream.next_pos; ++s) selector_->Insert(GlobalId(stream, s));
+  }
+  inserted_steps_->Increment(n);
+  inserted_bytes_->Increment(static_cast<double>(signature.step_bytes()) * n);
+
+  while (size_steps_ > options_.capacity_steps && chunks_.size() > 1) EvictOldest();
+  UpdateGauges();
+  return true;
+}
+
+void Table::EvictOldest() {
+  std::shared_ptr<const StoredChunk> chunk = chunks_.front();
+  chunks_.pop_front();
+  Stream& stream = *chunk->stream;
+  stream.chunks.pop_front();
+  stream.first_pos = chunk->stream_pos + chunk->num_steps;
+  for (uint32_t k = 0; k < chunk->num_steps; ++k) selector_->Delete(chunk->first_id + k);
+  size_steps_ -= chunk->num_steps;
+  bytes_ -= chunk->bytes;
+  evicted_steps_ += chunk->num_steps;
+  while (!stream.episodes.empty()) {
+    auto it = episodes_.find(stream.episodes.front());
+    Episode& episode = it->second;
+    if (episode.start_pos >= stream.first_pos) break;
+    const bool open = stream.open_episode == episode.id;
+    if (!open && episode.start_pos + episode.length <= stream.first_pos) {
+      episodes_.erase(it);
+      stream.episodes.pop_front();
+      continue;
+    }
+    episode.truncated = true;
+    break;
+  }
+}
+
+uint64_t Table::GlobalId(const Stream& stream, uint64_t pos) const {
+  auto it = std::upper_bound(
+      stream.chunks.begin(), stream.chunks.end(), pos,
+      [](uint64_t p, const std::shared_ptr<const StoredChunk>& c) { return p < c->stream_pos; });
+  const StoredChunk& chunk = **(it - 1);
+  return chunk.first_id + (pos - chunk.stream_pos);
+}
+
+const StoredChunk* Table::FindChunk(uint64_t step_id) const {
+  auto it = std::upper_bound(
+      chunks_.begin(), chunks_.end(), step_id,
+      [](uint64_t id, const std::shared_ptr<const StoredChunk>& c) { return id < c->first_id; });
+  if (it == chunks_.begin()) return nullptr;
+  const StoredChunk* chunk = (it - 1)->get();
+  if (step_id >= chunk->first_id + chunk->num_steps) return nullptr;
+  return chunk;
+}
+
+std::vector<Table::Span> Table::Spans(const Stream& stream, uint64_t pos, uint64_t count) const {
+  std::vector<Span> spans;
+  auto it = std::upper_bound(
+      stream.chunks.begin(), stream.chunks.end(), pos,
+      [](uint64_t p, const std::shared_ptr<const StoredChunk>& c) { return p < c->stream_pos; });
+  if (it == stream.chunks.begin()) return spans;
+  for (--it; it != stream.chunks.end() && count > 0; ++it) {
+    const StoredChunk& chunk = **it;
+    const uint64_t offset = pos - chunk.stream_pos;
+    const uint64_t take = std::min<uint64_t>(count, chunk.num_steps - offset);
+    spans.push_back({*it, static_cast<uint32_t>(offset), static_cast<uint32_t>(take)});
+    pos += take;
+    count -= take;
+  }
+  return spans;
+}
+
+absl::Status Table::CopySpans(
+    const std::vector<Span>& spans, size_t field, size_t step_bytes, char* dest,
+    absl::flat_hash_map<const StoredChunk*, std::vector<std::string>>* cache) {
+  for (const Span& span : spans) {
+    const StoredChunk& chunk = *span.chunk;
+    const std::string* data = &chunk.fields[field];
+    std::string decompressed;
+    if (chunk.compressed) {
+      std::vector<std::string>& fields = (*cache)[&chunk];
+      if (fields.empty()) fields.resize(chunk.fields.size());
+      std::string& out = fields[field];
+      if (out.empty()) {
+        out.resize(step_bytes * chunk.num_steps);
+        const size_t n = ZSTD_decompress(out.data(), out.size(), data->data(), data->size());
+        if (ZSTD_isError(n) || n != out.size()) {
+          return absl::DataLossError("a stored chunk does not decompress");
+        }
+      }
+      data = &out;
+    }
+    std::memcpy(dest, data->data() + span.offset * step_bytes, span.count * step_bytes);
+    dest += span.count * step_bytes;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Table::Sample(int batch_size, int sequence_length, absl::Time deadline,
+                           v1::SampleResponse* out) {
+  if (batch_size < 1 || batch_size > 65536) {
+    return absl::InvalidArgumentError(absl::StrCat("batch_size must be in [1, 65536], got ",
+                                                   batch_size));
+  }
+  if (sequence_length != options_.sequence_length) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sequence_length ", sequence_length, " does not match table \"", options_.name,
+        "\" items of ", options_.sequence_length, " steps"));
+  }
+  const uint64_t replayed = static_cast<uint64_t>(batch_size) * sequence_length;
+  std::vector<std::vector<Span>> windows(batch_size);
+  std::vector<Selector::Sampled> picks(batch_size);
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time start = absl::Now();
+    ++samples_waiting_;
+    auto can_sample = [this, replayed]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return closed_ || (selector_->size() > 0 && limiter_.CanSample(replayed));
+    };
+    const bool ready = mu_.AwaitWithDeadline(absl::Condition(&can_sample), deadline);
+    --samples_waiting_;
+    const double waited = absl::ToDoubleSeconds(absl::Now() - start);
+    sample_wait_seconds_ += waited;
+    sample_wait_counter_->Increment(waited);
+    if (closed_) return absl::UnavailableError("the replay table is shutting down");
+    if (!ready) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "no batch within the deadline: ", selector_->size(), " items stored, inserted ",
+          limiter_.inserted(), " steps (min_size_to_sample ",
+          limiter_.options().min_size_to_sample, "), sampled ", limiter_.sampled(),
+          " steps, samples_per_insert ", limiter_.options().samples_per_insert));
+    }
+    for (int b = 0; b < batch_size; ++b) {
+      picks[b] = selector_->Sample(rng_);
+      const StoredChunk* chunk = FindChunk(picks[b].key);
+      if (chunk == nullptr) return absl::InternalError("a sampled item has no stored chunk");
+      windows[b] = Spans(*chunk->stream, chunk->stream_pos + (picks[b].key - chunk->first_id),
+                         sequence_length);
+    }
+    limiter_.Sampled(replayed);
+    sampled_items_ += batch_size;
+    sampled_items_counter_->Increment(batch_size);
+    out->set_table_size_steps(size_steps_);
+  }
+  // Copy outside the mutex: the chunks are immutable and kept alive by the spans.
+  const Signature signature = *this->signature();  // fixed once set
+  absl::flat_hash_map<const StoredChunk*, std::vector<std::string>> cache;
+  out->clear_data();
+  for (size_t f = 0; f < signature.fields().size(); ++f) {
+    const FieldSpec& field = signature.fields()[f];
+    v1::NamedTensor* named = out->add_data();
+    named->set_name(field.name);
+    v1::TensorProto* tensor = named->mutable_tensor();
+    tensor->set_dtype(field.dtype);
+    tensor->add_shape(batch_size);
+    tensor->add_shape(sequence_length);
+    for (int64_t d : field.shape) tensor->add_shape(d);
+    std::string* bytes = tensor->mutable_data();
+    bytes->resize(field.step_bytes * replayed);
+    char* dest = bytes->data();
+    for (int b = 0; b < batch_size; ++b) {
+      if (absl::Status s = CopySpans(windows[b], f, field.step_bytes, dest, &cache); !s.ok()) return s;
+      dest += field.step_bytes * sequence_length;
+    }
+  }
+  out->clear_keys();
+  out->clear_probabilities();
+  for (const Selector::Sampled& pick : picks) {
+    out->add_keys(pick.key);
+    out->add_probabilities(pick.probability);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::UpdatePrioritiesResponse> Table::UpdatePriorities(
+    const v1::UpdatePrioritiesRequest& request) {
+  if (request.keys_size() != request.priorities_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("keys has ", request.keys_size(),
+                                                   " entries but priorities has ",
+                                                   request.priorities_size()));
+  }
+  for (int i = 0; i < request.priorities_size(); ++i) {
+    const double p = request.priorities(i);
+    if (!std::isfinite(p) || p < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("priority ", p, " for key ",
+                                                     request.keys(i),
+                                                     " is not finite and >= 0"));
+    }
+  }
+  v1::UpdatePrioritiesResponse response;
+  absl::MutexLock lock(&mu_);
+  for (int i = 0; i < request.keys_size(); ++i) {
+    if (selector_->Update(request.keys(i), request.priorities(i))) {
+      response.set_updated(response.updated() + 1);
+    } else {
+      response.set_unknown_keys(response.unknown_keys() + 1);
+    }
+  }
+  return response;
+}
+
+void Table::UpdateGauges() {
+  size_gauge_->Set(static_cast<double>(size_steps_));
+  items_gauge_->Set(static_cast<double>(selector_->size()));
+  episodes_gauge_->Set(static_cast<double>(episodes_.size()));
+  memory_gauge_->Set(static_cast<double>(bytes_ + selector_->size() * kIndexBytesPerItem +
+                                         chunks_.size() * sizeof(StoredChunk)));
+}
+
+v1::TableInfo Table::Info() const {
+  v1::TableInfo info;
+  absl::MutexLock lock(&mu_);
+  info.set_name(options_.name);
+  if (signature_.has_value()) signature_->ToProto(info.mutable_signature());
+  info.set_sequence_length(options_.sequence_length);
+  info.set_selector(selector_->name());
+  info.set_capacity_steps(options_.capacity_steps);
+  info.set_size_steps(size_steps_);
+  info.set_items(selector_->size());
+  info.set_episodes(episodes_.size());
+  info.set_inserted_steps(limiter_.inserted());
+  info.set_sampled_items(sampled_items_);
+  info.set_bytes(bytes_);
+  info.set_evicted_steps(evicted_steps_);
+  v1::RateLimiterInfo* limiter = info.mutable_limiter();
+  limiter_.FillInfo(1, 1, limiter);
+  limiter->set_inserts_blocked(inserts_waiting_ > 0);
+  limiter->set_samples_blocked(samples_waiting_ > 0);
+  limiter->set_insert_wait_seconds(insert_wait_seconds_);
+  limiter->set_sample_wait_seconds(sample_wait_seconds_);
+  std::vector<const Stream*> streams;
+  for (const auto& [id, stream] : streams_) streams.push_back(stream.get());
+  std::sort(streams.begin(), streams.end(),
+            [](const Stream* a, const Stream* b) { return a->actor_id < b->actor_id; });
+  for (const Stream* stream : streams) {
+    v1::ActorCount* actor = info.add_actors();
+    actor->set_actor_id(stream->actor_id);
+    actor->set_steps(stream->steps_total);
+    actor->set_episodes(stream->episodes_total);
+  }
+  return info;
+}
+
+void Table::FillEpisodeInfo(const Episode& episode, v1::EpisodeInfo* info) const {
+  info->set_id(episode.id);
+  info->set_actor_id(episode.stream->actor_id);
+  info->set_length(episode.length);
+  info->set_episode_return(episode.episode_return);
+  info->set_start_time_unix_ms(episode.start_ms);
+  info->set_end_time_unix_ms(episode.end_ms);
+  info->set_complete(episode.complete);
+  info->set_truncated(episode.truncated);
+}
+
+absl::StatusOr<v1::ListEpisodesResponse> Table::ListEpisodes(
+    const v1::ListEpisodesRequest& request) const {
+  const int page_size = request.page_size() <= 0 ? 100 : std::min(request.page_size(), 10000);
+  uint64_t after = 0;
+  bool has_after = false;
+  if (!request.page_token().empty()) {
+    if (!absl::SimpleAtoi(request.page_token(), &after)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("page_token \"", request.page_token(), "\" is not one this server issued"));
+    }
+    has_after = true;
+  }
+  if (request.has_min_return() && request.has_max_return() &&
+      request.min_return() > request.max_return()) {
+    return absl::InvalidArgumentError(absl::StrCat("min_return ", request.min_return(),
+                                                   " is above max_return ",
+                                                   request.max_return()));
+  }
+  v1::ListEpisodesResponse response;
+  absl::MutexLock lock(&mu_);
+  uint64_t matching = 0;
+  for (const auto& [id, episode] : episodes_) {
+    if (!request.actor_id().empty() && episode.stream->actor_id != request.actor_id()) continue;
+    if (request.has_min_return() && episode.episode_return < request.min_return()) continue;
+    if (request.has_max_return() && episode.episode_return > request.max_return()) continue;
+    ++matching;
+    if (has_after && id <= after) continue;
+    if (response.episodes_size() < page_size) {
+      FillEpisodeInfo(episode, response.add_episodes());
+    } else if (response.next_page_token().empty()) {
+      response.set_next_page_token(absl::StrCat(response.episodes().rbegin()->id()));
+    }
+  }
+  response.set_total_matching(matching);
+  return response;
+}
+
+absl::Status Table::GetEpisode(
+    uint64_t episode_id, int max_steps_per_message,
+    const std::function<bool(const v1::GetEpisodeResponse&)>& emit) const {
+  const int per_message = max_steps_per_message <= 0 ? 256 : max_steps_per_message;
+  v1::EpisodeInfo info;
+  std::vector<Span> spans;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = episodes_.find(episode_id);
+    if (it == episodes_.end()) {
+      std::string range = episodes_.empty()
+                              ? std::string("no episodes are stored")
+                              : absl::StrCat("stored episode ids run from ",
+                                             episodes_.begin()->first, " to ",
+                                             episodes_.rbegin()->first);
+      return absl::NotFoundError(absl::StrCat("episode id ", episode_id, " is not stored in table \"",
+                                              options_.name, "\" (", range, ")"));
+    }
+    const Episode& episode = it->second;
+    FillEpisodeInfo(episode, &info);
+    const uint64_t first = std::max(episode.start_pos, episode.stream->first_pos);
+    const uint64_t end = episode.start_pos + episode.length;
+    spans = Spans(*episode.stream, first, end - first);
+  }
+  const Signature signature = *this->signature();
+  absl::flat_hash_map<const StoredChunk*, std::vector<std::string>> cache;
+  // Flatten the spans into messages of at most `per_message` steps.
+  std::vector<Span> pending;
+  uint64_t pending_steps = 0;
+  uint64_t sent = 0;
+  bool first_message = true;
+  auto flush = [&]() -> absl::Status {
+    v1::GetEpisodeResponse message;
+    if (first_message) *message.mutable_info() = info;
+    first_message = false;
+    message.set_first_step(sent);
+    for (size_t f = 0; f < signature.fields().size(); ++f) {
+      const FieldSpec& field = signature.fields()[f];
+      v1::NamedTensor* named = message.add_data();
+      named->set_name(field.name);
+      v1::TensorProto* tensor = named->mutable_tensor();
+      tensor->set_dtype(field.dtype);
+      tensor->add_shape(static_cast<int64_t>(pending_steps));
+      for (int64_t d : field.shape) tensor->add_shape(d);
+      std::string* bytes = tensor->mutable_data();
+      bytes->resize(field.step_bytes * pending_steps);
+      if (absl::Status s = CopySpans(pending, f, field.step_bytes, bytes->data(), &cache); !s.ok()) return s;
+    }
+    sent += pending_steps;
+    pending.clear();
+    pending_steps = 0;
+    cache.clear();
+    if (!emit(message)) return absl::CancelledError("the reader went away");
+    return absl::OkStatus();
+  };
+  for (Span span : spans) {
+    while (span.count > 0) {
+      const uint32_t take =
+          std::min<uint32_t>(span.count, static_cast<uint32_t>(per_message - pending_steps));
+      pending.push_back({span.chunk, span.offset, take});
+      pending_steps += take;
+      span.offset += take;
+      span.count -= take;
+      if (pending_steps == static_cast<uint64_t>(per_message)) {
+        if (absl::Status s = flush(); !s.ok()) return s;
+      }
+    }
+  }
+  if (pending_steps > 0 || first_message) return flush();
+  return absl::OkStatus();
+}
+
+Table::Snapshot Table::TakeSnapshot(const std::function<void()>& under_lock) {
+  Snapshot snapshot;
+  absl::MutexLock lock(&mu_);
+  if (under_lock) under_lock();
+  v1::CheckpointHeader& header = snapshot.header;
+  header.set_table(options_.name);
+  if (signature_.has_value()) signature_->ToProto(header.mutable_signature());
+  header.set_inserted_steps(limiter_.inserted());
+  header.set_sampled_steps(limiter_.sampled());
+  header.set_next_step_id(next_step_id_);
+  header.set_num_chunks(chunks_.size());
+  header.set_evicted_steps(evicted_steps_);
+  header.set_sampled_items(sampled_items_);
+  snapshot.chunks.assign(chunks_.begin(), chunks_.end());
+  return snapshot;
+}
+
+absl::Status Table::ToRecord(const StoredChunk& chunk, v1::StoredChunkRecord* record) const {
+  const Signature signature = *this->signature();
+  record->set_first_step_id(chunk.first_id);
+  record->set_insert_time_unix_ms(chunk.insert_time_ms);
+  v1::Chunk* out = record->mutable_chunk();
+  out->set_actor_id(chunk.actor_id);
+  out->set_sequence(chunk.sequence);
+  out->set_num_steps(chunk.num_steps);
+  out->set_weights_version(chunk.weights_version);
+  absl::flat_hash_map<const StoredChunk*, std::vector<std::string>> cache;
+  // A span over the whole chunk; the shared_ptr does not own (the caller keeps the chunk alive).
+  std::vector<Span> spans = {
+      {std::shared_ptr<const StoredChunk>(std::shared_ptr<const StoredChunk>(), &chunk), 0,
+       chunk.num_steps}};
+  for (size_t f = 0; f < signature.fields().size(); ++f) {
+    const FieldSpec& field = signature.fields()[f];
+    v1::NamedTensor* named = out->add_data();
+    named->set_name(field.name);
+    v1::TensorProto* tensor = named->mutable_tensor();
+    tensor->set_dtype(field.dtype);
+    tensor->add_shape(chunk.num_steps);
+    for (int64_t d : field.shape) tensor->add_shape(d);
+    if (!chunk.compressed) {
+      tensor->set_data(chunk.fields[f]);
+      continue;
+    }
+    std::string* bytes = tensor->mutable_data();
+    bytes->resize(field.step_bytes * chunk.num_steps);
+    if (absl::Status s = CopySpans(spans, f, field.step_bytes, bytes->data(), &cache); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dreamfleet::replay

@@ -1,0 +1,223 @@
+#include "replay_server/table.h"
+
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "replay_server/test_util.h"
+
+namespace dreamfleet::replay {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::ChunkSpec;
+using testing::MakeChunk;
+
+const absl::Time kSoon() { return absl::Now() + absl::Seconds(30); }
+
+TableOptions SmallTable(int t = 4, uint64_t capacity = 1000) {
+  TableOptions options;
+  options.capacity_steps = capacity;
+  options.sequence_length = t;
+  options.limiter.min_size_to_sample = 1;
+  return options;
+}
+
+std::unique_ptr<Table> MakeTable(TableOptions options, services::Metrics* metrics) {
+  absl::StatusOr<std::unique_ptr<Table>> table = Table::Create(std::move(options), metrics);
+  EXPECT_TRUE(table.ok()) << table.status();
+  return std::move(*table);
+}
+
+TEST(TableTest, FirstChunkFixesTheSignatureAndLaterChunksAreChecked) {
+  services::Metrics metrics;
+  auto table = MakeTable(SmallTable(), &metrics);
+  ChunkSpec spec;
+  spec.episode_starts = {0};
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  ASSERT_TRUE(table->signature().has_value());
+  EXPECT_EQ(table->signature()->fields().size(), 6u);
+
+  spec.sequence = 1;
+  spec.image_size = 5;
+  absl::StatusOr<InsertResult> bad = table->Insert(MakeChunk(spec), kSoon());
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
+  EXPECT_THAT(bad.status().message(), HasSubstr("field \"image\" has shape [8,5,5,3], expected [8,4,4,3]"));
+  EXPECT_EQ(table->size_steps(), 8u);
+}
+
+TEST(TableTest, RejectsNonFiniteRewardsNamingTheField) {
+  services::Metrics metrics;
+  auto table = MakeTable(SmallTable(), &metrics);
+  ChunkSpec spec;
+  spec.reward = std::numeric_limits<float>::quiet_NaN();
+  absl::StatusOr<InsertResult> bad = table->Insert(MakeChunk(spec), kSoon());
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
+  EXPECT_THAT(bad.status().message(), HasSubstr("field \"reward\" has the non-finite value nan"));
+  EXPECT_EQ(table->size_steps(), 0u);
+}
+
+TEST(TableTest, ItemsAreWindowsOfOneStreamAndSampleCopiesThem) {
+  services::Metrics metrics;
+  auto table = MakeTable(SmallTable(/*t=*/4), &metrics);
+  ChunkSpec a;
+  a.actor_id = "a";
+  a.num_steps = 3;
+  a.first_step_value = 10;
+  a.episode_starts = {0};
+  ChunkSpec b = a;
+  b.actor_id = "b";
+  b.first_step_value = 100;
+  ASSERT_TRUE(table->Insert(MakeChunk(a), kSoon()).ok());
+  ASSERT_TRUE(table->Insert(MakeChunk(b), kSoon()).ok());
+  EXPECT_EQ(table->Info().items(), 0u);  // no stream has 4 steps yet
+  a.sequence = 1;
+  a.first_step_value = 13;
+  a.episode_starts = {};
+  ASSERT_TRUE(table->Insert(MakeChunk(a), kSoon()).ok());
+  // Stream a has 6 steps: windows start at positions 0, 1, 2.
+  EXPECT_EQ(table->Info().items(), 3u);
+  v1::SampleResponse batch;
+  ASSERT_TRUE(table->Sample(8, 4, kSoon(), &batch).ok());
+  ASSERT_EQ(batch.keys_size(), 8);
+  const v1::TensorProto& image = batch.data(0).tensor();
+  ASSERT_EQ(batch.data(0).name(), "image");
+  EXPECT_THAT(std::vector<int64_t>(image.shape().begin(), image.shape().end()),
+              ::testing::ElementsAre(8, 4, 4, 4, 3));
+  const size_t step_bytes = 4 * 4 * 3;
+  for (int b = 0; b < 8; ++b) {
+    const uint8_t first = image.data()[b * 4 * step_bytes];
+    EXPECT_GE(first, 10);
+    EXPECT_LE(first, 12);
+    for (int t = 0; t < 4; ++t) {
+      EXPECT_EQ(static_cast<uint8_t>(image.data()[(b * 4 + t) * step_bytes]), first + t);
+    }
+  }
+}
+
+TEST(TableTest, EvictsOldestChunksBeyondCapacityAndTheirItems) {
+  services::Metrics metrics;
+  auto table = MakeTable(SmallTable(/*t=*/2, /*capacity=*/20), &metrics);
+  for (uint64_t i = 0; i < 5; ++i) {
+    ChunkSpec spec;
+    spec.sequence = i;
+    spec.num_steps = 8;
+    spec.first_step_value = 8 * i;
+    spec.episode_starts = {0};
+    spec.episode_ends = {7};
+    ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  }
+  const v1::TableInfo info = table->Info();
+  EXPECT_EQ(info.size_steps(), 16u);
+  EXPECT_EQ(info.evicted_steps(), 24u);
+  EXPECT_EQ(info.episodes(), 2u);
+  EXPECT_EQ(info.items(), 15u);
+  EXPECT_EQ(info.inserted_steps(), 40u);
+}
+
+TEST(TableTest, EpisodesHaveLengthsReturnsAndCanBeFetched) {
+  services::Metrics metrics;
+  auto table = MakeTable(SmallTable(), &metrics);
+  ChunkSpec spec;
+  spec.num_steps = 10;
+  spec.episode_starts = {0, 6};
+  spec.episode_ends = {5};
+  spec.reward = 0.5f;
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  v1::ListEpisodesRequest request;
+  absl::StatusOr<v1::ListEpisodesResponse> list = table->ListEpisodes(request);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->episodes_size(), 2);
+  EXPECT_EQ(list->episodes(0).length(), 6u);
+  EXPECT_DOUBLE_EQ(list->episodes(0).episode_return(), 3.0);
+  EXPECT_TRUE(list->episodes(0).complete());
+  EXPECT_FALSE(list->episodes(1).complete());
+  request.set_min_return(2.5);
+  list = table->ListEpisodes(request);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->episodes_size(), 1);
+
+  std::vector<v1::GetEpisodeResponse> messages;
+  ASSERT_TRUE(table->GetEpisode(list->episodes(0).id(), 4, [&](const v1::GetEpisodeResponse& m) {
+                  messages.push_back(m);
+                  return true;
+                }).ok());
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0].info().length(), 6u);
+  EXPECT_EQ(messages[0].data(0).tensor().shape(0), 4);
+  EXPECT_EQ(messages[1].data(0).tensor().shape(0), 2);
+  EXPECT_EQ(messages[1].first_step(), 4u);
+  EXPECT_TRUE(absl::IsNotFound(table->GetEpisode(999, 4, [](const auto&) { return true; })));
+}
+
+TEST(TableTest, DuplicateSequenceIsAcknowledgedButNotStoredTwice) {
+  services::Metrics metrics;
+  auto table = MakeTable(SmallTable(), &metrics);
+  ChunkSpec spec;
+  spec.episode_starts = {0};
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  spec.sequence = 1;
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  absl::StatusOr<InsertResult> again = table->Insert(MakeChunk(spec), kSoon());
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(table->size_steps(), 16u);
+}
+
+TEST(TableTest, SampleBlocksUntilMinSizeThenInsertBlocksUntilSampled) {
+  services::Metrics metrics;
+  TableOptions options = SmallTable(/*t=*/2);
+  options.limiter.samples_per_insert = 1.0;
+  options.limiter.tolerance = 8;
+  options.limiter.min_size_to_sample = 8;
+  auto table = MakeTable(options, &metrics);
+  v1::SampleResponse batch;
+  EXPECT_TRUE(absl::IsDeadlineExceeded(
+      table->Sample(2, 2, absl::Now() + absl::Milliseconds(50), &batch)));
+  ChunkSpec spec;
+  spec.num_steps = 8;
+  spec.episode_starts = {0};
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  // inserted 8 * 1 - sampled 0 = 8 = r*m; one more chunk reaches 16 > r*m + tolerance? 16 <= 16.
+  spec.sequence = 1;
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  spec.sequence = 2;
+  // 24 > 16: blocked until 8 steps are sampled.
+  EXPECT_TRUE(absl::IsDeadlineExceeded(
+      table->Insert(MakeChunk(spec), absl::Now() + absl::Milliseconds(50)).status()));
+  std::thread inserter([&] { EXPECT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok()); });
+  ASSERT_TRUE(table->Sample(4, 2, kSoon(), &batch).ok());
+  inserter.join();
+  EXPECT_EQ(table->size_steps(), 24u);
+  EXPECT_GT(table->Info().limiter().insert_wait_seconds(), 0);
+}
+
+TEST(TableTest, CloseWakesBlockedSamples) {
+  services::Metrics metrics;
+  auto table = MakeTable(SmallTable(), &metrics);
+  std::thread closer([&] { table->Close(); });
+  v1::SampleResponse batch;
+  absl::Status status = table->Sample(1, 4, absl::InfiniteFuture(), &batch);
+  closer.join();
+  EXPECT_TRUE(absl::IsUnavailable(status)) << status;
+}
+
+TEST(TableTest, CompressedTableSamplesTheSameBytes) {
+  services::Metrics metrics;
+  TableOptions options = SmallTable(/*t=*/8);
+  options.compress = true;
+  auto table = MakeTable(options, &metrics);
+  ChunkSpec spec;
+  spec.num_steps = 8;
+  spec.first_step_value = 40;
+  spec.episode_starts = {0};
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  v1::SampleResponse batch;
+  ASSERT_TRUE(table->Sample(1, 8, kSoon(), &batch).ok());
+  const std::string& image = batch.data(0).tensor().data();
+  for (int t = 0; t < 8; ++t) EXPECT_EQ(static_cast<uint8_t>(image[t * 48]), 40 + t);
+  EXPECT_LT(table->Info().bytes(), 8u * (48 + 8 + 4 + 3));
+}
+
+}  // namespace
+}  // namespace dreamfleet::replay
