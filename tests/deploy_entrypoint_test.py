@@ -18,6 +18,31 @@ exit "${STUB_EXIT:-0}"
 """
 
 
+def posix_cksum(data):
+    """POSIX cksum's CRC (polynomial 0x04C11DB7, MSB first, length appended, complemented)."""
+    crc = 0
+
+    def feed(byte):
+        nonlocal crc
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else (crc << 1)
+            crc &= 0xFFFFFFFF
+
+    for byte in data:
+        feed(byte)
+    length = len(data)
+    while length:
+        feed(length & 0xFF)
+        length >>= 8
+    return crc ^ 0xFFFFFFFF
+
+
+def seeds(actor_id):
+    seed = posix_cksum(actor_id.encode())
+    return ["--set", f"run.seed={seed}", "--set", f"env.base_seed={seed}"]
+
+
 class EntrypointTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -45,15 +70,39 @@ class EntrypointTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         return result.stdout.splitlines()
 
-    def test_actor_id_defaults_to_the_hostname(self):
+    def test_actor_id_defaults_to_the_hostname_and_seeds_derive_from_it(self):
         self.hostname = "actor-5d8f7c9b4-x2k9p"
-        self.assertEqual(self.argv("actor"),
-                         ["dreamfleet-actor", "--actor-id", "actor-5d8f7c9b4-x2k9p"])
+        self.assertEqual(self.argv("actor"), ["dreamfleet-actor"] + seeds(self.hostname)
+                         + ["--actor-id", "actor-5d8f7c9b4-x2k9p"])
+        self.assertEqual(posix_cksum(b"foo"), 2470157969)  # `printf foo | cksum`
+
+    def test_replicas_get_different_seeds(self):
+        self.hostname = "3f2a9c1b7d81"
+        first = self.argv("actor")
+        self.hostname = "3f2a9c1b7d82"
+        self.assertNotEqual(first[:5], self.argv("actor")[:5])
 
     def test_actor_id_from_environment_or_flag_wins(self):
         self.assertEqual(self.argv("actor", DREAMFLEET_ACTOR_ID="a7"),
-                         ["dreamfleet-actor", "--actor-id", "a7"])
-        self.assertEqual(self.argv("actor", "--actor-id=x"), ["dreamfleet-actor", "--actor-id=x"])
+                         ["dreamfleet-actor"] + seeds("a7") + ["--actor-id", "a7"])
+        self.assertEqual(self.argv("actor", "--actor-id=x"),
+                         ["dreamfleet-actor"] + seeds("x") + ["--actor-id=x"])
+        self.assertEqual(self.argv("actor", "--actor-id", "y"),
+                         ["dreamfleet-actor"] + seeds("y") + ["--actor-id", "y"])
+
+    def test_seeds_come_after_shared_settings_and_before_the_services_flags(self):
+        self.assertEqual(
+            self.argv("actor", "--set", "run.seed=1", DREAMFLEET_SET="run.seed=9",
+                      DREAMFLEET_ACTOR_ID="a"),
+            ["dreamfleet-actor", "--set", "run.seed=9"] + seeds("a")
+            + ["--set", "run.seed=1", "--actor-id", "a"])
+        self.assertEqual(self.argv("actor", DREAMFLEET_ACTOR_SEED="5", DREAMFLEET_ACTOR_ID="a"),
+                         ["dreamfleet-actor", "--set", "run.seed=5", "--set", "env.base_seed=5",
+                          "--actor-id", "a"])
+
+    def test_an_explicit_actor_index_keeps_the_configured_seeds(self):
+        self.assertEqual(self.argv("actor", "--actor-index", "3", "--actor-id", "a"),
+                         ["dreamfleet-actor", "--actor-index", "3", "--actor-id", "a"])
 
     def test_shared_overrides_come_before_the_services_flags_and_config_first(self):
         self.assertEqual(

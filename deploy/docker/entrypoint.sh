@@ -15,6 +15,12 @@
 #   DREAMFLEET_ACTOR_ID     actor only, when the flags hold no --actor-id: the actor id; default the
 #                           hostname (compose container id, Kubernetes pod name), so the replay
 #                           client's stable hash spreads actors over the shards
+#   DREAMFLEET_ACTOR_SEED   actor only, when the flags hold no --actor-index: the actor's seed, set
+#                           as run.seed and env.base_seed; default the CRC32 (cksum) of the actor
+#                           id. Containers all run with actor index 0 (so /metrics stays on
+#                           actor.metrics_port), and the binary seeds its envs and policy from
+#                           run.seed, env.base_seed and the index: without this every replica
+#                           would step the same episodes with the same random actions.
 #   DREAMFLEET_SHARD_INDEX  replay only, when the flags hold no --shard-index: the shard index;
 #                           default the number after the hostname's last '-' (StatefulSet pod
 #                           replay-3 is shard 3)
@@ -59,7 +65,8 @@ case "$role" in
   *) exec "$@" ;;
 esac
 
-# Flags the role adds after the service's own flags, built up before "$@" is rebuilt below.
+# Overrides the role adds before (head) and after (tail) the service's own flags.
+head_flags=""
 tail_flags=""
 case "$role" in
   actor)
@@ -67,6 +74,21 @@ case "$role" in
       actor_id="${DREAMFLEET_ACTOR_ID:-$(hostname)}"
       [ -n "$actor_id" ] || die "actor: no --actor-id, DREAMFLEET_ACTOR_ID or hostname"
       set -- "$@" --actor-id "$actor_id"
+    else
+      actor_id=""
+      prev=""
+      for arg in "$@"; do
+        case "$prev" in --actor-id) actor_id="$arg" ;; esac
+        case "$arg" in --actor-id=*) actor_id="${arg#--actor-id=}" ;; esac
+        prev="$arg"
+      done
+    fi
+    if ! has_flag --actor-index "$@"; then
+      seed="${DREAMFLEET_ACTOR_SEED:-$(printf '%s' "$actor_id" | cksum | cut -d ' ' -f 1)}"
+      case "$seed" in
+        '' | *[!0-9]*) die "actor: seed '$seed' is not a non-negative integer" ;;
+      esac
+      head_flags="run.seed=$seed env.base_seed=$seed"
     fi
     ;;
   replay)
@@ -107,8 +129,15 @@ esac
 for kv in $tail_flags; do
   set -- "$@" --set "$kv"
 done
+reversed=""
+for kv in $head_flags; do
+  reversed="$kv $reversed"
+done
+for kv in $reversed; do
+  set -- --set "$kv" "$@"
+done
 
-# Prepend the shared overrides, then the config file, in reverse since each goes to the front.
+# Prepend the shared overrides, then the config file (reversed, since each goes to the front).
 # DREAMFLEET_SET is split on whitespace on purpose; globbing is off so '*' stays literal.
 set -f
 shared_set="${DREAMFLEET_SET:-}"

@@ -1,0 +1,122 @@
+#!/usr/bin/python3
+"""The metric names the dashboard may use (deploy/grafana/exported_metrics.txt) are what the real
+binaries serve: starts each built role process on free ports (port 0, read back from its
+"metrics on HOST:PORT" line), fetches /metrics and runs deploy/grafana/check_metrics.py's check on
+it. Unlabelled listed metrics must be served with their listed type from the start; labelled ones
+may appear only with their first series.
+
+DEPLOY_METRICS_ROLES (set by CMake) names the roles whose binaries this build has, e.g.
+"replay,learner,actor".
+"""
+import os
+import pathlib
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+import urllib.request
+
+import deploy_testlib as lib
+
+SRC = lib.source_dir()
+BIN = pathlib.Path(os.environ.get("DREAMFLEET_BIN_DIR", SRC / "build" / "bin"))
+ROLES = [r for r in os.environ.get("DEPLOY_METRICS_ROLES", "").split(",") if r]
+START_TIMEOUT_S = 120
+sys.path.insert(0, str(SRC / "deploy" / "grafana"))
+import check_metrics  # noqa: E402
+
+
+def role_argv(role, tmp):
+    common = ["--set", f"run.dir={tmp}", "--set", "replay.port=0", "--set", "replay.metrics_port=0",
+              "--set", "learner.port=0", "--set", "learner.metrics_port=0",
+              "--set", "actor.metrics_port=0"]
+    extra = {"replay": ["--shard-index", "0"],
+             "learner": ["--set", "learner.device=cpu"],
+             "actor": ["--actor-id", "deploy-metrics-test"]}[role]
+    return [str(BIN / f"dreamfleet-{role}")] + common + extra
+
+
+class Process:
+    """A started binary whose stdout lines a reader thread hands over through a queue."""
+
+    def __init__(self, argv, stderr_path):
+        self.stderr = open(stderr_path, "w")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)  # EOF
+
+    def wait_for(self, prefix):
+        while True:
+            try:
+                line = self.lines.get(timeout=START_TIMEOUT_S)
+            except queue.Empty:
+                return None
+            if line is None:
+                return None
+            if line.startswith(prefix):
+                return line[len(prefix):]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+
+
+class ServedMetricsTest(unittest.TestCase):
+    def served(self, role):
+        tmp = tempfile.mkdtemp(prefix=f"deploy_metrics_{role}_")
+        stderr_path = os.path.join(tmp, "stderr.log")
+        process = Process(role_argv(role, tmp), stderr_path)
+        self.addCleanup(process.stop)
+        address = process.wait_for("metrics on ")
+        if address is None:
+            process.stop()
+            self.fail(f"dreamfleet-{role} never printed 'metrics on HOST:PORT':\n"
+                      + pathlib.Path(stderr_path).read_text()[-3000:])
+        port = int(address.rsplit(":", 1)[1])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+            return response.read().decode()
+
+    def check_role(self, role, expected_roles):
+        if role not in ROLES:
+            self.skipTest(f"this build has no dreamfleet-{role}")
+        text = self.served(role)
+        errors, warnings = check_metrics.check(check_metrics.load_list(), [text], expected_roles)
+        for warning in warnings:
+            print(f"dreamfleet-{role}: warning: {warning}")
+        self.assertEqual(errors, [], f"dreamfleet-{role} /metrics vs exported_metrics.txt")
+
+    def test_replay_shard_serves_the_listed_replay_metrics(self):
+        self.check_role("replay", ["replay"])
+
+    def test_learner_serves_the_listed_learner_metrics(self):
+        self.check_role("learner", ["learner"])
+
+    def test_actor_serves_the_listed_actor_metrics(self):
+        self.check_role("actor", ["actor"])
+
+    def test_check_finds_missing_and_mistyped_metrics(self):
+        listed = {"dreamfleet_replay_items": ("gauge", []),
+                  "dreamfleet_replay_size_steps": ("gauge", []),
+                  "dreamfleet_replay_rejected_total": ("counter", ["reason"])}
+        text = "# TYPE dreamfleet_replay_items counter\ndreamfleet_replay_items 1\n"
+        errors, warnings = check_metrics.check(listed, [text], ["replay"])
+        self.assertEqual(len(errors), 2)  # items mistyped, size_steps missing
+        self.assertEqual(len(warnings), 1)  # rejected_total: labelled, not yet served
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
