@@ -102,6 +102,28 @@ class DockerfileTest(unittest.TestCase):
         for path in ("scripts/setup.sh", "deploy/docker/entrypoint.sh", "configs/default.yaml"):
             self.assertFalse(ignored(path, root), path)
 
+    def test_runtime_environment_names_variables_the_binaries_read(self):
+        # ENV DREAMFLEET_ROM_DIR=... must be a variable some binary really reads (getenv).
+        env_text = " ".join(rest for word, rest in instructions() if word == "ENV")
+        names = re.findall(r"\b(DREAMFLEET_[A-Z_]+)=", env_text)
+        self.assertIn("DREAMFLEET_ROM_DIR", names)
+        sources = " ".join(p.read_text(errors="replace")
+                           for folder in ("actor", "learner", "replay_server", "services", "deploy")
+                           for p in (SRC / folder).glob("**/*.cc"))
+        for name in names:
+            self.assertIn(f'getenv("{name}")', sources, name)
+
+    def test_entrypoint_flags_exist_in_the_binaries(self):
+        # The entrypoint adds --actor-id, --actor-index (checked), --shard-index.
+        mains = {"actor": SRC / "actor" / "actor_main.cc", "replay": SRC / "replay_server" / "main.cc"}
+        flags = {"actor": ["actor-id", "actor-index"], "replay": ["shard-index"]}
+        for role, path in mains.items():
+            if not path.exists():
+                continue
+            text = path.read_text()
+            for flag in flags[role]:
+                self.assertIn(f'"{flag}"', text, f"{path.name} has no --{flag}")
+
     def test_scripts_are_executable_posix_shell(self):
         for script in ("entrypoint.sh", "runtime-packages.sh"):
             path = SRC / "deploy" / "docker" / script
