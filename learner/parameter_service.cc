@@ -60,9 +60,13 @@ class ParameterServiceImpl::SubscribeReactor final
 
   void OnDone() override {
     service_->Remove(this);
-    { absl::MutexLock lock(&mu_); }  // a thread may still be leaving Wake/FinishNow
+    int64_t sent_version;
+    {
+      absl::MutexLock lock(&mu_);  // a thread may still be leaving Wake/FinishNow
+      sent_version = sent_version_;
+    }
     DF_LOG(INFO) << "weights subscriber " << actor_id_ << " (" << peer_ << ") left at version "
-                 << sent_version_;
+                 << sent_version;
     delete this;
   }
 

@@ -1,0 +1,188 @@
+// ParameterServiceImpl on a real gRPC server (port 0), read through a plain generated stub so the
+// exact message sequence is visible. The ParameterClient end to end tests live in
+// actor/parameter_client_test.cc.
+#include "learner/parameter_service.h"
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+#include "services/grpc_util.h"
+#include "services/weights_test_util.h"
+
+namespace dreamfleet::learner {
+namespace {
+
+using services::MakePatternWeights;
+using services::SameWeights;
+using services::TensorShape;
+using services::WeightsVersion;
+
+const std::vector<TensorShape>& SmallShapes() {
+  static const auto* shapes = new std::vector<TensorShape>{
+      {"encoder.w", {64, 300}}, {"encoder.b", {64}}, {"actor.w", {16, 64}}};
+  return *shapes;
+}
+
+class ParameterServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ParameterServiceImpl::Options options;
+    options.max_message_bytes = 16 << 10;  // several parts per version
+    options.metrics = &metrics_;
+    service_ = std::make_unique<ParameterServiceImpl>(options);
+    absl::StatusOr<services::StartedServer> started =
+        services::StartGrpcServer("127.0.0.1", 0, {service_.get()});
+    ASSERT_TRUE(started.ok()) << started.status();
+    server_ = std::move(started->server);
+    channel_ = services::CreateChannel(services::JoinHostPort("127.0.0.1", started->port));
+    stub_ = v1::ParameterService::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    service_->Shutdown();
+    if (server_ != nullptr) server_->Shutdown();
+    service_.reset();
+  }
+
+  // Reads one complete version from `reader`; nullptr if the stream ends first.
+  std::shared_ptr<const WeightsVersion> ReadVersion(
+      grpc::ClientReader<v1::ParameterUpdate>* reader, std::vector<int64_t>* seen = nullptr) {
+    services::WeightsAssembler assembler;
+    v1::ParameterUpdate update;
+    while (reader->Read(&update)) {
+      if (seen != nullptr) seen->push_back(update.version());
+      absl::StatusOr<std::shared_ptr<const WeightsVersion>> done = assembler.Add(&update);
+      EXPECT_TRUE(done.ok()) << done.status();
+      if (!done.ok()) return nullptr;
+      if (*done != nullptr) return *done;
+    }
+    return nullptr;
+  }
+
+  services::Metrics metrics_;
+  std::unique_ptr<ParameterServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::ParameterService::Stub> stub_;
+};
+
+TEST_F(ParameterServiceTest, StatusComesFromTheProviderWithVersionAndSubscribersFilledIn) {
+  ASSERT_TRUE(service_->Publish(MakePatternWeights(4, SmallShapes())).ok());
+  service_->SetStatusProvider([] {
+    v1::StatusResponse response;
+    response.set_updates(1234);
+    (*response.mutable_losses())["dyn"] = 0.5;
+    return response;
+  });
+  grpc::ClientContext context;
+  services::SetDeadline(&context, absl::Seconds(60));
+  v1::StatusResponse response;
+  ASSERT_TRUE(stub_->Status(&context, v1::StatusRequest(), &response).ok());
+  EXPECT_EQ(response.updates(), 1234);
+  EXPECT_EQ(response.losses().at("dyn"), 0.5);
+  EXPECT_EQ(response.weights_version(), 4);
+  EXPECT_EQ(response.subscribers(), 0);
+}
+
+TEST_F(ParameterServiceTest, PublishRejectsInvalidAndStaleVersions) {
+  ASSERT_TRUE(service_->Publish(MakePatternWeights(5, SmallShapes())).ok());
+  absl::Status stale = service_->Publish(MakePatternWeights(5, SmallShapes()));
+  EXPECT_EQ(stale.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(stale.message(), "not newer than the published 5")) << stale;
+  auto broken = std::make_shared<WeightsVersion>(*MakePatternWeights(6, SmallShapes()));
+  broken->tensors[1].bytes.resize(3);
+  EXPECT_EQ(service_->Publish(broken).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->Publish(nullptr).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->version(), 5);
+}
+
+TEST_F(ParameterServiceTest, SubscriberGetsTheVersionPublishedBeforeItSubscribedThenNewerOnes) {
+  auto v1_weights = MakePatternWeights(1, SmallShapes());
+  ASSERT_TRUE(service_->Publish(v1_weights).ok());
+  grpc::ClientContext context;
+  v1::SubscribeRequest request;
+  request.set_actor_id("actor-0");
+  auto reader = stub_->Subscribe(&context, request);
+  std::shared_ptr<const WeightsVersion> got = ReadVersion(reader.get());
+  ASSERT_NE(got, nullptr);
+  EXPECT_TRUE(SameWeights(*got, *v1_weights));
+  EXPECT_EQ(service_->subscribers(), 1);
+
+  auto v2_weights = MakePatternWeights(2, SmallShapes());
+  ASSERT_TRUE(service_->Publish(v2_weights).ok());
+  got = ReadVersion(reader.get());
+  ASSERT_NE(got, nullptr);
+  EXPECT_TRUE(SameWeights(*got, *v2_weights));
+
+  const std::string text = metrics_.TextExposition();
+  EXPECT_TRUE(absl::StrContains(text, "dreamfleet_learner_subscribers 1")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "dreamfleet_learner_weights_version 2")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "dreamfleet_learner_weights_sent_bytes_total")) << text;
+  EXPECT_FALSE(absl::StrContains(text, "dreamfleet_learner_weights_sent_bytes_total 0\n"));
+  context.TryCancel();
+  reader->Finish();
+}
+
+TEST_F(ParameterServiceTest, HaveVersionIsNotSentAgain) {
+  ASSERT_TRUE(service_->Publish(MakePatternWeights(7, SmallShapes())).ok());
+  grpc::ClientContext context;
+  v1::SubscribeRequest request;
+  request.set_have_version(7);
+  auto reader = stub_->Subscribe(&context, request);
+  // Nothing is written for version 7; the first message must belong to version 8.
+  auto v8_weights = MakePatternWeights(8, SmallShapes());
+  ASSERT_TRUE(service_->Publish(v8_weights).ok());
+  std::vector<int64_t> seen;
+  std::shared_ptr<const WeightsVersion> got = ReadVersion(reader.get(), &seen);
+  ASSERT_NE(got, nullptr);
+  EXPECT_TRUE(SameWeights(*got, *v8_weights));
+  for (int64_t version : seen) EXPECT_EQ(version, 8);
+  context.TryCancel();
+  reader->Finish();
+}
+
+TEST_F(ParameterServiceTest, ShutdownEndsOpenStreamsWithUnavailable) {
+  ASSERT_TRUE(service_->Publish(MakePatternWeights(1, SmallShapes())).ok());
+  grpc::ClientContext context;
+  auto reader = stub_->Subscribe(&context, v1::SubscribeRequest());
+  ASSERT_NE(ReadVersion(reader.get()), nullptr);
+  service_->Shutdown();
+  v1::ParameterUpdate update;
+  EXPECT_FALSE(reader->Read(&update));
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+
+  // New subscribers are refused while the server is still up.
+  grpc::ClientContext late;
+  services::SetDeadline(&late, absl::Seconds(60));
+  auto late_reader = stub_->Subscribe(&late, v1::SubscribeRequest());
+  EXPECT_FALSE(late_reader->Read(&update));
+  status = late_reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(status.error_message(), "learner shutting down");
+
+  server_->Shutdown();  // returns: no stream is left open
+  server_.reset();
+}
+
+TEST_F(ParameterServiceTest, SubscriberThatLeavesIsForgotten) {
+  ASSERT_TRUE(service_->Publish(MakePatternWeights(1, SmallShapes())).ok());
+  {
+    grpc::ClientContext context;
+    auto reader = stub_->Subscribe(&context, v1::SubscribeRequest());
+    ASSERT_NE(ReadVersion(reader.get()), nullptr);
+    context.TryCancel();
+    reader->Finish();
+  }
+  // Publishing to a departed (or departing) subscriber is harmless, and a new one is served.
+  ASSERT_TRUE(service_->Publish(MakePatternWeights(2, SmallShapes())).ok());
+  grpc::ClientContext context;
+  auto reader = stub_->Subscribe(&context, v1::SubscribeRequest());
+  std::shared_ptr<const WeightsVersion> got = ReadVersion(reader.get());
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->version, 2);
+  context.TryCancel();
+  reader->Finish();
+}
+
+}  // namespace
+}  // namespace dreamfleet::learner
