@@ -1,12 +1,15 @@
 // LibretroCore against the real Debian cores: loading, refused ROMs, non-cores, save states.
 #include "actor/envs/libretro_core.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <string>
 
 #include "actor/envs/libretro_env.h"
 #include "actor/envs/nes_homebrew_env.h"
+#include "actor/envs/pokemon_red_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -16,7 +19,8 @@ namespace {
 using ::testing::HasSubstr;
 
 std::string WriteFile(const std::string& name, const std::string& bytes) {
-  const std::string path = testing::TempDir() + "/" + name;
+  // The pid keeps concurrent runs of this test (several build trees) apart.
+  const std::string path = testing::TempDir() + "/" + std::to_string(getpid()) + "_" + name;
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
 }
@@ -49,21 +53,63 @@ TEST(LibretroCoreTest, SaveStateRoundTripsRam) {
   EXPECT_EQ(std::vector<uint8_t>(ram.begin(), ram.end()), saved);
 }
 
-TEST(LibretroCoreTest, GambatteLoadsWithRgb565AndKeepsStdoutQuiet) {
-  // Gambatte accepts any file; a blank 32 KB cartridge image runs (the CPU spins on 0x00 NOPs).
-  const std::string rom = WriteFile("blank.gb", std::string(32768, '\0'));
+// A minimal valid 32 KB Game Boy cartridge: Nintendo logo, header checksum, and code that
+// spins forever (0x100: nop; jp 0x150 / 0x150: jr -2).
+std::string TinyGameBoyRom() {
+  std::string rom(32768, '\0');
+  static constexpr uint8_t kLogo[48] = {
+      0xCE, 0xED, 0x66, 0x66, 0xCC, 0x0D, 0x00, 0x0B, 0x03, 0x73, 0x00, 0x83,
+      0x00, 0x0C, 0x00, 0x0D, 0x00, 0x08, 0x11, 0x1F, 0x88, 0x89, 0x00, 0x0E,
+      0xDC, 0xCC, 0x6E, 0xE6, 0xDD, 0xDD, 0xD9, 0x99, 0xBB, 0xBB, 0x67, 0x63,
+      0x6E, 0x0E, 0xEC, 0xCC, 0xDD, 0xDC, 0x99, 0x9F, 0xBB, 0xB9, 0x33, 0x3E};
+  const uint8_t entry[4] = {0x00, 0xC3, 0x50, 0x01};
+  for (int i = 0; i < 4; ++i) rom[0x100 + i] = static_cast<char>(entry[i]);
+  for (int i = 0; i < 48; ++i) rom[0x104 + i] = static_cast<char>(kLogo[i]);
+  rom.replace(0x134, 8, "DFTEST  ");
+  rom[0x150] = static_cast<char>(0x18);
+  rom[0x151] = static_cast<char>(0xFE);
+  uint8_t checksum = 0;
+  for (int i = 0x134; i <= 0x14C; ++i) checksum = checksum - static_cast<uint8_t>(rom[i]) - 1;
+  rom[0x14D] = static_cast<char>(checksum);
+  return rom;
+}
+
+TEST(LibretroCoreTest, GambatteRunsAGameBoyRomInRgb565WithStdoutQuiet) {
+  const std::string rom = WriteFile("tiny.gb", TinyGameBoyRom());
+  ASSERT_TRUE(CheckRomConsole(rom, "GB").ok()) << CheckRomConsole(rom, "GB");
+  testing::internal::CaptureStdout();
   auto core = LibretroCore::Create(DefaultCorePath("gambatte_libretro.so"), rom);
-  if (!core.ok()) {
-    // Some Gambatte builds refuse an image without a header: that must be a clean error too.
-    EXPECT_TRUE(absl::IsInvalidArgument(core.status())) << core.status();
-    return;
-  }
-  (*core)->RunFrame(true, 0);
+  const std::string printed = testing::internal::GetCapturedStdout();
+  ASSERT_TRUE(core.ok()) << core.status();
+  EXPECT_EQ(printed, "");
+  for (int i = 0; i < 3; ++i) (*core)->RunFrame(true, 0);
   const NativeFrame& frame = (*core)->frame(0);
   EXPECT_EQ(frame.format, PixelFormat::kRGB565);
   EXPECT_EQ(frame.width, 160);
   EXPECT_EQ(frame.height, 144);
   EXPECT_GE((*core)->system_ram().size(), 0x2000u);
+}
+
+TEST(LibretroCoreTest, PokemonEnvRunsOnGambatteWithTextTokens) {
+  // Not Pokemon, but a valid cartridge: the whole Game Boy path (RGB565, 160x144 -> 64x64, text).
+  EnvOptions options;
+  options.rom = WriteFile("tiny_for_env.gb", TinyGameBoyRom());
+  auto env = MakeGbPokemonRed(options);
+  ASSERT_TRUE(env.ok()) << env.status();
+  const EnvSpec& spec = (*env)->spec();
+  EXPECT_EQ(spec.text_length, pokemon_text::kTextLength);
+  EXPECT_EQ(spec.num_actions, 8);
+  std::vector<uint8_t> image(spec.image_bytes());
+  std::vector<int32_t> text(spec.text_length, -1);
+  StepBuffer b;
+  b.image = image.data();
+  b.text = text.data();
+  ASSERT_TRUE((*env)->Reset(0, &b).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE((*env)->Step(i % 8, &b).ok());
+  for (int32_t t : text) {
+    EXPECT_GE(t, 0);
+    EXPECT_LT(t, spec.text_vocab);
+  }
 }
 
 TEST(LibretroCoreTest, MissingCoreIsNotFound) {

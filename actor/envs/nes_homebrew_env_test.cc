@@ -2,6 +2,8 @@
 // save-state reset, independent instances (also on two threads), and bad-input errors.
 #include "actor/envs/nes_homebrew_env.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -246,7 +248,8 @@ TEST(NesHomebrewEnvTest, MissingRomSaysWhatItNeeds) {
 }
 
 TEST(NesHomebrewEnvTest, WrongConsoleRomIsRejected) {
-  const std::string path = testing::TempDir() + "/not_a_nes_rom.gb";
+  const std::string path =
+      testing::TempDir() + "/" + std::to_string(getpid()) + "_not_a_nes_rom.gb";
   {
     std::ofstream out(path, std::ios::binary);
     std::string bytes(32768, '\0');

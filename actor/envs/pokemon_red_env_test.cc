@@ -2,6 +2,8 @@
 // errors.
 #include "actor/envs/pokemon_red_env.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <string>
 #include <vector>
@@ -145,7 +147,7 @@ TEST(PokemonEnvTest, MissingRomSaysWhichFileAndWhatItMustBe) {
 
 TEST(PokemonEnvTest, NesRomIsTheWrongConsole) {
   EnvOptions options;
-  const std::string path = testing::TempDir() + "/looks_like.nes";
+  const std::string path = testing::TempDir() + "/" + std::to_string(getpid()) + "_looks_like.nes";
   std::ofstream(path, std::ios::binary) << std::string("NES\x1A", 4) << std::string(40000, '\0');
   options.rom = path;
   auto env = MakeGbPokemonRed(options);
