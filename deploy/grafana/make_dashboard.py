@@ -61,10 +61,10 @@ ROWS = [
     ]),
     ("Training progress", [
         dict(title="Episode return", width=8,
-             description="Return of the last finished episode of each actor (mean and best "
-                         "over actors) and the learner's return estimate. Should rise as the "
-                         "agent learns; flat from the start often means no weights reach the "
-                         "actors (see weight lag).",
+             description="Each actor's mean return over its last 100 episodes (mean and best "
+                         "over actors) and the learner's mean imagined lambda-return. Should "
+                         "rise as the agent learns; flat from the start often means no weights "
+                         "reach the actors (see weight lag).",
              targets=[target("avg(dreamfleet_actor_episode_return)", "actors (mean)"),
                       target("max(dreamfleet_actor_episode_return)", "actors (best)"),
                       target("dreamfleet_learner_return", "learner")]),
