@@ -1,0 +1,173 @@
+// bench_learner: DreamerV3 update speed of dreamfleet_learner on random 64x64 image batches.
+// Prints updates/s and ms per update split into the world-model part (forward + backward) and the
+// actor-critic part (imagination, actor/critic/replay-value losses, backward, LaProp step), per
+// preset; and, with --decoder, the image decoder alone for both upsampling variants.
+//
+//   bench_learner [--presets=debug,1m,12m] [--batch=16] [--length=64] [--updates=5]
+//                 [--warmup=1] [--threads=0] [--cnn=strided|official] [--decoder]
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "learner/agent_config.h"
+#include "learner/batch.h"
+#include "learner/dreamer_agent.h"
+#include "learner/models/image_decoder.h"
+#include "services/thread_env.h"
+
+namespace dl = dreamfleet::learner;
+
+namespace {
+
+struct Flags {
+  std::vector<std::string> presets = {"debug", "1m", "12m"};
+  int batch = 16;
+  int length = 64;
+  int updates = 5;
+  int warmup = 1;
+  int threads = 0;
+  std::string cnn = "strided";
+  std::string upsample = "upsample";
+  bool decoder = false;
+};
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool ParseFlags(int argc, char** argv, Flags* f) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto eq = arg.find('=');
+    std::string key = arg.substr(0, eq), value = eq == std::string::npos ? "" : arg.substr(eq + 1);
+    bool ok = true;
+    if (key == "--presets") {
+      f->presets = absl::StrSplit(value, ',', absl::SkipEmpty());
+    } else if (key == "--batch") {
+      ok = absl::SimpleAtoi(value, &f->batch);
+    } else if (key == "--length") {
+      ok = absl::SimpleAtoi(value, &f->length);
+    } else if (key == "--updates") {
+      ok = absl::SimpleAtoi(value, &f->updates);
+    } else if (key == "--warmup") {
+      ok = absl::SimpleAtoi(value, &f->warmup);
+    } else if (key == "--threads") {
+      ok = absl::SimpleAtoi(value, &f->threads);
+    } else if (key == "--cnn") {
+      f->cnn = value;
+    } else if (key == "--upsample") {
+      f->upsample = value;
+    } else if (key == "--decoder") {
+      f->decoder = true;
+    } else if (key == "--help" || key == "-h") {
+      std::cout << "bench_learner [--presets=debug,1m,12m] [--batch=16] [--length=64] "
+                   "[--updates=5] [--warmup=1] [--threads=0] [--cnn=strided|official] "
+                   "[--upsample=upsample|transpose] [--decoder]\n";
+      std::exit(0);
+    } else {
+      std::cerr << "unknown flag " << arg << "\n";
+      return false;
+    }
+    if (!ok) {
+      std::cerr << "bad value for " << key << ": \"" << value << "\"\n";
+      return false;
+    }
+  }
+  return true;
+}
+
+// Forward + backward of the decoder alone on [batch*length] latents, per variant.
+void BenchDecoder(const Flags& f) {
+  for (const std::string preset : f.presets) {
+    dl::AgentConfig c;
+    if (!dl::ApplyPreset(preset, &c).ok()) continue;
+    for (const std::string mode : {"upsample", "transpose"}) {
+      torch::manual_seed(0);
+      dl::ImageDecoder dec(dl::ImageDecoderOptions()
+                               .feat(c.feat_size())
+                               .depth(c.depth)
+                               .mults(c.cnn_mults)
+                               .mode("strided")
+                               .upsample(mode));
+      auto feat = torch::randn({f.batch * f.length, c.feat_size()});
+      auto target = torch::rand({f.batch * f.length, 64, 64, 3});
+      double total = 0;
+      for (int i = 0; i < f.warmup + f.updates; ++i) {
+        const double start = Now();
+        auto loss = (dec->forward(feat) - target).square().sum({1, 2, 3}).mean();
+        loss.backward();
+        if (i >= f.warmup) total += Now() - start;
+      }
+      std::printf("decoder preset=%s upsample=%s rows=%d fwd+bwd %.1f ms\n", preset.c_str(),
+                  mode.c_str(), f.batch * f.length, 1e3 * total / f.updates);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dreamfleet::services::EnsureThreadEnvironment(argc, argv);
+  Flags f;
+  if (!ParseFlags(argc, argv, &f)) return 2;
+  if (f.threads > 0) at::set_num_threads(f.threads);
+  std::printf("torch threads=%d batch=%dx%d cnn=%s upsample=%s\n", at::get_num_threads(),
+              f.batch, f.length, f.cnn.c_str(), f.upsample.c_str());
+  if (f.decoder) {
+    BenchDecoder(f);
+    return 0;
+  }
+  for (const auto& preset : f.presets) {
+    dl::AgentConfig c;
+    if (auto s = dl::ApplyPreset(preset, &c); !s.ok()) {
+      std::cerr << s << "\n";
+      return 2;
+    }
+    c.num_actions = 4;
+    c.batch_size = f.batch;
+    c.batch_length = f.length;
+    c.cnn = f.cnn;
+    c.decoder_upsample = f.upsample;
+    c.threads = f.threads;
+    auto agent = dl::DreamerAgent::Create(c);
+    if (!agent.ok()) {
+      std::cerr << agent.status() << "\n";
+      return 1;
+    }
+    int64_t params = 0;
+    for (const auto& p : (*agent)->world_model()->parameters()) params += p.numel();
+    for (const auto& p : (*agent)->actor_critic()->parameters()) params += p.numel();
+    double wm = 0, ac = 0, total = 0;
+    for (int i = 0; i < f.warmup + f.updates; ++i) {
+      auto batch = dl::RandomBatch(c, f.batch, f.length, i);
+      const double start = Now();
+      auto m = (*agent)->Train(batch);
+      const double took = Now() - start;
+      if (!m.ok()) {
+        std::cerr << m.status() << "\n";
+        return 1;
+      }
+      if (i >= f.warmup) {
+        wm += m->world_model_seconds;
+        ac += m->actor_critic_seconds;
+        total += took;
+      }
+    }
+    const double n = f.updates;
+    std::printf(
+        "preset=%-5s params=%.2fM updates=%d  %.3f updates/s  %.0f ms/update "
+        "(world_model %.0f ms, actor_critic %.0f ms)\n",
+        preset.c_str(), params / 1e6, f.updates, n / total, 1e3 * total / n, 1e3 * wm / n,
+        1e3 * ac / n);
+    std::fflush(stdout);
+  }
+  return 0;
+}
