@@ -1,9 +1,13 @@
 #!/usr/bin/python3
-"""The metric names the dashboard may use (deploy/grafana/exported_metrics.txt) are what the real
-binaries serve: starts each built role process on free ports (port 0, read back from its
-"metrics on HOST:PORT" line), fetches /metrics and runs deploy/grafana/check_metrics.py's check on
-it. Unlabelled listed metrics must be served with their listed type from the start; labelled ones
-may appear only with their first series.
+"""The deployment files against the real binaries.
+
+1. The metric names the dashboard may use (deploy/grafana/exported_metrics.txt) are what the
+   binaries serve: starts each built role process on free ports (port 0, read back from its
+   "metrics on HOST:PORT" line), fetches /metrics and runs deploy/grafana/check_metrics.py's check
+   on it. Unlabelled listed metrics must be served with their listed type from the start; labelled
+   ones may appear only with their first series.
+2. The entrypoint, run as a Kubernetes replay pod (config from deploy/k8s, shard 1, pinned ports),
+   starts a real shard that listens and serves /healthz on exactly the pinned ports.
 
 DEPLOY_METRICS_ROLES (set by CMake) names the roles whose binaries this build has, e.g.
 "replay,learner,actor".
@@ -11,7 +15,9 @@ DEPLOY_METRICS_ROLES (set by CMake) names the roles whose binaries this build ha
 import os
 import pathlib
 import queue
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,12 +45,20 @@ def role_argv(role, tmp):
     return [str(BIN / f"dreamfleet-{role}")] + common + extra
 
 
+def free_port():
+    """A port the kernel just handed out and released (the binary binds it right after)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Process:
     """A started binary whose stdout lines a reader thread hands over through a queue."""
 
-    def __init__(self, argv, stderr_path):
+    def __init__(self, argv, stderr_path, env=None):
         self.stderr = open(stderr_path, "w")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
+                                     env=env)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -65,6 +79,7 @@ class Process:
                 return line[len(prefix):]
 
     def stop(self):
+        """SIGTERM (SIGKILL after 60 s); returns the exit status."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -72,13 +87,16 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.proc.stdout.close()
-        self.stderr.close()
+        if not self.stderr.closed:
+            self.proc.stdout.close()
+            self.stderr.close()
+        return self.proc.returncode
 
 
 class ServedMetricsTest(unittest.TestCase):
     def served(self, role):
         tmp = tempfile.mkdtemp(prefix=f"deploy_metrics_{role}_")
+        self.addCleanup(shutil.rmtree, tmp, True)  # runs after process.stop (cleanups are LIFO)
         stderr_path = os.path.join(tmp, "stderr.log")
         process = Process(role_argv(role, tmp), stderr_path)
         self.addCleanup(process.stop)
@@ -108,6 +126,29 @@ class ServedMetricsTest(unittest.TestCase):
 
     def test_actor_serves_the_listed_actor_metrics(self):
         self.check_role("actor", ["actor"])
+
+    def test_entrypoint_pins_a_k8s_shard_to_the_annotated_ports(self):
+        if "replay" not in ROLES:
+            self.skipTest("this build has no dreamfleet-replay")
+        tmp = tempfile.mkdtemp(prefix="deploy_entrypoint_replay_")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        grpc_port, metrics_port = free_port(), free_port()
+        env = lib.clean_env(DREAMFLEET_BIN_DIR=str(BIN),
+                            DREAMFLEET_CONFIG=str(SRC / "deploy/k8s/base/dreamfleet.yaml"),
+                            DREAMFLEET_SHARD_INDEX="1",
+                            DREAMFLEET_REPLAY_PORT=str(grpc_port),
+                            DREAMFLEET_REPLAY_METRICS_PORT=str(metrics_port))
+        argv = ["/bin/sh", str(SRC / "deploy/docker/entrypoint.sh"), "replay",
+                "--set", f"replay.data_dir={tmp}/data", "--set", f"run.dir={tmp}"]
+        process = Process(argv, os.path.join(tmp, "stderr.log"), env=env)
+        self.addCleanup(process.stop)
+        listening = process.wait_for("listening on ")
+        self.assertIsNotNone(listening, pathlib.Path(tmp, "stderr.log").read_text()[-3000:])
+        self.assertEqual(int(listening.rsplit(":", 1)[1]), grpc_port)
+        self.assertEqual(int(process.wait_for("metrics on ").rsplit(":", 1)[1]), metrics_port)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/healthz", timeout=30) as r:
+            self.assertEqual(r.status, 200)
+        self.assertEqual(process.stop(), 0, "SIGTERM through the entrypoint is a clean stop")
 
     def test_check_finds_missing_and_mistyped_metrics(self):
         listed = {"dreamfleet_replay_items": ("gauge", []),
