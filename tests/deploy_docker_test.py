@@ -133,6 +133,15 @@ class DockerfileTest(unittest.TestCase):
             self.assertEqual(result.returncode, 0, result.stderr)
 
 
+    def test_scripts_pass_shellcheck(self):
+        shellcheck = shutil.which("shellcheck")
+        if shellcheck is None:
+            self.skipTest("shellcheck is not installed")
+        scripts = [SRC / "deploy" / "docker" / name for name in ("entrypoint.sh", "runtime-packages.sh")]
+        result = lib.run([shellcheck, "--shell=sh", *scripts])
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+
 class RuntimePackagesTest(unittest.TestCase):
     def setUp(self):
         if shutil.which("dpkg-query") is None or shutil.which("ldd") is None:
