@@ -12,13 +12,13 @@ namespace dreamfleet::actor {
 namespace {
 
 std::unique_ptr<VectorEnv> MakeVector(const std::string& name, int k, uint64_t base_seed,
-                                      int max_steps = 0, int env_index = 0) {
+                                      int max_steps = 0, int env_index = 0, int threads = 1) {
   EnvOptions o;
   o.name = name;
   o.base_seed = base_seed;
   o.max_episode_steps = max_steps;
   o.env_index = env_index;
-  auto v = VectorEnv::Create(o, k);
+  auto v = VectorEnv::Create(o, k, threads);
   EXPECT_TRUE(v.ok()) << v.status();
   return *std::move(v);
 }
@@ -121,6 +121,40 @@ TEST(VectorEnvTest, EnvsOfOneFleetDifferAndSeedFromBaseSeedPlusIndex) {
   EXPECT_NE(std::memcmp(fleet->image(), fleet->image() + bytes, bytes), 0);
   // Env 2 of the fleet and env 0 of a fleet starting at index 2 are the same env.
   EXPECT_EQ(std::memcmp(fleet->image() + 2 * bytes, shifted->image(), bytes), 0);
+}
+
+TEST(VectorEnvTest, WorkerThreadsGiveTheSameBatchesAsOneThread) {
+  for (const char* name : {"minatar_space_invaders", "grid_doorkey_5x5"}) {
+    SCOPED_TRACE(name);
+    auto one = MakeVector(name, 7, 21, /*max_steps=*/40);
+    auto three = MakeVector(name, 7, 21, /*max_steps=*/40, 0, /*threads=*/3);
+    ASSERT_EQ(three->num_threads(), 3);
+    Rng rng(4);
+    std::vector<int> actions(7);
+    int64_t finished = 0;
+    for (int t = 0; t < 300; ++t) {
+      for (int& x : actions) x = rng.UniformInt(0, one->spec().num_actions - 1);
+      ASSERT_TRUE(one->Step(actions).ok());
+      ASSERT_TRUE(three->Step(actions).ok());
+      ASSERT_EQ(Snapshot(*one), Snapshot(*three)) << "step " << t;
+      ASSERT_EQ(one->finished_episodes().size(), three->finished_episodes().size());
+      for (size_t e = 0; e < one->finished_episodes().size(); ++e) {
+        const EpisodeStats& a = one->finished_episodes()[e];
+        const EpisodeStats& b = three->finished_episodes()[e];
+        EXPECT_EQ(a.env, b.env);
+        EXPECT_EQ(a.length, b.length);
+        EXPECT_EQ(a.episode_return, b.episode_return);
+      }
+      finished += one->finished_episodes().size();
+    }
+    EXPECT_GT(finished, 7);  // 40-step limit: every env finished several episodes
+    EXPECT_EQ(one->total_steps(), three->total_steps());
+  }
+  // More threads than envs is clamped; errors from a worker's env reach the caller.
+  auto v = MakeVector("grid_empty_5x5", 2, 0, 0, 0, /*threads=*/8);
+  EXPECT_EQ(v->num_threads(), 2);
+  ASSERT_TRUE(v->Reset().ok());
+  EXPECT_EQ(v->Step(std::vector<int>{0, 7}).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(VectorEnvTest, RejectsMismatchedActionCountAndSpecs) {
