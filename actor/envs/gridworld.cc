@@ -269,13 +269,13 @@ void GridWorld::Render(uint8_t* image) {
   };
   const int rows = renderer_.rows();
   const int cols = renderer_.cols();
-  std::vector<std::pair<int, int>> keys;  // (row, col) in render coordinates
+  int key_row = -1, key_col = -1;  // the (only) key, in render coordinates
   if (!options_.egocentric) {
     for (int y = 0; y < rows; ++y) {
       for (int x = 0; x < cols; ++x) {
         const Cell c = cell(x, y);
         cell_colors_[y * cols + x] = color_of(c);
-        if (c == Cell::kKey) keys.emplace_back(y, x);
+        if (c == Cell::kKey) key_row = y, key_col = x;
       }
     }
   } else {
@@ -311,14 +311,14 @@ void GridWorld::Render(uint8_t* image) {
     for (int r = 0; r < kViewSize; ++r) {
       for (int c = 0; c < kViewSize; ++c) {
         cell_colors_[r * cols + c] = seen[r][c] ? color_of(view[r][c]) : kUnseenColor;
-        if (seen[r][c] && view[r][c] == Cell::kKey) keys.emplace_back(r, c);
+        if (seen[r][c] && view[r][c] == Cell::kKey) key_row = r, key_col = c;
       }
     }
   }
   renderer_.Render(cell_colors_.data(), image);
-  for (const auto& [row, col] : keys) {
+  if (key_row >= 0) {
     int y0, y1, x0, x1;
-    renderer_.CellBox(row, col, &y0, &y1, &x0, &x1);
+    renderer_.CellBox(key_row, key_col, &y0, &y1, &x0, &x1);
     const int my = (y1 - y0) / 4, mx = (x1 - x0) / 4;
     for (int y = y0 + my; y < y1 - my; ++y) {
       for (int x = x0 + mx; x < x1 - mx; ++x) renderer_.SetPixel(y, x, kKeyColor, image);

@@ -284,6 +284,24 @@ TEST(GridWorldTest, FullViewRendersWallsGoalAgentAndFloor) {
   EXPECT_EQ(CellPixel(f, 1, 2, 5), GridWorld::kAgentColor);
 }
 
+TEST(GridWorldTest, DoorKeyRendersKeyAsSmallSquareAndDoorByState) {
+  auto env = MakeGrid(GridLayout::kDoorKey, 8);
+  Frame f(env->spec());
+  ASSERT_TRUE(env->Reset(4, &f.buffer).ok());
+  int kx = -1, ky = -1, dx = -1, dy = -1;
+  for (int y = 0; y < 8; ++y) {
+    for (int x = 0; x < 8; ++x) {
+      if (env->cell(x, y) == Cell::kKey) kx = x, ky = y;
+      if (env->cell(x, y) == Cell::kDoorLocked) dx = x, dy = y;
+    }
+  }
+  ASSERT_GE(kx, 0);
+  ASSERT_GE(dx, 0);
+  EXPECT_EQ(CellPixel(f, ky, kx, 8), GridWorld::kKeyColor);
+  EXPECT_EQ(f.Pixel(ky * 8, kx * 8), GridWorld::kFloorColor);  // the key's cell corner
+  EXPECT_EQ(f.Pixel(dy * 8, dx * 8), GridWorld::kDoorLockedColor);  // doors fill their cell
+}
+
 TEST(GridWorldTest, EgocentricViewPutsAgentBottomCentreAndHidesBehindWalls) {
   auto env = MakeGrid(GridLayout::kEmpty, 5, 0, /*egocentric=*/true);
   Frame f(env->spec());
