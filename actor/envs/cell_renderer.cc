@@ -9,8 +9,12 @@ CellRenderer::CellRenderer(int rows, int cols, int height, int width, int channe
     : rows_(rows), cols_(cols), height_(height), width_(width), channels_(channels),
       row_of_y_(height), col_of_x_(width) {
   // Pixel centre (y + 0.5) * rows / height picks the cell, so cells differ by at most one pixel.
-  for (int y = 0; y < height; ++y) row_of_y_[y] = static_cast<int>((2 * y + 1) * rows / (2 * height));
-  for (int x = 0; x < width; ++x) col_of_x_[x] = static_cast<int>((2 * x + 1) * cols / (2 * width));
+  for (int y = 0; y < height; ++y) {
+    row_of_y_[y] = static_cast<int>((2 * y + 1) * rows / (2 * height));
+  }
+  for (int x = 0; x < width; ++x) {
+    col_of_x_[x] = static_cast<int>((2 * x + 1) * cols / (2 * width));
+  }
 }
 
 void CellRenderer::Render(const Rgb* cells, uint8_t* image) const {

@@ -15,7 +15,9 @@ struct Rgb {
   uint8_t b = 0;
 };
 
-inline bool operator==(const Rgb& a, const Rgb& b) { return a.r == b.r && a.g == b.g && a.b == b.b; }
+inline bool operator==(const Rgb& a, const Rgb& b) {
+  return a.r == b.r && a.g == b.g && a.b == b.b;
+}
 
 // ITU-R BT.601 luma, the usual RGB-to-gray conversion for Atari-like observations.
 inline uint8_t Luma(const Rgb& c) {

@@ -132,7 +132,9 @@ TEST(MinAtarBreakoutTest, RendersChannelsInTheirColours) {
   ASSERT_EQ(game->ball_y(), 4);
   EXPECT_EQ(f.Cell(4, game->ball_x()), MinAtarEnv::ChannelColor(MinAtarBreakout::kBall));
   for (int c = 0; c < 10; ++c) {
-    for (int d = c + 1; d < 10; ++d) EXPECT_FALSE(MinAtarEnv::ChannelColor(c) == MinAtarEnv::ChannelColor(d));
+    for (int d = c + 1; d < 10; ++d) {
+      EXPECT_FALSE(MinAtarEnv::ChannelColor(c) == MinAtarEnv::ChannelColor(d));
+    }
   }
 }
 

@@ -82,8 +82,12 @@ VectorEnv::~VectorEnv() {
 StepBuffer VectorEnv::Row(int i) {
   StepBuffer b;
   b.image = image_.data() + static_cast<int64_t>(i) * spec_.image_bytes();
-  if (spec_.vector_size > 0) b.vector = vector_.data() + static_cast<int64_t>(i) * spec_.vector_size;
-  if (spec_.text_length > 0) b.text = text_.data() + static_cast<int64_t>(i) * spec_.text_length;
+  if (spec_.vector_size > 0) {
+    b.vector = vector_.data() + static_cast<int64_t>(i) * spec_.vector_size;
+  }
+  if (spec_.text_length > 0) {
+    b.text = text_.data() + static_cast<int64_t>(i) * spec_.text_length;
+  }
   return b;
 }
 
