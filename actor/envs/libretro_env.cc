@@ -125,18 +125,38 @@ void LibretroEnv::RunFrames(uint16_t buttons, bool capture) {
 void LibretroEnv::RenderObservation(uint8_t* image) {
   const NativeFrame& last = core_->frame(1);
   const NativeFrame& before = core_->frame(0);
+  const EnvSpec& spec = config_.spec;
   const size_t pixels = static_cast<size_t>(last.width) * last.height;
   const size_t pitch = static_cast<size_t>(last.width) * BytesPerPixel(last.format);
-  rgb_a_.resize(pixels * 3);
+  const size_t out_pixels = static_cast<size_t>(spec.image_height) * spec.image_width;
   const bool pool = config_.action_repeat > 1 && before.width == last.width &&
                     before.height == last.height && before.format == last.format &&
                     before.pixels.size() == last.pixels.size();
-  if (pool && last.format == PixelFormat::kXRGB8888) {
-    // Byte channels: max-pool the native frames, then convert once.
-    native_max_.resize(last.pixels.size());
-    MaxPool(last.pixels.data(), before.pixels.data(), last.pixels.size(), native_max_.data());
-    ConvertToRgb(native_max_.data(), last.width, last.height, pitch, last.format, rgb_a_.data());
+  const bool resize = last.height != spec.image_height || last.width != spec.image_width;
+  if (resize &&
+      (!resizer_ || resizer_->in_height() != last.height || resizer_->in_width() != last.width)) {
+    resizer_ = std::make_unique<AreaResizer>(last.height, last.width, spec.image_height,
+                                             spec.image_width, 3);
+  }
+  // RGB observations are written in place; grayscale goes through resized_.
+  uint8_t* rgb_out = spec.image_channels == 3 ? image : resized_.data();
+
+  if (last.format == PixelFormat::kXRGB8888) {
+    // Byte channels: max-pool the native frames bytewise, then convert (and resize) once.
+    const uint8_t* native = last.pixels.data();
+    if (pool) {
+      native_max_.resize(last.pixels.size());
+      MaxPool(last.pixels.data(), before.pixels.data(), last.pixels.size(), native_max_.data());
+      native = native_max_.data();
+    }
+    if (resize) {
+      resizer_->ResizeXrgb8888(native, rgb_out);
+    } else {
+      ConvertToRgb(native, last.width, last.height, pitch, last.format, rgb_out);
+    }
   } else {
+    // 16-bit formats: channels straddle bytes, so convert both frames before pooling.
+    rgb_a_.resize(pixels * 3);
     ConvertToRgb(last.pixels.data(), last.width, last.height, pitch, last.format, rgb_a_.data());
     if (pool) {
       rgb_b_.resize(pixels * 3);
@@ -144,23 +164,13 @@ void LibretroEnv::RenderObservation(uint8_t* image) {
                    rgb_b_.data());
       MaxPool(rgb_a_.data(), rgb_b_.data(), pixels * 3, rgb_a_.data());
     }
-  }
-  const EnvSpec& spec = config_.spec;
-  const uint8_t* rgb = rgb_a_.data();
-  if (last.height != spec.image_height || last.width != spec.image_width) {
-    if (!resizer_ || resizer_->in_height() != last.height || resizer_->in_width() != last.width) {
-      resizer_ = std::make_unique<AreaResizer>(last.height, last.width, spec.image_height,
-                                               spec.image_width, 3);
+    if (resize) {
+      resizer_->Resize(rgb_a_.data(), rgb_out);
+    } else {
+      std::memcpy(rgb_out, rgb_a_.data(), out_pixels * 3);
     }
-    resizer_->Resize(rgb_a_.data(), resized_.data());
-    rgb = resized_.data();
   }
-  const size_t out_pixels = static_cast<size_t>(spec.image_height) * spec.image_width;
-  if (spec.image_channels == 1) {
-    RgbToGray(rgb, out_pixels, image);
-  } else {
-    std::memcpy(image, rgb, out_pixels * 3);
-  }
+  if (spec.image_channels == 1) RgbToGray(resized_.data(), out_pixels, image);
 }
 
 absl::Status LibretroEnv::Reset(uint64_t seed, StepBuffer* out) {

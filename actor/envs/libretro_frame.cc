@@ -110,21 +110,42 @@ AreaResizer::AreaResizer(int in_height, int in_width, int out_height, int out_wi
       horizontal_(static_cast<size_t>(in_height) * out_width * channels),
       accum_(static_cast<size_t>(out_width) * channels) {}
 
-void AreaResizer::HorizontalPass(const uint8_t* src) {
+void AreaResizer::HorizontalPass(const uint8_t* src, int src_channels) {
   const int c = channels_;
+  const int sc = src_channels;
+  // Byte offset of output channel ch inside one source pixel.
+  int channel_byte[4] = {0, 1, 2, 3};
+  if (sc == 4) channel_byte[0] = 2, channel_byte[1] = 1, channel_byte[2] = 0;
   const size_t out_row = static_cast<size_t>(out_width_) * c;
   for (int y = 0; y < in_height_; ++y) {
-    const uint8_t* in = src + static_cast<size_t>(y) * in_width_ * c;
+    const uint8_t* in = src + static_cast<size_t>(y) * in_width_ * sc;
     uint16_t* out = horizontal_.data() + y * out_row;
-    if (cols_.uniform) {
-      // Integer factor: a plain sum of `factor` pixels, scaled once.
+    if (cols_.uniform && sc == 4 && c == 3) {
+      // Integer factor from XRGB8888: sum `factor` pixels per channel, scale once.
       const int factor = in_width_ / out_width_;
       const uint32_t scale = ((1u << kShift) / factor) >> 4;
       for (int ox = 0; ox < out_width_; ++ox) {
-        const uint8_t* p = in + static_cast<size_t>(ox) * factor * c;
+        const uint8_t* p = in + static_cast<size_t>(ox) * factor * 4;
+        uint32_t r = 0, g = 0, b = 0;
+        for (int j = 0; j < factor; ++j, p += 4) {
+          b += p[0];
+          g += p[1];
+          r += p[2];
+        }
+        out[ox * 3] = static_cast<uint16_t>(r * scale);
+        out[ox * 3 + 1] = static_cast<uint16_t>(g * scale);
+        out[ox * 3 + 2] = static_cast<uint16_t>(b * scale);
+      }
+      continue;
+    }
+    if (cols_.uniform) {
+      const int factor = in_width_ / out_width_;
+      const uint32_t scale = ((1u << kShift) / factor) >> 4;
+      for (int ox = 0; ox < out_width_; ++ox) {
+        const uint8_t* p = in + static_cast<size_t>(ox) * factor * sc;
         for (int ch = 0; ch < c; ++ch) {
           uint32_t sum = 0;
-          for (int j = 0; j < factor; ++j) sum += p[j * c + ch];
+          for (int j = 0; j < factor; ++j) sum += p[j * sc + channel_byte[ch]];
           out[ox * c + ch] = static_cast<uint16_t>(sum * scale);
         }
       }
@@ -132,19 +153,18 @@ void AreaResizer::HorizontalPass(const uint8_t* src) {
     }
     for (int ox = 0; ox < out_width_; ++ox) {
       const uint32_t* w = cols_.weights.data() + cols_.offset[ox];
-      const uint8_t* p = in + static_cast<size_t>(cols_.begin[ox]) * c;
+      const uint8_t* p = in + static_cast<size_t>(cols_.begin[ox]) * sc;
       const int n = cols_.count[ox];
       for (int ch = 0; ch < c; ++ch) {
         uint32_t sum = 0;
-        for (int j = 0; j < n; ++j) sum += w[j] * p[j * c + ch];
+        for (int j = 0; j < n; ++j) sum += w[j] * p[j * sc + channel_byte[ch]];
         out[ox * c + ch] = static_cast<uint16_t>(sum >> 4);
       }
     }
   }
 }
 
-void AreaResizer::Resize(const uint8_t* src, uint8_t* dst) {
-  HorizontalPass(src);
+void AreaResizer::VerticalPass(uint8_t* dst) {
   const size_t out_row = static_cast<size_t>(out_width_) * channels_;
   constexpr int kTotalShift = 2 * kShift - 4;
   for (int oy = 0; oy < out_height_; ++oy) {
@@ -162,6 +182,16 @@ void AreaResizer::Resize(const uint8_t* src, uint8_t* dst) {
           std::min<uint32_t>(255, (accum[i] + (1u << (kTotalShift - 1))) >> kTotalShift));
     }
   }
+}
+
+void AreaResizer::Resize(const uint8_t* src, uint8_t* dst) {
+  HorizontalPass(src, channels_);
+  VerticalPass(dst);
+}
+
+void AreaResizer::ResizeXrgb8888(const uint8_t* src, uint8_t* dst) {
+  HorizontalPass(src, 4);
+  VerticalPass(dst);
 }
 
 }  // namespace dreamfleet::actor

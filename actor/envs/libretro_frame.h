@@ -33,6 +33,9 @@ class AreaResizer {
  public:
   AreaResizer(int in_height, int in_width, int out_height, int out_width, int channels);
   void Resize(const uint8_t* src, uint8_t* dst);
+  // The same for an XRGB8888 source (packed rows), skipping the full-size RGB conversion; only
+  // for channels == 3. Gives exactly Resize(ConvertToRgb(src)).
+  void ResizeXrgb8888(const uint8_t* src, uint8_t* dst);
 
   int in_height() const { return in_height_; }
   int in_width() const { return in_width_; }
@@ -47,7 +50,9 @@ class AreaResizer {
   };
   static constexpr int kShift = 12;
   static Footprints Make(int in_size, int out_size);
-  void HorizontalPass(const uint8_t* src);
+  // src_channels: 3 for packed RGB, 4 for XRGB8888 (read as R = byte 2, G = 1, B = 0).
+  void HorizontalPass(const uint8_t* src, int src_channels);
+  void VerticalPass(uint8_t* dst);
 
   int in_height_, in_width_, out_height_, out_width_, channels_;
   Footprints rows_, cols_;

@@ -87,6 +87,21 @@ TEST(AreaResizerTest, ConstantImageStaysConstantAtNesSize) {
   }
 }
 
+TEST(AreaResizerTest, XrgbPathEqualsConvertThenResize) {
+  for (const auto& [h, w] : {std::pair{240, 256}, std::pair{144, 160}, std::pair{7, 9}}) {
+    std::vector<uint8_t> xrgb(static_cast<size_t>(h) * w * 4);
+    for (size_t i = 0; i < xrgb.size(); ++i) xrgb[i] = static_cast<uint8_t>(i * 37 + i / 7);
+    std::vector<uint8_t> rgb(static_cast<size_t>(h) * w * 3);
+    ConvertToRgb(xrgb.data(), w, h, static_cast<size_t>(w) * 4, PixelFormat::kXRGB8888,
+                 rgb.data());
+    std::vector<uint8_t> expected(64 * 64 * 3), got(64 * 64 * 3);
+    AreaResizer resizer(h, w, 64, 64, 3);
+    resizer.Resize(rgb.data(), expected.data());
+    resizer.ResizeXrgb8888(xrgb.data(), got.data());
+    EXPECT_EQ(got, expected) << h << "x" << w;
+  }
+}
+
 TEST(AreaResizerTest, SameSizeIsIdentity) {
   const uint8_t src[6] = {1, 2, 3, 250, 251, 252};
   uint8_t dst[6];

@@ -197,6 +197,29 @@ TEST(NesHomebrewEnvTest, GrayscaleAndNativeSizeObservations) {
   ASSERT_TRUE(n.env->Step(kRight, &n.buffer).ok());
 }
 
+TEST(NesHomebrewEnvTest, SmallAndGrayObservationsAreTheNativeOneResized) {
+  EnvOptions native_options, gray_options;
+  native_options.image_size = 0;
+  gray_options.grayscale = true;
+  Episode native = MakeEpisode(native_options), small = MakeEpisode(), gray = MakeEpisode(gray_options);
+  ASSERT_NE(native.env, nullptr);
+  ASSERT_NE(small.env, nullptr);
+  ASSERT_NE(gray.env, nullptr);
+  const EnvSpec& n = native.env->spec();
+  AreaResizer resizer(n.image_height, n.image_width, 64, 64, 3);
+  std::vector<uint8_t> expected(64 * 64 * 3), expected_gray(64 * 64);
+  for (Episode* e : {&native, &small, &gray}) ASSERT_TRUE(e->env->Reset(5, &e->buffer).ok());
+  for (int i = 0; i < 25; ++i) {
+    for (Episode* e : {&native, &small, &gray}) {
+      ASSERT_TRUE(e->env->Step(i % 5 == 0 ? kRightAB : kRightB, &e->buffer).ok());
+    }
+    resizer.Resize(native.image.data(), expected.data());
+    ASSERT_EQ(small.image, expected) << "step " << i;
+    RgbToGray(expected.data(), 64 * 64, expected_gray.data());
+    ASSERT_EQ(gray.image, expected_gray) << "step " << i;
+  }
+}
+
 TEST(NesHomebrewEnvTest, StickyActionsDependOnTheSeed) {
   EnvOptions sticky;
   sticky.sticky_actions = 0.5f;
