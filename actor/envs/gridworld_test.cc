@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 #include <tuple>
 #include <vector>
 
@@ -90,6 +91,18 @@ TEST(GridWorldTest, EmptyStartsAtTopLeftFacingRightWithGoalBottomRight) {
   EXPECT_EQ(env->cell(3, 3), Cell::kGoal);
   EXPECT_EQ(env->max_steps(), 4 * 5 * 5);
   EXPECT_EQ(env->spec().num_actions, 3);
+}
+
+TEST(GridWorldTest, EmptyRandomStartsAnywhereButTheGoal) {
+  auto env = MakeGrid(GridLayout::kEmptyRandom, 5);
+  Frame f(env->spec());
+  std::set<std::tuple<int, int, int>> starts;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    ASSERT_TRUE(env->Reset(seed, &f.buffer).ok());
+    EXPECT_EQ(env->cell(env->agent_x(), env->agent_y()), Cell::kFloor);
+    starts.emplace(env->agent_x(), env->agent_y(), env->agent_dir());
+  }
+  EXPECT_EQ(starts.size(), 8u * 4u);  // 9 interior cells minus the goal, 4 directions
 }
 
 TEST(GridWorldTest, ReachingTheGoalGivesDocumentedRewardAndTerminates) {

@@ -155,6 +155,61 @@ TEST(MinAtarFreewayTest, AlwaysUpCrossesAndTheGameEndsAfter2500Steps) {
   EXPECT_GE(total, 1.0f);
 }
 
+TEST(MinAtarSeaquestTest, SurfacingWithoutDiversEndsTheGame) {
+  auto env = MakeMinAtar("minatar_seaquest");
+  Frame f;
+  ASSERT_TRUE(env->Reset(2, &f.buffer).ok());
+  ASSERT_TRUE(env->Step(kDown, &f.buffer).ok());
+  EXPECT_FALSE(f.buffer.is_last);
+  ASSERT_TRUE(env->Step(kUp, &f.buffer).ok());
+  EXPECT_TRUE(f.buffer.is_terminal);
+}
+
+TEST(MinAtarSeaquestTest, OxygenGaugeDrainsUnderwater) {
+  auto env = MakeMinAtar("minatar_seaquest");
+  Frame f;
+  ASSERT_TRUE(env->Reset(2, &f.buffer).ok());
+  auto gauge = [&] {
+    int n = 0;
+    for (int x = 0; x < 10; ++x) n += StateAt(*env, 9, x, 7);
+    return n;
+  };
+  EXPECT_EQ(gauge(), 10);  // full: 200 steps of oxygen
+  ASSERT_TRUE(env->Step(kDown, &f.buffer).ok());
+  int steps = 1;
+  while (!f.buffer.is_last && steps < 101) {
+    ASSERT_TRUE(env->Step(kNoop, &f.buffer).ok());
+    ++steps;
+  }
+  // Seed 2 leaves the sub alone for 101 steps (checked: is_last stays false).
+  ASSERT_FALSE(f.buffer.is_last);
+  EXPECT_EQ(gauge(), 4);  // 200 - 101 = 99 left: 99 * 10 / 200
+  while (!f.buffer.is_last && steps < 300) {
+    ASSERT_TRUE(env->Step(kNoop, &f.buffer).ok());
+    ++steps;
+  }
+  EXPECT_TRUE(f.buffer.is_terminal);  // out of oxygen at the latest
+  EXPECT_LE(steps, 203);
+}
+
+TEST(MinAtarSpaceInvadersTest, FiringUpHitsTheAlienBlock) {
+  auto env = MakeMinAtar("minatar_space_invaders");
+  Frame f;
+  ASSERT_TRUE(env->Reset(2, &f.buffer).ok());
+  EXPECT_EQ(StateAt(*env, 9, 5, 0), 1);  // cannon
+  int aliens = 0;
+  for (int y = 0; y < 10; ++y) {
+    for (int x = 0; x < 10; ++x) aliens += StateAt(*env, y, x, 1);
+  }
+  EXPECT_EQ(aliens, 24);
+  float total = 0.0f;
+  for (int i = 0; i < 12 && !f.buffer.is_last; ++i) {
+    ASSERT_TRUE(env->Step(kFire, &f.buffer).ok());
+    total += f.buffer.reward;
+  }
+  EXPECT_GE(total, 1.0f);
+}
+
 TEST(MinAtarStickyActionsTest, RepeatsThePreviousActionAboutTenPercentOfTheTime) {
   auto env = MakeMinAtar("minatar_freeway", /*sticky=*/-1.0f);  // default: 0.1
   Frame f;
