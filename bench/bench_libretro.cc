@@ -13,6 +13,7 @@
 #include <iostream>
 #include <memory>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "actor/envs/libretro_core.h"
@@ -141,6 +142,37 @@ int PrintLibretroBench(double seconds) {
       continue;
     }
     std::printf("| %s | %.0f | %.0f | %+.1f%% |\n", r.what, fps, fps / 4,
+                baseline > 0 ? 100.0 * (1.0 - fps / baseline) : 0.0);
+  }
+  // Instances on threads: each thread runs its own raw core (its own private .so copy); with
+  // no shared state, frames per CPU-second per thread should match the single-thread baseline.
+  constexpr int kThreads = 2;
+  std::vector<Runner> threaded;
+  for (int t = 0; t < kThreads; ++t) threaded.push_back({"thread", RawCore(true)});
+  std::vector<std::thread> threads;
+  for (Runner& r : threaded) {
+    threads.emplace_back([&r, seconds] {
+      if (!r.step) {
+        r.failed = true;
+        return;
+      }
+      const double start = ThreadCpuSeconds();
+      while (ThreadCpuSeconds() - start < seconds) {
+        for (int i = 0; i < 16; ++i) r.frames += r.step();
+      }
+      r.cpu_seconds = ThreadCpuSeconds() - start;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::printf("| %d raw cores on %d threads, mean per thread |", kThreads, kThreads);
+  double sum = 0.0;
+  for (const Runner& r : threaded) sum += r.FramesPerSecond();
+  if (sum < 0) {
+    ++failures;
+    std::printf(" - | - | - |\n");
+  } else {
+    const double fps = sum / kThreads;
+    std::printf(" %.0f | %.0f | %+.1f%% |\n", fps, fps / 4,
                 baseline > 0 ? 100.0 * (1.0 - fps / baseline) : 0.0);
   }
   std::fflush(stdout);
