@@ -7,6 +7,85 @@
 #include "services/logging.h"
 
 namespace dreamfleet::learner {
+namespace {
+
+void AppendVarint(uint64_t value, std::string* out) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>(value | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+size_t VarintSize(uint64_t value) {
+  size_t size = 1;
+  for (; value >= 0x80; value >>= 7) ++size;
+  return size;
+}
+
+// Protobuf wire tags (field number << 3 | length-delimited) of ParameterUpdate.pieces and
+// TensorPiece.data, checked against the generated code below.
+constexpr char kPiecesTag = (v1::ParameterUpdate::kPiecesFieldNumber << 3) | 2;
+constexpr char kDataTag = (v1::TensorPiece::kDataFieldNumber << 3) | 2;
+static_assert(v1::ParameterUpdate::kPiecesFieldNumber == 4 && v1::TensorPiece::kDataFieldNumber == 6,
+              "wire tags assume the field numbers of parameter.proto");
+// Pieces smaller than this are copied into the framing slice; larger ones are referenced.
+constexpr size_t kReferenceBytes = 4096;
+
+void ReleaseWeights(void* user_data) {
+  delete static_cast<std::shared_ptr<const services::WeightsVersion>*>(user_data);
+}
+
+}  // namespace
+
+std::shared_ptr<const EncodedVersion> EncodeVersion(
+    std::shared_ptr<const services::WeightsVersion> weights, size_t max_message_bytes) {
+  const std::vector<std::vector<services::PiecePlan>> plan =
+      services::PlanUpdates(*weights, max_message_bytes);
+  auto encoded = std::make_shared<EncodedVersion>();
+  encoded->version = weights->version;
+  encoded->parts.reserve(plan.size());
+  for (size_t m = 0; m < plan.size(); ++m) {
+    // A part is: the header fields, then per piece `pieces` tag, length, the piece's fields but
+    // data, `data` tag and length (all in `framing`), then the data (referenced when large).
+    std::vector<grpc::Slice> slices;
+    std::string framing;
+    v1::ParameterUpdate header;
+    header.set_version(weights->version);
+    header.set_part(static_cast<int32_t>(m));
+    header.set_num_parts(static_cast<int32_t>(plan.size()));
+    if (m == 0) header.set_model_config(weights->model_config);
+    header.AppendToString(&framing);
+    for (const services::PiecePlan& planned : plan[m]) {
+      const services::NamedBuffer& tensor = weights->tensors[planned.tensor];
+      v1::TensorPiece meta;
+      meta.set_name(tensor.name);
+      meta.set_dtype(tensor.dtype);
+      for (int64_t dim : tensor.shape) meta.add_shape(dim);
+      meta.set_offset(planned.offset);
+      meta.set_total_bytes(tensor.bytes.size());
+      const size_t meta_size = meta.ByteSizeLong();
+      framing.push_back(kPiecesTag);
+      AppendVarint(meta_size + 1 + VarintSize(planned.length) + planned.length, &framing);
+      meta.AppendToString(&framing);
+      framing.push_back(kDataTag);
+      AppendVarint(planned.length, &framing);
+      const char* data = tensor.bytes.data() + planned.offset;
+      if (planned.length < kReferenceBytes) {
+        framing.append(data, planned.length);
+        continue;
+      }
+      slices.emplace_back(framing);
+      framing.clear();
+      slices.emplace_back(const_cast<char*>(data), planned.length, &ReleaseWeights,
+                          new std::shared_ptr<const services::WeightsVersion>(weights));
+    }
+    if (!framing.empty()) slices.emplace_back(framing);
+    encoded->parts.emplace_back(slices.data(), slices.size());
+    encoded->total_bytes += encoded->parts.back().Length();
+  }
+  return encoded;
+}
 
 // One Subscribe call. All state is guarded by mu_; gRPC reactions (OnWriteDone, OnCancel) and the
 // service's wake-ups (Wake, FinishNow, called with the service's reactors_mu_ held) meet there.
@@ -134,22 +213,8 @@ absl::Status ParameterServiceImpl::Publish(
     return absl::FailedPreconditionError(absl::StrCat(
         "weights version ", weights->version, " is not newer than the published ", current));
   }
-  std::vector<v1::ParameterUpdate> updates =
-      services::SplitIntoUpdates(*weights, options_.max_message_bytes);
-  auto encoded = std::make_shared<EncodedVersion>();
-  encoded->version = weights->version;
-  encoded->parts.resize(updates.size());
-  for (size_t i = 0; i < updates.size(); ++i) {
-    bool own_buffer = false;
-    grpc::Status status = grpc::SerializationTraits<v1::ParameterUpdate>::Serialize(
-        updates[i], &encoded->parts[i], &own_buffer);
-    if (!status.ok()) {
-      return absl::InternalError(absl::StrCat("cannot serialize part ", i, " of weights version ",
-                                              weights->version, ": ", status.error_message()));
-    }
-    encoded->total_bytes += encoded->parts[i].Length();
-    updates[i].Clear();  // keep at most one extra copy of the weights alive
-  }
+  std::shared_ptr<const EncodedVersion> encoded =
+      EncodeVersion(weights, options_.max_message_bytes);
   {
     absl::MutexLock lock(&latest_mu_);
     latest_ = weights;

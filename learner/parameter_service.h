@@ -29,6 +29,12 @@ struct EncodedVersion {
   size_t total_bytes = 0;               // sum of the parts' sizes
 };
 
+// The parts SplitIntoUpdates(*weights, max_message_bytes) would give, serialized, with every
+// tensor's bytes referenced rather than copied (each part keeps `weights` alive): publishing a
+// version copies only names, shapes and small tensors.
+std::shared_ptr<const EncodedVersion> EncodeVersion(
+    std::shared_ptr<const services::WeightsVersion> weights, size_t max_message_bytes);
+
 // Subscribe is a raw (ByteBuffer) callback method so each part is serialized once per version;
 // on the wire it is the ParameterService contract unchanged. Status is a typed callback method.
 class ParameterServiceImpl final

@@ -4,6 +4,7 @@
 #include "learner/parameter_service.h"
 
 #include "absl/strings/match.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "services/grpc_util.h"
 #include "services/weights_test_util.h"
@@ -20,6 +21,34 @@ const std::vector<TensorShape>& SmallShapes() {
   static const auto* shapes = new std::vector<TensorShape>{
       {"encoder.w", {64, 300}}, {"encoder.b", {64}}, {"actor.w", {16, 64}}};
   return *shapes;
+}
+
+TEST(EncodeVersionTest, PartsParseToExactlyWhatSplitIntoUpdatesGives) {
+  // Tensors below, at and far above the size that is referenced instead of copied, an empty one,
+  // and a scalar.
+  std::shared_ptr<const WeightsVersion> weights = MakePatternWeights(
+      3, {{"tiny", {3}}, {"scalar", {}}, {"empty", {0, 4}}, {"at", {1024}}, {"mid", {300, 70}},
+          {"big", {1024, 1024}}, {"after", {5}}});
+  for (size_t limit : {size_t{4096}, size_t{20000}, size_t{1} << 20, size_t{16} << 20}) {
+    const std::vector<v1::ParameterUpdate> want = services::SplitIntoUpdates(*weights, limit);
+    auto copy = std::make_shared<WeightsVersion>(*weights);
+    std::shared_ptr<const EncodedVersion> encoded = EncodeVersion(copy, limit);
+    copy.reset();  // the parts keep their weights alive
+    ASSERT_EQ(encoded->parts.size(), want.size()) << "limit " << limit;
+    EXPECT_EQ(encoded->version, 3);
+    size_t total = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      grpc::ByteBuffer buffer(encoded->parts[i]);
+      total += buffer.Length();
+      EXPECT_LE(buffer.Length(), limit);
+      v1::ParameterUpdate got;
+      ASSERT_TRUE(
+          grpc::SerializationTraits<v1::ParameterUpdate>::Deserialize(&buffer, &got).ok());
+      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got, want[i]))
+          << "limit " << limit << " part " << i;
+    }
+    EXPECT_EQ(total, encoded->total_bytes);
+  }
 }
 
 class ParameterServiceTest : public ::testing::Test {

@@ -68,44 +68,55 @@ absl::Status ValidateWeights(const WeightsVersion& weights) {
   return absl::OkStatus();
 }
 
-std::vector<v1::ParameterUpdate> SplitIntoUpdates(const WeightsVersion& weights,
-                                                  size_t max_message_bytes) {
+std::vector<std::vector<PiecePlan>> PlanUpdates(const WeightsVersion& weights,
+                                                size_t max_message_bytes) {
   max_message_bytes = std::max(max_message_bytes, kMinUpdateMessageBytes);
-  std::vector<v1::ParameterUpdate> updates;
-  size_t budget = 0;  // bytes left in updates.back()
+  std::vector<std::vector<PiecePlan>> plan;
+  size_t budget = 0;  // bytes left in plan.back()
   auto start_message = [&]() {
-    v1::ParameterUpdate& update = updates.emplace_back();
-    update.set_version(weights.version);
-    update.set_part(static_cast<int32_t>(updates.size() - 1));
+    plan.emplace_back();
     budget = max_message_bytes - kMessageOverhead;
-    if (updates.size() == 1) {
-      update.set_model_config(weights.model_config);
-      budget -= std::min(budget, weights.model_config.size());
-    }
+    if (plan.size() == 1) budget -= std::min(budget, weights.model_config.size());
   };
   start_message();
-  for (const NamedBuffer& tensor : weights.tensors) {
+  for (size_t t = 0; t < weights.tensors.size(); ++t) {
+    const NamedBuffer& tensor = weights.tensors[t];
     const size_t overhead = PieceOverhead(tensor);
     size_t offset = 0;
     do {
       // A piece needs its overhead plus some data (or all of an empty tensor) to be worth it.
       const size_t wanted = std::min<size_t>(tensor.bytes.size() - offset, 1024);
-      if (budget < overhead + wanted && updates.back().pieces_size() > 0) start_message();
+      if (budget < overhead + wanted && !plan.back().empty()) start_message();
       const size_t room = budget > overhead ? budget - overhead : 1;  // progress on huge names
       const size_t length = std::min(room, tensor.bytes.size() - offset);
-      v1::TensorPiece* piece = updates.back().add_pieces();
-      piece->set_name(tensor.name);
-      piece->set_dtype(tensor.dtype);
-      for (int64_t dim : tensor.shape) piece->add_shape(dim);
-      piece->set_offset(offset);
-      piece->set_total_bytes(tensor.bytes.size());
-      piece->set_data(tensor.bytes.data() + offset, length);
+      plan.back().push_back({t, offset, length});
       offset += length;
       budget -= std::min(budget, overhead + length);
     } while (offset < tensor.bytes.size());
   }
-  for (v1::ParameterUpdate& update : updates) {
-    update.set_num_parts(static_cast<int32_t>(updates.size()));
+  return plan;
+}
+
+std::vector<v1::ParameterUpdate> SplitIntoUpdates(const WeightsVersion& weights,
+                                                  size_t max_message_bytes) {
+  const std::vector<std::vector<PiecePlan>> plan = PlanUpdates(weights, max_message_bytes);
+  std::vector<v1::ParameterUpdate> updates(plan.size());
+  for (size_t m = 0; m < plan.size(); ++m) {
+    v1::ParameterUpdate& update = updates[m];
+    update.set_version(weights.version);
+    update.set_part(static_cast<int32_t>(m));
+    update.set_num_parts(static_cast<int32_t>(plan.size()));
+    if (m == 0) update.set_model_config(weights.model_config);
+    for (const PiecePlan& planned : plan[m]) {
+      const NamedBuffer& tensor = weights.tensors[planned.tensor];
+      v1::TensorPiece* piece = update.add_pieces();
+      piece->set_name(tensor.name);
+      piece->set_dtype(tensor.dtype);
+      for (int64_t dim : tensor.shape) piece->add_shape(dim);
+      piece->set_offset(planned.offset);
+      piece->set_total_bytes(tensor.bytes.size());
+      piece->set_data(tensor.bytes.data() + planned.offset, planned.length);
+    }
   }
   return updates;
 }

@@ -46,6 +46,18 @@ constexpr size_t kDefaultUpdateMessageBytes = 4 << 20;
 // Limits below this are raised to it (the per-piece overhead must fit with room for data).
 constexpr size_t kMinUpdateMessageBytes = 4096;
 
+// One piece of the wire form: bytes [offset, offset + length) of weights.tensors[tensor].
+struct PiecePlan {
+  size_t tensor = 0;
+  size_t offset = 0;
+  size_t length = 0;
+};
+
+// How SplitIntoUpdates cuts `weights`: the pieces of each message, in order. Exposed so a server
+// can encode the same messages without copying tensor bytes (learner/parameter_service.cc).
+std::vector<std::vector<PiecePlan>> PlanUpdates(const WeightsVersion& weights,
+                                                size_t max_message_bytes);
+
 // Splits `weights` into the messages of one version, each at most `max_message_bytes` when
 // serialized (names up to ~1 KiB). `weights` should pass ValidateWeights. A version with no tensors
 // is one message with no pieces. model_config rides on part 0.
