@@ -27,19 +27,24 @@ endif()
 dreamfleet_add_test(libretro_frame_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/libretro_frame_test.cc
   LIBS dreamfleet_libretro LABELS unit)
-dreamfleet_add_test(libretro_core_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/libretro_core_test.cc
-  LIBS dreamfleet_libretro LABELS integration)
-dreamfleet_add_test(nes_homebrew_env_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/nes_homebrew_env_test.cc
-  LIBS dreamfleet_libretro LABELS integration)
+# These run the homebrew ROM through the real Nestopia core: only where cc65 built the ROM.
+if(TARGET dreamfleet_homebrew_rom)
+  dreamfleet_add_test(libretro_core_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/libretro_core_test.cc
+    LIBS dreamfleet_libretro LABELS integration)
+  dreamfleet_add_test(nes_homebrew_env_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/nes_homebrew_env_test.cc
+    LIBS dreamfleet_libretro LABELS integration)
+endif()
 dreamfleet_add_test(mario_env_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/mario_env_test.cc
   LIBS dreamfleet_libretro LABELS unit)
 dreamfleet_add_test(pokemon_red_env_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/pokemon_red_env_test.cc
   LIBS dreamfleet_libretro LABELS unit)
-# Needs dreamfleet_envs (registry, VectorEnv), which links this library.
-dreamfleet_add_test(libretro_registry_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/libretro_registry_test.cc
-  LIBS dreamfleet_envs LABELS integration)
+# Needs dreamfleet_envs (registry, VectorEnv), which links this library, and the ROM.
+if(TARGET dreamfleet_homebrew_rom)
+  dreamfleet_add_test(libretro_registry_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/libretro_registry_test.cc
+    LIBS dreamfleet_envs LABELS integration)
+endif()
