@@ -19,23 +19,28 @@ int Digits(absl::Span<const uint8_t> ram, int address, int count) {
 class MarioGame : public EmulatorGame {
  public:
   absl::Status Boot(LibretroCore* core) override {
-    // Title screen: wait, press START, then run until the level clock starts ticking.
+    // Title screen: tap START until the game mode turns to play (never during play: START
+    // pauses), then wait without input until Mario is under control and the clock ticks.
+    auto ram = core->system_ram();
     core->SetButtons(0);
     for (int i = 0; i < 60; ++i) core->RunFrame(false);
+    for (int attempt = 0; attempt < 10 && ram[mario_ram::kGameMode] != 1; ++attempt) {
+      core->SetButtons(joypad::kStart);
+      for (int i = 0; i < 6; ++i) core->RunFrame(false);
+      core->SetButtons(0);
+      for (int i = 0; i < 30; ++i) core->RunFrame(false);
+    }
     int first_time = -1;
-    for (int i = 0; i < 1200; ++i) {
-      core->SetButtons((i / 8) % 2 == 0 && i < 240 ? joypad::kStart : 0);
+    for (int i = 0; i < 1200 && ram[mario_ram::kGameMode] == 1; ++i) {
       core->RunFrame(false);
-      const MarioState s = ReadMarioState(core->system_ram());
-      if (s.time > 0 && first_time < 0) first_time = s.time;
-      if (first_time > 0 && s.time != first_time && !s.busy) {
-        core->SetButtons(0);
-        return absl::OkStatus();
-      }
+      const MarioState s = ReadMarioState(ram);
+      if (s.time <= 0) continue;
+      if (first_time < 0) first_time = s.time;
+      if (s.time != first_time && s.player_state == 0x08) return absl::OkStatus();
     }
     return absl::FailedPreconditionError(
-        "nes_mario: the ROM did not reach level 1-1 after pressing START (is it Super Mario Bros. "
-        "(World)?)");
+        "nes_mario: the ROM did not reach play in level 1-1 after pressing START (is it Super "
+        "Mario Bros. (World)?)");
   }
   void Reset(absl::Span<const uint8_t> ram) override { rules_.Reset(ReadMarioState(ram)); }
   StepResult Step(LibretroCore* core) override {

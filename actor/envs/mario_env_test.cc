@@ -1,9 +1,11 @@
 // Super Mario Bros RAM reader and reward on synthetic RAM images; the missing-ROM error.
 #include "actor/envs/mario_env.h"
 
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "actor/envs/nes_homebrew_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -116,6 +118,16 @@ TEST(MarioEnvTest, MissingRomSaysWhichFileAndWhatItMustBe) {
   env = MakeNesMario(options);
   ASSERT_FALSE(env.ok());
   EXPECT_THAT(std::string(env.status().message()), HasSubstr("set env.rom"));
+}
+
+TEST(MarioEnvTest, AnotherNesGameFailsCleanlyAtBoot) {
+  EnvOptions options;
+  options.rom = DefaultHomebrewRomPath();  // a valid NES ROM, but not Super Mario Bros.
+  if (!std::ifstream(options.rom)) GTEST_SKIP() << "no homebrew ROM (cc65 missing?)";
+  auto env = MakeNesMario(options);
+  ASSERT_FALSE(env.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(env.status())) << env.status();
+  EXPECT_THAT(std::string(env.status().message()), HasSubstr("did not reach play"));
 }
 
 }  // namespace
