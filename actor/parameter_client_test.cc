@@ -3,6 +3,7 @@
 // learner restart on the same port, and a model larger than gRPC's 64 MiB message limit.
 #include "actor/parameter_client.h"
 
+#include <chrono>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
@@ -52,7 +53,7 @@ struct Learner {
 
   void Stop() {
     service->Shutdown();
-    server->Shutdown();
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(30));
     server.reset();
     service.reset();
   }

@@ -257,7 +257,7 @@ int Run(int argc, char** argv) {
     for (auto& client : clients) client->Stop();
     clients.clear();
     service->Shutdown();
-    started->server->Shutdown();
+    started->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(30));
     service.reset();
     std::sort(seconds.begin(), seconds.end());
     results.push_back({count, seconds[seconds.size() / 2], seconds.front(), seconds.back()});

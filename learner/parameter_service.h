@@ -3,6 +3,9 @@
 // reactor is told; each reactor writes the parts of the newest version it does not have, one write
 // in flight at a time. A subscriber still writing version 5 when 6 and 7 arrive gets 7 next.
 // Status answers from a provider the learner installs.
+// Stopping: service.Shutdown() (ends every stream once its write in flight completes), then
+// server->Shutdown(deadline) (the deadline cancels a subscriber too stuck to take that write),
+// then destroy the service.
 #pragma once
 
 #include <cstdint>

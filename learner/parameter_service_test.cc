@@ -3,6 +3,8 @@
 // actor/parameter_client_test.cc.
 #include "learner/parameter_service.h"
 
+#include <chrono>
+
 #include "absl/strings/match.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -68,7 +70,9 @@ class ParameterServiceTest : public ::testing::Test {
 
   void TearDown() override {
     service_->Shutdown();
-    if (server_ != nullptr) server_->Shutdown();
+    if (server_ != nullptr) {
+      server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    }
     service_.reset();
   }
 
