@@ -250,6 +250,73 @@ TEST(ParameterClientTest, ModelOver64MiBCrossesUnderTheDefaultMessageLimit) {
   EXPECT_TRUE(SameWeights(**got, *model));
 }
 
+// A learner that breaks its first stream mid-version (part 1 is missing) and serves the version
+// correctly on the next Subscribe (and, like the real one, not to a subscriber that has it).
+class BreakFirstStreamService final : public v1::ParameterService::Service {
+ public:
+  explicit BreakFirstStreamService(std::vector<v1::ParameterUpdate> parts)
+      : parts_(std::move(parts)) {}
+
+  grpc::Status Subscribe(grpc::ServerContext*, const v1::SubscribeRequest* request,
+                         grpc::ServerWriter<v1::ParameterUpdate>* writer) override {
+    int call;
+    {
+      absl::MutexLock lock(&mu_);
+      call = calls_++;
+      have_versions_.push_back(request->have_version());
+    }
+    for (size_t i = 0; i < parts_.size(); ++i) {
+      if (request->have_version() >= parts_[i].version()) break;
+      if (call == 0 && i == 1) continue;
+      if (!writer->Write(parts_[i])) break;
+    }
+    return grpc::Status::OK;  // the stream ends; the client resubscribes
+  }
+
+  std::vector<int64_t> have_versions() {
+    absl::MutexLock lock(&mu_);
+    return have_versions_;
+  }
+
+ private:
+  const std::vector<v1::ParameterUpdate> parts_;
+  absl::Mutex mu_;
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<int64_t> have_versions_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(ParameterClientTest, BrokenVersionIsDroppedAndTheClientResubscribes) {
+  auto weights = MakePatternWeights(4, {{"w", {3000}}});  // 12000 bytes: 4 parts of <= 4096
+  std::vector<v1::ParameterUpdate> parts = services::SplitIntoUpdates(*weights, 4096);
+  ASSERT_EQ(parts.size(), 4u);
+  BreakFirstStreamService service(parts);
+  absl::StatusOr<services::StartedServer> started =
+      services::StartGrpcServer("127.0.0.1", 0, {&service});
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::vector<int64_t> assembled;
+  absl::Mutex mu;
+  ParameterClient::Options options =
+      ClientOptions(services::JoinHostPort("127.0.0.1", started->port), "fussy");
+  options.on_version = [&](const std::shared_ptr<const WeightsVersion>& got) {
+    absl::MutexLock lock(&mu);
+    assembled.push_back(got->version);
+  };
+  std::unique_ptr<ParameterClient> client = StartClient(options);
+  ASSERT_NE(client, nullptr);
+  absl::StatusOr<std::shared_ptr<const WeightsVersion>> got = client->WaitForVersion(4, kWait);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(SameWeights(**got, *weights));
+  client->Stop();
+  EXPECT_GE(client->reconnects(), 1);
+  std::vector<int64_t> have = service.have_versions();
+  ASSERT_GE(have.size(), 2u);
+  EXPECT_EQ(have[0], 0);
+  EXPECT_EQ(have[1], 0);  // the broken version was not kept
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(assembled, std::vector<int64_t>{4});
+  started->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(30));
+}
+
 TEST(ParameterClientTest, CreateRejectsBadOptions) {
   ParameterClient::Options options;
   EXPECT_FALSE(ParameterClient::Create(options).ok());
