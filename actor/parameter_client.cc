@@ -68,12 +68,13 @@ absl::StatusOr<std::shared_ptr<const services::WeightsVersion>> ParameterClient:
 }
 
 void ParameterClient::Install(std::shared_ptr<const services::WeightsVersion> weights) {
+  // The gauge first, so whoever sees the version in Latest() also sees it exported.
+  if (version_gauge_ != nullptr) version_gauge_->Set(static_cast<double>(weights->version));
   {
     absl::MutexLock lock(&latest_mu_);
     latest_ = weights;
     latest_version_.store(weights->version, std::memory_order_release);
   }
-  if (version_gauge_ != nullptr) version_gauge_->Set(static_cast<double>(weights->version));
   if (options_.on_version) options_.on_version(weights);
 }
 

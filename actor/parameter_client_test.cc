@@ -114,6 +114,7 @@ TEST(ParameterClientTest, ThreeSubscribersAllGetTheLatest) {
     clients.push_back(StartClient(ClientOptions(learner->address(), "actor-" + std::to_string(i))));
     ASSERT_NE(clients.back(), nullptr);
   }
+  ASSERT_TRUE(learner->service->WaitForSubscribers(3, kWait));
   std::shared_ptr<const WeightsVersion> last;
   for (int64_t version = 1; version <= 5; ++version) {
     last = MakePatternWeights(version, SmallShapes());

@@ -246,6 +246,14 @@ int ParameterServiceImpl::subscribers() const {
   return static_cast<int>(reactors_.size());
 }
 
+bool ParameterServiceImpl::WaitForSubscribers(int count, absl::Duration timeout) const {
+  absl::MutexLock lock(&reactors_mu_);
+  auto reached = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(reactors_mu_) {
+    return static_cast<int>(reactors_.size()) == count;
+  };
+  return reactors_mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
 void ParameterServiceImpl::SetStatusProvider(std::function<v1::StatusResponse()> provider) {
   absl::MutexLock lock(&latest_mu_);
   status_provider_ = std::move(provider);

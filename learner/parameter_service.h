@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "dreamfleet/v1/parameter.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "services/metrics.h"
@@ -68,6 +69,9 @@ class ParameterServiceImpl final
   std::shared_ptr<const services::WeightsVersion> latest() const;
   int64_t version() const;
   int subscribers() const;
+  // Blocks until exactly `count` subscribers are connected or `timeout` passes; false on timeout.
+  // A subscriber counts from its Subscribe call until gRPC is done with its stream.
+  bool WaitForSubscribers(int count, absl::Duration timeout) const;
 
   // Fills Status responses. weights_version and subscribers are set by this service when the
   // provider leaves them 0.

@@ -206,7 +206,9 @@ TEST_F(ParameterServiceTest, SubscriberThatLeavesIsForgotten) {
     context.TryCancel();
     reader->Finish();
   }
-  // Publishing to a departed (or departing) subscriber is harmless, and a new one is served.
+  // gRPC finishes the departed subscriber's stream and the service forgets it.
+  EXPECT_TRUE(service_->WaitForSubscribers(0, absl::Seconds(120)));
+  EXPECT_TRUE(absl::StrContains(metrics_.TextExposition(), "dreamfleet_learner_subscribers 0"));
   ASSERT_TRUE(service_->Publish(MakePatternWeights(2, SmallShapes())).ok());
   grpc::ClientContext context;
   auto reader = stub_->Subscribe(&context, v1::SubscribeRequest());
