@@ -32,9 +32,14 @@ uint32_t GetU32(const char* in) {
 }  // namespace
 
 uint32_t Crc32(std::string_view prefix, std::string_view body) {
+  // zlib returns 0 for a null buffer (its "initial value" idiom), so empty parts are skipped.
   uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(prefix.data()), prefix.size());
-  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(body.data()), body.size());
+  if (!prefix.empty()) {
+    crc = crc32_z(crc, reinterpret_cast<const Bytef*>(prefix.data()), prefix.size());
+  }
+  if (!body.empty()) {
+    crc = crc32_z(crc, reinterpret_cast<const Bytef*>(body.data()), body.size());
+  }
   return static_cast<uint32_t>(crc);
 }
 

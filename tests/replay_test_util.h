@@ -34,6 +34,7 @@ inline absl::StatusOr<ShardProcess> StartShard(const std::string& data_dir,
                                   "replay.data_dir=" + data_dir,
                                   "replay.wal_fsync_interval_ms=1",
                                   "replay.min_size_to_sample=1",
+                                  "replay.samples_per_insert=0",
                                   "replay.sequence_length=8",
                                   "learner.batch_length=8",
                                   "replay.capacity_steps=100000"};
