@@ -189,7 +189,69 @@ void AreaResizer::Resize(const uint8_t* src, uint8_t* dst) {
   VerticalPass(dst);
 }
 
+void AreaResizer::HorizontalPassXrgbBy4(const uint8_t* src) {
+  const size_t row4 = static_cast<size_t>(out_width_) * 4;
+  horizontal_bgrx_.resize(static_cast<size_t>(in_height_) * row4);
+  // Each output value is the sum of 4 bytes times 2^kShift / 4, in 1/16 units: sum << 6.
+  static_assert(((1 << kShift) / 4) >> 4 == 64, "scale of the by-4 fast path");
+  for (int y = 0; y < in_height_; ++y) {
+    const uint8_t* in = src + static_cast<size_t>(y) * in_width_ * 4;
+    uint16_t* out = horizontal_bgrx_.data() + y * row4;
+    int ox = 0;
+#ifdef __SSE2__
+    const __m128i zero = _mm_setzero_si128();
+    for (; ox + 2 <= out_width_; ox += 2) {
+      // Two output pixels = eight source pixels = 32 bytes.
+      __m128i sums[2];
+      for (int k = 0; k < 2; ++k) {
+        const __m128i v =
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + (ox + k) * 16));
+        __m128i s = _mm_add_epi16(_mm_unpacklo_epi8(v, zero), _mm_unpackhi_epi8(v, zero));
+        sums[k] = _mm_add_epi16(s, _mm_srli_si128(s, 8));  // low 4 lanes: B, G, R, X sums
+      }
+      const __m128i both = _mm_slli_epi16(_mm_unpacklo_epi64(sums[0], sums[1]), 6);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + ox * 4), both);
+    }
+#endif
+    for (; ox < out_width_; ++ox) {
+      const uint8_t* p = in + ox * 16;
+      for (int ch = 0; ch < 4; ++ch) {
+        out[ox * 4 + ch] = static_cast<uint16_t>((p[ch] + p[4 + ch] + p[8 + ch] + p[12 + ch]) << 6);
+      }
+    }
+  }
+}
+
+void AreaResizer::VerticalPassBgrx(uint8_t* dst) {
+  const size_t row4 = static_cast<size_t>(out_width_) * 4;
+  accum_bgrx_.resize(row4);
+  constexpr int kTotalShift = 2 * kShift - 4;
+  for (int oy = 0; oy < out_height_; ++oy) {
+    uint32_t* accum = accum_bgrx_.data();
+    std::fill(accum, accum + row4, 0u);
+    const uint32_t* w = rows_.weights.data() + rows_.offset[oy];
+    for (int k = 0; k < rows_.count[oy]; ++k) {
+      const uint16_t* h = horizontal_bgrx_.data() + (rows_.begin[oy] + k) * row4;
+      const uint32_t wy = w[k];
+      for (size_t i = 0; i < row4; ++i) accum[i] += h[i] * wy;
+    }
+    uint8_t* out = dst + static_cast<size_t>(oy) * out_width_ * 3;
+    for (int ox = 0; ox < out_width_; ++ox) {
+      for (int ch = 0; ch < 3; ++ch) {
+        const uint32_t v = accum[ox * 4 + 2 - ch];  // RGB from BGRX
+        out[ox * 3 + ch] =
+            static_cast<uint8_t>(std::min<uint32_t>(255, (v + (1u << (kTotalShift - 1))) >> kTotalShift));
+      }
+    }
+  }
+}
+
 void AreaResizer::ResizeXrgb8888(const uint8_t* src, uint8_t* dst) {
+  if (channels_ == 3 && in_width_ == 4 * out_width_) {
+    HorizontalPassXrgbBy4(src);
+    VerticalPassBgrx(dst);
+    return;
+  }
   HorizontalPass(src, 4);
   VerticalPass(dst);
 }

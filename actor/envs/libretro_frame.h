@@ -53,6 +53,10 @@ class AreaResizer {
   // src_channels: 3 for packed RGB, 4 for XRGB8888 (read as R = byte 2, G = 1, B = 0).
   void HorizontalPass(const uint8_t* src, int src_channels);
   void VerticalPass(uint8_t* dst);
+  // Fast path for XRGB8888 shrunk by exactly 4 horizontally (NES 256 -> 64): SIMD sums of four
+  // pixels kept as BGRX, then a vertical pass that writes RGB.
+  void HorizontalPassXrgbBy4(const uint8_t* src);
+  void VerticalPassBgrx(uint8_t* dst);
 
   int in_height_, in_width_, out_height_, out_width_, channels_;
   Footprints rows_, cols_;
@@ -60,6 +64,8 @@ class AreaResizer {
   // (255 << (kShift - 4) fits 16 bits), so the vertical pass is a contiguous weighted sum.
   std::vector<uint16_t> horizontal_;
   std::vector<uint32_t> accum_;  // [out_width * channels]
+  std::vector<uint16_t> horizontal_bgrx_;  // fast path: [in_height, out_width * 4]
+  std::vector<uint32_t> accum_bgrx_;       // fast path: [out_width * 4]
 };
 
 }  // namespace dreamfleet::actor
