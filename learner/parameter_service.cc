@@ -195,10 +195,33 @@ ParameterServiceImpl::ParameterServiceImpl(Options options) : options_(options) 
                                    "Newest published policy weights version.");
   sent_bytes_ = &metrics->Counter("dreamfleet_learner_weights_sent_bytes_total",
                                   "Serialized weight bytes written to subscribers.");
+  notifier_ = std::thread([this] { NotifyLoop(); });
+}
+
+void ParameterServiceImpl::NotifyLoop() {
+  int64_t handled = 0;
+  for (;;) {
+    {
+      absl::MutexLock lock(&notify_mu_);
+      auto pending = [this, &handled]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(notify_mu_) {
+        return notify_stop_ || notify_requests_ != handled;
+      };
+      notify_mu_.Await(absl::Condition(&pending));
+      if (notify_stop_) return;
+      handled = notify_requests_;
+    }
+    absl::MutexLock lock(&reactors_mu_);
+    for (SubscribeReactor* reactor : reactors_) reactor->Wake();
+  }
 }
 
 ParameterServiceImpl::~ParameterServiceImpl() {
   Shutdown();
+  {
+    absl::MutexLock lock(&notify_mu_);
+    notify_stop_ = true;
+  }
+  notifier_.join();
   absl::MutexLock lock(&reactors_mu_);
   reactors_mu_.Await(absl::Condition(
       +[](int* live) { return *live == 0; }, &live_reactors_));
@@ -215,15 +238,19 @@ absl::Status ParameterServiceImpl::Publish(
   }
   std::shared_ptr<const EncodedVersion> encoded =
       EncodeVersion(weights, options_.max_message_bytes);
+  version_gauge_->Set(static_cast<double>(weights->version));
+  std::shared_ptr<const services::WeightsVersion> previous;
+  std::shared_ptr<const EncodedVersion> previous_encoded;
   {
     absl::MutexLock lock(&latest_mu_);
-    latest_ = weights;
-    latest_encoded_ = encoded;
+    previous = std::exchange(latest_, weights);
+    previous_encoded = std::exchange(latest_encoded_, encoded);
   }
-  version_gauge_->Set(static_cast<double>(weights->version));
-  absl::MutexLock lock(&reactors_mu_);
-  for (SubscribeReactor* reactor : reactors_) reactor->Wake();
-  return absl::OkStatus();
+  {
+    absl::MutexLock lock(&notify_mu_);
+    ++notify_requests_;
+  }
+  return absl::OkStatus();  // the previous version is freed here, outside every lock
 }
 
 std::shared_ptr<const services::WeightsVersion> ParameterServiceImpl::latest() const {
