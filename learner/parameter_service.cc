@@ -201,6 +201,7 @@ ParameterServiceImpl::ParameterServiceImpl(Options options) : options_(options) 
 void ParameterServiceImpl::NotifyLoop() {
   int64_t handled = 0;
   for (;;) {
+    std::vector<std::shared_ptr<const void>> release;  // dropped after the wake-ups
     {
       absl::MutexLock lock(&notify_mu_);
       auto pending = [this, &handled]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(notify_mu_) {
@@ -209,6 +210,7 @@ void ParameterServiceImpl::NotifyLoop() {
       notify_mu_.Await(absl::Condition(&pending));
       if (notify_stop_) return;
       handled = notify_requests_;
+      release.swap(to_release_);
     }
     absl::MutexLock lock(&reactors_mu_);
     for (SubscribeReactor* reactor : reactors_) reactor->Wake();
@@ -246,11 +248,11 @@ absl::Status ParameterServiceImpl::Publish(
     previous = std::exchange(latest_, weights);
     previous_encoded = std::exchange(latest_encoded_, encoded);
   }
-  {
-    absl::MutexLock lock(&notify_mu_);
-    ++notify_requests_;
-  }
-  return absl::OkStatus();  // the previous version is freed here, outside every lock
+  absl::MutexLock lock(&notify_mu_);
+  ++notify_requests_;
+  if (previous != nullptr) to_release_.push_back(std::move(previous));
+  if (previous_encoded != nullptr) to_release_.push_back(std::move(previous_encoded));
+  return absl::OkStatus();
 }
 
 std::shared_ptr<const services::WeightsVersion> ParameterServiceImpl::latest() const {

@@ -121,6 +121,8 @@ class ParameterServiceImpl final
   absl::Mutex notify_mu_;
   int64_t notify_requests_ ABSL_GUARDED_BY(notify_mu_) = 0;
   bool notify_stop_ ABSL_GUARDED_BY(notify_mu_) = false;
+  // Replaced versions, freed on the notifier thread too (unmapping ~30 MB costs milliseconds).
+  std::vector<std::shared_ptr<const void>> to_release_ ABSL_GUARDED_BY(notify_mu_);
   std::thread notifier_;
 };
 
