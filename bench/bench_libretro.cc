@@ -7,9 +7,9 @@
 
 #include <time.h>
 
-#include <functional>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -38,12 +38,14 @@ struct Runner {
   int64_t frames = 0;
   double cpu_seconds = 0.0;
   bool failed = false;
-  double FramesPerSecond() const { return failed || cpu_seconds <= 0 ? -1.0 : frames / cpu_seconds; }
+  double FramesPerSecond() const {
+    return failed || cpu_seconds <= 0 ? -1.0 : frames / cpu_seconds;
+  }
 };
 
 std::function<int()> RawCore(bool video) {
-  auto created = LibretroCore::Create(DefaultCorePath("nestopia_libretro.so"),
-                                      DefaultHomebrewRomPath());
+  auto created =
+      LibretroCore::Create(DefaultCorePath("nestopia_libretro.so"), DefaultHomebrewRomPath());
   if (!created.ok()) {
     std::cerr << created.status() << "\n";
     return nullptr;
@@ -131,8 +133,9 @@ int PrintLibretroBench(double seconds) {
     }
   }
   const double baseline = runners[0].FramesPerSecond();
-  std::printf("\n| nes_homebrew (Nestopia), repeat 4, per CPU-second | frames/s | agent steps/s "
-              "| overhead vs baseline |\n|---|---:|---:|---:|\n");
+  std::printf(
+      "\n| nes_homebrew (Nestopia), repeat 4, per CPU-second | frames/s | agent steps/s "
+      "| overhead vs baseline |\n|---|---:|---:|---:|\n");
   int failures = 0;
   for (const Runner& r : runners) {
     const double fps = r.FramesPerSecond();

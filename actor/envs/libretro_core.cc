@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <libretro-common/libretro.h>
 #include <unistd.h>
 
 #include <array>
@@ -15,8 +16,6 @@
 #include <iterator>
 #include <mutex>
 #include <utility>
-
-#include <libretro-common/libretro.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -127,8 +126,8 @@ absl::StatusOr<void*> OpenPrivateCopy(const std::string& core_path) {
   const char* error = handle ? nullptr : dlerror();
   unlink(pattern.c_str());
   if (!handle) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot load libretro core \"", core_path, "\": ", error ? error : "dlopen failed"));
+    return absl::FailedPreconditionError(absl::StrCat("cannot load libretro core \"", core_path,
+                                                      "\": ", error ? error : "dlopen failed"));
   }
   return handle;
 }
@@ -323,8 +322,8 @@ absl::StatusOr<std::vector<uint8_t>> LibretroCore::SaveState() {
 
 absl::Status LibretroCore::LoadState(const std::vector<uint8_t>& state) {
   if (!api_->unserialize(state.data(), state.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("core ", library_name_, " rejected a ",
-                                                   state.size(), "-byte save state"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("core ", library_name_, " rejected a ", state.size(), "-byte save state"));
   }
   return absl::OkStatus();
 }

@@ -26,8 +26,8 @@ std::string WriteFile(const std::string& name, const std::string& bytes) {
 }
 
 TEST(LibretroCoreTest, NestopiaRunsTheHomebrewRomInXrgb8888) {
-  auto core = LibretroCore::Create(DefaultCorePath("nestopia_libretro.so"),
-                                   DefaultHomebrewRomPath());
+  auto core =
+      LibretroCore::Create(DefaultCorePath("nestopia_libretro.so"), DefaultHomebrewRomPath());
   ASSERT_TRUE(core.ok()) << core.status();
   EXPECT_EQ((*core)->system_ram().size(), 2048u);
   for (int i = 0; i < 3; ++i) (*core)->RunFrame(true, i % 2);
@@ -38,8 +38,8 @@ TEST(LibretroCoreTest, NestopiaRunsTheHomebrewRomInXrgb8888) {
 }
 
 TEST(LibretroCoreTest, SaveStateRoundTripsRam) {
-  auto core = LibretroCore::Create(DefaultCorePath("nestopia_libretro.so"),
-                                   DefaultHomebrewRomPath());
+  auto core =
+      LibretroCore::Create(DefaultCorePath("nestopia_libretro.so"), DefaultHomebrewRomPath());
   ASSERT_TRUE(core.ok()) << core.status();
   for (int i = 0; i < 20; ++i) (*core)->RunFrame(false);
   auto state = (*core)->SaveState();
@@ -57,11 +57,11 @@ TEST(LibretroCoreTest, SaveStateRoundTripsRam) {
 // spins forever (0x100: nop; jp 0x150 / 0x150: jr -2).
 std::string TinyGameBoyRom() {
   std::string rom(32768, '\0');
-  static constexpr uint8_t kLogo[48] = {
-      0xCE, 0xED, 0x66, 0x66, 0xCC, 0x0D, 0x00, 0x0B, 0x03, 0x73, 0x00, 0x83,
-      0x00, 0x0C, 0x00, 0x0D, 0x00, 0x08, 0x11, 0x1F, 0x88, 0x89, 0x00, 0x0E,
-      0xDC, 0xCC, 0x6E, 0xE6, 0xDD, 0xDD, 0xD9, 0x99, 0xBB, 0xBB, 0x67, 0x63,
-      0x6E, 0x0E, 0xEC, 0xCC, 0xDD, 0xDC, 0x99, 0x9F, 0xBB, 0xB9, 0x33, 0x3E};
+  static constexpr uint8_t kLogo[48] = {0xCE, 0xED, 0x66, 0x66, 0xCC, 0x0D, 0x00, 0x0B, 0x03, 0x73,
+                                        0x00, 0x83, 0x00, 0x0C, 0x00, 0x0D, 0x00, 0x08, 0x11, 0x1F,
+                                        0x88, 0x89, 0x00, 0x0E, 0xDC, 0xCC, 0x6E, 0xE6, 0xDD, 0xDD,
+                                        0xD9, 0x99, 0xBB, 0xBB, 0x67, 0x63, 0x6E, 0x0E, 0xEC, 0xCC,
+                                        0xDD, 0xDC, 0x99, 0x9F, 0xBB, 0xB9, 0x33, 0x3E};
   const uint8_t entry[4] = {0x00, 0xC3, 0x50, 0x01};
   for (int i = 0; i < 4; ++i) rom[0x100 + i] = static_cast<char>(entry[i]);
   for (int i = 0; i < 48; ++i) rom[0x104 + i] = static_cast<char>(kLogo[i]);
@@ -139,8 +139,8 @@ TEST(LibretroCoreTest, ManyInstancesLoadAndRelease) {
   for (int round = 0; round < 3; ++round) {
     std::vector<std::unique_ptr<LibretroCore>> cores;
     for (int i = 0; i < 4; ++i) {
-      auto core = LibretroCore::Create(DefaultCorePath("nestopia_libretro.so"),
-                                       DefaultHomebrewRomPath());
+      auto core =
+          LibretroCore::Create(DefaultCorePath("nestopia_libretro.so"), DefaultHomebrewRomPath());
       ASSERT_TRUE(core.ok()) << core.status();
       cores.push_back(std::move(*core));
     }

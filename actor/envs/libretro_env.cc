@@ -25,8 +25,8 @@ absl::Status CheckRomConsole(const std::string& path, const std::string& console
   const size_t got = static_cast<size_t>(in.gcount());
   if (console == "NES") {
     if (got >= 16 && std::memcmp(head.data(), "NES\x1A", 4) == 0) return absl::OkStatus();
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", path, "\" is not an NES ROM: no iNES header (\"NES\\x1A\") at offset 0"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", path, "\" is not an NES ROM: no iNES header (\"NES\\x1A\") at offset 0"));
   }
   if (console == "GB") {
     // The boot ROM's Nintendo logo at 0x104..0x133 and the header checksum at 0x14D.
@@ -42,9 +42,9 @@ absl::Status CheckRomConsole(const std::string& path, const std::string& console
     uint8_t checksum = 0;
     for (int i = 0x134; i <= 0x14C; ++i) checksum = checksum - head[i] - 1;
     if (checksum != head[0x14D]) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "\"%s\" has a bad Game Boy header checksum (0x%02X, expected 0x%02X)", path, head[0x14D],
-          checksum));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("\"%s\" has a bad Game Boy header checksum (0x%02X, expected 0x%02X)",
+                          path, head[0x14D], checksum));
     }
     return absl::OkStatus();
   }
@@ -55,10 +55,9 @@ absl::StatusOr<std::unique_ptr<LibretroEnv>> LibretroEnv::Create(
     LibretroEnvConfig config, std::unique_ptr<EmulatorGame> game) {
   if (config.action_buttons.empty() ||
       config.spec.num_actions != static_cast<int>(config.action_buttons.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("env ", config.spec.name, ": ",
-                                                   config.action_buttons.size(),
-                                                   " button sets for ", config.spec.num_actions,
-                                                   " actions"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("env ", config.spec.name, ": ", config.action_buttons.size(),
+                     " button sets for ", config.spec.num_actions, " actions"));
   }
   if (config.action_repeat < 1) {
     return absl::InvalidArgumentError(
@@ -198,8 +197,7 @@ absl::Status LibretroEnv::Step(int action, StepBuffer* out) {
   }
   if (action < 0 || action >= config_.spec.num_actions) {
     return absl::InvalidArgumentError(absl::StrCat("env ", config_.spec.name, ": action ", action,
-                                                   " outside [0, ", config_.spec.num_actions,
-                                                   ")"));
+                                                   " outside [0, ", config_.spec.num_actions, ")"));
   }
   RunFrames(config_.action_buttons[action], /*capture=*/out->image != nullptr);
   const EmulatorGame::StepResult result = game_->Step(core_.get());

@@ -204,8 +204,7 @@ void AreaResizer::HorizontalPassXrgbBy4(const uint8_t* src) {
       // Two output pixels = eight source pixels = 32 bytes.
       __m128i sums[2];
       for (int k = 0; k < 2; ++k) {
-        const __m128i v =
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + (ox + k) * 16));
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + (ox + k) * 16));
         __m128i s = _mm_add_epi16(_mm_unpacklo_epi8(v, zero), _mm_unpackhi_epi8(v, zero));
         sums[k] = _mm_add_epi16(s, _mm_srli_si128(s, 8));  // low 4 lanes: B, G, R, X sums
       }
@@ -239,8 +238,8 @@ void AreaResizer::VerticalPassBgrx(uint8_t* dst) {
     for (int ox = 0; ox < out_width_; ++ox) {
       for (int ch = 0; ch < 3; ++ch) {
         const uint32_t v = accum[ox * 4 + 2 - ch];  // RGB from BGRX
-        out[ox * 3 + ch] =
-            static_cast<uint8_t>(std::min<uint32_t>(255, (v + (1u << (kTotalShift - 1))) >> kTotalShift));
+        out[ox * 3 + ch] = static_cast<uint8_t>(
+            std::min<uint32_t>(255, (v + (1u << (kTotalShift - 1))) >> kTotalShift));
       }
     }
   }

@@ -63,7 +63,7 @@ class AreaResizer {
   // Horizontal pass of every input row: [in_height, out_width * channels], in 1/16 units
   // (255 << (kShift - 4) fits 16 bits), so the vertical pass is a contiguous weighted sum.
   std::vector<uint16_t> horizontal_;
-  std::vector<uint32_t> accum_;  // [out_width * channels]
+  std::vector<uint32_t> accum_;            // [out_width * channels]
   std::vector<uint16_t> horizontal_bgrx_;  // fast path: [in_height, out_width * 4]
   std::vector<uint32_t> accum_bgrx_;       // fast path: [out_width * 4]
 };

@@ -92,8 +92,7 @@ TEST(AreaResizerTest, XrgbPathEqualsConvertThenResize) {
     std::vector<uint8_t> xrgb(static_cast<size_t>(h) * w * 4);
     for (size_t i = 0; i < xrgb.size(); ++i) xrgb[i] = static_cast<uint8_t>(i * 37 + i / 7);
     std::vector<uint8_t> rgb(static_cast<size_t>(h) * w * 3);
-    ConvertToRgb(xrgb.data(), w, h, static_cast<size_t>(w) * 4, PixelFormat::kXRGB8888,
-                 rgb.data());
+    ConvertToRgb(xrgb.data(), w, h, static_cast<size_t>(w) * 4, PixelFormat::kXRGB8888, rgb.data());
     std::vector<uint8_t> expected(64 * 64 * 3), got(64 * 64 * 3);
     AreaResizer resizer(h, w, 64, 64, 3);
     resizer.Resize(rgb.data(), expected.data());

@@ -30,8 +30,8 @@ TEST(LibretroRegistryTest, VectorEnvRunsSeveralHomebrewInstances) {
   const std::vector<int> actions = {1, 6, 3};  // RIGHT, LEFT, RIGHT+B
   for (int i = 0; i < 6; ++i) ASSERT_TRUE((*vec)->Step(actions).ok());
   const float* rewards = (*vec)->reward();
-  EXPECT_GT(rewards[0], 0.0f);  // moving right: progress reward
-  EXPECT_LE(rewards[1], 0.0f);  // moving left
+  EXPECT_GT(rewards[0], 0.0f);        // moving right: progress reward
+  EXPECT_LE(rewards[1], 0.0f);        // moving left
   EXPECT_GT(rewards[2], rewards[0]);  // running is faster than walking
 }
 

@@ -22,12 +22,12 @@ inline constexpr int kEnemyTypes = 0x0016;   // five slots 0x16..0x1A
 inline constexpr int kFloatState = 0x001D;   // 3 = sliding down the flag pole
 inline constexpr int kXPage = 0x006D;        // x = page * 256 + x on page
 inline constexpr int kXOnPage = 0x0086;
-inline constexpr int kYViewport = 0x00B5;    // > 1: fell below the screen
+inline constexpr int kYViewport = 0x00B5;  // > 1: fell below the screen
 inline constexpr int kYPixel = 0x03B8;
-inline constexpr int kLives = 0x075A;        // 0xFF = game over
+inline constexpr int kLives = 0x075A;  // 0xFF = game over
 inline constexpr int kStage = 0x075C;
 inline constexpr int kWorld = 0x075F;
-inline constexpr int kGameMode = 0x0770;     // 2 = world over (victory)
+inline constexpr int kGameMode = 0x0770;  // 2 = world over (victory)
 inline constexpr int kPrelevelTimer = 0x07A0;
 inline constexpr int kScoreDigits = 0x07DD;  // 6 decimal digits, most significant first
 inline constexpr int kTimeDigits = 0x07F8;   // 3 decimal digits
@@ -43,13 +43,13 @@ struct MarioState {
   int lives = 0;
   int score = 0;
   int coins = 0;
-  int world = 0;   // 1-based
-  int stage = 0;   // 1-based
+  int world = 0;  // 1-based
+  int stage = 0;  // 1-based
   int player_state = 0;
   bool dying = false;
   bool dead = false;
   bool game_over = false;
-  bool busy = false;        // transitions the env fast-forwards through
+  bool busy = false;  // transitions the env fast-forwards through
   bool world_over = false;
   bool stage_over = false;  // flag pole or Bowser's axe
   bool flag_get() const { return world_over || stage_over; }

@@ -33,9 +33,9 @@ class HomebrewGame : public EmulatorGame {
     for (int i = 0; i < 2; ++i) core->RunFrame(false);
     const HomebrewState state = ReadHomebrewState(core->system_ram());
     if (state.game_mode != 1 || state.x != 16) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the homebrew ROM did not start (game mode ", state.game_mode, ", x ", state.x,
-          "): is it dreamfleet's homebrew.nes?"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the homebrew ROM did not start (game mode ", state.game_mode, ", x ",
+                       state.x, "): is it dreamfleet's homebrew.nes?"));
     }
     return absl::OkStatus();
   }
@@ -90,16 +90,20 @@ std::string DefaultHomebrewRomPath() {
 }
 
 const std::vector<std::string>& NesSimpleMovementNames() {
-  static const auto* names = new std::vector<std::string>{
-      "NOOP", "RIGHT", "RIGHT+A", "RIGHT+B", "RIGHT+A+B", "A", "LEFT"};
+  static const auto* names =
+      new std::vector<std::string>{"NOOP", "RIGHT", "RIGHT+A", "RIGHT+B", "RIGHT+A+B", "A", "LEFT"};
   return *names;
 }
 
 const std::vector<uint16_t>& NesSimpleMovementButtons() {
   using namespace joypad;  // NOLINT
-  static const auto* buttons = new std::vector<uint16_t>{
-      0, kRight, static_cast<uint16_t>(kRight | kA), static_cast<uint16_t>(kRight | kB),
-      static_cast<uint16_t>(kRight | kA | kB), kA, kLeft};
+  static const auto* buttons = new std::vector<uint16_t>{0,
+                                                         kRight,
+                                                         static_cast<uint16_t>(kRight | kA),
+                                                         static_cast<uint16_t>(kRight | kB),
+                                                         static_cast<uint16_t>(kRight | kA | kB),
+                                                         kA,
+                                                         kLeft};
   return *buttons;
 }
 
@@ -122,8 +126,8 @@ absl::StatusOr<std::unique_ptr<Environment>> MakeNesHomebrew(const EnvOptions& o
   if (absl::IsNotFound(rom_ok)) {
     return absl::NotFoundError(absl::StrCat(
         "nes_homebrew needs dreamfleet's homebrew NES ROM, built by CMake when cc65 is installed "
-        "(target dreamfleet_homebrew_rom): file \"", config.rom_path,
-        "\" not found (set env.rom or DREAMFLEET_ROM_DIR)"));
+        "(target dreamfleet_homebrew_rom): file \"",
+        config.rom_path, "\" not found (set env.rom or DREAMFLEET_ROM_DIR)"));
   }
   if (!rom_ok.ok()) return rom_ok;
   auto env = LibretroEnv::Create(std::move(config), std::make_unique<HomebrewGame>());

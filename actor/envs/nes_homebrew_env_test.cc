@@ -40,9 +40,7 @@ Episode MakeEpisode(EnvOptions options = {}) {
   return e;
 }
 
-absl::Span<const uint8_t> Ram(Episode& e) {
-  return static_cast<LibretroEnv*>(e.env.get())->ram();
-}
+absl::Span<const uint8_t> Ram(Episode& e) { return static_cast<LibretroEnv*>(e.env.get())->ram(); }
 
 // Runs right holding B and jumps at the pits and over the enemy, from RAM alone.
 int ScriptedAction(const HomebrewState& s) {
@@ -201,7 +199,8 @@ TEST(NesHomebrewEnvTest, SmallAndGrayObservationsAreTheNativeOneResized) {
   EnvOptions native_options, gray_options;
   native_options.image_size = 0;
   gray_options.grayscale = true;
-  Episode native = MakeEpisode(native_options), small = MakeEpisode(), gray = MakeEpisode(gray_options);
+  Episode native = MakeEpisode(native_options), small = MakeEpisode(),
+          gray = MakeEpisode(gray_options);
   ASSERT_NE(native.env, nullptr);
   ASSERT_NE(small.env, nullptr);
   ASSERT_NE(gray.env, nullptr);

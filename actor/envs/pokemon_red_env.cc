@@ -57,7 +57,9 @@ PokemonState ReadPokemonState(absl::Span<const uint8_t> wram) {
     s.event_flags += static_cast<int>(std::bitset<8>(At(wram, a)).count());
   }
   s.party_count = std::min<int>(At(wram, kPartyCount), 6);
-  for (int i = 0; i < s.party_count; ++i) s.level_sum += At(wram, kPartyMon1Level + i * kPartyMonStride);
+  for (int i = 0; i < s.party_count; ++i) {
+    s.level_sum += At(wram, kPartyMon1Level + i * kPartyMonStride);
+  }
   s.map = At(wram, kCurMap);
   s.x = At(wram, kPlayerX);
   s.y = At(wram, kPlayerY);
@@ -99,23 +101,14 @@ int PokemonCharToken(uint8_t code) {
   if (code >= 0x80 && code <= 0x99) return 2 + (code - 0x80);
   if (code >= 0xA0 && code <= 0xB9) return 28 + (code - 0xA0);
   if (code >= 0xF6) return 54 + (code - 0xF6);
-  auto punct = [](char c) {
-    return 64 + static_cast<int>(std::string(kPunctuation).find(c));
-  };
+  // Pokemon's codes of the characters in kPunctuation.
+  static constexpr std::pair<uint8_t, char> kPunctuationCodes[] = {
+      {0x9A, '('}, {0x9B, ')'}, {0x9C, ':'}, {0x9D, ';'}, {0x9E, '['}, {0x9F, ']'}, {0xE0, '\''},
+      {0xE3, '-'}, {0xE6, '?'}, {0xE7, '!'}, {0xE8, '.'}, {0xF3, '/'}, {0xF4, ','}};
+  for (const auto& [punct_code, c] : kPunctuationCodes) {
+    if (punct_code == code) return 64 + static_cast<int>(std::string(kPunctuation).find(c));
+  }
   switch (code) {
-    case 0x9A: return punct('(');
-    case 0x9B: return punct(')');
-    case 0x9C: return punct(':');
-    case 0x9D: return punct(';');
-    case 0x9E: return punct('[');
-    case 0x9F: return punct(']');
-    case 0xE0: return punct('\'');
-    case 0xE3: return punct('-');
-    case 0xE6: return punct('?');
-    case 0xE7: return punct('!');
-    case 0xE8: return punct('.');
-    case 0xF3: return punct('/');
-    case 0xF4: return punct(',');
     case 0x4E:  // next line
     case 0x4F:  // line
     case 0x51:  // paragraph
@@ -174,8 +167,14 @@ absl::StatusOr<std::unique_ptr<Environment>> MakeGbPokemonRed(const EnvOptions& 
   config.spec.text_vocab = pokemon_text::kTextVocab;
   config.spec.reward_min = 0.0f;
   config.spec.reward_max = PokemonRedRules::kBadgeReward + 10.0f;
-  config.action_buttons = {0,           joypad::kA,    joypad::kB,     joypad::kUp,
-                           joypad::kDown, joypad::kLeft, joypad::kRight, joypad::kStart};
+  config.action_buttons = {0,
+                           joypad::kA,
+                           joypad::kB,
+                           joypad::kUp,
+                           joypad::kDown,
+                           joypad::kLeft,
+                           joypad::kRight,
+                           joypad::kStart};
   config.core_path = options.core.empty() ? DefaultCorePath("gambatte_libretro.so") : options.core;
   config.rom_path = options.rom;
   config.action_repeat = options.action_repeat;

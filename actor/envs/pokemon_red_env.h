@@ -21,7 +21,7 @@ namespace dreamfleet::actor {
 // Game Boy addresses; the span Gambatte exposes as system RAM is WRAM starting at kWramBase.
 namespace pokemon_ram {
 inline constexpr int kWramBase = 0xC000;
-inline constexpr int kTileMap = 0xC3A0;     // 20 x 18 screen tiles
+inline constexpr int kTileMap = 0xC3A0;  // 20 x 18 screen tiles
 inline constexpr int kTextBuffer1 = 0xCD3D;
 inline constexpr int kTextBuffer2 = 0xCE9D;
 inline constexpr int kFontLoaded = 0xCFC4;  // bit 0: a text box or menu is open
@@ -38,10 +38,10 @@ inline constexpr int kEventFlagsEnd = 0xD886;  // inclusive
 }  // namespace pokemon_ram
 
 struct PokemonState {
-  int badges = 0;        // number of badge bits set
-  int event_flags = 0;   // number of event flag bits set
+  int badges = 0;       // number of badge bits set
+  int event_flags = 0;  // number of event flag bits set
   int party_count = 0;
-  int level_sum = 0;     // sum of the party's levels
+  int level_sum = 0;  // sum of the party's levels
   int map = 0;
   int x = 0;
   int y = 0;

@@ -18,7 +18,9 @@ using ::testing::HasSubstr;
 using namespace pokemon_ram;  // NOLINT
 
 std::vector<uint8_t> Wram() { return std::vector<uint8_t>(0x2000, 0); }
-void Set(std::vector<uint8_t>& wram, int address, uint8_t value) { wram[address - kWramBase] = value; }
+void Set(std::vector<uint8_t>& wram, int address, uint8_t value) {
+  wram[address - kWramBase] = value;
+}
 
 std::string Render(const std::vector<int32_t>& tokens) {
   std::string s;
@@ -78,9 +80,9 @@ TEST(PokemonRulesTest, PaysForNewTilesBadgesEventsAndLevelsOnce) {
   Set(wram, kBadges, 1);
   Set(wram, kEventFlags + 3, 0x03);
   Set(wram, kPartyMon1Level, 7);
-  EXPECT_FLOAT_EQ(rules.Step(ReadPokemonState(wram)).reward,
-                  PokemonRedRules::kBadgeReward + 2 * PokemonRedRules::kEventReward +
-                      2 * PokemonRedRules::kLevelReward);
+  EXPECT_FLOAT_EQ(rules.Step(ReadPokemonState(wram)).reward, PokemonRedRules::kBadgeReward +
+                                                                 2 * PokemonRedRules::kEventReward +
+                                                                 2 * PokemonRedRules::kLevelReward);
   EXPECT_FLOAT_EQ(rules.Step(ReadPokemonState(wram)).reward, 0.0f);
   // Catching a level-30 mon raises the level sum but is not a level gain.
   Set(wram, kPartyCount, 2);
