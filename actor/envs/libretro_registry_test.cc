@@ -1,5 +1,6 @@
 // The emulator envs through the registry and a VectorEnv of K nes_homebrew instances in one
 // process (each instance its own private core copy).
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,29 @@ TEST(LibretroRegistryTest, VectorEnvRunsSeveralHomebrewInstances) {
   EXPECT_GT(rewards[0], 0.0f);        // moving right: progress reward
   EXPECT_LE(rewards[1], 0.0f);        // moving left
   EXPECT_GT(rewards[2], rewards[0]);  // running is faster than walking
+}
+
+TEST(LibretroRegistryTest, VectorEnvOnTwoThreadsMatchesOneThread) {
+  EnvOptions options;
+  options.name = "nes_homebrew";
+  options.base_seed = 11;  // sticky actions at the default 0.25, seeded per env
+  constexpr int kEnvs = 4;
+  auto one = VectorEnv::Create(options, kEnvs, /*num_threads=*/1);
+  auto two = VectorEnv::Create(options, kEnvs, /*num_threads=*/2);
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_TRUE(two.ok()) << two.status();
+  ASSERT_TRUE((*one)->Reset().ok());
+  ASSERT_TRUE((*two)->Reset().ok());
+  const size_t image_bytes = kEnvs * (*one)->spec().image_bytes();
+  std::vector<int> actions(kEnvs);
+  for (int step = 0; step < 60; ++step) {
+    for (int i = 0; i < kEnvs; ++i) actions[i] = (step * 3 + i * 5 + step / 7) % 7;
+    ASSERT_TRUE((*one)->Step(actions).ok());
+    ASSERT_TRUE((*two)->Step(actions).ok());
+    ASSERT_TRUE(std::equal((*one)->image(), (*one)->image() + image_bytes, (*two)->image()))
+        << "step " << step;
+    ASSERT_TRUE(std::equal((*one)->reward(), (*one)->reward() + kEnvs, (*two)->reward()));
+  }
 }
 
 TEST(LibretroRegistryTest, RomlessCommercialGamesFailAtCreation) {
