@@ -53,8 +53,8 @@ TEST(LibretroCoreTest, SaveStateRoundTripsRam) {
   EXPECT_EQ(std::vector<uint8_t>(ram.begin(), ram.end()), saved);
 }
 
-// A minimal valid 32 KB Game Boy cartridge: Nintendo logo, header checksum, and code that
-// spins forever (0x100: nop; jp 0x150 / 0x150: jr -2).
+// A minimal valid 32 KB Game Boy cartridge: Nintendo logo, header checksum, and code that writes
+// 0x5A to 0xD356 and 0x80 to 0xC3A0, then spins (0x100: nop; jp 0x150).
 std::string TinyGameBoyRom() {
   std::string rom(32768, '\0');
   static constexpr uint8_t kLogo[48] = {0xCE, 0xED, 0x66, 0x66, 0xCC, 0x0D, 0x00, 0x0B, 0x03, 0x73,
@@ -66,8 +66,9 @@ std::string TinyGameBoyRom() {
   for (int i = 0; i < 4; ++i) rom[0x100 + i] = static_cast<char>(entry[i]);
   for (int i = 0; i < 48; ++i) rom[0x104 + i] = static_cast<char>(kLogo[i]);
   rom.replace(0x134, 8, "DFTEST  ");
-  rom[0x150] = static_cast<char>(0x18);
-  rom[0x151] = static_cast<char>(0xFE);
+  // At 0x150: ld a,0x5A; ld (0xD356),a; ld a,0x80; ld (0xC3A0),a; jr -2 (spin).
+  const uint8_t code[] = {0x3E, 0x5A, 0xEA, 0x56, 0xD3, 0x3E, 0x80, 0xEA, 0xA0, 0xC3, 0x18, 0xFE};
+  for (size_t i = 0; i < sizeof(code); ++i) rom[0x150 + i] = static_cast<char>(code[i]);
   uint8_t checksum = 0;
   for (int i = 0x134; i <= 0x14C; ++i) checksum = checksum - static_cast<uint8_t>(rom[i]) - 1;
   rom[0x14D] = static_cast<char>(checksum);
@@ -87,7 +88,11 @@ TEST(LibretroCoreTest, GambatteRunsAGameBoyRomInRgb565WithStdoutQuiet) {
   EXPECT_EQ(frame.format, PixelFormat::kRGB565);
   EXPECT_EQ(frame.width, 160);
   EXPECT_EQ(frame.height, 144);
-  EXPECT_GE((*core)->system_ram().size(), 0x2000u);
+  // System RAM is WRAM from 0xC000, both banks contiguous: where the Pokemon readers look.
+  const auto wram = (*core)->system_ram();
+  ASSERT_GE(wram.size(), 0x2000u);
+  EXPECT_EQ(wram[0xD356 - 0xC000], 0x5A);
+  EXPECT_EQ(wram[0xC3A0 - 0xC000], 0x80);
 }
 
 TEST(LibretroCoreTest, PokemonEnvRunsOnGambatteWithTextTokens) {
@@ -110,6 +115,8 @@ TEST(LibretroCoreTest, PokemonEnvRunsOnGambatteWithTextTokens) {
     EXPECT_GE(t, 0);
     EXPECT_LT(t, spec.text_vocab);
   }
+  // The cartridge wrote 0x5A (four bits set) to the badge byte: the reader sees four badges.
+  EXPECT_EQ(ReadPokemonState(static_cast<LibretroEnv*>(env->get())->ram()).badges, 4);
 }
 
 TEST(LibretroCoreTest, MissingCoreIsNotFound) {
