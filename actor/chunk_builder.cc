@@ -1,6 +1,5 @@
 #include "actor/chunk_builder.h"
 
-#include "services/tensor_codec.h"
 
 namespace dreamfleet::actor {
 
@@ -23,19 +22,21 @@ void ChunkBuilder::Append(const uint8_t* image, const float* vector, const int32
   ++size_;
 }
 
-v1::Chunk ChunkBuilder::Take(int64_t weights_version) {
-  v1::Chunk chunk;
-  chunk.set_actor_id(stream_id_);
-  chunk.set_sequence(sequence_++);
-  chunk.set_num_steps(size_);
-  chunk.set_weights_version(weights_version);
+replay::StepChunk ChunkBuilder::Take(int64_t weights_version) {
+  replay::StepChunk chunk;
+  chunk.actor_id = stream_id_;
+  chunk.sequence = sequence_++;
+  chunk.num_steps = static_cast<uint32_t>(size_);
+  chunk.weights_version = weights_version;
   const int64_t n = size_;
   auto add = [&](const char* name, v1::DType dtype, std::vector<int64_t> shape, const void* data,
                  size_t bytes) {
-    v1::NamedTensor* tensor = chunk.add_data();
-    tensor->set_name(name);
-    // Sizes are consistent by construction; EncodeTensor cannot fail here.
-    (void)services::EncodeTensor(dtype, shape, data, bytes, tensor->mutable_tensor());
+    replay::Tensor tensor;
+    tensor.name = name;
+    tensor.dtype = dtype;
+    tensor.shape = std::move(shape);
+    tensor.data.assign(static_cast<const char*>(data), bytes);
+    chunk.fields.push_back(std::move(tensor));
   };
   add("image", v1::DTYPE_UINT8, {n, spec_.image_height, spec_.image_width, spec_.image_channels},
       image_.data(), image_.size());

@@ -1,6 +1,6 @@
 // Collects the steps of one env stream into replay chunks. The actor appends one step per env per
 // tick (observation, the reward that led to it, its flags, and the action then taken: DreamerV3's
-// step layout); when chunk_steps steps are in, Take() yields a v1::Chunk whose tensors are
+// step layout); when chunk_steps steps are in, Take() yields a replay::StepChunk whose fields are
 // [n, ...per-step shape] and starts the next one with the following sequence number.
 #pragma once
 
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "actor/envs/environment.h"
-#include "dreamfleet/v1/replay.pb.h"
+#include "replay_server/sharded_replay_client.h"
 
 namespace dreamfleet::actor {
 
@@ -25,7 +25,7 @@ class ChunkBuilder {
   const std::string& stream_id() const { return stream_id_; }
 
   // The collected steps as a chunk (may be partial, e.g. at shutdown), then starts a new chunk.
-  v1::Chunk Take(int64_t weights_version);
+  replay::StepChunk Take(int64_t weights_version);
 
  private:
   std::string stream_id_;

@@ -102,7 +102,8 @@ int RunUp(int argc, char** argv) {
       "dreamfleet up [--config FILE] [--set section.key=value]... [flags]",
       "Runs a local cluster: replay.shards replay shards, one learner and actor.count actors, from "
       "one config (default: the embedded configs/default.yaml). Logs go to <run.dir>/logs/, the "
-      "merged config to <run.dir>/config.yaml and the final summary to <run.dir>/summary.json. "
+      "merged config to <run.dir>/config.yaml, process ids to <run.dir>/processes.txt and the final "
+      "summary to <run.dir>/summary.json. "
       "Ctrl-C stops every process cleanly.");
   command_line.AddConfigFlags();
   command_line.AddDouble("max-minutes", &max_minutes, "Stop after this many minutes (0 = never).");
@@ -167,8 +168,24 @@ int RunUp(int argc, char** argv) {
   ClusterStatus status;
   std::string stop_reason = "interrupted";
   int printed_lines = 0;
+  // <run.dir>/processes.txt: "name pid restarts" per line, rewritten whenever a pid changes (for
+  // scripts and tests that need to find a process of the run).
+  std::string last_processes;
+  auto write_processes = [&] {
+    std::string text;
+    for (const ProcessState& state : supervisor.States()) {
+      absl::StrAppend(&text, state.name, " ", state.pid, " ", state.restarts, "\n");
+    }
+    if (text == last_processes) return;
+    last_processes = text;
+    const std::string path = run_dir + "/processes.txt";
+    std::ofstream(path + ".tmp") << text;
+    std::rename((path + ".tmp").c_str(), path.c_str());
+  };
+  write_processes();
   while (!services::WaitForShutdown(absl::Milliseconds(500))) {
     supervisor.Poll();
+    write_processes();
     const absl::Time now = absl::Now();
     if (now - last_report < absl::Seconds(tty ? 2 : 10)) continue;
     status = QueryCluster(*config, plan.actors);
@@ -197,7 +214,11 @@ int RunUp(int argc, char** argv) {
   const absl::Duration elapsed = absl::Now() - start;
   status = QueryCluster(*config, plan.actors);
   std::cerr << "dreamfleet up: stopping (" << stop_reason << ")\n";
-  supervisor.Stop();
+  // Actors first (they hand their last steps to replay), then the learner (it checkpoints), then
+  // the shards (they checkpoint their tables).
+  supervisor.Stop(absl::Seconds(20), "actor-");
+  supervisor.Stop(absl::Seconds(60), "learner");
+  supervisor.Stop(absl::Seconds(60));
   const std::string summary = absl::StrCat(
       "{\"stop_reason\":\"", stop_reason, "\",\"wall_seconds\":", absl::ToDoubleSeconds(elapsed),
       ",\"env_steps\":", status.env_steps(), ",\"updates\":", status.learner.updates,

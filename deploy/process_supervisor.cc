@@ -81,7 +81,7 @@ std::vector<std::string> ProcessSupervisor::Poll(absl::Duration backoff) {
         exited.push_back(child.spec.name);
       }
     }
-    if (child.pid == 0 && child.spec.restart && !stopped_ && absl::Now() >= child.next_start &&
+    if (child.pid == 0 && child.spec.restart && !child.stopped && absl::Now() >= child.next_start &&
         !child.last_exit.empty()) {
       absl::StatusOr<pid_t> pid = Spawn(child.spec);
       if (pid.ok()) {
@@ -115,14 +115,18 @@ pid_t ProcessSupervisor::Pid(const std::string& name) const {
   return 0;
 }
 
-void ProcessSupervisor::Stop(absl::Duration grace) {
+void ProcessSupervisor::Stop(absl::Duration grace, const std::string& prefix) {
   absl::MutexLock lock(&mu_);
-  stopped_ = true;
+  std::vector<Child*> stopping;
   for (Child& child : children_) {
+    if (child.spec.name.compare(0, prefix.size(), prefix) != 0) continue;
+    child.stopped = true;
     if (child.pid > 0) kill(child.pid, SIGTERM);
+    stopping.push_back(&child);
   }
   const absl::Time deadline = absl::Now() + grace;
-  for (Child& child : children_) {
+  for (Child* stopping_child : stopping) {
+    Child& child = *stopping_child;
     while (child.pid > 0) {
       int status = 0;
       const pid_t done = waitpid(child.pid, &status, WNOHANG);

@@ -45,8 +45,9 @@ class ProcessSupervisor {
   std::vector<ProcessState> States() const;
   // The pid of a running process, 0 when not running.
   pid_t Pid(const std::string& name) const;
-  // SIGTERM to all, wait up to `grace`, then SIGKILL. Idempotent.
-  void Stop(absl::Duration grace = absl::Seconds(10));
+  // SIGTERM to all whose name starts with `prefix` ("" = all), wait up to `grace`, then SIGKILL;
+  // none of them is restarted afterwards. Idempotent.
+  void Stop(absl::Duration grace = absl::Seconds(10), const std::string& prefix = "");
 
  private:
   struct Child {
@@ -55,12 +56,12 @@ class ProcessSupervisor {
     int restarts = 0;
     std::string last_exit;
     absl::Time next_start = absl::InfinitePast();
+    bool stopped = false;
   };
   absl::StatusOr<pid_t> Spawn(const ProcessSpec& spec);
 
   mutable absl::Mutex mu_;
   std::vector<Child> children_ ABSL_GUARDED_BY(mu_);
-  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace dreamfleet::deploy

@@ -1,0 +1,40 @@
+// Batched CPU policy inference for an actor process: the K envs of a VectorEnv step through one
+// Policy (encoder, RSSM posterior step, actor head) per tick. Weights arrive as a broadcast
+// WeightsVersion and are swapped in between ticks. The header keeps LibTorch out of its users.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "actor/envs/vector_env.h"
+#include "services/weights.h"
+
+namespace dreamfleet::actor {
+
+class PolicyRunner {
+ public:
+  // `threads`: LibTorch intra-op threads for inference; `seed`: action sampling.
+  static absl::StatusOr<std::unique_ptr<PolicyRunner>> Create(int num_envs, int threads,
+                                                             uint64_t seed);
+  ~PolicyRunner();
+
+  // Builds the policy from weights.model_config on first use (or when the model config changes)
+  // and copies the weights in. On error the previous weights stay in use.
+  absl::Status Load(const services::WeightsVersion& weights);
+  bool ready() const;
+  int64_t version() const;
+
+  // Samples one action per env from the envs' current batch (their latest observations and
+  // is_first flags); the recurrent state carries over between calls.
+  absl::Status Act(const VectorEnv& envs, std::vector<int>* actions);
+
+ private:
+  struct Impl;
+  explicit PolicyRunner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dreamfleet::actor
