@@ -160,10 +160,10 @@ grpc::Status ReplayServiceImpl::Sample(grpc::ServerContext* context,
                                      ? absl::Milliseconds(request->timeout_ms())
                                      : options_.default_sample_timeout;
   prometheus::Histogram& latency = Latency("Sample");
+  v1::SampleResponse response;  // reused: its buffers keep their capacity between batches
   for (int64_t sent = 0; request->num_batches() == 0 || sent < request->num_batches(); ++sent) {
     const absl::Time start = absl::Now();
     const absl::Time deadline = start + timeout;
-    v1::SampleResponse response;
     absl::Status status;
     while (true) {
       status = shard_->table()->Sample(batch_size, sequence_length,

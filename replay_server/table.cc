@@ -380,7 +380,7 @@ std::vector<Table::Span> Table::Spans(const Stream& stream, uint64_t pos, uint64
 }
 
 absl::Status Table::CopySpans(
-    const std::vector<Span>& spans, size_t field, size_t step_bytes, char* dest,
+    const std::vector<Span>& spans, size_t field, size_t step_bytes, std::string* out,
     absl::flat_hash_map<const StoredChunk*, std::vector<std::string>>* cache) {
   for (const Span& span : spans) {
     const StoredChunk& chunk = *span.chunk;
@@ -399,8 +399,7 @@ absl::Status Table::CopySpans(
       }
       data = &out;
     }
-    std::memcpy(dest, data->data() + span.offset * step_bytes, span.count * step_bytes);
-    dest += span.count * step_bytes;
+    out->append(data->data() + span.offset * step_bytes, span.count * step_bytes);
   }
   return absl::OkStatus();
 }
@@ -464,12 +463,15 @@ absl::Status Table::Sample(int batch_size, int sequence_length, absl::Time deadl
     tensor->add_shape(batch_size);
     tensor->add_shape(sequence_length);
     for (int64_t d : field.shape) tensor->add_shape(d);
+    // Appending into the reused, reserved buffer copies each byte once and, when the caller
+    // reuses `out`, touches no fresh pages.
     std::string* bytes = tensor->mutable_data();
-    bytes->resize(field.step_bytes * replayed);
-    char* dest = bytes->data();
+    bytes->clear();
+    bytes->reserve(field.step_bytes * replayed);
     for (int b = 0; b < batch_size; ++b) {
-      if (absl::Status s = CopySpans(windows[b], f, field.step_bytes, dest, &cache); !s.ok()) return s;
-      dest += field.step_bytes * sequence_length;
+      if (absl::Status s = CopySpans(windows[b], f, field.step_bytes, bytes, &cache); !s.ok()) {
+        return s;
+      }
     }
   }
   out->clear_keys();
@@ -643,8 +645,10 @@ absl::Status Table::GetEpisode(
       tensor->add_shape(static_cast<int64_t>(pending_steps));
       for (int64_t d : field.shape) tensor->add_shape(d);
       std::string* bytes = tensor->mutable_data();
-      bytes->resize(field.step_bytes * pending_steps);
-      if (absl::Status s = CopySpans(pending, f, field.step_bytes, bytes->data(), &cache); !s.ok()) return s;
+      bytes->reserve(field.step_bytes * pending_steps);
+      if (absl::Status s = CopySpans(pending, f, field.step_bytes, bytes, &cache); !s.ok()) {
+        return s;
+      }
     }
     sent += pending_steps;
     pending.clear();
@@ -714,8 +718,8 @@ absl::Status Table::ToRecord(const StoredChunk& chunk, v1::StoredChunkRecord* re
       continue;
     }
     std::string* bytes = tensor->mutable_data();
-    bytes->resize(field.step_bytes * chunk.num_steps);
-    if (absl::Status s = CopySpans(spans, f, field.step_bytes, bytes->data(), &cache); !s.ok()) return s;
+    bytes->reserve(field.step_bytes * chunk.num_steps);
+    if (absl::Status s = CopySpans(spans, f, field.step_bytes, bytes, &cache); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

@@ -155,9 +155,9 @@ class Table {
   std::vector<Span> Spans(const Stream& stream, uint64_t pos, uint64_t count) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   const StoredChunk* FindChunk(uint64_t step_id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Copies `spans` of field `field` into `dest`.
+  // Appends the bytes of field `field` in `spans` to `out`.
   static absl::Status CopySpans(const std::vector<Span>& spans, size_t field, size_t step_bytes,
-                                char* dest,
+                                std::string* out,
                          absl::flat_hash_map<const StoredChunk*, std::vector<std::string>>* cache);
   void FillEpisodeInfo(const Episode& episode, v1::EpisodeInfo* info) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);

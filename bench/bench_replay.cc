@@ -1,0 +1,369 @@
+// bench_replay: replay shard throughput over loopback, restart time after kill -9 and RAM per
+// stored step. Figures go to BENCHMARKS.md ("bench_replay").
+//   1. insert: 64x64x3 uint8 images in chunks of 32 steps from 1, 4 and 16 concurrent writers
+//      into 1 and 2 real dreamfleet-replay processes (WAL with the default 20 ms fsync batching).
+//   2. sample: 16 x 64 batches pulled over one Sample stream from an in-process shard, against a
+//      no-op ReplayService that streams a prebuilt response of the same size (same process, same
+//      loopback): the gap is what the table costs.
+//   3. restart: a real shard holding --restart-steps steps (--restart-image sized images) is
+//      killed with SIGKILL and restarted; time from exec to "listening on" (WAL replay).
+//   4. RAM per stored step: resident memory growth of the shard process / stored steps.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "dreamfleet/v1/replay.grpc.pb.h"
+#include "replay_server/replay_service.h"
+#include "replay_server/replay_shard.h"
+#include "replay_server/sharded_replay_client.h"
+#include "services/command_line.h"
+#include "services/grpc_util.h"
+#include "services/logging.h"
+#include "tests/test_process.h"
+
+namespace dreamfleet::replay {
+namespace {
+
+using dreamfleet::testing::TestProcess;
+
+std::string BinDir() {
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  std::string self(path, n > 0 ? n : 0);
+  return self.substr(0, self.rfind('/'));
+}
+
+uint64_t RssBytes(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// A chunk of `steps` steps with [size, size, 3] images (noisy, so zstd has real work).
+StepChunk MakeChunk(const std::string& actor, uint64_t sequence, uint32_t steps, int size,
+                    uint32_t seed) {
+  StepChunk chunk;
+  chunk.actor_id = actor;
+  chunk.sequence = sequence;
+  chunk.num_steps = steps;
+  std::mt19937 rng(seed);
+  Tensor image{"image", v1::DTYPE_UINT8, {steps, size, size, 3}, {}};
+  image.data.resize(size_t{steps} * size * size * 3);
+  for (char& c : image.data) c = static_cast<char>(rng() & 0x3f);
+  Tensor action{"action", v1::DTYPE_INT32, {steps}, std::string(steps * 4, '\0')};
+  Tensor reward{"reward", v1::DTYPE_FLOAT32, {steps}, std::string(steps * 4, '\0')};
+  std::string first(steps, '\0');
+  if (sequence == 0) first[0] = 1;
+  Tensor is_first{"is_first", v1::DTYPE_BOOL, {steps}, first};
+  Tensor is_last{"is_last", v1::DTYPE_BOOL, {steps}, std::string(steps, '\0')};
+  Tensor is_terminal{"is_terminal", v1::DTYPE_BOOL, {steps}, std::string(steps, '\0')};
+  chunk.fields = {image, action, reward, is_first, is_last, is_terminal};
+  return chunk;
+}
+
+size_t StepBytes(int size) { return size_t{size} * size * 3 + 4 + 4 + 3; }
+
+struct Shards {
+  std::vector<std::unique_ptr<TestProcess>> processes;
+  std::vector<std::string> addresses;
+};
+
+absl::StatusOr<Shards> StartShards(int count, const std::string& root,
+                                   const std::vector<std::string>& sets) {
+  Shards shards;
+  for (int i = 0; i < count; ++i) {
+    std::vector<std::string> argv = {BinDir() + "/dreamfleet-replay",
+                                     "--shard-index", absl::StrCat(i),
+                                     "--set", absl::StrCat("replay.shards=", count),
+                                     "--set", "replay.port=0",
+                                     "--set", "replay.metrics_port=0",
+                                     "--set", absl::StrCat("replay.data_dir=", root, "/shard-", i),
+                                     "--set", "replay.samples_per_insert=0",
+                                     "--set", "run.log_level=warning"};
+    for (const std::string& s : sets) {
+      argv.push_back("--set");
+      argv.push_back(s);
+    }
+    absl::StatusOr<std::unique_ptr<TestProcess>> process = TestProcess::Start(argv);
+    if (!process.ok()) return process.status();
+    absl::StatusOr<int> port = (*process)->WaitForPort("listening on ");
+    if (!port.ok()) return port.status();
+    shards.addresses.push_back(absl::StrCat("127.0.0.1:", *port));
+    shards.processes.push_back(std::move(*process));
+  }
+  return shards;
+}
+
+// Actor ids spread evenly over the shards (FNV-1a routing).
+std::vector<std::string> ActorIds(int count, int shards) {
+  std::vector<std::string> ids;
+  for (int k = 0; k < count; ++k) {
+    for (int salt = 0;; ++salt) {
+      std::string id = absl::StrCat("bench-", k, "-", salt);
+      if (static_cast<int>(Fnv1a64(id) % shards) == k % shards) {
+        ids.push_back(id);
+        break;
+      }
+    }
+  }
+  return ids;
+}
+
+// Sends `chunks_per_writer` chunks from each writer concurrently; returns the seconds taken.
+absl::StatusOr<double> InsertConcurrently(ShardedReplayClient* client,
+                                          const std::vector<std::string>& actors,
+                                          uint64_t chunks_per_writer, uint32_t steps, int size,
+                                          uint64_t first_sequence = 0) {
+  std::vector<std::thread> threads;
+  std::vector<absl::Status> results(actors.size());
+  // Chunks are built before the clock starts; each writer resends its prebuilt payload.
+  std::vector<StepChunk> prebuilt;
+  for (size_t w = 0; w < actors.size(); ++w) {
+    prebuilt.push_back(MakeChunk(actors[w], 0, steps, size, static_cast<uint32_t>(w)));
+  }
+  const absl::Time start = absl::Now();
+  for (size_t w = 0; w < actors.size(); ++w) {
+    threads.emplace_back([&, w] {
+      std::unique_ptr<InsertWriter> writer = client->NewWriter(actors[w]);
+      for (uint64_t i = 0; i < chunks_per_writer; ++i) {
+        StepChunk chunk = prebuilt[w];
+        chunk.sequence = first_sequence + i;
+        if (absl::Status s = writer->Send(std::move(chunk)); !s.ok()) {
+          results[w] = s;
+          return;
+        }
+      }
+      results[w] = writer->Close();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  for (const absl::Status& s : results) {
+    if (!s.ok()) return s;
+  }
+  return seconds;
+}
+
+void BenchInsert(const std::string& root, uint64_t steps_total) {
+  std::cout << "\n## insert: 64x64x3 images, chunks of 32 steps, loopback, WAL fsync every 20 ms\n"
+            << absl::StrFormat("%-7s %-8s %12s %10s %14s\n", "shards", "writers", "steps/s",
+                               "MB/s", "RSS/step (B)");
+  for (int shards : {1, 2}) {
+    for (int writers : {1, 4, 16}) {
+      const std::string dir = absl::StrCat(root, "/insert-", shards, "-", writers);
+      absl::StatusOr<Shards> started =
+          StartShards(shards, dir, {"replay.capacity_steps=1000000", "replay.sequence_length=64",
+                                    "learner.batch_length=64"});
+      if (!started.ok()) {
+        std::cerr << started.status() << "\n";
+        return;
+      }
+      std::vector<uint64_t> rss_before;
+      for (auto& p : started->processes) rss_before.push_back(RssBytes(p->pid()));
+      ReplayClientOptions options;
+      options.addresses = started->addresses;
+      auto client = ShardedReplayClient::Create(options);
+      const uint64_t chunks = std::max<uint64_t>(1, steps_total / 32 / writers);
+      absl::StatusOr<double> seconds =
+          InsertConcurrently(client->get(), ActorIds(writers, shards), chunks, 32, 64);
+      if (!seconds.ok()) {
+        std::cerr << seconds.status() << "\n";
+        return;
+      }
+      const double steps = static_cast<double>(chunks * 32 * writers);
+      uint64_t grown = 0;
+      for (size_t i = 0; i < started->processes.size(); ++i) {
+        grown += RssBytes(started->processes[i]->pid()) - rss_before[i];
+      }
+      std::cout << absl::StrFormat("%-7d %-8d %12.0f %10.1f %14.0f\n", shards, writers,
+                                   steps / *seconds, steps * StepBytes(64) / *seconds / 1e6,
+                                   grown / steps);
+      for (auto& p : started->processes) p->Kill();  // skip the shutdown checkpoint
+    }
+  }
+}
+
+// Streams a prebuilt batch `num_batches` times: the transport alone.
+class NoopReplayService final : public v1::ReplayService::Service {
+ public:
+  explicit NoopReplayService(v1::SampleResponse batch) : batch_(std::move(batch)) {}
+  grpc::Status Sample(grpc::ServerContext* context, const v1::SampleRequest* request,
+                      grpc::ServerWriter<v1::SampleResponse>* writer) override {
+    for (int64_t i = 0; i < request->num_batches(); ++i) {
+      if (!writer->Write(batch_)) break;
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  const v1::SampleResponse batch_;
+};
+
+// Pulls `batches` B x T batches over one stream; returns batches/s and the bytes of one batch.
+std::pair<double, size_t> PullBatches(const std::string& address, int batches) {
+  auto stub = v1::ReplayService::NewStub(services::CreateChannel(address));
+  v1::SampleRequest request;
+  request.set_batch_size(16);
+  request.set_sequence_length(64);
+  request.set_num_batches(batches + 5);
+  grpc::ClientContext context;
+  auto reader = stub->Sample(&context, request);
+  v1::SampleResponse response;
+  size_t bytes = 0;
+  for (int i = 0; i < 5; ++i) reader->Read(&response);  // warm-up
+  const absl::Time start = absl::Now();
+  int got = 0;
+  while (got < batches && reader->Read(&response)) ++got;
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  for (const auto& t : response.data()) bytes += t.tensor().data().size();
+  (void)reader->Finish();
+  return {got / seconds, bytes};
+}
+
+void BenchSample(const std::string& root, int batches) {
+  services::Metrics metrics;
+  ShardOptions options;
+  options.data_dir = root + "/sample";
+  options.table.sequence_length = 64;
+  options.table.capacity_steps = 100000;
+  auto shard = ReplayShard::Open(options, &metrics);
+  if (!shard.ok()) {
+    std::cerr << shard.status() << "\n";
+    return;
+  }
+  // 8192 steps from 4 streams.
+  for (int a = 0; a < 4; ++a) {
+    for (uint64_t i = 0; i < 64; ++i) {
+      StepChunk chunk = MakeChunk(absl::StrCat("s", a), i, 32, 64, a * 1000 + i);
+      v1::Chunk proto;
+      proto.set_actor_id(chunk.actor_id);
+      proto.set_sequence(chunk.sequence);
+      proto.set_num_steps(chunk.num_steps);
+      for (const Tensor& t : chunk.fields) {
+        v1::NamedTensor* named = proto.add_data();
+        named->set_name(t.name);
+        named->mutable_tensor()->set_dtype(t.dtype);
+        for (int64_t d : t.shape) named->mutable_tensor()->add_shape(d);
+        named->mutable_tensor()->set_data(t.data);
+      }
+      auto pending = (*shard)->Insert(proto, absl::InfiniteFuture());
+      if (pending.ok()) (void)(*shard)->WaitDurable(pending->lsn);
+    }
+  }
+  ReplayServiceImpl service(shard->get(), &metrics, {});
+  auto server = services::StartGrpcServer("127.0.0.1", 0, {&service}, 256 << 20);
+  v1::SampleResponse prebuilt;
+  (void)(*shard)->table()->Sample(16, 64, absl::InfiniteFuture(), &prebuilt);
+  NoopReplayService noop(prebuilt);
+  auto noop_server = services::StartGrpcServer("127.0.0.1", 0, {&noop}, 256 << 20);
+  if (!server.ok() || !noop_server.ok()) {
+    std::cerr << "cannot start the sample servers\n";
+    return;
+  }
+  auto [table_rate, bytes] = PullBatches(absl::StrCat("127.0.0.1:", server->port), batches);
+  auto [noop_rate, noop_bytes] = PullBatches(absl::StrCat("127.0.0.1:", noop_server->port), batches);
+  std::cout << "\n## sample: 16 x 64 batches of 64x64x3 images over one stream (table of 8192 steps)\n"
+            << absl::StrFormat("%-22s %10s %10s\n", "server", "batches/s", "MB/s")
+            << absl::StrFormat("%-22s %10.1f %10.1f\n", "replay table", table_rate,
+                               table_rate * bytes / 1e6)
+            << absl::StrFormat("%-22s %10.1f %10.1f\n", "no-op stream, same bytes", noop_rate,
+                               noop_rate * noop_bytes / 1e6)
+            << absl::StrFormat("table / no-op: %.0f%%  (batch = %.1f MB)\n",
+                               100.0 * table_rate / noop_rate, bytes / 1e6);
+  (*shard)->Close();
+  server->server->Shutdown();
+  noop_server->server->Shutdown();
+}
+
+void BenchRestart(const std::string& root, uint64_t steps_total, int image) {
+  const std::string dir = root + "/restart";
+  const std::vector<std::string> sets = {absl::StrCat("replay.capacity_steps=", steps_total + 1000),
+                                         "replay.sequence_length=64", "learner.batch_length=64"};
+  absl::StatusOr<Shards> started = StartShards(1, dir, sets);
+  if (!started.ok()) {
+    std::cerr << started.status() << "\n";
+    return;
+  }
+  const uint64_t rss_empty = RssBytes(started->processes[0]->pid());
+  ReplayClientOptions options;
+  options.addresses = started->addresses;
+  auto client = ShardedReplayClient::Create(options);
+  const int writers = 4;
+  const uint32_t steps = 64;
+  const uint64_t chunks = steps_total / steps / writers;
+  absl::StatusOr<double> seconds =
+      InsertConcurrently(client->get(), ActorIds(writers, 1), chunks, steps, image);
+  if (!seconds.ok()) {
+    std::cerr << seconds.status() << "\n";
+    return;
+  }
+  const uint64_t stored = (*client)->Info()[0].size_steps;
+  const uint64_t rss_full = RssBytes(started->processes[0]->pid());
+  started->processes[0]->Kill();
+  uint64_t wal_bytes = 0;
+  for (const auto& [index, path] : WriteAheadLog::ListFiles(dir + "/shard-0")) {
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0) wal_bytes += st.st_size;
+  }
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Shards> restarted = StartShards(1, dir, sets);
+  const double restart_s = absl::ToDoubleSeconds(absl::Now() - start);
+  if (!restarted.ok()) {
+    std::cerr << restarted.status() << "\n";
+    return;
+  }
+  options.addresses = restarted->addresses;
+  auto client2 = ShardedReplayClient::Create(options);
+  const uint64_t restored = (*client2)->Info()[0].size_steps;
+  std::cout << "\n## restart after kill -9 (" << image << "x" << image << "x3 images, "
+            << StepBytes(image) << " B/step, WAL only, no checkpoint yet)\n"
+            << absl::StrFormat("inserted %d steps in %.1f s (%.0f steps/s, 4 writers, chunks of 64)\n",
+                               stored, *seconds, stored / *seconds)
+            << absl::StrFormat("WAL on disk: %.0f MB\n", wal_bytes / 1e6)
+            << absl::StrFormat("restart to serving: %.2f s, %d steps restored\n", restart_s,
+                               restored)
+            << absl::StrFormat("RSS growth: %.0f MB = %.0f B per stored step (%d B of step data)\n",
+                               (rss_full - rss_empty) / 1e6,
+                               double(rss_full - rss_empty) / stored, StepBytes(image));
+  restarted->processes[0]->Kill();
+}
+
+int Run(int argc, char** argv) {
+  services::CommandLine command_line("bench_replay [flags]", "Replay shard throughput.");
+  int64_t insert_steps = 16384, sample_batches = 200, restart_steps = 1000000, restart_image = 16;
+  bool skip_restart = false;
+  command_line.AddInt("insert-steps", &insert_steps, "Steps per insert configuration.");
+  command_line.AddInt("sample-batches", &sample_batches, "Batches timed per sample server.");
+  command_line.AddInt("restart-steps", &restart_steps, "Steps stored before kill -9.");
+  command_line.AddInt("restart-image", &restart_image, "Image side for the restart figure.");
+  command_line.AddBool("skip-restart", &skip_restart, "Skip the restart figure.");
+  int exit_code = 0;
+  if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
+  services::SetLogLevel(services::LogSeverity::kWarning);
+  std::string pattern = "/tmp/bench_replay_XXXXXX";
+  const std::string root = mkdtemp(pattern.data());
+  std::cout << "# bench_replay (data in " << root << ")\n";
+  BenchInsert(root, static_cast<uint64_t>(insert_steps));
+  BenchSample(root, static_cast<int>(sample_batches));
+  if (!skip_restart) BenchRestart(root, restart_steps, static_cast<int>(restart_image));
+  std::string remove = "rm -rf " + root;
+  (void)std::system(remove.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace dreamfleet::replay
+
+int main(int argc, char** argv) { return dreamfleet::replay::Run(argc, argv); }
