@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "actor/envs/libretro_env.h"
 #include "actor/envs/nes_homebrew_env.h"
@@ -18,10 +20,20 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// Writes a temp file that is removed again when the test binary exits. The pid keeps concurrent
+// runs of this test (several build trees) apart.
 std::string WriteFile(const std::string& name, const std::string& bytes) {
-  // The pid keeps concurrent runs of this test (several build trees) apart.
+  static auto* written = new std::vector<std::string>();
+  static const bool cleanup_registered = [] {
+    std::atexit([] {
+      for (const std::string& path : *written) std::remove(path.c_str());
+    });
+    return true;
+  }();
+  (void)cleanup_registered;
   const std::string path = testing::TempDir() + "/" + std::to_string(getpid()) + "_" + name;
   std::ofstream(path, std::ios::binary) << bytes;
+  written->push_back(path);
   return path;
 }
 

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -156,6 +157,7 @@ TEST(PokemonEnvTest, NesRomIsTheWrongConsole) {
   ASSERT_FALSE(env.ok());
   EXPECT_TRUE(absl::IsInvalidArgument(env.status())) << env.status();
   EXPECT_THAT(std::string(env.status().message()), HasSubstr("is not a Game Boy ROM"));
+  std::remove(path.c_str());
 }
 
 }  // namespace
