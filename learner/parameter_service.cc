@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "services/grpc_util.h"
 #include "services/logging.h"
 
 namespace dreamfleet::learner {
@@ -183,7 +184,22 @@ class ParameterServiceImpl::SubscribeReactor final
 
 ParameterServiceImpl::ParameterServiceImpl() : ParameterServiceImpl(Options()) {}
 
-ParameterServiceImpl::ParameterServiceImpl(Options options) : options_(options) {
+namespace {
+
+// Parts above gRPC's default 64 MiB receive limit would be refused by every subscriber.
+ParameterServiceImpl::Options Checked(ParameterServiceImpl::Options options) {
+  constexpr size_t kMaxPart = services::kDefaultMaxMessageBytes - (64 << 10);
+  if (options.max_message_bytes > kMaxPart) {
+    DF_LOG(WARNING) << "weights message size " << options.max_message_bytes
+                    << " exceeds what subscribers accept; using " << kMaxPart;
+    options.max_message_bytes = kMaxPart;
+  }
+  return options;
+}
+
+}  // namespace
+
+ParameterServiceImpl::ParameterServiceImpl(Options options) : options_(Checked(options)) {
   services::Metrics* metrics = options_.metrics;
   if (metrics == nullptr) {
     own_metrics_ = std::make_unique<services::Metrics>();
