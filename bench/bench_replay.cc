@@ -272,9 +272,20 @@ void BenchSample(const std::string& root, int batches) {
     std::cerr << "cannot start the sample servers\n";
     return;
   }
-  auto [table_rate, bytes] = PullBatches(absl::StrCat("127.0.0.1:", server->port), batches);
-  auto [noop_rate, noop_bytes] = PullBatches(absl::StrCat("127.0.0.1:", noop_server->port), batches);
-  std::cout << "\n## sample: 16 x 64 batches of 64x64x3 images over one stream (table of 8192 steps)\n"
+  // Three alternating rounds, best of each: the machine is shared, so the best round is the one
+  // least disturbed by other work.
+  double table_rate = 0, noop_rate = 0;
+  size_t bytes = 0, noop_bytes = 0;
+  for (int round = 0; round < 3; ++round) {
+    auto [t, tb] = PullBatches(absl::StrCat("127.0.0.1:", server->port), batches);
+    auto [n, nb] = PullBatches(absl::StrCat("127.0.0.1:", noop_server->port), batches);
+    table_rate = std::max(table_rate, t);
+    noop_rate = std::max(noop_rate, n);
+    bytes = tb;
+    noop_bytes = nb;
+  }
+  std::cout << "\n## sample: 16 x 64 batches of 64x64x3 images over one stream (table of 8192 steps; best of 3 "
+               "alternating rounds)\n"
             << absl::StrFormat("%-22s %10s %10s\n", "server", "batches/s", "MB/s")
             << absl::StrFormat("%-22s %10.1f %10.1f\n", "replay table", table_rate,
                                table_rate * bytes / 1e6)

@@ -1,6 +1,7 @@
 #include "replay_server/replay_service.h"
 
 #include <deque>
+#include <future>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -160,27 +161,43 @@ grpc::Status ReplayServiceImpl::Sample(grpc::ServerContext* context,
                                      ? absl::Milliseconds(request->timeout_ms())
                                      : options_.default_sample_timeout;
   prometheus::Histogram& latency = Latency("Sample");
-  v1::SampleResponse response;  // reused: its buffers keep their capacity between batches
-  for (int64_t sent = 0; request->num_batches() == 0 || sent < request->num_batches(); ++sent) {
-    const absl::Time start = absl::Now();
-    const absl::Time deadline = start + timeout;
-    absl::Status status;
+  // One batch is gathered ahead on a helper thread while the previous one is being written, so
+  // copying out of the table overlaps the transport. The two responses are reused: their buffers
+  // keep their capacity between batches.
+  v1::SampleResponse buffers[2];
+  auto produce = [&](v1::SampleResponse* response) -> absl::Status {
+    const absl::Time deadline = absl::Now() + timeout;
     while (true) {
-      status = shard_->table()->Sample(batch_size, sequence_length,
-                                       std::min(deadline, absl::Now() + kWaitSlice), &response);
+      absl::Status status = shard_->table()->Sample(
+          batch_size, sequence_length, std::min(deadline, absl::Now() + kWaitSlice), response);
       if (!absl::IsDeadlineExceeded(status) || absl::Now() >= deadline ||
           context->IsCancelled()) {
-        break;
+        return status;
       }
     }
+  };
+  const int64_t wanted = request->num_batches();
+  absl::Time start = absl::Now();
+  std::future<absl::Status> next = std::async(std::launch::async, produce, &buffers[0]);
+  for (int64_t sent = 0; wanted == 0 || sent < wanted; ++sent) {
+    const absl::Status status = next.get();
     if (context->IsCancelled()) return grpc::Status::CANCELLED;
     if (!status.ok()) {
       return absl::IsInvalidArgument(status) ? Reject(status, "bad_request")
                                              : services::ToGrpcStatus(status);
     }
+    v1::SampleResponse& response = buffers[sent % 2];
+    const bool more = wanted == 0 || sent + 1 < wanted;
+    if (more) next = std::async(std::launch::async, produce, &buffers[(sent + 1) % 2]);
     response.set_shard(options_.shard_name);
-    if (!writer->Write(response)) break;
+    const bool written = writer->Write(response);
     latency.Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    start = absl::Now();
+    if (!written) {
+      context->TryCancel();  // stops the batch being gathered (it polls for cancellation)
+      if (more) (void)next.get();
+      break;
+    }
   }
   return grpc::Status::OK;
 }
