@@ -40,6 +40,7 @@ constexpr char kUsage[] = R"(dreamfleet-train-local: DreamerV3 on one machine, o
   --checkpoint-dir=DIR  resume from and save checkpoints to DIR (default: none)
   --save-every=N        checkpoint every N updates (default 1000)
   --lr=X                learning rate (default 4e-5, the official value)
+  --warmup=N            LaProp linear warmup in updates (default 1000, the official value)
   --help
 )";
 
@@ -58,6 +59,7 @@ struct Flags {
   std::string checkpoint_dir;
   int64_t save_every = 1000;
   double lr = 4e-5;
+  int warmup = 1000;
 };
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
@@ -88,6 +90,7 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     else if (key == "checkpoint-dir") f->checkpoint_dir = v;
     else if (key == "save-every") ok = absl::SimpleAtoi(v, &f->save_every);
     else if (key == "lr") ok = absl::SimpleAtod(v, &f->lr);
+    else if (key == "warmup") ok = absl::SimpleAtoi(v, &f->warmup);
     else {
       std::cerr << "unknown flag --" << key << "\n" << kUsage;
       return false;
@@ -151,6 +154,7 @@ int main(int argc, char** argv) {
   config.seed = f.seed;
   config.threads = f.threads;
   config.lr = static_cast<float>(f.lr);
+  config.warmup = f.warmup;
   auto agent_or = dl::DreamerAgent::Create(config);
   if (!agent_or.ok()) {
     std::cerr << agent_or.status() << "\n";
