@@ -90,13 +90,17 @@ grpc::Status ParameterClient::RunStream(bool* got_version) {
   v1::SubscribeRequest request;
   request.set_actor_id(options_.actor_id);
   request.set_have_version(latest_version());
+  request.set_learner_run(learner_run_);
   std::unique_ptr<grpc::ClientReader<v1::ParameterUpdate>> reader =
       stub_->Subscribe(&context, request);
   services::WeightsAssembler assembler;
   v1::ParameterUpdate update;
+  std::string learner_run_candidate;
   std::string broken;
   while (reader->Read(&update)) {
     if (options_.on_message_for_test) options_.on_message_for_test(update);
+    const bool last_part = update.part() + 1 == update.num_parts();
+    if (last_part) learner_run_candidate.assign(update.learner_run());
     absl::StatusOr<std::shared_ptr<const services::WeightsVersion>> done = assembler.Add(&update);
     if (!done.ok()) {
       // Resubscribing makes the learner send its newest version from part 0.
@@ -106,6 +110,7 @@ grpc::Status ParameterClient::RunStream(bool* got_version) {
     }
     if (*done != nullptr) {
       *got_version = true;
+      learner_run_ = learner_run_candidate;
       Install(std::move(*done));
     }
   }

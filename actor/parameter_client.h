@@ -1,7 +1,8 @@
 // The actor's side of the weight broadcast (no LibTorch).
 // Background thread: Subscribe(have_version) stream to the learner -> WeightsAssembler ->
 // newest complete WeightsVersion, which the actor picks up between env steps with Latest().
-// When the learner is away or restarts, the thread logs and resubscribes with backoff.
+// When the learner is away or restarts, the thread logs and resubscribes with backoff, naming the
+// version it holds and the learner run it came from (a restarted learner sends its newest).
 #pragma once
 
 #include <atomic>
@@ -86,6 +87,7 @@ class ParameterClient {
   bool stopped_ ABSL_GUARDED_BY(latest_mu_) = false;  // wakes WaitForVersion on Stop
   std::atomic<int64_t> latest_version_{0};
   std::atomic<int64_t> reconnects_{0};
+  std::string learner_run_;  // the run latest_ came from (stream thread only)
 
   std::thread thread_;
 };

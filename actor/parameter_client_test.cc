@@ -185,19 +185,59 @@ TEST(ParameterClientTest, ReconnectsToARestartedLearnerAndGetsItsVersion) {
   ASSERT_NE(learner, nullptr);
   const int port = learner->port;
   ASSERT_TRUE(learner->service->Publish(MakePatternWeights(1, SmallShapes())).ok());
-  std::unique_ptr<ParameterClient> client = StartClient(ClientOptions(learner->address(), "a"));
+  ASSERT_TRUE(learner->service->Publish(MakePatternWeights(2, SmallShapes())).ok());
+  absl::Notification resumed_arrived;
+  ParameterClient::Options options = ClientOptions(learner->address(), "a");
+  options.on_version = [&resumed_arrived](const std::shared_ptr<const WeightsVersion>& got) {
+    if (got->tensors.size() == 1 && got->tensors[0].name == "resumed.w") resumed_arrived.Notify();
+  };
+  std::unique_ptr<ParameterClient> client = StartClient(options);
   ASSERT_NE(client, nullptr);
-  ASSERT_TRUE(client->WaitForVersion(1, kWait).ok());
+  ASSERT_TRUE(client->WaitForVersion(2, kWait).ok());
 
+  // The restarted learner resumed from an older checkpoint: its version 1 is news to the client
+  // although the client holds a version 2 (of the previous run).
   learner->Stop();
   learner = Learner::Start(port);
   ASSERT_NE(learner, nullptr);
-  auto resumed = MakePatternWeights(2, {{"resumed.w", {100, 100}}});
+  auto resumed = MakePatternWeights(1, {{"resumed.w", {100, 100}}});
   ASSERT_TRUE(learner->service->Publish(resumed).ok());
-  absl::StatusOr<std::shared_ptr<const WeightsVersion>> got = client->WaitForVersion(2, kWait);
-  ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_TRUE(SameWeights(**got, *resumed));
+  ASSERT_TRUE(resumed_arrived.WaitForNotificationWithTimeout(kWait));
+  EXPECT_TRUE(SameWeights(*client->Latest(), *resumed));
+  EXPECT_EQ(client->latest_version(), 1);
   EXPECT_GE(client->reconnects(), 1);
+}
+
+TEST(ParameterClientTest, ResubscribingToTheSameLearnerDoesNotResendItsVersion) {
+  std::unique_ptr<Learner> learner = Learner::Start(0);
+  ASSERT_NE(learner, nullptr);
+  ASSERT_TRUE(learner->service->Publish(MakePatternWeights(1, SmallShapes())).ok());
+  absl::Mutex mu;
+  std::vector<int64_t> assembled;
+  ParameterClient::Options options = ClientOptions(learner->address(), "b");
+  options.on_version = [&](const std::shared_ptr<const WeightsVersion>& got) {
+    absl::MutexLock lock(&mu);
+    assembled.push_back(got->version);
+  };
+  std::unique_ptr<ParameterClient> client = StartClient(options);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->WaitForVersion(1, kWait).ok());
+  // The stream breaks and the client resubscribes to a server of the same learner run (as after
+  // a dropped connection): it names version 1 of that run, so only newer versions come.
+  const std::string run = learner->service->learner_run();
+  const int port = learner->port;
+  learner->Stop();
+  ParameterServiceImpl::Options same_run;
+  same_run.learner_run = run;
+  learner = Learner::Start(port, same_run);
+  ASSERT_NE(learner, nullptr);
+  ASSERT_TRUE(learner->service->Publish(MakePatternWeights(1, SmallShapes())).ok());
+  ASSERT_TRUE(learner->service->WaitForSubscribers(1, kWait));  // resubscribed while 1 is newest
+  ASSERT_TRUE(learner->service->Publish(MakePatternWeights(2, SmallShapes())).ok());
+  ASSERT_TRUE(client->WaitForVersion(2, kWait).ok());
+  client->Stop();
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(assembled, (std::vector<int64_t>{1, 2}));  // version 1 was not sent again
 }
 
 TEST(ParameterClientTest, ClientStartedBeforeTheLearnerConnectsWhenItComes) {

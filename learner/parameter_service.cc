@@ -1,6 +1,7 @@
 #include "learner/parameter_service.h"
 
 #include <optional>
+#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -40,7 +41,8 @@ void ReleaseWeights(void* user_data) {
 }  // namespace
 
 std::shared_ptr<const EncodedVersion> EncodeVersion(
-    std::shared_ptr<const services::WeightsVersion> weights, size_t max_message_bytes) {
+    std::shared_ptr<const services::WeightsVersion> weights, size_t max_message_bytes,
+    const std::string& learner_run) {
   const std::vector<std::vector<services::PiecePlan>> plan =
       services::PlanUpdates(*weights, max_message_bytes);
   auto encoded = std::make_shared<EncodedVersion>();
@@ -56,6 +58,7 @@ std::shared_ptr<const EncodedVersion> EncodeVersion(
     header.set_part(static_cast<int32_t>(m));
     header.set_num_parts(static_cast<int32_t>(plan.size()));
     if (m == 0) header.set_model_config(weights->model_config);
+    header.set_learner_run(learner_run);
     header.AppendToString(&framing);
     for (const services::PiecePlan& planned : plan[m]) {
       const services::NamedBuffer& tensor = weights->tensors[planned.tensor];
@@ -188,6 +191,11 @@ namespace {
 
 // Parts above gRPC's default 64 MiB receive limit would be refused by every subscriber.
 ParameterServiceImpl::Options Checked(ParameterServiceImpl::Options options) {
+  if (options.learner_run.empty()) {
+    std::random_device random;
+    options.learner_run = absl::StrCat(absl::Hex((uint64_t{random()} << 32) | random(),
+                                                 absl::kZeroPad16));
+  }
   constexpr size_t kMaxPart = services::kDefaultMaxMessageBytes - (64 << 10);
   if (options.max_message_bytes > kMaxPart) {
     DF_LOG(WARNING) << "weights message size " << options.max_message_bytes
@@ -255,7 +263,7 @@ absl::Status ParameterServiceImpl::Publish(
         "weights version ", weights->version, " is not newer than the published ", current));
   }
   std::shared_ptr<const EncodedVersion> encoded =
-      EncodeVersion(weights, options_.max_message_bytes);
+      EncodeVersion(weights, options_.max_message_bytes, options_.learner_run);
   version_gauge_->Set(static_cast<double>(weights->version));
   std::shared_ptr<const services::WeightsVersion> previous;
   std::shared_ptr<const EncodedVersion> previous_encoded;
@@ -326,8 +334,11 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* ParameterServiceImpl::Subscribe(
   grpc::ByteBuffer copy(*request);
   grpc::Status parsed = grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&copy,
                                                                                   &subscribe);
-  auto* reactor = new SubscribeReactor(this, context->peer(), subscribe.actor_id(),
-                                       subscribe.have_version());
+  // A version number from another learner run says nothing about this run's weights.
+  const int64_t have_version =
+      subscribe.learner_run() == options_.learner_run ? subscribe.have_version() : 0;
+  auto* reactor =
+      new SubscribeReactor(this, context->peer(), subscribe.actor_id(), have_version);
   absl::MutexLock lock(&reactors_mu_);
   ++live_reactors_;
   if (!parsed.ok()) {
@@ -339,7 +350,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* ParameterServiceImpl::Subscribe(
     reactors_.insert(reactor);
     subscribers_gauge_->Set(static_cast<double>(reactors_.size()));
     DF_LOG(INFO) << "weights subscriber " << subscribe.actor_id() << " (" << context->peer()
-                 << ") joined with version " << subscribe.have_version();
+                 << ") joined with version " << subscribe.have_version() << " of run "
+                 << (subscribe.learner_run().empty() ? "-" : subscribe.learner_run())
+                 << (have_version == subscribe.have_version() ? "" : " (another run)");
     reactor->Wake();
   }
   return reactor;

@@ -37,8 +37,10 @@ struct EncodedVersion {
 // The parts SplitIntoUpdates(*weights, max_message_bytes) would give, serialized, with every
 // tensor's bytes referenced rather than copied (each part keeps `weights` alive): publishing a
 // version copies only names, shapes and small tensors.
+// Every part carries `learner_run`.
 std::shared_ptr<const EncodedVersion> EncodeVersion(
-    std::shared_ptr<const services::WeightsVersion> weights, size_t max_message_bytes);
+    std::shared_ptr<const services::WeightsVersion> weights, size_t max_message_bytes,
+    const std::string& learner_run = "");
 
 // Subscribe is a raw (ByteBuffer) callback method so each part is serialized once per version;
 // on the wire it is the ParameterService contract unchanged. Status is a typed callback method.
@@ -51,6 +53,9 @@ class ParameterServiceImpl final
     size_t max_message_bytes = services::kDefaultUpdateMessageBytes;
     // Where the dreamfleet_learner_* metrics go; nullptr = a private registry.
     services::Metrics* metrics = nullptr;
+    // Names this learner process on every ParameterUpdate; empty = random. A subscriber's
+    // have_version is honoured only when it names the same run.
+    std::string learner_run;
   };
 
   ParameterServiceImpl();
@@ -69,6 +74,7 @@ class ParameterServiceImpl final
   // The newest published version (nullptr before the first Publish).
   std::shared_ptr<const services::WeightsVersion> latest() const;
   int64_t version() const;
+  const std::string& learner_run() const { return options_.learner_run; }
   int subscribers() const;
   // Blocks until exactly `count` subscribers are connected or `timeout` passes; false on timeout.
   // A subscriber counts from its Subscribe call until gRPC is done with its stream.

@@ -34,7 +34,7 @@ TEST(EncodeVersionTest, PartsParseToExactlyWhatSplitIntoUpdatesGives) {
   for (size_t limit : {size_t{4096}, size_t{20000}, size_t{1} << 20, size_t{16} << 20}) {
     const std::vector<v1::ParameterUpdate> want = services::SplitIntoUpdates(*weights, limit);
     auto copy = std::make_shared<WeightsVersion>(*weights);
-    std::shared_ptr<const EncodedVersion> encoded = EncodeVersion(copy, limit);
+    std::shared_ptr<const EncodedVersion> encoded = EncodeVersion(copy, limit, "run-x");
     copy.reset();  // the parts keep their weights alive
     ASSERT_EQ(encoded->parts.size(), want.size()) << "limit " << limit;
     EXPECT_EQ(encoded->version, 3);
@@ -43,10 +43,12 @@ TEST(EncodeVersionTest, PartsParseToExactlyWhatSplitIntoUpdatesGives) {
       grpc::ByteBuffer buffer(encoded->parts[i]);
       total += buffer.Length();
       EXPECT_LE(buffer.Length(), limit);
+      v1::ParameterUpdate expected = want[i];
+      expected.set_learner_run("run-x");
       v1::ParameterUpdate got;
       ASSERT_TRUE(
           grpc::SerializationTraits<v1::ParameterUpdate>::Deserialize(&buffer, &got).ok());
-      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got, want[i]))
+      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got, expected))
           << "limit " << limit << " part " << i;
     }
     EXPECT_EQ(total, encoded->total_bytes);
@@ -160,6 +162,7 @@ TEST_F(ParameterServiceTest, HaveVersionIsNotSentAgain) {
   grpc::ClientContext context;
   v1::SubscribeRequest request;
   request.set_have_version(7);
+  request.set_learner_run(service_->learner_run());
   auto reader = stub_->Subscribe(&context, request);
   // Nothing is written for version 7; the first message must belong to version 8.
   auto v8_weights = MakePatternWeights(8, SmallShapes());
@@ -169,6 +172,22 @@ TEST_F(ParameterServiceTest, HaveVersionIsNotSentAgain) {
   ASSERT_NE(got, nullptr);
   EXPECT_TRUE(SameWeights(*got, *v8_weights));
   for (int64_t version : seen) EXPECT_EQ(version, 8);
+  context.TryCancel();
+  reader->Finish();
+}
+
+TEST_F(ParameterServiceTest, HaveVersionFromAnotherLearnerRunIsIgnored) {
+  auto weights = MakePatternWeights(7, SmallShapes());
+  ASSERT_TRUE(service_->Publish(weights).ok());
+  ASSERT_FALSE(service_->learner_run().empty());
+  grpc::ClientContext context;
+  v1::SubscribeRequest request;
+  request.set_have_version(9);  // e.g. from before this learner restarted from a checkpoint
+  request.set_learner_run("an-earlier-run");
+  auto reader = stub_->Subscribe(&context, request);
+  std::shared_ptr<const WeightsVersion> got = ReadVersion(reader.get());
+  ASSERT_NE(got, nullptr);
+  EXPECT_TRUE(SameWeights(*got, *weights));
   context.TryCancel();
   reader->Finish();
 }
