@@ -76,6 +76,10 @@ int Run(int argc, char** argv) {
     DF_LOG(ERROR) << metrics_server.status();
     return 1;
   }
+  (*metrics_server)->SetHealthCheck([]() {
+    return services::ShutdownRequested() ? absl::UnavailableError("shutting down")
+                                         : absl::OkStatus();
+  });
   {
     std::ofstream port_file(options.data_dir + "/port");
     port_file << server->port << "\n";
