@@ -124,6 +124,7 @@ class ShardedReplayClient {
 // A broken stream is reopened with backoff and the unacknowledged chunks are sent again (the
 // shard recognises and drops chunks it already stored). A chunk the shard rejects
 // (INVALID_ARGUMENT, NOT_FOUND, ...) ends the writer: Send and Flush return that error.
+// Writers hold a pointer to their client: destroy (or Close) them before the client.
 class InsertWriter {
  public:
   ~InsertWriter();  // Close()
