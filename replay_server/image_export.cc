@@ -83,7 +83,8 @@ std::string LzwEncode(const std::vector<uint8_t>& indices) {
       continue;
     }
     writer.Write(prefix, code_size);
-    if (next_code < 4096) {
+    // Like giflib, code 4095 is never assigned: a full table sends a clear code instead.
+    if (next_code < 4095) {
       table.emplace(key, next_code);
       // The decoder widens codes one code later than the encoder adds them.
       if (next_code == (1 << code_size) && code_size < 12) ++code_size;
