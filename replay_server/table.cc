@@ -140,8 +140,11 @@ absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time de
   InsertResult result;
   absl::MutexLock lock(&mu_);
   if (fixes_signature && signature_.has_value()) {
-    // Another writer fixed the signature meanwhile: check against that one.
+    // Another writer fixed the signature meanwhile: check against that one and lay the fields
+    // out in its order (rare: only racing first chunks get here).
     if (absl::Status s = signature_->Check(chunk, options_.name); !s.ok()) return s;
+    stored = BuildChunk(chunk, *signature_);
+    if (!stored.ok()) return stored.status();
   }
   {
     auto it = streams_.find(chunk.actor_id());
