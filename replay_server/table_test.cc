@@ -219,5 +219,23 @@ TEST(TableTest, CompressedTableSamplesTheSameBytes) {
   EXPECT_LT(table->Info().bytes(), 8u * (48 + 8 + 4 + 3));
 }
 
+TEST(TableTest, RecencySelectorPrefersTheNewestItems) {
+  services::Metrics metrics;
+  TableOptions options = SmallTable(/*t=*/2);
+  options.selector.name = "recency";
+  options.selector.recency_decay = 0.5;
+  auto table = MakeTable(options, &metrics);
+  ChunkSpec spec;
+  spec.num_steps = 32;
+  spec.episode_starts = {0};
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  v1::SampleResponse batch;
+  ASSERT_TRUE(table->Sample(64, 2, kSoon(), &batch).ok());
+  int newest = 0;
+  for (uint64_t key : batch.keys()) newest += key >= 28;  // the 3 newest of 31 items
+  EXPECT_GT(newest, 48);  // expected 64 * (1 - 0.5^3) = 56
+  EXPECT_EQ(table->Info().selector(), "recency");
+}
+
 }  // namespace
 }  // namespace dreamfleet::replay
