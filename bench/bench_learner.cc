@@ -38,6 +38,7 @@ struct Flags {
   std::string cnn = "strided";
   std::string upsample = "transpose";
   bool decoder = false;
+  bool channels_last = true;
 };
 
 // CPU time of this process (all threads): much less distorted by other load than wall time.
@@ -74,12 +75,14 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->cnn = value;
     } else if (key == "--upsample") {
       f->upsample = value;
+    } else if (key == "--channels-last") {
+      f->channels_last = value != "false";
     } else if (key == "--decoder") {
       f->decoder = true;
     } else if (key == "--help" || key == "-h") {
       std::cout << "bench_learner [--presets=debug,1m,12m] [--batch=16] [--length=64] "
                    "[--updates=5] [--warmup=1] [--threads=0] [--cnn=strided|official] "
-                   "[--upsample=upsample|transpose] [--decoder]\n";
+                   "[--upsample=upsample|transpose] [--channels-last=true|false] [--decoder]\n";
       std::exit(0);
     } else {
       std::cerr << "unknown flag " << arg << "\n";
@@ -128,9 +131,9 @@ int main(int argc, char** argv) {
   Flags f;
   if (!ParseFlags(argc, argv, &f)) return 2;
   if (f.threads > 0) at::set_num_threads(f.threads);
-  std::printf("torch threads=%d mkldnn=%d batch=%dx%d cnn=%s upsample=%s\n",
+  std::printf("torch threads=%d mkldnn=%d batch=%dx%d cnn=%s upsample=%s channels_last=%d\n",
               at::get_num_threads(), static_cast<int>(at::hasMKLDNN()), f.batch, f.length,
-              f.cnn.c_str(), f.upsample.c_str());
+              f.cnn.c_str(), f.upsample.c_str(), static_cast<int>(f.channels_last));
   if (f.decoder) {
     BenchDecoder(f);
     return 0;
@@ -150,6 +153,7 @@ int main(int argc, char** argv) {
     c.batch_length = f.length;
     c.cnn = f.cnn;
     c.decoder_upsample = f.upsample;
+    c.channels_last = f.channels_last;
     c.threads = f.threads;
     auto agent = dl::DreamerAgent::Create(c);
     if (!agent.ok()) {

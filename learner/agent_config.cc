@@ -75,7 +75,7 @@ const std::map<std::string, Field>& Fields() {
       DF_FIELD(num_actions), DF_FIELD(deter), DF_FIELD(hidden), DF_FIELD(stoch),
       DF_FIELD(classes), DF_FIELD(blocks), DF_FIELD(units), DF_FIELD(depth),
       DF_FIELD(cnn_mults), DF_FIELD(enc_layers), DF_FIELD(head_layers), DF_FIELD(ac_layers),
-      DF_FIELD(bins), DF_FIELD(norm), DF_FIELD(cnn), DF_FIELD(decoder_upsample),
+      DF_FIELD(bins), DF_FIELD(norm), DF_FIELD(cnn), DF_FIELD(decoder_upsample), DF_FIELD(channels_last),
       DF_FIELD(unimix), DF_FIELD(free_nats), DF_FIELD(scale_rec), DF_FIELD(scale_rew),
       DF_FIELD(scale_con), DF_FIELD(scale_dyn), DF_FIELD(scale_rep), DF_FIELD(imag_horizon),
       DF_FIELD(horizon), DF_FIELD(lambda), DF_FIELD(actent), DF_FIELD(policy_unimix),

@@ -43,6 +43,9 @@ struct AgentConfig {
   // "upsample" (nearest x2 + conv k3). On this CPU LibTorch the transposed conv is ~1.7x faster
   // (fewer FLOPs; bench_learner --decoder, BENCHMARKS.md), so it is the default.
   std::string decoder_upsample = "transpose";
+  // Run the CNNs in channels-last (NHWC) memory format: the observations arrive NHWC and oneDNN
+  // convolutions prefer it (bench_learner --channels-last=false to compare).
+  bool channels_last = true;
 
   // RSSM and world-model loss.
   float unimix = 0.01f;

@@ -27,7 +27,8 @@ WorldModelImpl::WorldModelImpl(const AgentConfig& c) : config_(c) {
                                                                        .mults(c.cnn_mults)
                                                                        .norm(c.norm)
                                                                        .mode(c.cnn)
-                                                                       .upsample(c.decoder_upsample)));
+                                                                       .upsample(c.decoder_upsample)
+                                                                       .channels_last(c.channels_last)));
   }
   if (c.vector_size > 0) {
     vector_decoder_ = register_module(

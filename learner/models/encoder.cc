@@ -13,7 +13,8 @@ EncoderImpl::EncoderImpl(const AgentConfig& c) {
                                                        .depth(c.depth)
                                                        .mults(c.cnn_mults)
                                                        .norm(c.norm)
-                                                       .mode(c.cnn)));
+                                                       .mode(c.cnn)
+                                                       .channels_last(c.channels_last)));
     out_size_ += image_->out_size();
   }
   if (c.vector_size > 0) {

@@ -40,6 +40,7 @@ ImageDecoderImpl::ImageDecoderImpl(ImageDecoderOptions options) : options_(std::
 torch::Tensor ImageDecoderImpl::forward(const torch::Tensor& feat) {
   const int64_t top = options_.depth() * options_.mults().back();
   auto x = space_->forward(feat).view({feat.size(0), top, minh_, minw_});
+  if (options_.channels_last()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   x = torch::silu(space_norm_->forward(x));
   for (size_t i = 0; i < convs_->size(); ++i) {
     if (transpose_) {

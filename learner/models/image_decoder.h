@@ -27,6 +27,7 @@ struct ImageDecoderOptions {
   TORCH_ARG(std::string, norm) = "rms";
   TORCH_ARG(std::string, mode) = "strided";
   TORCH_ARG(std::string, upsample) = "upsample";  // "upsample" or "transpose"
+  TORCH_ARG(bool, channels_last) = true;
 };
 
 class ImageDecoderImpl : public torch::nn::Module {

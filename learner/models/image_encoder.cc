@@ -31,8 +31,9 @@ int64_t ImageEncoderImpl::out_size() const {
 
 torch::Tensor ImageEncoderImpl::forward(const torch::Tensor& image) {
   const bool strided = options_.mode() == "strided";
-  auto x = image.to(torch::kFloat32).permute({0, 3, 1, 2}).div(255.0).sub(0.5);  // [N, C, H, W]
-  x = x.contiguous();
+  // [N, C, H, W] view of the NHWC input; channels-last keeps the NHWC bytes as they are.
+  auto x = image.to(torch::kFloat32).permute({0, 3, 1, 2}).div(255.0).sub(0.5);
+  x = options_.channels_last() ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x.contiguous();
   for (size_t i = 0; i < convs_->size(); ++i) {
     x = convs_[i]->as<torch::nn::Conv2d>()->forward(x);
     if (!strided) x = torch::max_pool2d(x, 2);

@@ -21,6 +21,7 @@ struct ImageEncoderOptions {
   TORCH_ARG(std::vector<int>, mults) = std::vector<int>{2, 3, 4, 4};
   TORCH_ARG(std::string, norm) = "rms";
   TORCH_ARG(std::string, mode) = "strided";
+  TORCH_ARG(bool, channels_last) = true;
 };
 
 class ImageEncoderImpl : public torch::nn::Module {
