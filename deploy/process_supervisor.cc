@@ -1,6 +1,7 @@
 #include "deploy/process_supervisor.h"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@ absl::StatusOr<pid_t> ProcessSupervisor::Spawn(const ProcessSpec& spec) {
   std::vector<char*> argv;
   for (const std::string& arg : spec.argv) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
     close(log_fd);
@@ -38,6 +40,10 @@ absl::StatusOr<pid_t> ProcessSupervisor::Spawn(const ProcessSpec& spec) {
     // Child: own process group so a terminal Ctrl-C reaches only the launcher, which then stops
     // the children in order.
     setpgid(0, 0);
+    // If the launcher dies without stopping us (kill -9), take the process down with it rather
+    // than leave it holding the run's ports.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(0);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);

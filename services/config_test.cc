@@ -115,6 +115,18 @@ TEST(ConfigTest, CrossFieldValidation) {
             "replay.sequence_length (32)");
 }
 
+TEST(ConfigTest, LimiterToleranceMustFitAChunkAndABatch) {
+  absl::StatusOr<Config> config = LoadConfig(
+      "", {"replay.limiter_tolerance=100", "replay.samples_per_insert=16", "actor.chunk_steps=32"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "<embedded configs/default.yaml>: replay.limiter_tolerance (100) must be at least "
+            "actor.chunk_steps x replay.samples_per_insert (512) and learner.batch_size x "
+            "learner.batch_length (512)");
+  EXPECT_TRUE(LoadConfig("", {"replay.limiter_tolerance=100", "replay.samples_per_insert=0"}).ok())
+      << "without a ratio there is no limiter";
+}
+
 TEST(ConfigTest, MissingFileIsNotFound) {
   absl::StatusOr<Config> config = LoadConfig("/nonexistent/dreamfleet.yaml", {});
   EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);

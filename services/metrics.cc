@@ -1,6 +1,8 @@
 #include "services/metrics.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +15,18 @@
 #include "absl/strings/str_split.h"
 #include "civetweb.h"
 #include "prometheus/text_serializer.h"
+
+// civetweb creates its threads with 100 KiB stacks. In processes that load LibTorch the static TLS
+// alone is larger than that, so glibc refuses to create them ("Cannot create first worker
+// thread"). This definition, linked into every binary that serves metrics, takes precedence over
+// glibc's and raises such requests to 1 MiB; larger requests pass through unchanged.
+extern "C" int pthread_attr_setstacksize(pthread_attr_t* attr, size_t size) {
+  using Function = int (*)(pthread_attr_t*, size_t);
+  static const Function real =
+      reinterpret_cast<Function>(dlsym(RTLD_NEXT, "pthread_attr_setstacksize"));
+  constexpr size_t kMinimumStack = 1 << 20;
+  return real(attr, size < kMinimumStack ? kMinimumStack : size);
+}
 
 namespace dreamfleet::services {
 
@@ -102,12 +116,21 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
   server->metrics_ = metrics;
   const std::string listen = absl::StrCat(host.empty() ? "0.0.0.0" : host, ":", port);
   const char* options[] = {"listening_ports", listen.c_str(), "num_threads", "2", nullptr};
+  mg_init_data init = {};
+  init.configuration_options = options;
   mg_callbacks callbacks = {};
   callbacks.log_message = [](const mg_connection*, const char*) { return 1; };  // quiet
-  server->context_ = mg_start(&callbacks, nullptr, options);
+  init.callbacks = &callbacks;
+  char error_text[256] = "";
+  unsigned error_code = 0;
+  mg_error_data error = {};
+  error.code = &error_code;
+  error.text = error_text;
+  error.text_buffer_size = sizeof(error_text);
+  server->context_ = mg_start2(&init, &error);
   if (server->context_ == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve metrics on ", listen, " (port in use or not permitted)"));
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen, ": ",
+                                               error_text[0] ? error_text : "civetweb failed"));
   }
   mg_set_request_handler(server->context_, "/metrics$", HandleMetrics, server.get());
   mg_set_request_handler(server->context_, "/healthz$", HandleHealth, server.get());

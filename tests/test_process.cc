@@ -1,6 +1,9 @@
 #include "tests/test_process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -8,6 +11,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -28,6 +34,39 @@ std::string MakeTempDir(const std::string& prefix) {
   buffer.push_back('\0');
   const char* made = mkdtemp(buffer.data());
   return made ? std::string(made) : pattern;
+}
+
+namespace {
+bool PortFree(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  const bool free = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  close(fd);
+  return free;
+}
+}  // namespace
+
+int FreePortRange(int count) {
+  std::mt19937 rng(static_cast<unsigned>(getpid()) * 2654435761u);
+  std::uniform_int_distribution<int> base(20000, 60000 - count);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const int first = base(rng);
+    bool free = true;
+    for (int i = 0; i < count && free; ++i) free = PortFree(first + i);
+    if (free) return first;
+  }
+  return 0;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
 }
 
 absl::StatusOr<std::unique_ptr<TestProcess>> TestProcess::Start(std::vector<std::string> argv,

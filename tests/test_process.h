@@ -18,6 +18,11 @@ namespace dreamfleet::testing {
 std::string BinaryPath(const std::string& name);
 // A fresh directory under the test temp dir.
 std::string MakeTempDir(const std::string& prefix);
+// A base port such that base .. base + count - 1 are free on 127.0.0.1 right now (for binaries
+// that take consecutive ports from a config, e.g. `dreamfleet up`).
+int FreePortRange(int count);
+// The whole file, "" when it cannot be read.
+std::string ReadFile(const std::string& path);
 
 class TestProcess {
  public:
