@@ -34,8 +34,9 @@ absl::StatusOr<AgentConfig> MakeAgentConfig(const services::Config& config) {
   agent.text_length = spec.text_length;
   agent.text_vocab = spec.text_vocab;
   agent.num_actions = spec.num_actions;
-  agent.lr = static_cast<float>(config.learner.model_lr);
+  agent.lr = static_cast<float>(config.learner.lr);
   agent.agc = static_cast<float>(config.learner.agc);
+  agent.warmup = static_cast<int>(config.learner.warmup_updates);
   agent.imag_horizon = static_cast<int>(config.learner.imagination_horizon);
   agent.horizon = static_cast<float>(config.learner.horizon);
   agent.lambda = static_cast<float>(config.learner.lambda);

@@ -76,10 +76,9 @@ struct LearnerConfig {
   int64_t threads = 1;
   int64_t batch_size = 16;
   int64_t batch_length = 64;
-  double model_lr = 4e-5;
-  double actor_lr = 4e-5;
-  double critic_lr = 4e-5;
+  double lr = 4e-5;              // one LaProp optimiser over world model and actor-critic
   double agc = 0.3;
+  int64_t warmup_updates = 1000;  // linear learning-rate warmup
   int64_t imagination_horizon = 15;
   double horizon = 333;
   double lambda = 0.95;

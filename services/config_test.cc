@@ -58,9 +58,9 @@ TEST(ConfigTest, WrongTypeNamesKeyAndValue) {
   config = ParseConfig("env:\n  grayscale: maybe\n", "y.yaml");
   EXPECT_EQ(config.status().message(),
             "y.yaml:2: config key \"env.grayscale\" expects true or false, got \"maybe\"");
-  config = ParseConfig("learner:\n  model_lr: fast\n", "z.yaml");
+  config = ParseConfig("learner:\n  lr: fast\n", "z.yaml");
   EXPECT_EQ(config.status().message(),
-            "z.yaml:2: config key \"learner.model_lr\" expects a number, got \"fast\"");
+            "z.yaml:2: config key \"learner.lr\" expects a number, got \"fast\"");
 }
 
 TEST(ConfigTest, OutOfRangeNamesKeyValueAndRange) {
@@ -136,14 +136,14 @@ TEST(ConfigTest, MissingFileIsNotFound) {
 TEST(ConfigTest, PrintedYamlParsesBackToTheSameConfig) {
   absl::StatusOr<Config> config = LoadConfig("", {"replay.samples_per_insert=12.5",
                                                   "run.dir=/tmp/a \"quoted\" dir",
-                                                  "learner.model_lr=3e-4"});
+                                                  "learner.lr=3e-4"});
   ASSERT_TRUE(config.ok()) << config.status();
   const std::string yaml = ConfigToYaml(*config, /*with_docs=*/true);
   absl::StatusOr<Config> back = ParseConfig(yaml, "printed");
   ASSERT_TRUE(back.ok()) << back.status() << "\n" << yaml;
   EXPECT_EQ(ConfigToYaml(*back), ConfigToYaml(*config));
   EXPECT_EQ(back->run.dir, "/tmp/a \"quoted\" dir");
-  EXPECT_EQ(back->learner.model_lr, 3e-4);
+  EXPECT_EQ(back->learner.lr, 3e-4);
 }
 
 // Every key in the table is documented in configs/README.md and every config we ship loads.
