@@ -167,6 +167,7 @@ int RunUp(int argc, char** argv) {
   absl::Time last_steps_time = start;
   ClusterStatus status;
   std::string stop_reason = "interrupted";
+  int exit_status = 0;
   int printed_lines = 0;
   // <run.dir>/processes.txt: "name pid restarts" per line, rewritten whenever a pid changes (for
   // scripts and tests that need to find a process of the run).
@@ -186,6 +187,24 @@ int RunUp(int argc, char** argv) {
   while (!services::WaitForShutdown(absl::Milliseconds(500))) {
     supervisor.Poll();
     write_processes();
+    std::string failed;
+    for (const ProcessState& state : supervisor.States()) {
+      if (state.last_exit == "exit 2" && state.pid == 0) failed = state.name;
+    }
+    if (!failed.empty()) {
+      // A process rejected the config or a file it names: say why and stop the run.
+      std::string last_error;
+      std::ifstream log(log_dir + "/" + failed + ".log");
+      for (std::string line; std::getline(log, line);) {
+        if (!line.empty() && (line[0] == 'E' || line[0] == 'F')) last_error = line;
+      }
+      std::cerr << "dreamfleet up: " << failed << " cannot start: "
+                << (last_error.empty() ? "see " + log_dir + "/" + failed + ".log" : last_error)
+                << "\n";
+      stop_reason = failed + " failed";
+      exit_status = 1;
+      break;
+    }
     const absl::Time now = absl::Now();
     if (now - last_report < absl::Seconds(tty ? 2 : 10)) continue;
     status = QueryCluster(*config, plan.actors);
@@ -236,7 +255,7 @@ int RunUp(int argc, char** argv) {
         status.learner.weights_version, 100 * status.success_rate(), status.episode_return(),
         run_dir, log_dir);
   }
-  return 0;
+  return exit_status;
 }
 
 int RunStatus(int argc, char** argv) {

@@ -87,7 +87,7 @@ std::vector<std::string> ProcessSupervisor::Poll(absl::Duration backoff) {
         exited.push_back(child.spec.name);
       }
     }
-    if (child.pid == 0 && child.spec.restart && !child.stopped && absl::Now() >= child.next_start &&
+    if (child.pid == 0 && child.spec.restart && !child.stopped && child.last_exit != "exit 2" && absl::Now() >= child.next_start &&
         !child.last_exit.empty()) {
       absl::StatusOr<pid_t> pid = Spawn(child.spec);
       if (pid.ok()) {

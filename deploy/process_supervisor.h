@@ -20,7 +20,8 @@ struct ProcessSpec {
   std::string name;               // "replay-0", "learner", "actor-3"
   std::vector<std::string> argv;  // argv[0] is the binary path
   std::string log_path;           // stdout and stderr go here (appended)
-  bool restart = true;            // restart when it exits or crashes
+  bool restart = true;            // restart when it exits or crashes (never after exit code 2,
+                                  // which our binaries use for bad config or missing files)
 };
 
 struct ProcessState {

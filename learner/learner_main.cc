@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
   server->server->Wait();
   if (!status.ok()) {
     DF_LOG(ERROR) << status;
-    return 1;
+    // Exit code 2: the config or its files are wrong; restarting cannot help (the launcher stops).
+    return absl::IsInvalidArgument(status) || absl::IsNotFound(status) ? 2 : 1;
   }
   DF_LOG(INFO) << "stopped";
   return 0;
