@@ -1,0 +1,117 @@
+// bench_actor: what an actor process's stepping loop achieves on one core, with batched CPU policy
+// inference, against the raw VectorEnv speed of the same env (the goal: >= 90%). For each
+// env and preset: K envs step with uniform random actions (raw), then with a PolicyRunner holding
+// randomly initialised weights of that preset (weights arrive as a broadcast WeightsVersion, as in
+// the real actor). Replay streaming is not included (see bench_replay for its cost).
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "actor/envs/registry.h"
+#include "actor/envs/vector_env.h"
+#include "actor/policy_runner.h"
+#include "learner/agent_config.h"
+#include "learner/policy.h"
+#include "learner/weights_convert.h"
+#include "services/command_line.h"
+#include "services/thread_env.h"
+
+namespace dreamfleet {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Env steps per second over about `seconds` (ticks of K envs).
+double Measure(actor::VectorEnv& envs, actor::PolicyRunner* runner, double seconds) {
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int> random_action(0, envs.spec().num_actions - 1);
+  std::vector<int> actions(envs.num_envs());
+  (void)envs.Reset();
+  int64_t steps = 0;
+  const auto start = Clock::now();
+  while (Seconds(start) < seconds) {
+    if (runner != nullptr) {
+      if (!runner->Act(envs, &actions).ok()) return -1;
+    } else {
+      for (int& a : actions) a = random_action(rng);
+    }
+    if (!envs.Step(actions).ok()) return -1;
+    steps += envs.num_envs();
+  }
+  return steps / Seconds(start);
+}
+
+int Run(int argc, char** argv) {
+  std::string envs_flag = "grid_empty_5x5,minatar_breakout,nes_homebrew";
+  std::string presets_flag = "debug,1m";
+  int64_t num_envs = 8;
+  double seconds = 5;
+  int64_t threads = 1;
+  services::CommandLine command_line(
+      "bench_actor [--envs a,b] [--presets debug,1m] [--k 8] [--seconds 5] [--threads 1]",
+      "Actor stepping speed with batched policy inference vs the raw env (markdown table).");
+  command_line.AddString("envs", &envs_flag, "Comma-separated env names.");
+  command_line.AddString("presets", &presets_flag, "Comma-separated model presets.");
+  command_line.AddInt("k", &num_envs, "Envs per actor (one batch).");
+  command_line.AddDouble("seconds", &seconds, "Measuring time per row.");
+  command_line.AddInt("threads", &threads, "LibTorch intra-op threads for inference.");
+  int exit_code = 0;
+  if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
+
+  std::printf("| env | preset | K | raw env steps/s | with policy steps/s | ratio |\n");
+  std::printf("|---|---|---:|---:|---:|---:|\n");
+  for (const std::string& env_name :
+       std::vector<std::string>(absl::StrSplit(envs_flag, ',', absl::SkipEmpty()))) {
+    actor::EnvOptions options;
+    options.name = env_name;
+    auto envs = actor::VectorEnv::Create(options, static_cast<int>(num_envs));
+    if (!envs.ok()) {
+      std::cerr << env_name << ": " << envs.status() << "\n";
+      continue;
+    }
+    const double raw = Measure(**envs, nullptr, seconds);
+    for (const std::string& preset :
+         std::vector<std::string>(absl::StrSplit(presets_flag, ',', absl::SkipEmpty()))) {
+      const actor::EnvSpec& spec = (*envs)->spec();
+      learner::AgentConfig config;
+      if (!learner::ApplyPreset(preset, &config).ok()) return 2;
+      config.image_height = spec.image_height;
+      config.image_width = spec.image_width;
+      config.image_channels = spec.image_channels;
+      config.vector_size = spec.vector_size;
+      config.text_length = spec.text_length;
+      config.text_vocab = spec.text_vocab;
+      config.num_actions = spec.num_actions;
+      learner::Policy policy(config);
+      auto weights = learner::ToWeightsVersion(learner::ExportPolicyWeights(policy), 1,
+                                               config.Serialize());
+      auto runner = actor::PolicyRunner::Create(static_cast<int>(num_envs),
+                                                static_cast<int>(threads), 1);
+      if (!weights.ok() || !runner.ok() || !(*runner)->Load(**weights).ok()) {
+        std::cerr << "cannot build the " << preset << " policy\n";
+        return 1;
+      }
+      const double with_policy = Measure(**envs, runner->get(), seconds);
+      std::printf("| %s | %s | %lld | %.0f | %.0f | %.1f%% |\n", env_name.c_str(), preset.c_str(),
+                  static_cast<long long>(num_envs), raw, with_policy, 100 * with_policy / raw);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace dreamfleet
+
+int main(int argc, char** argv) {
+  dreamfleet::services::EnsureThreadEnvironment(argc, argv);
+  return dreamfleet::Run(argc, argv);
+}
