@@ -108,6 +108,11 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const Batch& input) {
     if (config_.slow_every > 0 && updates_ % config_.slow_every == 0) ac_->UpdateSlowValue();
     m.actor_critic_seconds = Seconds(start);
 
+    {
+      auto per_sequence = wm.sequence_loss.to(torch::kCPU, torch::kDouble).contiguous();
+      m.sequence_losses.assign(per_sequence.data_ptr<double>(),
+                               per_sequence.data_ptr<double>() + per_sequence.numel());
+    }
     for (const auto& [k, v] : wm.losses) m.losses[k] = v.item<double>();
     for (const auto& [k, v] : ac.losses) m.losses[k] = v.item<double>();
     for (const auto& [k, v] : wm.metrics) m.metrics[k] = v.item<double>();

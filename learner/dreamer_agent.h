@@ -35,6 +35,7 @@ struct TrainMetrics {
   std::map<std::string, double> metrics;  // entropy, ret, prior_ent, post_ent, ...
   double world_model_seconds = 0.0;
   double actor_critic_seconds = 0.0;
+  std::vector<double> sequence_losses;    // [B] world-model loss per sequence (replay priorities)
 };
 
 class DreamerAgent {

@@ -309,11 +309,11 @@ absl::Status RunLearner(const services::Config& config, ParameterServiceImpl* se
     if (auto it = result->metrics.find("entropy"); it != result->metrics.end()) entropy.Set(it->second);
     if (auto it = result->metrics.find("ret"); it != result->metrics.end()) ret.Set(it->second);
     if (env_steps > 0) train_ratio.Set(replayed_steps / env_steps);
-    if (prioritized && !sample->keys.empty()) {
-      // Newer data first: without per-sequence losses from the update, priorities decay with
-      // replay count so fresh items are preferred (documented in configs/README.md).
-      std::vector<double> priorities(sample->keys.size(), 0.5);
-      (void)(*client)->UpdatePriorities(sample->shard, sample->keys, priorities);
+    if (prioritized && result->sequence_losses.size() == sample->keys.size()) {
+      // An item's priority is how badly the world model predicted it in this update.
+      absl::StatusOr<uint64_t> updated =
+          (*client)->UpdatePriorities(sample->shard, sample->keys, result->sequence_losses);
+      if (!updated.ok()) DF_LOG(WARNING) << "priority update failed: " << updated.status();
     }
     if (updates_since_publish >= config.learner.publish_every_updates ||
         now - last_publish >= absl::Seconds(config.learner.publish_every_seconds)) {

@@ -86,7 +86,15 @@ WorldModelOutput WorldModelImpl::Loss(const Batch& b, std::optional<torch::Gener
     out.losses["vector"] = (pred - Symlog(obs.vector.to(torch::kFloat32))).square().sum(-1).mean();
     total = total + c.scale_rec * out.losses["vector"];
   }
-  out.losses["rew"] = TwoHotLoss(reward_->forward(out.feat), b.reward).mean();
+  auto reward_loss = TwoHotLoss(reward_->forward(out.feat), b.reward);  // [B, T]
+  out.losses["rew"] = reward_loss.mean();
+  {
+    // Prioritized replay: how badly the model predicts each sequence (reward and KL terms, the
+    // ones that stay comparable across observation types).
+    torch::NoGradGuard no_grad;
+    auto kl_per_step = (kl.dyn + kl.rep).reshape({bs, t, -1}).sum(-1);
+    out.sequence_loss = (reward_loss.detach().reshape({bs, t}) + kl_per_step).mean(1);
+  }
   auto con_target = (~b.is_terminal).to(torch::kFloat32);
   if (c.contdisc) con_target = con_target * (1.0 - 1.0 / c.horizon);
   out.losses["con"] = torch::binary_cross_entropy_with_logits(

@@ -27,6 +27,8 @@ struct WorldModelOutput {
   std::map<std::string, torch::Tensor> metrics; // 0-dim: prior_ent, post_ent
   RssmSequence seq;                             // posterior sequence
   torch::Tensor feat;                           // [B, T, F] posterior features (with gradient)
+  torch::Tensor sequence_loss;                  // [B] detached prediction loss per sequence
+                                                // (replay priorities)
 };
 
 class WorldModelImpl : public torch::nn::Module {
