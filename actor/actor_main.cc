@@ -35,6 +35,10 @@ int main(int argc, char** argv) {
     std::cerr << "dreamfleet-actor: " << config.status().message() << "\n";
     return 2;
   }
+  if (absl::Status status = services::ValidateCluster(*config); !status.ok()) {
+    std::cerr << "dreamfleet-actor: " << status.message() << "\n";
+    return 2;
+  }
   if (actor_id.empty()) actor_id = absl::StrCat("actor-", actor_index);
   services::SetLogComponent(actor_id);
   services::LogSeverity level;

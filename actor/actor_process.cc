@@ -73,11 +73,8 @@ absl::Status RunActor(const ActorOptions& options, services::Metrics* metrics) {
   // Replay: one stream per env and process incarnation (a restarted actor starts new streams, so
   // the shard never mistakes its chunks for retransmissions of the old ones), routed by its id.
   const int64_t incarnation = absl::ToUnixMillis(absl::Now());
-  replay::ReplayClientOptions replay_options;
-  replay_options.addresses = replay::ShardAddresses(config.replay);
-  replay_options.table = config.replay.table;
-  replay_options.max_message_bytes = static_cast<int>(config.replay.max_message_mb) << 20;
-  replay_options.metrics = metrics;
+  const replay::ReplayClientOptions replay_options =
+      replay::ReplayClientOptionsFromConfig(config, metrics);
   absl::StatusOr<std::unique_ptr<replay::ShardedReplayClient>> replay_client =
       replay::ShardedReplayClient::Create(replay_options);
   if (!replay_client.ok()) return replay_client.status();

@@ -83,13 +83,7 @@ int Run(int argc, char** argv) {
       const actor::EnvSpec& spec = (*envs)->spec();
       learner::AgentConfig config;
       if (!learner::ApplyPreset(preset, &config).ok()) return 2;
-      config.image_height = spec.image_height;
-      config.image_width = spec.image_width;
-      config.image_channels = spec.image_channels;
-      config.vector_size = spec.vector_size;
-      config.text_length = spec.text_length;
-      config.text_vocab = spec.text_vocab;
-      config.num_actions = spec.num_actions;
+      learner::ApplyEnvSpec(spec, &config);
       learner::Policy policy(config);
       auto weights = learner::ToWeightsVersion(learner::ExportPolicyWeights(policy), 1,
                                                config.Serialize());

@@ -12,20 +12,6 @@
 
 namespace dreamfleet::deploy {
 
-std::vector<std::string> ShardAddresses(const services::Config& config) {
-  std::vector<std::string> addresses;
-  if (!config.replay.addresses.empty()) {
-    for (absl::string_view part : absl::StrSplit(config.replay.addresses, ',', absl::SkipWhitespace())) {
-      addresses.emplace_back(absl::StripAsciiWhitespace(part));
-    }
-    return addresses;
-  }
-  for (int64_t i = 0; i < config.replay.shards; ++i) {
-    addresses.push_back(services::JoinHostPort(config.replay.host, config.replay.port + i));
-  }
-  return addresses;
-}
-
 bool ParsePrometheusValue(const std::string& text, const std::string& name, double* value) {
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     if (line.empty() || line[0] == '#') continue;
@@ -45,7 +31,7 @@ bool ParsePrometheusValue(const std::string& text, const std::string& name, doub
 ClusterStatus QueryCluster(const services::Config& config, int num_actors) {
   ClusterStatus status;
   const absl::Duration timeout = absl::Seconds(2);
-  for (const std::string& address : ShardAddresses(config)) {
+  for (const std::string& address : services::ShardAddresses(config.replay)) {
     ShardStatus shard;
     shard.address = address;
     auto stub = v1::ReplayService::NewStub(services::CreateChannel(address));

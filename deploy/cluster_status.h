@@ -59,9 +59,6 @@ struct ClusterStatus {
   std::string ToText() const;    // the human table of `dreamfleet status`
 };
 
-// Shard addresses from the config: replay.addresses when set, else host:port+i.
-std::vector<std::string> ShardAddresses(const services::Config& config);
-
 // Queries everything with short deadlines; unreachable parts are reported, not errors.
 ClusterStatus QueryCluster(const services::Config& config, int num_actors);
 

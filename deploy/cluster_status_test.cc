@@ -20,18 +20,6 @@ TEST(ClusterStatusTest, ParsesPrometheusValuesWithAndWithoutLabels) {
   EXPECT_FALSE(ParsePrometheusValue(text, "dreamfleet_actor_episodes_total", &value));
 }
 
-TEST(ClusterStatusTest, ShardAddressesComeFromListOrPortRange) {
-  services::Config config;
-  config.replay.shards = 3;
-  config.replay.host = "127.0.0.1";
-  config.replay.port = 7100;
-  EXPECT_EQ(ShardAddresses(config),
-            (std::vector<std::string>{"127.0.0.1:7100", "127.0.0.1:7101", "127.0.0.1:7102"}));
-  config.replay.addresses = "replay-0:7100, replay-1:7100";
-  EXPECT_EQ(ShardAddresses(config),
-            (std::vector<std::string>{"replay-0:7100", "replay-1:7100"}));
-}
-
 TEST(ClusterStatusTest, UnreachableClusterIsReportedNotFatal) {
   services::Config config;
   config.replay.port = 1;  // nothing listens on port 1

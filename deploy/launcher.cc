@@ -118,6 +118,10 @@ int RunUp(int argc, char** argv) {
     std::cerr << "error: " << config.status().message() << "\n";
     return 2;
   }
+  if (absl::Status status = services::ValidateCluster(*config); !status.ok()) {
+    std::cerr << "error: " << status.message() << "\n";
+    return 2;
+  }
   services::InstallShutdownHandler();
   services::SetLogComponent("up");
 

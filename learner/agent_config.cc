@@ -201,4 +201,14 @@ absl::StatusOr<AgentConfig> AgentConfig::Parse(const std::string& text) {
   return config;
 }
 
+void ApplyEnvSpec(const actor::EnvSpec& spec, AgentConfig* config) {
+  config->image_height = spec.image_height;
+  config->image_width = spec.image_width;
+  config->image_channels = spec.image_channels;
+  config->vector_size = spec.vector_size;
+  config->text_length = spec.text_length;
+  config->text_vocab = spec.text_vocab;
+  config->num_actions = spec.num_actions;
+}
+
 }  // namespace dreamfleet::learner

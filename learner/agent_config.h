@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "actor/envs/environment.h"
 
 namespace dreamfleet::learner {
 
@@ -98,6 +99,9 @@ struct AgentConfig {
   std::string Serialize() const;
   static absl::StatusOr<AgentConfig> Parse(const std::string& text);
 };
+
+// Sets the observation and action spaces (image, vector, text, actions) from an env's spec.
+void ApplyEnvSpec(const actor::EnvSpec& spec, AgentConfig* config);
 
 // Applies a size preset ("debug", "1m", "12m", "25m", "50m", "100m", "200m", "400m") to config.
 absl::Status ApplyPreset(const std::string& preset, AgentConfig* config);

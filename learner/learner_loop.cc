@@ -27,13 +27,7 @@ absl::StatusOr<AgentConfig> MakeAgentConfig(const services::Config& config) {
   const actor::EnvSpec& spec = (*env)->spec();
   AgentConfig agent;
   if (absl::Status status = ApplyPreset(config.learner.preset, &agent); !status.ok()) return status;
-  agent.image_height = spec.image_height;
-  agent.image_width = spec.image_width;
-  agent.image_channels = spec.image_channels;
-  agent.vector_size = spec.vector_size;
-  agent.text_length = spec.text_length;
-  agent.text_vocab = spec.text_vocab;
-  agent.num_actions = spec.num_actions;
+  ApplyEnvSpec(spec, &agent);
   agent.lr = static_cast<float>(config.learner.lr);
   agent.agc = static_cast<float>(config.learner.agc);
   agent.warmup = static_cast<int>(config.learner.warmup_updates);
@@ -183,11 +177,8 @@ absl::Status RunLearner(const services::Config& config, ParameterServiceImpl* se
   DF_LOG(INFO) << "training preset " << config.learner.preset << " on " << device.str()
                << ", batch " << agent_config->batch_size << "x" << agent_config->batch_length;
 
-  replay::ReplayClientOptions replay_options;
-  replay_options.addresses = replay::ShardAddresses(config.replay);
-  replay_options.table = config.replay.table;
-  replay_options.max_message_bytes = static_cast<int>(config.replay.max_message_mb) << 20;
-  replay_options.metrics = metrics;
+  const replay::ReplayClientOptions replay_options =
+      replay::ReplayClientOptionsFromConfig(config, metrics);
   absl::StatusOr<std::unique_ptr<replay::ShardedReplayClient>> client =
       replay::ShardedReplayClient::Create(replay_options);
   if (!client.ok()) return client.status();

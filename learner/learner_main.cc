@@ -29,6 +29,10 @@ int main(int argc, char** argv) {
     std::cerr << "dreamfleet-learner: " << config.status().message() << "\n";
     return 2;
   }
+  if (absl::Status status = services::ValidateCluster(*config); !status.ok()) {
+    std::cerr << "dreamfleet-learner: " << status.message() << "\n";
+    return 2;
+  }
   services::SetLogComponent("learner");
   services::LogSeverity level;
   if (services::ParseLogSeverity(config->run.log_level, &level)) services::SetLogLevel(level);

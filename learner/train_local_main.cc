@@ -146,13 +146,7 @@ int main(int argc, char** argv) {
     std::cerr << s << "\n";
     return 2;
   }
-  config.image_height = spec.image_height;
-  config.image_width = spec.image_width;
-  config.image_channels = spec.image_channels;
-  config.vector_size = spec.vector_size;
-  config.text_length = spec.text_length;
-  config.text_vocab = spec.text_vocab;
-  config.num_actions = spec.num_actions;
+  dl::ApplyEnvSpec(spec, &config);
   config.batch_size = f.batch;
   config.batch_length = f.length;
   config.seed = f.seed;

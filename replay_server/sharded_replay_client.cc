@@ -60,18 +60,14 @@ uint64_t Fnv1a64(const std::string& text) {
   return hash;
 }
 
-std::vector<std::string> ShardAddresses(const services::ReplayConfig& config) {
-  std::vector<std::string> addresses;
-  if (!config.addresses.empty()) {
-    for (absl::string_view part : absl::StrSplit(config.addresses, ',', absl::SkipWhitespace())) {
-      addresses.emplace_back(absl::StripAsciiWhitespace(part));
-    }
-    return addresses;
-  }
-  for (int64_t i = 0; i < config.shards; ++i) {
-    addresses.push_back(services::JoinHostPort(config.host, static_cast<int>(config.port + i)));
-  }
-  return addresses;
+ReplayClientOptions ReplayClientOptionsFromConfig(const services::Config& config,
+                                                  services::Metrics* metrics) {
+  ReplayClientOptions options;
+  options.addresses = ShardAddresses(config.replay);
+  options.table = config.replay.table;
+  options.max_message_bytes = static_cast<int>(config.replay.max_message_mb) << 20;
+  options.metrics = metrics;
+  return options;
 }
 
 absl::StatusOr<std::unique_ptr<ShardedReplayClient>> ShardedReplayClient::Create(

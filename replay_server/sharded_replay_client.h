@@ -22,6 +22,7 @@
 #include "dreamfleet/v1/replay.pb.h"
 #include "dreamfleet/v1/tensor.pb.h"
 #include "services/config.h"
+#include "services/grpc_util.h"
 #include "services/metrics.h"
 
 namespace dreamfleet::replay {
@@ -77,7 +78,10 @@ struct ReplayClientOptions {
 };
 
 // The shard addresses a config names: replay.addresses when set, else host:port+i.
-std::vector<std::string> ShardAddresses(const services::ReplayConfig& config);
+using services::ShardAddresses;
+// Client options for the shards, table and message limit of `config`.
+ReplayClientOptions ReplayClientOptionsFromConfig(const services::Config& config,
+                                                  services::Metrics* metrics);
 // FNV-1a 64-bit hash of `text` (offset basis 14695981039346656037, prime 1099511628211).
 uint64_t Fnv1a64(const std::string& text);
 

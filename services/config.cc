@@ -312,11 +312,19 @@ absl::Status Config::Validate() const {
                      ") is smaller than one item of replay.sequence_length (",
                      replay.sequence_length, ") steps"));
   }
+  if (env.name.empty()) return absl::InvalidArgumentError("env.name is empty");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCluster(const Config& config) {
+  const ReplayConfig& replay = config.replay;
   if (replay.samples_per_insert > 0) {
     // The limiter lets one side run ahead by at most the tolerance, so one chunk's worth of
     // sampling and one batch must each fit inside it, or that insert or sample waits forever.
-    const double chunk_samples = static_cast<double>(actor.chunk_steps) * replay.samples_per_insert;
-    const double batch_steps = static_cast<double>(learner.batch_size) * learner.batch_length;
+    const double chunk_samples =
+        static_cast<double>(config.actor.chunk_steps) * replay.samples_per_insert;
+    const double batch_steps =
+        static_cast<double>(config.learner.batch_size) * config.learner.batch_length;
     if (replay.limiter_tolerance < chunk_samples || replay.limiter_tolerance < batch_steps) {
       return absl::InvalidArgumentError(absl::StrCat(
           "replay.limiter_tolerance (", FormatDouble(replay.limiter_tolerance),
@@ -325,7 +333,6 @@ absl::Status Config::Validate() const {
           FormatDouble(batch_steps), ")"));
     }
   }
-  if (env.name.empty()) return absl::InvalidArgumentError("env.name is empty");
   return absl::OkStatus();
 }
 

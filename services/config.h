@@ -101,6 +101,12 @@ struct Config {
   absl::Status Validate() const;
 };
 
+// Checks that need the whole cluster's settings (a shard alone does not know its clients'
+// chunk and batch sizes): the rate limiter's tolerance must fit one actor chunk's samples and one
+// learner batch, or an insert or a sample could wait forever. The launcher, actors and learner
+// call it; the message names the keys and values.
+absl::Status ValidateCluster(const Config& config);
+
 // One entry of the config table.
 struct ConfigField {
   std::string key;  // "section.name"

@@ -3,7 +3,9 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 
 namespace dreamfleet::services {
 
@@ -63,6 +65,20 @@ absl::StatusOr<StartedServer> StartGrpcServer(const std::string& host, int port,
         absl::StrCat("cannot listen on ", address, " (port in use or not permitted)"));
   }
   return started;
+}
+
+std::vector<std::string> ShardAddresses(const ReplayConfig& config) {
+  std::vector<std::string> addresses;
+  if (!config.addresses.empty()) {
+    for (absl::string_view part : absl::StrSplit(config.addresses, ',', absl::SkipWhitespace())) {
+      addresses.emplace_back(absl::StripAsciiWhitespace(part));
+    }
+    return addresses;
+  }
+  for (int64_t i = 0; i < config.shards; ++i) {
+    addresses.push_back(JoinHostPort(config.host, static_cast<int>(config.port + i)));
+  }
+  return addresses;
 }
 
 std::string JoinHostPort(absl::string_view host, int port) {

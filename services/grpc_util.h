@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "services/config.h"
 
 namespace dreamfleet::services {
 
@@ -51,5 +52,9 @@ absl::StatusOr<StartedServer> StartGrpcServer(const std::string& host, int port,
 
 // "host:port" with IPv6 hosts bracketed.
 std::string JoinHostPort(absl::string_view host, int port);
+
+// The replay shard addresses a config names, in shard order: replay.addresses when set, else
+// replay.host:replay.port + i for i < replay.shards.
+std::vector<std::string> ShardAddresses(const ReplayConfig& config);
 
 }  // namespace dreamfleet::services

@@ -53,6 +53,18 @@ TEST(GrpcUtilTest, DeadlineOnUnreachablePeerIsUnavailableOrDeadline) {
   EXPECT_TRUE(absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) << status;
 }
 
+TEST(GrpcUtilTest, ShardAddressesComeFromListOrPortRange) {
+  Config config;
+  config.replay.shards = 3;
+  config.replay.host = "127.0.0.1";
+  config.replay.port = 7100;
+  EXPECT_EQ(ShardAddresses(config.replay),
+            (std::vector<std::string>{"127.0.0.1:7100", "127.0.0.1:7101", "127.0.0.1:7102"}));
+  config.replay.addresses = "replay-0:7100, replay-1:7100";
+  EXPECT_EQ(ShardAddresses(config.replay),
+            (std::vector<std::string>{"replay-0:7100", "replay-1:7100"}));
+}
+
 TEST(GrpcUtilTest, JoinHostPortBracketsIpv6) {
   EXPECT_EQ(JoinHostPort("127.0.0.1", 80), "127.0.0.1:80");
   EXPECT_EQ(JoinHostPort("::1", 80), "[::1]:80");
