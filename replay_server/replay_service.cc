@@ -28,6 +28,13 @@ ReplayServiceImpl::ReplayServiceImpl(ReplayShard* shard, services::Metrics* metr
        {"Insert", "Sample", "UpdatePriorities", "Info", "ListEpisodes", "GetEpisode"}) {
     Latency(method);
   }
+  SampleStreams();
+}
+
+prometheus::Counter& ReplayServiceImpl::SampleStreams() {
+  return metrics_->Counter("dreamfleet_replay_sample_streams_total",
+                           "Sample RPCs opened; each streams batches until cancelled or until "
+                           "num_batches (0 = unbounded) are sent.");
 }
 
 prometheus::Histogram& ReplayServiceImpl::Latency(const std::string& method) {
@@ -142,6 +149,7 @@ grpc::Status ReplayServiceImpl::Insert(
 grpc::Status ReplayServiceImpl::Sample(grpc::ServerContext* context,
                                        const v1::SampleRequest* request,
                                        grpc::ServerWriter<v1::SampleResponse>* writer) {
+  SampleStreams().Increment();
   if (absl::Status s = CheckTable(request->table()); !s.ok()) return Reject(s, "unknown_table");
   const int batch_size = request->batch_size() == 0 ? 16 : request->batch_size();
   const int sequence_length = request->sequence_length() == 0 ? shard_->table()->sequence_length()

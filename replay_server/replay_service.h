@@ -44,6 +44,7 @@ class ReplayServiceImpl final : public v1::ReplayService::Service {
   absl::Status CheckTable(const std::string& table) const;
   grpc::Status Reject(const absl::Status& status, const std::string& reason);
   prometheus::Histogram& Latency(const std::string& method);
+  prometheus::Counter& SampleStreams();  // dreamfleet_replay_sample_streams_total
 
   ReplayShard* const shard_;
   services::Metrics* const metrics_;

@@ -1,6 +1,7 @@
 #include "replay_server/sharded_replay_client.h"
 
 #include <algorithm>
+#include <deque>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -19,12 +20,13 @@ bool IsPermanent(absl::StatusCode code) {
          code == absl::StatusCode::kUnimplemented;
 }
 
-Tensor FromProto(const v1::NamedTensor& named) {
+// Moves the (large) data out of `named`.
+Tensor FromProto(v1::NamedTensor* named) {
   Tensor t;
-  t.name = named.name();
-  t.dtype = named.tensor().dtype();
-  t.shape.assign(named.tensor().shape().begin(), named.tensor().shape().end());
-  t.data = named.tensor().data();
+  t.name = named->name();
+  t.dtype = named->tensor().dtype();
+  t.shape.assign(named->tensor().shape().begin(), named->tensor().shape().end());
+  t.data = std::move(*named->mutable_tensor()->mutable_data());
   return t;
 }
 
@@ -42,6 +44,98 @@ struct ShardedReplayClient::Shard {
   absl::Time retry_at = absl::InfinitePast();
   prometheus::Gauge* up_gauge = nullptr;
   prometheus::Counter* reconnects = nullptr;
+  // The shard's open Sample stream; declared after the stub so it is shut down first.
+  absl::Mutex stream_mu;
+  std::shared_ptr<SampleStream> sample_stream ABSL_GUARDED_BY(stream_mu);
+};
+
+// One Sample server stream (num_batches = 0) of one shard for one B x T. A reader thread pulls
+// batches into a queue of at most kQueued; while it is full the thread stops reading and gRPC
+// flow control holds the server back. Destruction cancels the call and joins the thread.
+class ShardedReplayClient::SampleStream {
+ public:
+  enum class Outcome { kBatch, kTimedOut, kEnded };
+
+  SampleStream(v1::ReplayService::Stub* stub, const v1::SampleRequest& request)
+      : batch_size_(request.batch_size()),
+        sequence_length_(request.sequence_length()),
+        timeout_ms_(request.timeout_ms()) {
+    reader_ = stub->Sample(&context_, request);
+    thread_ = std::thread([this] { Run(); });
+  }
+  SampleStream(const SampleStream&) = delete;
+  SampleStream& operator=(const SampleStream&) = delete;
+  ~SampleStream() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    context_.TryCancel();
+    thread_.join();
+  }
+
+  bool Matches(const v1::SampleRequest& request) const {
+    return request.batch_size() == batch_size_ &&
+           request.sequence_length() == sequence_length_ && request.timeout_ms() == timeout_ms_;
+  }
+  // Ends the call early; Next() then returns the queued batches, then kEnded.
+  void Cancel() { context_.TryCancel(); }
+
+  // The next batch (kBatch), or kTimedOut when none came by `deadline` (the stream stays open),
+  // or kEnded with the call's final status once the stream is over and drained.
+  Outcome Next(absl::Time deadline, v1::SampleResponse* response, grpc::Status* status) {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !queue_.empty() || ended_;
+    };
+    mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+    if (!queue_.empty()) {
+      response->Swap(&queue_.front());
+      queue_.pop_front();
+      return Outcome::kBatch;
+    }
+    if (ended_) {
+      *status = status_;
+      return Outcome::kEnded;
+    }
+    return Outcome::kTimedOut;
+  }
+
+ private:
+  static constexpr size_t kQueued = 1;
+
+  void Run() {
+    v1::SampleResponse response;
+    while (reader_->Read(&response)) {
+      absl::MutexLock lock(&mu_);
+      queue_.emplace_back();
+      queue_.back().Swap(&response);
+      auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || queue_.size() < kQueued;
+      };
+      mu_.Await(absl::Condition(&room));
+      if (stopping_) break;
+    }
+    // Stopping: the context is (being) cancelled, so the remaining reads end promptly.
+    while (reader_->Read(&response)) {
+    }
+    const grpc::Status status = reader_->Finish();
+    absl::MutexLock lock(&mu_);
+    ended_ = true;
+    status_ = status;
+  }
+
+  const int batch_size_;
+  const int sequence_length_;
+  const int64_t timeout_ms_;  // the shard's per-batch wait for the rate limiter
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<v1::SampleResponse>> reader_;
+  absl::Mutex mu_;
+  std::deque<v1::SampleResponse> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
 };
 
 const Tensor* SampledBatch::Find(const std::string& name) const {
@@ -102,7 +196,16 @@ ShardedReplayClient::ShardedReplayClient(ReplayClientOptions options)
   }
 }
 
-ShardedReplayClient::~ShardedReplayClient() = default;
+ShardedReplayClient::~ShardedReplayClient() {
+  // Shut the sample streams down (cancel, join their readers) before the channels go.
+  for (auto& shard : shards_) {
+    std::shared_ptr<SampleStream> stream;
+    {
+      absl::MutexLock lock(&shard->stream_mu);
+      stream = std::move(shard->sample_stream);
+    }
+  }
+}
 
 int ShardedReplayClient::ShardForActor(const std::string& actor_id) const {
   return static_cast<int>(Fnv1a64(actor_id) % shards_.size());
@@ -174,6 +277,36 @@ std::vector<int> ShardedReplayClient::SampleOrder() {
   return order;
 }
 
+std::shared_ptr<ShardedReplayClient::SampleStream> ShardedReplayClient::OpenSampleStream(
+    int index, int batch_size, int sequence_length, absl::Duration timeout, bool* opened) {
+  Shard& shard = *shards_[index];
+  v1::SampleRequest request;
+  request.set_table(options_.table);
+  request.set_batch_size(batch_size);
+  request.set_sequence_length(sequence_length);
+  request.set_num_batches(0);  // until cancelled
+  request.set_timeout_ms(absl::ToInt64Milliseconds(timeout));
+  std::shared_ptr<SampleStream> replaced;  // released after the lock, by its last holder
+  absl::MutexLock lock(&shard.stream_mu);
+  if (shard.sample_stream != nullptr && shard.sample_stream->Matches(request)) {
+    *opened = false;
+    return shard.sample_stream;
+  }
+  replaced = std::move(shard.sample_stream);
+  shard.sample_stream = std::make_shared<SampleStream>(shard.stub.get(), request);
+  *opened = true;
+  return shard.sample_stream;
+}
+
+void ShardedReplayClient::DropSampleStream(int index, const std::shared_ptr<SampleStream>& stream) {
+  Shard& shard = *shards_[index];
+  {
+    absl::MutexLock lock(&shard.stream_mu);
+    if (shard.sample_stream == stream) shard.sample_stream.reset();
+  }
+  stream->Cancel();  // other callers waiting on it see it end; the last holder joins it
+}
+
 absl::StatusOr<SampledBatch> ShardedReplayClient::Sample(int batch_size, int sequence_length,
                                                          absl::Duration timeout) {
   std::vector<int> order = SampleOrder();
@@ -184,38 +317,50 @@ absl::StatusOr<SampledBatch> ShardedReplayClient::Sample(int batch_size, int seq
   absl::Status last;
   for (int index : order) {
     Shard& shard = *shards_[index];
-    v1::SampleRequest request;
-    request.set_table(options_.table);
-    request.set_batch_size(batch_size);
-    request.set_sequence_length(sequence_length);
-    request.set_num_batches(1);
-    request.set_timeout_ms(absl::ToInt64Milliseconds(timeout));
-    grpc::ClientContext context;
-    services::SetDeadline(&context, timeout + options_.rpc_timeout);
-    std::unique_ptr<grpc::ClientReader<v1::SampleResponse>> reader =
-        shard.stub->Sample(&context, request);
-    v1::SampleResponse response;
-    const bool got = reader->Read(&response);
-    if (got) context.TryCancel();  // num_batches = 1: nothing more will come
-    const grpc::Status status = reader->Finish();
-    if (got) {
-      MarkUp(index, response.table_size_steps(), true);
-      SampledBatch batch;
-      batch.shard = index;
-      batch.shard_size_steps = response.table_size_steps();
-      for (const v1::NamedTensor& t : response.data()) batch.fields.push_back(FromProto(t));
-      batch.keys.assign(response.keys().begin(), response.keys().end());
-      batch.probabilities.assign(response.probabilities().begin(),
-                                 response.probabilities().end());
-      return batch;
+    // The shard ends the stream with DEADLINE_EXCEEDED when the rate limiter holds a batch back
+    // for `timeout`; that verdict is waited for (so no batch is drawn for a caller that gave up).
+    // The client's own limit, as for a unary call, is timeout + rpc_timeout: a stuck shard.
+    const absl::Time deadline = absl::Now() + timeout + options_.rpc_timeout;
+    bool retried = false;
+    while (true) {
+      bool opened = false;
+      std::shared_ptr<SampleStream> stream =
+          OpenSampleStream(index, batch_size, sequence_length, timeout, &opened);
+      v1::SampleResponse response;
+      grpc::Status status;
+      const SampleStream::Outcome outcome = stream->Next(deadline, &response, &status);
+      if (outcome == SampleStream::Outcome::kBatch) {
+        MarkUp(index, response.table_size_steps(), true);
+        SampledBatch batch;
+        batch.shard = index;
+        batch.shard_size_steps = response.table_size_steps();
+        for (v1::NamedTensor& t : *response.mutable_data()) batch.fields.push_back(FromProto(&t));
+        batch.keys.assign(response.keys().begin(), response.keys().end());
+        batch.probabilities.assign(response.probabilities().begin(),
+                                   response.probabilities().end());
+        return batch;
+      }
+      // The stream ended or the shard is stuck: the stream goes, the next attempt reopens.
+      DropSampleStream(index, stream);
+      if (outcome == SampleStream::Outcome::kTimedOut) {
+        last = absl::DeadlineExceededError(absl::StrCat(
+            "Sample from ", shard.address, ": no batch and no answer within ",
+            absl::FormatDuration(timeout + options_.rpc_timeout)));
+        MarkUp(index, 0, false);
+        break;
+      }
+      last = services::FromGrpcStatus(status, absl::StrCat("Sample from ", shard.address));
+      if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+        MarkDown(index, last);
+        break;
+      }
+      MarkUp(index, 0, false);
+      if (IsPermanent(last.code())) return last;  // the request is wrong for every shard
+      // A stream opened by an earlier call may have ended on its own (e.g. the shard's
+      // per-batch timeout while nobody was reading): open a fresh one once.
+      if (opened || retried) break;
+      retried = true;
     }
-    last = services::FromGrpcStatus(status, absl::StrCat("Sample from ", shard.address));
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      MarkDown(index, last);
-      continue;
-    }
-    MarkUp(index, 0, false);
-    if (IsPermanent(last.code())) return last;  // the request is wrong for every shard
   }
   return last;
 }

@@ -3,7 +3,13 @@
 // ShardForActor(actor_id) = FNV-1a-64(actor_id) mod number_of_shards, so an actor lands on the
 // same shard from any machine (docker, k8s) and after restarts. Samples pick a shard with
 // probability proportional to its last known size (from Info and from every batch), skip shards
-// that are down and probe them again after an exponential backoff. Metrics (optional):
+// that are down and probe them again after an exponential backoff. Per shard the client keeps ONE
+// Sample server stream open (num_batches = 0) for the last requested B x T (and timeout): a
+// reader thread pulls its batches into a one-batch queue (the stream's flow control bounds the
+// prefetch beyond that) and each Sample() takes the next batch from the chosen shard's queue. A
+// stream that ends (rate-limiter timeout on the shard, shard restarted, error) is dropped, the
+// shard is marked down when unreachable, and the next Sample() on that shard opens a new one.
+// Metrics (optional):
 // dreamfleet_replay_client_shard_up{shard} and dreamfleet_replay_client_reconnects_total{shard}.
 #pragma once
 
@@ -99,7 +105,12 @@ class ShardedReplayClient {
   std::unique_ptr<InsertWriter> NewWriter(const std::string& actor_id);
 
   // One B x T batch from a shard picked by size; tries the other shards when one is down.
-  // `timeout` bounds the wait for the rate limiter.
+  // `timeout` bounds the wait for the rate limiter (per shard tried). Batches come from a stream
+  // kept open per shard, so a batch may have been drawn from the table up to about two batches
+  // before it is returned (priorities updated meanwhile apply from the following batches). The
+  // stream is kept per (B, T, timeout): another combination replaces the shard's stream. The
+  // shard itself ends the stream when no batch is allowed within `timeout` (the client waits for
+  // that answer, up to timeout + rpc_timeout). Thread-safe.
   absl::StatusOr<SampledBatch> Sample(int batch_size, int sequence_length,
                                       absl::Duration timeout);
   // Priorities for keys of a batch that came from `shard`. Returns the number updated.
@@ -111,6 +122,12 @@ class ShardedReplayClient {
  private:
   friend class InsertWriter;
   struct Shard;
+  class SampleStream;
+  // The open sample stream of shard i for B x T, opened (or replaced) if needed.
+  std::shared_ptr<SampleStream> OpenSampleStream(int shard, int batch_size, int sequence_length,
+                                                 absl::Duration timeout, bool* opened);
+  // Forgets `stream` as shard i's sample stream (if it still is) and shuts it down.
+  void DropSampleStream(int shard, const std::shared_ptr<SampleStream>& stream);
   explicit ShardedReplayClient(ReplayClientOptions options);
   // Records the outcome of a call to shard i (up/down, backoff, metrics).
   void MarkUp(int shard, uint64_t size_steps, bool size_known);

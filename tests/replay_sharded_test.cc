@@ -1,7 +1,8 @@
 // Two real shard processes behind one ShardedReplayClient: actors land on the shard their id
-// hashes to, samples come from both, the client keeps sampling while one shard is killed and
-// comes back to it (and re-sends unacknowledged chunks) once it restarts on the same port. The
-// `dreamfleet replay` CLI backend reads the same shards.
+// hashes to, samples come from both (over one kept-open Sample stream per shard), the client
+// keeps sampling while one shard is killed and comes back to it (and re-sends unacknowledged
+// chunks) once it restarts on the same port. The `dreamfleet replay` CLI backend reads the same
+// shards.
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -85,9 +86,16 @@ TEST(ReplayShardedTest, RoutesByActorSamplesBothAndSurvivesAShardRestart) {
   }
   EXPECT_EQ(served.size(), 2u);
 
-  // Shard 1 dies: every sample now comes from shard 0.
+  // Shard 1 dies. Batches its open stream had already received may still be returned (they are
+  // valid data) until the client sees the stream break and marks the shard down; from then on
+  // every sample comes from shard 0.
   const int port1 = shard1->port;
   shard1->process->Kill();
+  const std::string down1 = "dreamfleet_replay_client_shard_up{shard=\"1\"} 0";
+  for (int i = 0; i < 10000 && metrics.TextExposition().find(down1) == std::string::npos; ++i) {
+    absl::StatusOr<SampledBatch> batch = (*client)->Sample(2, 8, absl::Seconds(60));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+  }
   for (int i = 0; i < 20; ++i) {
     absl::StatusOr<SampledBatch> batch = (*client)->Sample(2, 8, absl::Seconds(60));
     ASSERT_TRUE(batch.ok()) << batch.status();
