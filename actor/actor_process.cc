@@ -161,6 +161,13 @@ absl::Status RunActor(const ActorOptions& options, services::Metrics* metrics) {
                          (*envs)->is_first()[i], (*envs)->is_last()[i], (*envs)->is_terminal()[i]);
       if (builders[i].full()) {
         const absl::Time start = absl::Now();
+        // Wait for room in the writer (the rate limiter holds acknowledgements back) without
+        // making shutdown wait: Send itself would block until a chunk is acknowledged.
+        while (writers[i]->in_flight() >= replay_options.max_chunks_in_flight &&
+               !services::ShutdownRequested()) {
+          (void)writers[i]->Flush(absl::Milliseconds(100));
+        }
+        if (services::ShutdownRequested()) break;
         if (absl::Status status = writers[i]->Send(builders[i].Take((*policy)->version()));
             !status.ok()) {
           return absl::Status(status.code(),
@@ -203,12 +210,20 @@ absl::Status RunActor(const ActorOptions& options, services::Metrics* metrics) {
       break;
     }
   }
-  // Hand the partial chunks over so no recorded step is lost, then wait for their acks.
+  // Hand the partial chunks over where there is room, then give the shards a few seconds to
+  // acknowledge (the launcher allows actors 20 s to stop); steps still unacknowledged then are
+  // lost, never half-stored.
   for (int i = 0; i < num_envs; ++i) {
-    if (builders[i].size() > 0) (void)writers[i]->Send(builders[i].Take((*policy)->version()));
+    if (builders[i].size() > 0 &&
+        writers[i]->in_flight() < replay_options.max_chunks_in_flight) {
+      (void)writers[i]->Send(builders[i].Take((*policy)->version()));
+    }
   }
+  const absl::Time flush_deadline = absl::Now() + absl::Seconds(10);
   for (auto& writer : writers) {
-    if (absl::Status status = writer->Close(); !status.ok()) {
+    if (absl::Status status =
+            writer->Close(std::max(absl::ZeroDuration(), flush_deadline - absl::Now()));
+        !status.ok()) {
       DF_LOG(WARNING) << "closing replay stream: " << status;
     }
   }

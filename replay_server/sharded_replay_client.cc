@@ -479,8 +479,15 @@ absl::Status InsertWriter::Flush(absl::Duration timeout) {
   return error_;
 }
 
-absl::Status InsertWriter::Close() {
-  absl::Status flushed = Flush(client_->options_.rpc_timeout);
+size_t InsertWriter::in_flight() const {
+  absl::MutexLock lock(&mu_);
+  return unacked_.size();
+}
+
+absl::Status InsertWriter::Close() { return Close(client_->options_.rpc_timeout); }
+
+absl::Status InsertWriter::Close(absl::Duration flush_timeout) {
+  absl::Status flushed = Flush(flush_timeout);
   {
     absl::MutexLock lock(&mu_);
     closing_ = true;
@@ -523,12 +530,13 @@ void InsertWriter::Run() {
       std::shared_ptr<const v1::InsertRequest> next;
       {
         absl::MutexLock lock(&mu_);
+        // Close() has already waited for the acknowledgements it was willing to wait for, so
+        // closing ends the stream even with chunks outstanding.
         auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return stream_broken_ || sent_on_stream_ < unacked_.size() ||
-                 (closing_ && unacked_.empty());
+          return stream_broken_ || sent_on_stream_ < unacked_.size() || closing_;
         };
         mu_.Await(absl::Condition(&work));
-        if (stream_broken_ || sent_on_stream_ >= unacked_.size()) break;  // broken or closing
+        if (stream_broken_ || closing_ || sent_on_stream_ >= unacked_.size()) break;
         next = unacked_[sent_on_stream_];
         ++sent_on_stream_;
       }
@@ -538,11 +546,22 @@ void InsertWriter::Run() {
       }
       backoff = client_->options_.min_backoff;  // the stream works
     }
+    {
+      // Abandoning unacknowledged chunks at Close: cancel, or the reader would wait for
+      // acknowledgements the shard's rate limiter may hold back indefinitely.
+      absl::MutexLock lock(&mu_);
+      if (closing_ && !unacked_.empty()) context.TryCancel();
+    }
     if (wrote_all) stream->WritesDone();
     reader.join();
     const grpc::Status status = stream->Finish();
     absl::MutexLock lock(&mu_);
     if (closing_ && unacked_.empty()) return;
+    if (closing_) {
+      error_ = absl::UnavailableError(absl::StrCat(
+          unacked_.size(), " chunks unacknowledged when the writer closed"));
+      return;
+    }
     if (!status.ok()) {
       absl::Status s = services::FromGrpcStatus(
           status, absl::StrCat("Insert of actor \"", actor_id_, "\" to ", shard.address));

@@ -154,8 +154,11 @@ class InsertWriter {
   absl::Status Send(StepChunk chunk);
   // Waits until every sent chunk is acknowledged (durable on the shard) or `timeout` passes.
   absl::Status Flush(absl::Duration timeout);
-  // Flushes (up to the rpc timeout) and ends the stream.
+  // Flushes (up to the rpc timeout, or `flush_timeout`) and ends the stream.
   absl::Status Close();
+  absl::Status Close(absl::Duration flush_timeout);
+  // Chunks sent and not yet acknowledged (Send blocks while this is max_chunks_in_flight).
+  size_t in_flight() const;
   // Chunks acknowledged so far.
   uint64_t acknowledged() const;
   int shard() const { return shard_; }
