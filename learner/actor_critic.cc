@@ -1,16 +1,14 @@
 #include "learner/actor_critic.h"
 
 #include "learner/distributions.h"
+#include "learner/module_options.h"
 #include "learner/returns.h"
 
 namespace dreamfleet::learner {
 
 ActorCriticImpl::ActorCriticImpl(const AgentConfig& c) : config_(c) {
   const int64_t feat = c.feat_size();
-  actor_ = register_module("actor", Mlp(MlpOptions(feat, c.units, c.ac_layers)
-                                            .out(c.num_actions)
-                                            .outscale(c.policy_outscale)
-                                            .norm(c.norm)));
+  actor_ = register_module("actor", Mlp(PolicyHeadOptions(c)));
   auto value_options = MlpOptions(feat, c.units, c.ac_layers).out(c.bins).outscale(0.0).norm(c.norm);
   value_ = register_module("value", Mlp(value_options));
   slow_value_ = register_module("slow_value", Mlp(value_options));

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "learner/distributions.h"
+#include "learner/module_options.h"
 
 namespace dreamfleet::learner {
 namespace {
@@ -17,20 +18,8 @@ std::string ShapeString(const torch::Tensor& t) {
 
 PolicyImpl::PolicyImpl(const AgentConfig& c) : config_(c) {
   encoder_ = register_module("encoder", Encoder(c));
-  rssm_ = register_module("rssm", Rssm(RssmOptions()
-                                           .embed(encoder_->out_size())
-                                           .num_actions(c.num_actions)
-                                           .deter(c.deter)
-                                           .hidden(c.hidden)
-                                           .stoch(c.stoch)
-                                           .classes(c.classes)
-                                           .blocks(c.blocks)
-                                           .unimix(c.unimix)
-                                           .norm(c.norm)));
-  actor_ = register_module("actor", Mlp(MlpOptions(c.feat_size(), c.units, c.ac_layers)
-                                            .out(c.num_actions)
-                                            .outscale(c.policy_outscale)
-                                            .norm(c.norm)));
+  rssm_ = register_module("rssm", Rssm(RssmOptionsFor(c, encoder_->out_size())));
+  actor_ = register_module("actor", Mlp(PolicyHeadOptions(c)));
 }
 
 PolicyImpl::PolicyImpl(const AgentConfig& c, Encoder encoder, Rssm rssm, Mlp actor) : config_(c) {

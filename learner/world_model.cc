@@ -1,21 +1,13 @@
 #include "learner/world_model.h"
 
 #include "learner/distributions.h"
+#include "learner/module_options.h"
 
 namespace dreamfleet::learner {
 
 WorldModelImpl::WorldModelImpl(const AgentConfig& c) : config_(c) {
   encoder_ = register_module("encoder", Encoder(c));
-  rssm_ = register_module("rssm", Rssm(RssmOptions()
-                                           .embed(encoder_->out_size())
-                                           .num_actions(c.num_actions)
-                                           .deter(c.deter)
-                                           .hidden(c.hidden)
-                                           .stoch(c.stoch)
-                                           .classes(c.classes)
-                                           .blocks(c.blocks)
-                                           .unimix(c.unimix)
-                                           .norm(c.norm)));
+  rssm_ = register_module("rssm", Rssm(RssmOptionsFor(c, encoder_->out_size())));
   const int64_t feat = c.feat_size();
   if (c.image_channels > 0) {
     image_decoder_ = register_module("image_decoder", ImageDecoder(ImageDecoderOptions()
