@@ -11,7 +11,7 @@ ChunkBuilder::ChunkBuilder(std::string stream_id, const EnvSpec& spec, int chunk
 void ChunkBuilder::Append(const uint8_t* image, const float* vector, const int32_t* text,
                           int32_t action, float reward, bool is_first, bool is_last,
                           bool is_terminal) {
-  image_.insert(image_.end(), image, image + spec_.image_bytes());
+  if (spec_.image_bytes() > 0) image_.insert(image_.end(), image, image + spec_.image_bytes());
   if (spec_.vector_size > 0) vector_.insert(vector_.end(), vector, vector + spec_.vector_size);
   if (spec_.text_length > 0) text_.insert(text_.end(), text, text + spec_.text_length);
   action_.push_back(action);
@@ -38,8 +38,10 @@ replay::StepChunk ChunkBuilder::Take(int64_t weights_version) {
     tensor.data.assign(static_cast<const char*>(data), bytes);
     chunk.fields.push_back(std::move(tensor));
   };
-  add("image", v1::DTYPE_UINT8, {n, spec_.image_height, spec_.image_width, spec_.image_channels},
-      image_.data(), image_.size());
+  if (spec_.image_bytes() > 0) {  // envs without an image (symbolic gridworlds) send no field
+    add("image", v1::DTYPE_UINT8, {n, spec_.image_height, spec_.image_width, spec_.image_channels},
+        image_.data(), image_.size());
+  }
   if (spec_.vector_size > 0) {
     add("vector", v1::DTYPE_FLOAT32, {n, spec_.vector_size}, vector_.data(),
         vector_.size() * sizeof(float));

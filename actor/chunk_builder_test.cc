@@ -43,5 +43,24 @@ TEST(ChunkBuilderTest, BuildsSequencedChunksWithPerStepShapes) {
   EXPECT_EQ(partial.num_steps, 1u);
 }
 
+TEST(ChunkBuilderTest, EnvWithoutImageSendsNoImageField) {
+  EnvSpec spec;
+  spec.image_height = spec.image_width = spec.image_channels = 0;
+  spec.vector_size = 3;
+  spec.num_actions = 3;
+  ChunkBuilder builder("actor-0/env-0", spec, 2);
+  const float v0[3] = {1, 0, 0}, v1[3] = {0, 1, 0};
+  builder.Append(nullptr, v0, nullptr, 0, 0.0f, true, false, false);
+  builder.Append(nullptr, v1, nullptr, 2, 0.5f, false, false, false);
+  replay::StepChunk chunk = builder.Take(0);
+  ASSERT_EQ(chunk.fields.size(), 6u);  // vector action reward is_first is_last is_terminal
+  for (const auto& field : chunk.fields) EXPECT_NE(field.name, "image");
+  EXPECT_EQ(chunk.fields[0].name, "vector");
+  EXPECT_EQ(chunk.fields[0].shape, (std::vector<int64_t>{2, 3}));
+  const float* vector = reinterpret_cast<const float*>(chunk.fields[0].data.data());
+  EXPECT_EQ(vector[1], 0.0f);
+  EXPECT_EQ(vector[4], 1.0f);
+}
+
 }  // namespace
 }  // namespace dreamfleet::actor

@@ -77,9 +77,11 @@ absl::Status PolicyRunner::Act(const VectorEnv& envs, std::vector<int>* actions)
     torch::NoGradGuard no_grad;
     learner::Observation obs;
     // The env batch outlives this call: wrap it without copying.
-    obs.image = torch::from_blob(const_cast<uint8_t*>(envs.image()),
-                                 {k, spec.image_height, spec.image_width, spec.image_channels},
-                                 torch::kByte);
+    if (spec.image_bytes() > 0) {
+      obs.image = torch::from_blob(const_cast<uint8_t*>(envs.image()),
+                                   {k, spec.image_height, spec.image_width, spec.image_channels},
+                                   torch::kByte);
+    }
     if (spec.vector_size > 0) {
       obs.vector = torch::from_blob(const_cast<float*>(envs.vector()), {k, spec.vector_size},
                                     torch::kFloat);

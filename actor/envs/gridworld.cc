@@ -73,6 +73,10 @@ GridWorld::GridWorld(const GridWorldOptions& options, int max_steps)
   spec_.image_height = options.image_size;
   spec_.image_width = options.image_size;
   spec_.image_channels = options.grayscale ? 1 : 3;
+  if (options.symbolic) {
+    spec_.image_height = spec_.image_width = spec_.image_channels = 0;
+    spec_.vector_size = options.size * options.size * kSymbolicChannels;
+  }
   if (options.layout == GridLayout::kDoorKey) {
     spec_.num_actions = 5;
     spec_.action_names = {"left", "right", "forward", "pickup", "toggle"};
@@ -169,7 +173,7 @@ absl::Status GridWorld::Reset(uint64_t seed, StepBuffer* out) {
   out->is_last = false;
   out->is_terminal = false;
   out->success = false;
-  if (out->image != nullptr) Render(out->image);
+  Observe(out);
   return absl::OkStatus();
 }
 
@@ -227,8 +231,37 @@ absl::Status GridWorld::Step(int action, StepBuffer* out) {
   out->is_last = done_;
   out->is_terminal = terminal;
   out->success = terminal;
-  if (out->image != nullptr) Render(out->image);
+  Observe(out);
   return absl::OkStatus();
+}
+
+void GridWorld::Observe(StepBuffer* out) {
+  if (options_.symbolic) {
+    if (out->vector != nullptr) Encode(out->vector);
+  } else if (out->image != nullptr) {
+    Render(out->image);
+  }
+}
+
+void GridWorld::Encode(float* vector) const {
+  std::fill(vector, vector + spec_.vector_size, 0.0f);
+  for (int y = 0; y < size_; ++y) {
+    for (int x = 0; x < size_; ++x) {
+      float* cell_out = vector + (y * size_ + x) * kSymbolicChannels;
+      switch (cell(x, y)) {
+        case Cell::kFloor: break;
+        case Cell::kWall: cell_out[0] = 1.0f; break;
+        case Cell::kGoal: cell_out[1] = 1.0f; break;
+        case Cell::kKey: cell_out[2] = 1.0f; break;
+        case Cell::kDoorLocked: cell_out[3] = 1.0f; break;
+        case Cell::kDoorClosed: cell_out[4] = 1.0f; break;
+        case Cell::kDoorOpen: cell_out[5] = 1.0f; break;
+      }
+    }
+  }
+  float* agent = vector + (agent_y_ * size_ + agent_x_) * kSymbolicChannels;
+  agent[6 + agent_dir_] = 1.0f;
+  if (carrying_key_) agent[10] = 1.0f;
 }
 
 void GridWorld::DrawAgent(int row, int col, int dir, uint8_t* image) const {

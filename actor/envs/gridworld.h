@@ -38,6 +38,9 @@ struct GridWorldOptions {
   int image_size = 64;
   bool grayscale = false;
   bool egocentric = false;   // render MiniGrid's 7x7 agent-centred view instead of the whole grid
+  // No image: the observation is the whole grid as one-hot cells in `vector` (MiniGrid's symbolic
+  // encoding, fully observed), size * size * kSymbolicChannels floats.
+  bool symbolic = false;
 };
 
 class GridWorld : public Environment {
@@ -45,6 +48,9 @@ class GridWorld : public Environment {
   enum Action { kLeft = 0, kRight = 1, kForward = 2, kPickup = 3, kToggle = 4 };
   enum class Cell : uint8_t { kFloor, kWall, kGoal, kKey, kDoorLocked, kDoorClosed, kDoorOpen };
   static constexpr int kViewSize = 7;  // MiniGrid's agent_view_size
+  // Symbolic cell channels: wall, goal, key, locked door, closed door, open door, agent facing
+  // right/down/left/up, agent carrying the key. An empty floor cell is all zeros.
+  static constexpr int kSymbolicChannels = 11;
 
   static absl::StatusOr<std::unique_ptr<GridWorld>> Create(const GridWorldOptions& options);
   // MiniGrid's default time limit for a layout and size.
@@ -83,6 +89,8 @@ class GridWorld : public Environment {
   void Set(int x, int y, Cell c) { grid_[y * size_ + x] = c; }
   bool InGrid(int x, int y) const { return x >= 0 && y >= 0 && x < size_ && y < size_; }
   void Render(uint8_t* image);
+  void Encode(float* vector) const;
+  void Observe(StepBuffer* out);
   void DrawAgent(int row, int col, int dir, uint8_t* image) const;
 
   GridWorldOptions options_;

@@ -347,5 +347,72 @@ TEST(GridWorldTest, GrayscaleAndImageSizeAreConfigurable) {
   EXPECT_EQ(image[goal_centre * 32 + goal_centre], Luma(GridWorld::kGoalColor));
 }
 
+TEST(GridWorldTest, SymbolicViewEncodesEveryCellAndTheAgentWithoutAnImage) {
+  EnvOptions o;
+  o.name = "grid_doorkey_5x5";
+  o.view = "symbolic";
+  auto env = MakeEnvironment(o);
+  ASSERT_TRUE(env.ok()) << env.status();
+  const EnvSpec& spec = (*env)->spec();
+  constexpr int kC = GridWorld::kSymbolicChannels;
+  EXPECT_EQ(spec.image_bytes(), 0);
+  ASSERT_EQ(spec.vector_size, 5 * 5 * kC);
+  std::vector<float> vec(spec.vector_size, -1.0f);
+  StepBuffer b;
+  b.vector = vec.data();
+  ASSERT_TRUE((*env)->Reset(11, &b).ok());
+  auto* grid = static_cast<GridWorld*>(env->get());
+  auto at = [&](int x, int y, int channel) { return vec[(y * 5 + x) * kC + channel]; };
+  int ones = 0;
+  for (float v : vec) {
+    ASSERT_TRUE(v == 0.0f || v == 1.0f) << v;
+    ones += v == 1.0f;
+  }
+  // 16 outer walls + 2 inner cells of the splitting wall + its locked door + goal + key + agent.
+  EXPECT_EQ(at(0, 0, 0), 1.0f);
+  EXPECT_EQ(at(3, 3, 1), 1.0f);  // goal
+  EXPECT_EQ(at(grid->agent_x(), grid->agent_y(), 6 + grid->agent_dir()), 1.0f);
+  int keys = 0, locked = 0;
+  for (int y = 0; y < 5; ++y) {
+    for (int x = 0; x < 5; ++x) {
+      keys += at(x, y, 2) == 1.0f;
+      locked += at(x, y, 3) == 1.0f;
+      EXPECT_EQ(at(x, y, 0) == 1.0f, grid->cell(x, y) == Cell::kWall) << x << "," << y;
+    }
+  }
+  EXPECT_EQ(keys, 1);
+  EXPECT_EQ(locked, 1);
+  EXPECT_EQ(ones, 16 + 2 + 1 + 1 + 1 + 1);
+
+  // Turning moves the agent's one-hot to the new direction channel.
+  const int x = grid->agent_x(), y = grid->agent_y(), dir = grid->agent_dir();
+  ASSERT_TRUE((*env)->Step(GridWorld::kRight, &b).ok());
+  EXPECT_EQ(at(x, y, 6 + dir), 0.0f);
+  EXPECT_EQ(at(x, y, 6 + (dir + 1) % 4), 1.0f);
+}
+
+TEST(GridWorldTest, SymbolicEmptyGridReachesTheGoalLikeTheImageView) {
+  EnvOptions o;
+  o.name = "grid_empty_5x5";
+  o.view = "symbolic";
+  auto env = MakeEnvironment(o);
+  ASSERT_TRUE(env.ok()) << env.status();
+  std::vector<float> vec((*env)->spec().vector_size);
+  StepBuffer b;
+  b.vector = vec.data();
+  ASSERT_TRUE((*env)->Reset(0, &b).ok());
+  for (int a : {GridWorld::kForward, GridWorld::kForward, GridWorld::kRight, GridWorld::kForward}) {
+    ASSERT_TRUE((*env)->Step(a, &b).ok());
+    EXPECT_FALSE(b.is_last);
+  }
+  ASSERT_TRUE((*env)->Step(GridWorld::kForward, &b).ok());
+  EXPECT_TRUE(b.is_terminal);
+  EXPECT_FLOAT_EQ(b.reward, 1.0f - 0.9f * 5 / 100);
+  // The agent stands on the goal, facing down.
+  const int goal = (3 * 5 + 3) * GridWorld::kSymbolicChannels;
+  EXPECT_EQ(vec[goal + 1], 1.0f);
+  EXPECT_EQ(vec[goal + 6 + 1], 1.0f);
+}
+
 }  // namespace
 }  // namespace dreamfleet::actor

@@ -34,9 +34,12 @@ EnvFactory Grid(GridLayout layout, int size) {
     g.grayscale = o.grayscale;
     if (o.view == "egocentric") {
       g.egocentric = true;
+    } else if (o.view == "symbolic") {
+      g.symbolic = true;
     } else if (o.view != "full" && !o.view.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "view \"", o.view, "\" for \"", o.name, "\" is not \"full\" or \"egocentric\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("view \"", o.view, "\" for \"", o.name,
+                       "\" is not \"full\", \"egocentric\" or \"symbolic\""));
     }
     absl::StatusOr<std::unique_ptr<GridWorld>> env = GridWorld::Create(g);
     if (!env.ok()) return env.status();

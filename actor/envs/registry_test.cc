@@ -82,7 +82,11 @@ TEST(RegistryTest, OptionsReachTheEnv) {
   o.name = "grid_doorkey_5x5";
   o.view = "sideways";
   EXPECT_EQ(MakeEnvironment(o).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(MakeEnvironment(o).status().message()),
+              testing::HasSubstr("is not \"full\", \"egocentric\" or \"symbolic\""));
   o.view = "egocentric";
+  EXPECT_TRUE(MakeEnvironment(o).ok());
+  o.view = "symbolic";
   EXPECT_TRUE(MakeEnvironment(o).ok());
   o.image_size = 0;
   EXPECT_EQ(MakeEnvironment(o).status().code(), absl::StatusCode::kInvalidArgument);
