@@ -82,7 +82,7 @@ const std::map<std::string, Field>& Fields() {
       DF_FIELD(policy_outscale), DF_FIELD(slowreg), DF_FIELD(slow_rate), DF_FIELD(slow_every),
       DF_FIELD(retnorm_decay), DF_FIELD(retnorm_limit), DF_FIELD(retnorm_perclo),
       DF_FIELD(retnorm_perhi), DF_FIELD(scale_policy), DF_FIELD(scale_value),
-      DF_FIELD(scale_repval), DF_FIELD(repval_grad), DF_FIELD(contdisc), DF_FIELD(lr),
+      DF_FIELD(scale_repval), DF_FIELD(repval_grad), DF_FIELD(contdisc), DF_FIELD(lr), DF_FIELD(ac_lr),
       DF_FIELD(agc), DF_FIELD(eps), DF_FIELD(beta1), DF_FIELD(beta2), DF_FIELD(warmup),
       DF_FIELD(batch_size), DF_FIELD(batch_length), DF_FIELD(seed), DF_FIELD(threads),
       DF_FIELD(preset),
@@ -189,16 +189,23 @@ absl::StatusOr<AgentConfig> AgentConfig::Parse(const std::string& text) {
     std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
     std::string key(absl::StripAsciiWhitespace(kv.first));
     std::string value(absl::StripAsciiWhitespace(kv.second));
-    auto it = Fields().find(key);
-    if (it == Fields().end()) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown agent config key \"", key, "\""));
-    }
-    if (!it->second.set(value, &config)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("bad value \"", value, "\" for agent config key \"", key, "\""));
-    }
+    if (absl::Status s = config.Set(key, value); !s.ok()) return s;
   }
   return config;
+}
+
+absl::Status AgentConfig::Set(const std::string& key, const std::string& value) {
+  auto it = Fields().find(key);
+  if (it == Fields().end()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown agent config key \"", key, "\""));
+  }
+  AgentConfig changed = *this;  // a failed parse may have written a partial value
+  if (!it->second.set(value, &changed)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad value \"", value, "\" for agent config key \"", key, "\""));
+  }
+  *this = std::move(changed);
+  return absl::OkStatus();
 }
 
 void ApplyEnvSpec(const actor::EnvSpec& spec, AgentConfig* config) {

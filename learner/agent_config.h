@@ -79,6 +79,10 @@ struct AgentConfig {
 
   // Optimiser (LaProp + adaptive gradient clipping).
   float lr = 4e-5f;
+  // Learning rate of the actor and critic; 0 = lr (the official agent uses one rate). A lower rate
+  // than the world model's keeps the policy from drifting on a world model that has not learned
+  // rewards yet, which matters when a small CPU budget calls for a high world-model rate.
+  float ac_lr = 0.0f;
   float agc = 0.3f;
   float eps = 1e-20f;
   float beta1 = 0.9f;
@@ -98,6 +102,8 @@ struct AgentConfig {
   absl::Status Validate() const;
   std::string Serialize() const;
   static absl::StatusOr<AgentConfig> Parse(const std::string& text);
+  // Sets one field by its Serialize() name, e.g. Set("scale_rec", "10").
+  absl::Status Set(const std::string& key, const std::string& value);
 };
 
 // Sets the observation and action spaces (image, vector, text, actions) from an env's spec.

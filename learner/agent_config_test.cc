@@ -49,5 +49,16 @@ TEST(AgentConfigTest, ValidateNamesTheProblem) {
   EXPECT_NE(c.Validate().message().find("blocks"), std::string::npos);
 }
 
+TEST(AgentConfigTest, SetChangesOneFieldAndNamesBadInput) {
+  AgentConfig c;
+  ASSERT_TRUE(c.Set("ac_lr", "1e-4").ok());
+  EXPECT_FLOAT_EQ(c.ac_lr, 1e-4f);
+  ASSERT_TRUE(c.Set("scale_rec", "30").ok());
+  EXPECT_FLOAT_EQ(c.scale_rec, 30.0f);
+  EXPECT_EQ(c.Set("no_such_field", "1").message(), "unknown agent config key \"no_such_field\"");
+  EXPECT_EQ(c.Set("deter", "big").message(), "bad value \"big\" for agent config key \"deter\"");
+  EXPECT_EQ(c.deter, AgentConfig().deter);
+}
+
 }  // namespace
 }  // namespace dreamfleet::learner

@@ -40,14 +40,20 @@ absl::StatusOr<std::unique_ptr<DreamerAgent>> DreamerAgent::Create(const AgentCo
     agent->ac_->to(device);
     agent->policy_ = Policy(config, agent->wm_->encoder(), agent->wm_->rssm(),
                             agent->ac_->actor());
-    auto params = agent->wm_->parameters();
-    for (auto& p : agent->ac_->TrainableParameters()) params.push_back(p);
-    agent->opt_ = std::make_unique<LaProp>(params, LaPropOptions(config.lr)
-                                                       .beta1(config.beta1)
-                                                       .beta2(config.beta2)
-                                                       .eps(config.eps)
-                                                       .agc(config.agc)
-                                                       .warmup_steps(config.warmup));
+    auto options = [&](double lr) {
+      return LaPropOptions(lr)
+          .beta1(config.beta1)
+          .beta2(config.beta2)
+          .eps(config.eps)
+          .agc(config.agc)
+          .warmup_steps(config.warmup);
+    };
+    const double ac_lr = config.ac_lr > 0 ? config.ac_lr : config.lr;
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(agent->wm_->parameters(), std::make_unique<LaPropOptions>(options(config.lr)));
+    groups.emplace_back(agent->ac_->TrainableParameters(),
+                        std::make_unique<LaPropOptions>(options(ac_lr)));
+    agent->opt_ = std::make_unique<LaProp>(std::move(groups), options(config.lr));
     return agent;
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("building the agent failed: ", e.what()));

@@ -29,6 +29,8 @@ absl::StatusOr<AgentConfig> MakeAgentConfig(const services::Config& config) {
   if (absl::Status status = ApplyPreset(config.learner.preset, &agent); !status.ok()) return status;
   ApplyEnvSpec(spec, &agent);
   agent.lr = static_cast<float>(config.learner.lr);
+  agent.ac_lr = static_cast<float>(config.learner.actor_critic_lr);
+  agent.scale_rec = static_cast<float>(config.learner.reconstruction_scale);
   agent.agc = static_cast<float>(config.learner.agc);
   agent.warmup = static_cast<int>(config.learner.warmup_updates);
   agent.imag_horizon = static_cast<int>(config.learner.imagination_horizon);

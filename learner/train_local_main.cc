@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "actor/envs/registry.h"
 #include "actor/envs/vector_env.h"
 #include "learner/agent_config.h"
@@ -33,6 +34,8 @@ constexpr char kUsage[] = R"(dreamfleet-train-local: DreamerV3 on one machine, o
   --train-ratio=R       replayed steps per env step (default 64)
   --envs=K              parallel envs (default 4)
   --image-size=N        env observations are N x N (default 64; 32 is 4x cheaper on CPU)
+  --view=V              gridworlds: full (image), egocentric (MiniGrid's 7x7 view) or symbolic
+                        (one-hot cells as a vector, no image); default full
   --batch=B --length=T  batch of B sequences of T steps (default 16 x 64)
   --seed=S              seed of envs, weights and sampling (default 0)
   --threads=N           LibTorch CPU threads (default: LibTorch's choice)
@@ -42,6 +45,8 @@ constexpr char kUsage[] = R"(dreamfleet-train-local: DreamerV3 on one machine, o
   --save-every=N        checkpoint every N updates (default 1000)
   --lr=X                learning rate (default 4e-5, the official value)
   --warmup=N            LaProp linear warmup in updates (default 1000, the official value)
+  --agent=KEY=VALUE     set one agent config field (as in a checkpoint's config), e.g.
+                        --agent=scale_rec=10; may be repeated
   --help
 )";
 
@@ -52,6 +57,7 @@ struct Flags {
   double train_ratio = 64;
   int envs = 4;
   int image_size = 64;
+  std::string view = "full";
   int batch = 16;
   int length = 64;
   uint64_t seed = 0;
@@ -62,6 +68,7 @@ struct Flags {
   int64_t save_every = 1000;
   double lr = 4e-5;
   int warmup = 1000;
+  std::vector<std::string> agent_sets;
 };
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
@@ -84,6 +91,7 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     else if (key == "train-ratio") ok = absl::SimpleAtod(v, &f->train_ratio);
     else if (key == "envs") ok = absl::SimpleAtoi(v, &f->envs);
     else if (key == "image-size") ok = absl::SimpleAtoi(v, &f->image_size);
+    else if (key == "view") f->view = v;
     else if (key == "batch") ok = absl::SimpleAtoi(v, &f->batch);
     else if (key == "length") ok = absl::SimpleAtoi(v, &f->length);
     else if (key == "seed") ok = absl::SimpleAtoi(v, &f->seed);
@@ -94,6 +102,7 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     else if (key == "save-every") ok = absl::SimpleAtoi(v, &f->save_every);
     else if (key == "lr") ok = absl::SimpleAtod(v, &f->lr);
     else if (key == "warmup") ok = absl::SimpleAtoi(v, &f->warmup);
+    else if (key == "agent") f->agent_sets.push_back(v);
     else {
       std::cerr << "unknown flag --" << key << "\n" << kUsage;
       return false;
@@ -133,6 +142,7 @@ int main(int argc, char** argv) {
   env_options.name = f.env;
   env_options.base_seed = f.seed;
   env_options.image_size = f.image_size;
+  env_options.view = f.view;
   auto envs_or = da::VectorEnv::Create(env_options, f.envs);
   if (!envs_or.ok()) {
     std::cerr << "cannot create env " << f.env << ": " << envs_or.status() << "\n";
@@ -153,6 +163,17 @@ int main(int argc, char** argv) {
   config.threads = f.threads;
   config.lr = static_cast<float>(f.lr);
   config.warmup = f.warmup;
+  for (const std::string& assignment : f.agent_sets) {
+    const auto eq = assignment.find('=');
+    absl::Status s = eq == std::string::npos
+                         ? absl::InvalidArgumentError(absl::StrCat(
+                               "--agent=", assignment, " is not of the form KEY=VALUE"))
+                         : config.Set(assignment.substr(0, eq), assignment.substr(eq + 1));
+    if (!s.ok()) {
+      std::cerr << s << "\n";
+      return 2;
+    }
+  }
   auto agent_or = dl::DreamerAgent::Create(config);
   if (!agent_or.ok()) {
     std::cerr << agent_or.status() << "\n";
@@ -203,10 +224,12 @@ int main(int argc, char** argv) {
   while (!done && env_steps < f.steps) {
     // Act on the current observations.
     dl::Observation obs;
-    obs.image = torch::from_blob(const_cast<uint8_t*>(envs.image()),
-                                 {f.envs, spec.image_height, spec.image_width,
-                                  spec.image_channels},
-                                 torch::kUInt8);
+    if (spec.image_channels > 0) {
+      obs.image = torch::from_blob(const_cast<uint8_t*>(envs.image()),
+                                   {f.envs, spec.image_height, spec.image_width,
+                                    spec.image_channels},
+                                   torch::kUInt8);
+    }
     if (spec.vector_size > 0) {
       obs.vector = torch::from_blob(const_cast<float*>(envs.vector()), {f.envs, spec.vector_size});
     }
@@ -221,7 +244,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < f.envs; ++i) {
       actions[i] = static_cast<int>(a[i]);
       dl::ReplayStep step;
-      step.image = envs.image() + i * image_bytes;
+      if (image_bytes > 0) step.image = envs.image() + i * image_bytes;
       if (spec.vector_size > 0) step.vector = envs.vector() + i * spec.vector_size;
       if (spec.text_length > 0) step.text = envs.text() + i * spec.text_length;
       step.action = actions[i];

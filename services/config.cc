@@ -249,8 +249,9 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "Time limit in agent steps; 0 = the env's default."),
       Str("env.rom", &c->env.rom, {}, "Emulators: ROM file (your own copy for commercial games)."),
       Str("env.core", &c->env.core, {}, "Emulators: libretro core .so; \"\" = the Debian core for the console."),
-      Str("env.view", &c->env.view, {"full", "egocentric"},
-          "Gridworlds: full grid or MiniGrid's 7x7 egocentric view."),
+      Str("env.view", &c->env.view, {"full", "egocentric", "symbolic"},
+          "Gridworlds: full grid image, MiniGrid's 7x7 egocentric view, or symbolic (the whole "
+          "grid as one-hot cells in a vector, no image)."),
 
       Int("actor.count", &c->actor.count, 1, 4096, "Actor processes `dreamfleet up` launches."),
       Int("actor.envs_per_actor", &c->actor.envs_per_actor, 1, 1024,
@@ -274,8 +275,12 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Int("learner.batch_length", &c->learner.batch_length, 2, 4096,
           "T: steps per sequence; must equal replay.sequence_length."),
       Real("learner.lr", &c->learner.lr, 1e-10, 1,
-           "Learning rate of the one LaProp optimiser over world model, actor and critic (as the "
-           "official agent)."),
+           "Learning rate of the LaProp optimiser (world model; also actor and critic unless "
+           "actor_critic_lr is set)."),
+      Real("learner.actor_critic_lr", &c->learner.actor_critic_lr, 0, 1,
+           "Learning rate of actor and critic; 0 = learner.lr (the official agent uses one rate)."),
+      Real("learner.reconstruction_scale", &c->learner.reconstruction_scale, 0, 1e6,
+           "Scale of the decoder (image / vector) loss against the KL and reward terms (official: 1)."),
       Real("learner.agc", &c->learner.agc, 0, 100, "Adaptive gradient clipping threshold; 0 = off."),
       Int("learner.warmup_updates", &c->learner.warmup_updates, 0, kBig,
           "Updates over which the learning rates ramp up linearly from 0 (official: 1000)."),

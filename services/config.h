@@ -55,7 +55,7 @@ struct EnvConfig {
   int64_t max_episode_steps = 0; // 0 = the env's own default
   std::string rom = "";
   std::string core = "";
-  std::string view = "full";     // full | egocentric (gridworlds)
+  std::string view = "full";     // full | egocentric | symbolic (gridworlds)
 };
 
 struct ActorConfig {
@@ -77,6 +77,8 @@ struct LearnerConfig {
   int64_t batch_size = 16;
   int64_t batch_length = 64;
   double lr = 4e-5;              // one LaProp optimiser over world model and actor-critic
+  double actor_critic_lr = 0;    // 0 = lr
+  double reconstruction_scale = 1;  // decoder loss scale
   double agc = 0.3;
   int64_t warmup_updates = 1000;  // linear learning-rate warmup
   int64_t imagination_horizon = 15;
