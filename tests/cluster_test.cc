@@ -1,8 +1,7 @@
 // The whole product as users run it: `dreamfleet up` with real shard, learner and actor processes
-// (label slow). By default (and in CI) the learning test runs at a reduced size: a few minutes of
-// training in which weights must reach every actor, every shard must receive inserts and the
-// learner must keep updating. DREAMFLEET_TEST_SCALE=full runs it to the learning goal instead:
-// success rate >= 0.9 on Empty-5x5 within 15 minutes.
+// (label slow). The learning test trains the embedded default config (Empty-5x5) on 2 shards until
+// the actors' success rate reaches 0.9, with weights at every actor and inserts on every shard. By
+// default (and in CI) it runs at a reduced size, 2 actors; DREAMFLEET_TEST_SCALE=full uses 4.
 #include <signal.h>
 #include <unistd.h>
 
@@ -94,17 +93,15 @@ double LearnerMetric(const std::string& dir, int metrics_port, const std::string
 
 TEST(ClusterTest, TrainsEmptyGridworldAcrossProcesses) {
   const std::string dir = testing::MakeTempDir("cluster_learning_");
-  const bool full = FullScale();
-  const double minutes = full ? 15 : 4;
+  const int actors = FullScale() ? 4 : 2;
+  // About 8 minutes on an idle 2-core machine (BENCHMARKS.md); the limit leaves room for a busy one.
+  const double minutes = 25;
   const double threshold = 0.9;
   std::vector<std::string> argv = {testing::BinaryPath("dreamfleet"), "up", "--config",
                                    ConfigPath("default.yaml"), "--json", "--max-minutes",
-                                   absl::StrCat(minutes)};
-  if (full) {
-    argv.push_back("--until-success");
-    argv.push_back(absl::StrCat(threshold));
-  }
-  for (const std::string& flag : ClusterFlags(dir, /*shards=*/2, /*actors=*/2)) argv.push_back(flag);
+                                   absl::StrCat(minutes), "--until-success",
+                                   absl::StrCat(threshold)};
+  for (const std::string& flag : ClusterFlags(dir, /*shards=*/2, actors)) argv.push_back(flag);
   auto up = testing::TestProcess::Start(argv, dir + "/up.stderr");
   ASSERT_TRUE(up.ok()) << up.status();
   absl::StatusOr<std::string> summary =
@@ -120,7 +117,7 @@ TEST(ClusterTest, TrainsEmptyGridworldAcrossProcesses) {
   const size_t actors_at = json.find("\"actors\":[");
   ASSERT_NE(actors_at, std::string::npos);
   std::vector<double> actor_versions = JsonNumbers(json.substr(actors_at), "weights_version");
-  ASSERT_EQ(actor_versions.size(), 2u);
+  ASSERT_EQ(actor_versions.size(), static_cast<size_t>(actors));
   for (double version : actor_versions) EXPECT_GT(version, 0);
   // Replay inserts reached every shard, and the learner trained on them.
   std::vector<double> inserted = JsonNumbers(json, "inserted_steps");
@@ -131,13 +128,13 @@ TEST(ClusterTest, TrainsEmptyGridworldAcrossProcesses) {
   EXPECT_GE(updates.front(), 10);
   // Episodes finished at every actor.
   std::vector<double> episodes = JsonNumbers(json.substr(actors_at), "episodes");
-  ASSERT_EQ(episodes.size(), 2u);
+  ASSERT_EQ(episodes.size(), static_cast<size_t>(actors));
   for (double count : episodes) EXPECT_GT(count, 0);
-  if (full) {
-    std::vector<double> success = JsonNumbers(json, "success_rate");
-    ASSERT_FALSE(success.empty());
-    EXPECT_GE(success.front(), threshold) << "cluster success rate after " << minutes << " minutes";
-  }
+  // It learned: the run stopped because the success rate reached the goal, not on the time limit.
+  EXPECT_NE(json.find("\"stop_reason\":\"success rate reached\""), std::string::npos);
+  std::vector<double> success = JsonNumbers(json, "success_rate");
+  ASSERT_FALSE(success.empty());
+  EXPECT_GE(success.front(), threshold) << "cluster success rate within " << minutes << " minutes";
 }
 
 TEST(ClusterTest, RestartsAndResumesAfterKillNine) {
