@@ -30,15 +30,9 @@ int main(int argc, char** argv) {
   command_line.AddConfigFlags();
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
-  absl::StatusOr<services::Config> config = command_line.LoadConfig();
-  if (!config.ok()) {
-    std::cerr << "dreamfleet-actor: " << config.status().message() << "\n";
-    return 2;
-  }
-  if (absl::Status status = services::ValidateCluster(*config); !status.ok()) {
-    std::cerr << "dreamfleet-actor: " << status.message() << "\n";
-    return 2;
-  }
+  std::optional<services::Config> config = services::LoadConfigOrExit(
+      command_line, "dreamfleet-actor", /*validate_cluster=*/true, &exit_code);
+  if (!config) return exit_code;
   if (actor_id.empty()) actor_id = absl::StrCat("actor-", actor_index);
   services::SetLogComponent(actor_id);
   services::LogSeverity level;

@@ -49,11 +49,9 @@ int ConfigCommand(int argc, char** argv) {
   if (!dreamfleet::services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code, 2)) {
     return exit_code;
   }
-  absl::StatusOr<dreamfleet::services::Config> config = command_line.LoadConfig();
-  if (!config.ok()) {
-    std::cerr << "error: " << config.status().message() << "\n";
-    return 2;
-  }
+  std::optional<dreamfleet::services::Config> config = dreamfleet::services::LoadConfigOrExit(
+      command_line, "error", /*validate_cluster=*/false, &exit_code);
+  if (!config) return exit_code;
   std::cout << dreamfleet::services::ConfigToYaml(*config, docs);
   return 0;
 }

@@ -113,15 +113,9 @@ int RunUp(int argc, char** argv) {
   command_line.AddBool("json", &json, "Print the final summary as JSON only.");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
-  absl::StatusOr<services::Config> config = command_line.LoadConfig();
-  if (!config.ok()) {
-    std::cerr << "error: " << config.status().message() << "\n";
-    return 2;
-  }
-  if (absl::Status status = services::ValidateCluster(*config); !status.ok()) {
-    std::cerr << "error: " << status.message() << "\n";
-    return 2;
-  }
+  std::optional<services::Config> config =
+      services::LoadConfigOrExit(command_line, "error", /*validate_cluster=*/true, &exit_code);
+  if (!config) return exit_code;
   services::InstallShutdownHandler();
   services::SetLogComponent("up");
 
@@ -274,11 +268,9 @@ int RunStatus(int argc, char** argv) {
   command_line.AddInt("actors", &actors, "Actors to scrape (default: actor.count).");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
-  absl::StatusOr<services::Config> config = command_line.LoadConfig();
-  if (!config.ok()) {
-    std::cerr << "error: " << config.status().message() << "\n";
-    return 2;
-  }
+  std::optional<services::Config> config =
+      services::LoadConfigOrExit(command_line, "error", /*validate_cluster=*/false, &exit_code);
+  if (!config) return exit_code;
   ClusterStatus status =
       QueryCluster(*config, actors >= 0 ? static_cast<int>(actors) : static_cast<int>(config->actor.count));
   std::cout << (json ? status.ToJson() + "\n" : status.ToText());

@@ -24,15 +24,9 @@ int main(int argc, char** argv) {
   command_line.AddConfigFlags();
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
-  absl::StatusOr<services::Config> config = command_line.LoadConfig();
-  if (!config.ok()) {
-    std::cerr << "dreamfleet-learner: " << config.status().message() << "\n";
-    return 2;
-  }
-  if (absl::Status status = services::ValidateCluster(*config); !status.ok()) {
-    std::cerr << "dreamfleet-learner: " << status.message() << "\n";
-    return 2;
-  }
+  std::optional<services::Config> config = services::LoadConfigOrExit(
+      command_line, "dreamfleet-learner", /*validate_cluster=*/true, &exit_code);
+  if (!config) return exit_code;
   services::SetLogComponent("learner");
   services::LogSeverity level;
   if (services::ParseLogSeverity(config->run.log_level, &level)) services::SetLogLevel(level);

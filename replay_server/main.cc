@@ -31,11 +31,9 @@ int Run(int argc, char** argv) {
   command_line.AddConfigFlags();
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
-  absl::StatusOr<services::Config> config = command_line.LoadConfig();
-  if (!config.ok()) {
-    std::cerr << "dreamfleet-replay: " << config.status().message() << "\n";
-    return 2;
-  }
+  std::optional<services::Config> config = services::LoadConfigOrExit(
+      command_line, "dreamfleet-replay", /*validate_cluster=*/false, &exit_code);
+  if (!config) return exit_code;
   if (shard_index < 0 || shard_index >= config->replay.shards) {
     std::cerr << "dreamfleet-replay: --shard-index " << shard_index << " is outside [0, "
               << config->replay.shards << ") (replay.shards)\n";

@@ -142,4 +142,17 @@ bool ParseCommandLineOrExit(CommandLine& command_line, int argc, char** argv, in
   return true;
 }
 
+std::optional<Config> LoadConfigOrExit(const CommandLine& command_line, const char* prefix,
+                                       bool validate_cluster, int* exit_code) {
+  absl::StatusOr<Config> config = command_line.LoadConfig();
+  absl::Status status = config.status();
+  if (status.ok() && validate_cluster) status = ValidateCluster(*config);
+  if (!status.ok()) {
+    std::cerr << prefix << ": " << status.message() << "\n";
+    *exit_code = 2;
+    return std::nullopt;
+  }
+  return *std::move(config);
+}
+
 }  // namespace dreamfleet::services

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -61,5 +62,11 @@ class CommandLine {
 // (returns 2). Returns true when the program should go on.
 bool ParseCommandLineOrExit(CommandLine& command_line, int argc, char** argv, int* exit_code,
                             int first = 1, bool allow_positional = false);
+
+// The next step of every main(): loads the config of --config and --set and, with
+// `validate_cluster`, checks it as a whole (ValidateCluster). On an error prints
+// "<prefix>: <message>" and returns nullopt with *exit_code = 2.
+std::optional<Config> LoadConfigOrExit(const CommandLine& command_line, const char* prefix,
+                                       bool validate_cluster, int* exit_code);
 
 }  // namespace dreamfleet::services

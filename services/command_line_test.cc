@@ -85,5 +85,42 @@ TEST(CommandLineTest, PositionalArgumentsOnlyWhenAllowed) {
   EXPECT_EQ(positional.positional(), (std::vector<std::string>{"info", "extra"}));
 }
 
+TEST(CommandLineTest, LoadConfigOrExitNamesTheErrorAndReturnsTwo) {
+  CommandLine command_line("prog", "");
+  command_line.AddConfigFlags();
+  std::vector<std::string> args = {"prog", "--set", "actor.count=2"};
+  auto argv = Argv(args);
+  ASSERT_TRUE(command_line.Parse(argv.size(), argv.data()).ok());
+  int exit_code = -1;
+  std::optional<Config> config = LoadConfigOrExit(command_line, "prog", true, &exit_code);
+  ASSERT_TRUE(config.has_value());
+  EXPECT_EQ(config->actor.count, 2);
+  EXPECT_EQ(exit_code, -1);
+
+  // A key error, then a whole-cluster error that only validate_cluster catches.
+  CommandLine bad_key("prog", "");
+  bad_key.AddConfigFlags();
+  std::vector<std::string> args2 = {"prog", "--set", "replay.shards=0"};
+  auto argv2 = Argv(args2);
+  ASSERT_TRUE(bad_key.Parse(argv2.size(), argv2.data()).ok());
+  testing::internal::CaptureStderr();
+  EXPECT_FALSE(LoadConfigOrExit(bad_key, "prog", false, &exit_code).has_value());
+  EXPECT_THAT(testing::internal::GetCapturedStderr(), HasSubstr("prog: --set replay.shards=0"));
+  EXPECT_EQ(exit_code, 2);
+
+  CommandLine bad_cluster("prog", "");
+  bad_cluster.AddConfigFlags();
+  std::vector<std::string> args3 = {"prog", "--set", "replay.limiter_tolerance=1"};
+  auto argv3 = Argv(args3);
+  ASSERT_TRUE(bad_cluster.Parse(argv3.size(), argv3.data()).ok());
+  exit_code = -1;
+  EXPECT_TRUE(LoadConfigOrExit(bad_cluster, "prog", false, &exit_code).has_value());
+  testing::internal::CaptureStderr();
+  EXPECT_FALSE(LoadConfigOrExit(bad_cluster, "prog", true, &exit_code).has_value());
+  EXPECT_THAT(testing::internal::GetCapturedStderr(),
+              HasSubstr("prog: replay.limiter_tolerance (1) must be at least"));
+  EXPECT_EQ(exit_code, 2);
+}
+
 }  // namespace
 }  // namespace dreamfleet::services
