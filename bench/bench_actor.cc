@@ -52,14 +52,18 @@ double Measure(actor::VectorEnv& envs, actor::PolicyRunner* runner, double secon
 int Run(int argc, char** argv) {
   std::string envs_flag = "grid_empty_5x5,minatar_breakout,nes_homebrew";
   std::string presets_flag = "debug,1m";
+  std::string view_flag = "full";
   int64_t num_envs = 8;
   double seconds = 5;
   int64_t threads = 1;
   services::CommandLine command_line(
-      "bench_actor [--envs a,b] [--presets debug,1m] [--k 8] [--seconds 5] [--threads 1]",
+      "bench_actor [--envs a,b] [--presets debug,1m] [--view full] [--k 8] [--seconds 5] "
+      "[--threads 1]",
       "Actor stepping speed with batched policy inference vs the raw env (markdown table).");
   command_line.AddString("envs", &envs_flag, "Comma-separated env names.");
   command_line.AddString("presets", &presets_flag, "Comma-separated model presets.");
+  command_line.AddString("view", &view_flag,
+                         "Gridworld view: full, egocentric or symbolic (no image).");
   command_line.AddInt("k", &num_envs, "Envs per actor (one batch).");
   command_line.AddDouble("seconds", &seconds, "Measuring time per row.");
   command_line.AddInt("threads", &threads, "LibTorch intra-op threads for inference.");
@@ -72,6 +76,7 @@ int Run(int argc, char** argv) {
        std::vector<std::string>(absl::StrSplit(envs_flag, ',', absl::SkipEmpty()))) {
     actor::EnvOptions options;
     options.name = env_name;
+    options.view = view_flag;
     auto envs = actor::VectorEnv::Create(options, static_cast<int>(num_envs));
     if (!envs.ok()) {
       std::cerr << env_name << ": " << envs.status() << "\n";
