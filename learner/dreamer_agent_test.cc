@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "learner/learner_test_util.h"
 
@@ -49,6 +51,40 @@ TEST(DreamerAgentTest, TrainStepRunsAndReportsLosses) {
     EXPECT_TRUE(std::isfinite(m->losses[k])) << k;
   }
   EXPECT_EQ((*agent)->updates(), 1);
+}
+
+// Largest absolute change of any parameter of `module` since `before`.
+double MaxChange(const torch::nn::Module& module, const std::map<std::string, torch::Tensor>& before) {
+  double change = 0;
+  for (const auto& item : module.named_parameters()) {
+    change = std::max(change, (item.value() - before.at(item.key())).abs().max().item<double>());
+  }
+  return change;
+}
+
+TEST(DreamerAgentTest, ActorCriticLearningRateAppliesOnlyToActorAndCritic) {
+  // LaProp steps are ~lr per parameter whatever the gradient's size, so the largest change after
+  // one update shows which rate each part got.
+  auto c = DebugConfig(true, true, true);
+  c.lr = 1e-3f;
+  c.ac_lr = 1e-6f;
+  auto agent = DreamerAgent::Create(c);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto wm_before = Snapshot(*(*agent)->world_model());
+  auto ac_before = Snapshot(*(*agent)->actor_critic());
+  ASSERT_TRUE((*agent)->Train(RandomBatch(c, 3, 6, 1)).ok());
+  const double wm_change = MaxChange(*(*agent)->world_model(), wm_before);
+  const double ac_change = MaxChange(*(*agent)->actor_critic(), ac_before);
+  EXPECT_GT(wm_change, 1e-4);
+  EXPECT_GT(ac_change, 0.0);
+  EXPECT_LT(ac_change, 1e-5);
+
+  c.ac_lr = 0;  // 0 = the world model's rate (the official single rate)
+  agent = DreamerAgent::Create(c);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  ac_before = Snapshot(*(*agent)->actor_critic());
+  ASSERT_TRUE((*agent)->Train(RandomBatch(c, 3, 6, 1)).ok());
+  EXPECT_GT(MaxChange(*(*agent)->actor_critic(), ac_before), 1e-4);
 }
 
 TEST(DreamerAgentTest, MalformedBatchIsAnErrorNamingTheField) {
