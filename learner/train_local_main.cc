@@ -202,10 +202,10 @@ int main(int argc, char** argv) {
   const int64_t replayed_per_update = static_cast<int64_t>(f.batch) * f.length;
   const int64_t train_fill = std::max<int64_t>(replayed_per_update, 1024);
 
-  std::printf("env=%s (%dx%dx%d, %d actions) preset=%s envs=%d batch=%dx%d train_ratio=%g "
-              "torch_threads=%d\n",
+  std::printf("env=%s (image %dx%dx%d, vector %d, %d actions) preset=%s envs=%d batch=%dx%d "
+              "train_ratio=%g torch_threads=%d\n",
               f.env.c_str(), spec.image_height, spec.image_width, spec.image_channels,
-              spec.num_actions, f.preset.c_str(), f.envs, f.batch, f.length, f.train_ratio,
+              spec.vector_size, spec.num_actions, f.preset.c_str(), f.envs, f.batch, f.length, f.train_ratio,
               at::get_num_threads());
   std::fflush(stdout);
 
@@ -298,13 +298,14 @@ int main(int argc, char** argv) {
       const double now = Now();
       std::printf(
           "env_steps=%lld updates=%lld episodes=%lld return=%.3f success=%.2f updates/s=%.2f "
-          "wall=%.0fs loss_image=%.2f rew=%.3f con=%.3f dyn=%.2f policy=%.3f value=%.3f "
+          "wall=%.0fs rec=%.2f rew=%.3f con=%.3f dyn=%.2f policy=%.3f value=%.3f "
           "skipped=%lld\n",
           static_cast<long long>(env_steps), static_cast<long long>(agent.updates()),
           static_cast<long long>(episodes), ret, success,
           (agent.updates() - updates_at_log) / std::max(1e-9, now - last_log), now - start,
-          last_losses["image"], last_losses["rew"], last_losses["con"], last_losses["dyn"],
-          last_losses["policy"], last_losses["value"],
+          last_losses["image"] + last_losses["vector"],  // decoder loss, whichever observation
+          last_losses["rew"], last_losses["con"], last_losses["dyn"], last_losses["policy"],
+          last_losses["value"],
           static_cast<long long>(agent.skipped_updates()));
       std::fflush(stdout);
       last_log = now;
