@@ -347,21 +347,28 @@ TEST(GridWorldTest, GrayscaleAndImageSizeAreConfigurable) {
   EXPECT_EQ(image[goal_centre * 32 + goal_centre], Luma(GridWorld::kGoalColor));
 }
 
-TEST(GridWorldTest, SymbolicViewEncodesEveryCellAndTheAgentWithoutAnImage) {
+// A registry gridworld with env.view = symbolic.
+std::unique_ptr<Environment> MakeSymbolic(const std::string& name) {
   EnvOptions o;
-  o.name = "grid_doorkey_5x5";
+  o.name = name;
   o.view = "symbolic";
   auto env = MakeEnvironment(o);
-  ASSERT_TRUE(env.ok()) << env.status();
-  const EnvSpec& spec = (*env)->spec();
+  EXPECT_TRUE(env.ok()) << env.status();
+  return env.ok() ? *std::move(env) : nullptr;
+}
+
+TEST(GridWorldTest, SymbolicViewEncodesEveryCellAndTheAgentWithoutAnImage) {
+  auto env = MakeSymbolic("grid_doorkey_5x5");
+  ASSERT_NE(env, nullptr);
+  const EnvSpec& spec = env->spec();
   constexpr int kC = GridWorld::kSymbolicChannels;
   EXPECT_EQ(spec.image_bytes(), 0);
   ASSERT_EQ(spec.vector_size, 5 * 5 * kC);
   std::vector<float> vec(spec.vector_size, -1.0f);
   StepBuffer b;
   b.vector = vec.data();
-  ASSERT_TRUE((*env)->Reset(11, &b).ok());
-  auto* grid = static_cast<GridWorld*>(env->get());
+  ASSERT_TRUE(env->Reset(11, &b).ok());
+  auto* grid = static_cast<GridWorld*>(env.get());
   auto at = [&](int x, int y, int channel) { return vec[(y * 5 + x) * kC + channel]; };
   int ones = 0;
   for (float v : vec) {
@@ -386,26 +393,23 @@ TEST(GridWorldTest, SymbolicViewEncodesEveryCellAndTheAgentWithoutAnImage) {
 
   // Turning moves the agent's one-hot to the new direction channel.
   const int x = grid->agent_x(), y = grid->agent_y(), dir = grid->agent_dir();
-  ASSERT_TRUE((*env)->Step(GridWorld::kRight, &b).ok());
+  ASSERT_TRUE(env->Step(GridWorld::kRight, &b).ok());
   EXPECT_EQ(at(x, y, 6 + dir), 0.0f);
   EXPECT_EQ(at(x, y, 6 + (dir + 1) % 4), 1.0f);
 }
 
 TEST(GridWorldTest, SymbolicEmptyGridReachesTheGoalLikeTheImageView) {
-  EnvOptions o;
-  o.name = "grid_empty_5x5";
-  o.view = "symbolic";
-  auto env = MakeEnvironment(o);
-  ASSERT_TRUE(env.ok()) << env.status();
-  std::vector<float> vec((*env)->spec().vector_size);
+  auto env = MakeSymbolic("grid_empty_5x5");
+  ASSERT_NE(env, nullptr);
+  std::vector<float> vec(env->spec().vector_size);
   StepBuffer b;
   b.vector = vec.data();
-  ASSERT_TRUE((*env)->Reset(0, &b).ok());
+  ASSERT_TRUE(env->Reset(0, &b).ok());
   for (int a : {GridWorld::kForward, GridWorld::kForward, GridWorld::kRight, GridWorld::kForward}) {
-    ASSERT_TRUE((*env)->Step(a, &b).ok());
+    ASSERT_TRUE(env->Step(a, &b).ok());
     EXPECT_FALSE(b.is_last);
   }
-  ASSERT_TRUE((*env)->Step(GridWorld::kForward, &b).ok());
+  ASSERT_TRUE(env->Step(GridWorld::kForward, &b).ok());
   EXPECT_TRUE(b.is_terminal);
   EXPECT_FLOAT_EQ(b.reward, 1.0f - 0.9f * 5 / 100);
   // The agent stands on the goal, facing down.
