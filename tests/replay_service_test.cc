@@ -28,6 +28,19 @@ std::unique_ptr<ShardedReplayClient> Client(const std::string& address) {
   return std::move(*client);
 }
 
+// A writer for `actor_id` whose one chunk, a whole 16-step episode, the shard has acknowledged.
+absl::StatusOr<std::unique_ptr<InsertWriter>> WriteOneEpisode(ShardedReplayClient& client,
+                                                              const std::string& actor_id) {
+  std::unique_ptr<InsertWriter> writer = client.NewWriter(actor_id);
+  ChunkSpec spec;
+  spec.actor_id = actor_id;
+  spec.num_steps = 16;
+  spec.episode_starts = {0};
+  if (absl::Status s = writer->Send(ToStepChunk(MakeChunk(spec))); !s.ok()) return s;
+  if (absl::Status s = writer->Flush(absl::Seconds(60)); !s.ok()) return s;
+  return writer;
+}
+
 TEST(ReplayServiceTest, InsertSampleInfoAndEpisodes) {
   auto shard = StartShard(dreamfleet::testing::MakeTempDir("replay_service_"));
   ASSERT_TRUE(shard.ok()) << shard.status();
@@ -205,13 +218,8 @@ TEST(ReplayServiceTest, ConsecutiveSamplesReuseOneStream) {
   auto shard = StartShard(dreamfleet::testing::MakeTempDir("replay_stream_"));
   ASSERT_TRUE(shard.ok()) << shard.status();
   auto client = Client(shard->address());
-  auto writer = client->NewWriter("s");
-  ChunkSpec spec;
-  spec.actor_id = "s";
-  spec.num_steps = 16;
-  spec.episode_starts = {0};
-  ASSERT_TRUE(writer->Send(ToStepChunk(MakeChunk(spec))).ok());
-  ASSERT_TRUE(writer->Flush(absl::Seconds(60)).ok());
+  absl::StatusOr<std::unique_ptr<InsertWriter>> writer = WriteOneEpisode(*client, "s");
+  ASSERT_TRUE(writer.ok()) << writer.status();
   auto streams = [&]() -> std::string {
     absl::StatusOr<std::string> text = services::HttpGet("127.0.0.1", shard->metrics_port,
                                                          "/metrics");
@@ -241,7 +249,7 @@ TEST(ReplayServiceTest, ConsecutiveSamplesReuseOneStream) {
   ASSERT_NE(batch->Find("image"), nullptr);
   EXPECT_THAT(batch->Find("image")->shape, ::testing::ElementsAre(1, 8, 4, 4, 3));
   EXPECT_THAT(streams(), HasSubstr("dreamfleet_replay_sample_streams_total 2\n"));
-  ASSERT_TRUE(writer->Close().ok());
+  ASSERT_TRUE((*writer)->Close().ok());
 }
 
 TEST(ReplayServiceTest, PrioritizedSamplingFollowsUpdatedPriorities) {
@@ -249,13 +257,8 @@ TEST(ReplayServiceTest, PrioritizedSamplingFollowsUpdatedPriorities) {
                           {"replay.selector=prioritized", "replay.priority_exponent=1"});
   ASSERT_TRUE(shard.ok()) << shard.status();
   auto client = Client(shard->address());
-  auto writer = client->NewWriter("p");
-  ChunkSpec spec;
-  spec.actor_id = "p";
-  spec.num_steps = 16;
-  spec.episode_starts = {0};
-  ASSERT_TRUE(writer->Send(ToStepChunk(MakeChunk(spec))).ok());
-  ASSERT_TRUE(writer->Flush(absl::Seconds(60)).ok());
+  absl::StatusOr<std::unique_ptr<InsertWriter>> writer = WriteOneEpisode(*client, "p");
+  ASSERT_TRUE(writer.ok()) << writer.status();
   // Items start at steps 0..8. Only item 3 keeps a priority; item 6 gets a third of it.
   std::vector<uint64_t> keys;
   std::vector<double> priorities;
@@ -279,7 +282,7 @@ TEST(ReplayServiceTest, PrioritizedSamplingFollowsUpdatedPriorities) {
     }
   }
   EXPECT_GT(count3, count6);  // 256 draws at 3:1; failing needs a 10-sigma event
-  ASSERT_TRUE(writer->Close().ok());
+  ASSERT_TRUE((*writer)->Close().ok());
 }
 
 }  // namespace
