@@ -187,7 +187,7 @@ int RunUp(int argc, char** argv) {
     write_processes();
     std::string failed;
     for (const ProcessState& state : supervisor.States()) {
-      if (state.last_exit == "exit 2" && state.pid == 0) failed = state.name;
+      if (state.rejected_start) failed = state.name;
     }
     if (!failed.empty()) {
       // A process rejected the config or a file it names: say why and stop the run.

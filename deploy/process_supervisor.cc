@@ -72,6 +72,16 @@ absl::Status ProcessSupervisor::Start(const ProcessSpec& spec) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Our binaries exit with code 2 when their config or a file it names is unusable; restarting them
+// cannot help.
+bool RejectedStart(pid_t pid, const std::string& last_exit) {
+  return pid == 0 && last_exit == "exit 2";
+}
+
+}  // namespace
+
 std::vector<std::string> ProcessSupervisor::Poll(absl::Duration backoff) {
   std::vector<std::string> exited;
   absl::MutexLock lock(&mu_);
@@ -87,7 +97,8 @@ std::vector<std::string> ProcessSupervisor::Poll(absl::Duration backoff) {
         exited.push_back(child.spec.name);
       }
     }
-    if (child.pid == 0 && child.spec.restart && !child.stopped && child.last_exit != "exit 2" && absl::Now() >= child.next_start &&
+    if (child.pid == 0 && child.spec.restart && !child.stopped &&
+        !RejectedStart(child.pid, child.last_exit) && absl::Now() >= child.next_start &&
         !child.last_exit.empty()) {
       absl::StatusOr<pid_t> pid = Spawn(child.spec);
       if (pid.ok()) {
@@ -108,7 +119,8 @@ std::vector<ProcessState> ProcessSupervisor::States() const {
   absl::MutexLock lock(&mu_);
   std::vector<ProcessState> states;
   for (const Child& child : children_) {
-    states.push_back({child.spec.name, child.pid, child.restarts, child.last_exit});
+    states.push_back({child.spec.name, child.pid, child.restarts, child.last_exit,
+                      RejectedStart(child.pid, child.last_exit)});
   }
   return states;
 }

@@ -29,6 +29,8 @@ struct ProcessState {
   pid_t pid = 0;                  // 0 when not running
   int restarts = 0;
   std::string last_exit;          // "exit 1", "signal 9", "" while never exited
+  bool rejected_start = false;    // exited with code 2 (bad config or missing file): not
+                                  // restarted, the run cannot go on without it
 };
 
 class ProcessSupervisor {

@@ -68,6 +68,29 @@ TEST(ProcessSupervisorTest, RestartsACrashedProcessAndStopsAll) {
   EXPECT_EQ(text.str(), "started\nstarted\n") << "both runs append to one log";
 }
 
+TEST(ProcessSupervisorTest, ExitCodeTwoIsNotRestartedAndIsReported) {
+  const std::string dir = TempDir();
+  ProcessSupervisor supervisor;
+  ProcessSpec spec;
+  spec.name = "actor-0";
+  spec.argv = {"/bin/sh", "-c", "echo bad config; exit 2"};
+  spec.log_path = dir + "/actor-0.log";
+  ASSERT_TRUE(supervisor.Start(spec).ok());
+  std::vector<ProcessState> states;
+  for (int i = 0; i < 2000; ++i) {
+    supervisor.Poll(absl::ZeroDuration());
+    states = supervisor.States();
+    if (states[0].pid == 0) break;
+    usleep(5000);
+  }
+  ASSERT_EQ(states[0].pid, 0);
+  EXPECT_EQ(states[0].last_exit, "exit 2");
+  EXPECT_TRUE(states[0].rejected_start);
+  for (int i = 0; i < 5; ++i) supervisor.Poll(absl::ZeroDuration());
+  EXPECT_EQ(supervisor.Pid("actor-0"), 0);
+  EXPECT_EQ(supervisor.States()[0].restarts, 0);
+}
+
 TEST(ProcessSupervisorTest, MissingBinaryIsAClearError) {
   ProcessSupervisor supervisor;
   ProcessSpec spec;
