@@ -75,22 +75,9 @@ absl::Status PolicyRunner::Act(const VectorEnv& envs, std::vector<int>* actions)
   }
   try {
     torch::NoGradGuard no_grad;
-    learner::Observation obs;
     // The env batch outlives this call: wrap it without copying.
-    if (spec.image_bytes() > 0) {
-      obs.image = torch::from_blob(const_cast<uint8_t*>(envs.image()),
-                                   {k, spec.image_height, spec.image_width, spec.image_channels},
-                                   torch::kByte);
-    }
-    if (spec.vector_size > 0) {
-      obs.vector = torch::from_blob(const_cast<float*>(envs.vector()), {k, spec.vector_size},
-                                    torch::kFloat);
-    }
-    if (spec.text_length > 0) {
-      obs.text = torch::from_blob(const_cast<int32_t*>(envs.text()), {k, spec.text_length},
-                                  torch::kInt)
-                     .to(torch::kLong);
-    }
+    const learner::Observation obs =
+        learner::WrapEnvObservations(spec, k, envs.image(), envs.vector(), envs.text());
     torch::Tensor is_first =
         torch::from_blob(const_cast<uint8_t*>(envs.is_first()), {k}, torch::kByte).to(torch::kBool);
     torch::Tensor action = impl_->policy->Act(obs, is_first, &impl_->state, impl_->generator);

@@ -56,6 +56,25 @@ torch::Tensor PolicyImpl::Act(const Observation& obs, const torch::Tensor& is_fi
   return action;
 }
 
+Observation WrapEnvObservations(const actor::EnvSpec& spec, int64_t batch, const uint8_t* image,
+                                const float* vector, const int32_t* text) {
+  Observation obs;
+  if (spec.image_bytes() > 0) {
+    obs.image = torch::from_blob(const_cast<uint8_t*>(image),
+                                 {batch, spec.image_height, spec.image_width, spec.image_channels},
+                                 torch::kUInt8);
+  }
+  if (spec.vector_size > 0) {
+    obs.vector = torch::from_blob(const_cast<float*>(vector), {batch, spec.vector_size},
+                                  torch::kFloat);
+  }
+  if (spec.text_length > 0) {
+    obs.text = torch::from_blob(const_cast<int32_t*>(text), {batch, spec.text_length},
+                                torch::kInt32);
+  }
+  return obs;
+}
+
 NamedTensors ExportPolicyWeights(Policy& policy) {
   torch::NoGradGuard no_grad;
   NamedTensors out;

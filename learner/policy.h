@@ -52,6 +52,12 @@ class PolicyImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Policy);
 
+// The observations of `batch` envs of `spec`, laid out env after env in the given buffers (those
+// of an actor::VectorEnv), as tensors that wrap the buffers without copying: the buffers must
+// outlive the Observation. Buffers of observations the spec does not have are ignored.
+Observation WrapEnvObservations(const actor::EnvSpec& spec, int64_t batch, const uint8_t* image,
+                                const float* vector, const int32_t* text);
+
 // Every parameter and buffer of `policy` by name, cloned to contiguous CPU float tensors.
 NamedTensors ExportPolicyWeights(Policy& policy);
 // Copies `weights` into `policy`. Fails (and changes nothing) unless the names are exactly the

@@ -73,5 +73,26 @@ TEST(PolicyTest, ImportRejectsMismatchedWeights) {
   EXPECT_FALSE(ImportPolicyWeights(weights, b).ok());
 }
 
+TEST(PolicyTest, WrapEnvObservationsSharesTheEnvBuffersAndSkipsAbsentOnes) {
+  actor::EnvSpec spec;
+  spec.image_height = spec.image_width = 2;
+  spec.image_channels = 3;
+  spec.vector_size = 4;
+  std::vector<uint8_t> image(3 * 12, 7);
+  std::vector<float> vector(3 * 4, 0.5f);
+  Observation obs = WrapEnvObservations(spec, 3, image.data(), vector.data(), nullptr);
+  EXPECT_EQ(obs.image.sizes().vec(), (std::vector<int64_t>{3, 2, 2, 3}));
+  EXPECT_EQ(obs.image.scalar_type(), torch::kUInt8);
+  EXPECT_EQ(obs.image.data_ptr<uint8_t>(), image.data());  // wrapped, not copied
+  EXPECT_EQ(obs.vector.sizes().vec(), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(obs.vector.data_ptr<float>(), vector.data());
+  EXPECT_FALSE(obs.text.defined());
+
+  spec.image_height = spec.image_width = spec.image_channels = 0;  // a symbolic gridworld
+  obs = WrapEnvObservations(spec, 3, nullptr, vector.data(), nullptr);
+  EXPECT_FALSE(obs.image.defined());
+  EXPECT_TRUE(obs.vector.defined());
+}
+
 }  // namespace
 }  // namespace dreamfleet::learner

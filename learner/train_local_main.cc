@@ -18,6 +18,7 @@
 #include "actor/envs/vector_env.h"
 #include "learner/agent_config.h"
 #include "learner/dreamer_agent.h"
+#include "learner/policy.h"
 #include "learner/sequence_replay.h"
 #include "services/thread_env.h"
 
@@ -223,20 +224,8 @@ int main(int argc, char** argv) {
 
   while (!done && env_steps < f.steps) {
     // Act on the current observations.
-    dl::Observation obs;
-    if (spec.image_channels > 0) {
-      obs.image = torch::from_blob(const_cast<uint8_t*>(envs.image()),
-                                   {f.envs, spec.image_height, spec.image_width,
-                                    spec.image_channels},
-                                   torch::kUInt8);
-    }
-    if (spec.vector_size > 0) {
-      obs.vector = torch::from_blob(const_cast<float*>(envs.vector()), {f.envs, spec.vector_size});
-    }
-    if (spec.text_length > 0) {
-      obs.text = torch::from_blob(const_cast<int32_t*>(envs.text()), {f.envs, spec.text_length},
-                                  torch::kInt32);
-    }
+    const dl::Observation obs =
+        dl::WrapEnvObservations(spec, f.envs, envs.image(), envs.vector(), envs.text());
     auto is_first = torch::from_blob(const_cast<uint8_t*>(envs.is_first()), {f.envs},
                                      torch::kUInt8).to(torch::kBool);
     auto action = policy->Act(obs, is_first, &state, gen);
