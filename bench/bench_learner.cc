@@ -4,13 +4,19 @@
 // preset; and, with --decoder, the image decoder alone for both upsampling variants.
 //
 //   bench_learner [--presets=debug,1m,12m] [--batch=16] [--length=64] [--updates=5]
-//                 [--warmup=1] [--threads=0] [--cnn=strided|official] [--decoder]
+//                 [--warmup=1] [--threads=0] [--cnn=strided|official] [--decoder] [--profile=N]
+//
+// --profile=N records the timed updates with LibTorch's profiler and prints the N operators with
+// the most self time (time in the operator minus the operators it called), to see what to optimise.
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -39,6 +45,7 @@ struct Flags {
   std::string upsample = "transpose";
   bool decoder = false;
   bool channels_last = true;
+  int profile = 0;  // top operators to print; 0 = no profiling
 };
 
 // CPU time of this process (all threads): much less distorted by other load than wall time.
@@ -77,12 +84,15 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->upsample = value;
     } else if (key == "--channels-last") {
       f->channels_last = value != "false";
+    } else if (key == "--profile") {
+      ok = absl::SimpleAtoi(value, &f->profile) && f->profile >= 0;
     } else if (key == "--decoder") {
       f->decoder = true;
     } else if (key == "--help" || key == "-h") {
       std::cout << "bench_learner [--presets=debug,1m,12m] [--batch=16] [--length=64] "
                    "[--updates=5] [--warmup=1] [--threads=0] [--cnn=strided|official] "
-                   "[--upsample=upsample|transpose] [--channels-last=true|false] [--decoder]\n";
+                   "[--upsample=upsample|transpose] [--channels-last=true|false] [--decoder] "
+                   "[--profile=N]\n";
       std::exit(0);
     } else {
       std::cerr << "unknown flag " << arg << "\n";
@@ -121,6 +131,53 @@ void BenchDecoder(const Flags& f) {
       std::printf("decoder preset=%s upsample=%s rows=%d fwd+bwd %.1f ms\n", preset.c_str(),
                   mode.c_str(), f.batch * f.length, 1e3 * total / f.updates);
     }
+  }
+}
+
+namespace prof = torch::autograd::profiler;
+
+// Self and total time per operator name from the legacy profiler's push/pop events (per thread,
+// properly nested), printed as the `top` operators by self time.
+void PrintProfile(const prof::thread_event_lists& lists, int updates, int top) {
+  struct Stat {
+    double self_us = 0, total_us = 0;
+    int64_t calls = 0;
+  };
+  std::map<std::string, Stat> stats;
+  double all_self = 0;
+  for (const auto& events : lists) {
+    struct Open {
+      const prof::LegacyEvent* push;
+      double child_us;
+    };
+    std::vector<Open> stack;
+    for (const auto& e : events) {
+      if (e.kind() == prof::EventKind::PushRange) {
+        stack.push_back({&e, 0.0});
+      } else if (e.kind() == prof::EventKind::PopRange && !stack.empty()) {
+        Open open = stack.back();
+        stack.pop_back();
+        const double total = open.push->cpuElapsedUs(e);
+        Stat& s = stats[open.push->name()];
+        s.total_us += total;
+        s.self_us += total - open.child_us;
+        s.calls += 1;
+        all_self += total - open.child_us;
+        if (!stack.empty()) stack.back().child_us += total;
+      }
+    }
+  }
+  std::vector<std::pair<std::string, Stat>> sorted(stats.begin(), stats.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.second.self_us > b.second.self_us; });
+  std::printf("  %-52s %10s %10s %7s %9s\n", "operator (per update)", "self ms", "total ms",
+              "self %", "calls");
+  for (int i = 0; i < top && i < static_cast<int>(sorted.size()); ++i) {
+    const auto& [name, s] = sorted[i];
+    std::printf("  %-52s %10.1f %10.1f %6.1f%% %9.0f\n", name.substr(0, 52).c_str(),
+                s.self_us / 1e3 / updates, s.total_us / 1e3 / updates,
+                100.0 * s.self_us / std::max(all_self, 1.0),
+                static_cast<double>(s.calls) / updates);
   }
 }
 
@@ -165,6 +222,10 @@ int main(int argc, char** argv) {
     for (const auto& p : (*agent)->actor_critic()->parameters()) params += p.numel();
     double wm = 0, ac = 0, total = 0, cpu = 0;
     for (int i = 0; i < f.warmup + f.updates; ++i) {
+      if (f.profile > 0 && i == f.warmup) {
+        prof::enableProfilerLegacy(
+            torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU));
+      }
       auto batch = dl::RandomBatch(c, f.batch, f.length, i);
       const double start = Now(), cpu_start = CpuNow();
       auto m = (*agent)->Train(batch);
@@ -186,6 +247,7 @@ int main(int argc, char** argv) {
         "(world_model %.0f ms, actor_critic %.0f ms; wall)  cpu %.0f ms/update\n",
         preset.c_str(), params / 1e6, f.updates, n / total, 1e3 * total / n, 1e3 * wm / n,
         1e3 * ac / n, 1e3 * cpu / n);
+    if (f.profile > 0) PrintProfile(prof::disableProfilerLegacy(), f.updates, f.profile);
     std::fflush(stdout);
   }
   return 0;

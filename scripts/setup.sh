@@ -8,7 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev googletest
   prometheus-cpp-dev civetweb libcivetweb-dev
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libgoogle-perftools-dev
   libretro-nestopia libretro-gambatte retroarch-dev cc65
   libzstd-dev zlib1g-dev libpng-dev
   prometheus docker-compose
