@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "learner/agent_config.h"
+#include "learner/compute_threads.h"
 #include "learner/policy.h"
 #include "learner/weights_convert.h"
 
@@ -24,7 +25,7 @@ PolicyRunner::~PolicyRunner() = default;
 absl::StatusOr<std::unique_ptr<PolicyRunner>> PolicyRunner::Create(int num_envs, int threads,
                                                                    uint64_t seed) {
   if (num_envs <= 0) return absl::InvalidArgumentError("PolicyRunner needs at least one env");
-  if (threads > 0) torch::set_num_threads(threads);
+  learner::SetComputeThreads(threads);
   auto impl = std::make_unique<Impl>();
   impl->num_envs = num_envs;
   impl->generator = at::detail::createCPUGenerator(seed);

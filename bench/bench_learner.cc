@@ -16,9 +16,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +26,7 @@
 #include "absl/strings/str_split.h"
 #include "learner/agent_config.h"
 #include "learner/batch.h"
+#include "learner/compute_threads.h"
 #include "learner/dreamer_agent.h"
 #include "learner/models/image_decoder.h"
 #include "services/thread_env.h"
@@ -187,7 +188,7 @@ int main(int argc, char** argv) {
   dreamfleet::services::EnsureThreadEnvironment(argc, argv);
   Flags f;
   if (!ParseFlags(argc, argv, &f)) return 2;
-  if (f.threads > 0) at::set_num_threads(f.threads);
+  dl::SetComputeThreads(f.threads);
   std::printf("torch threads=%d mkldnn=%d batch=%dx%d cnn=%s upsample=%s channels_last=%d\n",
               at::get_num_threads(), static_cast<int>(at::hasMKLDNN()), f.batch, f.length,
               f.cnn.c_str(), f.upsample.c_str(), static_cast<int>(f.channels_last));

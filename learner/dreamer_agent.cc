@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "learner/checkpoint.h"
+#include "learner/compute_threads.h"
 
 namespace dreamfleet::learner {
 namespace {
@@ -31,7 +32,7 @@ absl::StatusOr<std::unique_ptr<DreamerAgent>> DreamerAgent::Create(const AgentCo
                                                                    torch::Device device) {
   if (auto s = config.Validate(); !s.ok()) return s;
   try {
-    if (config.threads > 0) at::set_num_threads(config.threads);
+    SetComputeThreads(config.threads);
     torch::manual_seed(config.seed);  // initial weights
     std::unique_ptr<DreamerAgent> agent(new DreamerAgent(config, device));
     agent->wm_ = WorldModel(config);

@@ -163,7 +163,6 @@ absl::Status RunLearner(const services::Config& config, ParameterServiceImpl* se
                         services::Metrics* metrics) {
   absl::StatusOr<AgentConfig> agent_config = MakeAgentConfig(config);
   if (!agent_config.ok()) return agent_config.status();
-  if (agent_config->threads > 0) torch::set_num_threads(agent_config->threads);
   const torch::Device device = ChooseDevice(config.learner.device);
   absl::StatusOr<std::unique_ptr<DreamerAgent>> agent_or = DreamerAgent::Create(*agent_config, device);
   if (!agent_or.ok()) return agent_or.status();

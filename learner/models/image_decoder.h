@@ -3,7 +3,8 @@
 // image / 255). A Linear maps the features to [depth*mults.back(), minres, minres]; then each
 // stage doubles the resolution:
 //   "strided" + upsample:  nearest x2 upsample -> Conv2d k3 (no im2col transpose path on CPU)
-//   "strided" + transpose: ConvTranspose2d k4 s2 p1 (the paper)
+//   "strided" + transpose: ConvTranspose2d k4 s2 p1 (the paper; on the CPU computed by
+//                          SubpixelConvTranspose)
 //   "official":            nearest x2 upsample -> Conv2d k5 (current danijar/dreamerv3)
 // with channel Norm + SiLU between stages and none after the last.
 #pragma once
@@ -29,6 +30,12 @@ struct ImageDecoderOptions {
   TORCH_ARG(std::string, upsample) = "upsample";  // "upsample" or "transpose"
   TORCH_ARG(bool, channels_last) = true;
 };
+
+// ConvTranspose2d(k4, s2, p1) with `weight` [in, out, 4, 4] computed as one 3x3 convolution into
+// 4*out channels followed by pixel_shuffle(2): the same function and gradients, through oneDNN
+// on the CPU instead of LibTorch 1.13's im2col path for transposed convolutions.
+torch::Tensor SubpixelConvTranspose(const torch::Tensor& x, const torch::Tensor& weight,
+                                    const torch::Tensor& bias);
 
 class ImageDecoderImpl : public torch::nn::Module {
  public:

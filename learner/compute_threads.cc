@@ -1,0 +1,20 @@
+#include "learner/compute_threads.h"
+
+#include <dlfcn.h>
+
+#include <ATen/Parallel.h>
+
+namespace dreamfleet::learner {
+
+void SetComputeThreads(int threads) {
+  if (threads <= 0) return;
+  at::set_num_threads(threads);
+  // Looked up at run time: the BLAS behind Debian's libblas.so.3 is chosen by update-alternatives,
+  // and only OpenBLAS has this entry point.
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(threads);
+  }
+}
+
+}  // namespace dreamfleet::learner
