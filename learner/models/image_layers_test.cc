@@ -141,5 +141,27 @@ TEST(NormTest, MatchesTheFormulaOverChannelsAndLastDimensionWithGradients) {
   }
 }
 
+TEST(NormTest, GradientsAreBitIdenticalAtAnyThreadCount) {
+  // Checkpoint resume reproduces an update bit for bit, also with learner.threads > 1.
+  torch::manual_seed(11);
+  auto x0 = torch::randn({40000, 8});
+  auto upstream = torch::randn({40000, 8});
+  const int before = at::get_num_threads();
+  std::vector<torch::Tensor> dx, dscale;
+  for (int threads : {1, 2, 3}) {
+    at::set_num_threads(threads);
+    Norm norm(NormOptions(8, "rms"));
+    auto x = x0.clone().requires_grad_(true);
+    (norm->forward(x) * upstream).sum().backward();
+    dx.push_back(x.grad());
+    dscale.push_back(norm->named_parameters()["scale"].grad());
+  }
+  at::set_num_threads(before);
+  for (size_t i = 1; i < dx.size(); ++i) {
+    EXPECT_TRUE(torch::equal(dx[i], dx[0])) << "input gradient, run " << i;
+    EXPECT_TRUE(torch::equal(dscale[i], dscale[0])) << "scale gradient, run " << i;
+  }
+}
+
 }  // namespace
 }  // namespace dreamfleet::learner

@@ -2,8 +2,8 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
-#include <mutex>
 #include <vector>
 
 namespace dreamfleet::learner {
@@ -55,27 +55,36 @@ struct RmsNormRows : public torch::autograd::Function<RmsNormRows> {
     float* dxp = dx.data_ptr<float>();
     float* dsp = dscale.data_ptr<float>();
     const float inv_c = 1.0f / static_cast<float>(c);
-    std::mutex mu;
-    at::parallel_for(0, m, std::max<int64_t>(1, 32768 / c), [&](int64_t begin, int64_t end) {
-      std::vector<float> ds(c, 0.0f);
-      for (int64_t i = begin; i < end; ++i) {
-        const float* xi = xp + i * c;
-        const float* gi = gp + i * c;
-        float* dxi = dxp + i * c;
-        const float ri = rp[i];
-        // y_j = s_j x_j r with r = (mean(x^2) + eps)^-1/2, so
-        // dx_j = r g_j s_j - x_j r^3 / C * sum_k g_k s_k x_k  and  ds_j += g_j x_j r.
-        float dot = 0;
-        for (int64_t j = 0; j < c; ++j) dot += gi[j] * sp[j] * xi[j];
-        const float k = ri * ri * ri * dot * inv_c;
-        for (int64_t j = 0; j < c; ++j) {
-          dxi[j] = ri * gi[j] * sp[j] - xi[j] * k;
-          ds[j] += gi[j] * xi[j] * ri;
+    // The scale gradient sums over all rows: each block of rows writes its own partial sum and the
+    // partials are added in block order, so the result is the same bit for bit at any thread count
+    // (checkpoint resume must reproduce an update exactly).
+    const int64_t rows_per_block = std::max<int64_t>(1, 16384 / c);
+    const int64_t blocks = (m + rows_per_block - 1) / rows_per_block;
+    std::vector<float> partial(blocks * c, 0.0f);
+    at::parallel_for(0, blocks, 1, [&](int64_t block_begin, int64_t block_end) {
+      for (int64_t block = block_begin; block < block_end; ++block) {
+        float* ds = partial.data() + block * c;
+        const int64_t end = std::min(m, (block + 1) * rows_per_block);
+        for (int64_t i = block * rows_per_block; i < end; ++i) {
+          const float* xi = xp + i * c;
+          const float* gi = gp + i * c;
+          float* dxi = dxp + i * c;
+          const float ri = rp[i];
+          // y_j = s_j x_j r with r = (mean(x^2) + eps)^-1/2, so
+          // dx_j = r g_j s_j - x_j r^3 / C * sum_k g_k s_k x_k  and  ds_j += g_j x_j r.
+          float dot = 0;
+          for (int64_t j = 0; j < c; ++j) dot += gi[j] * sp[j] * xi[j];
+          const float k = ri * ri * ri * dot * inv_c;
+          for (int64_t j = 0; j < c; ++j) {
+            dxi[j] = ri * gi[j] * sp[j] - xi[j] * k;
+            ds[j] += gi[j] * xi[j] * ri;
+          }
         }
       }
-      std::lock_guard<std::mutex> lock(mu);
-      for (int64_t j = 0; j < c; ++j) dsp[j] += ds[j];
     });
+    for (int64_t block = 0; block < blocks; ++block) {
+      for (int64_t j = 0; j < c; ++j) dsp[j] += partial[block * c + j];
+    }
     return {dx, dscale, torch::Tensor()};
   }
 };
