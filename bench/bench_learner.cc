@@ -8,6 +8,7 @@
 //
 // --profile=N records the timed updates with LibTorch's profiler and prints the N operators with
 // the most self time (time in the operator minus the operators it called), to see what to optimise.
+// The window also holds the making of the random batches (aten::random_ on the image tensor).
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
