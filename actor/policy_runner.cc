@@ -75,7 +75,9 @@ absl::Status PolicyRunner::Act(const VectorEnv& envs, std::vector<int>* actions)
         absl::StrCat("policy runner built for ", impl_->num_envs, " envs, got ", k));
   }
   try {
-    torch::NoGradGuard no_grad;
+    // Inference mode, not just no-grad: no version counters or autograd metadata on the ~100
+    // small tensors of a policy step.
+    c10::InferenceMode inference;
     // The env batch outlives this call: wrap it without copying.
     const learner::Observation obs =
         learner::WrapEnvObservations(spec, k, envs.image(), envs.vector(), envs.text());

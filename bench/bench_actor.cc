@@ -3,6 +3,11 @@
 // env and preset: K envs step with uniform random actions (raw), then with a PolicyRunner holding
 // randomly initialised weights of that preset (weights arrive as a broadcast WeightsVersion, as in
 // the real actor). Replay streaming is not included (see bench_replay for its cost).
+//
+// The two are measured alternately, --rounds times each after a short unmeasured warm-up, and the
+// medians are reported: single back-to-back measurements of the emulator drifted by up to 30%
+// between runs on this machine, more than the policy's cost.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -24,6 +29,12 @@ namespace dreamfleet {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
 
 double Seconds(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -56,19 +67,25 @@ int Run(int argc, char** argv) {
   int64_t num_envs = 8;
   double seconds = 5;
   int64_t threads = 1;
+  int64_t rounds = 3;
   services::CommandLine command_line(
       "bench_actor [--envs a,b] [--presets debug,1m] [--view full] [--k 8] [--seconds 5] "
-      "[--threads 1]",
+      "[--threads 1] [--rounds 3]",
       "Actor stepping speed with batched policy inference vs the raw env (markdown table).");
   command_line.AddString("envs", &envs_flag, "Comma-separated env names.");
   command_line.AddString("presets", &presets_flag, "Comma-separated model presets.");
   command_line.AddString("view", &view_flag,
                          "Gridworld view: full, egocentric or symbolic (no image).");
   command_line.AddInt("k", &num_envs, "Envs per actor (one batch).");
-  command_line.AddDouble("seconds", &seconds, "Measuring time per row.");
+  command_line.AddDouble("seconds", &seconds, "Measuring time of each raw or policy round.");
+  command_line.AddInt("rounds", &rounds, "Alternating raw / policy rounds per row (medians).");
   command_line.AddInt("threads", &threads, "LibTorch intra-op threads for inference.");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
+  if (rounds < 1 || num_envs < 1 || !(seconds > 0)) {
+    std::cerr << "--rounds and --k must be >= 1 and --seconds > 0\n";
+    return 2;
+  }
 
   std::printf("| env | preset | K | raw env steps/s | with policy steps/s | ratio |\n");
   std::printf("|---|---|---:|---:|---:|---:|\n");
@@ -82,7 +99,6 @@ int Run(int argc, char** argv) {
       std::cerr << env_name << ": " << envs.status() << "\n";
       continue;
     }
-    const double raw = Measure(**envs, nullptr, seconds);
     for (const std::string& preset :
          std::vector<std::string>(absl::StrSplit(presets_flag, ',', absl::SkipEmpty()))) {
       const actor::EnvSpec& spec = (*envs)->spec();
@@ -98,7 +114,22 @@ int Run(int argc, char** argv) {
         std::cerr << "cannot build the " << preset << " policy\n";
         return 1;
       }
-      const double with_policy = Measure(**envs, runner->get(), seconds);
+      const double warmup = std::min(1.0, seconds / 4);
+      if (Measure(**envs, nullptr, warmup) < 0 || Measure(**envs, runner->get(), warmup) < 0) {
+        std::cerr << env_name << ": stepping failed\n";
+        return 1;
+      }
+      std::vector<double> raws, policies;
+      for (int64_t r = 0; r < rounds; ++r) {
+        raws.push_back(Measure(**envs, nullptr, seconds));
+        policies.push_back(Measure(**envs, runner->get(), seconds));
+      }
+      const double raw = Median(raws), with_policy = Median(policies);
+      for (int64_t r = 0; r < rounds; ++r) {
+        std::fprintf(stderr, "  %s %s round %lld: raw %.0f, with policy %.0f steps/s\n",
+                     env_name.c_str(), preset.c_str(), static_cast<long long>(r + 1), raws[r],
+                     policies[r]);
+      }
       std::printf("| %s | %s | %lld | %.0f | %.0f | %.1f%% |\n", env_name.c_str(), preset.c_str(),
                   static_cast<long long>(num_envs), raw, with_policy, 100 * with_policy / raw);
       std::fflush(stdout);
