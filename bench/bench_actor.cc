@@ -123,6 +123,10 @@ int Run(int argc, char** argv) {
       for (int64_t r = 0; r < rounds; ++r) {
         raws.push_back(Measure(**envs, nullptr, seconds));
         policies.push_back(Measure(**envs, runner->get(), seconds));
+        if (raws.back() < 0 || policies.back() < 0) {
+          std::cerr << env_name << ": stepping failed\n";
+          return 1;
+        }
       }
       const double raw = Median(raws), with_policy = Median(policies);
       for (int64_t r = 0; r < rounds; ++r) {

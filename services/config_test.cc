@@ -162,7 +162,8 @@ TEST(ConfigTest, EveryKeyIsDocumentedAndEveryShippedConfigLoads) {
   }
   // Every file in configs/ (so a new one cannot be forgotten here), each listed in the README.
   int shipped = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(source_dir) + "/configs")) {
+  const std::string configs = std::string(source_dir) + "/configs";
+  for (const auto& entry : std::filesystem::directory_iterator(configs)) {
     if (entry.path().extension() != ".yaml") continue;
     ++shipped;
     const std::string path = entry.path().string();

@@ -44,8 +44,9 @@ TEST(SubpixelConvTransposeTest, MatchesConvTranspose2dValuesAndGradients) {
             return torch::conv_transpose2d(x, w, b, /*stride=*/2, /*padding=*/1);
           },
           x, weight, bias, upstream);
-      auto subpixel = RunWithGrads([](auto x, auto w, auto b) { return SubpixelConvTranspose(x, w, b); },
-                          x, weight, bias, upstream);
+      auto subpixel = RunWithGrads(
+          [](auto x, auto w, auto b) { return SubpixelConvTranspose(x, w, b); }, x, weight, bias,
+          upstream);
       SCOPED_TRACE(::testing::Message() << "channels_last=" << channels_last << " " << h << "x"
                                         << w);
       ExpectClose(subpixel.y, reference.y, "output");
