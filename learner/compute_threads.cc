@@ -1,6 +1,7 @@
 #include "learner/compute_threads.h"
 
 #include <dlfcn.h>
+#include <stdlib.h>
 
 #include <ATen/Parallel.h>
 
@@ -9,6 +10,12 @@ namespace dreamfleet::learner {
 void SetComputeThreads(int threads) {
   if (threads <= 0) return;
   at::set_num_threads(threads);
+  // An OPENBLAS_NUM_THREADS the user set is kept; ours (services::EnsureThreadEnvironment) or none
+  // at all is replaced.
+  if (getenv("OPENBLAS_NUM_THREADS") != nullptr &&
+      getenv("DREAMFLEET_OPENBLAS_THREADS_DEFAULTED") == nullptr) {
+    return;
+  }
   // Looked up at run time: the BLAS behind Debian's libblas.so.3 is chosen by update-alternatives,
   // and only OpenBLAS has this entry point.
   using SetThreads = void (*)(int);

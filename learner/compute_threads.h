@@ -4,9 +4,10 @@
 namespace dreamfleet::learner {
 
 // Sets LibTorch's intra-op threads and, when the BLAS LibTorch calls is OpenBLAS, its thread count
-// too (matrix products run in OpenBLAS, outside LibTorch's pool). The process starts with OpenBLAS
-// on one thread (services::EnsureThreadEnvironment) so that processes which never call this, like
-// the actors, do not run a second, spinning pool. threads <= 0 leaves both as they are.
+// too (matrix products run in OpenBLAS, outside LibTorch's pool), unless the user set
+// OPENBLAS_NUM_THREADS. The process starts with OpenBLAS on one thread
+// (services::EnsureThreadEnvironment) so that processes which never raise it do not run a second,
+// spinning pool. threads <= 0 leaves both as they are.
 void SetComputeThreads(int threads);
 
 }  // namespace dreamfleet::learner

@@ -9,7 +9,11 @@ void EnsureThreadEnvironment(int argc, char** argv) {
   (void)argc;
   if (getenv("DREAMFLEET_THREAD_ENV_SET") != nullptr) return;
   setenv("DREAMFLEET_THREAD_ENV_SET", "1", 1);
-  setenv("OPENBLAS_NUM_THREADS", "1", 0);  // 0: keep a value the user chose
+  if (getenv("OPENBLAS_NUM_THREADS") == nullptr) {
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
+    // Tells learner::SetComputeThreads that the 1 is ours to raise, not the user's choice.
+    setenv("DREAMFLEET_OPENBLAS_THREADS_DEFAULTED", "1", 1);
+  }
   setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
   // tcmalloc prints a stack line for every allocation over 1 GiB; a 25m/50m model's activations
   // on a full batch are that large on every update.
