@@ -54,7 +54,8 @@ TEST(DreamerAgentTest, TrainStepRunsAndReportsLosses) {
 }
 
 // Largest absolute change of any parameter of `module` since `before`.
-double MaxChange(const torch::nn::Module& module, const std::map<std::string, torch::Tensor>& before) {
+double MaxChange(const torch::nn::Module& module,
+                 const std::map<std::string, torch::Tensor>& before) {
   double change = 0;
   for (const auto& item : module.named_parameters()) {
     change = std::max(change, (item.value() - before.at(item.key())).abs().max().item<double>());

@@ -206,8 +206,8 @@ int main(int argc, char** argv) {
   std::printf("env=%s (image %dx%dx%d, vector %d, %d actions) preset=%s envs=%d batch=%dx%d "
               "train_ratio=%g torch_threads=%d\n",
               f.env.c_str(), spec.image_height, spec.image_width, spec.image_channels,
-              spec.vector_size, spec.num_actions, f.preset.c_str(), f.envs, f.batch, f.length, f.train_ratio,
-              at::get_num_threads());
+              spec.vector_size, spec.num_actions, f.preset.c_str(), f.envs, f.batch, f.length,
+              f.train_ratio, at::get_num_threads());
   std::fflush(stdout);
 
   if (auto s = envs.Reset(); !s.ok()) {

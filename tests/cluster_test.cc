@@ -94,7 +94,7 @@ double LearnerMetric(const std::string& dir, int metrics_port, const std::string
 TEST(ClusterTest, TrainsEmptyGridworldAcrossProcesses) {
   const std::string dir = testing::MakeTempDir("cluster_learning_");
   const int actors = FullScale() ? 4 : 2;
-  // About 5 minutes on an idle 2-core machine (BENCHMARKS.md); the limit leaves room for a busy one.
+  // About 5-7 minutes on a 2-core machine (BENCHMARKS.md); the limit leaves room for a busy one.
   const double minutes = 25;
   const double threshold = 0.9;
   std::vector<std::string> argv = {testing::BinaryPath("dreamfleet"), "up", "--config",
