@@ -16,8 +16,8 @@ void EnsureThreadEnvironment(int argc, char** argv) {
   }
   setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
   // OpenBLAS's idle workers busy-wait in sched_yield for 2^28 cycles after each product before
-  // sleeping: a third of a 2-thread learner's CPU time (perf), with no gain in update speed when
-  // they sleep at once (2^4, the smallest value it takes). The freed CPU goes to actors.
+  // sleeping: a third of a 2-thread learner's CPU time (perf). Sleeping at once (2^4 cycles, the
+  // smallest value it takes) measured no slower and leaves that CPU to the other processes.
   setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
   // tcmalloc prints a stack line for every allocation over 1 GiB; a 25m/50m model's activations
   // on a full batch are that large on every update.
