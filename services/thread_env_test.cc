@@ -1,15 +1,19 @@
 // EnsureThreadEnvironment re-executes the program with our thread-pool defaults, keeping any the
-// user set. The test runs this binary as a child ("--print-thread-env"), which calls it as a
+// user set. The test starts this binary as a child ("--print-thread-env"), which calls it as a
 // LibTorch binary's main does and prints the environment the re-executed program sees.
 #include "services/thread_env.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <cstring>
+#include <map>
+#include <memory>
 #include <string>
+
+#include "tests/test_process.h"
 
 namespace dreamfleet::services {
 namespace {
@@ -19,46 +23,49 @@ constexpr const char* kVars[] = {"OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOU
                                  "OMP_WAIT_POLICY", "DREAMFLEET_OPENBLAS_THREADS_DEFAULTED",
                                  "DREAMFLEET_THREAD_ENV_SET"};
 
-std::string SelfPath() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return "";
-  return std::string(buf, static_cast<size_t>(n));
-}
-
-// Runs this binary as a child with `env_prefix` (assignments for env(1)) after clearing our
-// variables, and returns what it printed.
-std::string RunChild(const std::string& env_prefix) {
-  std::string cmd = "env";
-  for (const char* var : kVars) cmd += std::string(" -u ") + var;
-  cmd += " " + env_prefix + " '" + SelfPath() + "' " + kPrintFlag;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return "popen failed";
-  std::string out;
-  char buf[256];
-  while (fgets(buf, sizeof(buf), pipe) != nullptr) out += buf;
-  int status = pclose(pipe);
-  if (status != 0) out += "exit status " + std::to_string(status);
-  return out;
+// Starts the child with our variables cleared except those in `user_env` (which the child
+// inherits as a user's shell would pass them) and returns each variable's printed value.
+std::map<std::string, std::string> ChildEnvironment(
+    const std::map<std::string, std::string>& user_env) {
+  for (const char* var : kVars) unsetenv(var);
+  for (const auto& [var, value] : user_env) setenv(var.c_str(), value.c_str(), 1);
+  absl::StatusOr<std::unique_ptr<testing::TestProcess>> child =
+      testing::TestProcess::Start({testing::BinaryPath("thread_env_test"), kPrintFlag});
+  for (const auto& [var, value] : user_env) unsetenv(var.c_str());
+  std::map<std::string, std::string> seen;
+  EXPECT_TRUE(child.ok()) << child.status();
+  if (!child.ok()) return seen;
+  for (const char* var : kVars) {  // printed in this order
+    absl::StatusOr<std::string> value = (*child)->WaitForLine(std::string(var) + "=");
+    EXPECT_TRUE(value.ok()) << value.status();
+    if (value.ok()) seen[var] = *value;
+  }
+  absl::StatusOr<int> exit_code = (*child)->Wait();
+  EXPECT_TRUE(exit_code.ok() && *exit_code == 0) << exit_code.status();
+  return seen;
 }
 
 TEST(ThreadEnvTest, SetsOurDefaultsWhenTheUserSetNone) {
-  std::string out = RunChild("");
-  EXPECT_NE(out.find("OPENBLAS_NUM_THREADS=1\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("OPENBLAS_THREAD_TIMEOUT=4\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("OMP_WAIT_POLICY=PASSIVE\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("DREAMFLEET_OPENBLAS_THREADS_DEFAULTED=1\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("DREAMFLEET_THREAD_ENV_SET=1\n"), std::string::npos) << out;
+  EXPECT_THAT(ChildEnvironment({}),
+              ::testing::ContainerEq(std::map<std::string, std::string>{
+                  {"OPENBLAS_NUM_THREADS", "1"},
+                  {"OPENBLAS_THREAD_TIMEOUT", "4"},
+                  {"OMP_WAIT_POLICY", "PASSIVE"},
+                  {"DREAMFLEET_OPENBLAS_THREADS_DEFAULTED", "1"},
+                  {"DREAMFLEET_THREAD_ENV_SET", "1"}}));
 }
 
 TEST(ThreadEnvTest, KeepsWhatTheUserSet) {
-  std::string out =
-      RunChild("OPENBLAS_NUM_THREADS=3 OPENBLAS_THREAD_TIMEOUT=20 OMP_WAIT_POLICY=ACTIVE");
-  EXPECT_NE(out.find("OPENBLAS_NUM_THREADS=3\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("OPENBLAS_THREAD_TIMEOUT=20\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("OMP_WAIT_POLICY=ACTIVE\n"), std::string::npos) << out;
-  // Not marked as our default, so a learner's SetComputeThreads leaves the 3 alone.
-  EXPECT_NE(out.find("DREAMFLEET_OPENBLAS_THREADS_DEFAULTED=(unset)\n"), std::string::npos) << out;
+  EXPECT_THAT(ChildEnvironment({{"OPENBLAS_NUM_THREADS", "3"},
+                                {"OPENBLAS_THREAD_TIMEOUT", "20"},
+                                {"OMP_WAIT_POLICY", "ACTIVE"}}),
+              ::testing::ContainerEq(std::map<std::string, std::string>{
+                  {"OPENBLAS_NUM_THREADS", "3"},
+                  {"OPENBLAS_THREAD_TIMEOUT", "20"},
+                  {"OMP_WAIT_POLICY", "ACTIVE"},
+                  // Not marked as our default, so a learner's SetComputeThreads leaves the 3 alone.
+                  {"DREAMFLEET_OPENBLAS_THREADS_DEFAULTED", "(unset)"},
+                  {"DREAMFLEET_THREAD_ENV_SET", "1"}}));
 }
 
 }  // namespace

@@ -153,6 +153,11 @@ absl::StatusOr<int> TestProcess::WaitForPort(const std::string& prefix, absl::Du
 absl::StatusOr<int> TestProcess::Stop(absl::Duration timeout) {
   if (pid_ <= 0) return absl::FailedPreconditionError("not running");
   kill(pid_, SIGTERM);
+  return Wait(timeout);
+}
+
+absl::StatusOr<int> TestProcess::Wait(absl::Duration timeout) {
+  if (pid_ <= 0) return absl::FailedPreconditionError("not running");
   const absl::Time deadline = absl::Now() + timeout;
   int status = 0;
   while (true) {
@@ -160,7 +165,7 @@ absl::StatusOr<int> TestProcess::Stop(absl::Duration timeout) {
     if (done == pid_) break;
     if (absl::Now() >= deadline) {
       Kill();
-      return absl::DeadlineExceededError("did not exit after SIGTERM");
+      return absl::DeadlineExceededError(absl::StrCat("pid ", pid_, " did not exit in time"));
     }
     // No portable wait-with-timeout for one child: poll its state.
     absl::SleepFor(absl::Milliseconds(20));

@@ -40,6 +40,9 @@ class TestProcess {
                                   absl::Duration timeout = absl::Seconds(120));
   // SIGTERM, then waits up to `timeout` for exit; returns the exit code (128+signal when killed).
   absl::StatusOr<int> Stop(absl::Duration timeout = absl::Seconds(60));
+  // Waits up to `timeout` for the process to exit by itself (SIGKILL after that); returns the exit
+  // code as Stop does.
+  absl::StatusOr<int> Wait(absl::Duration timeout = absl::Seconds(60));
   void Kill();  // SIGKILL and reap
   const std::vector<std::string>& lines() const { return lines_; }
 
