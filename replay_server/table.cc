@@ -1,7 +1,5 @@
 #include "replay_server/table.h"
 
-#include <zstd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -9,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "services/logging.h"
+#include "services/status_macros.h"
 
 namespace dreamfleet::replay {
 namespace {
@@ -37,13 +36,13 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Create(TableOptions options,
                                                    " is below sequence_length ",
                                                    options.sequence_length));
   }
-  absl::StatusOr<std::unique_ptr<Selector>> selector = CreateSelector(options.selector);
-  if (!selector.ok()) return selector.status();
-  return std::unique_ptr<Table>(new Table(std::move(options), std::move(*selector), metrics));
+  ASSIGN_OR_RETURN(std::unique_ptr<Selector> selector, CreateSelector(options.selector));
+  return std::unique_ptr<Table>(new Table(std::move(options), std::move(selector), metrics));
 }
 
 Table::Table(TableOptions options, std::unique_ptr<Selector> selector, services::Metrics* metrics)
     : options_(std::move(options)),
+      store_(options_.compress),
       metrics_(metrics),
       selector_(std::move(selector)),
       limiter_(options_.limiter),
@@ -84,34 +83,6 @@ std::optional<Signature> Table::signature() const {
   return signature_;
 }
 
-absl::StatusOr<std::shared_ptr<StoredChunk>> Table::BuildChunk(const v1::Chunk& chunk,
-                                                               const Signature& signature) const {
-  auto stored = std::make_shared<StoredChunk>();
-  stored->num_steps = chunk.num_steps();
-  stored->actor_id = chunk.actor_id();
-  stored->sequence = chunk.sequence();
-  stored->weights_version = chunk.weights_version();
-  stored->compressed = options_.compress;
-  stored->fields.resize(signature.fields().size());
-  for (size_t i = 0; i < signature.fields().size(); ++i) {
-    const std::string& data = FindTensor(chunk, signature.fields()[i].name)->tensor().data();
-    if (options_.compress) {
-      std::string& out = stored->fields[i];
-      out.resize(ZSTD_compressBound(data.size()));
-      const size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 1);
-      if (ZSTD_isError(n)) {
-        return absl::InternalError(absl::StrCat("zstd: ", ZSTD_getErrorName(n)));
-      }
-      out.resize(n);
-      out.shrink_to_fit();
-    } else {
-      stored->fields[i] = data;
-    }
-    stored->bytes += stored->fields[i].size();
-  }
-  return stored;
-}
-
 Table::SequenceVerdict Table::Classify(const Stream* stream, uint64_t sequence) const {
   if (stream == nullptr || !stream->has_sequence) return SequenceVerdict::kContiguous;
   if (sequence == stream->last_sequence + 1) return SequenceVerdict::kContiguous;
@@ -127,24 +98,20 @@ absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time de
   std::optional<Signature> signature = this->signature();
   bool fixes_signature = false;
   if (!signature.has_value()) {
-    absl::StatusOr<Signature> derived = Signature::FromChunk(chunk, options_.name);
-    if (!derived.ok()) return derived.status();
-    signature = std::move(*derived);
+    ASSIGN_OR_RETURN(signature, Signature::FromChunk(chunk, options_.name));
     fixes_signature = true;
-  } else if (absl::Status s = signature->Check(chunk, options_.name); !s.ok()) {
-    return s;
+  } else {
+    RETURN_IF_ERROR(signature->Check(chunk, options_.name));
   }
-  absl::StatusOr<std::shared_ptr<StoredChunk>> stored = BuildChunk(chunk, *signature);
-  if (!stored.ok()) return stored.status();
+  ASSIGN_OR_RETURN(std::shared_ptr<StoredChunk> stored, store_.Encode(chunk, *signature));
 
   InsertResult result;
   absl::MutexLock lock(&mu_);
   if (fixes_signature && signature_.has_value()) {
     // Another writer fixed the signature meanwhile: check against that one and lay the fields
     // out in its order (rare: only racing first chunks get here).
-    if (absl::Status s = signature_->Check(chunk, options_.name); !s.ok()) return s;
-    stored = BuildChunk(chunk, *signature_);
-    if (!stored.ok()) return stored.status();
+    RETURN_IF_ERROR(signature_->Check(chunk, options_.name));
+    ASSIGN_OR_RETURN(stored, store_.Encode(chunk, *signature_));
   }
   {
     auto it = streams_.find(chunk.actor_id());
@@ -184,16 +151,12 @@ absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time de
       return result;
     }
   }
-  (*stored)->first_id = next_step_id_;
-  (*stored)->insert_time_ms = NowMs();
-  if (before_apply) {
-    if (absl::Status s = before_apply((*stored)->first_id, (*stored)->insert_time_ms); !s.ok()) {
-      return s;
-    }
-  }
+  stored->first_id = next_step_id_;
+  stored->insert_time_ms = NowMs();
+  if (before_apply) RETURN_IF_ERROR(before_apply(stored->first_id, stored->insert_time_ms));
   if (!signature_.has_value()) signature_ = std::move(*signature);
-  result.first_step_id = (*stored)->first_id;
-  Apply(chunk, std::move(*stored));
+  result.first_step_id = stored->first_id;
+  Apply(chunk, std::move(stored));
   limiter_.Inserted(steps);
   result.size_steps = size_steps_;
   return result;
@@ -202,9 +165,7 @@ absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time de
 absl::Status Table::RestoreHeader(const v1::CheckpointHeader& header) {
   absl::MutexLock lock(&mu_);
   if (header.signature_size() > 0) {
-    absl::StatusOr<Signature> signature = Signature::FromProto(header.signature());
-    if (!signature.ok()) return signature.status();
-    signature_ = std::move(*signature);
+    ASSIGN_OR_RETURN(signature_, Signature::FromProto(header.signature()));
   }
   limiter_.Restore(header.inserted_steps(), header.sampled_steps());
   next_step_id_ = header.next_step_id();
@@ -217,16 +178,13 @@ absl::Status Table::Restore(const v1::StoredChunkRecord& record) {
   const v1::Chunk& chunk = record.chunk();
   std::optional<Signature> signature = this->signature();
   if (!signature.has_value()) {
-    absl::StatusOr<Signature> derived = Signature::FromChunk(chunk, options_.name);
-    if (!derived.ok()) return derived.status();
-    signature = std::move(*derived);
-  } else if (absl::Status s = signature->Check(chunk, options_.name); !s.ok()) {
-    return s;
+    ASSIGN_OR_RETURN(signature, Signature::FromChunk(chunk, options_.name));
+  } else {
+    RETURN_IF_ERROR(signature->Check(chunk, options_.name));
   }
-  absl::StatusOr<std::shared_ptr<StoredChunk>> stored = BuildChunk(chunk, *signature);
-  if (!stored.ok()) return stored.status();
-  (*stored)->first_id = record.first_step_id();
-  (*stored)->insert_time_ms = record.insert_time_unix_ms();
+  ASSIGN_OR_RETURN(std::shared_ptr<StoredChunk> stored, store_.Encode(chunk, *signature));
+  stored->first_id = record.first_step_id();
+  stored->insert_time_ms = record.insert_time_unix_ms();
   absl::MutexLock lock(&mu_);
   if (!signature_.has_value()) signature_ = std::move(*signature);
   if (!chunks_.empty() &&
@@ -235,7 +193,7 @@ absl::Status Table::Restore(const v1::StoredChunkRecord& record) {
                                             " overlaps the stored chunk starting at ",
                                             chunks_.back()->first_id));
   }
-  Apply(chunk, std::move(*stored));
+  Apply(chunk, std::move(stored));
   limiter_.Inserted(chunk.num_steps());
   return absl::OkStatus();
 }
@@ -365,8 +323,8 @@ const StoredChunk* Table::FindChunk(uint64_t step_id) const {
   return chunk;
 }
 
-std::vector<Table::Span> Table::Spans(const Stream& stream, uint64_t pos, uint64_t count) const {
-  std::vector<Span> spans;
+std::vector<ChunkSpan> Table::Spans(const Stream& stream, uint64_t pos, uint64_t count) const {
+  std::vector<ChunkSpan> spans;
   auto it = std::upper_bound(
       stream.chunks.begin(), stream.chunks.end(), pos,
       [](uint64_t p, const std::shared_ptr<const StoredChunk>& c) { return p < c->stream_pos; });
@@ -382,31 +340,6 @@ std::vector<Table::Span> Table::Spans(const Stream& stream, uint64_t pos, uint64
   return spans;
 }
 
-absl::Status Table::CopySpans(
-    const std::vector<Span>& spans, size_t field, size_t step_bytes, std::string* out,
-    absl::flat_hash_map<const StoredChunk*, std::vector<std::string>>* cache) {
-  for (const Span& span : spans) {
-    const StoredChunk& chunk = *span.chunk;
-    const std::string* data = &chunk.fields[field];
-    std::string decompressed;
-    if (chunk.compressed) {
-      std::vector<std::string>& fields = (*cache)[&chunk];
-      if (fields.empty()) fields.resize(chunk.fields.size());
-      std::string& out = fields[field];
-      if (out.empty()) {
-        out.resize(step_bytes * chunk.num_steps);
-        const size_t n = ZSTD_decompress(out.data(), out.size(), data->data(), data->size());
-        if (ZSTD_isError(n) || n != out.size()) {
-          return absl::DataLossError("a stored chunk does not decompress");
-        }
-      }
-      data = &out;
-    }
-    out->append(data->data() + span.offset * step_bytes, span.count * step_bytes);
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Table::Sample(int batch_size, int sequence_length, absl::Time deadline,
                            v1::SampleResponse* out) {
   if (batch_size < 1 || batch_size > 65536) {
@@ -419,7 +352,7 @@ absl::Status Table::Sample(int batch_size, int sequence_length, absl::Time deadl
         "\" items of ", options_.sequence_length, " steps"));
   }
   const uint64_t replayed = static_cast<uint64_t>(batch_size) * sequence_length;
-  std::vector<std::vector<Span>> windows(batch_size);
+  std::vector<std::vector<ChunkSpan>> windows(batch_size);
   std::vector<Selector::Sampled> picks(batch_size);
   {
     absl::MutexLock lock(&mu_);
@@ -455,7 +388,7 @@ absl::Status Table::Sample(int batch_size, int sequence_length, absl::Time deadl
   }
   // Copy outside the mutex: the chunks are immutable and kept alive by the spans.
   const Signature signature = *this->signature();  // fixed once set
-  absl::flat_hash_map<const StoredChunk*, std::vector<std::string>> cache;
+  ChunkStore::Reader reader;
   out->clear_data();
   for (size_t f = 0; f < signature.fields().size(); ++f) {
     const FieldSpec& field = signature.fields()[f];
@@ -472,9 +405,7 @@ absl::Status Table::Sample(int batch_size, int sequence_length, absl::Time deadl
     bytes->clear();
     bytes->reserve(field.step_bytes * replayed);
     for (int b = 0; b < batch_size; ++b) {
-      if (absl::Status s = CopySpans(windows[b], f, field.step_bytes, bytes, &cache); !s.ok()) {
-        return s;
-      }
+      RETURN_IF_ERROR(reader.Append(windows[b], signature, f, bytes));
     }
   }
   out->clear_keys();
@@ -573,36 +504,7 @@ Table::Snapshot Table::TakeSnapshot(const std::function<void()>& under_lock) {
 }
 
 absl::Status Table::ToRecord(const StoredChunk& chunk, v1::StoredChunkRecord* record) const {
-  const Signature signature = *this->signature();
-  record->set_first_step_id(chunk.first_id);
-  record->set_insert_time_unix_ms(chunk.insert_time_ms);
-  v1::Chunk* out = record->mutable_chunk();
-  out->set_actor_id(chunk.actor_id);
-  out->set_sequence(chunk.sequence);
-  out->set_num_steps(chunk.num_steps);
-  out->set_weights_version(chunk.weights_version);
-  absl::flat_hash_map<const StoredChunk*, std::vector<std::string>> cache;
-  // A span over the whole chunk; the shared_ptr does not own (the caller keeps the chunk alive).
-  std::vector<Span> spans = {
-      {std::shared_ptr<const StoredChunk>(std::shared_ptr<const StoredChunk>(), &chunk), 0,
-       chunk.num_steps}};
-  for (size_t f = 0; f < signature.fields().size(); ++f) {
-    const FieldSpec& field = signature.fields()[f];
-    v1::NamedTensor* named = out->add_data();
-    named->set_name(field.name);
-    v1::TensorProto* tensor = named->mutable_tensor();
-    tensor->set_dtype(field.dtype);
-    tensor->add_shape(chunk.num_steps);
-    for (int64_t d : field.shape) tensor->add_shape(d);
-    if (!chunk.compressed) {
-      tensor->set_data(chunk.fields[f]);
-      continue;
-    }
-    std::string* bytes = tensor->mutable_data();
-    bytes->reserve(field.step_bytes * chunk.num_steps);
-    if (absl::Status s = CopySpans(spans, f, field.step_bytes, bytes, &cache); !s.ok()) return s;
-  }
-  return absl::OkStatus();
+  return ChunkStore::ToRecord(chunk, *signature(), record);
 }
 
 }  // namespace dreamfleet::replay

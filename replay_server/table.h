@@ -1,13 +1,15 @@
 // The replay table: stores chunks of steps per actor stream, derives items (windows of T
 // consecutive steps of one stream, keyed by the table-wide id of their first step) and episodes
 // (runs between is_first resets), evicts whole chunks FIFO beyond the capacity, and serves B x T
-// batches through a selector and a rate limiter. Plain class, no gRPC and no disk: the shard
-// makes each chunk durable through the BeforeApply hook, which runs under the table mutex so the
-// write-ahead log holds chunks in exactly the order they were applied.
+// batches through a selector and a rate limiter. Chunks are held in the form ChunkStore encodes
+// (chunk_store.h). Plain class, no gRPC and no disk: the shard makes each chunk durable through
+// the BeforeApply hook, which runs under the table mutex so the write-ahead log holds chunks in
+// exactly the order they were applied.
 //
-// Data flow: Insert(chunk) -> signature check -> limiter wait -> BeforeApply (WAL) -> stream,
-// items, episodes, eviction. Sample(B, T) -> limiter wait -> selector picks B keys -> copies the
-// windows out of the immutable stored chunks outside the mutex.
+// Data flow: Insert(chunk) -> signature check -> ChunkStore::Encode -> limiter wait ->
+// BeforeApply (WAL) -> stream, items, episodes, eviction. Sample(B, T) -> limiter wait ->
+// selector picks B keys -> ChunkStore::Reader copies the windows out of the immutable stored
+// chunks outside the mutex.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "dreamfleet/v1/replay.pb.h"
+#include "replay_server/chunk_store.h"
 #include "replay_server/rate_limiter.h"
 #include "replay_server/selectors/interface.h"
 #include "replay_server/signature.h"
@@ -39,25 +42,8 @@ struct TableOptions {
   int sequence_length = 64;
   SelectorOptions selector;
   RateLimiterOptions limiter;
-  bool compress = false;  // zstd each field of each stored chunk
+  bool compress = false;  // zstd each field of each stored chunk (ChunkStore)
   uint64_t seed = 0;      // sampling RNG
-};
-
-struct Stream;
-
-// One chunk as stored: immutable once built, shared with in-flight samples and checkpoints.
-struct StoredChunk {
-  uint64_t first_id = 0;    // table-wide id of the first step
-  uint64_t stream_pos = 0;  // position of the first step within its stream
-  uint32_t num_steps = 0;
-  std::string actor_id;
-  uint64_t sequence = 0;
-  int64_t weights_version = 0;
-  int64_t insert_time_ms = 0;
-  bool compressed = false;
-  std::vector<std::string> fields;  // per signature field: raw [num_steps, ...] bytes or zstd
-  size_t bytes = 0;                 // sum of fields[i].size()
-  Stream* stream = nullptr;         // owned by the table; never freed while the table lives
 };
 
 struct InsertResult {
@@ -133,16 +119,9 @@ class Table {
     bool complete = false;
     bool truncated = false;
   };
-  struct Span {
-    std::shared_ptr<const StoredChunk> chunk;
-    uint32_t offset = 0;
-    uint32_t count = 0;
-  };
 
   Table(TableOptions options, std::unique_ptr<Selector> selector, services::Metrics* metrics);
 
-  absl::StatusOr<std::shared_ptr<StoredChunk>> BuildChunk(const v1::Chunk& chunk,
-                                                          const Signature& signature) const;
   // Stores `stored` (already built) for `chunk`; returns false when it is a duplicate.
   bool Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -152,18 +131,15 @@ class Table {
   void EvictOldest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t GlobalId(const Stream& stream, uint64_t pos) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Spans covering `count` steps of `stream` from `pos` (clipped to what is stored).
-  std::vector<Span> Spans(const Stream& stream, uint64_t pos, uint64_t count) const
+  std::vector<ChunkSpan> Spans(const Stream& stream, uint64_t pos, uint64_t count) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   const StoredChunk* FindChunk(uint64_t step_id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Appends the bytes of field `field` in `spans` to `out`.
-  static absl::Status CopySpans(const std::vector<Span>& spans, size_t field, size_t step_bytes,
-                                std::string* out,
-                         absl::flat_hash_map<const StoredChunk*, std::vector<std::string>>* cache);
   void FillEpisodeInfo(const Episode& episode, v1::EpisodeInfo* info) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void UpdateGauges() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const TableOptions options_;
+  const ChunkStore store_;  // stateless encoder: used outside the mutex
   services::Metrics* const metrics_;
 
   mutable absl::Mutex mu_;

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "replay_server/table.h"
+#include "services/status_macros.h"
 
 namespace dreamfleet::replay {
 
@@ -61,7 +62,7 @@ absl::Status Table::GetEpisode(
     const std::function<bool(const v1::GetEpisodeResponse&)>& emit) const {
   const int per_message = max_steps_per_message <= 0 ? 256 : max_steps_per_message;
   v1::EpisodeInfo info;
-  std::vector<Span> spans;
+  std::vector<ChunkSpan> spans;
   {
     absl::MutexLock lock(&mu_);
     auto it = episodes_.find(episode_id);
@@ -81,9 +82,9 @@ absl::Status Table::GetEpisode(
     spans = Spans(*episode.stream, first, end - first);
   }
   const Signature signature = *this->signature();
-  absl::flat_hash_map<const StoredChunk*, std::vector<std::string>> cache;
+  ChunkStore::Reader reader;
   // Flatten the spans into messages of at most `per_message` steps.
-  std::vector<Span> pending;
+  std::vector<ChunkSpan> pending;
   uint64_t pending_steps = 0;
   uint64_t sent = 0;
   bool first_message = true;
@@ -102,18 +103,16 @@ absl::Status Table::GetEpisode(
       for (int64_t d : field.shape) tensor->add_shape(d);
       std::string* bytes = tensor->mutable_data();
       bytes->reserve(field.step_bytes * pending_steps);
-      if (absl::Status s = CopySpans(pending, f, field.step_bytes, bytes, &cache); !s.ok()) {
-        return s;
-      }
+      RETURN_IF_ERROR(reader.Append(pending, signature, f, bytes));
     }
     sent += pending_steps;
     pending.clear();
     pending_steps = 0;
-    cache.clear();
+    reader.Clear();
     if (!emit(message)) return absl::CancelledError("the reader went away");
     return absl::OkStatus();
   };
-  for (Span span : spans) {
+  for (ChunkSpan span : spans) {
     while (span.count > 0) {
       const uint32_t take =
           std::min<uint32_t>(span.count, static_cast<uint32_t>(per_message - pending_steps));
@@ -122,7 +121,7 @@ absl::Status Table::GetEpisode(
       span.offset += take;
       span.count -= take;
       if (pending_steps == static_cast<uint64_t>(per_message)) {
-        if (absl::Status s = flush(); !s.ok()) return s;
+        RETURN_IF_ERROR(flush());
       }
     }
   }
