@@ -12,12 +12,23 @@
 namespace dreamfleet::replay {
 namespace {
 
+// An Insert call's gRPC stream as InsertStream's peer.
+class GrpcInsertPeer final : public InsertStream::Peer {
+ public:
+  GrpcInsertPeer(grpc::ServerContext* context,
+                 grpc::ServerReaderWriter<v1::InsertResponse, v1::InsertRequest>* stream)
+      : context_(context), stream_(stream) {}
+  bool Read(v1::InsertRequest* request) override { return stream_->Read(request); }
+  bool Write(const v1::InsertResponse& ack) override { return stream_->Write(ack); }
+  bool IsCancelled() override { return context_->IsCancelled(); }
+
+ private:
+  grpc::ServerContext* const context_;
+  grpc::ServerReaderWriter<v1::InsertResponse, v1::InsertRequest>* const stream_;
+};
+
 // Blocking table calls wait in slices of this length so a cancelled call is noticed.
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(500);
-
-std::string PeerActor(const v1::Chunk& chunk) {
-  return absl::StrCat("actor \"", chunk.actor_id(), "\" chunk ", chunk.sequence());
-}
 
 }  // namespace
 
@@ -29,6 +40,11 @@ ReplayServiceImpl::ReplayServiceImpl(ReplayShard* shard, services::Metrics* metr
     Latency(method);
   }
   SampleStreams();
+  insert_options_.max_message_bytes = options_.max_message_bytes;
+  insert_options_.wait_slice = kWaitSlice;
+  insert_options_.on_ack = [latency = &Latency("Insert")](absl::Duration since_read) {
+    latency->Observe(absl::ToDoubleSeconds(since_read));
+  };
 }
 
 prometheus::Counter& ReplayServiceImpl::SampleStreams() {
@@ -45,9 +61,7 @@ prometheus::Histogram& ReplayServiceImpl::Latency(const std::string& method) {
 }
 
 absl::Status ReplayServiceImpl::CheckTable(const std::string& table) const {
-  if (table.empty() || table == shard_->table()->name()) return absl::OkStatus();
-  return absl::NotFoundError(absl::StrCat("unknown table \"", table, "\"; this shard serves \"",
-                                          shard_->table()->name(), "\""));
+  return shard_->table()->CheckName(table);
 }
 
 grpc::Status ReplayServiceImpl::Reject(const absl::Status& status, const std::string& reason) {
@@ -60,90 +74,11 @@ grpc::Status ReplayServiceImpl::Reject(const absl::Status& status, const std::st
 grpc::Status ReplayServiceImpl::Insert(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::InsertResponse, v1::InsertRequest>* stream) {
-  struct Ack {
-    v1::InsertResponse response;
-    uint64_t lsn = 0;
-    absl::Time received;
-  };
-  absl::Mutex mu;
-  std::deque<Ack> queue;  // guarded by mu
-  bool reading_done = false;
-  absl::Status ack_error;
-  prometheus::Histogram& latency = Latency("Insert");
-
-  // Acknowledges chunks in arrival order once each is durable.
-  std::thread acker([&] {
-    while (true) {
-      Ack ack;
-      {
-        absl::MutexLock lock(&mu);
-        auto ready = [&]() { return !queue.empty() || reading_done; };
-        mu.Await(absl::Condition(&ready));
-        if (queue.empty()) return;
-        ack = std::move(queue.front());
-        queue.pop_front();
-      }
-      absl::Status durable = shard_->WaitDurable(ack.lsn);
-      if (!durable.ok()) {
-        absl::MutexLock lock(&mu);
-        ack_error = durable;
-        return;
-      }
-      if (!stream->Write(ack.response)) return;  // the client went away
-      latency.Observe(absl::ToDoubleSeconds(absl::Now() - ack.received));
-    }
-  });
-
-  absl::Status status;
-  std::string reason;
-  v1::InsertRequest request;
-  while (status.ok() && stream->Read(&request)) {
-    const absl::Time received = absl::Now();
-    const size_t size = request.ByteSizeLong();
-    if (size > options_.max_message_bytes) {
-      status = absl::InvalidArgumentError(absl::StrCat(
-          "insert message of ", size, " bytes from ", PeerActor(request.chunk()),
-          " exceeds replay.max_message_mb (", options_.max_message_bytes, " bytes)"));
-      reason = "oversized";
-      break;
-    }
-    if (status = CheckTable(request.table()); !status.ok()) {
-      reason = "unknown_table";
-      break;
-    }
-    absl::StatusOr<ReplayShard::PendingInsert> pending;
-    while (true) {
-      pending = shard_->Insert(request.chunk(), absl::Now() + kWaitSlice);
-      if (pending.ok() || !absl::IsDeadlineExceeded(pending.status()) || context->IsCancelled()) {
-        break;
-      }
-    }
-    if (!pending.ok()) {
-      status = pending.status();
-      reason = absl::IsInvalidArgument(status) ? "invalid_chunk" : "unavailable";
-      break;
-    }
-    Ack ack;
-    ack.response.set_actor_id(request.chunk().actor_id());
-    ack.response.set_sequence(request.chunk().sequence());
-    ack.response.set_table_size_steps(pending->result.size_steps);
-    ack.response.set_limiter_wait_seconds(absl::ToDoubleSeconds(pending->result.limiter_wait));
-    ack.lsn = pending->lsn;
-    ack.received = received;
-    absl::MutexLock lock(&mu);
-    queue.push_back(std::move(ack));
-  }
-  {
-    absl::MutexLock lock(&mu);
-    reading_done = true;
-  }
-  acker.join();  // every chunk accepted before an error is still acknowledged
-  if (!status.ok()) {
-    DF_LOG(WARNING) << "rejected insert: " << status.message();
-    return Reject(status, reason);
-  }
-  absl::MutexLock lock(&mu);
-  return services::ToGrpcStatus(ack_error);
+  GrpcInsertPeer peer(context, stream);
+  const InsertStream::Outcome outcome = InsertStream(shard_, &peer, insert_options_).Run();
+  if (outcome.rejection.empty()) return services::ToGrpcStatus(outcome.status);
+  DF_LOG(WARNING) << "rejected insert: " << outcome.status.message();
+  return Reject(outcome.status, outcome.rejection);
 }
 
 grpc::Status ReplayServiceImpl::Sample(grpc::ServerContext* context,

@@ -1,14 +1,14 @@
 // gRPC front of one replay shard (sync API). Handlers are thin: they check requests that only the
 // wire can get wrong (message size, table name), hand off to ReplayShard / Table, convert
 // statuses once through services::ToGrpcStatus, and record per-RPC latency and rejections.
-// Insert reads chunks on the handler thread and acknowledges them from a second thread as the
-// write-ahead log makes them durable, so a writer may keep many chunks in flight.
+// Insert's streaming protocol lives in InsertStream (insert_stream.h), tested without gRPC.
 #pragma once
 
 #include <string>
 
 #include "absl/time/time.h"
 #include "dreamfleet/v1/replay.grpc.pb.h"
+#include "replay_server/insert_stream.h"
 #include "replay_server/replay_shard.h"
 #include "services/metrics.h"
 
@@ -49,6 +49,7 @@ class ReplayServiceImpl final : public v1::ReplayService::Service {
   ReplayShard* const shard_;
   services::Metrics* const metrics_;
   const ReplayServiceOptions options_;
+  InsertStreamOptions insert_options_;  // set once in the constructor
 };
 
 }  // namespace dreamfleet::replay

@@ -78,6 +78,12 @@ uint64_t Table::size_steps() const {
   return size_steps_;
 }
 
+absl::Status Table::CheckName(const std::string& requested) const {
+  if (requested.empty() || requested == options_.name) return absl::OkStatus();
+  return absl::NotFoundError(
+      absl::StrCat("unknown table \"", requested, "\"; this shard serves \"", options_.name, "\""));
+}
+
 std::optional<Signature> Table::signature() const {
   absl::MutexLock lock(&mu_);
   return signature_;

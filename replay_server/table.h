@@ -104,6 +104,8 @@ class Table {
   const std::string& name() const { return options_.name; }
   int sequence_length() const { return options_.sequence_length; }
   uint64_t size_steps() const;
+  // NOT_FOUND unless `requested` (a table name from a request) is empty or this table's name.
+  absl::Status CheckName(const std::string& requested) const;
   // The signature, or nullopt before the first chunk.
   std::optional<Signature> signature() const;
 
