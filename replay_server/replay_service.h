@@ -1,7 +1,8 @@
-// gRPC front of one replay shard (sync API). Handlers are thin: they check requests that only the
-// wire can get wrong (message size, table name), hand off to ReplayShard / Table, convert
-// statuses once through services::ToGrpcStatus, and record per-RPC latency and rejections.
-// Insert's streaming protocol lives in InsertStream (insert_stream.h), tested without gRPC.
+// gRPC front of one replay shard (sync API). Handlers are thin adapters: they wrap the call's
+// stream for InsertStream / SampleStream (insert_stream.h, sample_stream.h, where the streaming
+// protocols live and are tested without gRPC) or call ReplayShard / Table directly, convert the
+// resulting status once through services::ToGrpcStatus, and record per-RPC latency and
+// rejections.
 #pragma once
 
 #include <string>
@@ -10,6 +11,7 @@
 #include "dreamfleet/v1/replay.grpc.pb.h"
 #include "replay_server/insert_stream.h"
 #include "replay_server/replay_shard.h"
+#include "replay_server/sample_stream.h"
 #include "services/metrics.h"
 
 namespace dreamfleet::replay {
@@ -40,8 +42,6 @@ class ReplayServiceImpl final : public v1::ReplayService::Service {
                           grpc::ServerWriter<v1::GetEpisodeResponse>* writer) override;
 
  private:
-  // NOT_FOUND unless `table` is empty or this shard's table.
-  absl::Status CheckTable(const std::string& table) const;
   grpc::Status Reject(const absl::Status& status, const std::string& reason);
   prometheus::Histogram& Latency(const std::string& method);
   prometheus::Counter& SampleStreams();  // dreamfleet_replay_sample_streams_total
@@ -50,6 +50,7 @@ class ReplayServiceImpl final : public v1::ReplayService::Service {
   services::Metrics* const metrics_;
   const ReplayServiceOptions options_;
   InsertStreamOptions insert_options_;  // set once in the constructor
+  SampleStreamOptions sample_options_;
 };
 
 }  // namespace dreamfleet::replay
