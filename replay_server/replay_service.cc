@@ -1,3 +1,5 @@
+// The ReplayService handlers: gRPC peers for InsertStream / SampleStream, unary calls straight to
+// the Table, rejection and latency metrics.
 #include "replay_server/replay_service.h"
 
 #include <utility>

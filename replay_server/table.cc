@@ -1,3 +1,6 @@
+// The table's write and sample side: signature checks, limiter waits, applying chunks to streams,
+// items and episodes, FIFO eviction, batches, checkpoint snapshots. The query side is in
+// table_queries.cc; how chunk bytes are stored is ChunkStore's (chunk_store.h).
 #include "replay_server/table.h"
 
 #include <algorithm>
