@@ -3,7 +3,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "actor/actor_process.h"
+#include "actor/actor_loop.h"
 #include "services/command_line.h"
 #include "services/logging.h"
 #include "services/metrics.h"

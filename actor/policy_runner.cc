@@ -3,10 +3,11 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
-#include "learner/agent_config.h"
-#include "learner/compute_threads.h"
-#include "learner/policy.h"
-#include "learner/weights_convert.h"
+#include "dreamer/agent_config.h"
+#include "dreamer/compute_threads.h"
+#include "dreamer/policy.h"
+#include "dreamer/weights_convert.h"
+#include "services/status_macros.h"
 
 namespace dreamfleet::actor {
 
@@ -14,8 +15,8 @@ struct PolicyRunner::Impl {
   int num_envs = 0;
   torch::Generator generator;
   std::string model_config;
-  learner::Policy policy{nullptr};
-  learner::PolicyState state;
+  dreamer::Policy policy{nullptr};
+  dreamer::PolicyState state;
   int64_t version = 0;
 };
 
@@ -25,35 +26,32 @@ PolicyRunner::~PolicyRunner() = default;
 absl::StatusOr<std::unique_ptr<PolicyRunner>> PolicyRunner::Create(int num_envs, int threads,
                                                                    uint64_t seed) {
   if (num_envs <= 0) return absl::InvalidArgumentError("PolicyRunner needs at least one env");
-  learner::SetComputeThreads(threads);
+  dreamer::SetComputeThreads(threads);
   auto impl = std::make_unique<Impl>();
   impl->num_envs = num_envs;
   impl->generator = at::detail::createCPUGenerator(seed);
   return std::unique_ptr<PolicyRunner>(new PolicyRunner(std::move(impl)));
 }
 
-absl::Status PolicyRunner::Load(const services::WeightsVersion& weights) {
+absl::Status PolicyRunner::Load(const broadcast::WeightsVersion& weights) {
   try {
-    absl::StatusOr<learner::NamedTensors> tensors = learner::FromWeightsVersion(weights);
-    if (!tensors.ok()) return tensors.status();
+    ASSIGN_OR_RETURN(dreamer::NamedTensors tensors, dreamer::FromWeightsVersion(weights));
     if (!impl_->policy || weights.model_config != impl_->model_config) {
-      absl::StatusOr<learner::AgentConfig> config = learner::AgentConfig::Parse(weights.model_config);
+      absl::StatusOr<dreamer::AgentConfig> config =
+          dreamer::AgentConfig::Parse(weights.model_config);
       if (!config.ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat("weights version ", weights.version, ": bad model config: ",
                          config.status().message()));
       }
-      learner::Policy policy(*config);
+      dreamer::Policy policy(*config);
       policy->eval();
-      if (absl::Status status = learner::ImportPolicyWeights(*tensors, policy); !status.ok()) {
-        return status;
-      }
+      RETURN_IF_ERROR(dreamer::ImportPolicyWeights(tensors, policy));
       impl_->policy = policy;
       impl_->model_config = weights.model_config;
       impl_->state = impl_->policy->Initial(impl_->num_envs);
-    } else if (absl::Status status = learner::ImportPolicyWeights(*tensors, impl_->policy);
-               !status.ok()) {
-      return status;
+    } else {
+      RETURN_IF_ERROR(dreamer::ImportPolicyWeights(tensors, impl_->policy));
     }
     impl_->version = weights.version;
     return absl::OkStatus();
@@ -66,32 +64,13 @@ absl::Status PolicyRunner::Load(const services::WeightsVersion& weights) {
 bool PolicyRunner::ready() const { return static_cast<bool>(impl_->policy); }
 int64_t PolicyRunner::version() const { return impl_->version; }
 
-absl::Status PolicyRunner::Act(const VectorEnv& envs, std::vector<int>* actions) {
+absl::Status PolicyRunner::Act(const envs::VectorEnv& envs, std::vector<int>* actions) {
   if (!impl_->policy) return absl::FailedPreconditionError("no weights loaded yet");
-  const EnvSpec& spec = envs.spec();
-  const int64_t k = envs.num_envs();
-  if (k != impl_->num_envs) {
+  if (envs.num_envs() != impl_->num_envs) {
     return absl::InvalidArgumentError(
-        absl::StrCat("policy runner built for ", impl_->num_envs, " envs, got ", k));
+        absl::StrCat("policy runner built for ", impl_->num_envs, " envs, got ", envs.num_envs()));
   }
-  try {
-    // Inference mode, not just no-grad: no version counters or autograd metadata on the ~100
-    // small tensors of a policy step.
-    c10::InferenceMode inference;
-    // The env batch outlives this call: wrap it without copying.
-    const learner::Observation obs =
-        learner::WrapEnvObservations(spec, k, envs.image(), envs.vector(), envs.text());
-    torch::Tensor is_first =
-        torch::from_blob(const_cast<uint8_t*>(envs.is_first()), {k}, torch::kByte).to(torch::kBool);
-    torch::Tensor action = impl_->policy->Act(obs, is_first, &impl_->state, impl_->generator);
-    action = action.to(torch::kCPU).to(torch::kLong).contiguous();
-    actions->resize(k);
-    const int64_t* data = action.data_ptr<int64_t>();
-    for (int64_t i = 0; i < k; ++i) (*actions)[i] = static_cast<int>(data[i]);
-    return absl::OkStatus();
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("policy step failed: ", e.what_without_backtrace()));
-  }
+  return dreamer::ActOnEnvs(impl_->policy, envs, &impl_->state, impl_->generator, actions);
 }
 
 }  // namespace dreamfleet::actor

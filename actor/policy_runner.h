@@ -9,8 +9,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "actor/envs/vector_env.h"
-#include "services/weights.h"
+#include "broadcast/weights.h"
+#include "envs/vector_env.h"
 
 namespace dreamfleet::actor {
 
@@ -23,13 +23,13 @@ class PolicyRunner {
 
   // Builds the policy from weights.model_config on first use (or when the model config changes)
   // and copies the weights in. On error the previous weights stay in use.
-  absl::Status Load(const services::WeightsVersion& weights);
+  absl::Status Load(const broadcast::WeightsVersion& weights);
   bool ready() const;
   int64_t version() const;
 
   // Samples one action per env from the envs' current batch (their latest observations and
   // is_first flags); the recurrent state carries over between calls.
-  absl::Status Act(const VectorEnv& envs, std::vector<int>* actions);
+  absl::Status Act(const envs::VectorEnv& envs, std::vector<int>* actions);
 
  private:
   struct Impl;

@@ -16,12 +16,12 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "actor/envs/registry.h"
-#include "actor/envs/vector_env.h"
 #include "actor/policy_runner.h"
-#include "learner/agent_config.h"
-#include "learner/policy.h"
-#include "learner/weights_convert.h"
+#include "dreamer/agent_config.h"
+#include "dreamer/policy.h"
+#include "dreamer/weights_convert.h"
+#include "envs/registry.h"
+#include "envs/vector_env.h"
 #include "services/command_line.h"
 #include "services/thread_env.h"
 
@@ -41,7 +41,7 @@ double Seconds(Clock::time_point start) {
 }
 
 // Env steps per second over about `seconds` (ticks of K envs).
-double Measure(actor::VectorEnv& envs, actor::PolicyRunner* runner, double seconds) {
+double Measure(envs::VectorEnv& envs, actor::PolicyRunner* runner, double seconds) {
   std::mt19937 rng(1);
   std::uniform_int_distribution<int> random_action(0, envs.spec().num_actions - 1);
   std::vector<int> actions(envs.num_envs());
@@ -91,23 +91,23 @@ int Run(int argc, char** argv) {
   std::printf("|---|---|---:|---:|---:|---:|\n");
   for (const std::string& env_name :
        std::vector<std::string>(absl::StrSplit(envs_flag, ',', absl::SkipEmpty()))) {
-    actor::EnvOptions options;
+    envs::EnvOptions options;
     options.name = env_name;
     options.view = view_flag;
-    auto envs = actor::VectorEnv::Create(options, static_cast<int>(num_envs));
+    auto envs = envs::VectorEnv::Create(options, static_cast<int>(num_envs));
     if (!envs.ok()) {
       std::cerr << env_name << ": " << envs.status() << "\n";
       continue;
     }
     for (const std::string& preset :
          std::vector<std::string>(absl::StrSplit(presets_flag, ',', absl::SkipEmpty()))) {
-      const actor::EnvSpec& spec = (*envs)->spec();
-      learner::AgentConfig config;
-      if (!learner::ApplyPreset(preset, &config).ok()) return 2;
-      learner::ApplyEnvSpec(spec, &config);
-      learner::Policy policy(config);
-      auto weights = learner::ToWeightsVersion(learner::ExportPolicyWeights(policy), 1,
-                                               config.Serialize());
+      const envs::EnvSpec& spec = (*envs)->spec();
+      dreamer::AgentConfig config;
+      if (!dreamer::ApplyPreset(preset, &config).ok()) return 2;
+      dreamer::ApplyEnvSpec(spec, &config);
+      dreamer::Policy policy(config);
+      auto weights =
+          dreamer::ToWeightsVersion(dreamer::ExportPolicyWeights(policy), 1, config.Serialize());
       auto runner = actor::PolicyRunner::Create(static_cast<int>(num_envs),
                                                 static_cast<int>(threads), 1);
       if (!weights.ok() || !runner.ok() || !(*runner)->Load(**weights).ok()) {

@@ -21,26 +21,26 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
-#include "actor/parameter_client.h"
-#include "learner/parameter_service.h"
+#include "broadcast/parameter_client.h"
+#include "broadcast/parameter_service.h"
+#include "broadcast/weights_test_util.h"
 #include "services/command_line.h"
 #include "services/grpc_util.h"
 #include "services/logging.h"
-#include "services/weights_test_util.h"
 
 namespace dreamfleet {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using services::TensorShape;
+using broadcast::TensorShape;
 
 struct Sizes {
   int64_t deter, hidden, classes, depth, units;
 };
 
-// The tensors learner::ExportPolicyWeights produces for AgentConfig with this preset, a 64x64x3
+// The tensors dreamer::ExportPolicyWeights produces for AgentConfig with this preset, a 64x64x3
 // image observation, `actions` discrete actions, norm=rms (scale only), cnn=strided (k4 s2),
-// cnn_mults {2,3,4,4}, stoch 32, blocks 8, ac_layers 3 (learner/models/*.cc, policy.cc).
+// cnn_mults {2,3,4,4}, stoch 32, blocks 8, ac_layers 3 (dreamer/models/*.cc, policy.cc).
 std::vector<TensorShape> PolicyShapes(const Sizes& s, int64_t actions) {
   std::vector<TensorShape> shapes;
   const int64_t stoch = 32, blocks = 8, sc = stoch * s.classes;
@@ -147,7 +147,7 @@ int Run(int argc, char** argv) {
   int64_t megabytes = 0;
   std::string subscriber_list = "1,8,32";
   int64_t versions = 7;
-  int64_t message_kib = static_cast<int64_t>(services::kDefaultUpdateMessageBytes >> 10);
+  int64_t message_kib = static_cast<int64_t>(broadcast::kDefaultUpdateMessageBytes >> 10);
   services::CommandLine flags("bench_broadcast [flags]",
                               "Time for one weights version to reach N subscribers on loopback.");
   flags.AddString("preset", &preset, "policy shapes of this size preset: 1m, 12m, 25m, 50m");
@@ -203,9 +203,9 @@ int Run(int argc, char** argv) {
   std::vector<Result> results;
   int64_t version = 0;
   for (int count : counts) {
-    learner::ParameterServiceImpl::Options service_options;
+    broadcast::ParameterServiceImpl::Options service_options;
     service_options.max_message_bytes = static_cast<size_t>(message_kib) << 10;
-    auto service = std::make_unique<learner::ParameterServiceImpl>(service_options);
+    auto service = std::make_unique<broadcast::ParameterServiceImpl>(service_options);
     absl::StatusOr<services::StartedServer> started =
         services::StartGrpcServer("127.0.0.1", 0, {service.get()});
     if (!started.ok()) {
@@ -214,9 +214,9 @@ int Run(int argc, char** argv) {
     }
     const std::string address = services::JoinHostPort("127.0.0.1", started->port);
     Arrivals arrivals(count);
-    std::vector<std::unique_ptr<actor::ParameterClient>> clients;
+    std::vector<std::unique_ptr<broadcast::ParameterClient>> clients;
     for (int i = 0; i < count; ++i) {
-      actor::ParameterClient::Options options;
+      broadcast::ParameterClient::Options options;
       options.address = address;
       options.actor_id = absl::StrCat("bench-", i);
       grpc::ChannelArguments args;
@@ -225,11 +225,11 @@ int Run(int argc, char** argv) {
       args.SetInt("dreamfleet.bench_subscriber", i);  // distinct args: never a shared connection
       options.channel =
           grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-      options.on_version = [&arrivals](const std::shared_ptr<const services::WeightsVersion>& w) {
+      options.on_version = [&arrivals](const std::shared_ptr<const broadcast::WeightsVersion>& w) {
         arrivals.Record(w->version);
       };
-      absl::StatusOr<std::unique_ptr<actor::ParameterClient>> client =
-          actor::ParameterClient::Create(std::move(options));
+      absl::StatusOr<std::unique_ptr<broadcast::ParameterClient>> client =
+          broadcast::ParameterClient::Create(std::move(options));
       if (!client.ok()) {
         std::fprintf(stderr, "%s\n", std::string(client.status().message()).c_str());
         return 1;
@@ -240,7 +240,7 @@ int Run(int argc, char** argv) {
     std::vector<double> publish_seconds;  // the learner thread's share: the Publish call
     for (int64_t i = 0; i <= versions; ++i) {
       ++version;
-      auto weights = services::MakePatternWeights(version, shapes);  // outside the timing
+      auto weights = broadcast::MakePatternWeights(version, shapes);  // outside the timing
       arrivals.Expect(version);
       const Clock::time_point t0 = Clock::now();
       absl::Status published = service->Publish(std::move(weights));

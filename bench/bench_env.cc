@@ -3,7 +3,7 @@
 // (StepBuffer.image == nullptr; native envs skip rendering), and a VectorEnv of K envs (all
 // rendering into one batch; --threads worker threads, default 1). Actions are uniform random from
 // a fixed seed; resets are included.
-// Prints a markdown table for BENCHMARKS.md.
+// Prints a markdown table for BENCHMARKS.md. `bench_env --help` lists the flags.
 //
 // To bench another env, add a row to kBenchEnvs (or pass --envs); emulators set frames_per_step
 // (their action repeat) so the table also shows emulated frames per second.
@@ -17,14 +17,15 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "actor/envs/registry.h"
-#include "actor/envs/rng.h"
-#include "actor/envs/vector_env.h"
+#include "envs/registry.h"
+#include "envs/rng.h"
+#include "envs/vector_env.h"
+#include "services/command_line.h"
 #ifdef DREAMFLEET_BENCH_LIBRETRO
 #include "bench/bench_libretro.h"
 #endif
 
-namespace dreamfleet::actor {
+namespace dreamfleet::envs {
 namespace {
 
 struct BenchEnv {
@@ -43,21 +44,15 @@ const BenchEnv kBenchEnvs[] = {
 };
 
 struct Flags {
-  std::vector<std::string> envs;
+  std::string envs;  // comma-separated; "" = kBenchEnvs
   double seconds = 1.0;
-  int k = 8;
-  int threads = 1;
-  int image_size = 64;
-  int action_repeat = 4;
+  int64_t k = 8;
+  int64_t threads = 1;
+  int64_t image_size = 64;
+  int64_t action_repeat = 4;
   std::string rom;
   std::string core;
 };
-
-constexpr char kUsage[] =
-    "bench_env [--envs=a,b,...] [--seconds=1] [--k=8] [--threads=1] [--image_size=64]\n"
-    "          [--action_repeat=4] [--rom=PATH] [--core=PATH]\n"
-    "Measures single-thread env steps/s: rendering, state only, and VectorEnv with K envs.\n"
-    "Default envs: the kBenchEnvs table in bench/bench_env.cc.\n";
 
 using Clock = std::chrono::steady_clock;
 
@@ -126,51 +121,34 @@ std::string Format(double steps_per_second) {
   return buf;
 }
 
-bool ParseFlag(const std::string& arg, const char* name, std::string* value) {
-  const std::string prefix = std::string("--") + name + "=";
-  if (arg.rfind(prefix, 0) != 0) return false;
-  *value = arg.substr(prefix.size());
-  return true;
-}
-
 int Main(int argc, char** argv) {
   Flags flags;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    std::string v;
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (ParseFlag(arg, "envs", &v)) {
-      flags.envs = absl::StrSplit(v, ',', absl::SkipEmpty());
-    } else if (ParseFlag(arg, "seconds", &v)) {
-      flags.seconds = std::atof(v.c_str());
-    } else if (ParseFlag(arg, "k", &v)) {
-      flags.k = std::atoi(v.c_str());
-    } else if (ParseFlag(arg, "threads", &v)) {
-      flags.threads = std::atoi(v.c_str());
-    } else if (ParseFlag(arg, "image_size", &v)) {
-      flags.image_size = std::atoi(v.c_str());
-    } else if (ParseFlag(arg, "action_repeat", &v)) {
-      flags.action_repeat = std::atoi(v.c_str());
-    } else if (ParseFlag(arg, "rom", &v)) {
-      flags.rom = v;
-    } else if (ParseFlag(arg, "core", &v)) {
-      flags.core = v;
-    } else {
-      std::cerr << "unknown flag " << arg << "\n" << kUsage;
-      return 2;
-    }
-  }
+  services::CommandLine command_line(
+      "bench_env [flags]",
+      "Measures single-thread env steps/s: rendering, state only, and a VectorEnv of K envs. "
+      "Prints a Markdown table for BENCHMARKS.md.");
+  command_line.AddString("envs", &flags.envs,
+                         "comma-separated env names (default: the kBenchEnvs table in "
+                         "bench/bench_env.cc)");
+  command_line.AddDouble("seconds", &flags.seconds, "measuring time per figure");
+  command_line.AddInt("k", &flags.k, "envs in the VectorEnv");
+  command_line.AddInt("threads", &flags.threads, "VectorEnv worker threads");
+  command_line.AddInt("image_size", &flags.image_size, "observations are N x N");
+  command_line.AddInt("action_repeat", &flags.action_repeat, "emulator frames per agent step");
+  command_line.AddString("rom", &flags.rom, "emulator ROM (commercial games)");
+  command_line.AddString("core", &flags.core, "libretro core .so (\"\" = default)");
+  int exit_code = 0;
+  if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
   if (flags.seconds <= 0 || flags.k <= 0 || flags.threads <= 0) {
     std::cerr << "--seconds, --k and --threads must be > 0\n";
     return 2;
   }
   std::vector<BenchEnv> envs;
-  if (flags.envs.empty()) {
+  const std::vector<std::string> names = absl::StrSplit(flags.envs, ',', absl::SkipEmpty());
+  if (names.empty()) {
     envs.assign(std::begin(kBenchEnvs), std::end(kBenchEnvs));
   } else {
-    for (const std::string& name : flags.envs) {
+    for (const std::string& name : names) {
       BenchEnv e{name, false, 0};  // envs outside the table: no state-only column
       for (const BenchEnv& known : kBenchEnvs) {
         if (name == known.name) e = known;
@@ -179,22 +157,25 @@ int Main(int argc, char** argv) {
     }
   }
 
-  std::printf("| env | steps/s, %dx%d render | steps/s, state only | VectorEnv K=%d (%d thread%s) "
-              "env steps/s | emulated frames/s |\n|---|---:|---:|---:|---:|\n",
-              flags.image_size, flags.image_size, flags.k, flags.threads,
-              flags.threads == 1 ? "" : "s");
+  std::printf(
+      "| env | steps/s, %lldx%lld render | steps/s, state only | VectorEnv K=%lld "
+      "(%lld thread%s) env steps/s | emulated frames/s |\n|---|---:|---:|---:|---:|\n",
+      static_cast<long long>(flags.image_size), static_cast<long long>(flags.image_size),
+      static_cast<long long>(flags.k), static_cast<long long>(flags.threads),
+      flags.threads == 1 ? "" : "s");
   int failures = 0;
   for (const BenchEnv& e : envs) {
     EnvOptions options;
     options.name = e.name;
     options.base_seed = 1;
-    options.image_size = flags.image_size;
-    options.action_repeat = flags.action_repeat;
+    options.image_size = static_cast<int>(flags.image_size);
+    options.action_repeat = static_cast<int>(flags.action_repeat);
     options.rom = flags.rom;
     options.core = flags.core;
     const double render = BenchSingle(options, flags.seconds, true);
     const double state = e.state_only ? BenchSingle(options, flags.seconds, false) : -1.0;
-    const double vec = BenchVector(options, flags.k, flags.threads, flags.seconds);
+    const double vec = BenchVector(options, static_cast<int>(flags.k),
+                                   static_cast<int>(flags.threads), flags.seconds);
     failures += render < 0 || vec < 0;
     const std::string frames =
         e.frames_per_step > 0 && render >= 0 ? Format(render * e.frames_per_step) : "-";
@@ -203,7 +184,7 @@ int Main(int argc, char** argv) {
     std::fflush(stdout);
   }
 #ifdef DREAMFLEET_BENCH_LIBRETRO
-  bool homebrew = flags.envs.empty();
+  bool homebrew = names.empty();
   for (const BenchEnv& e : envs) homebrew |= e.name == "nes_homebrew";
   if (homebrew) failures += PrintLibretroBench(flags.seconds);  // raw core vs adapter
 #endif
@@ -211,6 +192,6 @@ int Main(int argc, char** argv) {
 }
 
 }  // namespace
-}  // namespace dreamfleet::actor
+}  // namespace dreamfleet::envs
 
-int main(int argc, char** argv) { return dreamfleet::actor::Main(argc, argv); }
+int main(int argc, char** argv) { return dreamfleet::envs::Main(argc, argv); }

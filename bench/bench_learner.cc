@@ -9,10 +9,9 @@
 // --profile=N records the timed updates with LibTorch's profiler and prints the N operators with
 // the most self time (time in the operator minus the operators it called), to see what to optimise.
 // The window also holds the making of the random batches (aten::random_ on the image tensor).
+#include <time.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
-
-#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,29 +24,33 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "learner/agent_config.h"
-#include "learner/batch.h"
-#include "learner/compute_threads.h"
+#include "dreamer/agent_config.h"
+#include "dreamer/batch.h"
+#include "dreamer/compute_threads.h"
+#include "dreamer/models/image_decoder.h"
+#include "dreamer/module_options.h"
 #include "learner/dreamer_agent.h"
-#include "learner/models/image_decoder.h"
+#include "services/command_line.h"
 #include "services/thread_env.h"
 
 namespace dl = dreamfleet::learner;
+namespace dd = dreamfleet::dreamer;
 
 namespace {
 
 struct Flags {
-  std::vector<std::string> presets = {"debug", "1m", "12m"};
-  int batch = 16;
-  int length = 64;
-  int updates = 5;
-  int warmup = 1;
-  int threads = 0;
+  std::vector<std::string> presets;
+  std::string preset_list = "debug,1m,12m";
+  int64_t batch = 16;
+  int64_t length = 64;
+  int64_t updates = 5;
+  int64_t warmup = 1;
+  int64_t threads = 0;
   std::string cnn = "strided";
   std::string upsample = "transpose";
   bool decoder = false;
   bool channels_last = true;
-  int profile = 0;  // top operators to print; 0 = no profiling
+  int64_t profile = 0;  // top operators to print; 0 = no profiling
 };
 
 // CPU time of this process (all threads): much less distorted by other load than wall time.
@@ -62,48 +65,34 @@ double Now() {
       .count();
 }
 
-bool ParseFlags(int argc, char** argv, Flags* f) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto eq = arg.find('=');
-    std::string key = arg.substr(0, eq), value = eq == std::string::npos ? "" : arg.substr(eq + 1);
-    bool ok = true;
-    if (key == "--presets") {
-      f->presets = absl::StrSplit(value, ',', absl::SkipEmpty());
-    } else if (key == "--batch") {
-      ok = absl::SimpleAtoi(value, &f->batch);
-    } else if (key == "--length") {
-      ok = absl::SimpleAtoi(value, &f->length);
-    } else if (key == "--updates") {
-      ok = absl::SimpleAtoi(value, &f->updates);
-    } else if (key == "--warmup") {
-      ok = absl::SimpleAtoi(value, &f->warmup);
-    } else if (key == "--threads") {
-      ok = absl::SimpleAtoi(value, &f->threads);
-    } else if (key == "--cnn") {
-      f->cnn = value;
-    } else if (key == "--upsample") {
-      f->upsample = value;
-    } else if (key == "--channels-last") {
-      f->channels_last = value != "false";
-    } else if (key == "--profile") {
-      ok = absl::SimpleAtoi(value, &f->profile) && f->profile >= 0;
-    } else if (key == "--decoder") {
-      f->decoder = true;
-    } else if (key == "--help" || key == "-h") {
-      std::cout << "bench_learner [--presets=debug,1m,12m] [--batch=16] [--length=64] "
-                   "[--updates=5] [--warmup=1] [--threads=0] [--cnn=strided|official] "
-                   "[--upsample=upsample|transpose] [--channels-last=true|false] [--decoder] "
-                   "[--profile=N]\n";
-      std::exit(0);
-    } else {
-      std::cerr << "unknown flag " << arg << "\n";
-      return false;
-    }
-    if (!ok) {
-      std::cerr << "bad value for " << key << ": \"" << value << "\"\n";
-      return false;
-    }
+// Parses the flags into *f; false (with *exit_code) when the program should stop.
+bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
+  dreamfleet::services::CommandLine command_line(
+      "bench_learner [flags]",
+      "DreamerV3 update time per model size preset on random batches (world model and "
+      "actor-critic split, wall and CPU time).");
+  command_line.AddString("presets", &f->preset_list,
+                         "comma-separated presets: debug, 1m, 12m, ..., or ref (the reference "
+                         "implementation's small model)");
+  command_line.AddInt("batch", &f->batch, "B sequences per batch");
+  command_line.AddInt("length", &f->length, "T steps per sequence");
+  command_line.AddInt("updates", &f->updates, "measured updates per preset");
+  command_line.AddInt("warmup", &f->warmup, "unmeasured updates first");
+  command_line.AddInt("threads", &f->threads, "LibTorch threads (0: LibTorch's choice)");
+  command_line.AddString("cnn", &f->cnn, "strided | official");
+  command_line.AddString("upsample", &f->upsample, "upsample | transpose");
+  command_line.AddBool("channels-last", &f->channels_last, "channels-last image tensors");
+  command_line.AddBool("decoder", &f->decoder, "time the image decoder alone");
+  command_line.AddInt("profile", &f->profile, "print the top N operators (0 = no profiling)");
+  if (!dreamfleet::services::ParseCommandLineOrExit(command_line, argc, argv, exit_code)) {
+    return false;
+  }
+  f->presets = absl::StrSplit(f->preset_list, ',', absl::SkipEmpty());
+  if (f->batch < 1 || f->length < 2 || f->updates < 1 || f->warmup < 0 || f->profile < 0) {
+    std::cerr << "need --batch >= 1, --length >= 2, --updates >= 1, --warmup >= 0, "
+                 "--profile >= 0\n";
+    *exit_code = 2;
+    return false;
   }
   return true;
 }
@@ -111,15 +100,13 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
 // Forward + backward of the decoder alone on [batch*length] latents, per variant.
 void BenchDecoder(const Flags& f) {
   for (const std::string preset : f.presets) {
-    dl::AgentConfig c;
-    if (!dl::ApplyPreset(preset, &c).ok()) continue;
+    dd::AgentConfig c;
+    if (!dd::ApplyPreset(preset, &c).ok()) continue;
     for (const std::string mode : {"upsample", "transpose"}) {
       torch::manual_seed(0);
-      dl::ImageDecoder dec(dl::ImageDecoderOptions()
+      dd::ImageDecoder dec(dd::ImageDecoderOptions()
                                .feat(c.feat_size())
-                               .depth(c.depth)
-                               .mults(c.cnn_mults)
-                               .mode("strided")
+                               .cnn(dd::CnnOptionsFor(c).mode("strided"))
                                .upsample(mode));
       auto feat = torch::randn({f.batch * f.length, c.feat_size()});
       auto target = torch::rand({f.batch * f.length, 64, 64, 3});
@@ -130,8 +117,9 @@ void BenchDecoder(const Flags& f) {
         loss.backward();
         if (i >= f.warmup) total += Now() - start;
       }
-      std::printf("decoder preset=%s upsample=%s rows=%d fwd+bwd %.1f ms\n", preset.c_str(),
-                  mode.c_str(), f.batch * f.length, 1e3 * total / f.updates);
+      std::printf("decoder preset=%s upsample=%s rows=%lld fwd+bwd %.1f ms\n", preset.c_str(),
+                  mode.c_str(), static_cast<long long>(f.batch * f.length),
+                  1e3 * total / f.updates);
     }
   }
 }
@@ -188,32 +176,34 @@ void PrintProfile(const prof::thread_event_lists& lists, int updates, int top) {
 int main(int argc, char** argv) {
   dreamfleet::services::EnsureThreadEnvironment(argc, argv);
   Flags f;
-  if (!ParseFlags(argc, argv, &f)) return 2;
-  dl::SetComputeThreads(f.threads);
-  std::printf("torch threads=%d mkldnn=%d batch=%dx%d cnn=%s upsample=%s channels_last=%d\n",
-              at::get_num_threads(), static_cast<int>(at::hasMKLDNN()), f.batch, f.length,
-              f.cnn.c_str(), f.upsample.c_str(), static_cast<int>(f.channels_last));
+  int exit_code = 0;
+  if (!ParseFlags(argc, argv, &f, &exit_code)) return exit_code;
+  dd::SetComputeThreads(static_cast<int>(f.threads));
+  std::printf("torch threads=%d mkldnn=%d batch=%lldx%lld cnn=%s upsample=%s channels_last=%d\n",
+              at::get_num_threads(), static_cast<int>(at::hasMKLDNN()),
+              static_cast<long long>(f.batch), static_cast<long long>(f.length), f.cnn.c_str(),
+              f.upsample.c_str(), static_cast<int>(f.channels_last));
   if (f.decoder) {
     BenchDecoder(f);
     return 0;
   }
   for (const auto& preset : f.presets) {
-    dl::AgentConfig c;
+    dd::AgentConfig c;
     // "ref": the reference PyTorch implementation's small model (deter 256, 16 classes,
     // units 256, CNN depth 16), for comparison with its ~5 s per 16x64 update on this machine.
     const bool ref = preset == "ref";
-    if (auto s = dl::ApplyPreset(ref ? "12m" : preset, &c); !s.ok()) {
+    if (auto s = dd::ApplyPreset(ref ? "12m" : preset, &c); !s.ok()) {
       std::cerr << s << "\n";
       return 2;
     }
     if (ref) c.deter = 256;
     c.num_actions = 4;
-    c.batch_size = f.batch;
-    c.batch_length = f.length;
+    c.batch_size = static_cast<int>(f.batch);
+    c.batch_length = static_cast<int>(f.length);
     c.cnn = f.cnn;
     c.decoder_upsample = f.upsample;
     c.channels_last = f.channels_last;
-    c.threads = f.threads;
+    c.threads = static_cast<int>(f.threads);
     auto agent = dl::DreamerAgent::Create(c);
     if (!agent.ok()) {
       std::cerr << agent.status() << "\n";
@@ -228,7 +218,7 @@ int main(int argc, char** argv) {
         prof::enableProfilerLegacy(
             torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU));
       }
-      auto batch = dl::RandomBatch(c, f.batch, f.length, i);
+      auto batch = dd::RandomBatch(c, f.batch, f.length, i);
       const double start = Now(), cpu_start = CpuNow();
       auto m = (*agent)->Train(batch);
       const double took = Now() - start, cpu_took = CpuNow() - cpu_start;
@@ -245,10 +235,10 @@ int main(int argc, char** argv) {
     }
     const double n = f.updates;
     std::printf(
-        "preset=%-5s params=%.2fM updates=%d  %.3f updates/s  %.0f ms/update "
+        "preset=%-5s params=%.2fM updates=%lld  %.3f updates/s  %.0f ms/update "
         "(world_model %.0f ms, actor_critic %.0f ms; wall)  cpu %.0f ms/update\n",
-        preset.c_str(), params / 1e6, f.updates, n / total, 1e3 * total / n, 1e3 * wm / n,
-        1e3 * ac / n, 1e3 * cpu / n);
+        preset.c_str(), params / 1e6, static_cast<long long>(f.updates), n / total, 1e3 * total / n,
+        1e3 * wm / n, 1e3 * ac / n, 1e3 * cpu / n);
     if (f.profile > 0) PrintProfile(prof::disableProfilerLegacy(), f.updates, f.profile);
     std::fflush(stdout);
   }

@@ -16,11 +16,11 @@
 #include <thread>
 #include <vector>
 
-#include "actor/envs/libretro_core.h"
-#include "actor/envs/libretro_env.h"
-#include "actor/envs/nes_homebrew_env.h"
+#include "envs/libretro_core.h"
+#include "envs/libretro_env.h"
+#include "envs/nes_homebrew_env.h"
 
-namespace dreamfleet::actor {
+namespace dreamfleet::envs {
 namespace {
 
 // Thread CPU time: the figures stay meaningful on a machine shared with other work, where wall
@@ -182,4 +182,4 @@ int PrintLibretroBench(double seconds) {
   return failures;
 }
 
-}  // namespace dreamfleet::actor
+}  // namespace dreamfleet::envs

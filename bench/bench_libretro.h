@@ -2,9 +2,9 @@
 // (64x64 resize and native size) in the same run, and the adapter's overhead.
 #pragma once
 
-namespace dreamfleet::actor {
+namespace dreamfleet::envs {
 
 // Prints a markdown table; returns the number of measurements that failed.
 int PrintLibretroBench(double seconds);
 
-}  // namespace dreamfleet::actor
+}  // namespace dreamfleet::envs

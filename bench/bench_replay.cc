@@ -27,7 +27,9 @@
 #include "replay_server/sharded_replay_client.h"
 #include "services/command_line.h"
 #include "services/grpc_util.h"
+#include "services/hash.h"
 #include "services/logging.h"
+#include "services/step_record.h"
 #include "tests/test_process.h"
 
 namespace dreamfleet::replay {
@@ -59,17 +61,16 @@ StepChunk MakeChunk(const std::string& actor, uint64_t sequence, uint32_t steps,
   chunk.sequence = sequence;
   chunk.num_steps = steps;
   std::mt19937 rng(seed);
-  Tensor image{"image", v1::DTYPE_UINT8, {steps, size, size, 3}, {}};
-  image.data.resize(size_t{steps} * size * size * 3);
-  for (char& c : image.data) c = static_cast<char>(rng() & 0x3f);
-  Tensor action{"action", v1::DTYPE_INT32, {steps}, std::string(steps * 4, '\0')};
-  Tensor reward{"reward", v1::DTYPE_FLOAT32, {steps}, std::string(steps * 4, '\0')};
-  std::string first(steps, '\0');
-  if (sequence == 0) first[0] = 1;
-  Tensor is_first{"is_first", v1::DTYPE_BOOL, {steps}, first};
-  Tensor is_last{"is_last", v1::DTYPE_BOOL, {steps}, std::string(steps, '\0')};
-  Tensor is_terminal{"is_terminal", v1::DTYPE_BOOL, {steps}, std::string(steps, '\0')};
-  chunk.fields = {image, action, reward, is_first, is_last, is_terminal};
+  services::StepColumns columns({size, size, 3, 0, 0});
+  std::vector<uint8_t> image(size_t{steps} * size * size * 3);
+  for (uint8_t& c : image) c = static_cast<uint8_t>(rng() & 0x3f);
+  for (uint32_t i = 0; i < steps; ++i) {
+    services::StepRecord step;
+    step.image = image.data() + size_t{i} * size * size * 3;
+    step.is_first = sequence == 0 && i == 0;
+    columns.Append(step);
+  }
+  chunk.fields = columns.ToTensors();
   return chunk;
 }
 
@@ -112,7 +113,7 @@ std::vector<std::string> ActorIds(int count, int shards) {
   for (int k = 0; k < count; ++k) {
     for (int salt = 0;; ++salt) {
       std::string id = absl::StrCat("bench-", k, "-", salt);
-      if (static_cast<int>(Fnv1a64(id) % shards) == k % shards) {
+      if (static_cast<int>(services::Fnv1a64(id) % shards) == k % shards) {
         ids.push_back(id);
         break;
       }
@@ -251,7 +252,7 @@ void BenchSample(const std::string& root, int batches) {
       proto.set_actor_id(chunk.actor_id);
       proto.set_sequence(chunk.sequence);
       proto.set_num_steps(chunk.num_steps);
-      for (const Tensor& t : chunk.fields) {
+      for (const services::NamedTensor& t : chunk.fields) {
         v1::NamedTensor* named = proto.add_data();
         named->set_name(t.name);
         named->mutable_tensor()->set_dtype(t.dtype);

@@ -33,3 +33,15 @@ function(dreamfleet_embed_file out_var symbol file)
     COMMENT "Embedding ${file}")
   set(${out_var} ${out} PARENT_SCOPE)
 endfunction()
+
+# dreamfleet_reuse_torch_pch(TARGET): compiles TARGET with dreamfleet_dreamer's precompiled
+# <torch/torch.h> (~20 s saved per translation unit). GCC rejects a PCH built with -fPIC in a
+# -fPIE compile, so the target is built with the library's flag.
+function(dreamfleet_reuse_torch_pch target)
+  if(NOT TARGET ${target})
+    return()
+  endif()
+  set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+  target_compile_options(${target} PRIVATE -fPIC)
+  target_precompile_headers(${target} REUSE_FROM dreamfleet_dreamer)
+endfunction()

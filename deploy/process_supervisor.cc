@@ -1,8 +1,8 @@
 #include "deploy/process_supervisor.h"
 
 #include <fcntl.h>
-#include <sys/prctl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/logging.h"
+#include "services/status_macros.h"
 
 namespace dreamfleet::deploy {
 
@@ -62,12 +63,11 @@ absl::StatusOr<pid_t> ProcessSupervisor::Spawn(const ProcessSpec& spec) {
 }
 
 absl::Status ProcessSupervisor::Start(const ProcessSpec& spec) {
-  absl::StatusOr<pid_t> pid = Spawn(spec);
-  if (!pid.ok()) return pid.status();
+  ASSIGN_OR_RETURN(pid_t pid, Spawn(spec));
   absl::MutexLock lock(&mu_);
   Child child;
   child.spec = spec;
-  child.pid = *pid;
+  child.pid = pid;
   children_.push_back(std::move(child));
   return absl::OkStatus();
 }

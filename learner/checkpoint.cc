@@ -19,6 +19,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/hash.h"
+#include "services/status_macros.h"
 
 namespace dreamfleet::learner {
 namespace {
@@ -36,16 +38,6 @@ constexpr char kConfigFile[] = "config.yaml";
 constexpr char kModulePrefix[] = "module-";
 constexpr char kOptimizerPrefix[] = "optimizer-";
 constexpr char kPtSuffix[] = ".pt";
-
-// FNV-1a, 64 bit: cheap and enough to notice torn or bit-flipped files.
-uint64_t Fnv1a64(const std::string& data) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char c : data) {
-    hash ^= c;
-    hash *= 0x100000001b3ULL;
-  }
-  return hash;
-}
 
 absl::Status ErrnoError(const std::string& what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
@@ -263,7 +255,7 @@ absl::Status WriteCheckpoint(const std::string& dir, int64_t step,
   for (const auto& [file, data] : files) {
     absl::Status status = WriteFileDurably((fs::path(tmp_dir) / file).string(), data);
     if (!status.ok()) return status;
-    absl::StrAppendFormat(&manifest, "%s %d %016x\n", file, data.size(), Fnv1a64(data));
+    absl::StrAppendFormat(&manifest, "%s %d %016x\n", file, data.size(), services::Fnv1a64(data));
   }
   absl::Status status = WriteFileDurably((fs::path(tmp_dir) / kManifest).string(), manifest);
   if (!status.ok()) return status;
@@ -281,15 +273,14 @@ absl::Status WriteCheckpoint(const std::string& dir, int64_t step,
   if (status = FsyncDirectory(dir); !status.ok()) return status;
 
   if (options.keep_last > 0) {
-    absl::StatusOr<std::vector<int64_t>> steps = ListCheckpoints(dir);
-    if (!steps.ok()) return steps.status();
-    const int64_t excess = static_cast<int64_t>(steps->size()) - options.keep_last;
+    ASSIGN_OR_RETURN(std::vector<int64_t> steps, ListCheckpoints(dir));
+    const int64_t excess = static_cast<int64_t>(steps.size()) - options.keep_last;
     for (int64_t i = 0; i < excess; ++i) {
-      if ((*steps)[i] == step) continue;
-      fs::remove_all(fs::path(dir) / CheckpointName((*steps)[i]), ec);
+      if (steps[i] == step) continue;
+      fs::remove_all(fs::path(dir) / CheckpointName(steps[i]), ec);
       if (ec) {
         return absl::InternalError(absl::StrCat("cannot remove old checkpoint ",
-                                                CheckpointName((*steps)[i]), " in ", dir, ": ",
+                                                CheckpointName(steps[i]), " in ", dir, ": ",
                                                 ec.message()));
       }
     }
@@ -372,9 +363,8 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, " is not a checkpoint directory (expected ", kPrefix, "<step>)"));
   }
-  absl::StatusOr<std::map<std::string, ManifestEntry>> manifest = ReadManifest(path);
-  if (!manifest.ok()) return manifest.status();
-  for (const auto& [file, entry] : *manifest) {
+  ASSIGN_OR_RETURN(auto manifest, ReadManifest(path));
+  for (const auto& [file, entry] : manifest) {
     const std::string file_path = (fs::path(path) / file).string();
     absl::StatusOr<std::string> data = ReadFile(file_path);
     if (!data.ok()) {
@@ -385,7 +375,7 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
                                               data->size(), " bytes, manifest says ",
                                               entry.size));
     }
-    const uint64_t hash = Fnv1a64(*data);
+    const uint64_t hash = services::Fnv1a64(*data);
     if (hash != entry.hash) {
       return absl::DataLossError(absl::StrFormat(
           "checkpoint file %s is corrupted: checksum %016x, manifest says %016x", file_path,
@@ -393,18 +383,14 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
     }
     absl::string_view name = file;
     if (absl::ConsumePrefix(&name, kModulePrefix) && absl::ConsumeSuffix(&name, kPtSuffix)) {
-      absl::StatusOr<std::map<std::string, torch::Tensor>> tensors =
-          UnpickleNamedTensors(*data, file_path);
-      if (!tensors.ok()) return tensors.status();
-      ckpt.modules_[std::string(name)] = *std::move(tensors);
+      ASSIGN_OR_RETURN(auto tensors, UnpickleNamedTensors(*data, file_path));
+      ckpt.modules_[std::string(name)] = std::move(tensors);
     } else if (name = file; absl::ConsumePrefix(&name, kOptimizerPrefix) &&
                             absl::ConsumeSuffix(&name, kPtSuffix)) {
       ckpt.optimizer_bytes_[std::string(name)] = *std::move(data);
     } else if (file == kTensorsFile) {
-      absl::StatusOr<std::map<std::string, torch::Tensor>> tensors =
-          UnpickleNamedTensors(*data, file_path);
-      if (!tensors.ok()) return tensors.status();
-      ckpt.tensors_ = *std::move(tensors);
+      ASSIGN_OR_RETURN(auto tensors, UnpickleNamedTensors(*data, file_path));
+      ckpt.tensors_ = std::move(tensors);
     } else if (file == kCountersFile) {
       for (absl::string_view line : absl::StrSplit(*data, '\n', absl::SkipEmpty())) {
         std::vector<std::string> fields = absl::StrSplit(line, ' ');
@@ -420,7 +406,7 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
     }
   }
   for (const char* required : {kTensorsFile, kCountersFile, kConfigFile}) {
-    if (manifest->count(required) == 0) {
+    if (manifest.count(required) == 0) {
       return absl::DataLossError(absl::StrCat("checkpoint ", path, " manifest lacks ", required));
     }
   }
@@ -449,9 +435,8 @@ absl::StatusOr<LoadedCheckpoint> LoadLatestCheckpoint(const std::string& dir) {
   }
   const std::string latest = (fs::path(dir) / kLatest).string();
   if (fs::exists(latest, ec)) {
-    absl::StatusOr<std::string> text = ReadFile(latest);
-    if (!text.ok()) return text.status();
-    std::string name(absl::StripAsciiWhitespace(*text));
+    ASSIGN_OR_RETURN(std::string text, ReadFile(latest));
+    std::string name(absl::StripAsciiWhitespace(text));
     int64_t step = 0;
     if (!ParseCheckpointName(name, &step)) {
       return absl::DataLossError(
@@ -459,10 +444,9 @@ absl::StatusOr<LoadedCheckpoint> LoadLatestCheckpoint(const std::string& dir) {
     }
     return LoadCheckpoint((fs::path(dir) / name).string());
   }
-  absl::StatusOr<std::vector<int64_t>> steps = ListCheckpoints(dir);
-  if (!steps.ok()) return steps.status();
-  if (steps->empty()) return absl::NotFoundError(absl::StrCat("no checkpoint in ", dir));
-  return LoadCheckpoint((fs::path(dir) / CheckpointName(steps->back())).string());
+  ASSIGN_OR_RETURN(std::vector<int64_t> steps, ListCheckpoints(dir));
+  if (steps.empty()) return absl::NotFoundError(absl::StrCat("no checkpoint in ", dir));
+  return LoadCheckpoint((fs::path(dir) / CheckpointName(steps.back())).string());
 }
 
 }  // namespace dreamfleet::learner

@@ -11,28 +11,17 @@
 #include <string>
 
 #include "learner/laprop.h"
+#include "tests/test_process.h"
 
 namespace dreamfleet::learner {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
+// A temp dir for one test's checkpoints, removed afterwards.
+class TempDir : public dreamfleet::testing::ScopedTempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "dreamfleet_ckpt_XXXXXX").string();
-    char* made = ::mkdtemp(pattern.data());
-    EXPECT_NE(made, nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : ScopedTempDir("dreamfleet_ckpt_") {}
 };
 
 struct Net : torch::nn::Module {

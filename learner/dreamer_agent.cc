@@ -4,8 +4,9 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "dreamer/compute_threads.h"
 #include "learner/checkpoint.h"
-#include "learner/compute_threads.h"
+#include "services/status_macros.h"
 
 namespace dreamfleet::learner {
 namespace {
@@ -20,27 +21,27 @@ bool AllFinite(const torch::Tensor& t) {
 
 }  // namespace
 
-DreamerAgent::DreamerAgent(const AgentConfig& config, torch::Device device)
+DreamerAgent::DreamerAgent(const dreamer::AgentConfig& config, torch::Device device)
     : config_(config),
       device_(device),
-      retnorm_(ReturnNormalizerOptions{config.retnorm_decay, config.retnorm_perclo,
-                                       config.retnorm_perhi, config.retnorm_limit, false},
+      retnorm_(dreamer::ReturnNormalizerOptions{config.retnorm_decay, config.retnorm_perclo,
+                                                config.retnorm_perhi, config.retnorm_limit, false},
                device),
       gen_(at::detail::createCPUGenerator(config.seed + 1)) {}
 
-absl::StatusOr<std::unique_ptr<DreamerAgent>> DreamerAgent::Create(const AgentConfig& config,
-                                                                   torch::Device device) {
-  if (auto s = config.Validate(); !s.ok()) return s;
+absl::StatusOr<std::unique_ptr<DreamerAgent>> DreamerAgent::Create(
+    const dreamer::AgentConfig& config, torch::Device device) {
+  RETURN_IF_ERROR(config.Validate());
   try {
-    SetComputeThreads(config.threads);
+    dreamer::SetComputeThreads(config.threads);
     torch::manual_seed(config.seed);  // initial weights
     std::unique_ptr<DreamerAgent> agent(new DreamerAgent(config, device));
-    agent->wm_ = WorldModel(config);
-    agent->ac_ = ActorCritic(config);
+    agent->wm_ = dreamer::WorldModel(config);
+    agent->ac_ = dreamer::ActorCritic(config);
     agent->wm_->to(device);
     agent->ac_->to(device);
-    agent->policy_ = Policy(config, agent->wm_->encoder(), agent->wm_->rssm(),
-                            agent->ac_->actor());
+    agent->policy_ =
+        dreamer::Policy(config, agent->wm_->encoder(), agent->wm_->rssm(), agent->ac_->actor());
     auto options = [&](double lr) {
       return LaPropOptions(lr)
           .beta1(config.beta1)
@@ -71,11 +72,11 @@ TrainMetrics DreamerAgent::Skip(TrainMetrics m, std::string reason) {
   return m;
 }
 
-absl::StatusOr<TrainMetrics> DreamerAgent::Train(const Batch& input) {
-  if (auto s = ValidateBatch(input, config_); !s.ok()) return s;
+absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
+  RETURN_IF_ERROR(dreamer::ValidateBatch(input, config_));
   TrainMetrics m;
   try {
-    Batch b = input.To(device_);
+    dreamer::Batch b = input.To(device_);
     if (!AllFinite(b.reward) || !AllFinite(b.vector)) {
       return Skip(std::move(m), "batch has non-finite reward or vector values");
     }
@@ -92,20 +93,20 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const Batch& input) {
 
     // Actor-critic on imagined rollouts from every posterior state.
     start = std::chrono::steady_clock::now();
-    ImaginedTrajectory traj = ImagineFrom(wm, b);
-    ReplayContext replay{config_.repval_grad ? wm.feat : wm.feat.detach(), b.reward, b.is_last,
-                         b.is_terminal};
+    dreamer::ImaginedTrajectory traj = ImagineFrom(wm, b);
+    dreamer::ReplayContext replay{config_.repval_grad ? wm.feat : wm.feat.detach(), b.reward,
+                                  b.is_last, b.is_terminal};
     auto retnorm_before = retnorm_.Save();
     auto ac = ac_->Loss(traj, replay, retnorm_);
     if (!ac.finite || !AllFinite(ac.loss)) {
-      if (auto s = retnorm_.Load(retnorm_before); !s.ok()) return s;
+      RETURN_IF_ERROR(retnorm_.Load(retnorm_before));
       return Skip(std::move(m), "actor-critic returns or loss are not finite");
     }
     ac.loss.backward();
     for (const auto& group : opt_->param_groups()) {
       for (const auto& p : group.params()) {
         if (p.grad().defined() && !AllFinite(p.grad())) {
-          if (auto s = retnorm_.Load(retnorm_before); !s.ok()) return s;
+          RETURN_IF_ERROR(retnorm_.Load(retnorm_before));
           return Skip(std::move(m), "gradients are not finite");
         }
       }
@@ -131,16 +132,17 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const Batch& input) {
   }
 }
 
-ImaginedTrajectory DreamerAgent::ImagineFrom(const WorldModelOutput& wm, const Batch& b) {
+dreamer::ImaginedTrajectory DreamerAgent::ImagineFrom(const dreamer::WorldModelOutput& wm,
+                                                      const dreamer::Batch& b) {
   torch::NoGradGuard no_grad;
   const int64_t n = wm.seq.deter.size(0) * wm.seq.deter.size(1);
-  RssmState begin{wm.seq.deter.reshape({n, -1}).detach(),
-                  wm.seq.stoch.reshape({n, config_.stoch, config_.classes}).detach()};
+  dreamer::RssmState begin{wm.seq.deter.reshape({n, -1}).detach(),
+                           wm.seq.stoch.reshape({n, config_.stoch, config_.classes}).detach()};
   auto img = wm_->rssm()->Imagine(
       begin, [&](const torch::Tensor& feat) { return ac_->SampleAction(feat, Gen()); },
       config_.imag_horizon, Gen());
-  ImaginedTrajectory traj;
-  traj.feat = RssmImpl::Feat(img.deter, img.stoch);
+  dreamer::ImaginedTrajectory traj;
+  traj.feat = dreamer::RssmImpl::Feat(img.deter, img.stoch);
   traj.action = img.action;
   traj.reward = wm_->RewardMean(traj.feat);
   traj.cont = wm_->ContinueProb(traj.feat);
@@ -174,7 +176,7 @@ absl::Status DreamerAgent::Save(const std::string& dir, int keep_last) {
 absl::Status DreamerAgent::Restore(const std::string& dir) {
   auto loaded = LoadLatestCheckpoint(dir);
   if (!loaded.ok()) return loaded.status();
-  auto saved = AgentConfig::Parse(loaded->config_text());
+  auto saved = dreamer::AgentConfig::Parse(loaded->config_text());
   if (!saved.ok()) return saved.status();
   if (saved->feat_size() != config_.feat_size() || saved->num_actions != config_.num_actions ||
       saved->units != config_.units || saved->depth != config_.depth) {
@@ -183,14 +185,14 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
         " which does not match this agent's preset ", config_.preset));
   }
   try {
-    if (auto s = loaded->RestoreModule("world_model", *wm_); !s.ok()) return s;
-    if (auto s = loaded->RestoreModule("actor_critic", *ac_); !s.ok()) return s;
-    if (auto s = loaded->RestoreOptimizer("opt", *opt_, device_); !s.ok()) return s;
+    RETURN_IF_ERROR(loaded->RestoreModule("world_model", *wm_));
+    RETURN_IF_ERROR(loaded->RestoreModule("actor_critic", *ac_));
+    RETURN_IF_ERROR(loaded->RestoreOptimizer("opt", *opt_, device_));
     std::map<std::string, torch::Tensor> retnorm;
     for (const auto& [k, v] : loaded->tensors()) {
       if (k.rfind("retnorm.", 0) == 0) retnorm[k.substr(8)] = v;
     }
-    if (auto s = retnorm_.Load(retnorm); !s.ok()) return s;
+    RETURN_IF_ERROR(retnorm_.Load(retnorm));
     auto gen = loaded->tensors().find("generator_state");
     if (gen == loaded->tensors().end()) {
       return absl::DataLossError(absl::StrCat("checkpoint ", loaded->path(),

@@ -18,13 +18,13 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "learner/actor_critic.h"
-#include "learner/agent_config.h"
-#include "learner/batch.h"
+#include "dreamer/actor_critic.h"
+#include "dreamer/agent_config.h"
+#include "dreamer/batch.h"
+#include "dreamer/policy.h"
+#include "dreamer/return_normalizer.h"
+#include "dreamer/world_model.h"
 #include "learner/laprop.h"
-#include "learner/policy.h"
-#include "learner/return_normalizer.h"
-#include "learner/world_model.h"
 
 namespace dreamfleet::learner {
 
@@ -40,20 +40,21 @@ struct TrainMetrics {
 
 class DreamerAgent {
  public:
-  static absl::StatusOr<std::unique_ptr<DreamerAgent>> Create(
-      const AgentConfig& config, torch::Device device = torch::kCPU);
+  static absl::StatusOr<std::unique_ptr<DreamerAgent>> Create(const dreamer::AgentConfig& config,
+                                                              torch::Device device = torch::kCPU);
 
   // One update. Errors are for malformed batches (shape/dtype); a non-finite batch or loss is a
   // skipped update (TrainMetrics::skipped), not an error.
-  absl::StatusOr<TrainMetrics> Train(const Batch& batch);
+  absl::StatusOr<TrainMetrics> Train(const dreamer::Batch& batch);
 
   // The imagination Train() runs: horizon steps from every posterior state of `wm` (no gradient),
   // with predicted rewards and continues; the start's continue comes from the batch.
-  ImaginedTrajectory ImagineFrom(const WorldModelOutput& wm, const Batch& batch);
+  dreamer::ImaginedTrajectory ImagineFrom(const dreamer::WorldModelOutput& wm,
+                                          const dreamer::Batch& batch);
 
   // The actors' part, sharing this agent's weights.
-  Policy policy() { return policy_; }
-  NamedTensors ExportPolicy() { return ExportPolicyWeights(policy_); }
+  dreamer::Policy policy() { return policy_; }
+  dreamer::NamedTensors ExportPolicy() { return dreamer::ExportPolicyWeights(policy_); }
 
   // Writes <dir>/ckpt-<updates>/ atomically.
   absl::Status Save(const std::string& dir, int keep_last = 3);
@@ -62,27 +63,27 @@ class DreamerAgent {
 
   int64_t updates() const { return updates_; }
   int64_t skipped_updates() const { return skipped_; }
-  const AgentConfig& config() const { return config_; }
+  const dreamer::AgentConfig& config() const { return config_; }
   torch::Device device() const { return device_; }
-  WorldModel world_model() { return wm_; }
-  ActorCritic actor_critic() { return ac_; }
+  dreamer::WorldModel world_model() { return wm_; }
+  dreamer::ActorCritic actor_critic() { return ac_; }
   // Extra counters saved with checkpoints (e.g. env steps of the trainer).
   std::map<std::string, int64_t>& counters() { return counters_; }
 
  private:
-  DreamerAgent(const AgentConfig& config, torch::Device device);
+  DreamerAgent(const dreamer::AgentConfig& config, torch::Device device);
   std::optional<torch::Generator> Gen() {
     return device_.is_cpu() ? std::optional<torch::Generator>(gen_) : std::nullopt;
   }
   TrainMetrics Skip(TrainMetrics m, std::string reason);
 
-  AgentConfig config_;
+  dreamer::AgentConfig config_;
   torch::Device device_;
-  WorldModel wm_{nullptr};
-  ActorCritic ac_{nullptr};
-  Policy policy_{nullptr};
+  dreamer::WorldModel wm_{nullptr};
+  dreamer::ActorCritic ac_{nullptr};
+  dreamer::Policy policy_{nullptr};
   std::unique_ptr<LaProp> opt_;
-  ReturnNormalizer retnorm_;
+  dreamer::ReturnNormalizer retnorm_;
   torch::Generator gen_;
   int64_t updates_ = 0;
   int64_t skipped_ = 0;

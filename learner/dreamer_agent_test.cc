@@ -8,13 +8,13 @@
 #include <filesystem>
 #include <map>
 
-#include "learner/learner_test_util.h"
+#include "dreamer/test_util.h"
 
 namespace dreamfleet::learner {
 namespace {
 
-using testing::DebugConfig;
-using testing::Snapshot;
+using dreamer::testing::DebugConfig;
+using dreamer::testing::Snapshot;
 
 std::string TempDir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() /
@@ -43,7 +43,7 @@ TEST(DreamerAgentTest, TrainStepRunsAndReportsLosses) {
   auto c = DebugConfig(true, true, true);
   auto agent = DreamerAgent::Create(c);
   ASSERT_TRUE(agent.ok()) << agent.status();
-  auto m = (*agent)->Train(RandomBatch(c, 3, 6, 1));
+  auto m = (*agent)->Train(dreamer::RandomBatch(c, 3, 6, 1));
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_FALSE(m->skipped);
   for (const char* k : {"image", "vector", "rew", "con", "dyn", "rep", "policy", "value", "repval"}) {
@@ -73,7 +73,7 @@ TEST(DreamerAgentTest, ActorCriticLearningRateAppliesOnlyToActorAndCritic) {
   ASSERT_TRUE(agent.ok()) << agent.status();
   auto wm_before = Snapshot(*(*agent)->world_model());
   auto ac_before = Snapshot(*(*agent)->actor_critic());
-  ASSERT_TRUE((*agent)->Train(RandomBatch(c, 3, 6, 1)).ok());
+  ASSERT_TRUE((*agent)->Train(dreamer::RandomBatch(c, 3, 6, 1)).ok());
   const double wm_change = MaxChange(*(*agent)->world_model(), wm_before);
   const double ac_change = MaxChange(*(*agent)->actor_critic(), ac_before);
   EXPECT_GT(wm_change, 1e-4);
@@ -84,7 +84,7 @@ TEST(DreamerAgentTest, ActorCriticLearningRateAppliesOnlyToActorAndCritic) {
   agent = DreamerAgent::Create(c);
   ASSERT_TRUE(agent.ok()) << agent.status();
   ac_before = Snapshot(*(*agent)->actor_critic());
-  ASSERT_TRUE((*agent)->Train(RandomBatch(c, 3, 6, 1)).ok());
+  ASSERT_TRUE((*agent)->Train(dreamer::RandomBatch(c, 3, 6, 1)).ok());
   EXPECT_GT(MaxChange(*(*agent)->actor_critic(), ac_before), 1e-4);
 }
 
@@ -92,7 +92,7 @@ TEST(DreamerAgentTest, MalformedBatchIsAnErrorNamingTheField) {
   auto c = DebugConfig();
   auto agent = DreamerAgent::Create(c);
   ASSERT_TRUE(agent.ok());
-  auto batch = RandomBatch(c, 2, 4, 1);
+  auto batch = dreamer::RandomBatch(c, 2, 4, 1);
   batch.image = batch.image.narrow(2, 0, 8);
   auto m = (*agent)->Train(batch);
   ASSERT_FALSE(m.ok());
@@ -105,7 +105,7 @@ TEST(DreamerAgentTest, GradientsFollowTheStopGradients) {
   ASSERT_TRUE(agent_or.ok());
   auto& agent = **agent_or;
   // One real update so that zero-initialised output layers (reward, value) pass gradients on.
-  auto batch = RandomBatch(c, 3, 6, 2);
+  auto batch = dreamer::RandomBatch(c, 3, 6, 2);
   ASSERT_TRUE(agent.Train(batch).ok());
 
   auto wm = agent.world_model();
@@ -119,7 +119,7 @@ TEST(DreamerAgentTest, GradientsFollowTheStopGradients) {
       return;
     }
     auto traj = agent.ImagineFrom(w, batch);
-    ReturnNormalizer retnorm;
+    dreamer::ReturnNormalizer retnorm;
     auto out = ac->Loss(traj, {w.feat, batch.reward, batch.is_last, batch.is_terminal}, retnorm);
     out.losses[which].backward();
   };
@@ -156,7 +156,7 @@ TEST(DreamerAgentTest, SlowCriticFollowsTheCriticByEma) {
   ASSERT_TRUE(agent.ok());
   auto ac = (*agent)->actor_critic();
   auto before_slow = Snapshot(*ac->slow_value());
-  ASSERT_TRUE((*agent)->Train(RandomBatch(c, 3, 6, 3)).ok());
+  ASSERT_TRUE((*agent)->Train(dreamer::RandomBatch(c, 3, 6, 3)).ok());
   auto fast = Snapshot(*ac->value());
   auto slow = Snapshot(*ac->slow_value());
   for (const auto& [k, v] : slow) {
@@ -171,7 +171,7 @@ TEST(DreamerAgentTest, NonFiniteBatchIsSkippedAndCounted) {
   ASSERT_TRUE(agent.ok());
   auto before_wm = Snapshot(*(*agent)->world_model());
   auto before_ac = Snapshot(*(*agent)->actor_critic());
-  auto batch = RandomBatch(c, 3, 6, 4);
+  auto batch = dreamer::RandomBatch(c, 3, 6, 4);
   batch.reward[1][2] = std::numeric_limits<float>::quiet_NaN();
   auto m = (*agent)->Train(batch);
   ASSERT_TRUE(m.ok()) << m.status();
@@ -179,7 +179,7 @@ TEST(DreamerAgentTest, NonFiniteBatchIsSkippedAndCounted) {
   EXPECT_NE(m->skip_reason.find("non-finite"), std::string::npos) << m->skip_reason;
   EXPECT_EQ((*agent)->skipped_updates(), 1);
   EXPECT_EQ((*agent)->updates(), 0);
-  auto vec_batch = RandomBatch(c, 3, 6, 5);
+  auto vec_batch = dreamer::RandomBatch(c, 3, 6, 5);
   vec_batch.vector[0][0][0] = std::numeric_limits<float>::infinity();
   ASSERT_TRUE((*agent)->Train(vec_batch).ok());
   EXPECT_EQ((*agent)->skipped_updates(), 2);
@@ -190,7 +190,7 @@ TEST(DreamerAgentTest, NonFiniteBatchIsSkippedAndCounted) {
     EXPECT_TRUE(torch::equal(v, before_ac[k])) << k;
   }
   // A good batch afterwards trains normally.
-  auto ok = (*agent)->Train(RandomBatch(c, 3, 6, 6));
+  auto ok = (*agent)->Train(dreamer::RandomBatch(c, 3, 6, 6));
   ASSERT_TRUE(ok.ok());
   EXPECT_FALSE(ok->skipped);
   EXPECT_EQ((*agent)->updates(), 1);
@@ -201,11 +201,11 @@ TEST(DreamerAgentTest, CheckpointResumeReproducesTheNextUpdateBitForBit) {
   const auto dir = TempDir("dreamfleet_agent_ckpt");
   auto a = DreamerAgent::Create(c);
   ASSERT_TRUE(a.ok());
-  ASSERT_TRUE((*a)->Train(RandomBatch(c, 3, 6, 10)).ok());
-  ASSERT_TRUE((*a)->Train(RandomBatch(c, 3, 6, 11)).ok());
+  ASSERT_TRUE((*a)->Train(dreamer::RandomBatch(c, 3, 6, 10)).ok());
+  ASSERT_TRUE((*a)->Train(dreamer::RandomBatch(c, 3, 6, 11)).ok());
   (*a)->counters()["env_steps"] = 1234;
   ASSERT_TRUE((*a)->Save(dir).ok());
-  ASSERT_TRUE((*a)->Train(RandomBatch(c, 3, 6, 12)).ok());
+  ASSERT_TRUE((*a)->Train(dreamer::RandomBatch(c, 3, 6, 12)).ok());
 
   // A fresh agent with a different seed: every bit of state must come from the checkpoint.
   auto c2 = c;
@@ -215,7 +215,7 @@ TEST(DreamerAgentTest, CheckpointResumeReproducesTheNextUpdateBitForBit) {
   ASSERT_TRUE((*b)->Restore(dir).ok());
   EXPECT_EQ((*b)->updates(), 2);
   EXPECT_EQ((*b)->counters()["env_steps"], 1234);
-  ASSERT_TRUE((*b)->Train(RandomBatch(c, 3, 6, 12)).ok());
+  ASSERT_TRUE((*b)->Train(dreamer::RandomBatch(c, 3, 6, 12)).ok());
 
   for (auto [ma, mb] : {std::pair<torch::nn::Module*, torch::nn::Module*>{
                             (*a)->world_model().get(), (*b)->world_model().get()},

@@ -3,31 +3,30 @@
 #include <torch/torch.h>
 
 #include <deque>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "actor/env_config.h"
-#include "actor/envs/registry.h"
+#include "dreamer/weights_convert.h"
+#include "envs/env_config.h"
+#include "envs/registry.h"
 #include "learner/dreamer_agent.h"
-#include "learner/weights_convert.h"
 #include "replay_server/sharded_replay_client.h"
 #include "services/logging.h"
 #include "services/shutdown.h"
+#include "services/status_macros.h"
 
 namespace dreamfleet::learner {
 namespace {
 
-absl::StatusOr<AgentConfig> MakeAgentConfig(const services::Config& config) {
-  absl::StatusOr<std::unique_ptr<actor::Environment>> env =
-      actor::MakeEnvironment(actor::EnvOptionsFromConfig(config, 0));
-  if (!env.ok()) return env.status();
-  const actor::EnvSpec& spec = (*env)->spec();
-  AgentConfig agent;
-  if (absl::Status status = ApplyPreset(config.learner.preset, &agent); !status.ok()) return status;
-  ApplyEnvSpec(spec, &agent);
+absl::StatusOr<dreamer::AgentConfig> MakeAgentConfig(const services::Config& config) {
+  ASSIGN_OR_RETURN(envs::EnvSpec spec, envs::LookupEnvSpec(envs::EnvOptionsFromConfig(config, 0)));
+  dreamer::AgentConfig agent;
+  RETURN_IF_ERROR(dreamer::ApplyPreset(config.learner.preset, &agent));
+  dreamer::ApplyEnvSpec(spec, &agent);
   agent.lr = static_cast<float>(config.learner.lr);
   agent.ac_lr = static_cast<float>(config.learner.actor_critic_lr);
   agent.scale_rec = static_cast<float>(config.learner.reconstruction_scale);
@@ -41,7 +40,7 @@ absl::StatusOr<AgentConfig> MakeAgentConfig(const services::Config& config) {
   agent.batch_length = static_cast<int>(config.learner.batch_length);
   agent.seed = static_cast<uint64_t>(config.run.seed);
   agent.threads = static_cast<int>(config.learner.threads);
-  if (absl::Status status = agent.Validate(); !status.ok()) return status;
+  RETURN_IF_ERROR(agent.Validate());
   return agent;
 }
 
@@ -52,49 +51,7 @@ torch::Device ChooseDevice(const std::string& device) {
   return torch::Device(torch::kCPU);
 }
 
-// Wraps a sampled field as a tensor that owns a copy of its bytes.
-absl::StatusOr<torch::Tensor> FieldTensor(const replay::SampledBatch& sample, const char* name,
-                                          torch::ScalarType type, bool required) {
-  const replay::Tensor* field = sample.Find(name);
-  if (field == nullptr) {
-    if (required) return absl::InvalidArgumentError(absl::StrCat("batch has no field \"", name, "\""));
-    return torch::Tensor();
-  }
-  torch::Tensor tensor = torch::empty(field->shape, torch::TensorOptions().dtype(type));
-  if (static_cast<size_t>(tensor.nbytes()) != field->data.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("batch field \"", name, "\" has ",
-                                                   field->data.size(), " bytes for its shape"));
-  }
-  std::memcpy(tensor.data_ptr(), field->data.data(), field->data.size());
-  return tensor;
-}
-
-absl::StatusOr<Batch> ToBatch(const replay::SampledBatch& sample) {
-  Batch batch;
-  struct Field {
-    const char* name;
-    torch::ScalarType type;
-    bool required;
-    torch::Tensor* out;
-  };
-  torch::Tensor action_int32;
-  for (const Field& f : {Field{"image", torch::kByte, false, &batch.image},
-                         Field{"vector", torch::kFloat, false, &batch.vector},
-                         Field{"text", torch::kInt, false, &batch.text},
-                         Field{"action", torch::kInt, true, &action_int32},
-                         Field{"reward", torch::kFloat, true, &batch.reward},
-                         Field{"is_first", torch::kBool, true, &batch.is_first},
-                         Field{"is_last", torch::kBool, true, &batch.is_last},
-                         Field{"is_terminal", torch::kBool, true, &batch.is_terminal}}) {
-    absl::StatusOr<torch::Tensor> tensor = FieldTensor(sample, f.name, f.type, f.required);
-    if (!tensor.ok()) return tensor.status();
-    *f.out = *tensor;
-  }
-  batch.action = action_int32.to(torch::kLong);
-  return batch;
-}
-
-// Background sampling into a bounded queue; records how long the trainer waits.
+// Background sampling into a bounded queue.
 class Prefetcher {
  public:
   Prefetcher(replay::ShardedReplayClient* client, int batch_size, int length, int capacity,
@@ -159,67 +116,33 @@ class Prefetcher {
 
 }  // namespace
 
-absl::Status RunLearner(const services::Config& config, ParameterServiceImpl* service,
-                        services::Metrics* metrics) {
-  absl::StatusOr<AgentConfig> agent_config = MakeAgentConfig(config);
-  if (!agent_config.ok()) return agent_config.status();
-  const torch::Device device = ChooseDevice(config.learner.device);
-  absl::StatusOr<std::unique_ptr<DreamerAgent>> agent_or = DreamerAgent::Create(*agent_config, device);
-  if (!agent_or.ok()) return agent_or.status();
-  DreamerAgent& agent = **agent_or;
-  const std::string checkpoint_dir = config.run.dir + "/learner";
-  if (absl::Status status = agent.Restore(checkpoint_dir); status.ok()) {
-    DF_LOG(INFO) << "resumed from " << checkpoint_dir << " at update " << agent.updates();
-  } else if (absl::IsNotFound(status)) {
-    DF_LOG(INFO) << "no checkpoint in " << checkpoint_dir << "; starting fresh";
-  } else {
-    return status;
-  }
-  DF_LOG(INFO) << "training preset " << config.learner.preset << " on " << device.str()
-               << ", batch " << agent_config->batch_size << "x" << agent_config->batch_length;
+struct LearnerLoop::Impl {
+  services::Config config;
+  broadcast::ParameterServiceImpl* service = nullptr;
+  services::Metrics* metrics = nullptr;
+  std::unique_ptr<DreamerAgent> agent;
+  std::string checkpoint_dir;
+  bool resumed = false;
+  std::unique_ptr<replay::ShardedReplayClient> client;
+  std::unique_ptr<Prefetcher> prefetcher;  // destroyed before the client (declared after it)
+  bool prioritized = false;
 
-  const replay::ReplayClientOptions replay_options =
-      replay::ReplayClientOptionsFromConfig(config, metrics);
-  absl::StatusOr<std::unique_ptr<replay::ShardedReplayClient>> client =
-      replay::ShardedReplayClient::Create(replay_options);
-  if (!client.ok()) return client.status();
+  prometheus::Counter* updates_total = nullptr;
+  prometheus::Counter* skipped_total = nullptr;
+  prometheus::Histogram* wm_seconds = nullptr;
+  prometheus::Histogram* ac_seconds = nullptr;
+  prometheus::Gauge* data_wait = nullptr;
+  prometheus::Counter* replayed = nullptr;
+  prometheus::Gauge* train_ratio = nullptr;
+  prometheus::Gauge* entropy = nullptr;
+  prometheus::Gauge* ret = nullptr;
+  prometheus::Gauge* updates_per_second = nullptr;
 
-  auto& updates_total = metrics->Counter("dreamfleet_learner_updates_total", "Updates done.");
-  auto& skipped_total = metrics->Counter("dreamfleet_learner_skipped_updates_total",
-                                         "Updates skipped because a batch or loss was not finite.");
-  auto& wm_seconds = metrics->Histogram("dreamfleet_learner_update_seconds", "Update time.",
-                                        services::Metrics::LatencyBuckets(), {{"part", "world_model"}});
-  auto& ac_seconds = metrics->Histogram("dreamfleet_learner_update_seconds", "Update time.",
-                                        services::Metrics::LatencyBuckets(), {{"part", "actor_critic"}});
-  auto& data_wait = metrics->Gauge("dreamfleet_learner_data_wait_fraction",
-                                   "Fraction of the last 10 s the trainer waited for batches.");
-  auto& replayed = metrics->Counter("dreamfleet_learner_replayed_steps_total",
-                                    "Steps replayed (B x T per update).");
-  auto& train_ratio = metrics->Gauge("dreamfleet_learner_train_ratio",
-                                     "Replayed steps per env step inserted into replay.");
-  auto& entropy = metrics->Gauge("dreamfleet_learner_entropy", "Policy entropy.");
-  auto& ret = metrics->Gauge("dreamfleet_learner_return", "Mean imagined lambda-return.");
-  auto& updates_per_second = metrics->Gauge("dreamfleet_learner_updates_per_second",
-                                            "Updates per second, last 10 s.");
+  absl::Mutex status_mu;  // the snapshot the Status RPC reports
+  v1::StatusResponse status_snapshot ABSL_GUARDED_BY(status_mu);
+  absl::Time started = absl::Now();
 
-  // Status snapshot shared with the gRPC Status handler.
-  absl::Mutex status_mu;
-  v1::StatusResponse status_snapshot;
-  const absl::Time started = absl::Now();
-  service->SetStatusProvider([&] {
-    absl::MutexLock lock(&status_mu);
-    v1::StatusResponse response = status_snapshot;
-    response.set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - started));
-    return response;
-  });
-
-  const int batch_size = agent_config->batch_size;
-  const int length = agent_config->batch_length;
-  Prefetcher prefetcher(client->get(), batch_size, length,
-                        static_cast<int>(config.learner.prefetch_batches), 1);
-  const bool prioritized = config.replay.selector == "prioritized";
-
-  int64_t version = std::max<int64_t>(service->version(), agent.updates());
+  int64_t version = 0;
   absl::Time last_publish = absl::InfinitePast();
   int64_t updates_since_publish = 0;
   absl::Time last_checkpoint = absl::Now();
@@ -228,107 +151,212 @@ absl::Status RunLearner(const services::Config& config, ParameterServiceImpl* se
   int64_t window_updates = 0;
   absl::Time last_info = absl::InfinitePast();
   double env_steps = 0;
-  double replayed_steps = static_cast<double>(agent.counters()["replayed_steps"]);
+  double replayed_steps = 0;
 
-  auto publish = [&]() -> absl::Status {
-    absl::StatusOr<std::shared_ptr<const services::WeightsVersion>> weights =
-        ToWeightsVersion(agent.ExportPolicy(), ++version, agent.config().Serialize());
-    if (!weights.ok()) return weights.status();
-    if (absl::Status status = service->Publish(*weights); !status.ok()) return status;
-    last_publish = absl::Now();
-    updates_since_publish = 0;
-    return absl::OkStatus();
-  };
-  auto checkpoint = [&]() {
-    agent.counters()["replayed_steps"] = static_cast<int64_t>(replayed_steps);
-    if (absl::Status status = agent.Save(checkpoint_dir); !status.ok()) {
-      DF_LOG(ERROR) << "checkpoint failed: " << status;
-    } else {
-      DF_LOG(INFO) << "checkpoint at update " << agent.updates();
-    }
-    last_checkpoint = absl::Now();
-  };
-
-  while (!services::ShutdownRequested()) {
-    if (config.learner.max_updates > 0 && agent.updates() >= config.learner.max_updates) {
-      DF_LOG(INFO) << "reached learner.max_updates = " << config.learner.max_updates;
-      break;
-    }
-    const absl::Time wait_start = absl::Now();
-    std::optional<replay::SampledBatch> sample = prefetcher.Next(absl::Milliseconds(500));
-    window_wait += absl::Now() - wait_start;
-    const absl::Time now = absl::Now();
+  // Counters over the last 10 s, env steps from the shards every 5 s.
+  void UpdateRates(absl::Time now) {
     if (now - last_info > absl::Seconds(5)) {
       double inserted = 0;
-      for (const replay::ShardStats& shard : (*client)->Info()) inserted += shard.inserted_steps;
+      for (const replay::ShardStats& shard : client->Info()) inserted += shard.inserted_steps;
       env_steps = inserted;
       last_info = now;
     }
     if (now - window_start > absl::Seconds(10)) {
-      data_wait.Set(absl::ToDoubleSeconds(window_wait) / absl::ToDoubleSeconds(now - window_start));
-      updates_per_second.Set(window_updates / absl::ToDoubleSeconds(now - window_start));
+      data_wait->Set(absl::ToDoubleSeconds(window_wait) /
+                     absl::ToDoubleSeconds(now - window_start));
+      updates_per_second->Set(window_updates / absl::ToDoubleSeconds(now - window_start));
       window_start = now;
       window_wait = absl::ZeroDuration();
       window_updates = 0;
     }
-    if (!sample.has_value()) continue;
-    absl::StatusOr<Batch> batch = ToBatch(*sample);
-    if (!batch.ok()) {
-      DF_LOG(ERROR) << "dropping a malformed batch: " << batch.status();
-      continue;
-    }
-    absl::StatusOr<TrainMetrics> result = agent.Train(*batch);
-    if (!result.ok()) {
-      DF_LOG(ERROR) << "dropping a batch the model cannot take: " << result.status();
-      continue;
-    }
-    if (result->skipped) {
-      skipped_total.Increment();
-      DF_LOG(WARNING) << "update skipped: " << result->skip_reason;
-      continue;
-    }
-    updates_total.Increment();
+  }
+
+  void RecordUpdate(const TrainMetrics& result) {
+    const int64_t batch_steps = int64_t{agent->config().batch_size} * agent->config().batch_length;
+    updates_total->Increment();
     ++window_updates;
     ++updates_since_publish;
-    wm_seconds.Observe(result->world_model_seconds);
-    ac_seconds.Observe(result->actor_critic_seconds);
-    replayed_steps += static_cast<double>(batch_size) * length;
-    replayed.Increment(static_cast<double>(batch_size) * length);
-    for (const auto& [name, value] : result->losses) {
+    wm_seconds->Observe(result.world_model_seconds);
+    ac_seconds->Observe(result.actor_critic_seconds);
+    replayed_steps += static_cast<double>(batch_steps);
+    replayed->Increment(static_cast<double>(batch_steps));
+    for (const auto& [name, value] : result.losses) {
       metrics->Gauge("dreamfleet_learner_loss", "Loss terms of the latest update.", {{"name", name}})
           .Set(value);
     }
-    if (auto it = result->metrics.find("entropy"); it != result->metrics.end()) entropy.Set(it->second);
-    if (auto it = result->metrics.find("ret"); it != result->metrics.end()) ret.Set(it->second);
-    if (env_steps > 0) train_ratio.Set(replayed_steps / env_steps);
-    if (prioritized && result->sequence_losses.size() == sample->keys.size()) {
-      // An item's priority is how badly the world model predicted it in this update.
-      absl::StatusOr<uint64_t> updated =
-          (*client)->UpdatePriorities(sample->shard, sample->keys, result->sequence_losses);
-      if (!updated.ok()) DF_LOG(WARNING) << "priority update failed: " << updated.status();
+    if (auto it = result.metrics.find("entropy"); it != result.metrics.end()) {
+      entropy->Set(it->second);
     }
-    if (updates_since_publish >= config.learner.publish_every_updates ||
-        now - last_publish >= absl::Seconds(config.learner.publish_every_seconds)) {
-      if (absl::Status status = publish(); !status.ok()) return status;
+    if (auto it = result.metrics.find("ret"); it != result.metrics.end()) ret->Set(it->second);
+    if (env_steps > 0) train_ratio->Set(replayed_steps / env_steps);
+    absl::MutexLock lock(&status_mu);
+    status_snapshot.set_weights_version(version);
+    status_snapshot.set_updates(agent->updates());
+    status_snapshot.set_replayed_steps(static_cast<int64_t>(replayed_steps));
+    status_snapshot.set_env_steps(static_cast<int64_t>(env_steps));
+    status_snapshot.set_train_ratio(env_steps > 0 ? replayed_steps / env_steps : 0);
+    status_snapshot.set_updates_per_second(updates_per_second->Value());
+    status_snapshot.set_data_wait_fraction(data_wait->Value());
+    status_snapshot.set_entropy(entropy->Value());
+    status_snapshot.set_episode_return(ret->Value());
+    status_snapshot.mutable_losses()->clear();
+    for (const auto& [name, value] : result.losses) {
+      (*status_snapshot.mutable_losses())[name] = value;
     }
-    {
-      absl::MutexLock lock(&status_mu);
-      status_snapshot.set_weights_version(version);
-      status_snapshot.set_updates(agent.updates());
-      status_snapshot.set_replayed_steps(static_cast<int64_t>(replayed_steps));
-      status_snapshot.set_env_steps(static_cast<int64_t>(env_steps));
-      status_snapshot.set_train_ratio(env_steps > 0 ? replayed_steps / env_steps : 0);
-      status_snapshot.set_updates_per_second(updates_per_second.Value());
-      status_snapshot.set_data_wait_fraction(data_wait.Value());
-      status_snapshot.set_entropy(entropy.Value());
-      status_snapshot.set_episode_return(ret.Value());
-      status_snapshot.mutable_losses()->clear();
-      for (const auto& [name, value] : result->losses) (*status_snapshot.mutable_losses())[name] = value;
-    }
-    if (now - last_checkpoint >= absl::Minutes(config.learner.checkpoint_minutes)) checkpoint();
   }
-  if (agent.updates() > 0) checkpoint();
+};
+
+LearnerLoop::LearnerLoop(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+LearnerLoop::~LearnerLoop() {
+  impl_->prefetcher.reset();
+  impl_->service->SetStatusProvider(nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<LearnerLoop>> LearnerLoop::Create(
+    const services::Config& config, broadcast::ParameterServiceImpl* service,
+    services::Metrics* metrics) {
+  auto impl = std::make_unique<Impl>();
+  Impl& s = *impl;
+  s.config = config;
+  s.service = service;
+  s.metrics = metrics;
+  ASSIGN_OR_RETURN(dreamer::AgentConfig agent_config, MakeAgentConfig(config));
+  const torch::Device device = ChooseDevice(config.learner.device);
+  ASSIGN_OR_RETURN(s.agent, DreamerAgent::Create(agent_config, device));
+  s.checkpoint_dir = config.run.dir + "/learner";
+  if (absl::Status status = s.agent->Restore(s.checkpoint_dir); status.ok()) {
+    DF_LOG(INFO) << "resumed from " << s.checkpoint_dir << " at update " << s.agent->updates();
+    s.resumed = true;
+  } else if (absl::IsNotFound(status)) {
+    DF_LOG(INFO) << "no checkpoint in " << s.checkpoint_dir << "; starting fresh";
+  } else {
+    return status;
+  }
+  DF_LOG(INFO) << "training preset " << config.learner.preset << " on " << device.str()
+               << ", batch " << agent_config.batch_size << "x" << agent_config.batch_length;
+  ASSIGN_OR_RETURN(s.client, replay::ShardedReplayClient::Create(
+                                 replay::ReplayClientOptionsFromConfig(config, metrics)));
+
+  s.updates_total = &metrics->Counter("dreamfleet_learner_updates_total", "Updates done.");
+  s.skipped_total = &metrics->Counter("dreamfleet_learner_skipped_updates_total",
+                                      "Updates skipped because a batch or loss was not finite.");
+  s.wm_seconds =
+      &metrics->Histogram("dreamfleet_learner_update_seconds", "Update time.",
+                          services::Metrics::LatencyBuckets(), {{"part", "world_model"}});
+  s.ac_seconds =
+      &metrics->Histogram("dreamfleet_learner_update_seconds", "Update time.",
+                          services::Metrics::LatencyBuckets(), {{"part", "actor_critic"}});
+  s.data_wait = &metrics->Gauge("dreamfleet_learner_data_wait_fraction",
+                                "Fraction of the last 10 s the trainer waited for batches.");
+  s.replayed = &metrics->Counter("dreamfleet_learner_replayed_steps_total",
+                                 "Steps replayed (B x T per update).");
+  s.train_ratio = &metrics->Gauge("dreamfleet_learner_train_ratio",
+                                  "Replayed steps per env step inserted into replay.");
+  s.entropy = &metrics->Gauge("dreamfleet_learner_entropy", "Policy entropy.");
+  s.ret = &metrics->Gauge("dreamfleet_learner_return", "Mean imagined lambda-return.");
+  s.updates_per_second =
+      &metrics->Gauge("dreamfleet_learner_updates_per_second", "Updates per second, last 10 s.");
+
+  Impl* raw = impl.get();
+  service->SetStatusProvider([raw] {
+    absl::MutexLock lock(&raw->status_mu);
+    v1::StatusResponse response = raw->status_snapshot;
+    response.set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - raw->started));
+    return response;
+  });
+  s.prefetcher = std::make_unique<Prefetcher>(s.client.get(), agent_config.batch_size,
+                                              agent_config.batch_length,
+                                              static_cast<int>(config.learner.prefetch_batches), 1);
+  s.prioritized = config.replay.selector == "prioritized";
+  s.version = std::max<int64_t>(service->version(), s.agent->updates());
+  s.replayed_steps = static_cast<double>(s.agent->counters()["replayed_steps"]);
+  return std::unique_ptr<LearnerLoop>(new LearnerLoop(std::move(impl)));
+}
+
+absl::Status LearnerLoop::Publish() {
+  Impl& s = *impl_;
+  ASSIGN_OR_RETURN(std::shared_ptr<const broadcast::WeightsVersion> weights,
+                   dreamer::ToWeightsVersion(s.agent->ExportPolicy(), s.version + 1,
+                                             s.agent->config().Serialize()));
+  RETURN_IF_ERROR(s.service->Publish(weights));
+  ++s.version;
+  s.last_publish = absl::Now();
+  s.updates_since_publish = 0;
   return absl::OkStatus();
+}
+
+void LearnerLoop::Checkpoint() {
+  Impl& s = *impl_;
+  s.agent->counters()["replayed_steps"] = static_cast<int64_t>(s.replayed_steps);
+  if (absl::Status status = s.agent->Save(s.checkpoint_dir); !status.ok()) {
+    DF_LOG(ERROR) << "checkpoint failed: " << status;
+  } else {
+    DF_LOG(INFO) << "checkpoint at update " << s.agent->updates();
+  }
+  s.last_checkpoint = absl::Now();
+}
+
+absl::StatusOr<bool> LearnerLoop::Step(absl::Duration wait) {
+  Impl& s = *impl_;
+  const absl::Time wait_start = absl::Now();
+  std::optional<replay::SampledBatch> sample = s.prefetcher->Next(wait);
+  s.window_wait += absl::Now() - wait_start;
+  const absl::Time now = absl::Now();
+  s.UpdateRates(now);
+  if (!sample.has_value()) return false;
+  absl::StatusOr<dreamer::Batch> batch = dreamer::BatchFromFields(sample->fields);
+  if (!batch.ok()) {
+    DF_LOG(ERROR) << "dropping a malformed batch: " << batch.status();
+    return false;
+  }
+  absl::StatusOr<TrainMetrics> result = s.agent->Train(*batch);
+  if (!result.ok()) {
+    DF_LOG(ERROR) << "dropping a batch the model cannot take: " << result.status();
+    return false;
+  }
+  if (result->skipped) {
+    s.skipped_total->Increment();
+    DF_LOG(WARNING) << "update skipped: " << result->skip_reason;
+    return false;
+  }
+  s.RecordUpdate(*result);
+  if (s.prioritized && result->sequence_losses.size() == sample->keys.size()) {
+    // An item's priority is how badly the world model predicted it in this update.
+    absl::StatusOr<uint64_t> updated =
+        s.client->UpdatePriorities(sample->shard, sample->keys, result->sequence_losses);
+    if (!updated.ok()) DF_LOG(WARNING) << "priority update failed: " << updated.status();
+  }
+  if (s.updates_since_publish >= s.config.learner.publish_every_updates ||
+      now - s.last_publish >= absl::Seconds(s.config.learner.publish_every_seconds)) {
+    RETURN_IF_ERROR(Publish());
+  }
+  if (now - s.last_checkpoint >= absl::Minutes(s.config.learner.checkpoint_minutes)) Checkpoint();
+  return true;
+}
+
+absl::Status LearnerLoop::Run() {
+  const int64_t max_updates = impl_->config.learner.max_updates;
+  while (!services::ShutdownRequested()) {
+    if (max_updates > 0 && impl_->agent->updates() >= max_updates) {
+      DF_LOG(INFO) << "reached learner.max_updates = " << max_updates;
+      break;
+    }
+    RETURN_IF_ERROR(Step().status());
+  }
+  if (impl_->agent->updates() > 0) Checkpoint();
+  return absl::OkStatus();
+}
+
+int64_t LearnerLoop::updates() const { return impl_->agent->updates(); }
+int64_t LearnerLoop::weights_version() const { return impl_->version; }
+bool LearnerLoop::resumed() const { return impl_->resumed; }
+
+absl::Status RunLearner(const services::Config& config, broadcast::ParameterServiceImpl* service,
+                        services::Metrics* metrics) {
+  ASSIGN_OR_RETURN(std::unique_ptr<LearnerLoop> loop,
+                   LearnerLoop::Create(config, service, metrics));
+  return loop->Run();
 }
 
 }  // namespace dreamfleet::learner

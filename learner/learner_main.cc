@@ -3,8 +3,8 @@
 // SIGINT/SIGTERM: checkpoint, then exit.
 #include <iostream>
 
+#include "broadcast/parameter_service.h"
 #include "learner/learner_loop.h"
-#include "learner/parameter_service.h"
 #include "services/command_line.h"
 #include "services/grpc_util.h"
 #include "services/logging.h"
@@ -32,9 +32,9 @@ int main(int argc, char** argv) {
   if (services::ParseLogSeverity(config->run.log_level, &level)) services::SetLogLevel(level);
 
   services::Metrics metrics;
-  dreamfleet::learner::ParameterServiceImpl::Options options;
+  dreamfleet::broadcast::ParameterServiceImpl::Options options;
   options.metrics = &metrics;
-  dreamfleet::learner::ParameterServiceImpl service(options);
+  dreamfleet::broadcast::ParameterServiceImpl service(options);
   const int max_message = static_cast<int>(config->replay.max_message_mb) << 20;
   auto server = services::StartGrpcServer(config->learner.host,
                                           static_cast<int>(config->learner.port), {&service},

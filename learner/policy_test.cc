@@ -1,21 +1,21 @@
 // Policy export: the learner's policy weights load into a fresh Policy in "another process"
 // and act identically under a fixed seed; mismatched weights are rejected with clear errors.
-#include "learner/policy.h"
+#include "dreamer/policy.h"
 
 #include <gtest/gtest.h>
 
-#include "learner/batch.h"
+#include "dreamer/batch.h"
+#include "dreamer/test_util.h"
 #include "learner/dreamer_agent.h"
-#include "learner/learner_test_util.h"
 
-namespace dreamfleet::learner {
+namespace dreamfleet::dreamer {
 namespace {
 
 using testing::DebugConfig;
 
 TEST(PolicyTest, ExportedWeightsActIdenticallyInAFreshPolicy) {
   auto c = DebugConfig(true, true, true);
-  auto agent = DreamerAgent::Create(c);
+  auto agent = learner::DreamerAgent::Create(c);
   ASSERT_TRUE(agent.ok());
   ASSERT_TRUE((*agent)->Train(RandomBatch(c, 3, 6, 1)).ok());
   auto weights = (*agent)->ExportPolicy();
@@ -74,7 +74,7 @@ TEST(PolicyTest, ImportRejectsMismatchedWeights) {
 }
 
 TEST(PolicyTest, WrapEnvObservationsSharesTheEnvBuffersAndSkipsAbsentOnes) {
-  actor::EnvSpec spec;
+  envs::EnvSpec spec;
   spec.image_height = spec.image_width = 2;
   spec.image_channels = 3;
   spec.vector_size = 4;
@@ -95,4 +95,4 @@ TEST(PolicyTest, WrapEnvObservationsSharesTheEnvBuffersAndSkipsAbsentOnes) {
 }
 
 }  // namespace
-}  // namespace dreamfleet::learner
+}  // namespace dreamfleet::dreamer

@@ -5,42 +5,20 @@
 
 namespace dreamfleet::learner {
 
-SequenceReplay::SequenceReplay(const AgentConfig& c, int streams, int64_t capacity, uint64_t seed)
-    : config_(c),
-      capacity_(capacity),
-      image_bytes_(static_cast<int64_t>(c.image_height) * c.image_width * c.image_channels),
-      streams_(streams),
-      rng_(seed) {
-  for (auto& s : streams_) {
-    s.image.resize(capacity * image_bytes_);
-    s.vector.resize(capacity * c.vector_size);
-    s.text.resize(capacity * c.text_length);
-    s.action.resize(capacity);
-    s.reward.resize(capacity);
-    s.is_first.resize(capacity);
-    s.is_last.resize(capacity);
-    s.is_terminal.resize(capacity);
+SequenceReplay::SequenceReplay(const dreamer::AgentConfig& c, int streams, int64_t capacity,
+                               uint64_t seed)
+    : capacity_(capacity), rng_(seed) {
+  const services::StepShape shape = dreamer::StepShapeOf(c);
+  for (int i = 0; i < streams; ++i) {
+    streams_.emplace_back(shape);
+    streams_.back().steps.Reserve(capacity);
   }
 }
 
-void SequenceReplay::Add(int stream, const ReplayStep& step) {
+void SequenceReplay::Add(int stream, const services::StepRecord& step) {
   Stream& s = streams_[stream];
-  const int64_t i = s.next;
-  if (image_bytes_ > 0) std::memcpy(&s.image[i * image_bytes_], step.image, image_bytes_);
-  if (config_.vector_size > 0) {
-    std::memcpy(&s.vector[i * config_.vector_size], step.vector,
-                sizeof(float) * config_.vector_size);
-  }
-  if (config_.text_length > 0) {
-    std::memcpy(&s.text[i * config_.text_length], step.text,
-                sizeof(int32_t) * config_.text_length);
-  }
-  s.action[i] = step.action;
-  s.reward[i] = step.reward;
-  s.is_first[i] = step.is_first;
-  s.is_last[i] = step.is_last;
-  s.is_terminal[i] = step.is_terminal;
-  s.next = (i + 1) % capacity_;
+  s.steps.Write(s.next, step);  // appends until the ring is full, then overwrites the oldest
+  s.next = (s.next + 1) % capacity_;
   s.count = std::min(s.count + 1, capacity_);
 }
 
@@ -55,30 +33,20 @@ int64_t SequenceReplay::size() const {
   return n;
 }
 
-Batch SequenceReplay::Sample(int64_t batch, int64_t length) {
+dreamer::Batch SequenceReplay::Sample(int64_t batch, int64_t length) {
   // Each stream is weighted by its number of complete windows.
   std::vector<double> weights;
   for (const auto& s : streams_) weights.push_back(std::max<int64_t>(0, s.count - length + 1));
   std::discrete_distribution<int> pick(weights.begin(), weights.end());
-  const auto& c = config_;
-  Batch b;
-  if (image_bytes_ > 0) {
-    b.image = torch::empty({batch, length, c.image_height, c.image_width, c.image_channels},
-                           torch::kUInt8);
+  const std::vector<services::StepFieldSpec>& fields = streams_.front().steps.fields();
+  std::vector<services::NamedTensor> out(fields.size());
+  for (size_t f = 0; f < fields.size(); ++f) {
+    out[f].name = fields[f].name;
+    out[f].dtype = fields[f].dtype;
+    out[f].shape = {batch, length};
+    out[f].shape.insert(out[f].shape.end(), fields[f].shape.begin(), fields[f].shape.end());
+    out[f].data.resize(batch * length * fields[f].step_bytes);
   }
-  if (c.vector_size > 0) b.vector = torch::empty({batch, length, c.vector_size});
-  if (c.text_length > 0) b.text = torch::empty({batch, length, c.text_length}, torch::kInt32);
-  b.action = torch::empty({batch, length}, torch::kLong);
-  b.reward = torch::empty({batch, length});
-  b.is_first = torch::empty({batch, length}, torch::kBool);
-  b.is_last = torch::empty({batch, length}, torch::kBool);
-  b.is_terminal = torch::empty({batch, length}, torch::kBool);
-  auto* image = image_bytes_ > 0 ? b.image.data_ptr<uint8_t>() : nullptr;
-  auto* action = b.action.data_ptr<int64_t>();
-  auto* reward = b.reward.data_ptr<float>();
-  auto* first = b.is_first.data_ptr<bool>();
-  auto* last = b.is_last.data_ptr<bool>();
-  auto* term = b.is_terminal.data_ptr<bool>();
   for (int64_t row = 0; row < batch; ++row) {
     const Stream& s = streams_[pick(rng_)];
     std::uniform_int_distribution<int64_t> start_dist(0, s.count - length);
@@ -87,23 +55,14 @@ Batch SequenceReplay::Sample(int64_t batch, int64_t length) {
     for (int64_t t = 0; t < length; ++t) {
       const int64_t i = (start + t) % capacity_;
       const int64_t o = row * length + t;
-      if (image) std::memcpy(image + o * image_bytes_, &s.image[i * image_bytes_], image_bytes_);
-      if (c.vector_size > 0) {
-        std::memcpy(b.vector.data_ptr<float>() + o * c.vector_size, &s.vector[i * c.vector_size],
-                    sizeof(float) * c.vector_size);
+      for (size_t f = 0; f < fields.size(); ++f) {
+        std::memcpy(out[f].data.data() + o * fields[f].step_bytes, s.steps.Row(f, i),
+                    fields[f].step_bytes);
       }
-      if (c.text_length > 0) {
-        std::memcpy(b.text.data_ptr<int32_t>() + o * c.text_length, &s.text[i * c.text_length],
-                    sizeof(int32_t) * c.text_length);
-      }
-      action[o] = s.action[i];
-      reward[o] = s.reward[i];
-      first[o] = s.is_first[i];
-      last[o] = s.is_last[i];
-      term[o] = s.is_terminal[i];
     }
   }
-  return b;
+  // The fields are built from the config's own step shape: they always form a valid batch.
+  return *dreamer::BatchFromFields(out);
 }
 
 }  // namespace dreamfleet::learner

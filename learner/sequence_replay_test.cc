@@ -3,13 +3,13 @@
 
 #include <gtest/gtest.h>
 
-#include "learner/learner_test_util.h"
+#include "dreamer/test_util.h"
 
 namespace dreamfleet::learner {
 namespace {
 
 TEST(SequenceReplayTest, SamplesConsecutiveStepsOfOneStreamAfterEviction) {
-  auto c = testing::DebugConfig(/*image=*/true, /*vector=*/true);
+  auto c = dreamer::testing::DebugConfig(/*image=*/true, /*vector=*/true);
   const int64_t cap = 10;
   SequenceReplay replay(c, /*streams=*/2, cap, /*seed=*/1);
   std::vector<uint8_t> image(c.image_height * c.image_width * c.image_channels);
@@ -20,7 +20,7 @@ TEST(SequenceReplayTest, SamplesConsecutiveStepsOfOneStreamAfterEviction) {
     for (int s = 0; s < 2; ++s) {
       std::fill(image.begin(), image.end(), static_cast<uint8_t>(k));
       vec[0] = k;
-      ReplayStep step;
+      services::StepRecord step;
       step.image = image.data();
       step.vector = vec.data();
       step.action = k % c.num_actions;
@@ -32,7 +32,7 @@ TEST(SequenceReplayTest, SamplesConsecutiveStepsOfOneStreamAfterEviction) {
   EXPECT_EQ(replay.size(), 2 * cap);
   ASSERT_TRUE(replay.CanSample(4));
   auto b = replay.Sample(/*batch=*/32, /*length=*/4);
-  ASSERT_TRUE(ValidateBatch(b, c).ok()) << ValidateBatch(b, c);
+  ASSERT_TRUE(dreamer::ValidateBatch(b, c).ok()) << dreamer::ValidateBatch(b, c);
   for (int64_t row = 0; row < 32; ++row) {
     auto r = b.reward[row];
     const float first = r[0].item<float>();

@@ -7,12 +7,12 @@
 
 #include <iostream>
 
-#include "learner/agent_config.h"
-#include "learner/batch.h"
+#include "dreamer/agent_config.h"
+#include "dreamer/batch.h"
+#include "dreamer/world_model.h"
 #include "learner/laprop.h"
-#include "learner/world_model.h"
 
-namespace dreamfleet::learner {
+namespace dreamfleet::dreamer {
 namespace {
 
 constexpr int kKinds = 16;     // observation i is the one-hot vector e_i
@@ -40,7 +40,7 @@ TEST(WorldModelLearningTest, EncodesOneHotObservationsAndPredictsTheirReward) {
   c.scale_rec = 30;  // as configs/default.yaml: a small observation needs it (BENCHMARKS.md)
   torch::manual_seed(0);
   WorldModel wm(c);
-  LaProp opt(wm->parameters(), LaPropOptions(1e-3).agc(c.agc).eps(c.eps));
+  learner::LaProp opt(wm->parameters(), learner::LaPropOptions(1e-3).agc(c.agc).eps(c.eps));
   double first_vector_loss = 0;
   for (int update = 0; update < 400; ++update) {
     opt.zero_grad();
@@ -69,4 +69,4 @@ TEST(WorldModelLearningTest, EncodesOneHotObservationsAndPredictsTheirReward) {
 }
 
 }  // namespace
-}  // namespace dreamfleet::learner
+}  // namespace dreamfleet::dreamer

@@ -20,6 +20,7 @@
 #include "replay_server/sharded_replay_client.h"
 #include "services/command_line.h"
 #include "services/grpc_util.h"
+#include "services/status_macros.h"
 #include "services/tensor_codec.h"
 
 namespace dreamfleet::replay {
@@ -59,9 +60,8 @@ std::string Time(int64_t unix_ms) {
 absl::StatusOr<std::vector<std::string>> Addresses(const services::CommandLine& command_line,
                                                    const CommonFlags& flags) {
   if (!flags.address.empty()) return std::vector<std::string>{flags.address};
-  absl::StatusOr<services::Config> config = command_line.LoadConfig();
-  if (!config.ok()) return config.status();
-  return ShardAddresses(config->replay);
+  ASSIGN_OR_RETURN(services::Config config, command_line.LoadConfig());
+  return ShardAddresses(config.replay);
 }
 
 class Shard {

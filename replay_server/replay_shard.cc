@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/logging.h"
+#include "services/status_macros.h"
 
 namespace dreamfleet::replay {
 namespace {
@@ -52,10 +53,9 @@ absl::StatusOr<std::unique_ptr<ReplayShard>> ReplayShard::Open(ShardOptions opti
     return absl::FailedPreconditionError(absl::StrCat("cannot create the data directory ",
                                                       options.data_dir, ": ", error.message()));
   }
-  absl::StatusOr<std::unique_ptr<Table>> table = Table::Create(options.table, metrics);
-  if (!table.ok()) return table.status();
-  std::unique_ptr<ReplayShard> shard(new ReplayShard(std::move(options), std::move(*table)));
-  if (absl::Status s = shard->Restore(metrics); !s.ok()) return s;
+  ASSIGN_OR_RETURN(std::unique_ptr<Table> table, Table::Create(options.table, metrics));
+  std::unique_ptr<ReplayShard> shard(new ReplayShard(std::move(options), std::move(table)));
+  RETURN_IF_ERROR(shard->Restore(metrics));
   shard->checkpointer_ = std::thread([s = shard.get()] { s->CheckpointLoop(); });
   return shard;
 }
@@ -80,7 +80,7 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
           absl::StrCat(checkpoint_path, " holds table \"", header.table(),
                        "\" but this shard serves table \"", options_.table.name, "\""));
     }
-    if (absl::Status s = table_->RestoreHeader(header); !s.ok()) return s;
+    RETURN_IF_ERROR(table_->RestoreHeader(header));
     for (uint64_t i = 0; i < header.num_chunks(); ++i) {
       got = (*reader)->Next(&payload);
       v1::StoredChunkRecord record;
@@ -88,7 +88,7 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
         return absl::DataLossError(absl::StrCat(checkpoint_path, ": chunk record ", i, " of ",
                                                 header.num_chunks(), " is unreadable"));
       }
-      if (absl::Status s = table_->Restore(record); !s.ok()) return s;
+      RETURN_IF_ERROR(table_->Restore(record));
       ++restore_stats_.chunks;
       restore_stats_.steps += record.chunk().num_steps();
     }
@@ -102,10 +102,9 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
       continue;
     }
     next_index = index + 1;
-    absl::StatusOr<std::unique_ptr<RecordReader>> reader = RecordReader::Open(path);
-    if (!reader.ok()) return reader.status();
+    ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, RecordReader::Open(path));
     while (true) {
-      absl::StatusOr<bool> got = (*reader)->Next(&payload);
+      absl::StatusOr<bool> got = reader->Next(&payload);
       if (!got.ok()) {
         DF_LOG(WARNING) << "dropping the torn tail of the write-ahead log: "
                         << got.status().message();
@@ -115,14 +114,14 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
       if (!*got) break;
       v1::StoredChunkRecord record;
       if (!record.ParseFromString(payload)) {
-        DF_LOG(WARNING) << path << ": unparseable record at byte " << (*reader)->offset()
+        DF_LOG(WARNING) << path << ": unparseable record at byte " << reader->offset()
                         << "; dropping the rest of the file";
         ++restore_stats_.dropped_tails;
         break;
       }
       if (absl::Status s = table_->Restore(record); !s.ok()) {
-        DF_LOG(WARNING) << path << ": record at byte " << (*reader)->offset()
-                        << " does not restore (" << s.message() << "); dropping the rest";
+        DF_LOG(WARNING) << path << ": record at byte " << reader->offset() << " does not restore ("
+                        << s.message() << "); dropping the rest";
         ++restore_stats_.dropped_tails;
         break;
       }
@@ -135,10 +134,9 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
     DF_LOG(INFO) << "restored " << restore_stats_.steps << " steps in " << restore_stats_.chunks
                  << " chunks from " << dir << " in " << restore_stats_.seconds << " s";
   }
-  absl::StatusOr<std::unique_ptr<WriteAheadLog>> wal =
-      WriteAheadLog::Open(dir, next_index, options_.fsync_interval, metrics);
-  if (!wal.ok()) return wal.status();
-  wal_ = std::move(*wal);
+  ASSIGN_OR_RETURN(std::unique_ptr<WriteAheadLog> wal,
+                   WriteAheadLog::Open(dir, next_index, options_.fsync_interval, metrics));
+  wal_ = std::move(wal);
   return absl::OkStatus();
 }
 
@@ -171,15 +169,13 @@ absl::StatusOr<ReplayShard::PendingInsert> ReplayShard::Insert(const v1::Chunk& 
     std::string prefix = head.SerializeAsString();
     prefix.push_back(static_cast<char>((3 << 3) | 2));  // field 3 (chunk), length-delimited
     AppendVarint(body.size(), &prefix);
-    absl::StatusOr<uint64_t> lsn = wal_->Append(prefix, body);
-    if (!lsn.ok()) return lsn.status();
-    pending.lsn = *lsn;
+    ASSIGN_OR_RETURN(uint64_t lsn, wal_->Append(prefix, body));
+    pending.lsn = lsn;
     return absl::OkStatus();
   };
-  absl::StatusOr<InsertResult> result = table_->Insert(chunk, deadline, log);
-  if (!result.ok()) return result.status();
-  pending.result = *result;
-  if (!result->duplicate) {
+  ASSIGN_OR_RETURN(InsertResult result, table_->Insert(chunk, deadline, log));
+  pending.result = result;
+  if (!result.duplicate) {
     absl::MutexLock lock(&mu_);
     ++inserts_since_checkpoint_;
   }
@@ -204,23 +200,22 @@ absl::Status ReplayShard::Checkpoint() {
   snapshot.header.set_wal_index(*new_index);
   const std::string dir = options_.data_dir;
   const std::string tmp = absl::StrCat(dir, "/", kCheckpointTmp);
-  absl::StatusOr<std::unique_ptr<RecordWriter>> writer = RecordWriter::Create(tmp);
-  if (!writer.ok()) return writer.status();
-  if (absl::Status s = (*writer)->Append(snapshot.header.SerializeAsString()); !s.ok()) return s;
+  ASSIGN_OR_RETURN(std::unique_ptr<RecordWriter> writer, RecordWriter::Create(tmp));
+  RETURN_IF_ERROR(writer->Append(snapshot.header.SerializeAsString()));
   std::string payload;
   for (const std::shared_ptr<const StoredChunk>& chunk : snapshot.chunks) {
     v1::StoredChunkRecord record;
-    if (absl::Status s = table_->ToRecord(*chunk, &record); !s.ok()) return s;
+    RETURN_IF_ERROR(table_->ToRecord(*chunk, &record));
     record.SerializeToString(&payload);
-    if (absl::Status s = (*writer)->Append(payload); !s.ok()) return s;
+    RETURN_IF_ERROR(writer->Append(payload));
   }
-  if (absl::Status s = (*writer)->Sync(); !s.ok()) return s;
-  if (absl::Status s = (*writer)->Close(); !s.ok()) return s;
+  RETURN_IF_ERROR(writer->Sync());
+  RETURN_IF_ERROR(writer->Close());
   const std::string path = absl::StrCat(dir, "/", kCheckpoint);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     return absl::InternalError(absl::StrCat("rename ", tmp, " to ", path, " failed"));
   }
-  if (absl::Status s = SyncDirectory(dir); !s.ok()) return s;
+  RETURN_IF_ERROR(SyncDirectory(dir));
   for (const auto& [index, file] : WriteAheadLog::ListFiles(dir)) {
     if (index < *new_index) {
       std::error_code ignored;

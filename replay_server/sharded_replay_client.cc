@@ -8,6 +8,7 @@
 #include "absl/strings/strip.h"
 #include "dreamfleet/v1/replay.grpc.pb.h"
 #include "services/grpc_util.h"
+#include "services/hash.h"
 #include "services/logging.h"
 
 namespace dreamfleet::replay {
@@ -21,8 +22,8 @@ bool IsPermanent(absl::StatusCode code) {
 }
 
 // Moves the (large) data out of `named`.
-Tensor FromProto(v1::NamedTensor* named) {
-  Tensor t;
+services::NamedTensor FromProto(v1::NamedTensor* named) {
+  services::NamedTensor t;
   t.name = named->name();
   t.dtype = named->tensor().dtype();
   t.shape.assign(named->tensor().shape().begin(), named->tensor().shape().end());
@@ -138,22 +139,6 @@ class ShardedReplayClient::SampleStream {
   std::thread thread_;
 };
 
-const Tensor* SampledBatch::Find(const std::string& name) const {
-  for (const Tensor& t : fields) {
-    if (t.name == name) return &t;
-  }
-  return nullptr;
-}
-
-uint64_t Fnv1a64(const std::string& text) {
-  uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
-
 ReplayClientOptions ReplayClientOptionsFromConfig(const services::Config& config,
                                                   services::Metrics* metrics) {
   ReplayClientOptions options;
@@ -208,7 +193,7 @@ ShardedReplayClient::~ShardedReplayClient() {
 }
 
 int ShardedReplayClient::ShardForActor(const std::string& actor_id) const {
-  return static_cast<int>(Fnv1a64(actor_id) % shards_.size());
+  return static_cast<int>(services::Fnv1a64(actor_id) % shards_.size());
 }
 
 void ShardedReplayClient::MarkUp(int index, uint64_t size_steps, bool size_known) {
@@ -447,7 +432,7 @@ absl::Status InsertWriter::Send(StepChunk chunk) {
   out->set_sequence(chunk.sequence);
   out->set_num_steps(chunk.num_steps);
   out->set_weights_version(chunk.weights_version);
-  for (Tensor& field : chunk.fields) {
+  for (services::NamedTensor& field : chunk.fields) {
     v1::NamedTensor* named = out->add_data();
     named->set_name(field.name);
     named->mutable_tensor()->set_dtype(field.dtype);

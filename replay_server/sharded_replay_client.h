@@ -1,7 +1,7 @@
 // Client of a set of replay shards, for actors (insert) and the learner (sample, priorities),
 // with plain structs in and out so callers never see gRPC. An actor's chunks go to the shard
-// ShardForActor(actor_id) = FNV-1a-64(actor_id) mod number_of_shards, so an actor lands on the
-// same shard from any machine (docker, k8s) and after restarts. Samples pick a shard with
+// ShardForActor(actor_id) = services::Fnv1a64(actor_id) mod number_of_shards, so an actor lands on
+// the same shard from any machine (docker, k8s) and after restarts. Samples pick a shard with
 // probability proportional to its last known size (from Info and from every batch), skip shards
 // that are down and probe them again after an exponential backoff. Per shard the client keeps ONE
 // Sample server stream open (num_batches = 0) for the last requested B x T (and timeout): a
@@ -30,16 +30,9 @@
 #include "services/config.h"
 #include "services/grpc_util.h"
 #include "services/metrics.h"
+#include "services/named_tensor.h"
 
 namespace dreamfleet::replay {
-
-// A named dense tensor: `data` holds prod(shape) elements of `dtype`, row-major.
-struct Tensor {
-  std::string name;
-  v1::DType dtype = v1::DTYPE_UNSPECIFIED;
-  std::vector<int64_t> shape;
-  std::string data;
-};
 
 // `num_steps` consecutive steps of one actor stream; every field has shape [num_steps, ...].
 struct StepChunk {
@@ -47,17 +40,19 @@ struct StepChunk {
   uint64_t sequence = 0;  // 0, 1, 2, ... per actor stream
   uint32_t num_steps = 0;
   int64_t weights_version = 0;
-  std::vector<Tensor> fields;
+  std::vector<services::NamedTensor> fields;
 };
 
 // One B x T batch: every field has shape [B, T, ...].
 struct SampledBatch {
-  std::vector<Tensor> fields;
+  std::vector<services::NamedTensor> fields;
   std::vector<uint64_t> keys;           // for UpdatePriorities, on `shard`
   std::vector<double> probabilities;
   int shard = 0;
   uint64_t shard_size_steps = 0;
-  const Tensor* Find(const std::string& name) const;
+  const services::NamedTensor* Find(const std::string& name) const {
+    return services::FindTensor(fields, name);
+  }
 };
 
 struct ShardStats {
@@ -88,8 +83,6 @@ using services::ShardAddresses;
 // Client options for the shards, table and message limit of `config`.
 ReplayClientOptions ReplayClientOptionsFromConfig(const services::Config& config,
                                                   services::Metrics* metrics);
-// FNV-1a 64-bit hash of `text` (offset basis 14695981039346656037, prime 1099511628211).
-uint64_t Fnv1a64(const std::string& text);
 
 class InsertWriter;
 

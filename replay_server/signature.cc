@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/status_macros.h"
 #include "services/tensor_codec.h"
 
 namespace dreamfleet::replay {
@@ -30,7 +31,7 @@ absl::Status CheckChunkHeader(const v1::Chunk& chunk, const std::string& table) 
 }  // namespace
 
 absl::StatusOr<Signature> Signature::FromChunk(const v1::Chunk& chunk, const std::string& table) {
-  if (absl::Status s = CheckChunkHeader(chunk, table); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckChunkHeader(chunk, table));
   google::protobuf::RepeatedPtrField<v1::TensorSpec> specs;
   for (const v1::NamedTensor& named : chunk.data()) {
     v1::TensorSpec* spec = specs.Add();
@@ -42,9 +43,8 @@ absl::StatusOr<Signature> Signature::FromChunk(const v1::Chunk& chunk, const std
     }
     for (int i = 1; i < named.tensor().shape_size(); ++i) spec->add_shape(named.tensor().shape(i));
   }
-  absl::StatusOr<Signature> signature = FromProto(specs);
-  if (!signature.ok()) return signature.status();
-  if (absl::Status s = signature->Check(chunk, table); !s.ok()) return s;
+  ASSIGN_OR_RETURN(Signature signature, FromProto(specs));
+  RETURN_IF_ERROR(signature.Check(chunk, table));
   return signature;
 }
 
@@ -127,7 +127,7 @@ std::string Signature::DebugString() const {
 }
 
 absl::Status Signature::Check(const v1::Chunk& chunk, const std::string& table) const {
-  if (absl::Status s = CheckChunkHeader(chunk, table); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckChunkHeader(chunk, table));
   std::vector<bool> seen(fields_.size(), false);
   const int64_t steps = chunk.num_steps();
   for (const v1::NamedTensor& named : chunk.data()) {

@@ -92,6 +92,12 @@ std::optional<Signature> Table::signature() const {
   return signature_;
 }
 
+bool Table::AlreadyStored(const v1::Chunk& chunk) const {
+  auto it = streams_.find(chunk.actor_id());
+  const Stream* stream = it == streams_.end() ? nullptr : it->second.get();
+  return Classify(stream, chunk.sequence()) == SequenceVerdict::kDuplicate;
+}
+
 Table::SequenceVerdict Table::Classify(const Stream* stream, uint64_t sequence) const {
   if (stream == nullptr || !stream->has_sequence) return SequenceVerdict::kContiguous;
   if (sequence == stream->last_sequence + 1) return SequenceVerdict::kContiguous;
@@ -122,14 +128,10 @@ absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time de
     RETURN_IF_ERROR(signature_->Check(chunk, options_.name));
     ASSIGN_OR_RETURN(stored, store_.Encode(chunk, *signature_));
   }
-  {
-    auto it = streams_.find(chunk.actor_id());
-    const Stream* stream = it == streams_.end() ? nullptr : it->second.get();
-    if (Classify(stream, chunk.sequence()) == SequenceVerdict::kDuplicate) {
-      result.duplicate = true;
-      result.size_steps = size_steps_;
-      return result;
-    }
+  if (AlreadyStored(chunk)) {
+    result.duplicate = true;
+    result.size_steps = size_steps_;
+    return result;
   }
   const uint64_t steps = chunk.num_steps();
   const absl::Time start = absl::Now();
@@ -151,14 +153,10 @@ absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time de
         limiter_.options().samples_per_insert, ")"));
   }
   // A concurrent insert of the same stream may have stored this sequence while we waited.
-  {
-    auto it = streams_.find(chunk.actor_id());
-    const Stream* stream = it == streams_.end() ? nullptr : it->second.get();
-    if (Classify(stream, chunk.sequence()) == SequenceVerdict::kDuplicate) {
-      result.duplicate = true;
-      result.size_steps = size_steps_;
-      return result;
-    }
+  if (AlreadyStored(chunk)) {
+    result.duplicate = true;
+    result.size_steps = size_steps_;
+    return result;
   }
   stored->first_id = next_step_id_;
   stored->insert_time_ms = NowMs();

@@ -130,6 +130,8 @@ class Table {
   enum class SequenceVerdict { kContiguous, kNewSegment, kDuplicate };
   SequenceVerdict Classify(const Stream* stream, uint64_t sequence) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // True when `chunk`'s stream already holds its sequence (a resent chunk).
+  bool AlreadyStored(const v1::Chunk& chunk) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void EvictOldest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t GlobalId(const Stream& stream, uint64_t pos) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Spans covering `count` steps of `stream` from `pos` (clipped to what is stored).

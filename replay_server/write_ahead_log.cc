@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "services/logging.h"
+#include "services/status_macros.h"
 
 namespace dreamfleet::replay {
 
@@ -46,13 +47,13 @@ absl::StatusOr<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Open(const std::st
                                                                    uint64_t index,
                                                                    absl::Duration fsync_interval,
                                                                    services::Metrics* metrics) {
-  absl::StatusOr<std::unique_ptr<RecordWriter>> writer = RecordWriter::Create(FileName(dir, index));
-  if (!writer.ok()) return writer.status();
-  if (absl::Status s = SyncDirectory(dir); !s.ok()) return s;
+  ASSIGN_OR_RETURN(std::unique_ptr<RecordWriter> writer,
+                   RecordWriter::Create(FileName(dir, index)));
+  RETURN_IF_ERROR(SyncDirectory(dir));
   std::unique_ptr<WriteAheadLog> wal(new WriteAheadLog(dir, fsync_interval, metrics));
   {
     absl::MutexLock lock(&wal->mu_);
-    wal->writer_ = std::move(*writer);
+    wal->writer_ = std::move(writer);
     wal->index_ = index;
   }
   wal->syncer_ = std::thread([w = wal.get()] { w->SyncLoop(); });
@@ -139,12 +140,11 @@ absl::StatusOr<uint64_t> WriteAheadLog::Roll() {
     return s;
   }
   synced_ = written_;
-  absl::StatusOr<std::unique_ptr<RecordWriter>> next =
-      RecordWriter::Create(FileName(dir_, index_ + 1));
-  if (!next.ok()) return next.status();
-  if (absl::Status s = SyncDirectory(dir_); !s.ok()) return s;
+  ASSIGN_OR_RETURN(std::unique_ptr<RecordWriter> next,
+                   RecordWriter::Create(FileName(dir_, index_ + 1)));
+  RETURN_IF_ERROR(SyncDirectory(dir_));
   (void)writer_->Close();
-  writer_ = std::move(*next);
+  writer_ = std::move(next);
   return ++index_;
 }
 

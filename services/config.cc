@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "services/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
 extern const char kDefaultConfigYaml[];
@@ -304,7 +305,7 @@ std::vector<ConfigField> ConfigFields(Config* c) {
 absl::Status Config::Validate() const {
   Config copy = *this;
   for (const ConfigField& field : ConfigFields(&copy)) {
-    if (absl::Status status = CheckField(field, ""); !status.ok()) return status;
+    RETURN_IF_ERROR(CheckField(field, ""));
   }
   if (learner.batch_length != replay.sequence_length) {
     return absl::InvalidArgumentError(
@@ -380,10 +381,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view sou
                          entry.second.IsMap() ? "map" : "list"));
       }
       const std::string text = entry.second.IsNull() ? "" : entry.second.Scalar();
-      if (absl::Status status = SetField(*field, text, Where(source, entry.second.Mark()));
-          !status.ok()) {
-        return status;
-      }
+      RETURN_IF_ERROR(SetField(*field, text, Where(source, entry.second.Mark())));
     }
   }
   return config;
@@ -423,7 +421,7 @@ absl::StatusOr<Config> LoadConfig(absl::string_view path,
   }
   if (!config.ok()) return config.status();
   for (const std::string& assignment : overrides) {
-    if (absl::Status status = ApplyOverride(assignment, &*config); !status.ok()) return status;
+    RETURN_IF_ERROR(ApplyOverride(assignment, &*config));
   }
   if (absl::Status status = config->Validate(); !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -5,13 +5,14 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "dreamfleet/v1/tensor.pb.h"
+#include "services/status_macros.h"
 
 namespace dreamfleet::services {
 
@@ -67,9 +68,8 @@ absl::StatusOr<TensorView> DecodeTensor(const v1::TensorProto& proto, absl::stri
 template <typename T>
 absl::Status DecodeTensorTo(const v1::TensorProto& proto, absl::string_view name,
                             absl::Span<const int64_t> shape, std::vector<T>* out) {
-  absl::StatusOr<TensorView> view = DecodeTensor(proto, name, DTypeOf<T>(), shape);
-  if (!view.ok()) return view.status();
-  out->assign(view->as<T>(), view->as<T>() + view->num_elements());
+  ASSIGN_OR_RETURN(TensorView view, DecodeTensor(proto, name, DTypeOf<T>(), shape));
+  out->assign(view.as<T>(), view.as<T>() + view.num_elements());
   return absl::OkStatus();
 }
 

@@ -11,7 +11,7 @@ void EnsureThreadEnvironment(int argc, char** argv) {
   setenv("DREAMFLEET_THREAD_ENV_SET", "1", 1);
   if (getenv("OPENBLAS_NUM_THREADS") == nullptr) {
     setenv("OPENBLAS_NUM_THREADS", "1", 1);
-    // Tells learner::SetComputeThreads that the 1 is ours to raise, not the user's choice.
+    // Tells dreamer::SetComputeThreads that the 1 is ours to raise, not the user's choice.
     setenv("DREAMFLEET_OPENBLAS_THREADS_DEFAULTED", "1", 1);
   }
   setenv("OMP_WAIT_POLICY", "PASSIVE", 0);

@@ -3,7 +3,7 @@
 // re-executes the program once with OPENBLAS_NUM_THREADS=1, OMP_WAIT_POLICY=PASSIVE and
 // OPENBLAS_THREAD_TIMEOUT=4 unless the user set them (measured on 2 cores: the two pools spin
 // against each other otherwise; a learner then raises OpenBLAS to its own thread count with
-// learner::SetComputeThreads), and with tcmalloc's large-allocation report (on by default above
+// dreamer::SetComputeThreads), and with tcmalloc's large-allocation report (on by default above
 // 1 GiB) off.
 #pragma once
 

@@ -108,7 +108,8 @@ class DockerfileTest(unittest.TestCase):
         names = re.findall(r"\b(DREAMFLEET_[A-Z_]+)=", env_text)
         self.assertIn("DREAMFLEET_ROM_DIR", names)
         sources = " ".join(p.read_text(errors="replace")
-                           for folder in ("actor", "learner", "replay_server", "services", "deploy")
+                           for folder in ("actor", "envs", "dreamer", "learner", "broadcast", "replay_server",
+                                          "services", "deploy")
                            for p in (SRC / folder).glob("**/*.cc"))
         for name in names:
             self.assertIn(f'getenv("{name}")', sources, name)

@@ -123,7 +123,8 @@ class ServedMetricsTest(unittest.TestCase):
         # the names are defined: Counter("name"...), Gauge("name"...), Histogram("name"...).
         sources = "\n".join(
             p.read_text(errors="replace")
-            for folder in ("actor", "learner", "replay_server", "services")
+            for folder in ("actor", "envs", "dreamer", "learner", "broadcast", "replay_server",
+                           "services")
             for p in (SRC / folder).glob("**/*.cc") if not p.name.endswith("_test.cc"))
         registered = {}
         for kind, name in re.findall(r"\b(Counter|Gauge|Histogram)\(\s*\"(dreamfleet_\w+)\"", sources):

@@ -66,7 +66,7 @@ TEST(ReplayServiceTest, InsertSampleInfoAndEpisodes) {
 
   absl::StatusOr<SampledBatch> batch = client->Sample(5, 8, absl::Seconds(60));
   ASSERT_TRUE(batch.ok()) << batch.status();
-  const Tensor* image = batch->Find("image");
+  const services::NamedTensor* image = batch->Find("image");
   ASSERT_NE(image, nullptr);
   EXPECT_THAT(image->shape, ::testing::ElementsAre(5, 8, 4, 4, 3));
   EXPECT_EQ(batch->keys.size(), 5u);

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "replay_server/replay_cli.h"
+#include "services/hash.h"
 #include "services/metrics.h"
 #include "tests/replay_test_util.h"
 
@@ -23,9 +24,9 @@ using testing::StartShard;
 using testing::ToStepChunk;
 
 TEST(Fnv1aTest, MatchesTheReferenceValues) {
-  EXPECT_EQ(Fnv1a64(""), 14695981039346656037ull);
-  EXPECT_EQ(Fnv1a64("a"), 0xaf63dc4c8601ec8cull);
-  EXPECT_EQ(Fnv1a64("foobar"), 0x85944171f73967e8ull);
+  EXPECT_EQ(services::Fnv1a64(""), 14695981039346656037ull);
+  EXPECT_EQ(services::Fnv1a64("a"), 0xaf63dc4c8601ec8cull);
+  EXPECT_EQ(services::Fnv1a64("foobar"), 0x85944171f73967e8ull);
 }
 
 std::string Text(const std::string& path) {
@@ -55,7 +56,7 @@ TEST(ReplayShardedTest, RoutesByActorSamplesBothAndSurvivesAShardRestart) {
   for (int a = 0; a < 8; ++a) {
     const std::string actor = absl::StrCat("actor-", a);
     auto writer = (*client)->NewWriter(actor);
-    EXPECT_EQ(writer->shard(), static_cast<int>(Fnv1a64(actor) % 2));
+    EXPECT_EQ(writer->shard(), static_cast<int>(services::Fnv1a64(actor) % 2));
     on_shard[writer->shard()].insert(actor);
     for (uint64_t i = 0; i < 2; ++i) {
       ChunkSpec spec;

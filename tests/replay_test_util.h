@@ -65,7 +65,7 @@ inline StepChunk ToStepChunk(const v1::Chunk& chunk) {
   out.num_steps = chunk.num_steps();
   out.weights_version = chunk.weights_version();
   for (const v1::NamedTensor& t : chunk.data()) {
-    Tensor tensor;
+    services::NamedTensor tensor;
     tensor.name = t.name();
     tensor.dtype = t.tensor().dtype();
     tensor.shape.assign(t.tensor().shape().begin(), t.tensor().shape().end());

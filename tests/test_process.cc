@@ -36,6 +36,11 @@ std::string MakeTempDir(const std::string& prefix) {
   return made ? std::string(made) : pattern;
 }
 
+ScopedTempDir::~ScopedTempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
 namespace {
 bool PortFree(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -18,6 +18,18 @@ namespace dreamfleet::testing {
 std::string BinaryPath(const std::string& name);
 // A fresh directory under the test temp dir.
 std::string MakeTempDir(const std::string& prefix);
+// A fresh directory (MakeTempDir) removed with everything in it when this goes out of scope.
+class ScopedTempDir {
+ public:
+  explicit ScopedTempDir(const std::string& prefix) : path_(MakeTempDir(prefix)) {}
+  ~ScopedTempDir();
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 // A base port such that base .. base + count - 1 are free on 127.0.0.1 right now (for binaries
 // that take consecutive ports from a config, e.g. `dreamfleet up`).
 int FreePortRange(int count);

@@ -1,0 +1,305 @@
+#include "actor/actor_loop.h"
+
+#include <algorithm>
+#include <random>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "actor/chunk_builder.h"
+#include "actor/policy_runner.h"
+#include "broadcast/parameter_client.h"
+#include "dreamfleet/v1/parameter.grpc.pb.h"
+#include "envs/env_config.h"
+#include "envs/episode_window.h"
+#include "envs/vector_env.h"
+#include "replay_server/sharded_replay_client.h"
+#include "services/grpc_util.h"
+#include "services/logging.h"
+#include "services/shutdown.h"
+#include "services/status_macros.h"
+
+namespace dreamfleet::actor {
+
+struct ActorLoop::Impl {
+  ActorOptions options;
+  std::string actor_id;
+  int num_envs = 0;
+  std::unique_ptr<envs::VectorEnv> envs;
+  std::unique_ptr<PolicyRunner> policy;
+  replay::ReplayClientOptions replay_options;
+  std::unique_ptr<replay::ShardedReplayClient> replay_client;
+  std::vector<ChunkBuilder> builders;
+  std::vector<std::unique_ptr<replay::InsertWriter>> writers;
+  std::unique_ptr<broadcast::ParameterClient> weights;
+  std::unique_ptr<v1::ParameterService::Stub> learner_stub;
+  bool flushed = false;
+
+  prometheus::Counter* env_steps_total = nullptr;
+  prometheus::Counter* episodes_total = nullptr;
+  prometheus::Gauge* episode_return = nullptr;
+  prometheus::Gauge* episode_length = nullptr;
+  prometheus::Gauge* success_rate = nullptr;
+  prometheus::Gauge* weights_version = nullptr;
+  prometheus::Gauge* weights_lag = nullptr;
+  prometheus::Counter* blocked = nullptr;
+  prometheus::Histogram* inference = nullptr;
+  prometheus::Gauge* steps_per_second = nullptr;
+
+  std::mt19937_64 rng;
+  std::vector<int> actions;
+  envs::EpisodeWindow window{100};
+  int64_t steps = 0;
+  absl::Time rate_start = absl::Now();
+  int64_t rate_steps = 0;
+  absl::Time last_lag_check = absl::InfinitePast();
+  bool logged_first_weights = false;
+};
+
+ActorLoop::ActorLoop(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ActorLoop::~ActorLoop() {
+  if (!impl_->flushed) Flush(absl::ZeroDuration());
+}
+
+absl::StatusOr<std::unique_ptr<ActorLoop>> ActorLoop::Create(const ActorOptions& options,
+                                                             services::Metrics* metrics) {
+  auto impl = std::make_unique<Impl>();
+  Impl& s = *impl;
+  s.options = options;
+  const services::Config& config = options.config;
+  s.actor_id =
+      options.actor_id.empty() ? absl::StrCat("actor-", options.actor_index) : options.actor_id;
+  s.num_envs = static_cast<int>(config.actor.envs_per_actor);
+
+  ASSIGN_OR_RETURN(s.envs, envs::VectorEnv::Create(
+                               envs::EnvOptionsFromConfig(config, options.actor_index * s.num_envs),
+                               s.num_envs));
+  const envs::EnvSpec& spec = s.envs->spec();
+  DF_LOG(INFO) << s.actor_id << ": " << s.num_envs << " x " << spec.name << " (" << spec.num_actions
+               << " actions, " << spec.image_height << "x" << spec.image_width << "x"
+               << spec.image_channels << " images)";
+  ASSIGN_OR_RETURN(s.policy,
+                   PolicyRunner::Create(
+                       s.num_envs, static_cast<int>(config.actor.threads),
+                       static_cast<uint64_t>(config.run.seed) * 1000003u + options.actor_index));
+
+  // Replay: one stream per env and process incarnation (a restarted actor starts new streams, so
+  // the shard never mistakes its chunks for retransmissions of the old ones), routed by its id.
+  const int64_t incarnation = absl::ToUnixMillis(absl::Now());
+  s.replay_options = replay::ReplayClientOptionsFromConfig(config, metrics);
+  ASSIGN_OR_RETURN(s.replay_client, replay::ShardedReplayClient::Create(s.replay_options));
+  for (int i = 0; i < s.num_envs; ++i) {
+    const std::string stream = absl::StrCat(s.actor_id, "/env-", i, "/", incarnation);
+    s.builders.emplace_back(stream, spec, static_cast<int>(config.actor.chunk_steps));
+    s.writers.push_back(s.replay_client->NewWriter(stream));
+  }
+
+  // Weights.
+  const std::string learner_address =
+      services::JoinHostPort(config.learner.host, static_cast<int>(config.learner.port));
+  broadcast::ParameterClient::Options weights_options;
+  weights_options.address = learner_address;
+  weights_options.actor_id = s.actor_id;
+  ASSIGN_OR_RETURN(s.weights, broadcast::ParameterClient::Create(std::move(weights_options)));
+  s.learner_stub = v1::ParameterService::NewStub(services::CreateChannel(learner_address));
+
+  s.env_steps_total = &metrics->Counter("dreamfleet_actor_env_steps_total", "Env steps taken.");
+  s.episodes_total = &metrics->Counter("dreamfleet_actor_episodes_total", "Episodes finished.");
+  s.episode_return =
+      &metrics->Gauge("dreamfleet_actor_episode_return", "Mean return of the last 100 episodes.");
+  s.episode_length = &metrics->Gauge("dreamfleet_actor_episode_length_steps",
+                                     "Length of the latest finished episode.");
+  s.success_rate = &metrics->Gauge("dreamfleet_actor_success_rate",
+                                   "Fraction of the last 100 episodes that reached the goal.");
+  s.weights_version = &metrics->Gauge("dreamfleet_actor_weights_version",
+                                      "Policy weights version in use (0 = random prefill).");
+  s.weights_lag = &metrics->Gauge("dreamfleet_actor_weights_lag_versions",
+                                  "Learner's newest version minus the version in use.");
+  s.blocked = &metrics->Counter("dreamfleet_actor_limiter_blocked_seconds_total",
+                                "Time spent waiting to hand chunks to replay (rate limiter "
+                                "and back pressure).");
+  s.inference =
+      &metrics->Histogram("dreamfleet_actor_inference_seconds", "Batched policy step time.",
+                          services::Metrics::LatencyBuckets());
+  s.steps_per_second =
+      &metrics->Gauge("dreamfleet_actor_env_steps_per_second", "Env steps per second, last 10 s.");
+
+  s.rng.seed(static_cast<uint64_t>(config.run.seed) * 7919u + options.actor_index);
+  s.actions.assign(s.num_envs, 0);
+  RETURN_IF_ERROR(s.envs->Reset());
+  return std::unique_ptr<ActorLoop>(new ActorLoop(std::move(impl)));
+}
+
+void ActorLoop::SwapInWeights() {
+  Impl& s = *impl_;
+  std::shared_ptr<const broadcast::WeightsVersion> latest = s.weights->Latest();
+  if (latest == nullptr || latest->version == s.policy->version()) return;
+  if (absl::Status status = s.policy->Load(*latest); !status.ok()) {
+    DF_LOG(ERROR) << "ignoring weights version " << latest->version << ": " << status;
+    return;
+  }
+  if (!s.logged_first_weights) {
+    DF_LOG(INFO) << "first weights (version " << latest->version << ") after " << s.steps
+                 << " random prefill steps";
+    s.logged_first_weights = true;
+  }
+  s.weights_version->Set(static_cast<double>(s.policy->version()));
+}
+
+absl::Status ActorLoop::ChooseActions() {
+  Impl& s = *impl_;
+  if (s.policy->ready()) {
+    const absl::Time start = absl::Now();
+    RETURN_IF_ERROR(s.policy->Act(*s.envs, &s.actions));
+    s.inference->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    return absl::OkStatus();
+  }
+  std::uniform_int_distribution<int> random_action(0, s.envs->spec().num_actions - 1);
+  for (int& action : s.actions) action = random_action(s.rng);
+  return absl::OkStatus();
+}
+
+absl::Status ActorLoop::RecordSteps() {
+  Impl& s = *impl_;
+  const envs::EnvSpec& spec = s.envs->spec();
+  // Record the current observation of every env with the action about to be taken.
+  for (int i = 0; i < s.num_envs; ++i) {
+    services::StepRecord step;
+    if (spec.image_bytes() > 0) step.image = s.envs->image() + i * spec.image_bytes();
+    if (spec.vector_size > 0) step.vector = s.envs->vector() + i * spec.vector_size;
+    if (spec.text_length > 0) step.text = s.envs->text() + i * spec.text_length;
+    step.action = s.actions[i];
+    step.reward = s.envs->reward()[i];
+    step.is_first = s.envs->is_first()[i];
+    step.is_last = s.envs->is_last()[i];
+    step.is_terminal = s.envs->is_terminal()[i];
+    s.builders[i].Append(step);
+    if (!s.builders[i].full()) continue;
+    const absl::Time start = absl::Now();
+    // Wait for room in the writer (the rate limiter holds acknowledgements back) without making
+    // shutdown wait: Send itself would block until a chunk is acknowledged.
+    while (s.writers[i]->in_flight() >= s.replay_options.max_chunks_in_flight &&
+           !services::ShutdownRequested()) {
+      (void)s.writers[i]->Flush(absl::Milliseconds(100));
+    }
+    if (services::ShutdownRequested()) return absl::OkStatus();
+    if (absl::Status status = s.writers[i]->Send(s.builders[i].Take(s.policy->version()));
+        !status.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat("replay rejected a chunk of ", s.builders[i].stream_id(),
+                                       ": ", status.message()));
+    }
+    s.blocked->Increment(absl::ToDoubleSeconds(absl::Now() - start));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ActorLoop::StepEnvs() {
+  Impl& s = *impl_;
+  RETURN_IF_ERROR(s.envs->Step(s.actions));
+  s.steps += s.num_envs;
+  s.rate_steps += s.num_envs;
+  s.env_steps_total->Increment(s.num_envs);
+  for (const envs::EpisodeStats& stats : s.envs->finished_episodes()) {
+    s.window.Add(stats);
+    s.episodes_total->Increment();
+    s.episode_length->Set(static_cast<double>(stats.length));
+  }
+  if (!s.envs->finished_episodes().empty()) {
+    s.success_rate->Set(s.window.success_rate());
+    s.episode_return->Set(s.window.mean_return());
+  }
+  const absl::Time now = absl::Now();
+  if (now - s.rate_start >= absl::Seconds(10)) {
+    s.steps_per_second->Set(s.rate_steps / absl::ToDoubleSeconds(now - s.rate_start));
+    s.rate_start = now;
+    s.rate_steps = 0;
+  }
+  return absl::OkStatus();
+}
+
+void ActorLoop::ReportLag() {
+  Impl& s = *impl_;
+  const absl::Time now = absl::Now();
+  if (now - s.last_lag_check < absl::Seconds(5)) return;
+  s.last_lag_check = now;
+  grpc::ClientContext context;
+  services::SetDeadline(&context, absl::Seconds(1));
+  v1::StatusResponse response;
+  if (s.learner_stub->Status(&context, v1::StatusRequest(), &response).ok()) {
+    s.weights_lag->Set(std::max<double>(0, response.weights_version() - s.policy->version()));
+  }
+}
+
+absl::Status ActorLoop::Tick() {
+  SwapInWeights();
+  RETURN_IF_ERROR(ChooseActions());
+  RETURN_IF_ERROR(RecordSteps());
+  if (services::ShutdownRequested()) return absl::OkStatus();
+  RETURN_IF_ERROR(StepEnvs());
+  ReportLag();
+  return absl::OkStatus();
+}
+
+absl::Status ActorLoop::Run() {
+  const int64_t max_steps = impl_->options.config.actor.max_env_steps;
+  absl::Status status;
+  while (!services::ShutdownRequested()) {
+    if (status = Tick(); !status.ok()) break;
+    if (max_steps > 0 && impl_->steps >= max_steps) {
+      DF_LOG(INFO) << "reached actor.max_env_steps = " << max_steps;
+      break;
+    }
+  }
+  // The launcher allows actors 20 s to stop.
+  Flush(absl::Seconds(10));
+  return status;
+}
+
+void ActorLoop::Flush(absl::Duration timeout) {
+  Impl& s = *impl_;
+  if (s.flushed) return;
+  s.flushed = true;
+  int partial = 0;
+  for (int i = 0; i < s.num_envs; ++i) {
+    if (s.builders[i].size() > 0 &&
+        s.writers[i]->in_flight() < s.replay_options.max_chunks_in_flight) {
+      if (s.writers[i]->Send(s.builders[i].Take(s.policy->version())).ok()) ++partial;
+    }
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  size_t unacknowledged = 0;
+  for (auto& writer : s.writers) {
+    if (absl::Status status = writer->Close(std::max(absl::ZeroDuration(), deadline - absl::Now()));
+        !status.ok()) {
+      DF_LOG(WARNING) << "closing replay stream: " << status;
+    }
+    unacknowledged += writer->in_flight();
+  }
+  DF_LOG(INFO) << "flushed " << s.num_envs << " replay streams (" << partial
+               << " partial chunks sent, " << acknowledged_chunks() << " chunks acknowledged, "
+               << unacknowledged << " unacknowledged)";
+  s.weights->Stop();
+}
+
+bool ActorLoop::WaitForWeights(int64_t version, absl::Duration timeout) {
+  return impl_->weights->WaitForVersion(version, timeout).ok();
+}
+
+int64_t ActorLoop::env_steps() const { return impl_->steps; }
+int64_t ActorLoop::weights_version() const { return impl_->policy->version(); }
+const std::string& ActorLoop::actor_id() const { return impl_->actor_id; }
+
+uint64_t ActorLoop::acknowledged_chunks() const {
+  uint64_t total = 0;
+  for (const auto& writer : impl_->writers) total += writer->acknowledged();
+  return total;
+}
+
+absl::Status RunActor(const ActorOptions& options, services::Metrics* metrics) {
+  ASSIGN_OR_RETURN(std::unique_ptr<ActorLoop> loop, ActorLoop::Create(options, metrics));
+  return loop->Run();
+}
+
+}  // namespace dreamfleet::actor

@@ -1,0 +1,131 @@
+#include "dreamer/actor_critic.h"
+
+#include "dreamer/distributions.h"
+#include "dreamer/module_options.h"
+#include "dreamer/returns.h"
+
+namespace dreamfleet::dreamer {
+
+ActorCriticImpl::ActorCriticImpl(const AgentConfig& c) : config_(c) {
+  const int64_t feat = c.feat_size();
+  actor_ = register_module("actor", Mlp(PolicyHeadOptions(c)));
+  auto value_options =
+      MlpOptions(feat, c.units, c.ac_layers).out(c.bins).outscale(0.0).norm(c.norm);
+  value_ = register_module("value", Mlp(value_options));
+  slow_value_ = register_module("slow_value", Mlp(value_options));
+  torch::NoGradGuard no_grad;
+  auto src = value_->parameters();
+  auto dst = slow_value_->parameters();
+  for (size_t i = 0; i < src.size(); ++i) {
+    dst[i].copy_(src[i]);
+    dst[i].set_requires_grad(false);
+  }
+}
+
+std::vector<torch::Tensor> ActorCriticImpl::TrainableParameters() {
+  auto params = actor_->parameters();
+  for (auto& p : value_->parameters()) params.push_back(p);
+  return params;
+}
+
+torch::Tensor ActorCriticImpl::PolicyLogits(const torch::Tensor& feat) {
+  return UnimixLogits(actor_->forward(feat), config_.policy_unimix);
+}
+
+torch::Tensor ActorCriticImpl::SampleAction(const torch::Tensor& feat,
+                                            std::optional<torch::Generator> gen) {
+  auto probs = PolicyLogits(feat).exp();
+  return gen ? torch::multinomial(probs, 1, true, *gen).squeeze(-1)
+             : torch::multinomial(probs, 1, true).squeeze(-1);
+}
+
+void ActorCriticImpl::UpdateSlowValue() {
+  torch::NoGradGuard no_grad;
+  auto src = value_->parameters();
+  auto dst = slow_value_->parameters();
+  const double rate = config_.slow_rate;
+  for (size_t i = 0; i < src.size(); ++i) dst[i].mul_(1.0 - rate).add_(src[i], rate);
+}
+
+torch::Tensor ReplayLambdaReturn(const torch::Tensor& reward, const torch::Tensor& boot,
+                                 const torch::Tensor& is_last, const torch::Tensor& is_terminal,
+                                 double gamma, double lambda) {
+  const int64_t t_len = reward.size(1);
+  auto live = (~is_terminal).to(torch::kFloat32).narrow(1, 1, t_len - 1) * gamma;
+  auto lam = (~is_last).to(torch::kFloat32).narrow(1, 1, t_len - 1) * lambda;
+  auto interm = reward.narrow(1, 1, t_len - 1) + (1.0 - lam) * live * boot.narrow(1, 1, t_len - 1);
+  std::vector<torch::Tensor> rets(t_len - 1);
+  auto next = boot.select(1, t_len - 1);
+  for (int64_t t = t_len - 2; t >= 0; --t) {
+    next = interm.select(1, t) + live.select(1, t) * lam.select(1, t) * next;
+    rets[t] = next;
+  }
+  return torch::stack(rets, 1);
+}
+
+ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const ReplayContext& replay,
+                                        ReturnNormalizer& retnorm) {
+  const auto& c = config_;
+  const double gamma = 1.0 - 1.0 / c.horizon;
+  const int64_t h1 = traj.feat.size(1);
+  ActorCriticOutput out;
+
+  auto logits = PolicyLogits(traj.feat);      // [N, H+1, A]
+  auto vlogits = value_->forward(traj.feat);  // [N, H+1, bins]
+  torch::Tensor val, slowval, weight, ret;
+  {
+    torch::NoGradGuard no_grad;
+    val = TwoHotMean(vlogits);
+    slowval = TwoHotMean(slow_value_->forward(traj.feat));
+    // With contdisc the continue probabilities already include gamma.
+    const double disc = c.contdisc ? 1.0 : gamma;
+    weight = torch::cumprod(traj.cont * disc, 1) / disc;
+    ret = LambdaReturn(traj.reward.narrow(1, 1, h1 - 1), val, traj.cont.narrow(1, 1, h1 - 1), disc,
+                       c.lambda);  // [N, H]
+  }
+  if (!torch::isfinite(ret).all().item<bool>()) {
+    out.finite = false;
+    return out;
+  }
+  retnorm.Update(ret);
+  auto scale = retnorm.Scale().to(ret.device());
+  auto adv = ((ret - val.narrow(1, 0, h1 - 1)) / scale).detach();
+  auto head = [&](const torch::Tensor& x) { return x.narrow(1, 0, h1 - 1); };
+  auto onehot = torch::one_hot(traj.action, c.num_actions).to(logits.dtype());
+  auto logpi = head(CategoricalLogProb(logits, onehot));
+  auto ent = head(CategoricalEntropy(logits));
+  auto w = head(weight);
+  out.losses["policy"] = (w * -(logpi * adv + c.actent * ent)).mean();
+  auto vhead = head(vlogits);
+  out.losses["value"] =
+      (w * (TwoHotLoss(vhead, ret) + c.slowreg * TwoHotLoss(vhead, head(slowval)))).mean();
+
+  // Replay value loss on the posterior states, bootstrapped from the imagined returns.
+  const int64_t bs = replay.feat.size(0), t_len = replay.feat.size(1);
+  auto rvlogits = value_->forward(replay.feat);  // [B, T, bins]
+  torch::Tensor rslow, rret;
+  {
+    torch::NoGradGuard no_grad;
+    rslow = TwoHotMean(slow_value_->forward(replay.feat));
+    auto boot = ret.select(1, 0).reshape({bs, t_len});
+    rret = ReplayLambdaReturn(replay.reward, boot, replay.is_last, replay.is_terminal, gamma,
+                              c.lambda);  // [B, T-1]
+  }
+  auto rw = (~replay.is_last).to(torch::kFloat32).narrow(1, 0, t_len - 1);
+  auto rhead = rvlogits.narrow(1, 0, t_len - 1);
+  out.losses["repval"] = (rw * (TwoHotLoss(rhead, rret) +
+                                c.slowreg * TwoHotLoss(rhead, rslow.narrow(1, 0, t_len - 1))))
+                             .mean();
+  out.loss = c.scale_policy * out.losses["policy"] + c.scale_value * out.losses["value"] +
+             c.scale_repval * out.losses["repval"];
+
+  torch::NoGradGuard no_grad;
+  out.metrics["entropy"] = ent.mean();
+  out.metrics["ret"] = ret.mean();
+  out.metrics["adv_mag"] = adv.abs().mean();
+  out.metrics["val"] = val.mean();
+  out.metrics["retnorm_scale"] = scale.reshape({});
+  return out;
+}
+
+}  // namespace dreamfleet::dreamer

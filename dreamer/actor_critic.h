@@ -1,0 +1,85 @@
+// ActorCritic: the DreamerV3 policy (categorical over discrete actions with 1% unimix) and the
+// twohot critic with its slow EMA copy. Loss() takes an imagined rollout (from every posterior
+// state of the batch, with the world model's reward and continue predictions) and the replay
+// features, and returns:
+//   policy  = -w * (logpi(a) * sg(adv) + actent * H[pi]),  adv = (R^lambda - v) / max(1, P95-P5)
+//   value   =  w * (twohot(R^lambda) + slowreg * twohot(slow value))       (imagined states)
+//   repval  = (1-last) * (twohot(R_replay) + slowreg * twohot(slow value)) (replayed states,
+//             bootstrapped with the imagined returns; the official `repval_loss`)
+// as in the official agent (slowtar off, valnorm/advnorm off, contdisc on).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "dreamer/agent_config.h"
+#include "dreamer/models/mlp.h"
+#include "dreamer/return_normalizer.h"
+
+namespace dreamfleet::dreamer {
+
+// Inputs to the actor-critic losses. Imagined tensors carry no gradient.
+struct ImaginedTrajectory {
+  torch::Tensor feat;    // [N, H+1, F]
+  torch::Tensor action;  // [N, H+1] int64
+  torch::Tensor reward;  // [N, H+1] predicted reward on entering each state
+  torch::Tensor cont;    // [N, H+1] continue probability (discounted when contdisc)
+};
+
+struct ReplayContext {
+  torch::Tensor feat;         // [B, T, F] posterior features (with gradient if repval_grad)
+  torch::Tensor reward;       // [B, T]
+  torch::Tensor is_last;      // bool [B, T]
+  torch::Tensor is_terminal;  // bool [B, T]
+};
+
+struct ActorCriticOutput {
+  torch::Tensor loss;                            // scalar, scaled sum
+  std::map<std::string, torch::Tensor> losses;   // policy, value, repval (0-dim)
+  std::map<std::string, torch::Tensor> metrics;  // entropy, ret, adv_mag, ... (0-dim, detached)
+  bool finite = true;                            // false: imagined returns were not finite
+};
+
+class ActorCriticImpl : public torch::nn::Module {
+ public:
+  explicit ActorCriticImpl(const AgentConfig& config);
+
+  // Unimixed action log-probs [..., A].
+  torch::Tensor PolicyLogits(const torch::Tensor& feat);
+  // Samples int64 actions [N] from features [N, F].
+  torch::Tensor SampleAction(const torch::Tensor& feat, std::optional<torch::Generator> gen);
+
+  // Updates `retnorm` with the imagined returns (only when they are finite).
+  ActorCriticOutput Loss(const ImaginedTrajectory& traj, const ReplayContext& replay,
+                         ReturnNormalizer& retnorm);
+
+  // slow <- rate * value + (1 - rate) * slow
+  void UpdateSlowValue();
+
+  // Parameters the optimiser trains (the slow critic is excluded).
+  std::vector<torch::Tensor> TrainableParameters();
+
+  Mlp actor() const { return actor_; }
+  Mlp value() const { return value_; }
+  Mlp slow_value() const { return slow_value_; }
+
+ private:
+  AgentConfig config_;
+  Mlp actor_{nullptr};
+  Mlp value_{nullptr};
+  Mlp slow_value_{nullptr};
+};
+TORCH_MODULE(ActorCritic);
+
+// The official replay lambda-return (respects episode ends inside the window):
+//   R_t = r_{t+1} + gamma (1-term_{t+1}) [ (1 - l_{t+1}) boot_{t+1} + l_{t+1} R_{t+1} ],
+//   l_{t+1} = lambda (1 - last_{t+1}),  R_{T-1} = boot_{T-1}.
+// reward, boot [B, T], is_last / is_terminal bool [B, T] -> [B, T-1].
+torch::Tensor ReplayLambdaReturn(const torch::Tensor& reward, const torch::Tensor& boot,
+                                 const torch::Tensor& is_last, const torch::Tensor& is_terminal,
+                                 double gamma, double lambda);
+
+}  // namespace dreamfleet::dreamer

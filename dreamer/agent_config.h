@@ -1,0 +1,115 @@
+// AgentConfig: every DreamerV3 hyperparameter of the learner in one typed struct, with the official
+// size presets (danijar/dreamerv3 configs.yaml: size1m ... size400m) and a tiny `debug` preset for
+// tests. Serialised as `key=value` lines so checkpoints carry the config they were trained with.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "envs/environment.h"
+
+namespace dreamfleet::dreamer {
+
+struct AgentConfig {
+  // Observation and action spaces (from the env spec).
+  int image_height = 64;
+  int image_width = 64;
+  int image_channels = 3;  // 0 = no image observation
+  int vector_size = 0;     // 0 = no `vector` observation
+  int text_length = 0;     // 0 = no `text` observation
+  int text_vocab = 0;
+  int num_actions = 0;  // discrete actions
+
+  // Sizes (preset-controlled). Names follow the official config.
+  int deter = 512;
+  int hidden = 64;
+  int stoch = 32;
+  int classes = 4;
+  int blocks = 8;
+  int units = 64;
+  int depth = 4;  // CNN base depth; stage depths are depth * cnn_mults
+  std::vector<int> cnn_mults = {2, 3, 4, 4};
+  int enc_layers = 3;   // vector encoder / decoder MLP layers
+  int head_layers = 1;  // reward and continue heads
+  int ac_layers = 3;    // policy and value MLPs
+  int bins = 255;
+  std::string norm = "rms";  // "rms" (official today) or "layer" (the paper)
+  // "strided": kernel-4 stride-2 convs (the paper; ~6x fewer FLOPs on CPU). "official": kernel-5
+  // stride-1 convs with 2x2 max-pool / nearest-upsample (current danijar/dreamerv3).
+  std::string cnn = "strided";
+  // Decoder upsampling for cnn=strided: "transpose" (ConvTranspose2d k4 s2, the paper) or
+  // "upsample" (nearest x2 + conv k3). On this CPU LibTorch the transposed conv is ~1.7x faster
+  // (fewer FLOPs; bench_learner --decoder, BENCHMARKS.md), so it is the default.
+  std::string decoder_upsample = "transpose";
+  // Run the CNNs in channels-last (NHWC) memory format: the observations arrive NHWC and oneDNN
+  // convolutions prefer it (bench_learner --channels-last=false to compare).
+  bool channels_last = true;
+
+  // RSSM and world-model loss.
+  float unimix = 0.01f;
+  float free_nats = 1.0f;
+  float scale_rec = 1.0f;
+  float scale_rew = 1.0f;
+  float scale_con = 1.0f;
+  float scale_dyn = 0.5f;  // the paper; the official config now uses 1.0
+  float scale_rep = 0.1f;
+
+  // Actor-critic.
+  int imag_horizon = 15;
+  float horizon = 333.0f;  // gamma = 1 - 1/horizon
+  float lambda = 0.95f;
+  float actent = 3e-4f;
+  float policy_unimix = 0.01f;
+  float policy_outscale = 0.01f;
+  float slowreg = 1.0f;
+  float slow_rate = 0.02f;
+  int slow_every = 1;
+  float retnorm_decay = 0.99f;
+  float retnorm_limit = 1.0f;
+  float retnorm_perclo = 5.0f;
+  float retnorm_perhi = 95.0f;
+  float scale_policy = 1.0f;
+  float scale_value = 1.0f;
+  float scale_repval = 0.3f;
+  bool repval_grad = true;  // official: the replay value loss also trains the world model
+  bool contdisc = true;     // continue target is (1 - terminal) * gamma
+
+  // Optimiser (LaProp + adaptive gradient clipping).
+  float lr = 4e-5f;
+  // Learning rate of the actor and critic; 0 = lr (the official agent uses one rate). A lower rate
+  // than the world model's keeps the policy from drifting on a world model that has not learned
+  // rewards yet, which matters when a small CPU budget calls for a high world-model rate.
+  float ac_lr = 0.0f;
+  float agc = 0.3f;
+  float eps = 1e-20f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  int warmup = 1000;
+
+  // Training.
+  int batch_size = 16;
+  int batch_length = 64;
+  uint64_t seed = 0;
+  int threads = 0;  // 0 = LibTorch default
+  std::string preset = "1m";
+
+  int feat_size() const { return deter + stoch * classes; }
+  int minres() const { return image_height >> static_cast<int>(cnn_mults.size()); }
+
+  absl::Status Validate() const;
+  std::string Serialize() const;
+  static absl::StatusOr<AgentConfig> Parse(const std::string& text);
+  // Sets one field by its Serialize() name, e.g. Set("scale_rec", "10").
+  absl::Status Set(const std::string& key, const std::string& value);
+};
+
+// Sets the observation and action spaces (image, vector, text, actions) from an env's spec.
+void ApplyEnvSpec(const envs::EnvSpec& spec, AgentConfig* config);
+
+// Applies a size preset ("debug", "1m", "12m", "25m", "50m", "100m", "200m", "400m") to config.
+absl::Status ApplyPreset(const std::string& preset, AgentConfig* config);
+
+}  // namespace dreamfleet::dreamer

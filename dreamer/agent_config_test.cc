@@ -1,0 +1,64 @@
+// AgentConfig: presets match the official sizes; serialisation round-trips; bad keys are named.
+#include "dreamer/agent_config.h"
+
+#include <gtest/gtest.h>
+
+namespace dreamfleet::dreamer {
+namespace {
+
+TEST(AgentConfigTest, PresetsMatchOfficialSizes) {
+  AgentConfig c;
+  ASSERT_TRUE(ApplyPreset("12m", &c).ok());
+  EXPECT_EQ(c.deter, 2048);
+  EXPECT_EQ(c.hidden, 256);
+  EXPECT_EQ(c.classes, 16);
+  EXPECT_EQ(c.depth, 16);
+  EXPECT_EQ(c.units, 256);
+  ASSERT_TRUE(ApplyPreset("1m", &c).ok());
+  EXPECT_EQ(c.deter, 512);
+  EXPECT_EQ(c.classes, 4);
+  ASSERT_TRUE(ApplyPreset("50m", &c).ok());
+  EXPECT_EQ(c.deter, 4096);
+  EXPECT_EQ(c.classes, 32);
+  auto s = ApplyPreset("7m", &c);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("7m"), std::string::npos);
+}
+
+TEST(AgentConfigTest, SerializeParseRoundTrip) {
+  AgentConfig c;
+  ASSERT_TRUE(ApplyPreset("25m", &c).ok());
+  c.num_actions = 7;
+  c.lr = 1.5e-4f;
+  c.cnn_mults = {1, 2, 3};
+  c.repval_grad = false;
+  auto parsed = AgentConfig::Parse(c.Serialize());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->Serialize(), c.Serialize());
+  auto bad = AgentConfig::Parse("deter=12\nbogus_key=3\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("bogus_key"), std::string::npos);
+}
+
+TEST(AgentConfigTest, ValidateNamesTheProblem) {
+  AgentConfig c;
+  EXPECT_NE(c.Validate().message().find("num_actions"), std::string::npos);
+  c.num_actions = 3;
+  EXPECT_TRUE(c.Validate().ok()) << c.Validate();
+  c.deter = 100;
+  EXPECT_NE(c.Validate().message().find("blocks"), std::string::npos);
+}
+
+TEST(AgentConfigTest, SetChangesOneFieldAndNamesBadInput) {
+  AgentConfig c;
+  ASSERT_TRUE(c.Set("ac_lr", "1e-4").ok());
+  EXPECT_FLOAT_EQ(c.ac_lr, 1e-4f);
+  ASSERT_TRUE(c.Set("scale_rec", "30").ok());
+  EXPECT_FLOAT_EQ(c.scale_rec, 30.0f);
+  EXPECT_EQ(c.Set("no_such_field", "1").message(), "unknown agent config key \"no_such_field\"");
+  EXPECT_EQ(c.Set("deter", "big").message(), "bad value \"big\" for agent config key \"deter\"");
+  EXPECT_EQ(c.deter, AgentConfig().deter);
+}
+
+}  // namespace
+}  // namespace dreamfleet::dreamer

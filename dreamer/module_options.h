@@ -1,0 +1,19 @@
+// The network options an AgentConfig implies for the modules the learner and the actors both
+// build (image CNN, RSSM, policy head). One definition, so a Policy built in an actor process
+// always has the shapes of the weights the learner exports.
+#pragma once
+
+#include <cstdint>
+
+#include "dreamer/agent_config.h"
+#include "dreamer/models/image_encoder.h"
+#include "dreamer/models/mlp.h"
+#include "dreamer/models/rssm.h"
+
+namespace dreamfleet::dreamer {
+
+CnnOptions CnnOptionsFor(const AgentConfig& config);
+RssmOptions RssmOptionsFor(const AgentConfig& config, int64_t embed_size);
+MlpOptions PolicyHeadOptions(const AgentConfig& config);
+
+}  // namespace dreamfleet::dreamer

@@ -1,0 +1,99 @@
+#include "dreamer/world_model.h"
+
+#include "dreamer/distributions.h"
+#include "dreamer/module_options.h"
+
+namespace dreamfleet::dreamer {
+
+WorldModelImpl::WorldModelImpl(const AgentConfig& c) : config_(c) {
+  encoder_ = register_module("encoder", Encoder(c));
+  rssm_ = register_module("rssm", Rssm(RssmOptionsFor(c, encoder_->out_size())));
+  const int64_t feat = c.feat_size();
+  if (c.image_channels > 0) {
+    image_decoder_ = register_module(
+        "image_decoder",
+        ImageDecoder(
+            ImageDecoderOptions().feat(feat).cnn(CnnOptionsFor(c)).upsample(c.decoder_upsample)));
+  }
+  if (c.vector_size > 0) {
+    vector_decoder_ = register_module(
+        "vector_decoder",
+        Mlp(MlpOptions(feat, c.units, c.enc_layers).out(c.vector_size).norm(c.norm)));
+  }
+  reward_ = register_module(
+      "reward",
+      Mlp(MlpOptions(feat, c.units, c.head_layers).out(c.bins).outscale(0.0).norm(c.norm)));
+  cont_ =
+      register_module("cont", Mlp(MlpOptions(feat, c.units, c.head_layers).out(1).norm(c.norm)));
+}
+
+torch::Tensor WorldModelImpl::RewardMean(const torch::Tensor& feat) {
+  return TwoHotMean(reward_->forward(feat));
+}
+
+torch::Tensor WorldModelImpl::ContinueProb(const torch::Tensor& feat) {
+  return torch::sigmoid(cont_->forward(feat).squeeze(-1));
+}
+
+WorldModelOutput WorldModelImpl::Loss(const Batch& b, std::optional<torch::Generator> gen) {
+  const auto& c = config_;
+  const int64_t bs = b.action.size(0), t = b.action.size(1), n = bs * t;
+  const auto device = b.action.device();
+  WorldModelOutput out;
+
+  Observation obs;
+  if (b.image.defined()) obs.image = b.image.reshape({n, c.image_height, c.image_width, -1});
+  if (b.vector.defined()) obs.vector = b.vector.reshape({n, -1});
+  if (b.text.defined()) obs.text = b.text.reshape({n, -1});
+  auto embed = encoder_->forward(obs).view({bs, t, -1});
+
+  // The RSSM is driven by the previous action; every window starts from the initial state.
+  auto prev_action =
+      torch::cat({torch::zeros({bs, 1}, b.action.options()), b.action.narrow(1, 0, t - 1)}, 1);
+  auto reset = b.is_first.clone();
+  reset.select(1, 0).fill_(true);
+  out.seq = rssm_->Observe(embed, prev_action, reset, rssm_->Initial(bs, device), gen);
+  out.feat = RssmImpl::Feat(out.seq.deter, out.seq.stoch);  // [B, T, F]
+  auto flat = out.feat.reshape({n, -1});
+
+  auto kl = DynRepLosses(out.seq.post_logit, out.seq.prior_logit, c.free_nats);
+  out.losses["dyn"] = kl.dyn.mean();
+  out.losses["rep"] = kl.rep.mean();
+
+  auto total = c.scale_dyn * out.losses["dyn"] + c.scale_rep * out.losses["rep"];
+  if (image_decoder_) {
+    auto pred = image_decoder_->forward(flat);  // [N, H, W, C] in [0, 1]
+    auto target = obs.image.to(torch::kFloat32).div(255.0);
+    out.losses["image"] = (pred - target).square().sum({1, 2, 3}).mean();
+    total = total + c.scale_rec * out.losses["image"];
+  }
+  if (vector_decoder_) {
+    auto pred = vector_decoder_->forward(flat);
+    out.losses["vector"] = (pred - Symlog(obs.vector.to(torch::kFloat32))).square().sum(-1).mean();
+    total = total + c.scale_rec * out.losses["vector"];
+  }
+  auto reward_loss = TwoHotLoss(reward_->forward(out.feat), b.reward);  // [B, T]
+  out.losses["rew"] = reward_loss.mean();
+  {
+    // Prioritized replay: how badly the model predicts each sequence (reward and KL terms, the
+    // ones that stay comparable across observation types).
+    torch::NoGradGuard no_grad;
+    auto kl_per_step = (kl.dyn + kl.rep).reshape({bs, t, -1}).sum(-1);
+    out.sequence_loss = (reward_loss.detach().reshape({bs, t}) + kl_per_step).mean(1);
+  }
+  auto con_target = (~b.is_terminal).to(torch::kFloat32);
+  if (c.contdisc) con_target = con_target * (1.0 - 1.0 / c.horizon);
+  out.losses["con"] =
+      torch::binary_cross_entropy_with_logits(cont_->forward(out.feat).squeeze(-1), con_target);
+  total = total + c.scale_rew * out.losses["rew"] + c.scale_con * out.losses["con"];
+  out.loss = total;
+
+  {
+    torch::NoGradGuard no_grad;
+    out.metrics["prior_ent"] = CategoricalEntropy(out.seq.prior_logit).sum(-1).mean();
+    out.metrics["post_ent"] = CategoricalEntropy(out.seq.post_logit).sum(-1).mean();
+  }
+  return out;
+}
+
+}  // namespace dreamfleet::dreamer

@@ -1,0 +1,58 @@
+// WorldModel: encoder -> RSSM -> decoder, reward head (twohot over 255 symlog bins, zero-init
+// output) and continue head (Bernoulli). Loss() computes DreamerV3's world-model loss on a batch:
+//   rec (image MSE summed over pixels, vector symlog-MSE) + rew + con
+//   + scale_dyn * max(1, KL(sg(post) || prior)) + scale_rep * max(1, KL(post || sg(prior)))
+// each averaged over [B, T], and returns the posterior features the actor-critic starts from.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "dreamer/agent_config.h"
+#include "dreamer/batch.h"
+#include "dreamer/models/encoder.h"
+#include "dreamer/models/image_decoder.h"
+#include "dreamer/models/mlp.h"
+#include "dreamer/models/rssm.h"
+
+namespace dreamfleet::dreamer {
+
+struct WorldModelOutput {
+  torch::Tensor loss;                            // scalar: the scaled sum
+  std::map<std::string, torch::Tensor> losses;   // unscaled 0-dim means: image, vector, rew, con,
+                                                 // dyn, rep
+  std::map<std::string, torch::Tensor> metrics;  // 0-dim: prior_ent, post_ent
+  RssmSequence seq;                              // posterior sequence
+  torch::Tensor feat;                            // [B, T, F] posterior features (with gradient)
+  torch::Tensor sequence_loss;                   // [B] detached prediction loss per sequence
+                                                 // (replay priorities)
+};
+
+class WorldModelImpl : public torch::nn::Module {
+ public:
+  explicit WorldModelImpl(const AgentConfig& config);
+
+  WorldModelOutput Loss(const Batch& batch, std::optional<torch::Generator> gen);
+
+  torch::Tensor RewardMean(const torch::Tensor& feat);    // [..., F] -> [...]
+  torch::Tensor ContinueProb(const torch::Tensor& feat);  // [..., F] -> [...]
+
+  Encoder encoder() const { return encoder_; }
+  Rssm rssm() const { return rssm_; }
+  const AgentConfig& config() const { return config_; }
+
+ private:
+  AgentConfig config_;
+  Encoder encoder_{nullptr};
+  Rssm rssm_{nullptr};
+  ImageDecoder image_decoder_{nullptr};
+  Mlp vector_decoder_{nullptr};
+  Mlp reward_{nullptr};
+  Mlp cont_{nullptr};
+};
+TORCH_MODULE(WorldModel);
+
+}  // namespace dreamfleet::dreamer

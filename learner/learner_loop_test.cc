@@ -1,0 +1,127 @@
+// LearnerLoop in-process: real gridworld steps in a real replay shard on loopback, a real
+// ParameterService; a few updates, publishing, checkpoint and resume.
+#include "learner/learner_loop.h"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+#include "envs/env_config.h"
+#include "envs/vector_env.h"
+#include "gtest/gtest.h"
+#include "replay_server/sharded_replay_client.h"
+#include "services/grpc_util.h"
+#include "services/step_record.h"
+#include "tests/in_process_shard.h"
+#include "tests/test_process.h"
+
+namespace dreamfleet::learner {
+namespace {
+
+services::Config SmallConfig(const std::string& run_dir) {
+  services::Config config;
+  config.env.name = "grid_empty_5x5";
+  config.env.view = "symbolic";
+  config.learner.preset = "debug";
+  config.learner.device = "cpu";
+  config.learner.batch_size = 2;
+  config.learner.batch_length = 8;
+  config.learner.warmup_updates = 10;
+  config.learner.publish_every_updates = 2;
+  config.learner.publish_every_seconds = 3600;
+  config.learner.checkpoint_minutes = 600;
+  config.replay.min_size_to_sample = 16;
+  config.replay.sequence_length = 8;
+  config.run.dir = run_dir;
+  return config;
+}
+
+// Streams `ticks` steps of 2 envs acting at random into the shard at config.replay.addresses.
+void FillReplay(const services::Config& config, int ticks) {
+  auto envs = envs::VectorEnv::Create(envs::EnvOptionsFromConfig(config, 0), 2);
+  ASSERT_TRUE(envs.ok()) << envs.status();
+  auto client =
+      replay::ShardedReplayClient::Create(replay::ReplayClientOptionsFromConfig(config, nullptr));
+  ASSERT_TRUE(client.ok()) << client.status();
+  const envs::EnvSpec& spec = (*envs)->spec();
+  for (int e = 0; e < 2; ++e) {
+    services::StepColumns steps(spec.step_shape());
+    ASSERT_TRUE((*envs)->Reset().ok());
+    std::vector<int> actions(2);
+    std::unique_ptr<replay::InsertWriter> writer =
+        (*client)->NewWriter(absl::StrCat("filler/env-", e));
+    for (int t = 0; t < ticks; ++t) {
+      actions = {t % spec.num_actions, (t * 7) % spec.num_actions};
+      services::StepRecord step;
+      step.vector = (*envs)->vector() + e * spec.vector_size;
+      step.action = actions[e];
+      step.reward = (*envs)->reward()[e];
+      step.is_first = (*envs)->is_first()[e];
+      step.is_last = (*envs)->is_last()[e];
+      step.is_terminal = (*envs)->is_terminal()[e];
+      steps.Append(step);
+      ASSERT_TRUE((*envs)->Step(actions).ok());
+    }
+    replay::StepChunk chunk;
+    chunk.actor_id = absl::StrCat("filler/env-", e);
+    chunk.num_steps = static_cast<uint32_t>(steps.size());
+    chunk.fields = steps.ToTensors();
+    ASSERT_TRUE(writer->Send(std::move(chunk)).ok());
+    ASSERT_TRUE(writer->Close(absl::Seconds(30)).ok());
+  }
+}
+
+// Steps until `updates` updates are done (each Step waits up to 1 s for a batch).
+void TrainUntil(LearnerLoop& loop, int64_t updates) {
+  for (int attempt = 0; attempt < 300 && loop.updates() < updates; ++attempt) {
+    absl::StatusOr<bool> stepped = loop.Step(absl::Seconds(1));
+    ASSERT_TRUE(stepped.ok()) << stepped.status();
+  }
+  ASSERT_EQ(loop.updates(), updates);
+}
+
+TEST(LearnerLoopTest, TrainsOnReplayPublishesWeightsAndResumesFromItsCheckpoint) {
+  dreamfleet::testing::ScopedTempDir run_dir("learner_loop_test_");
+  services::Config config = SmallConfig(run_dir.path());
+  auto shard = dreamfleet::testing::InProcessShard::Start(config);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  config.replay.addresses = (*shard)->address();
+  FillReplay(config, 64);
+
+  services::Metrics metrics;
+  broadcast::ParameterServiceImpl::Options options;
+  options.metrics = &metrics;
+  broadcast::ParameterServiceImpl service(options);
+  {
+    auto loop = LearnerLoop::Create(config, &service, &metrics);
+    ASSERT_TRUE(loop.ok()) << loop.status();
+    EXPECT_FALSE((*loop)->resumed());
+    TrainUntil(**loop, 3);
+    // The first update publishes at once, then every second update.
+    EXPECT_EQ((*loop)->weights_version(), 2);
+    EXPECT_EQ(service.version(), 2);
+    (*loop)->Checkpoint();
+  }
+  EXPECT_TRUE(std::filesystem::exists(config.run.dir + "/learner"));
+  auto resumed = LearnerLoop::Create(config, &service, &metrics);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_TRUE((*resumed)->resumed());
+  EXPECT_EQ((*resumed)->updates(), 3);
+  TrainUntil(**resumed, 4);
+  EXPECT_GT((*resumed)->weights_version(), 2);  // versions keep rising across restarts
+}
+
+TEST(LearnerLoopTest, AnUnknownEnvIsAnErrorNamingIt) {
+  dreamfleet::testing::ScopedTempDir run_dir("learner_loop_test_");
+  services::Config config = SmallConfig(run_dir.path());
+  config.env.name = "grid_nowhere";
+  config.replay.addresses = "127.0.0.1:1";
+  services::Metrics metrics;
+  broadcast::ParameterServiceImpl service(broadcast::ParameterServiceImpl::Options{});
+  auto loop = LearnerLoop::Create(config, &service, &metrics);
+  EXPECT_TRUE(absl::IsNotFound(loop.status())) << loop.status();
+  EXPECT_NE(loop.status().message().find("grid_nowhere"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dreamfleet::learner

@@ -1,0 +1,188 @@
+#include "learner/local_trainer.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "dreamer/policy.h"
+#include "envs/episode_window.h"
+#include "learner/sequence_replay.h"
+#include "services/status_macros.h"
+
+namespace dreamfleet::learner {
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+constexpr size_t kRecentEpisodes = 50;
+
+}  // namespace
+
+absl::Status LocalTrainerOptions::Validate() const {
+  if (envs < 1 || batch < 1 || length < 2 || train_ratio < 0 || steps < 0 || save_every < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "need --envs >= 1, --batch >= 1, --length >= 2, --train-ratio >= 0, --steps >= 0, "
+        "--save-every >= 1; got envs ",
+        envs, ", batch ", batch, ", length ", length, ", train-ratio ", train_ratio, ", steps ",
+        steps, ", save-every ", save_every));
+  }
+  return absl::OkStatus();
+}
+
+struct LocalTrainer::State {
+  State(const dreamer::AgentConfig& config, const LocalTrainerOptions& o)
+      : replay(
+            config, static_cast<int>(o.envs),
+            std::min<int64_t>(std::max<int64_t>(o.steps / o.envs + o.length, 4 * o.length), 250000),
+            static_cast<uint64_t>(o.seed) + 17),
+        generator(at::detail::createCPUGenerator(static_cast<uint64_t>(o.seed) + 23)),
+        recent(kRecentEpisodes) {}
+  SequenceReplay replay;
+  dreamer::Policy policy{nullptr};
+  dreamer::PolicyState policy_state;
+  torch::Generator generator;
+  envs::EpisodeWindow recent;
+  std::vector<int> actions;
+  int64_t env_steps = 0;
+  int64_t episodes = 0;
+  double credit = 0;
+  double start = Now();
+  std::map<std::string, double> losses;
+};
+
+absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const LocalTrainerOptions& o) {
+  RETURN_IF_ERROR(o.Validate());
+  envs::EnvOptions env_options;
+  env_options.name = o.env;
+  env_options.base_seed = static_cast<uint64_t>(o.seed);
+  env_options.image_size = static_cast<int>(o.image_size);
+  env_options.view = o.view;
+  ASSIGN_OR_RETURN(std::unique_ptr<envs::VectorEnv> envs,
+                   envs::VectorEnv::Create(env_options, static_cast<int>(o.envs)));
+
+  dreamer::AgentConfig config;
+  RETURN_IF_ERROR(dreamer::ApplyPreset(o.preset, &config));
+  dreamer::ApplyEnvSpec(envs->spec(), &config);
+  config.batch_size = static_cast<int>(o.batch);
+  config.batch_length = static_cast<int>(o.length);
+  config.seed = static_cast<uint64_t>(o.seed);
+  config.threads = static_cast<int>(o.threads);
+  config.lr = static_cast<float>(o.lr);
+  config.warmup = static_cast<int>(o.warmup);
+  for (const std::string& assignment : o.agent_sets) {
+    const auto eq = assignment.find('=');
+    if (eq == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--agent=", assignment, " is not of the form KEY=VALUE"));
+    }
+    RETURN_IF_ERROR(config.Set(assignment.substr(0, eq), assignment.substr(eq + 1)));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<DreamerAgent> agent, DreamerAgent::Create(config));
+  std::unique_ptr<LocalTrainer> trainer(new LocalTrainer(o, std::move(envs), std::move(agent)));
+  if (!o.checkpoint_dir.empty()) {
+    absl::Status restored = trainer->agent_->Restore(o.checkpoint_dir);
+    if (restored.ok()) {
+      trainer->state_->env_steps = trainer->agent_->counters()["env_steps"];
+      trainer->resumed_ = true;
+    } else if (!absl::IsNotFound(restored)) {
+      return restored;
+    }
+  }
+  RETURN_IF_ERROR(trainer->envs_->Reset());
+  return trainer;
+}
+
+LocalTrainer::LocalTrainer(const LocalTrainerOptions& options,
+                           std::unique_ptr<envs::VectorEnv> envs,
+                           std::unique_ptr<DreamerAgent> agent)
+    : options_(options), envs_(std::move(envs)), agent_(std::move(agent)) {
+  state_ = std::make_unique<State>(agent_->config(), options_);
+  state_->policy = agent_->policy();
+  state_->policy_state = state_->policy->Initial(options_.envs);
+}
+
+LocalTrainer::~LocalTrainer() = default;
+
+absl::Status LocalTrainer::Tick() {
+  State& s = *state_;
+  RETURN_IF_ERROR(dreamer::ActOnEnvs(s.policy, *envs_, &s.policy_state, s.generator, &s.actions));
+  const envs::EnvSpec& spec = envs_->spec();
+  for (int i = 0; i < options_.envs; ++i) {
+    services::StepRecord step;
+    if (spec.image_bytes() > 0) step.image = envs_->image() + i * spec.image_bytes();
+    if (spec.vector_size > 0) step.vector = envs_->vector() + i * spec.vector_size;
+    if (spec.text_length > 0) step.text = envs_->text() + i * spec.text_length;
+    step.action = s.actions[i];
+    step.reward = envs_->reward()[i];
+    step.is_first = envs_->is_first()[i];
+    step.is_last = envs_->is_last()[i];
+    step.is_terminal = envs_->is_terminal()[i];
+    s.replay.Add(i, step);
+  }
+  if (absl::Status status = envs_->Step(s.actions); !status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("env step failed: ", status.message()));
+  }
+  s.env_steps += options_.envs;
+  for (const envs::EpisodeStats& episode : envs_->finished_episodes()) {
+    ++s.episodes;
+    s.recent.Add(episode);
+  }
+  return Train();
+}
+
+absl::Status LocalTrainer::Train() {
+  State& s = *state_;
+  const int64_t replayed_per_update = options_.batch * options_.length;
+  const int64_t train_fill = std::max<int64_t>(replayed_per_update, 1024);
+  if (s.replay.size() < train_fill || !s.replay.CanSample(options_.length)) return absl::OkStatus();
+  s.credit += options_.train_ratio * options_.envs;
+  while (s.credit >= replayed_per_update) {
+    s.credit -= replayed_per_update;
+    absl::StatusOr<TrainMetrics> metrics =
+        agent_->Train(s.replay.Sample(options_.batch, options_.length));
+    if (!metrics.ok()) {
+      return absl::Status(metrics.status().code(),
+                          absl::StrCat("update failed: ", metrics.status().message()));
+    }
+    if (!metrics->skipped) s.losses = metrics->losses;
+    if (!options_.checkpoint_dir.empty() && agent_->updates() % options_.save_every == 0) {
+      RETURN_IF_ERROR(Save());
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool LocalTrainer::reached_success() const {
+  return options_.until_success > 0 && state_->recent.full() &&
+         state_->recent.success_rate() >= options_.until_success;
+}
+
+bool LocalTrainer::done() const { return state_->env_steps >= options_.steps || reached_success(); }
+
+LocalProgress LocalTrainer::Progress() const {
+  LocalProgress p;
+  p.env_steps = state_->env_steps;
+  p.updates = agent_->updates();
+  p.skipped_updates = agent_->skipped_updates();
+  p.episodes = state_->episodes;
+  p.mean_return = state_->recent.mean_return();
+  p.success = state_->recent.success_rate();
+  p.wall_seconds = Now() - state_->start;
+  p.losses = state_->losses;
+  return p;
+}
+
+absl::Status LocalTrainer::Save() {
+  if (options_.checkpoint_dir.empty()) return absl::OkStatus();
+  agent_->counters()["env_steps"] = state_->env_steps;
+  absl::Status status = agent_->Save(options_.checkpoint_dir);
+  // A checkpoint of this very update already exists (saved on the last update, then at the end).
+  if (absl::IsAlreadyExists(status)) return absl::OkStatus();
+  return status;
+}
+
+}  // namespace dreamfleet::learner

@@ -1,0 +1,88 @@
+// LocalTrainer: DreamerV3 in one process (dreamfleet-train-local) — K envs (envs::VectorEnv), an
+// in-memory SequenceReplay and a DreamerAgent. One Tick(): the policy acts on the K envs (the
+// same policy step as an actor, dreamer::ActOnEnvs) -> their step records go to replay -> the
+// envs step -> every env step earns train_ratio replayed steps, spent as B x T updates (with a
+// checkpoint every save_every updates when a checkpoint dir is set).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "envs/vector_env.h"
+#include "learner/dreamer_agent.h"
+
+namespace dreamfleet::learner {
+
+struct LocalTrainerOptions {
+  std::string env = "grid_empty_5x5";
+  std::string preset = "1m";
+  int64_t steps = 100000;   // env steps to run
+  double train_ratio = 64;  // replayed steps per env step
+  int64_t envs = 4;
+  int64_t image_size = 64;
+  std::string view = "full";
+  int64_t batch = 16;
+  int64_t length = 64;
+  int64_t seed = 0;
+  int64_t threads = 0;         // 0: LibTorch's choice
+  double until_success = 0;    // stop once the last 50 episodes reach this success rate
+  std::string checkpoint_dir;  // "" = no checkpoints
+  int64_t save_every = 1000;   // updates
+  double lr = 4e-5;
+  int64_t warmup = 1000;
+  std::vector<std::string> agent_sets;  // KEY=VALUE agent config fields
+
+  // INVALID_ARGUMENT naming the first bad value.
+  absl::Status Validate() const;
+};
+
+struct LocalProgress {
+  int64_t env_steps = 0;
+  int64_t updates = 0;
+  int64_t skipped_updates = 0;
+  int64_t episodes = 0;
+  double mean_return = 0;  // last 50 episodes
+  double success = 0;      // last 50 episodes
+  double wall_seconds = 0;
+  std::map<std::string, double> losses;  // of the latest update
+};
+
+class LocalTrainer {
+ public:
+  // Builds the envs and the agent and resumes from options.checkpoint_dir when it holds a
+  // checkpoint (replay starts empty).
+  static absl::StatusOr<std::unique_ptr<LocalTrainer>> Create(const LocalTrainerOptions& options);
+  ~LocalTrainer();
+
+  // One env step of every env, then the updates it earned.
+  absl::Status Tick();
+  // True once options.steps env steps are done or the success target is reached.
+  bool done() const;
+  bool reached_success() const;
+  LocalProgress Progress() const;
+  // Writes a checkpoint (with the env step counter) when a checkpoint dir is set.
+  absl::Status Save();
+  bool resumed() const { return resumed_; }
+
+  const envs::EnvSpec& spec() const { return envs_->spec(); }
+  DreamerAgent& agent() { return *agent_; }
+
+ private:
+  LocalTrainer(const LocalTrainerOptions& options, std::unique_ptr<envs::VectorEnv> envs,
+               std::unique_ptr<DreamerAgent> agent);
+  absl::Status Train();
+
+  struct State;
+  const LocalTrainerOptions options_;
+  std::unique_ptr<envs::VectorEnv> envs_;
+  std::unique_ptr<DreamerAgent> agent_;
+  std::unique_ptr<State> state_;
+  bool resumed_ = false;
+};
+
+}  // namespace dreamfleet::learner
