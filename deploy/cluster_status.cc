@@ -1,5 +1,12 @@
 #include "deploy/cluster_status.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <set>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -26,6 +33,45 @@ bool ParsePrometheusValue(const std::string& text, const std::string& name, doub
     if (!fields.empty() && absl::SimpleAtod(fields[0], value)) return true;
   }
   return false;
+}
+
+std::vector<ActorEndpoint> ActorEndpoints(const services::Config& config, int num_actors) {
+  std::vector<ActorEndpoint> endpoints;
+  if (config.actor.metrics_addresses.empty()) {
+    for (int i = 0; i < num_actors; ++i) {
+      endpoints.push_back({"127.0.0.1", static_cast<int>(config.actor.metrics_port) + i, ""});
+    }
+    return endpoints;
+  }
+  for (absl::string_view entry :
+       absl::StrSplit(config.actor.metrics_addresses, ',', absl::SkipWhitespace())) {
+    entry = absl::StripAsciiWhitespace(entry);
+    const size_t colon = entry.rfind(':');
+    int port = 0;
+    if (colon == absl::string_view::npos || !absl::SimpleAtoi(entry.substr(colon + 1), &port)) {
+      endpoints.push_back({std::string(entry), 0, "not of the form host:port"});
+      continue;
+    }
+    std::string host(absl::StripPrefix(absl::StripSuffix(entry.substr(0, colon), "]"), "["));
+    addrinfo hints = {};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+    if (rc != 0) {
+      endpoints.push_back({host, port, gai_strerror(rc)});
+      continue;
+    }
+    std::set<std::string> seen;  // getaddrinfo may list an address once per protocol
+    for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+      char text[INET_ADDRSTRLEN] = {};
+      const auto* in = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+      if (inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text)) == nullptr) continue;
+      if (seen.insert(text).second) endpoints.push_back({text, port, ""});
+    }
+    freeaddrinfo(found);
+  }
+  return endpoints;
 }
 
 ClusterStatus QueryCluster(const services::Config& config, int num_actors) {
@@ -68,11 +114,12 @@ ClusterStatus QueryCluster(const services::Config& config, int num_actors) {
     learner.data_wait_fraction = response.data_wait_fraction();
     learner.losses.insert(response.losses().begin(), response.losses().end());
   }
-  for (int i = 0; i < num_actors; ++i) {
+  for (const ActorEndpoint& endpoint : ActorEndpoints(config, num_actors)) {
     ActorStatus actor;
-    const int port = static_cast<int>(config.actor.metrics_port) + i;
-    actor.address = services::JoinHostPort("127.0.0.1", port);
-    absl::StatusOr<std::string> text = services::HttpGet("127.0.0.1", port, "/metrics");
+    actor.address = services::JoinHostPort(endpoint.host, endpoint.port);
+    absl::StatusOr<std::string> text =
+        endpoint.error.empty() ? services::HttpGet(endpoint.host, endpoint.port, "/metrics")
+                               : absl::StatusOr<std::string>(absl::UnavailableError(endpoint.error));
     actor.up = text.ok();
     if (text.ok()) {
       ParsePrometheusValue(*text, "dreamfleet_actor_env_steps_total", &actor.env_steps);

@@ -59,7 +59,19 @@ struct ClusterStatus {
   std::string ToText() const;    // the human table of `dreamfleet status`
 };
 
+// Where the actors' /metrics are: with actor.metrics_addresses, every address each listed
+// host:port resolves to (a compose service or a Kubernetes headless service names all its
+// replicas; a name that does not resolve is kept as given, and reported down); otherwise
+// 127.0.0.1:actor.metrics_port + i for the `num_actors` actors `dreamfleet up` starts.
+struct ActorEndpoint {
+  std::string host;
+  int port = 0;
+  std::string error;  // why the address could not be resolved
+};
+std::vector<ActorEndpoint> ActorEndpoints(const services::Config& config, int num_actors);
+
 // Queries everything with short deadlines; unreachable parts are reported, not errors.
+// `num_actors` matters only without actor.metrics_addresses.
 ClusterStatus QueryCluster(const services::Config& config, int num_actors);
 
 // Parses the value of `name` (no labels, or the first series) from Prometheus text; false when

@@ -1,6 +1,7 @@
 #include "deploy/cluster_status.h"
 
 #include "gtest/gtest.h"
+#include "services/metrics.h"
 
 namespace dreamfleet::deploy {
 namespace {
@@ -32,6 +33,46 @@ TEST(ClusterStatusTest, UnreachableClusterIsReportedNotFatal) {
   ASSERT_EQ(status.actors.size(), 1u);
   EXPECT_FALSE(status.actors[0].up);
   EXPECT_NE(status.ToJson().find("\"up\":false"), std::string::npos);
+}
+
+TEST(ClusterStatusTest, ActorsAreFoundAtTheirLocalPortsByDefault) {
+  services::Config config;
+  config.actor.metrics_port = 9300;
+  std::vector<ActorEndpoint> endpoints = ActorEndpoints(config, 2);
+  ASSERT_EQ(endpoints.size(), 2u);
+  EXPECT_EQ(endpoints[0].host, "127.0.0.1");
+  EXPECT_EQ(endpoints[0].port, 9300);
+  EXPECT_EQ(endpoints[1].port, 9301);
+}
+
+TEST(ClusterStatusTest, ActorsAreFoundAtEveryAddressTheirNamesResolveTo) {
+  services::Config config;
+  config.actor.metrics_addresses = "localhost:9200, 127.0.0.1:9201,no-such-host.invalid:9200,bad";
+  std::vector<ActorEndpoint> endpoints = ActorEndpoints(config, 5);  // the count is ignored
+  ASSERT_EQ(endpoints.size(), 4u);
+  EXPECT_EQ(endpoints[0].host, "127.0.0.1");  // localhost, resolved
+  EXPECT_EQ(endpoints[0].port, 9200);
+  EXPECT_TRUE(endpoints[0].error.empty()) << endpoints[0].error;
+  EXPECT_EQ(endpoints[1].port, 9201);
+  EXPECT_EQ(endpoints[2].host, "no-such-host.invalid");
+  EXPECT_FALSE(endpoints[2].error.empty());
+  EXPECT_EQ(endpoints[3].error, "not of the form host:port");
+}
+
+TEST(ClusterStatusTest, ScrapesAnActorFoundByName) {
+  services::Metrics metrics;
+  metrics.Counter("dreamfleet_actor_env_steps_total", "Env steps taken.").Increment(321);
+  auto server = services::MetricsServer::Start("127.0.0.1", 0, &metrics);
+  ASSERT_TRUE(server.ok()) << server.status();
+  services::Config config;
+  config.replay.port = 1;
+  config.learner.port = 1;
+  config.actor.metrics_addresses = "localhost:" + std::to_string((*server)->port());
+  ClusterStatus status = QueryCluster(config, 0);
+  ASSERT_EQ(status.actors.size(), 1u);
+  EXPECT_TRUE(status.actors[0].up);
+  EXPECT_EQ(status.actors[0].env_steps, 321);
+  EXPECT_EQ(status.env_steps(), 321);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "replay_server/replay_cli.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -98,7 +99,7 @@ void PrintTable(const v1::TableInfo& t, const std::string& shard, const std::str
       << t.selector() << ")\n";
   out << "  episodes    " << t.episodes() << "\n";
   out << "  inserted    " << t.inserted_steps() << " steps; sampled " << t.sampled_items()
-      << " items\n";
+      << " items (" << t.sampled_steps() << " steps)\n";
   out << "  memory      " << Bytes(t.bytes()) << " of step data\n";
   const v1::RateLimiterInfo& l = t.limiter();
   out << "  limiter     samples_per_insert " << l.samples_per_insert() << ", tolerance "
@@ -114,9 +115,13 @@ void PrintTable(const v1::TableInfo& t, const std::string& shard, const std::str
                                       spec.shape().begin(), spec.shape().end()))));
   }
   out << "  signature   " << (fields.empty() ? "(none yet)" : absl::StrJoin(fields, ", ")) << "\n";
+  // Stream ids (actor/env-i/incarnation) are long: the column is as wide as the longest.
+  size_t width = 0;
+  for (const v1::ActorCount& actor : t.actors()) width = std::max(width, actor.actor_id().size());
   for (const v1::ActorCount& actor : t.actors()) {
-    out << "  actor       " << std::left << std::setw(20) << actor.actor_id() << std::right
-        << actor.steps() << " steps, " << actor.episodes() << " episodes\n";
+    out << "  actor       " << std::left << std::setw(static_cast<int>(width) + 2)
+        << actor.actor_id() << std::right << actor.steps() << " steps, " << actor.episodes()
+        << " episodes\n";
   }
 }
 
@@ -155,6 +160,7 @@ int Episodes(const std::vector<std::string>& addresses, const CommonFlags& flags
   int failures = 0;
   std::vector<std::string> json;
   bool header = false;
+  int actor_width = 16;
   for (const std::string& address : addresses) {
     Shard shard(address, flags);
     v1::ListEpisodesRequest request = base;
@@ -171,16 +177,21 @@ int Episodes(const std::vector<std::string>& addresses, const CommonFlags& flags
       if (flags.json) {
         json.push_back(absl::StrCat("{\"address\":\"", address, "\",\"page\":", Json(response), "}"));
       } else {
+        // The actor column fits the longest stream id seen so far (they run to ~30 chars).
+        for (const v1::EpisodeInfo& e : response.episodes()) {
+          actor_width = std::max(actor_width, static_cast<int>(e.actor_id().size()));
+        }
         if (!header) {
-          out << absl::StrFormat("%-22s %-10s %-16s %8s %10s %-9s %s\n", "shard", "id", "actor",
-                                 "length", "return", "status", "started (UTC)");
+          out << absl::StrFormat("%-22s %-10s %-*s %8s %10s %-9s %s\n", "shard", "id",
+                                 actor_width, "actor", "length", "return", "status",
+                                 "started (UTC)");
           header = true;
         }
         for (const v1::EpisodeInfo& e : response.episodes()) {
           const std::string state =
               e.complete() ? (e.truncated() ? "truncated" : "complete") : "running";
-          out << absl::StrFormat("%-22s %-10d %-16s %8d %10.3f %-9s %s\n", address, e.id(),
-                                 e.actor_id(), e.length(), e.episode_return(), state,
+          out << absl::StrFormat("%-22s %-10d %-*s %8d %10.3f %-9s %s\n", address, e.id(),
+                                 actor_width, e.actor_id(), e.length(), e.episode_return(), state,
                                  Time(e.start_time_unix_ms()));
         }
         if (!all && !response.next_page_token().empty()) {

@@ -88,7 +88,7 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
         return absl::DataLossError(absl::StrCat(checkpoint_path, ": chunk record ", i, " of ",
                                                 header.num_chunks(), " is unreadable"));
       }
-      RETURN_IF_ERROR(table_->Restore(record));
+      RETURN_IF_ERROR(table_->Restore(record, /*counted_in_header=*/true));
       ++restore_stats_.chunks;
       restore_stats_.steps += record.chunk().num_steps();
     }
@@ -119,7 +119,11 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
         ++restore_stats_.dropped_tails;
         break;
       }
-      if (absl::Status s = table_->Restore(record); !s.ok()) {
+      if (!record.has_chunk()) {  // the sample counters after a sample
+        table_->RestoreSampleCounters(record.sample_counters());
+        continue;
+      }
+      if (absl::Status s = table_->Restore(record, /*counted_in_header=*/false); !s.ok()) {
         DF_LOG(WARNING) << path << ": record at byte " << reader->offset() << " does not restore ("
                         << s.message() << "); dropping the rest";
         ++restore_stats_.dropped_tails;
@@ -137,6 +141,16 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
   ASSIGN_OR_RETURN(std::unique_ptr<WriteAheadLog> wal,
                    WriteAheadLog::Open(dir, next_index, options_.fsync_interval, metrics));
   wal_ = std::move(wal);
+  // Every sample's counters go to the log too (under the table mutex, like inserts, so a
+  // checkpoint's header and the log after it never disagree). Not waited for: a process crash
+  // keeps what was written; only a machine crash before the next fsync loses the newest counts.
+  table_->SetSampleLog([this](const v1::SampleCounters& counters) {
+    v1::StoredChunkRecord record;
+    *record.mutable_sample_counters() = counters;
+    if (absl::StatusOr<uint64_t> lsn = wal_->Append(record.SerializeAsString(), ""); !lsn.ok()) {
+      DF_LOG(WARNING) << "logging the sample counters: " << lsn.status();
+    }
+  });
   return absl::OkStatus();
 }
 

@@ -109,5 +109,40 @@ TEST(ReplayShardTest, CheckpointPlusLaterWalRestoresEverything) {
   EXPECT_EQ((*shard)->table()->Info().episodes(), 1u);
 }
 
+TEST(ReplayShardTest, ACrashAfterACheckpointKeepsTheLimiterCountersExactly) {
+  const std::string dir = TempDir();
+  const std::string crashed = TempDir();
+  services::Metrics metrics;
+  v1::TableInfo before;
+  {
+    auto shard = ReplayShard::Open(Options(dir), &metrics);
+    ASSERT_TRUE(shard.ok()) << shard.status();
+    InsertChunks(shard->get(), 0, 3);
+    v1::SampleResponse batch;
+    ASSERT_TRUE((*shard)->table()->Sample(2, 4, absl::Now() + absl::Seconds(30), &batch).ok());
+    ASSERT_TRUE((*shard)->Checkpoint().ok());
+    InsertChunks(shard->get(), 3, 2);
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE((*shard)->table()->Sample(4, 4, absl::Now() + absl::Seconds(30), &batch).ok());
+    }
+    before = (*shard)->table()->Info();
+    // The files as a kill -9 would leave them: the checkpoint and the log written after it.
+    std::filesystem::copy(dir, crashed,
+                          std::filesystem::copy_options::overwrite_existing |
+                              std::filesystem::copy_options::recursive);
+  }
+  EXPECT_EQ(before.inserted_steps(), 40u);
+  EXPECT_EQ(before.sampled_steps(), 2u * 4 + 3 * 4 * 4);
+  services::Metrics metrics2;
+  auto shard = ReplayShard::Open(Options(crashed), &metrics2);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  const v1::TableInfo after = (*shard)->table()->Info();
+  EXPECT_EQ(after.inserted_steps(), before.inserted_steps());  // not the checkpoint's twice
+  EXPECT_EQ(after.sampled_steps(), before.sampled_steps());    // nor the samples since lost
+  EXPECT_EQ(after.sampled_items(), before.sampled_items());
+  EXPECT_EQ(after.size_steps(), before.size_steps());
+  EXPECT_EQ(after.evicted_steps(), before.evicted_steps());
+}
+
 }  // namespace
 }  // namespace dreamfleet::replay

@@ -181,7 +181,7 @@ absl::Status Table::RestoreHeader(const v1::CheckpointHeader& header) {
   return absl::OkStatus();
 }
 
-absl::Status Table::Restore(const v1::StoredChunkRecord& record) {
+absl::Status Table::Restore(const v1::StoredChunkRecord& record, bool counted_in_header) {
   const v1::Chunk& chunk = record.chunk();
   std::optional<Signature> signature = this->signature();
   if (!signature.has_value()) {
@@ -201,8 +201,19 @@ absl::Status Table::Restore(const v1::StoredChunkRecord& record) {
                                             chunks_.back()->first_id));
   }
   Apply(chunk, std::move(stored));
-  limiter_.Inserted(chunk.num_steps());
+  if (!counted_in_header) limiter_.Inserted(chunk.num_steps());
   return absl::OkStatus();
+}
+
+void Table::RestoreSampleCounters(const v1::SampleCounters& counters) {
+  absl::MutexLock lock(&mu_);
+  limiter_.Restore(limiter_.inserted(), counters.sampled_steps());
+  sampled_items_ = counters.sampled_items();
+}
+
+void Table::SetSampleLog(SampleLog log) {
+  absl::MutexLock lock(&mu_);
+  sample_log_ = std::move(log);
 }
 
 bool Table::Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored) {
@@ -391,6 +402,12 @@ absl::Status Table::Sample(int batch_size, int sequence_length, absl::Time deadl
     limiter_.Sampled(replayed);
     sampled_items_ += batch_size;
     sampled_items_counter_->Increment(batch_size);
+    if (sample_log_) {
+      v1::SampleCounters counters;
+      counters.set_sampled_steps(limiter_.sampled());
+      counters.set_sampled_items(sampled_items_);
+      sample_log_(counters);
+    }
     out->set_table_size_steps(size_steps_);
   }
   // Copy outside the mutex: the chunks are immutable and kept alive by the spans.
@@ -472,6 +489,7 @@ v1::TableInfo Table::Info() const {
   info.set_episodes(episodes_.size());
   info.set_inserted_steps(limiter_.inserted());
   info.set_sampled_items(sampled_items_);
+  info.set_sampled_steps(limiter_.sampled());
   info.set_bytes(bytes_);
   info.set_evicted_steps(evicted_steps_);
   v1::RateLimiterInfo* limiter = info.mutable_limiter();

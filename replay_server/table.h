@@ -68,8 +68,16 @@ class Table {
   absl::StatusOr<InsertResult> Insert(const v1::Chunk& chunk, absl::Time deadline,
                                       const BeforeApply& before_apply = nullptr);
 
-  // Restore path: applies a WAL/checkpoint record as it was, without the limiter.
-  absl::Status Restore(const v1::StoredChunkRecord& record);
+  // Restore path: applies a WAL/checkpoint chunk record as it was, without waiting for the
+  // limiter. A checkpoint's chunks are already in the inserted count of its header
+  // (`counted_in_header`); a chunk from the write-ahead log after it is counted now.
+  absl::Status Restore(const v1::StoredChunkRecord& record, bool counted_in_header);
+  // Restore path: the lifetime sample counters of a write-ahead log record.
+  void RestoreSampleCounters(const v1::SampleCounters& counters);
+  // Called under the table mutex with the lifetime sample counters after every sample (the shard
+  // writes them to its write-ahead log). Set before the table is shared.
+  using SampleLog = std::function<void(const v1::SampleCounters& counters)>;
+  void SetSampleLog(SampleLog log);
   // Restores counters and signature from a checkpoint header (before its chunks are restored).
   absl::Status RestoreHeader(const v1::CheckpointHeader& header);
 
@@ -160,6 +168,7 @@ class Table {
   uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t evicted_steps_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t sampled_items_ ABSL_GUARDED_BY(mu_) = 0;
+  SampleLog sample_log_ ABSL_GUARDED_BY(mu_);
   double insert_wait_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   double sample_wait_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   int inserts_waiting_ ABSL_GUARDED_BY(mu_) = 0;

@@ -260,6 +260,10 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Int("actor.chunk_steps", &c->actor.chunk_steps, 1, 4096, "Steps per chunk sent to replay."),
       Int("actor.metrics_port", &c->actor.metrics_port, 0, kMaxPort,
           "/metrics port of actor 0; actor i uses metrics_port + i. 0 picks free ports."),
+      Str("actor.metrics_addresses", &c->actor.metrics_addresses, {},
+          "Comma-separated host:port of the actors' /metrics, for `dreamfleet status`; a name "
+          "that resolves to several addresses (a compose service, a Kubernetes headless "
+          "service) stands for every actor behind it. \"\" = 127.0.0.1:metrics_port + i."),
       Int("actor.threads", &c->actor.threads, 1, 256, "CPU threads for policy inference."),
       Int("actor.max_env_steps", &c->actor.max_env_steps, 0, kBig,
           "Stop after this many env steps per actor; 0 = unlimited."),

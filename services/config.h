@@ -63,6 +63,7 @@ struct ActorConfig {
   int64_t envs_per_actor = 4;
   int64_t chunk_steps = 32;
   int64_t metrics_port = 9200;   // actor i serves /metrics on metrics_port + i; 0 = any free port
+  std::string metrics_addresses = "";  // where `dreamfleet status` finds actors; "" = local ports
   int64_t threads = 1;
   int64_t max_env_steps = 0;     // 0 = unlimited
 };

@@ -134,6 +134,21 @@ class ComposeTest(unittest.TestCase):
         for dependency in ("replay-0", "replay-1", "learner"):
             self.assertEqual(actor["depends_on"][dependency]["condition"], "service_healthy")
 
+    def test_every_role_gets_longer_to_stop_than_it_needs(self):
+        # Docker's default stop timeout is 10 s; each role's own deadline on SIGTERM must fit in
+        # its grace period with room to spare: the actor flushes for up to 10 s
+        # (actor/actor_loop.cc), the learner checkpoints, a shard writes its last checkpoint.
+        def seconds(text):
+            match = re.fullmatch(r"(\d+)s", str(text))
+            self.assertIsNotNone(match, text)
+            return int(match.group(1))
+        services = resolved_config()["services"]
+        minimum = {"actor": 20, "learner": 30}
+        for name in ["actor", "learner"] + replay_services(resolved_config()):
+            self.assertIn("stop_grace_period", services[name], name)
+            self.assertGreaterEqual(seconds(services[name]["stop_grace_period"]),
+                                    minimum.get(name, 20), name)
+
     def test_learner_is_cpu_by_default_and_cuda_with_the_override(self):
         learner = resolved_config()["services"]["learner"]
         self.assertEqual(learner["environment"]["DREAMFLEET_LEARNER_DEVICE"], "cpu")

@@ -49,8 +49,8 @@ class EntrypointTest(unittest.TestCase):
         self.addCleanup(self.tmp.cleanup)
         self.bin = pathlib.Path(self.tmp.name) / "bin"
         self.bin.mkdir()
-        for role in ("replay", "learner", "actor"):
-            stub = self.bin / f"dreamfleet-{role}"
+        for name in ("dreamfleet-replay", "dreamfleet-learner", "dreamfleet-actor", "dreamfleet"):
+            stub = self.bin / name
             stub.write_text(STUB)
             stub.chmod(0o755)
         self.hostname = "vm"
@@ -158,6 +158,13 @@ class EntrypointTest(unittest.TestCase):
     def test_exit_status_of_the_binary_is_the_containers(self):
         result = self.run_entrypoint("learner", STUB_EXIT="3")
         self.assertEqual(result.returncode, 3)
+
+    def test_status_runs_the_cli_with_the_clusters_settings(self):
+        self.assertEqual(
+            self.argv("status", "--json", DREAMFLEET_CONFIG="/etc/dreamfleet/x.yaml",
+                      DREAMFLEET_SET="replay.shards=2 actor.metrics_addresses=actor:9200"),
+            ["dreamfleet", "status", "--config", "/etc/dreamfleet/x.yaml",
+             "--set", "replay.shards=2", "--set", "actor.metrics_addresses=actor:9200", "--json"])
 
     def test_other_commands_run_as_given(self):
         self.assertEqual(self.argv("echo", "dreamfleet", "status"), ["dreamfleet status"])

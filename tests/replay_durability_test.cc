@@ -137,5 +137,79 @@ TEST(ReplayDurabilityTest, KillNineMidStreamLosesNoAcknowledgedStep) {
   EXPECT_EQ(Info(last->address()).size_steps(), info.size_steps() + kStepsPerChunk);
 }
 
+// Draws `batches` batches of 2 x 8 steps.
+void SampleBatches(const std::string& address, int batches) {
+  auto stub = testing::NewStub(address);
+  v1::SampleRequest request;
+  request.set_batch_size(2);
+  request.set_sequence_length(8);
+  request.set_num_batches(batches);
+  request.set_timeout_ms(30000);
+  grpc::ClientContext context;
+  services::SetDeadline(&context, absl::Seconds(60));
+  auto reader = stub->Sample(&context, request);
+  v1::SampleResponse response;
+  int received = 0;
+  while (reader->Read(&response)) ++received;
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(received, batches);
+}
+
+// Inserts chunks [first, first + count) of the "durable" stream; every one is acknowledged.
+void InsertChunks(const std::string& address, uint64_t first, uint64_t count) {
+  auto stub = testing::NewStub(address);
+  grpc::ClientContext context;
+  auto stream = stub->Insert(&context);
+  for (uint64_t i = first; i < first + count; ++i) ASSERT_TRUE(stream->Write(Request(i)));
+  stream->WritesDone();
+  v1::InsertResponse ack;
+  uint64_t acked = 0;
+  while (stream->Read(&ack)) ++acked;
+  ASSERT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(acked, count);
+}
+
+TEST(ReplayDurabilityTest, ARestartKeepsEveryCounterTheRateLimiterReads) {
+  const std::string dir = dreamfleet::testing::MakeTempDir("replay_counters_");
+  // A rate limiter with a ratio: 2 replayed steps per inserted step (slack for the test).
+  const std::vector<std::string> sets = {
+      "replay.checkpoint_interval_s=3600", "replay.samples_per_insert=2",
+      "replay.limiter_tolerance=1000", "replay.min_size_to_sample=16", "replay.sequence_length=8"};
+  {
+    auto shard = StartShard(dir, sets);
+    ASSERT_TRUE(shard.ok()) << shard.status();
+    InsertChunks(shard->address(), 0, 10);
+    SampleBatches(shard->address(), 5);
+    absl::StatusOr<int> code = shard->process->Stop();  // a clean stop writes a checkpoint
+    ASSERT_TRUE(code.ok());
+    ASSERT_EQ(*code, 0);
+  }
+  auto shard = StartShard(dir, sets);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  // After the checkpoint: more chunks and samples, only in the write-ahead log.
+  InsertChunks(shard->address(), 10, 6);
+  SampleBatches(shard->address(), 7);
+  const v1::TableInfo before = Info(shard->address());
+  EXPECT_EQ(before.inserted_steps(), 16 * kStepsPerChunk);
+  EXPECT_EQ(before.sampled_steps(), 12u * 2 * 8);
+  EXPECT_EQ(before.sampled_items(), 12u * 2);
+  shard->process->Kill();
+
+  auto restarted = StartShard(dir, sets);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  const v1::TableInfo after = Info(restarted->address());
+  EXPECT_EQ(after.inserted_steps(), before.inserted_steps());
+  EXPECT_EQ(after.sampled_steps(), before.sampled_steps());
+  EXPECT_EQ(after.sampled_items(), before.sampled_items());
+  EXPECT_EQ(after.size_steps(), before.size_steps());
+  EXPECT_EQ(after.items(), before.items());
+  EXPECT_EQ(after.episodes(), before.episodes());
+  EXPECT_EQ(after.evicted_steps(), before.evicted_steps());
+  EXPECT_EQ(after.limiter().inserts_blocked(), before.limiter().inserts_blocked());
+  EXPECT_EQ(after.limiter().samples_blocked(), before.limiter().samples_blocked());
+  // And the limiter lets the stream go on at once: the next chunk is acknowledged.
+  InsertChunks(restarted->address(), 16, 1);
+}
+
 }  // namespace
 }  // namespace dreamfleet::replay

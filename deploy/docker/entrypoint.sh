@@ -5,7 +5,10 @@
 # container's:
 #
 #   dreamfleet-entrypoint replay|learner|actor [flags...]  -> dreamfleet-<role> [env flags] [flags...]
-#   dreamfleet-entrypoint <any other command> [args...]    -> runs it (dreamfleet status, sh, ...)
+#   dreamfleet-entrypoint status [flags...]                 -> dreamfleet status [env flags] [flags...]
+#                           (inside the cluster's network, with the cluster's addresses:
+#                           `docker-compose exec learner dreamfleet-entrypoint status`)
+#   dreamfleet-entrypoint <any other command> [args...]    -> runs it (sh, ...)
 #
 # Environment:
 #   DREAMFLEET_CONFIG       config file, passed as --config (empty or unset: the embedded default)
@@ -57,7 +60,7 @@ has_flag() {
 
 role="${1:-}"
 case "$role" in
-  replay | learner | actor) shift ;;
+  replay | learner | actor | status) shift ;;
   "" | -h | --help | help)
     usage
     exit 0
@@ -157,4 +160,7 @@ if [ -n "${DREAMFLEET_CONFIG:-}" ]; then
   set -- --config "$DREAMFLEET_CONFIG" "$@"
 fi
 
+if [ "$role" = status ]; then
+  exec "$bin_dir/dreamfleet" status "$@"
+fi
 exec "$bin_dir/dreamfleet-$role" "$@"
