@@ -118,8 +118,9 @@ ClusterStatus QueryCluster(const services::Config& config, int num_actors) {
     ActorStatus actor;
     actor.address = services::JoinHostPort(endpoint.host, endpoint.port);
     absl::StatusOr<std::string> text =
-        endpoint.error.empty() ? services::HttpGet(endpoint.host, endpoint.port, "/metrics")
-                               : absl::StatusOr<std::string>(absl::UnavailableError(endpoint.error));
+        endpoint.error.empty()
+            ? services::HttpGet(endpoint.host, endpoint.port, "/metrics")
+            : absl::StatusOr<std::string>(absl::UnavailableError(endpoint.error));
     actor.up = text.ok();
     if (text.ok()) {
       ParsePrometheusValue(*text, "dreamfleet_actor_env_steps_total", &actor.env_steps);

@@ -182,9 +182,8 @@ int Episodes(const std::vector<std::string>& addresses, const CommonFlags& flags
           actor_width = std::max(actor_width, static_cast<int>(e.actor_id().size()));
         }
         if (!header) {
-          out << absl::StrFormat("%-22s %-10s %-*s %8s %10s %-9s %s\n", "shard", "id",
-                                 actor_width, "actor", "length", "return", "status",
-                                 "started (UTC)");
+          out << absl::StrFormat("%-22s %-10s %-*s %8s %10s %-9s %s\n", "shard", "id", actor_width,
+                                 "actor", "length", "return", "status", "started (UTC)");
           header = true;
         }
         for (const v1::EpisodeInfo& e : response.episodes()) {

@@ -194,7 +194,8 @@ std::vector<ConfigField> ConfigFields(Config* c) {
   return {
       Str("run.name", &c->run.name, {}, "Name of the run, shown in logs and dashboards."),
       Str("run.dir", &c->run.dir, {},
-          "Run directory: logs, metrics snapshots, learner checkpoints and (by default) replay data."),
+          "Run directory: logs, metrics snapshots, learner checkpoints and (by default) replay "
+          "data."),
       Int("run.seed", &c->run.seed, 0, kBig, "Base random seed of every process."),
       Str("run.log_level", &c->run.log_level, {"debug", "info", "warning", "error"},
           "Lowest log severity printed."),
@@ -208,7 +209,8 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Str("replay.addresses", &c->replay.addresses, {},
           "Comma-separated host:port of every shard, in shard order; overrides host/port for "
           "clients (containers, Kubernetes)."),
-      Str("replay.table", &c->replay.table, {}, "Name of the table actors write and the learner samples."),
+      Str("replay.table", &c->replay.table, {},
+          "Name of the table actors write and the learner samples."),
       Int("replay.capacity_steps", &c->replay.capacity_steps, 1000, kBig,
           "Steps each shard keeps (FIFO eviction). 64x64 RGB images take ~12 KB a step: "
           "1M steps need ~12 GB of RAM per shard."),
@@ -228,7 +230,8 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Int("replay.min_size_to_sample", &c->replay.min_size_to_sample, 1, kBig,
           "Steps stored in a shard before it serves samples."),
       Str("replay.data_dir", &c->replay.data_dir, {},
-          "Shard data directory (write-ahead log, checkpoints); \"\" = <run.dir>/replay/shard-<i>."),
+          "Shard data directory (write-ahead log, checkpoints); \"\" = "
+          "<run.dir>/replay/shard-<i>."),
       Int("replay.wal_fsync_interval_ms", &c->replay.wal_fsync_interval_ms, 0, 60000,
           "Write-ahead log fsync batching interval; inserts are acknowledged after the fsync."),
       Int("replay.checkpoint_interval_s", &c->replay.checkpoint_interval_s, 1, 86400,
@@ -239,8 +242,10 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "Largest gRPC message accepted or sent, in MiB."),
 
       Str("env.name", &c->env.name, {}, "Environment name (see the list in configs/README.md)."),
-      Int("env.base_seed", &c->env.base_seed, 0, kBig, "Env i of the fleet seeds from base_seed + i."),
-      Int("env.image_size", &c->env.image_size, 8, 256, "Observation images are image_size squared."),
+      Int("env.base_seed", &c->env.base_seed, 0, kBig,
+          "Env i of the fleet seeds from base_seed + i."),
+      Int("env.image_size", &c->env.image_size, 8, 256,
+          "Observation images are image_size squared."),
       Bool("env.grayscale", &c->env.grayscale, "Single-channel observations."),
       Int("env.action_repeat", &c->env.action_repeat, 1, 64,
           "Emulators: frames per agent step (max-pooled over the last two)."),
@@ -249,7 +254,8 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Int("env.max_episode_steps", &c->env.max_episode_steps, 0, kBig,
           "Time limit in agent steps; 0 = the env's default."),
       Str("env.rom", &c->env.rom, {}, "Emulators: ROM file (your own copy for commercial games)."),
-      Str("env.core", &c->env.core, {}, "Emulators: libretro core .so; \"\" = the Debian core for the console."),
+      Str("env.core", &c->env.core, {},
+          "Emulators: libretro core .so; \"\" = the Debian core for the console."),
       Str("env.view", &c->env.view, {"full", "egocentric", "symbolic"},
           "Gridworlds: full grid image, MiniGrid's 7x7 egocentric view, or symbolic (the whole "
           "grid as one-hot cells in a vector, no image)."),
@@ -285,13 +291,16 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Real("learner.actor_critic_lr", &c->learner.actor_critic_lr, 0, 1,
            "Learning rate of actor and critic; 0 = learner.lr (the official agent uses one rate)."),
       Real("learner.reconstruction_scale", &c->learner.reconstruction_scale, 0, 1e6,
-           "Scale of the decoder (image / vector) loss against the KL and reward terms (official: 1)."),
-      Real("learner.agc", &c->learner.agc, 0, 100, "Adaptive gradient clipping threshold; 0 = off."),
+           "Scale of the decoder (image / vector) loss against the KL and reward terms (official: "
+           "1)."),
+      Real("learner.agc", &c->learner.agc, 0, 100,
+           "Adaptive gradient clipping threshold; 0 = off."),
       Int("learner.warmup_updates", &c->learner.warmup_updates, 0, kBig,
           "Updates over which the learning rates ramp up linearly from 0 (official: 1000)."),
       Int("learner.imagination_horizon", &c->learner.imagination_horizon, 1, 1000,
           "Imagined steps per actor-critic update."),
-      Real("learner.horizon", &c->learner.horizon, 1, 1e6, "Return horizon; discount = 1 - 1/horizon."),
+      Real("learner.horizon", &c->learner.horizon, 1, 1e6,
+           "Return horizon; discount = 1 - 1/horizon."),
       Real("learner.lambda", &c->learner.lambda, 0, 1, "Lambda of the lambda-returns."),
       Real("learner.entropy", &c->learner.entropy, 0, 1, "Actor entropy regulariser scale."),
       Int("learner.prefetch_batches", &c->learner.prefetch_batches, 1, 64,
@@ -302,7 +311,8 @@ std::vector<ConfigField> ConfigFields(Config* c) {
            "...or every this many seconds, whichever comes first."),
       Real("learner.checkpoint_minutes", &c->learner.checkpoint_minutes, 0.01, 10000,
            "Minutes between learner checkpoints (also written on SIGTERM)."),
-      Int("learner.max_updates", &c->learner.max_updates, 0, kBig, "Stop after N updates; 0 = unlimited."),
+      Int("learner.max_updates", &c->learner.max_updates, 0, kBig,
+          "Stop after N updates; 0 = unlimited."),
   };
 }
 
