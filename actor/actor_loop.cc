@@ -45,6 +45,7 @@ struct ActorLoop::Impl {
   prometheus::Counter* blocked = nullptr;
   prometheus::Histogram* inference = nullptr;
   prometheus::Gauge* steps_per_second = nullptr;
+  prometheus::Gauge* unacknowledged = nullptr;
 
   std::mt19937_64 rng;
   std::vector<int> actions;
@@ -92,7 +93,7 @@ absl::StatusOr<std::unique_ptr<ActorLoop>> ActorLoop::Create(const ActorOptions&
   for (int i = 0; i < s.num_envs; ++i) {
     const std::string stream = absl::StrCat(s.actor_id, "/env-", i, "/", incarnation);
     s.builders.emplace_back(stream, spec, static_cast<int>(config.actor.chunk_steps));
-    s.writers.push_back(s.replay_client->NewWriter(stream));
+    s.writers.push_back(s.replay_client->NewWriter(stream, s.actor_id));
   }
 
   // Weights.
@@ -124,6 +125,10 @@ absl::StatusOr<std::unique_ptr<ActorLoop>> ActorLoop::Create(const ActorOptions&
                           services::Metrics::LatencyBuckets());
   s.steps_per_second =
       &metrics->Gauge("dreamfleet_actor_env_steps_per_second", "Env steps per second, last 10 s.");
+  s.unacknowledged = &metrics->Gauge(
+      "dreamfleet_actor_replay_unacknowledged_chunks",
+      "Chunks handed to replay and not yet acknowledged (bounded by the writers' in-flight "
+      "window; full while the actor's shard is down or its rate limiter blocks).");
 
   s.rng.seed(static_cast<uint64_t>(config.run.seed) * 7919u + options.actor_index);
   s.actions.assign(s.num_envs, 0);
@@ -162,26 +167,26 @@ absl::Status ActorLoop::ChooseActions() {
 
 absl::Status ActorLoop::RecordSteps() {
   Impl& s = *impl_;
-  const envs::EnvSpec& spec = s.envs->spec();
   // Record the current observation of every env with the action about to be taken.
   for (int i = 0; i < s.num_envs; ++i) {
-    services::StepRecord step;
-    if (spec.image_bytes() > 0) step.image = s.envs->image() + i * spec.image_bytes();
-    if (spec.vector_size > 0) step.vector = s.envs->vector() + i * spec.vector_size;
-    if (spec.text_length > 0) step.text = s.envs->text() + i * spec.text_length;
-    step.action = s.actions[i];
-    step.reward = s.envs->reward()[i];
-    step.is_first = s.envs->is_first()[i];
-    step.is_last = s.envs->is_last()[i];
-    step.is_terminal = s.envs->is_terminal()[i];
-    s.builders[i].Append(step);
+    s.builders[i].Append(s.envs->Record(i, s.actions[i]));
     if (!s.builders[i].full()) continue;
     const absl::Time start = absl::Now();
-    // Wait for room in the writer (the rate limiter holds acknowledgements back) without making
-    // shutdown wait: Send itself would block until a chunk is acknowledged.
+    // Wait for room in the writer (the rate limiter holds acknowledgements back, or the shard is
+    // down and the writer reconnects) without making shutdown wait: Send itself would block
+    // until a chunk is acknowledged. Newly published weights are still taken meanwhile.
+    absl::Time next_log = absl::Now() + absl::Seconds(30);
     while (s.writers[i]->in_flight() >= s.replay_options.max_chunks_in_flight &&
            !services::ShutdownRequested()) {
       (void)s.writers[i]->Flush(absl::Milliseconds(100));
+      SwapInWeights();
+      if (absl::Now() >= next_log) {
+        DF_LOG(WARNING) << "replay shard " << s.writers[i]->shard() << " has acknowledged none of "
+                        << s.writers[i]->in_flight() << " chunks for "
+                        << absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Seconds(1)))
+                        << " (down, or its rate limiter waits for the learner); holding them";
+        next_log = absl::Now() + absl::Seconds(30);
+      }
     }
     if (services::ShutdownRequested()) return absl::OkStatus();
     if (absl::Status status = s.writers[i]->Send(s.builders[i].Take(s.policy->version()));
@@ -210,6 +215,9 @@ absl::Status ActorLoop::StepEnvs() {
     s.success_rate->Set(s.window.success_rate());
     s.episode_return->Set(s.window.mean_return());
   }
+  size_t unacknowledged = 0;
+  for (const auto& writer : s.writers) unacknowledged += writer->in_flight();
+  s.unacknowledged->Set(static_cast<double>(unacknowledged));
   const absl::Time now = absl::Now();
   if (now - s.rate_start >= absl::Seconds(10)) {
     s.steps_per_second->Set(s.rate_steps / absl::ToDoubleSeconds(now - s.rate_start));
@@ -252,8 +260,9 @@ absl::Status ActorLoop::Run() {
       break;
     }
   }
-  // The launcher allows actors 20 s to stop.
-  Flush(absl::Seconds(10));
+  // The launcher and compose allow actors 20-30 s to stop. After an error (a chunk replay
+  // rejected, a failed env or policy step) the process exits at once.
+  Flush(status.ok() ? absl::Seconds(10) : absl::ZeroDuration());
   return status;
 }
 

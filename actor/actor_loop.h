@@ -35,7 +35,7 @@ class ActorLoop {
   // env or policy step.
   absl::Status Tick();
   // Ticks until shutdown is requested (SIGINT/SIGTERM) or actor.max_env_steps is reached, then
-  // Flush()es with a 10 s deadline.
+  // Flush()es with a 10 s deadline (none after an error, which it returns).
   absl::Status Run();
   // Hands partial chunks over where there is room and waits up to `timeout` for the shards to
   // acknowledge everything sent; steps still unacknowledged then are lost, never half-stored.

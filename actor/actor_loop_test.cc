@@ -6,7 +6,7 @@
 #include "broadcast/parameter_service.h"
 #include "dreamer/agent_config.h"
 #include "dreamer/policy.h"
-#include "dreamer/weights_convert.h"
+#include "dreamer/tensor_convert.h"
 #include "envs/env_config.h"
 #include "envs/registry.h"
 #include "gtest/gtest.h"
@@ -54,6 +54,24 @@ TEST(ActorLoopTest, StreamsEveryStepToReplayAndFlushesThePartialChunks) {
   EXPECT_EQ(InsertedSteps(**shard), 50u);
 }
 
+TEST(ActorLoopTest, RunStopsAtMaxEnvStepsAndHandsEveryStepToReplay) {
+  dreamfleet::testing::ScopedTempDir run_dir("actor_loop_test_");
+  services::Config config = SmallConfig(run_dir.path());
+  config.actor.max_env_steps = 40;
+  absl::StatusOr<std::unique_ptr<dreamfleet::testing::InProcessShard>> shard =
+      dreamfleet::testing::InProcessShard::Start(config);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  config.replay.addresses = (*shard)->address();
+  services::Metrics metrics;
+  absl::StatusOr<std::unique_ptr<ActorLoop>> loop = ActorLoop::Create({config, 0, ""}, &metrics);
+  ASSERT_TRUE(loop.ok()) << loop.status();
+  ASSERT_TRUE((*loop)->Run().ok());
+  EXPECT_EQ((*loop)->env_steps(), 40);
+  // 20 steps per env: 2 full chunks of 8 and a flushed partial chunk of 4 each.
+  EXPECT_EQ((*loop)->acknowledged_chunks(), 6u);
+  EXPECT_EQ(InsertedSteps(**shard), 40u);
+}
+
 TEST(ActorLoopTest, ActsWithTheWeightsTheLearnerPublished) {
   dreamfleet::testing::ScopedTempDir run_dir("actor_loop_test_");
   services::Config config = SmallConfig(run_dir.path());
@@ -78,10 +96,11 @@ TEST(ActorLoopTest, ActsWithTheWeightsTheLearnerPublished) {
   ASSERT_TRUE(dreamer::ApplyPreset("debug", &agent).ok());
   dreamer::ApplyEnvSpec((*env)->spec(), &agent);
   dreamer::Policy policy(agent);
-  auto weights =
-      dreamer::ToWeightsVersion(dreamer::ExportPolicyWeights(policy), 1, agent.Serialize());
-  ASSERT_TRUE(weights.ok()) << weights.status();
-  ASSERT_TRUE(service.Publish(*weights).ok());
+  auto tensors = dreamer::ToNamedTensors(dreamer::ExportPolicyWeights(policy));
+  ASSERT_TRUE(tensors.ok()) << tensors.status();
+  ASSERT_TRUE(
+      service.Publish(broadcast::NewWeightsVersion(1, agent.Serialize(), *std::move(tensors)))
+          .ok());
 
   absl::StatusOr<std::unique_ptr<ActorLoop>> loop = ActorLoop::Create({config, 0, "a"}, &metrics);
   ASSERT_TRUE(loop.ok()) << loop.status();

@@ -9,7 +9,7 @@
 
 #include "envs/environment.h"
 #include "replay_server/sharded_replay_client.h"
-#include "services/step_record.h"
+#include "services/step_columns.h"
 
 namespace dreamfleet::actor {
 

@@ -6,7 +6,7 @@
 #include "dreamer/agent_config.h"
 #include "dreamer/compute_threads.h"
 #include "dreamer/policy.h"
-#include "dreamer/weights_convert.h"
+#include "dreamer/tensor_convert.h"
 #include "services/status_macros.h"
 
 namespace dreamfleet::actor {
@@ -35,7 +35,7 @@ absl::StatusOr<std::unique_ptr<PolicyRunner>> PolicyRunner::Create(int num_envs,
 
 absl::Status PolicyRunner::Load(const broadcast::WeightsVersion& weights) {
   try {
-    ASSIGN_OR_RETURN(dreamer::NamedTensors tensors, dreamer::FromWeightsVersion(weights));
+    ASSIGN_OR_RETURN(dreamer::NamedTensors tensors, dreamer::FromNamedTensors(weights.tensors));
     if (!impl_->policy || weights.model_config != impl_->model_config) {
       absl::StatusOr<dreamer::AgentConfig> config =
           dreamer::AgentConfig::Parse(weights.model_config);

@@ -17,9 +17,10 @@
 
 #include "absl/strings/str_split.h"
 #include "actor/policy_runner.h"
+#include "broadcast/weights.h"
 #include "dreamer/agent_config.h"
 #include "dreamer/policy.h"
-#include "dreamer/weights_convert.h"
+#include "dreamer/tensor_convert.h"
 #include "envs/registry.h"
 #include "envs/vector_env.h"
 #include "services/command_line.h"
@@ -106,11 +107,13 @@ int Run(int argc, char** argv) {
       if (!dreamer::ApplyPreset(preset, &config).ok()) return 2;
       dreamer::ApplyEnvSpec(spec, &config);
       dreamer::Policy policy(config);
-      auto weights =
-          dreamer::ToWeightsVersion(dreamer::ExportPolicyWeights(policy), 1, config.Serialize());
+      auto tensors = dreamer::ToNamedTensors(dreamer::ExportPolicyWeights(policy));
       auto runner = actor::PolicyRunner::Create(static_cast<int>(num_envs),
                                                 static_cast<int>(threads), 1);
-      if (!weights.ok() || !runner.ok() || !(*runner)->Load(**weights).ok()) {
+      if (!tensors.ok() || !runner.ok() ||
+          !(*runner)
+               ->Load(*broadcast::NewWeightsVersion(1, config.Serialize(), *std::move(tensors)))
+               .ok()) {
         std::cerr << "cannot build the " << preset << " policy\n";
         return 1;
       }

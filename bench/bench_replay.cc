@@ -29,7 +29,7 @@
 #include "services/grpc_util.h"
 #include "services/hash.h"
 #include "services/logging.h"
-#include "services/step_record.h"
+#include "services/step_columns.h"
 #include "tests/test_process.h"
 
 namespace dreamfleet::replay {

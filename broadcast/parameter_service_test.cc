@@ -1,6 +1,6 @@
 // ParameterServiceImpl on a real gRPC server (port 0), read through a plain generated stub so the
 // exact message sequence is visible. The ParameterClient end to end tests live in
-// actor/parameter_client_test.cc.
+// broadcast/parameter_client_test.cc.
 #include "broadcast/parameter_service.h"
 
 #include <chrono>

@@ -263,4 +263,13 @@ absl::Status WeightsAssembler::AddPiece(v1::TensorPiece* piece) {
   return absl::OkStatus();
 }
 
+std::shared_ptr<const WeightsVersion> NewWeightsVersion(
+    int64_t version, std::string model_config, std::vector<services::NamedTensor> tensors) {
+  auto weights = std::make_shared<WeightsVersion>();
+  weights->version = version;
+  weights->model_config = std::move(model_config);
+  weights->tensors = std::move(tensors);
+  return weights;
+}
+
 }  // namespace dreamfleet::broadcast

@@ -29,6 +29,10 @@ struct WeightsVersion {
   size_t total_bytes() const;
 };
 
+// A version to publish, from the policy's tensors (dreamer::ToNamedTensors converts LibTorch's).
+std::shared_ptr<const WeightsVersion> NewWeightsVersion(int64_t version, std::string model_config,
+                                                        std::vector<services::NamedTensor> tensors);
+
 // Checks names (non-empty, unique), dtypes, shapes and byte counts, and version > 0. Messages
 // name the tensor and the value seen.
 absl::Status ValidateWeights(const WeightsVersion& weights);

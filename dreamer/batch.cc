@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "dreamer/tensor_convert.h"
 #include "services/status_macros.h"
 
 namespace dreamfleet::dreamer {
@@ -105,14 +106,16 @@ absl::StatusOr<Batch> BatchFromFields(const std::vector<services::NamedTensor>& 
       }
       continue;
     }
-    torch::Tensor tensor = torch::empty(named->shape, torch::TensorOptions().dtype(f.type));
-    if (static_cast<size_t>(tensor.nbytes()) != named->data.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("batch field \"", f.name, "\" has ",
-                                                     named->data.size(), " bytes for shape [",
-                                                     absl::StrJoin(named->shape, ","), "]"));
+    absl::StatusOr<torch::Tensor> tensor = ToTorch(*named);
+    if (!tensor.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("batch field: ", tensor.status().message()));
     }
-    std::memcpy(tensor.data_ptr(), named->data.data(), named->data.size());
-    batch.*f.member = std::move(tensor);
+    if (tensor->scalar_type() != f.type) {
+      return absl::InvalidArgumentError(absl::StrCat("batch field \"", f.name, "\" is ",
+                                                     c10::toString(tensor->scalar_type()), ", not ",
+                                                     c10::toString(f.type)));
+    }
+    batch.*f.member = *std::move(tensor);
   }
   batch.action = batch.action.to(torch::kLong);
   return batch;

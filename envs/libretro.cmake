@@ -15,7 +15,7 @@ target_include_directories(dreamfleet_libretro PUBLIC ${PROJECT_SOURCE_DIR}
                            PRIVATE ${LIBRETRO_INCLUDE_DIR})
 target_link_libraries(dreamfleet_libretro PUBLIC absl::status absl::statusor absl::strings
                       absl::str_format absl::span ${CMAKE_DL_LIBS} Threads::Threads
-                      dreamfleet_services)
+                      dreamfleet_services_base)
 if(NOT DREAMFLEET_ROM_OUTPUT_DIR)
   set(DREAMFLEET_ROM_OUTPUT_DIR ${CMAKE_BINARY_DIR}/roms)
 endif()

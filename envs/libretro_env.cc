@@ -68,32 +68,19 @@ void ApplyEnvOptions(const EnvOptions& options, const EmulatorDefaults& defaults
 absl::StatusOr<std::unique_ptr<LibretroEnv>> StartEmulator(LibretroEnvConfig config,
                                                            std::unique_ptr<EmulatorGame> game,
                                                            const std::string& console,
-                                                           const std::string& missing_rom) {
+                                                           const std::string& missing_rom_before,
+                                                           const std::string& missing_rom_after) {
   absl::Status rom_ok = CheckRomConsole(config.rom_path, console);
   if (absl::IsNotFound(rom_ok)) {
     return absl::NotFoundError(
-        absl::StrCat(missing_rom, " (file \"", config.rom_path, "\" not found)"));
+        absl::StrCat(missing_rom_before, config.rom_path, missing_rom_after));
   }
   RETURN_IF_ERROR(rom_ok);
   return LibretroEnv::Create(std::move(config), std::move(game));
 }
 
-absl::StatusOr<EnvSpec> LibretroSpec(const LibretroEnvConfig& config) {
-  if (config.image_size <= 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("env ", config.spec.name, ": image_size ", config.image_size,
-                     " means the core's native resolution, known only once the emulator runs"));
-  }
-  EnvSpec spec = config.spec;
-  spec.image_height = config.image_size;
-  spec.image_width = config.image_size;
-  spec.image_channels = config.grayscale ? 1 : 3;
-  spec.max_episode_steps = config.max_episode_steps;
-  return spec;
-}
-
-absl::StatusOr<std::unique_ptr<LibretroEnv>> LibretroEnv::Create(
-    LibretroEnvConfig config, std::unique_ptr<EmulatorGame> game) {
+// The checks of a config that need no emulator (Create and LibretroSpec both make them).
+absl::Status CheckConfig(const LibretroEnvConfig& config) {
   if (config.action_buttons.empty() ||
       config.spec.num_actions != static_cast<int>(config.action_buttons.size())) {
     return absl::InvalidArgumentError(
@@ -108,16 +95,46 @@ absl::StatusOr<std::unique_ptr<LibretroEnv>> LibretroEnv::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("sticky_actions must be in [0, 1), got ", config.sticky_actions));
   }
-  auto core = LibretroCore::Create(config.core_path, config.rom_path);
-  if (!core.ok()) return core.status();
-  if ((*core)->system_ram().empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("core ", (*core)->library_name(), " exposes no system RAM"));
+  if (config.image_size <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("env ", config.spec.name, ": image_size ", config.image_size, " must be > 0"));
   }
-  RETURN_IF_ERROR(game->Boot(core->get()));
+  if (config.rom_path.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.spec.name, " needs a ROM: set env.rom (no file given)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EnvSpec> LibretroSpec(const LibretroEnvConfig& config) {
+  RETURN_IF_ERROR(CheckConfig(config));
+  EnvSpec spec = config.spec;
+  spec.image_height = config.image_size;
+  spec.image_width = config.image_size;
+  spec.image_channels = config.grayscale ? 1 : 3;
+  spec.max_episode_steps = config.max_episode_steps;
+  return spec;
+}
+
+absl::StatusOr<std::unique_ptr<LibretroEnv>> LibretroEnv::Create(
+    LibretroEnvConfig config, std::unique_ptr<EmulatorGame> game) {
+  if (config.image_size > 0) {
+    RETURN_IF_ERROR(CheckConfig(config));
+  } else {  // image_size <= 0 (the core's native resolution) is allowed here, not in a spec
+    LibretroEnvConfig native = config;
+    native.image_size = 1;
+    RETURN_IF_ERROR(CheckConfig(native));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<LibretroCore> core,
+                   LibretroCore::Create(config.core_path, config.rom_path));
+  if (core->system_ram().empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("core ", core->library_name(), " exposes no system RAM"));
+  }
+  RETURN_IF_ERROR(game->Boot(core.get()));
 
   std::unique_ptr<LibretroEnv> env(
-      new LibretroEnv(std::move(config), std::move(game), std::move(*core)));
+      new LibretroEnv(std::move(config), std::move(game), std::move(core)));
   // The observation at the reset point: a full action repeat of no input, like every step.
   env->RunFrames(0, /*capture=*/true);
   const NativeFrame& frame = env->core_->frame(1);
@@ -133,9 +150,7 @@ absl::StatusOr<std::unique_ptr<LibretroEnv>> LibretroEnv::Create(
   env->resized_.resize(static_cast<size_t>(spec.image_height) * spec.image_width * 3);
   env->reset_image_.resize(spec.image_bytes());
   env->RenderObservation(env->reset_image_.data());
-  auto state = env->core_->SaveState();
-  if (!state.ok()) return state.status();
-  env->reset_state_ = std::move(*state);
+  ASSIGN_OR_RETURN(env->reset_state_, env->core_->SaveState());
   return env;
 }
 

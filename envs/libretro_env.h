@@ -66,9 +66,9 @@ struct LibretroEnvConfig {
   int max_episode_steps = 0;
 };
 
-// The spec an env built from `config` will have, without starting the emulator. Needs
-// config.image_size > 0 (FAILED_PRECONDITION otherwise: the core's native resolution is known only
-// once it runs).
+// The spec an env built from `config` will have, without starting the emulator; the checks of
+// Create that need no emulator (buttons, action repeat, sticky actions, image_size > 0, a ROM
+// named; whether the ROM file exists is for the machines that run the emulator to say).
 absl::StatusOr<EnvSpec> LibretroSpec(const LibretroEnvConfig& config);
 
 class LibretroEnv : public Environment {
@@ -119,12 +119,13 @@ struct EmulatorDefaults {
 // `config` from `options` and the game's `defaults`.
 void ApplyEnvOptions(const EnvOptions& options, const EmulatorDefaults& defaults,
                      LibretroEnvConfig* config);
-// Checks that config.rom_path holds a `console` ROM ("NES" or "GB"; NOT_FOUND says
-// `missing_rom`, followed by the path) and starts the emulator with `game`.
+// Checks that config.rom_path holds a `console` ROM ("NES" or "GB"; a missing file is NOT_FOUND
+// saying missing_rom_before + path + missing_rom_after) and starts the emulator with `game`.
 absl::StatusOr<std::unique_ptr<LibretroEnv>> StartEmulator(LibretroEnvConfig config,
                                                            std::unique_ptr<EmulatorGame> game,
                                                            const std::string& console,
-                                                           const std::string& missing_rom);
+                                                           const std::string& missing_rom_before,
+                                                           const std::string& missing_rom_after);
 
 // Checks that `path` holds a ROM for the console (`console` is "NES" or "GB"). The error says what
 // the file is and what was expected.

@@ -137,7 +137,9 @@ absl::StatusOr<std::unique_ptr<Environment>> MakeNesMario(const EnvOptions& opti
   ASSIGN_OR_RETURN(
       std::unique_ptr<LibretroEnv> env,
       StartEmulator(NesMarioConfig(options), std::make_unique<MarioGame>(), "NES",
-                    "nes_mario needs your own Super Mario Bros. (World) NES ROM: set env.rom"));
+                    "nes_mario needs your own Super Mario Bros. (World) NES ROM: set env.rom "
+                    "(file \"",
+                    "\" not found)"));
   return std::unique_ptr<Environment>(std::move(env));
 }
 

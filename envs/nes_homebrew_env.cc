@@ -127,7 +127,8 @@ absl::StatusOr<std::unique_ptr<Environment>> MakeNesHomebrew(const EnvOptions& o
       StartEmulator(
           NesHomebrewConfig(options), std::make_unique<HomebrewGame>(), "NES",
           "nes_homebrew needs dreamfleet's homebrew NES ROM, built by CMake when cc65 is installed "
-          "(target dreamfleet_homebrew_rom; set env.rom or DREAMFLEET_ROM_DIR)"));
+          "(target dreamfleet_homebrew_rom): file \"",
+          "\" not found (set env.rom or DREAMFLEET_ROM_DIR)"));
   return std::unique_ptr<Environment>(std::move(env));
 }
 

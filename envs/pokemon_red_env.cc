@@ -184,7 +184,9 @@ absl::StatusOr<std::unique_ptr<Environment>> MakeGbPokemonRed(const EnvOptions& 
   ASSIGN_OR_RETURN(
       std::unique_ptr<LibretroEnv> env,
       StartEmulator(GbPokemonRedConfig(options), std::make_unique<PokemonRedGame>(), "GB",
-                    "gb_pokemon_red needs your own Pokemon Red (UE) Game Boy ROM: set env.rom"));
+                    "gb_pokemon_red needs your own Pokemon Red (UE) Game Boy ROM: set env.rom "
+                    "(file \"",
+                    "\" not found)"));
   if (env->ram().size() < 0x2000) {
     return absl::FailedPreconditionError("gb_pokemon_red: the core exposes less than 8 KB of WRAM");
   }

@@ -21,9 +21,9 @@ using EnvSpecFunction = std::function<absl::StatusOr<EnvSpec>(const EnvOptions&)
 absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(const EnvOptions& options);
 
 // The spec of the env `options` would build, without starting an emulator (the learner sizes its
-// model from it). Native envs are cheap to build and are built; emulator envs compute their spec
-// from their settings (or are started when image_size <= 0 asks for the core's native size).
-// Errors as MakeEnvironment for unknown names and bad options.
+// model from it, and may run where the ROM is not). Native envs are cheap to build and are built;
+// emulator envs compute their spec from their settings and check every option that needs no ROM
+// file or core. Errors as MakeEnvironment for unknown names and bad options.
 absl::StatusOr<EnvSpec> LookupEnvSpec(const EnvOptions& options);
 
 // Every registered name, sorted, with a one-line description each.

@@ -120,6 +120,12 @@ TEST(RegistryTest, LookupEnvSpecGivesTheSpecOfTheEnvItWouldBuild) {
   absl::StatusOr<EnvSpec> pokemon = LookupEnvSpec(o);
   ASSERT_TRUE(pokemon.ok()) << pokemon.status();
   EXPECT_GT(pokemon->text_length, 0);
+  // Options that need no ROM file are still checked.
+  o.rom = "";
+  EXPECT_EQ(LookupEnvSpec(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.rom = "/nonexistent/pokered.gb";
+  o.action_repeat = 0;
+  EXPECT_EQ(LookupEnvSpec(o).status().code(), absl::StatusCode::kInvalidArgument);
   o.name = "grid_nowhere";
   EXPECT_EQ(LookupEnvSpec(o).status().code(), absl::StatusCode::kNotFound);
 }

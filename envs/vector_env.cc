@@ -212,4 +212,17 @@ absl::Status VectorEnv::Step(absl::Span<const int> actions) {
   return absl::OkStatus();
 }
 
+services::StepRecord VectorEnv::Record(int i, int action) const {
+  services::StepRecord step;
+  if (spec_.image_bytes() > 0) step.image = image() + i * spec_.image_bytes();
+  if (spec_.vector_size > 0) step.vector = vector() + i * spec_.vector_size;
+  if (spec_.text_length > 0) step.text = text() + i * spec_.text_length;
+  step.action = action;
+  step.reward = reward()[i];
+  step.is_first = is_first()[i];
+  step.is_last = is_last()[i];
+  step.is_terminal = is_terminal()[i];
+  return step;
+}
+
 }  // namespace dreamfleet::envs

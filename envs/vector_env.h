@@ -72,6 +72,9 @@ class VectorEnv {
   const uint8_t* is_first() const { return is_first_.data(); }        // [K]
   const uint8_t* is_last() const { return is_last_.data(); }          // [K]
   const uint8_t* is_terminal() const { return is_terminal_.data(); }  // [K]
+  // Env i's current row of the batch with `action`, the action about to be taken in it, as a
+  // step record (its observation pointers stay valid until the next Step or Reset).
+  services::StepRecord Record(int i, int action) const;
   const uint8_t* success() const { return success_.data(); }          // [K]
   const float* vector() const { return vector_.empty() ? nullptr : vector_.data(); }  // [K, V]
   const int32_t* text() const { return text_.empty() ? nullptr : text_.data(); }      // [K, L]

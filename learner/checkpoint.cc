@@ -253,24 +253,22 @@ absl::Status WriteCheckpoint(const std::string& dir, int64_t step,
   }
   std::string manifest = absl::StrCat(kManifestHeader, "\n");
   for (const auto& [file, data] : files) {
-    absl::Status status = WriteFileDurably((fs::path(tmp_dir) / file).string(), data);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(WriteFileDurably((fs::path(tmp_dir) / file).string(), data));
     absl::StrAppendFormat(&manifest, "%s %d %016x\n", file, data.size(), services::Fnv1a64(data));
   }
-  absl::Status status = WriteFileDurably((fs::path(tmp_dir) / kManifest).string(), manifest);
-  if (!status.ok()) return status;
-  if (status = FsyncDirectory(tmp_dir); !status.ok()) return status;
+  RETURN_IF_ERROR(WriteFileDurably((fs::path(tmp_dir) / kManifest).string(), manifest));
+  RETURN_IF_ERROR(FsyncDirectory(tmp_dir));
   if (::rename(tmp_dir.c_str(), final_dir.c_str()) != 0) {
     return ErrnoError(absl::StrCat("cannot rename ", tmp_dir, " to"), final_dir);
   }
-  if (status = FsyncDirectory(dir); !status.ok()) return status;
+  RETURN_IF_ERROR(FsyncDirectory(dir));
   const std::string latest = (fs::path(dir) / kLatest).string();
   const std::string latest_tmp = latest + kTmpSuffix;
-  if (status = WriteFileDurably(latest_tmp, name + "\n"); !status.ok()) return status;
+  RETURN_IF_ERROR(WriteFileDurably(latest_tmp, name + "\n"));
   if (::rename(latest_tmp.c_str(), latest.c_str()) != 0) {
     return ErrnoError(absl::StrCat("cannot rename ", latest_tmp, " to"), latest);
   }
-  if (status = FsyncDirectory(dir); !status.ok()) return status;
+  RETURN_IF_ERROR(FsyncDirectory(dir));
 
   if (options.keep_last > 0) {
     ASSIGN_OR_RETURN(std::vector<int64_t> steps, ListCheckpoints(dir));

@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 // A temp dir for one test's checkpoints, removed afterwards.
 class TempDir : public dreamfleet::testing::ScopedTempDir {
  public:
-  TempDir() : ScopedTempDir("dreamfleet_ckpt_") {}
+  TempDir() : ScopedTempDir("dreamfleet_ckpt_") { EXPECT_TRUE(made()) << path(); }
 };
 
 struct Net : torch::nn::Module {

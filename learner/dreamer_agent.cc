@@ -174,39 +174,37 @@ absl::Status DreamerAgent::Save(const std::string& dir, int keep_last) {
 }
 
 absl::Status DreamerAgent::Restore(const std::string& dir) {
-  auto loaded = LoadLatestCheckpoint(dir);
-  if (!loaded.ok()) return loaded.status();
-  auto saved = dreamer::AgentConfig::Parse(loaded->config_text());
-  if (!saved.ok()) return saved.status();
-  if (saved->feat_size() != config_.feat_size() || saved->num_actions != config_.num_actions ||
-      saved->units != config_.units || saved->depth != config_.depth) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "checkpoint ", loaded->path(), " was trained with preset ", saved->preset,
-        " which does not match this agent's preset ", config_.preset));
+  ASSIGN_OR_RETURN(auto loaded, LoadLatestCheckpoint(dir));
+  ASSIGN_OR_RETURN(dreamer::AgentConfig saved, dreamer::AgentConfig::Parse(loaded.config_text()));
+  if (saved.feat_size() != config_.feat_size() || saved.num_actions != config_.num_actions ||
+      saved.units != config_.units || saved.depth != config_.depth) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("checkpoint ", loaded.path(), " was trained with preset ", saved.preset,
+                     " which does not match this agent's preset ", config_.preset));
   }
   try {
-    RETURN_IF_ERROR(loaded->RestoreModule("world_model", *wm_));
-    RETURN_IF_ERROR(loaded->RestoreModule("actor_critic", *ac_));
-    RETURN_IF_ERROR(loaded->RestoreOptimizer("opt", *opt_, device_));
+    RETURN_IF_ERROR(loaded.RestoreModule("world_model", *wm_));
+    RETURN_IF_ERROR(loaded.RestoreModule("actor_critic", *ac_));
+    RETURN_IF_ERROR(loaded.RestoreOptimizer("opt", *opt_, device_));
     std::map<std::string, torch::Tensor> retnorm;
-    for (const auto& [k, v] : loaded->tensors()) {
+    for (const auto& [k, v] : loaded.tensors()) {
       if (k.rfind("retnorm.", 0) == 0) retnorm[k.substr(8)] = v;
     }
     RETURN_IF_ERROR(retnorm_.Load(retnorm));
-    auto gen = loaded->tensors().find("generator_state");
-    if (gen == loaded->tensors().end()) {
-      return absl::DataLossError(absl::StrCat("checkpoint ", loaded->path(),
-                                              " has no generator_state"));
+    auto gen = loaded.tensors().find("generator_state");
+    if (gen == loaded.tensors().end()) {
+      return absl::DataLossError(
+          absl::StrCat("checkpoint ", loaded.path(), " has no generator_state"));
     }
     gen_.set_state(gen->second);
-    counters_ = loaded->counters();
+    counters_ = loaded.counters();
     updates_ = counters_["updates"];
     skipped_ = counters_["skipped_updates"];
     counters_.erase("updates");
     counters_.erase("skipped_updates");
     return absl::OkStatus();
   } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("restoring ", loaded->path(), " failed: ", e.what()));
+    return absl::InternalError(absl::StrCat("restoring ", loaded.path(), " failed: ", e.what()));
   }
 }
 

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "dreamer/weights_convert.h"
+#include "dreamer/tensor_convert.h"
 #include "envs/env_config.h"
 #include "envs/registry.h"
 #include "learner/dreamer_agent.h"
@@ -138,9 +138,14 @@ struct LearnerLoop::Impl {
   prometheus::Gauge* ret = nullptr;
   prometheus::Gauge* updates_per_second = nullptr;
 
-  absl::Mutex status_mu;  // the snapshot the Status RPC reports
-  v1::StatusResponse status_snapshot ABSL_GUARDED_BY(status_mu);
-  absl::Time started = absl::Now();
+  // What the Status RPC reports. Shared with the service's status provider, which may still be
+  // answering a call after this loop is gone.
+  struct StatusBoard {
+    absl::Mutex mu;
+    v1::StatusResponse snapshot ABSL_GUARDED_BY(mu);
+    const absl::Time started = absl::Now();
+  };
+  std::shared_ptr<StatusBoard> status = std::make_shared<StatusBoard>();
 
   int64_t version = 0;
   absl::Time last_publish = absl::InfinitePast();
@@ -189,7 +194,12 @@ struct LearnerLoop::Impl {
     }
     if (auto it = result.metrics.find("ret"); it != result.metrics.end()) ret->Set(it->second);
     if (env_steps > 0) train_ratio->Set(replayed_steps / env_steps);
-    absl::MutexLock lock(&status_mu);
+  }
+
+  // The Status RPC's view after an update (and its publishing, so the version is current).
+  void UpdateStatus(const TrainMetrics& result) {
+    absl::MutexLock lock(&status->mu);
+    v1::StatusResponse& status_snapshot = status->snapshot;
     status_snapshot.set_weights_version(version);
     status_snapshot.set_updates(agent->updates());
     status_snapshot.set_replayed_steps(static_cast<int64_t>(replayed_steps));
@@ -258,11 +268,10 @@ absl::StatusOr<std::unique_ptr<LearnerLoop>> LearnerLoop::Create(
   s.updates_per_second =
       &metrics->Gauge("dreamfleet_learner_updates_per_second", "Updates per second, last 10 s.");
 
-  Impl* raw = impl.get();
-  service->SetStatusProvider([raw] {
-    absl::MutexLock lock(&raw->status_mu);
-    v1::StatusResponse response = raw->status_snapshot;
-    response.set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - raw->started));
+  service->SetStatusProvider([board = s.status] {
+    absl::MutexLock lock(&board->mu);
+    v1::StatusResponse response = board->snapshot;
+    response.set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - board->started));
     return response;
   });
   s.prefetcher = std::make_unique<Prefetcher>(s.client.get(), agent_config.batch_size,
@@ -276,10 +285,10 @@ absl::StatusOr<std::unique_ptr<LearnerLoop>> LearnerLoop::Create(
 
 absl::Status LearnerLoop::Publish() {
   Impl& s = *impl_;
-  ASSIGN_OR_RETURN(std::shared_ptr<const broadcast::WeightsVersion> weights,
-                   dreamer::ToWeightsVersion(s.agent->ExportPolicy(), s.version + 1,
-                                             s.agent->config().Serialize()));
-  RETURN_IF_ERROR(s.service->Publish(weights));
+  ASSIGN_OR_RETURN(std::vector<services::NamedTensor> tensors,
+                   dreamer::ToNamedTensors(s.agent->ExportPolicy()));
+  RETURN_IF_ERROR(s.service->Publish(broadcast::NewWeightsVersion(
+      s.version + 1, s.agent->config().Serialize(), std::move(tensors))));
   ++s.version;
   s.last_publish = absl::Now();
   s.updates_since_publish = 0;
@@ -331,6 +340,7 @@ absl::StatusOr<bool> LearnerLoop::Step(absl::Duration wait) {
       now - s.last_publish >= absl::Seconds(s.config.learner.publish_every_seconds)) {
     RETURN_IF_ERROR(Publish());
   }
+  s.UpdateStatus(*result);
   if (now - s.last_checkpoint >= absl::Minutes(s.config.learner.checkpoint_minutes)) Checkpoint();
   return true;
 }

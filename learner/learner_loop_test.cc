@@ -6,12 +6,13 @@
 #include <filesystem>
 #include <memory>
 
+#include "dreamfleet/v1/parameter.grpc.pb.h"
 #include "envs/env_config.h"
 #include "envs/vector_env.h"
 #include "gtest/gtest.h"
 #include "replay_server/sharded_replay_client.h"
 #include "services/grpc_util.h"
-#include "services/step_record.h"
+#include "services/step_columns.h"
 #include "tests/in_process_shard.h"
 #include "tests/test_process.h"
 
@@ -52,14 +53,7 @@ void FillReplay(const services::Config& config, int ticks) {
         (*client)->NewWriter(absl::StrCat("filler/env-", e));
     for (int t = 0; t < ticks; ++t) {
       actions = {t % spec.num_actions, (t * 7) % spec.num_actions};
-      services::StepRecord step;
-      step.vector = (*envs)->vector() + e * spec.vector_size;
-      step.action = actions[e];
-      step.reward = (*envs)->reward()[e];
-      step.is_first = (*envs)->is_first()[e];
-      step.is_last = (*envs)->is_last()[e];
-      step.is_terminal = (*envs)->is_terminal()[e];
-      steps.Append(step);
+      steps.Append((*envs)->Record(e, actions[e]));
       ASSERT_TRUE((*envs)->Step(actions).ok());
     }
     replay::StepChunk chunk;
@@ -92,6 +86,18 @@ TEST(LearnerLoopTest, TrainsOnReplayPublishesWeightsAndResumesFromItsCheckpoint)
   broadcast::ParameterServiceImpl::Options options;
   options.metrics = &metrics;
   broadcast::ParameterServiceImpl service(options);
+  absl::StatusOr<services::StartedServer> server =
+      services::StartGrpcServer("127.0.0.1", 0, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::ParameterService::NewStub(
+      services::CreateChannel(services::JoinHostPort("127.0.0.1", server->port)));
+  auto status_rpc = [&] {
+    grpc::ClientContext context;
+    services::SetDeadline(&context, absl::Seconds(30));
+    v1::StatusResponse response;
+    EXPECT_TRUE(stub->Status(&context, v1::StatusRequest(), &response).ok());
+    return response;
+  };
   {
     auto loop = LearnerLoop::Create(config, &service, &metrics);
     ASSERT_TRUE(loop.ok()) << loop.status();
@@ -100,15 +106,33 @@ TEST(LearnerLoopTest, TrainsOnReplayPublishesWeightsAndResumesFromItsCheckpoint)
     // The first update publishes at once, then every second update.
     EXPECT_EQ((*loop)->weights_version(), 2);
     EXPECT_EQ(service.version(), 2);
+    // The Status RPC reports the version just published and the updates done.
+    const v1::StatusResponse status = status_rpc();
+    EXPECT_EQ(status.weights_version(), 2);
+    EXPECT_EQ(status.updates(), 3);
+    EXPECT_TRUE(status.losses().count("dyn"));
     (*loop)->Checkpoint();
   }
+  status_rpc();  // the loop is gone; the service still answers
   EXPECT_TRUE(std::filesystem::exists(config.run.dir + "/learner"));
-  auto resumed = LearnerLoop::Create(config, &service, &metrics);
-  ASSERT_TRUE(resumed.ok()) << resumed.status();
-  EXPECT_TRUE((*resumed)->resumed());
-  EXPECT_EQ((*resumed)->updates(), 3);
-  TrainUntil(**resumed, 4);
-  EXPECT_GT((*resumed)->weights_version(), 2);  // versions keep rising across restarts
+  {
+    config.learner.max_updates = 5;
+    auto resumed = LearnerLoop::Create(config, &service, &metrics);
+    ASSERT_TRUE(resumed.ok()) << resumed.status();
+    EXPECT_TRUE((*resumed)->resumed());
+    EXPECT_EQ((*resumed)->updates(), 3);
+    // Run trains up to learner.max_updates and checkpoints at the end.
+    ASSERT_TRUE((*resumed)->Run().ok());
+    EXPECT_EQ((*resumed)->updates(), 5);
+    EXPECT_GT((*resumed)->weights_version(), 2);  // versions keep rising across restarts
+  }
+  auto last = LearnerLoop::Create(config, &service, &metrics);
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ((*last)->updates(), 5);
+  last->reset();
+  service.Shutdown();
+  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  server->server->Wait();
 }
 
 TEST(LearnerLoopTest, AnUnknownEnvIsAnErrorNamingIt) {

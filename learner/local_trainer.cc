@@ -9,6 +9,7 @@
 #include "dreamer/policy.h"
 #include "envs/episode_window.h"
 #include "learner/sequence_replay.h"
+#include "services/logging.h"
 #include "services/status_macros.h"
 
 namespace dreamfleet::learner {
@@ -110,19 +111,7 @@ LocalTrainer::~LocalTrainer() = default;
 absl::Status LocalTrainer::Tick() {
   State& s = *state_;
   RETURN_IF_ERROR(dreamer::ActOnEnvs(s.policy, *envs_, &s.policy_state, s.generator, &s.actions));
-  const envs::EnvSpec& spec = envs_->spec();
-  for (int i = 0; i < options_.envs; ++i) {
-    services::StepRecord step;
-    if (spec.image_bytes() > 0) step.image = envs_->image() + i * spec.image_bytes();
-    if (spec.vector_size > 0) step.vector = envs_->vector() + i * spec.vector_size;
-    if (spec.text_length > 0) step.text = envs_->text() + i * spec.text_length;
-    step.action = s.actions[i];
-    step.reward = envs_->reward()[i];
-    step.is_first = envs_->is_first()[i];
-    step.is_last = envs_->is_last()[i];
-    step.is_terminal = envs_->is_terminal()[i];
-    s.replay.Add(i, step);
-  }
+  for (int i = 0; i < options_.envs; ++i) s.replay.Add(i, envs_->Record(i, s.actions[i]));
   if (absl::Status status = envs_->Step(s.actions); !status.ok()) {
     return absl::Status(status.code(), absl::StrCat("env step failed: ", status.message()));
   }
@@ -150,7 +139,8 @@ absl::Status LocalTrainer::Train() {
     }
     if (!metrics->skipped) s.losses = metrics->losses;
     if (!options_.checkpoint_dir.empty() && agent_->updates() % options_.save_every == 0) {
-      RETURN_IF_ERROR(Save());
+      // A failed periodic checkpoint does not stop training; the next one may succeed.
+      if (absl::Status saved = Save(); !saved.ok()) DF_LOG(ERROR) << "checkpoint: " << saved;
     }
   }
   return absl::OkStatus();

@@ -12,7 +12,7 @@
 
 #include "dreamer/agent_config.h"
 #include "dreamer/batch.h"
-#include "services/step_record.h"
+#include "services/step_columns.h"
 
 namespace dreamfleet::learner {
 

@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<learner::LocalTrainer>> trainer = learner::LocalTrainer::Create(o);
   if (!trainer.ok()) {
     std::cerr << "dreamfleet-train-local: " << trainer.status() << "\n";
-    return absl::IsInvalidArgument(trainer.status()) || absl::IsNotFound(trainer.status()) ? 2 : 1;
+    return absl::IsInvalidArgument(trainer.status()) ? 2 : 1;  // 2: a bad flag value
   }
   learner::LocalTrainer& t = **trainer;
   const auto& spec = t.spec();

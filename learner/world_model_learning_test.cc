@@ -12,8 +12,13 @@
 #include "dreamer/world_model.h"
 #include "learner/laprop.h"
 
-namespace dreamfleet::dreamer {
+namespace dreamfleet::learner {
 namespace {
+
+using dreamer::AgentConfig;
+using dreamer::ApplyPreset;
+using dreamer::Batch;
+using dreamer::WorldModel;
 
 constexpr int kKinds = 16;     // observation i is the one-hot vector e_i
 constexpr int kRewarded = 3;   // observing e_3 gives reward 1, everything else 0
@@ -40,7 +45,7 @@ TEST(WorldModelLearningTest, EncodesOneHotObservationsAndPredictsTheirReward) {
   c.scale_rec = 30;  // as configs/default.yaml: a small observation needs it (BENCHMARKS.md)
   torch::manual_seed(0);
   WorldModel wm(c);
-  learner::LaProp opt(wm->parameters(), learner::LaPropOptions(1e-3).agc(c.agc).eps(c.eps));
+  LaProp opt(wm->parameters(), LaPropOptions(1e-3).agc(c.agc).eps(c.eps));
   double first_vector_loss = 0;
   for (int update = 0; update < 400; ++update) {
     opt.zero_grad();
@@ -69,4 +74,4 @@ TEST(WorldModelLearningTest, EncodesOneHotObservationsAndPredictsTheirReward) {
 }
 
 }  // namespace
-}  // namespace dreamfleet::dreamer
+}  // namespace dreamfleet::learner

@@ -10,13 +10,6 @@
 namespace dreamfleet::replay {
 namespace {
 
-const v1::NamedTensor* FindTensor(const v1::Chunk& chunk, const std::string& name) {
-  for (const v1::NamedTensor& t : chunk.data()) {
-    if (t.name() == name) return &t;
-  }
-  return nullptr;
-}
-
 std::string Describe(const StoredChunk& chunk, const FieldSpec& spec) {
   return absl::StrCat("field \"", spec.name, "\" of stored chunk ", chunk.sequence, " of actor \"",
                       chunk.actor_id, "\"");
@@ -35,7 +28,7 @@ absl::StatusOr<std::shared_ptr<StoredChunk>> ChunkStore::Encode(const v1::Chunk&
   stored->fields.resize(signature.fields().size());
   for (size_t i = 0; i < signature.fields().size(); ++i) {
     const FieldSpec& spec = signature.fields()[i];
-    const v1::NamedTensor* tensor = FindTensor(chunk, spec.name);
+    const v1::NamedTensor* tensor = FindField(chunk, spec.name);
     if (tensor == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("chunk ", chunk.sequence(), " of actor \"",
                                                      chunk.actor_id(), "\" has no field \"",

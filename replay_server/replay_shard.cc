@@ -67,9 +67,8 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
   std::string payload;
   const std::string checkpoint_path = absl::StrCat(dir, "/", kCheckpoint);
   if (std::filesystem::exists(checkpoint_path)) {
-    absl::StatusOr<std::unique_ptr<RecordReader>> reader = RecordReader::Open(checkpoint_path);
-    if (!reader.ok()) return reader.status();
-    absl::StatusOr<bool> got = (*reader)->Next(&payload);
+    ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, RecordReader::Open(checkpoint_path));
+    absl::StatusOr<bool> got = reader->Next(&payload);
     v1::CheckpointHeader header;
     if (!got.ok() || !*got || !header.ParseFromString(payload)) {
       return absl::DataLossError(absl::StrCat(checkpoint_path, " has no readable header: ",
@@ -82,7 +81,7 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
     }
     RETURN_IF_ERROR(table_->RestoreHeader(header));
     for (uint64_t i = 0; i < header.num_chunks(); ++i) {
-      got = (*reader)->Next(&payload);
+      got = reader->Next(&payload);
       v1::StoredChunkRecord record;
       if (!got.ok() || !*got || !record.ParseFromString(payload)) {
         return absl::DataLossError(absl::StrCat(checkpoint_path, ": chunk record ", i, " of ",

@@ -405,9 +405,9 @@ std::vector<ShardStats> ShardedReplayClient::Info() {
   return stats;
 }
 
-std::unique_ptr<InsertWriter> ShardedReplayClient::NewWriter(const std::string& actor_id) {
-  std::unique_ptr<InsertWriter> writer(
-      new InsertWriter(this, ShardForActor(actor_id), actor_id));
+std::unique_ptr<InsertWriter> ShardedReplayClient::NewWriter(const std::string& stream_id,
+                                                             const std::string& actor_id) {
+  std::unique_ptr<InsertWriter> writer(new InsertWriter(this, ShardForActor(actor_id), stream_id));
   writer->thread_ = std::thread([w = writer.get()] { w->Run(); });
   return writer;
 }

@@ -94,8 +94,16 @@ class ShardedReplayClient {
   int num_shards() const { return static_cast<int>(shards_.size()); }
   int ShardForActor(const std::string& actor_id) const;
 
-  // A writer for one actor stream, connected to its shard.
-  std::unique_ptr<InsertWriter> NewWriter(const std::string& actor_id);
+  // A writer for the stream `stream_id` (the chunks' actor_id field), connected to the shard of
+  // `actor_id`, ShardForActor(actor_id): every stream of an actor (one per env and process start)
+  // goes to that one shard, from any machine and across restarts, so an actor waits on at most
+  // one shard.
+  std::unique_ptr<InsertWriter> NewWriter(const std::string& stream_id,
+                                          const std::string& actor_id);
+  // A writer for a stream that is its own actor (routed by `actor_id`).
+  std::unique_ptr<InsertWriter> NewWriter(const std::string& actor_id) {
+    return NewWriter(actor_id, actor_id);
+  }
 
   // One B x T batch from a shard picked by size; tries the other shards when one is down.
   // `timeout` bounds the wait for the rate limiter (per shard tried). Batches come from a stream

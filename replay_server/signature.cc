@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/status_macros.h"
+#include "services/step_record.h"
 #include "services/tensor_codec.h"
 
 namespace dreamfleet::replay {
@@ -29,6 +30,13 @@ absl::Status CheckChunkHeader(const v1::Chunk& chunk, const std::string& table) 
 }
 
 }  // namespace
+
+const v1::NamedTensor* FindField(const v1::Chunk& chunk, const std::string& name) {
+  for (const v1::NamedTensor& t : chunk.data()) {
+    if (t.name() == name) return &t;
+  }
+  return nullptr;
+}
 
 absl::StatusOr<Signature> Signature::FromChunk(const v1::Chunk& chunk, const std::string& table) {
   RETURN_IF_ERROR(CheckChunkHeader(chunk, table));
@@ -74,13 +82,14 @@ absl::StatusOr<Signature> Signature::FromProto(
     signature.step_bytes_ += field.step_bytes;
     signature.fields_.push_back(std::move(field));
   }
-  const int is_first = signature.FieldIndex("is_first");
+  namespace field = services::step_field;
+  const int is_first = signature.FieldIndex(field::kIsFirst);
   if (is_first < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the signature has no \"is_first\" field (bool, shape []); fields seen: [",
-        absl::StrJoin(names, ","), "]"));
+    return absl::InvalidArgumentError(absl::StrCat("the signature has no \"", field::kIsFirst,
+                                                   "\" field (bool, shape []); fields seen: [",
+                                                   absl::StrJoin(names, ","), "]"));
   }
-  for (const char* flag : {"is_first", "is_last", "is_terminal"}) {
+  for (const char* flag : {field::kIsFirst, field::kIsLast, field::kIsTerminal}) {
     const int index = signature.FieldIndex(flag);
     if (index < 0) continue;
     const FieldSpec& f = signature.fields_[index];
@@ -90,11 +99,11 @@ absl::StatusOr<Signature> Signature::FromProto(
                                                      " per step, expected bool[]"));
     }
   }
-  if (const int index = signature.FieldIndex("reward"); index >= 0) {
+  if (const int index = signature.FieldIndex(field::kReward); index >= 0) {
     const FieldSpec& f = signature.fields_[index];
     if (f.dtype != v1::DTYPE_FLOAT32 || !f.shape.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("field \"reward\" is ", DTypeName(f.dtype),
-                                                     ShapeString(f.shape),
+      return absl::InvalidArgumentError(absl::StrCat("field \"", field::kReward, "\" is ",
+                                                     DTypeName(f.dtype), ShapeString(f.shape),
                                                      " per step, expected float32[]"));
     }
   }

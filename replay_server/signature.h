@@ -2,7 +2,8 @@
 // accepted chunk fixes it (it is then persisted in every checkpoint and implied by the WAL); every
 // later chunk is checked against it. Fields the table understands by name: `is_first` (bool [],
 // required: marks episode starts), `is_last` (bool [], optional: marks episode ends) and `reward`
-// (float32 [], optional: summed into episode returns).
+// (float32 [], optional: summed into episode returns), named as the step record names them
+// (services/step_record.h).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,9 @@ struct FieldSpec {
   std::vector<int64_t> shape;  // per step
   size_t step_bytes = 0;       // bytes of one step of this field
 };
+
+// The field of `chunk` named `name`, or nullptr.
+const v1::NamedTensor* FindField(const v1::Chunk& chunk, const std::string& name);
 
 class Signature {
  public:

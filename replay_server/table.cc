@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/logging.h"
 #include "services/status_macros.h"
+#include "services/step_record.h"
 
 namespace dreamfleet::replay {
 namespace {
@@ -18,13 +19,6 @@ namespace {
 constexpr size_t kIndexBytesPerItem = 48;  // selector + hash map entry, for the memory gauge
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
-
-const v1::NamedTensor* FindTensor(const v1::Chunk& chunk, const std::string& name) {
-  for (const v1::NamedTensor& t : chunk.data()) {
-    if (t.name() == name) return &t;
-  }
-  return nullptr;
-}
 
 }  // namespace
 
@@ -242,9 +236,9 @@ bool Table::Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored) {
   const int64_t now = stored->insert_time_ms;
 
   // Episodes.
-  const v1::NamedTensor* is_first = FindTensor(chunk, "is_first");
-  const v1::NamedTensor* is_last = FindTensor(chunk, "is_last");
-  const v1::NamedTensor* reward = FindTensor(chunk, "reward");
+  const v1::NamedTensor* is_first = FindField(chunk, services::step_field::kIsFirst);
+  const v1::NamedTensor* is_last = FindField(chunk, services::step_field::kIsLast);
+  const v1::NamedTensor* reward = FindField(chunk, services::step_field::kReward);
   for (uint32_t k = 0; k < n; ++k) {
     const bool first = is_first->tensor().data()[k] != 0;
     if (first || !stream.open_episode.has_value()) {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "services/status_macros.h"
 #include "tests/test_process.h"
 
 namespace dreamfleet::testing {
@@ -13,16 +14,10 @@ absl::StatusOr<std::unique_ptr<InProcessShard>> InProcessShard::Start(
   s->data_dir_ = MakeTempDir("in_process_shard_");
   replay::ShardOptions options = replay::ShardOptionsFromConfig(config, 0);
   options.data_dir = s->data_dir_;
-  absl::StatusOr<std::unique_ptr<replay::ReplayShard>> shard =
-      replay::ReplayShard::Open(options, &s->metrics_);
-  if (!shard.ok()) return shard.status();
-  s->shard_ = std::move(*shard);
+  ASSIGN_OR_RETURN(s->shard_, replay::ReplayShard::Open(options, &s->metrics_));
   s->service_ = std::make_unique<replay::ReplayServiceImpl>(s->shard_.get(), &s->metrics_,
                                                             replay::ReplayServiceOptions());
-  absl::StatusOr<services::StartedServer> server =
-      services::StartGrpcServer("127.0.0.1", 0, {s->service_.get()});
-  if (!server.ok()) return server.status();
-  s->server_ = std::move(*server);
+  ASSIGN_OR_RETURN(s->server_, services::StartGrpcServer("127.0.0.1", 0, {s->service_.get()}));
   s->address_ = services::JoinHostPort("127.0.0.1", s->server_.port);
   return s;
 }

@@ -70,6 +70,15 @@ TEST(ReplayShardedTest, RoutesByActorSamplesBothAndSurvivesAShardRestart) {
     writers[actor] = std::move(writer);
   }
   for (auto& [actor, writer] : writers) ASSERT_TRUE(writer->Flush(absl::Seconds(60)).ok());
+  // Every stream of an actor (one per env and process start) lands on the actor's shard.
+  for (int a = 0; a < 8; ++a) {
+    const std::string actor = absl::StrCat("actor-", a);
+    for (const char* stream : {"/env-0/1", "/env-3/1", "/env-0/2"}) {
+      EXPECT_EQ((*client)->NewWriter(actor + stream, actor)->shard(),
+                static_cast<int>(services::Fnv1a64(actor) % 2))
+          << actor << stream;
+    }
+  }
   ASSERT_FALSE(on_shard[0].empty());
   ASSERT_FALSE(on_shard[1].empty());
   std::vector<ShardStats> stats = (*client)->Info();

@@ -36,6 +36,8 @@ std::string MakeTempDir(const std::string& prefix) {
   return made ? std::string(made) : pattern;
 }
 
+bool ScopedTempDir::made() const { return std::filesystem::is_directory(path_); }
+
 ScopedTempDir::~ScopedTempDir() {
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);

@@ -19,6 +19,7 @@ std::string BinaryPath(const std::string& name);
 // A fresh directory under the test temp dir.
 std::string MakeTempDir(const std::string& prefix);
 // A fresh directory (MakeTempDir) removed with everything in it when this goes out of scope.
+// Tests check made() (false when the directory could not be created).
 class ScopedTempDir {
  public:
   explicit ScopedTempDir(const std::string& prefix) : path_(MakeTempDir(prefix)) {}
@@ -26,6 +27,7 @@ class ScopedTempDir {
   ScopedTempDir(const ScopedTempDir&) = delete;
   ScopedTempDir& operator=(const ScopedTempDir&) = delete;
   const std::string& path() const { return path_; }
+  bool made() const;
 
  private:
   std::string path_;

@@ -1,4 +1,4 @@
-#include "services/step_record.h"
+#include "services/step_columns.h"
 
 #include <cstring>
 
@@ -16,7 +16,7 @@ std::vector<std::string> Names(const std::vector<StepFieldSpec>& fields) {
   return names;
 }
 
-TEST(StepRecordTest, FieldsListOnlyTheObservationsAStreamHas) {
+TEST(StepColumnsTest, FieldsListOnlyTheObservationsAStreamHas) {
   EXPECT_THAT(Names(StepFields({64, 64, 3, 0, 0})),
               ElementsAre("image", "action", "reward", "is_first", "is_last", "is_terminal"));
   EXPECT_THAT(Names(StepFields({0, 0, 0, 12, 0})),
@@ -30,7 +30,7 @@ TEST(StepRecordTest, FieldsListOnlyTheObservationsAStreamHas) {
   EXPECT_EQ(all[2].step_bytes, 20);  // 5 tokens
 }
 
-TEST(StepRecordTest, ColumnsKeepEveryFieldOfEveryStepInOrder) {
+TEST(StepColumnsTest, ColumnsKeepEveryFieldOfEveryStepInOrder) {
   StepColumns columns({2, 1, 1, 1, 0});
   const uint8_t image_a[2] = {1, 2}, image_b[2] = {3, 4};
   const float vector_a = 0.5f, vector_b = -1.5f;
@@ -54,7 +54,7 @@ TEST(StepRecordTest, ColumnsKeepEveryFieldOfEveryStepInOrder) {
   EXPECT_EQ(FindTensor(tensors, "text"), nullptr);
 }
 
-TEST(StepRecordTest, WriteOverwritesARingPositionAndClearEmpties) {
+TEST(StepColumnsTest, WriteOverwritesARingPositionAndClearEmpties) {
   StepColumns columns({0, 0, 0, 1, 0});
   const float a = 1, b = 2, c = 3;
   columns.Append({nullptr, &a, nullptr, 0, 0, true, false, false});

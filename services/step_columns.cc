@@ -1,5 +1,7 @@
-#include "services/step_record.h"
+#include "services/step_columns.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace dreamfleet::services {
@@ -34,6 +36,11 @@ StepColumns::StepColumns(const StepShape& shape)
 void StepColumns::Append(const StepRecord& step) { Write(size_, step); }
 
 void StepColumns::Write(int64_t index, const StepRecord& step) {
+  if (index < 0 || index > size_) {  // a caller's bug: never write outside the columns
+    std::fprintf(stderr, "StepColumns::Write: index %lld outside [0, %lld]\n",
+                 static_cast<long long>(index), static_cast<long long>(size_));
+    std::abort();
+  }
   if (index == size_) {
     for (size_t f = 0; f < fields_.size(); ++f)
       columns_[f].resize((size_ + 1) * fields_[f].step_bytes);
