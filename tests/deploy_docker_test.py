@@ -102,6 +102,11 @@ class DockerfileTest(unittest.TestCase):
         for path in ("scripts/setup.sh", "deploy/docker/entrypoint.sh", "configs/default.yaml"):
             self.assertFalse(ignored(path, root), path)
 
+    def test_builds_without_fetching_a_frontend_image(self):
+        # A "# syntax=" directive makes BuildKit pull a frontend image: no offline builds.
+        text = (SRC / "deploy" / "docker" / "Dockerfile").read_text()
+        self.assertNotRegex(text, r"(?m)^#\s*syntax\s*=")
+
     def test_runtime_environment_names_variables_the_binaries_read(self):
         # ENV DREAMFLEET_ROM_DIR=... must be a variable some binary really reads (getenv).
         env_text = " ".join(rest for word, rest in instructions() if word == "ENV")
