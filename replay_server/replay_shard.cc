@@ -1,9 +1,16 @@
 #include "replay_server/replay_shard.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "services/logging.h"
 #include "services/status_macros.h"
 
@@ -45,6 +52,37 @@ ShardOptions ShardOptionsFromConfig(const services::Config& config, int shard_in
   return options;
 }
 
+absl::StatusOr<std::unique_ptr<ReplayShard::DirLock>> ReplayShard::DirLock::Acquire(
+    const std::string& dir) {
+  const std::string path = absl::StrCat(dir, "/LOCK");
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    char holder[32] = {};
+    (void)::pread(fd, holder, sizeof(holder) - 1, 0);
+    ::close(fd);
+    if (error == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the data directory ", dir, " is in use by another replay shard (process ",
+                       absl::StripAsciiWhitespace(holder), " holds ", path,
+                       "); give each shard its own replay.data_dir"));
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot lock ", path, ": ", std::strerror(error)));
+  }
+  const std::string pid = absl::StrCat(::getpid(), "\n");
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    DF_LOG(WARNING) << "cannot write the process id into " << path << ": " << std::strerror(errno);
+  }
+  return std::unique_ptr<DirLock>(new DirLock(fd));
+}
+
+ReplayShard::DirLock::~DirLock() { ::close(fd_); }
+
 absl::StatusOr<std::unique_ptr<ReplayShard>> ReplayShard::Open(ShardOptions options,
                                                                services::Metrics* metrics) {
   std::error_code error;
@@ -53,8 +91,10 @@ absl::StatusOr<std::unique_ptr<ReplayShard>> ReplayShard::Open(ShardOptions opti
     return absl::FailedPreconditionError(absl::StrCat("cannot create the data directory ",
                                                       options.data_dir, ": ", error.message()));
   }
+  ASSIGN_OR_RETURN(std::unique_ptr<DirLock> lock, DirLock::Acquire(options.data_dir));
   ASSIGN_OR_RETURN(std::unique_ptr<Table> table, Table::Create(options.table, metrics));
-  std::unique_ptr<ReplayShard> shard(new ReplayShard(std::move(options), std::move(table)));
+  std::unique_ptr<ReplayShard> shard(
+      new ReplayShard(std::move(options), std::move(lock), std::move(table)));
   RETURN_IF_ERROR(shard->Restore(metrics));
   shard->checkpointer_ = std::thread([s = shard.get()] { s->CheckpointLoop(); });
   return shard;

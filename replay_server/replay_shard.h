@@ -65,11 +65,25 @@ class ReplayShard {
   const std::string& data_dir() const { return options_.data_dir; }
 
  private:
-  ReplayShard(ShardOptions options, std::unique_ptr<Table> table)
-      : options_(std::move(options)), table_(std::move(table)) {}
+  // An exclusive advisory lock (flock) on <data_dir>/LOCK for the shard's lifetime: a second shard
+  // process on the same directory would delete the first one's live write-ahead log at its next
+  // checkpoint. Released when the process ends, however it ends.
+  class DirLock {
+   public:
+    static absl::StatusOr<std::unique_ptr<DirLock>> Acquire(const std::string& dir);
+    ~DirLock();
+
+   private:
+    explicit DirLock(int fd) : fd_(fd) {}
+    int fd_;
+  };
+
+  ReplayShard(ShardOptions options, std::unique_ptr<DirLock> lock, std::unique_ptr<Table> table)
+      : lock_(std::move(lock)), options_(std::move(options)), table_(std::move(table)) {}
   absl::Status Restore(services::Metrics* metrics);
   void CheckpointLoop();
 
+  std::unique_ptr<DirLock> lock_;  // first: released after everything else is closed
   const ShardOptions options_;
   std::unique_ptr<Table> table_;
   std::unique_ptr<WriteAheadLog> wal_;

@@ -1,5 +1,7 @@
 #include "replay_server/replay_shard.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -142,6 +144,27 @@ TEST(ReplayShardTest, ACrashAfterACheckpointKeepsTheLimiterCountersExactly) {
   EXPECT_EQ(after.sampled_items(), before.sampled_items());
   EXPECT_EQ(after.size_steps(), before.size_steps());
   EXPECT_EQ(after.evicted_steps(), before.evicted_steps());
+}
+
+TEST(ReplayShardTest, ASecondShardOnTheSameDataDirIsRefusedUntilTheFirstIsGone) {
+  const std::string dir = TempDir();
+  services::Metrics metrics;
+  auto first = ReplayShard::Open(Options(dir), &metrics);
+  ASSERT_TRUE(first.ok()) << first.status();
+  InsertChunks(first->get(), 0, 2);
+  services::Metrics metrics2;
+  auto second = ReplayShard::Open(Options(dir), &metrics2);
+  ASSERT_FALSE(second.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(second.status())) << second.status();
+  EXPECT_NE(second.status().message().find("in use by another replay shard"), std::string::npos)
+      << second.status();
+  EXPECT_NE(second.status().message().find(std::to_string(::getpid())), std::string::npos)
+      << second.status();
+  first->reset();  // closes the shard and releases the lock
+  services::Metrics metrics3;
+  auto third = ReplayShard::Open(Options(dir), &metrics3);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ((*third)->table()->size_steps(), 16u);  // the first shard's data, intact
 }
 
 }  // namespace
