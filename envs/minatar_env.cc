@@ -42,6 +42,10 @@ MinAtarEnv::MinAtarEnv(std::unique_ptr<MinAtarGame> game, const MinAtarOptions& 
   spec_.image_height = options.image_size;
   spec_.image_width = options.image_size;
   spec_.image_channels = options.grayscale ? 1 : 3;
+  if (options.symbolic) {
+    spec_.image_height = spec_.image_width = spec_.image_channels = 0;
+    spec_.vector_size = kMinAtarSize * kMinAtarSize * game_->num_channels();
+  }
   spec_.num_actions = kMinAtarNumActions;
   spec_.action_names = {"noop", "left", "up", "right", "down", "fire"};
   spec_.reward_min = 0.0f;
@@ -87,6 +91,10 @@ void MinAtarEnv::Write(float reward, bool is_first, bool terminal, StepBuffer* o
   out->is_last = done_;
   out->is_terminal = terminal;
   out->success = false;
+  if (options_.symbolic) {
+    if (out->vector != nullptr) std::copy(state_.begin(), state_.end(), out->vector);
+    return;
+  }
   if (out->image == nullptr) return;
   const int c = game_->num_channels();
   for (int cell = 0; cell < kMinAtarSize * kMinAtarSize; ++cell) {

@@ -1,5 +1,7 @@
 // Wraps a MinAtar game (minatar_game.h) as an Environment: MinAtar's sticky actions, a time limit,
-// and rendering of the 10x10xC binary state to an RGB (or gray) image with one colour per channel.
+// and rendering of the 10x10xC binary state to an RGB (or gray) image with one colour per channel,
+// or (symbolic) the 10x10xC state itself as a float vector, the observation MinAtar's published
+// baselines learn from.
 // Data flow: Step(action) -> sticky-action choice -> MinAtarGame::Act -> state() -> Render into
 // out->image (skipped when out->image is null, i.e. state-only stepping).
 //
@@ -27,6 +29,7 @@ struct MinAtarOptions {
   int max_steps = 0;            // 0 = kDefaultMaxEpisodeSteps
   int image_size = 64;
   bool grayscale = false;
+  bool symbolic = false;  // observe the [10, 10, C] state as a vector instead of an image
 };
 
 class MinAtarEnv : public Environment {

@@ -40,6 +40,40 @@ uint8_t StateAt(const MinAtarEnv& env, int y, int x, int channel) {
   return env.state()[(y * 10 + x) * env.num_channels() + channel];
 }
 
+TEST(MinAtarSymbolicTest, EveryGameObservesItsChannelGridAsAVector) {
+  for (const char* name : kGames) {
+    EnvOptions o;
+    o.name = name;
+    o.view = "symbolic";
+    o.sticky_actions = 0;
+    auto made = MakeEnvironment(o);
+    ASSERT_TRUE(made.ok()) << name << ": " << made.status();
+    auto* env = static_cast<MinAtarEnv*>(made->get());
+    const EnvSpec& spec = env->spec();
+    EXPECT_EQ(spec.image_bytes(), 0) << name;
+    ASSERT_EQ(spec.vector_size, 10 * 10 * env->num_channels()) << name;
+    EXPECT_EQ(spec.num_actions, 6) << name;
+    std::vector<float> vector(spec.vector_size, -1.0f);
+    StepBuffer out;
+    out.vector = vector.data();
+    ASSERT_TRUE(env->Reset(3, &out).ok());
+    for (int step = 0; step < 20 && !out.is_last; ++step) {
+      ASSERT_TRUE(env->Step(step % 6, &out).ok());
+      // The vector is the binary state, cell by cell and channel by channel.
+      for (int i = 0; i < spec.vector_size; ++i) {
+        ASSERT_EQ(vector[i], static_cast<float>(env->state()[i])) << name << " index " << i;
+      }
+    }
+    float ones = 0;
+    for (float v : vector) ones += v;
+    EXPECT_GT(ones, 0) << name << ": an empty state";
+  }
+  EnvOptions o;
+  o.name = "minatar_breakout";
+  o.view = "egocentric";  // a gridworld view
+  EXPECT_EQ(MakeEnvironment(o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(MinAtarBreakoutTest, ResetPlacesBricksPaddleAndBallInACorner) {
   auto env = MakeMinAtar("minatar_breakout");
   auto* game = static_cast<MinAtarBreakout*>(env->game());

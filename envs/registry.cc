@@ -62,6 +62,12 @@ EnvFactory MinAtar(std::unique_ptr<MinAtarGame> (*make_game)()) {
     m.max_steps = o.max_episode_steps;
     m.image_size = o.image_size;
     m.grayscale = o.grayscale;
+    if (o.view == "symbolic") {
+      m.symbolic = true;
+    } else if (o.view != "full" && !o.view.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("view \"", o.view, "\" for \"", o.name,
+                                                     "\" is not \"full\" or \"symbolic\""));
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<MinAtarEnv> env, MinAtarEnv::Create(make_game(), m));
     return std::unique_ptr<Environment>(std::move(env));
   };

@@ -258,7 +258,8 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "Emulators: libretro core .so; \"\" = the Debian core for the console."),
       Str("env.view", &c->env.view, {"full", "egocentric", "symbolic"},
           "Gridworlds: full grid image, MiniGrid's 7x7 egocentric view, or symbolic (the whole "
-          "grid as one-hot cells in a vector, no image)."),
+          "grid as one-hot cells in a vector, no image). MinAtar games: full (image) or symbolic "
+          "(the 10x10xC channel grid as a vector, as MinAtar's baselines observe it)."),
 
       Int("actor.count", &c->actor.count, 1, 4096, "Actor processes `dreamfleet up` launches."),
       Int("actor.envs_per_actor", &c->actor.envs_per_actor, 1, 1024,
