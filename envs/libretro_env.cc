@@ -79,6 +79,8 @@ absl::StatusOr<std::unique_ptr<LibretroEnv>> StartEmulator(LibretroEnvConfig con
   return LibretroEnv::Create(std::move(config), std::move(game));
 }
 
+namespace {
+
 // The checks of a config that need no emulator (Create and LibretroSpec both make them).
 absl::Status CheckConfig(const LibretroEnvConfig& config) {
   if (config.action_buttons.empty() ||
@@ -105,6 +107,8 @@ absl::Status CheckConfig(const LibretroEnvConfig& config) {
   }
   return absl::OkStatus();
 }
+
+}  // namespace
 
 absl::StatusOr<EnvSpec> LibretroSpec(const LibretroEnvConfig& config) {
   RETURN_IF_ERROR(CheckConfig(config));
