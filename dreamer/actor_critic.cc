@@ -68,6 +68,7 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
   const auto& c = config_;
   const double gamma = 1.0 - 1.0 / c.horizon;
   const int64_t h1 = traj.feat.size(1);
+  const TwoHotSpace space = TwoHotSpaceNamed(c.twohot);
   ActorCriticOutput out;
 
   auto logits = PolicyLogits(traj.feat);      // [N, H+1, A]
@@ -75,8 +76,8 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
   torch::Tensor val, slowval, weight, ret;
   {
     torch::NoGradGuard no_grad;
-    val = TwoHotMean(vlogits);
-    slowval = TwoHotMean(slow_value_->forward(traj.feat));
+    val = TwoHotMean(vlogits, space);
+    slowval = TwoHotMean(slow_value_->forward(traj.feat), space);
     // With contdisc the continue probabilities already include gamma.
     const double disc = c.contdisc ? 1.0 : gamma;
     weight = torch::cumprod(traj.cont * disc, 1) / disc;
@@ -98,7 +99,7 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
   out.losses["policy"] = (w * -(logpi * adv + c.actent * ent)).mean();
   auto vhead = head(vlogits);
   out.losses["value"] =
-      (w * (TwoHotLoss(vhead, ret) + c.slowreg * TwoHotLoss(vhead, head(slowval)))).mean();
+      (w * (TwoHotLoss(vhead, ret, space) + c.slowreg * TwoHotLoss(vhead, head(slowval), space))).mean();
 
   // Replay value loss on the posterior states, bootstrapped from the imagined returns.
   const int64_t bs = replay.feat.size(0), t_len = replay.feat.size(1);
@@ -106,15 +107,15 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
   torch::Tensor rslow, rret;
   {
     torch::NoGradGuard no_grad;
-    rslow = TwoHotMean(slow_value_->forward(replay.feat));
+    rslow = TwoHotMean(slow_value_->forward(replay.feat), space);
     auto boot = ret.select(1, 0).reshape({bs, t_len});
     rret = ReplayLambdaReturn(replay.reward, boot, replay.is_last, replay.is_terminal, gamma,
                               c.lambda);  // [B, T-1]
   }
   auto rw = (~replay.is_last).to(torch::kFloat32).narrow(1, 0, t_len - 1);
   auto rhead = rvlogits.narrow(1, 0, t_len - 1);
-  out.losses["repval"] = (rw * (TwoHotLoss(rhead, rret) +
-                                c.slowreg * TwoHotLoss(rhead, rslow.narrow(1, 0, t_len - 1))))
+  out.losses["repval"] = (rw * (TwoHotLoss(rhead, rret, space) +
+                                c.slowreg * TwoHotLoss(rhead, rslow.narrow(1, 0, t_len - 1), space)))
                              .mean();
   out.loss = c.scale_policy * out.losses["policy"] + c.scale_value * out.losses["value"] +
              c.scale_repval * out.losses["repval"];

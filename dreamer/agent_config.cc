@@ -101,6 +101,7 @@ const std::map<std::string, Field>& Fields() {
       DF_FIELD(scale_con),
       DF_FIELD(scale_dyn),
       DF_FIELD(scale_rep),
+      DF_FIELD(twohot),
       DF_FIELD(imag_horizon),
       DF_FIELD(horizon),
       DF_FIELD(lambda),
@@ -212,6 +213,9 @@ absl::Status AgentConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("decoder_upsample must be upsample or transpose, got ", decoder_upsample));
   }
+  if (twohot != "symlog" && twohot != "raw") {
+    return absl::InvalidArgumentError(absl::StrCat("twohot must be symlog or raw, got ", twohot));
+  }
   if (text_length > 0 && text_vocab <= 0) {
     return absl::InvalidArgumentError("text_length > 0 needs text_vocab > 0");
   }
@@ -263,6 +267,31 @@ void ApplyEnvSpec(const envs::EnvSpec& spec, AgentConfig* config) {
   config->text_length = spec.text_length;
   config->text_vocab = spec.text_vocab;
   config->num_actions = spec.num_actions;
+}
+
+absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config,
+                                                  const envs::EnvSpec& spec) {
+  AgentConfig agent;
+  RETURN_IF_ERROR(ApplyPreset(config.learner.preset, &agent));
+  ApplyEnvSpec(spec, &agent);
+  agent.lr = static_cast<float>(config.learner.lr);
+  agent.ac_lr = static_cast<float>(config.learner.actor_critic_lr);
+  agent.scale_rec = static_cast<float>(config.learner.reconstruction_scale);
+  agent.scale_dyn = static_cast<float>(config.learner.kl_dyn_scale);
+  agent.scale_rep = static_cast<float>(config.learner.kl_rep_scale);
+  agent.twohot = config.learner.twohot;
+  agent.agc = static_cast<float>(config.learner.agc);
+  agent.warmup = static_cast<int>(config.learner.warmup_updates);
+  agent.imag_horizon = static_cast<int>(config.learner.imagination_horizon);
+  agent.horizon = static_cast<float>(config.learner.horizon);
+  agent.lambda = static_cast<float>(config.learner.lambda);
+  agent.actent = static_cast<float>(config.learner.entropy);
+  agent.batch_size = static_cast<int>(config.learner.batch_size);
+  agent.batch_length = static_cast<int>(config.learner.batch_length);
+  agent.seed = static_cast<uint64_t>(config.run.seed);
+  agent.threads = static_cast<int>(config.learner.threads);
+  RETURN_IF_ERROR(agent.Validate());
+  return agent;
 }
 
 }  // namespace dreamfleet::dreamer

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "envs/environment.h"
+#include "services/config.h"
 
 namespace dreamfleet::dreamer {
 
@@ -56,6 +57,9 @@ struct AgentConfig {
   float scale_con = 1.0f;
   float scale_dyn = 0.5f;  // the paper; the official config now uses 1.0
   float scale_rep = 0.1f;
+  // Reward head and critic twohot: "symlog" (the paper: interpolate and decode in symlog space)
+  // or "raw" (today's official code: symexp-spaced bins, raw-space interpolation and mean).
+  std::string twohot = "symlog";
 
   // Actor-critic.
   int imag_horizon = 15;
@@ -108,6 +112,11 @@ struct AgentConfig {
 
 // Sets the observation and action spaces (image, vector, text, actions) from an env's spec.
 void ApplyEnvSpec(const envs::EnvSpec& spec, AgentConfig* config);
+
+// The agent a dreamfleet config trains on an env of this spec: the `learner` section's preset,
+// rates, loss scales and batch shape, seeded from run.seed. INVALID_ARGUMENT names a bad value.
+absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config,
+                                                  const envs::EnvSpec& spec);
 
 // Applies a size preset ("debug", "1m", "12m", "25m", "50m", "100m", "200m", "400m") to config.
 absl::Status ApplyPreset(const std::string& preset, AgentConfig* config);

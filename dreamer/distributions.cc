@@ -45,6 +45,16 @@ torch::Tensor TwoHotBins(const torch::TensorOptions& options) {
   return bins.to(opts);
 }
 
+torch::Tensor TwoHotRawBins(const torch::TensorOptions& options) {
+  const torch::TensorOptions opts = options.has_dtype() ? options : options.dtype(torch::kFloat);
+  return Symexp(TwoHotBins(torch::TensorOptions().dtype(torch::kDouble))).to(opts);
+}
+
+TwoHotSpace TwoHotSpaceNamed(const std::string& name) {
+  TORCH_CHECK(name == "symlog" || name == "raw", "twohot space must be symlog or raw, got ", name);
+  return name == "raw" ? TwoHotSpace::kRaw : TwoHotSpace::kSymlog;
+}
+
 torch::Tensor TwoHotEncodeSymlog(const torch::Tensor& symlog_values) {
   torch::Tensor x = ToComputeDtype(symlog_values.detach());
   const double step = (kTwoHotHigh - kTwoHotLow) / static_cast<double>(kTwoHotBins - 1);
@@ -62,31 +72,59 @@ torch::Tensor TwoHotEncodeSymlog(const torch::Tensor& symlog_values) {
   return out;
 }
 
-torch::Tensor TwoHotEncode(const torch::Tensor& values) {
+namespace {
+
+// kRaw encoding: the bracketing bins come from the symlog position (symlog is monotonic, so they
+// are the raw bins around the value), the weights from the raw distances.
+torch::Tensor TwoHotEncodeRaw(const torch::Tensor& values) {
+  torch::Tensor x = values.detach().to(torch::kDouble);
+  const double step = (kTwoHotHigh - kTwoHotLow) / static_cast<double>(kTwoHotBins - 1);
+  torch::Tensor pos = ((Symlog(x) - kTwoHotLow) / step).clamp(0.0, kTwoHotBins - 1.0);
+  torch::Tensor below = pos.floor().to(torch::kLong).clamp_max(kTwoHotBins - 2);
+  torch::Tensor above = below + 1;
+  torch::Tensor bins = TwoHotRawBins(x.options());
+  torch::Tensor low = bins.index_select(0, below.flatten()).view_as(x);
+  torch::Tensor high = bins.index_select(0, above.flatten()).view_as(x);
+  // Beyond the outer bins the weight clamps onto the edge bin.
+  torch::Tensor weight_above = ((x - low) / (high - low)).clamp(0.0, 1.0);
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.push_back(kTwoHotBins);
+  torch::Tensor out = torch::zeros(shape, x.options());
+  out.scatter_add_(-1, below.unsqueeze(-1), (1.0 - weight_above).unsqueeze(-1));
+  out.scatter_add_(-1, above.unsqueeze(-1), weight_above.unsqueeze(-1));
+  return out.to(ToComputeDtype(values).scalar_type());
+}
+
+}  // namespace
+
+torch::Tensor TwoHotEncode(const torch::Tensor& values, TwoHotSpace space) {
+  if (space == TwoHotSpace::kRaw) return TwoHotEncodeRaw(values);
   return TwoHotEncodeSymlog(Symlog(ToComputeDtype(values.detach())));
 }
 
-torch::Tensor TwoHotDecode(const torch::Tensor& probs) {
+torch::Tensor TwoHotDecode(const torch::Tensor& probs, TwoHotSpace space) {
   TORCH_CHECK(probs.dim() >= 1 && probs.size(-1) == kTwoHotBins, "TwoHotDecode expects [..., ",
               kTwoHotBins, "], got ", probs.sizes());
   torch::Tensor p = ToComputeDtype(probs);
+  if (space == TwoHotSpace::kRaw) return SymmetricExpectation(p, TwoHotRawBins(p.options()));
   return Symexp(SymmetricExpectation(p, TwoHotBins(p.options())));
 }
 
-torch::Tensor TwoHotMean(const torch::Tensor& logits) {
+torch::Tensor TwoHotMean(const torch::Tensor& logits, TwoHotSpace space) {
   TORCH_CHECK(logits.dim() >= 1 && logits.size(-1) == kTwoHotBins, "TwoHotMean expects [..., ",
               kTwoHotBins, "], got ", logits.sizes());
-  return TwoHotDecode(torch::softmax(ToComputeDtype(logits), -1));
+  return TwoHotDecode(torch::softmax(ToComputeDtype(logits), -1), space);
 }
 
-torch::Tensor TwoHotLoss(const torch::Tensor& logits, const torch::Tensor& target) {
+torch::Tensor TwoHotLoss(const torch::Tensor& logits, const torch::Tensor& target,
+                         TwoHotSpace space) {
   TORCH_CHECK(logits.dim() >= 1 && logits.size(-1) == kTwoHotBins,
               "TwoHotLoss expects logits [..., ", kTwoHotBins, "], got ", logits.sizes());
   TORCH_CHECK(logits.sizes().slice(0, logits.dim() - 1) == target.sizes(),
               "TwoHotLoss target shape ", target.sizes(), " does not match logits ",
               logits.sizes());
   torch::Tensor log_probs = torch::log_softmax(ToComputeDtype(logits), -1);
-  torch::Tensor encoded = TwoHotEncode(target).to(log_probs.scalar_type());
+  torch::Tensor encoded = TwoHotEncode(target, space).to(log_probs.scalar_type());
   return -(encoded * log_probs).sum(-1);
 }
 

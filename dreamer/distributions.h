@@ -13,17 +13,24 @@
 #include <torch/torch.h>
 
 #include <optional>
+#include <string>
 
 namespace dreamfleet::dreamer {
 
-// Twohot bins: kTwoHotBins points placed uniformly in symlog space on
-// [kTwoHotLow, kTwoHotHigh] (the DreamerV3 paper and the jaxutils DiscDist of
-// danijar/dreamerv3: twohot of symlog(target), prediction symexp of the
-// expected bin). The newest official code instead places the bins at
-// symexp(linspace) and interpolates in raw space; we keep the symlog-space
-// variant the paper describes. Bins are built symmetric (the middle one is
-// exactly 0) and expectations are summed symmetrically from the middle out, as
-// the official code does, so uniform probabilities decode to exactly 0.
+// Twohot bins: kTwoHotBins points at symexp(linspace(kTwoHotLow, kTwoHotHigh)) in raw terms,
+// i.e. uniform in symlog space. Two ways to use them (AgentConfig::twohot):
+//  - kSymlog (the DreamerV3 paper; the jaxutils DiscDist of the paper-era official code): twohot
+//    of symlog(target) interpolated between symlog-space bins, decoded as
+//    symexp(sum(probs * symlog_bins)).
+//  - kRaw (today's danijar/dreamerv3): the same bins in raw space, twohot interpolated linearly
+//    in raw space, decoded as sum(probs * raw_bins). Under uncertainty it keeps the expectation
+//    of the predicted distribution, where kSymlog's symexp of a symlog mean under-weights rare
+//    large values (p * 0.9 decodes to ~0.64 p; p * 10 to ~2.4 p).
+// Bins are built symmetric (the middle one is exactly 0) and expectations are summed
+// symmetrically from the middle out, as the official code does, so uniform probabilities decode to
+// exactly 0 in both spaces.
+enum class TwoHotSpace { kSymlog, kRaw };
+
 inline constexpr int64_t kTwoHotBins = 255;
 inline constexpr double kTwoHotLow = -20.0;
 inline constexpr double kTwoHotHigh = 20.0;
@@ -35,6 +42,8 @@ torch::Tensor Symexp(const torch::Tensor& x);
 
 // The bin positions (in symlog space) as a [kTwoHotBins] tensor.
 torch::Tensor TwoHotBins(const torch::TensorOptions& options = {});
+// The bin positions in raw space: Symexp(TwoHotBins()).
+torch::Tensor TwoHotRawBins(const torch::TensorOptions& options = {});
 
 // Twohot encoding of values that are ALREADY in symlog space: [...] -> [..., 255].
 // Each value puts weight on the two neighbouring bins, linearly by distance, so
@@ -43,22 +52,30 @@ torch::Tensor TwoHotBins(const torch::TensorOptions& options = {});
 // (float64 for double input).
 torch::Tensor TwoHotEncodeSymlog(const torch::Tensor& symlog_values);
 
-// Twohot encoding of raw values: TwoHotEncodeSymlog(Symlog(values)).
-// [...] -> [..., 255].
-torch::Tensor TwoHotEncode(const torch::Tensor& values);
+// Twohot encoding of raw values. kSymlog: TwoHotEncodeSymlog(Symlog(values)); kRaw: weights
+// linear in raw space between the two raw bins around each value, so that
+// sum(weights * raw_bins) == value. Values at or beyond the outer bins put all weight on the edge
+// bin. [...] -> [..., 255].
+torch::Tensor TwoHotEncode(const torch::Tensor& values, TwoHotSpace space = TwoHotSpace::kSymlog);
 
-// Decodes a probability vector over the bins: Symexp(sum(probs * bins)).
-// [..., 255] -> [...]. TwoHotDecode(TwoHotEncode(v)) == v up to float error.
-torch::Tensor TwoHotDecode(const torch::Tensor& probs);
+// Decodes a probability vector over the bins. kSymlog: Symexp(sum(probs * bins)); kRaw:
+// sum(probs * raw_bins). [..., 255] -> [...]. TwoHotDecode(TwoHotEncode(v, s), s) == v up to
+// float error.
+torch::Tensor TwoHotDecode(const torch::Tensor& probs, TwoHotSpace space = TwoHotSpace::kSymlog);
 
-// Mean of a twohot head: Symexp(sum(softmax(logits) * bins)). [..., 255] -> [...].
+// Mean of a twohot head: TwoHotDecode(softmax(logits)). [..., 255] -> [...].
 // Differentiable in `logits`.
-torch::Tensor TwoHotMean(const torch::Tensor& logits);
+torch::Tensor TwoHotMean(const torch::Tensor& logits, TwoHotSpace space = TwoHotSpace::kSymlog);
 
 // Negative log-likelihood of raw `target` values under a twohot head:
-// -sum(TwoHotEncode(target) * log_softmax(logits), -1).
+// -sum(TwoHotEncode(target, space) * log_softmax(logits), -1).
 // logits [..., 255], target [...] -> [...]. The target is detached.
-torch::Tensor TwoHotLoss(const torch::Tensor& logits, const torch::Tensor& target);
+torch::Tensor TwoHotLoss(const torch::Tensor& logits, const torch::Tensor& target,
+                         TwoHotSpace space = TwoHotSpace::kSymlog);
+
+// "symlog" -> kSymlog, "raw" -> kRaw; anything else is a programming error (AgentConfig
+// validates the name).
+TwoHotSpace TwoHotSpaceNamed(const std::string& name);
 
 // ---- Categoricals (the class dimension is always the last one) ----
 

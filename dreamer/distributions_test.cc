@@ -133,6 +133,79 @@ TEST(TwoHotTest, MinimisingTheLossMovesTheMeanToTheTarget) {
   }
 }
 
+TEST(TwoHotRawTest, EncodeDecodeRoundTripsAndClampsBeyondTheEdgeBins) {
+  const double edge = std::expm1(20.0);
+  torch::Tensor v = torch::tensor(
+      {-1e10, -edge, -1234.5, -10.0, -0.9, -1e-6, 0.0, 1e-6, 0.5, 1.0, 10.0, 3e6, edge, 1e10},
+      Double());
+  torch::Tensor enc = TwoHotEncode(v, TwoHotSpace::kRaw);
+  ASSERT_EQ(enc.sizes(), (std::vector<int64_t>{14, 255}));
+  EXPECT_TRUE(torch::allclose(enc.sum(-1), torch::ones({14}, Double()), 0, 1e-12));
+  EXPECT_GE(enc.min().item<double>(), 0.0);
+  torch::Tensor decoded = TwoHotDecode(enc, TwoHotSpace::kRaw);
+  EXPECT_TRUE(torch::allclose(decoded, v.clamp(-edge, edge), 1e-9, 1e-9)) << decoded;
+  // All weight on the edge bins at and beyond them.
+  EXPECT_DOUBLE_EQ(enc[0][0].item<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(enc[13][254].item<double>(), 1.0);
+  EXPECT_NEAR(enc[12][254].item<double>(), 1.0, 1e-12);
+  // float32 in, float32 out, and still round-trips.
+  torch::Tensor vf = torch::tensor({-3.0f, 0.25f, 0.9f, 42.0f});
+  torch::Tensor encf = TwoHotEncode(vf, TwoHotSpace::kRaw);
+  EXPECT_EQ(encf.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::allclose(TwoHotDecode(encf, TwoHotSpace::kRaw), vf, 1e-4, 1e-5));
+}
+
+TEST(TwoHotRawTest, WeightsAreLinearInRawSpaceBetweenTheTwoBins) {
+  torch::Tensor bins = TwoHotRawBins(Double());
+  EXPECT_TRUE(torch::allclose(bins, Symexp(TwoHotBins(Double())), 0, 0));
+  const double low = bins[140].item<double>(), high = bins[141].item<double>();
+  const double x = low + 0.25 * (high - low);
+  torch::Tensor enc = TwoHotEncode(torch::tensor({x}, Double()), TwoHotSpace::kRaw)[0];
+  EXPECT_NEAR(enc[140].item<double>(), 0.75, 1e-9);
+  EXPECT_NEAR(enc[141].item<double>(), 0.25, 1e-9);
+  EXPECT_NEAR(enc.sum().item<double>(), 1.0, 1e-12);
+  // The symlog encoding splits the same value differently (linear in symlog space).
+  torch::Tensor symlog_enc = TwoHotEncode(torch::tensor({x}, Double()))[0];
+  EXPECT_GT(std::abs(symlog_enc[141].item<double>() - 0.25), 0.01);
+}
+
+TEST(TwoHotRawTest, AnUncertainRareRewardDecodesToItsExpectation) {
+  // A reward of 0.9 predicted with probability p (else 0): the raw mean is the expectation 0.9 p,
+  // the symlog mean symexp(p * symlog(0.9)) ~ 0.64 p under-weights it; +10 goes to ~2.4 p.
+  const double p = 0.01;
+  for (double reward : {0.9, 10.0}) {
+    for (TwoHotSpace space : {TwoHotSpace::kRaw, TwoHotSpace::kSymlog}) {
+      torch::Tensor probs =
+          p * TwoHotEncode(torch::tensor({reward}, Double()), space) +
+          (1 - p) * TwoHotEncode(torch::tensor({0.0}, Double()), space);
+      const double mean = TwoHotDecode(probs, space)[0].item<double>();
+      if (space == TwoHotSpace::kRaw) {
+        EXPECT_NEAR(mean, p * reward, 1e-9) << reward;
+      } else {
+        EXPECT_NEAR(mean, std::expm1(p * std::log1p(reward)), 1e-9) << reward;
+        EXPECT_LT(mean, (reward < 1 ? 0.66 : 2.5) * p) << reward;
+      }
+    }
+  }
+  EXPECT_EQ(TwoHotMean(torch::zeros({3, 255}), TwoHotSpace::kRaw).abs().max().item<float>(), 0.0f);
+}
+
+TEST(TwoHotRawTest, MinimisingTheRawLossMovesTheRawMeanToTheTarget) {
+  for (double target : {-25.0, 0.0, 0.4, 7.0, 3000.0}) {
+    torch::Tensor logits = torch::zeros({1, 255}, torch::requires_grad());
+    torch::optim::Adam adam({logits}, torch::optim::AdamOptions(0.3));
+    torch::Tensor t = torch::tensor({static_cast<float>(target)});
+    for (int i = 0; i < 300; ++i) {
+      adam.zero_grad();
+      TwoHotLoss(logits, t, TwoHotSpace::kRaw).sum().backward();
+      adam.step();
+    }
+    EXPECT_NEAR(TwoHotMean(logits.detach(), TwoHotSpace::kRaw)[0].item<float>(), target,
+                0.02 * std::abs(target) + 0.02)
+        << target;
+  }
+}
+
 TEST(TwoHotTest, LossGradientIsSoftmaxMinusTargetAndStopsAtTarget) {
   torch::manual_seed(1);
   torch::Tensor logits = torch::randn({3, 255}, Double()).requires_grad_(true);

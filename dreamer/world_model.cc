@@ -28,7 +28,7 @@ WorldModelImpl::WorldModelImpl(const AgentConfig& c) : config_(c) {
 }
 
 torch::Tensor WorldModelImpl::RewardMean(const torch::Tensor& feat) {
-  return TwoHotMean(reward_->forward(feat));
+  return TwoHotMean(reward_->forward(feat), TwoHotSpaceNamed(config_.twohot));
 }
 
 torch::Tensor WorldModelImpl::ContinueProb(const torch::Tensor& feat) {
@@ -72,7 +72,8 @@ WorldModelOutput WorldModelImpl::Loss(const Batch& b, std::optional<torch::Gener
     out.losses["vector"] = (pred - Symlog(obs.vector.to(torch::kFloat32))).square().sum(-1).mean();
     total = total + c.scale_rec * out.losses["vector"];
   }
-  auto reward_loss = TwoHotLoss(reward_->forward(out.feat), b.reward);  // [B, T]
+  auto reward_loss =
+      TwoHotLoss(reward_->forward(out.feat), b.reward, TwoHotSpaceNamed(c.twohot));  // [B, T]
   out.losses["rew"] = reward_loss.mean();
   {
     // Prioritized replay: how badly the model predicts each sequence (reward and KL terms, the

@@ -39,6 +39,43 @@ TEST(WorldModelTest, LossHasAllTermsAndIsFinite) {
   EXPECT_EQ(wm->RewardMean(out.feat).abs().max().item<float>(), 0.0f);
 }
 
+TEST(WorldModelTest, TheKlScalesAndTheTwohotSpaceReachTheLoss) {
+  auto c = DebugConfig(/*image=*/false, /*vector=*/true);
+  c.free_nats = 0.0f;  // the KL terms pass unclipped
+  const Batch batch = RandomBatch(c, 2, 5, 1);
+  // Same weights (same seed), same batch: the total moves by exactly the scaled KL terms.
+  auto loss_with = [&](float dyn, float rep, const std::string& twohot) {
+    AgentConfig scaled = c;
+    scaled.scale_dyn = dyn;
+    scaled.scale_rep = rep;
+    scaled.twohot = twohot;
+    torch::manual_seed(0);
+    WorldModel wm(scaled);
+    {
+      // The reward head starts at zero (uniform bins, the same loss in both spaces): give it
+      // weights so the two spaces' targets score differently.
+      torch::NoGradGuard no_grad;
+      for (auto& p : wm->named_parameters()) {
+        if (p.key().rfind("reward.", 0) == 0) p.value().normal_(0, 0.5);
+      }
+    }
+    return wm->Loss(batch, std::nullopt);
+  };
+  auto base = loss_with(0.5f, 0.1f, "symlog");
+  const double dyn = base.losses["dyn"].item<double>(), rep = base.losses["rep"].item<double>();
+  ASSERT_GT(dyn, 0.0);
+  ASSERT_GT(rep, 0.0);
+  EXPECT_NEAR(loss_with(1.0f, 0.1f, "symlog").loss.item<double>() - base.loss.item<double>(),
+              0.5 * dyn, 1e-4 * (1 + dyn));
+  EXPECT_NEAR(loss_with(0.5f, 0.6f, "symlog").loss.item<double>() - base.loss.item<double>(),
+              0.5 * rep, 1e-4 * (1 + rep));
+  // The reward loss is a twohot NLL in the configured space: the same logits score the same
+  // rewards differently once the targets are interpolated in raw space.
+  auto raw = loss_with(0.5f, 0.1f, "raw");
+  EXPECT_NEAR(raw.losses["dyn"].item<double>(), dyn, 1e-6);
+  EXPECT_NE(raw.losses["rew"].item<double>(), base.losses["rew"].item<double>());
+}
+
 TEST(WorldModelTest, DynTrainsPriorAndRepTrainsPosterior) {
   auto c = DebugConfig(true, false);
   c.free_nats = 0.0f;  // no free bits: both terms have gradients

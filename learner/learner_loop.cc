@@ -24,24 +24,7 @@ namespace {
 
 absl::StatusOr<dreamer::AgentConfig> MakeAgentConfig(const services::Config& config) {
   ASSIGN_OR_RETURN(envs::EnvSpec spec, envs::LookupEnvSpec(envs::EnvOptionsFromConfig(config, 0)));
-  dreamer::AgentConfig agent;
-  RETURN_IF_ERROR(dreamer::ApplyPreset(config.learner.preset, &agent));
-  dreamer::ApplyEnvSpec(spec, &agent);
-  agent.lr = static_cast<float>(config.learner.lr);
-  agent.ac_lr = static_cast<float>(config.learner.actor_critic_lr);
-  agent.scale_rec = static_cast<float>(config.learner.reconstruction_scale);
-  agent.agc = static_cast<float>(config.learner.agc);
-  agent.warmup = static_cast<int>(config.learner.warmup_updates);
-  agent.imag_horizon = static_cast<int>(config.learner.imagination_horizon);
-  agent.horizon = static_cast<float>(config.learner.horizon);
-  agent.lambda = static_cast<float>(config.learner.lambda);
-  agent.actent = static_cast<float>(config.learner.entropy);
-  agent.batch_size = static_cast<int>(config.learner.batch_size);
-  agent.batch_length = static_cast<int>(config.learner.batch_length);
-  agent.seed = static_cast<uint64_t>(config.run.seed);
-  agent.threads = static_cast<int>(config.learner.threads);
-  RETURN_IF_ERROR(agent.Validate());
-  return agent;
+  return dreamer::AgentConfigFromConfig(config, spec);
 }
 
 torch::Device ChooseDevice(const std::string& device) {

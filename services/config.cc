@@ -294,6 +294,16 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Real("learner.reconstruction_scale", &c->learner.reconstruction_scale, 0, 1e6,
            "Scale of the decoder (image / vector) loss against the KL and reward terms (official: "
            "1)."),
+      Real("learner.kl_dyn_scale", &c->learner.kl_dyn_scale, 0, 1e6,
+           "Scale of the dynamics KL loss, which trains the prior towards the posterior (the "
+           "paper: 0.5; today's official code: 1)."),
+      Real("learner.kl_rep_scale", &c->learner.kl_rep_scale, 0, 1e6,
+           "Scale of the representation KL loss, which trains the posterior towards the prior "
+           "(official: 0.1)."),
+      Str("learner.twohot", &c->learner.twohot, {"symlog", "raw"},
+          "Reward head and critic: symlog = twohot interpolated and decoded in symlog space (the "
+          "paper); raw = symexp-spaced bins, interpolated and averaged in raw space (today's "
+          "official code; keeps the expectation of uncertain rewards)."),
       Real("learner.agc", &c->learner.agc, 0, 100,
            "Adaptive gradient clipping threshold; 0 = off."),
       Int("learner.warmup_updates", &c->learner.warmup_updates, 0, kBig,

@@ -80,6 +80,9 @@ struct LearnerConfig {
   double lr = 4e-5;              // one LaProp optimiser over world model and actor-critic
   double actor_critic_lr = 0;    // 0 = lr
   double reconstruction_scale = 1;  // decoder loss scale
+  double kl_dyn_scale = 0.5;        // dynamics KL (trains the prior)
+  double kl_rep_scale = 0.1;        // representation KL (trains the posterior)
+  std::string twohot = "symlog";    // symlog | raw: reward head and critic twohot space
   double agc = 0.3;
   int64_t warmup_updates = 1000;  // linear learning-rate warmup
   int64_t imagination_horizon = 15;
