@@ -4,6 +4,7 @@
 #include <string>
 
 #include "deploy/launcher.h"
+#include "deploy/plot_command.h"
 #include "google/protobuf/stubs/common.h"
 #include "grpcpp/grpcpp.h"
 #include "services/command_line.h"
@@ -22,6 +23,7 @@ Commands:
   up              Run a local cluster from one config (default: the embedded default config).
   status          Show the learner, replay shards and actors of a running cluster.
   replay          Query a replay shard: replay info|episodes|export --address HOST:PORT.
+  plot RUN_DIR    Draw a run's learning curve (its progress.csv) as RUN_DIR/curve.png.
   config print    Print the merged config (--config FILE, --set section.key=value, --docs).
   version         Print the version and the library versions it was built with.
 
@@ -74,6 +76,7 @@ int main(int argc, char** argv) {
   if (command == "config") return ConfigCommand(argc - 1, argv + 1);
   if (command == "up") return dreamfleet::deploy::RunUp(argc - 1, argv + 1);
   if (command == "status") return dreamfleet::deploy::RunStatus(argc - 1, argv + 1);
+  if (command == "plot") return dreamfleet::deploy::RunPlot(argc - 1, argv + 1, std::cout, std::cerr);
   if (command == "replay") {
 #ifdef DREAMFLEET_HAVE_REPLAY_CLI
     return dreamfleet::replay::RunReplayCli(argc - 1, argv + 1);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "dreamer/policy.h"
+#include "envs/env_config.h"
 #include "envs/episode_window.h"
 #include "learner/sequence_replay.h"
 #include "services/logging.h"
@@ -19,17 +20,39 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-constexpr size_t kRecentEpisodes = 50;
-
 }  // namespace
 
+services::CurveRow CurveRowOf(const LocalProgress& p) {
+  services::CurveRow row;
+  row.env_steps = p.env_steps;
+  row.updates = p.updates;
+  row.wall_seconds = p.wall_seconds;
+  row.episodes = p.episodes;
+  row.mean_return = p.mean_return;
+  row.success = p.success;
+  double rec = 0;
+  bool has_rec = false;
+  for (const char* decoder : {"image", "vector", "text"}) {
+    if (auto it = p.losses.find(decoder); it != p.losses.end()) {
+      rec += it->second;
+      has_rec = true;
+    }
+  }
+  if (has_rec) row.losses["rec"] = rec;
+  for (const std::string& name : services::CurveLossNames()) {
+    if (auto it = p.losses.find(name); it != p.losses.end()) row.losses[name] = it->second;
+  }
+  return row;
+}
+
 absl::Status LocalTrainerOptions::Validate() const {
-  if (envs < 1 || batch < 1 || length < 2 || train_ratio < 0 || steps < 0 || save_every < 1) {
+  if (envs < 1 || batch < 1 || length < 2 || train_ratio < 0 || steps < 0 || save_every < 1 ||
+      episode_window < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "need --envs >= 1, --batch >= 1, --length >= 2, --train-ratio >= 0, --steps >= 0, "
-        "--save-every >= 1; got envs ",
+        "--save-every >= 1, episode window >= 1; got envs ",
         envs, ", batch ", batch, ", length ", length, ", train-ratio ", train_ratio, ", steps ",
-        steps, ", save-every ", save_every));
+        steps, ", save-every ", save_every, ", episode window ", episode_window));
   }
   return absl::OkStatus();
 }
@@ -41,7 +64,7 @@ struct LocalTrainer::State {
             std::min<int64_t>(std::max<int64_t>(o.steps / o.envs + o.length, 4 * o.length), 250000),
             static_cast<uint64_t>(o.seed) + 17),
         generator(at::detail::createCPUGenerator(static_cast<uint64_t>(o.seed) + 23)),
-        recent(kRecentEpisodes) {}
+        recent(static_cast<size_t>(o.episode_window)) {}
   SequenceReplay replay;
   dreamer::Policy policy{nullptr};
   dreamer::PolicyState policy_state;
@@ -82,6 +105,33 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const LocalTr
     }
     RETURN_IF_ERROR(config.Set(assignment.substr(0, eq), assignment.substr(eq + 1)));
   }
+  return Build(o, std::move(envs), config);
+}
+
+absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const services::Config& config,
+                                                                   const LocalTrainerOptions& run) {
+  RETURN_IF_ERROR(config.Validate());
+  LocalTrainerOptions o = run;
+  o.env = config.env.name;
+  o.preset = config.learner.preset;
+  o.envs = config.actor.count * config.actor.envs_per_actor;
+  o.train_ratio = config.replay.samples_per_insert;
+  o.batch = config.learner.batch_size;
+  o.length = config.learner.batch_length;
+  o.seed = config.run.seed;
+  o.threads = config.learner.threads;
+  o.agent_sets.clear();
+  RETURN_IF_ERROR(o.Validate());
+  ASSIGN_OR_RETURN(std::unique_ptr<envs::VectorEnv> envs,
+                   envs::VectorEnv::Create(envs::EnvOptionsFromConfig(config, 0),
+                                           static_cast<int>(o.envs)));
+  ASSIGN_OR_RETURN(dreamer::AgentConfig agent, dreamer::AgentConfigFromConfig(config, envs->spec()));
+  return Build(o, std::move(envs), agent);
+}
+
+absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
+    const LocalTrainerOptions& o, std::unique_ptr<envs::VectorEnv> envs,
+    const dreamer::AgentConfig& config) {
   ASSIGN_OR_RETURN(std::unique_ptr<DreamerAgent> agent, DreamerAgent::Create(config));
   std::unique_ptr<LocalTrainer> trainer(new LocalTrainer(o, std::move(envs), std::move(agent)));
   if (!o.checkpoint_dir.empty()) {

@@ -13,8 +13,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "envs/env_options.h"
 #include "envs/vector_env.h"
 #include "learner/dreamer_agent.h"
+#include "services/config.h"
+#include "services/learning_curve.h"
 
 namespace dreamfleet::learner {
 
@@ -30,12 +33,13 @@ struct LocalTrainerOptions {
   int64_t length = 64;
   int64_t seed = 0;
   int64_t threads = 0;         // 0: LibTorch's choice
-  double until_success = 0;    // stop once the last 50 episodes reach this success rate
+  double until_success = 0;    // stop once the last `episode_window` episodes reach this rate
   std::string checkpoint_dir;  // "" = no checkpoints
   int64_t save_every = 1000;   // updates
   double lr = 4e-5;
   int64_t warmup = 1000;
   std::vector<std::string> agent_sets;  // KEY=VALUE agent config fields
+  int64_t episode_window = 100;         // episodes in the reported return and success rate
 
   // INVALID_ARGUMENT naming the first bad value.
   absl::Status Validate() const;
@@ -46,17 +50,27 @@ struct LocalProgress {
   int64_t updates = 0;
   int64_t skipped_updates = 0;
   int64_t episodes = 0;
-  double mean_return = 0;  // last 50 episodes
-  double success = 0;      // last 50 episodes
+  double mean_return = 0;  // last options.episode_window episodes
+  double success = 0;      // last options.episode_window episodes
   double wall_seconds = 0;
   std::map<std::string, double> losses;  // of the latest update
 };
+
+// A progress CSV row of `p`: its counters, return and success, and the losses (rec = the decoder
+// losses summed over image, vector and text).
+services::CurveRow CurveRowOf(const LocalProgress& p);
 
 class LocalTrainer {
  public:
   // Builds the envs and the agent and resumes from options.checkpoint_dir when it holds a
   // checkpoint (replay starts empty).
   static absl::StatusOr<std::unique_ptr<LocalTrainer>> Create(const LocalTrainerOptions& options);
+  // The same for a dreamfleet config, as `dreamfleet up` would train it, in one process: the env
+  // section (all its keys), actor.count x actor.envs_per_actor envs, the learner section's agent
+  // and batch shape, replay.samples_per_insert as the train ratio, run.seed. `run` gives the
+  // budget and checkpoints (its env, preset, batch, lr and agent fields are ignored).
+  static absl::StatusOr<std::unique_ptr<LocalTrainer>> Create(const services::Config& config,
+                                                              const LocalTrainerOptions& run);
   ~LocalTrainer();
 
   // One env step of every env, then the updates it earned.
@@ -75,6 +89,10 @@ class LocalTrainer {
  private:
   LocalTrainer(const LocalTrainerOptions& options, std::unique_ptr<envs::VectorEnv> envs,
                std::unique_ptr<DreamerAgent> agent);
+  // `options` gives envs, batch, length, train ratio, seed and the run limits; `config` the agent.
+  static absl::StatusOr<std::unique_ptr<LocalTrainer>> Build(const LocalTrainerOptions& options,
+                                                             std::unique_ptr<envs::VectorEnv> envs,
+                                                             const dreamer::AgentConfig& config);
   absl::Status Train();
 
   struct State;

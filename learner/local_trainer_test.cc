@@ -71,6 +71,45 @@ TEST(LocalTrainerTest, ResumesUpdatesAndEnvStepsFromItsCheckpoint) {
   EXPECT_FALSE((*second)->done());
 }
 
+TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
+  absl::StatusOr<services::Config> config =
+      services::ParseConfig(services::DefaultConfigYaml(), "default");
+  ASSERT_TRUE(config.ok()) << config.status();
+  for (const char* assignment :
+       {"learner.preset=debug", "learner.batch_size=2", "learner.batch_length=8",
+       "replay.sequence_length=8", "replay.samples_per_insert=8", "actor.count=1",
+       "actor.envs_per_actor=2", "learner.threads=1", "learner.kl_dyn_scale=1.0",
+        "learner.kl_rep_scale=0.2", "learner.twohot=raw", "learner.actor_critic_lr=3e-5"}) {
+    ASSERT_TRUE(services::ApplyOverride(assignment, &*config).ok()) << assignment;
+  }
+  LocalTrainerOptions run;
+  run.steps = 1200;
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  const dreamer::AgentConfig& agent = (*trainer)->agent().config();
+  EXPECT_EQ(agent.preset, "debug");
+  EXPECT_EQ(agent.batch_length, 8);
+  EXPECT_FLOAT_EQ(agent.scale_dyn, 1.0f);
+  EXPECT_FLOAT_EQ(agent.scale_rep, 0.2f);
+  EXPECT_EQ(agent.twohot, "raw");
+  EXPECT_FLOAT_EQ(agent.ac_lr, 3e-5f);
+  EXPECT_FLOAT_EQ(agent.lr, static_cast<float>(config->learner.lr));
+  EXPECT_EQ((*trainer)->spec().vector_size, 5 * 5 * 11);  // the config's symbolic view
+  ASSERT_TRUE(RunToEnd(**trainer).ok());
+  const LocalProgress p = (*trainer)->Progress();
+  EXPECT_EQ(p.env_steps, 1200);
+  // 2 envs, 8 replayed steps per env step, 16 per update: one update per tick after the fill.
+  EXPECT_GE(p.updates + p.skipped_updates, 85);
+  EXPECT_LE(p.updates + p.skipped_updates, 90);
+  const services::CurveRow row = CurveRowOf(p);
+  EXPECT_EQ(row.env_steps, 1200);
+  EXPECT_TRUE(row.losses.count("rec"));  // the vector decoder's loss
+  EXPECT_TRUE(row.losses.count("dyn"));
+
+  config->learner.twohot = "linear";
+  EXPECT_TRUE(absl::IsInvalidArgument(LocalTrainer::Create(*config, run).status()));
+}
+
 TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {
   LocalTrainerOptions o = SmallRun();
   o.length = 1;

@@ -1,12 +1,15 @@
 // dreamfleet-train-local: DreamerV3 in one process (LocalTrainer: K envs, an in-memory replay and
-// the learner) for quick experiments and the learning benchmarks. Prints a progress line every
-// --log-every env steps.
+// the learner) for quick experiments. Trains either from flags or, with --config / --set, a
+// dreamfleet config as `dreamfleet up` would. Prints a progress line every --log-every env steps
+// and, with --progress-csv, appends the same as a row of a progress CSV (`dreamfleet plot`).
 #include <cstdio>
+#include <optional>
 #include <iostream>
 
 #include "envs/registry.h"
 #include "learner/local_trainer.h"
 #include "services/command_line.h"
+#include "services/learning_curve.h"
 #include "services/thread_env.h"
 
 namespace {
@@ -36,10 +39,19 @@ int main(int argc, char** argv) {
   services::EnsureThreadEnvironment(argc, argv);
   learner::LocalTrainerOptions o;
   int64_t log_every = 1000;
+  std::string progress_csv;
   services::CommandLine command_line(
       "dreamfleet-train-local [flags]",
       "DreamerV3 on one machine, one process: K envs, an in-memory replay and the learner. "
-      "Prints a progress line every --log-every env steps.");
+      "Prints a progress line every --log-every env steps. With --config (and --set) it trains "
+      "that dreamfleet config instead (env section, actor.count x envs_per_actor envs, learner "
+      "section, replay.samples_per_insert as the train ratio, run.seed); the flags --env, "
+      "--preset, --train-ratio, --envs, --image-size, --view, --batch, --length, --seed, "
+      "--threads, --lr, --warmup and --agent then do not apply.");
+  command_line.AddConfigFlags();
+  command_line.AddString("progress-csv", &progress_csv,
+                         "append each progress line to this CSV (\"\" = none; `dreamfleet plot` "
+                         "draws it)");
   command_line.AddString("env", &o.env, "registry env name; --env=list shows them");
   command_line.AddString("preset", &o.preset, "model size: debug, 1m, 12m, 25m, 50m, ...");
   command_line.AddInt("steps", &o.steps, "env steps to run");
@@ -55,7 +67,7 @@ int main(int argc, char** argv) {
   command_line.AddInt("seed", &o.seed, "seed of envs, weights and sampling");
   command_line.AddInt("threads", &o.threads, "LibTorch CPU threads (0: LibTorch's choice)");
   command_line.AddDouble("until-success", &o.until_success,
-                         "stop once the success rate of the last 50 episodes reaches this "
+                         "stop once the success rate of the last 100 episodes reaches this "
                          "(e.g. 0.9; 0 = run all --steps)");
   command_line.AddInt("log-every", &log_every, "progress line every N env steps");
   command_line.AddString("checkpoint-dir", &o.checkpoint_dir,
@@ -79,7 +91,23 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  absl::StatusOr<std::unique_ptr<learner::LocalTrainer>> trainer = learner::LocalTrainer::Create(o);
+  absl::StatusOr<std::unique_ptr<learner::LocalTrainer>> trainer;
+  if (!command_line.config_path().empty() || !command_line.overrides().empty()) {
+    absl::StatusOr<dreamfleet::services::Config> config = command_line.LoadConfig();
+    if (!config.ok()) {
+      std::cerr << "dreamfleet-train-local: " << config.status() << "\n";
+      return 2;
+    }
+    o.env = config->env.name;
+    o.preset = config->learner.preset;
+    o.envs = config->actor.count * config->actor.envs_per_actor;
+    o.batch = config->learner.batch_size;
+    o.length = config->learner.batch_length;
+    o.train_ratio = config->replay.samples_per_insert;
+    trainer = learner::LocalTrainer::Create(*config, o);
+  } else {
+    trainer = learner::LocalTrainer::Create(o);
+  }
   if (!trainer.ok()) {
     std::cerr << "dreamfleet-train-local: " << trainer.status() << "\n";
     return absl::IsInvalidArgument(trainer.status()) ? 2 : 1;  // 2: a bad flag value
@@ -99,6 +127,23 @@ int main(int argc, char** argv) {
       static_cast<long long>(o.batch), static_cast<long long>(o.length), o.train_ratio);
   std::fflush(stdout);
 
+  std::optional<dreamfleet::services::CurveWriter> csv;
+  if (!progress_csv.empty()) {
+    if (t.resumed()) {
+      if (absl::Status s = dreamfleet::services::TruncateCurve(progress_csv, t.Progress().env_steps);
+          !s.ok()) {
+        std::cerr << "dreamfleet-train-local: " << s << "\n";
+        return 1;
+      }
+    }
+    absl::StatusOr<dreamfleet::services::CurveWriter> writer =
+        dreamfleet::services::CurveWriter::Open(progress_csv);
+    if (!writer.ok()) {
+      std::cerr << "dreamfleet-train-local: " << writer.status() << "\n";
+      return 1;
+    }
+    csv.emplace(std::move(*writer));
+  }
   learner::LocalProgress last = t.Progress();
   int64_t run_steps = 0;
   while (!t.done()) {
@@ -111,6 +156,12 @@ int main(int argc, char** argv) {
       const learner::LocalProgress p = t.Progress();
       const double seconds = std::max(1e-9, p.wall_seconds - last.wall_seconds);
       PrintProgress(p, (p.updates - last.updates) / seconds);
+      if (csv) {
+        if (absl::Status s = csv->Append(learner::CurveRowOf(p)); !s.ok()) {
+          std::cerr << "dreamfleet-train-local: " << s << "\n";
+          return 1;
+        }
+      }
       last = p;
     }
   }

@@ -10,7 +10,7 @@ PACKAGES=(
   prometheus-cpp-dev civetweb libcivetweb-dev
   libtorch-dev libopenblas0-pthread libgoogle-perftools-dev
   libretro-nestopia libretro-gambatte retroarch-dev cc65
-  libzstd-dev zlib1g-dev libpng-dev
+  libzstd-dev zlib1g-dev libpng-dev libcairo2-dev fonts-dejavu-core
   prometheus docker-compose
 )
 # kubectl renders the Kubernetes manifests in the tests; Debian's kubernetes-client conflicts with

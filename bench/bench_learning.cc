@@ -1,0 +1,382 @@
+// bench_learning: the learning benchmark. Trains every task of a suite (bench/learning_suite.yaml:
+// config, overrides, env-step budget, seeds, target, published anchor) through the single-process
+// trainer (learner::LocalTrainer: the config's envs, agent, batch and train ratio in one process),
+// one seed after another, and measures each task's random policy with the same program. Per run
+// it writes <out>/<task>/seed<k>/progress.csv (env steps, updates, wall seconds, return and
+// success over the last 100 episodes, losses) and curve.png, per task a curve.png of every seed;
+// it prints a progress line at least every --progress-seconds, resumes a run from its checkpoint,
+// and ends with a Markdown summary (also written to <out>/summary.md) for BENCHMARKS.md.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "bench/learning_suite.h"
+#include "envs/env_config.h"
+#include "envs/vector_env.h"
+#include "learner/local_trainer.h"
+#include "services/command_line.h"
+#include "services/config.h"
+#include "services/learning_curve.h"
+#include "services/shutdown.h"
+#include "services/status_macros.h"
+#include "services/thread_env.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace bench = dreamfleet::bench;
+namespace services = dreamfleet::services;
+namespace learner = dreamfleet::learner;
+namespace envs = dreamfleet::envs;
+
+constexpr int kEpisodeWindow = 100;
+
+struct Flags {
+  std::string suite = "bench/learning_suite.yaml";
+  std::string out = "runs/bench_learning";
+  std::string tasks;  // comma-separated; "" = all
+  std::string seeds;  // comma-separated; "" = the suite's
+  int64_t steps = 0;  // 0 = the suite's budget
+  std::vector<std::string> sets;
+  int64_t random_episodes = 100;
+  double progress_seconds = 30;
+  int64_t csv_every = 2000;
+  int64_t save_every = 500;
+  bool summary_only = false;
+};
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// A suite's config paths are relative to the working directory, or else to the source tree the
+// suite file sits in (bench/..).
+std::string ResolveConfig(const std::string& config, const std::string& suite) {
+  if (fs::path(config).is_absolute() || fs::exists(config)) return config;
+  const fs::path beside = fs::path(suite).parent_path().parent_path() / config;
+  return fs::exists(beside) ? beside.string() : config;
+}
+
+absl::StatusOr<services::Config> TaskConfig(const bench::LearningTask& task, const Flags& flags,
+                                            int64_t seed) {
+  std::vector<std::string> overrides = task.overrides;
+  overrides.push_back(absl::StrCat("run.seed=", seed));
+  overrides.push_back(absl::StrCat("env.base_seed=", seed * 1000));
+  overrides.insert(overrides.end(), flags.sets.begin(), flags.sets.end());
+  absl::StatusOr<services::Config> config =
+      services::LoadConfig(ResolveConfig(task.config, flags.suite), overrides);
+  if (!config.ok()) {
+    return absl::Status(config.status().code(),
+                        absl::StrCat("task ", task.name, ": ", config.status().message()));
+  }
+  return config;
+}
+
+struct RandomScore {
+  double mean_return = 0;
+  double success = 0;
+  int64_t episodes = 0;
+};
+
+// The uniform random policy on the task's envs, until `episodes` episodes end (at most 1M steps).
+// Cached in <task dir>/random_policy.txt.
+absl::StatusOr<RandomScore> MeasureRandomPolicy(const services::Config& config,
+                                                const std::string& task_dir, int64_t episodes) {
+  const std::string cache = task_dir + "/random_policy.txt";
+  RandomScore score;
+  if (std::ifstream in(cache); in >> score.mean_return >> score.success >> score.episodes) {
+    if (score.episodes >= episodes) return score;
+  }
+  score = RandomScore();
+  ASSIGN_OR_RETURN(std::unique_ptr<envs::VectorEnv> env,
+                   envs::VectorEnv::Create(envs::EnvOptionsFromConfig(config, 0), 8));
+  RETURN_IF_ERROR(env->Reset());
+  std::mt19937 rng(static_cast<uint32_t>(config.run.seed) + 99);
+  std::uniform_int_distribution<int> pick(0, env->spec().num_actions - 1);
+  std::vector<int> actions(env->num_envs());
+  double total = 0, successes = 0;
+  for (int64_t step = 0; score.episodes < episodes && step < 1000000; step += env->num_envs()) {
+    for (int& a : actions) a = pick(rng);
+    RETURN_IF_ERROR(env->Step(actions));
+    for (const envs::EpisodeStats& e : env->finished_episodes()) {
+      if (score.episodes >= episodes) break;
+      ++score.episodes;
+      total += e.episode_return;
+      successes += e.success ? 1 : 0;
+    }
+  }
+  if (score.episodes == 0) {
+    return absl::FailedPreconditionError("the random policy ended no episode in 1M steps");
+  }
+  score.mean_return = total / score.episodes;
+  score.success = successes / score.episodes;
+  std::ofstream(cache) << score.mean_return << " " << score.success << " " << score.episodes
+                       << "\n";
+  return score;
+}
+
+services::CurveRow RowOf(const learner::LocalProgress& p, double wall_offset,
+                         int64_t episode_offset) {
+  services::CurveRow row = learner::CurveRowOf(p);
+  row.wall_seconds += wall_offset;
+  row.episodes += episode_offset;
+  return row;
+}
+
+std::vector<services::CurveLevel> Levels(const bench::LearningTask& task, double random_score) {
+  std::vector<services::CurveLevel> levels = {{"random policy", random_score}};
+  if (task.has_anchor) levels.push_back({task.anchor_label, task.anchor});
+  if (task.target != 0) levels.push_back({"target", task.target});
+  return levels;
+}
+
+services::PlotSeries ScoreSeries(const bench::LearningTask& task, const services::Curve& curve,
+                                 const std::string& label) {
+  services::PlotSeries series;
+  series.label = label;
+  for (const services::CurveRow& row : curve.rows) {
+    series.points.emplace_back(static_cast<double>(row.env_steps), bench::Score(task, row));
+  }
+  return series;
+}
+
+services::PlotOptions PlotOptionsFor(const bench::LearningTask& task, double random_score) {
+  services::PlotOptions options;
+  options.title = task.name;
+  options.y_label = task.metric == "success" ? "success rate (last 100 episodes)"
+                                             : "mean return (last 100 episodes)";
+  options.levels = Levels(task, random_score);
+  return options;
+}
+
+// Trains one seed to the task's budget (or resumes it); returns false when a shutdown was
+// requested before the budget.
+absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags, int64_t seed,
+                             double random_score, const std::string& run_dir) {
+  ASSIGN_OR_RETURN(services::Config config, TaskConfig(task, flags, seed));
+  fs::create_directories(run_dir);
+  learner::LocalTrainerOptions run;
+  run.steps = task.env_steps;
+  run.checkpoint_dir = run_dir + "/checkpoint";
+  run.save_every = flags.save_every;
+  run.episode_window = kEpisodeWindow;
+  ASSIGN_OR_RETURN(std::unique_ptr<learner::LocalTrainer> trainer,
+                   learner::LocalTrainer::Create(config, run));
+  const std::string csv = run_dir + "/progress.csv";
+  double wall_offset = 0;
+  int64_t episode_offset = 0;
+  if (trainer->resumed()) {
+    const int64_t at = trainer->Progress().env_steps;
+    RETURN_IF_ERROR(services::TruncateCurve(csv, at));
+    if (absl::StatusOr<services::Curve> before = services::ReadCurve(csv);
+        before.ok() && !before->rows.empty()) {
+      wall_offset = before->rows.back().wall_seconds;
+      episode_offset = before->rows.back().episodes;
+    }
+    std::printf("[%s seed %lld] resumed from %s at env step %lld, update %lld\n", task.name.c_str(),
+                static_cast<long long>(seed), run.checkpoint_dir.c_str(),
+                static_cast<long long>(at), static_cast<long long>(trainer->agent().updates()));
+  }
+  if (trainer->done()) {
+    std::printf("[%s seed %lld] already at its budget of %lld env steps\n", task.name.c_str(),
+                static_cast<long long>(seed), static_cast<long long>(run.steps));
+    return true;
+  }
+  ASSIGN_OR_RETURN(services::CurveWriter writer,
+                   services::CurveWriter::Open(csv, Levels(task, random_score)));
+  const auto& spec = trainer->spec();
+  std::printf(
+      "[%s seed %lld] %s: %lld env steps, %d envs, obs image %dx%dx%d vector %d, %d actions, "
+      "preset %s, batch %dx%d, train ratio %g\n",
+      task.name.c_str(), static_cast<long long>(seed), task.config.c_str(),
+      static_cast<long long>(run.steps),
+      static_cast<int>(config.actor.count * config.actor.envs_per_actor), spec.image_height,
+      spec.image_width, spec.image_channels, spec.vector_size, spec.num_actions,
+      config.learner.preset.c_str(), trainer->agent().config().batch_size,
+      trainer->agent().config().batch_length, config.replay.samples_per_insert);
+  std::fflush(stdout);
+
+  int64_t next_row = (trainer->Progress().env_steps / flags.csv_every + 1) * flags.csv_every;
+  double last_print = Now();
+  learner::LocalProgress last = trainer->Progress();
+  while (!trainer->done() && !services::ShutdownRequested()) {
+    RETURN_IF_ERROR(trainer->Tick());
+    const learner::LocalProgress p = trainer->Progress();
+    if (p.env_steps >= next_row || trainer->done()) {
+      RETURN_IF_ERROR(writer.Append(RowOf(p, wall_offset, episode_offset)));
+      next_row += flags.csv_every;
+    }
+    if (Now() - last_print >= flags.progress_seconds || trainer->done()) {
+      const double seconds = std::max(1e-9, p.wall_seconds - last.wall_seconds);
+      const double steps_per_s = (p.env_steps - last.env_steps) / seconds;
+      const double eta = steps_per_s > 0 ? (run.steps - p.env_steps) / steps_per_s : 0;
+      auto loss = [&](const char* name) {
+        auto it = p.losses.find(name);
+        return it == p.losses.end() ? 0.0 : it->second;
+      };
+      std::printf(
+          "[%s seed %lld] env_steps=%lld/%lld updates=%lld episodes=%lld return=%.3f "
+          "success=%.2f updates/s=%.2f env_steps/s=%.0f wall=%.0fs eta=%.0fmin rew=%.3f "
+          "dyn=%.2f policy=%.3f value=%.3f\n",
+          task.name.c_str(), static_cast<long long>(seed), static_cast<long long>(p.env_steps),
+          static_cast<long long>(run.steps), static_cast<long long>(p.updates),
+          static_cast<long long>(episode_offset + p.episodes), p.mean_return, p.success,
+          (p.updates - last.updates) / seconds, steps_per_s, wall_offset + p.wall_seconds, eta / 60,
+          loss("rew"), loss("dyn"), loss("policy"), loss("value"));
+      std::fflush(stdout);
+      last = p;
+      last_print = Now();
+    }
+  }
+  RETURN_IF_ERROR(trainer->Save());
+  if (absl::StatusOr<services::Curve> curve = services::ReadCurve(csv); curve.ok()) {
+    absl::Status plotted =
+        services::PlotPng({ScoreSeries(task, *curve, absl::StrCat("seed ", seed))},
+                          PlotOptionsFor(task, random_score), run_dir + "/curve.png");
+    if (!plotted.ok()) std::cerr << "bench_learning: " << plotted << "\n";
+  }
+  return trainer->done();
+}
+
+std::vector<int64_t> SeedsOf(const bench::LearningTask& task, const Flags& flags) {
+  if (flags.seeds.empty()) return task.seeds;
+  std::vector<int64_t> seeds;
+  for (absl::string_view s : absl::StrSplit(flags.seeds, ',', absl::SkipEmpty())) {
+    int64_t seed = 0;
+    if (absl::SimpleAtoi(s, &seed) && seed >= 0) seeds.push_back(seed);
+  }
+  return seeds;
+}
+
+int Main(int argc, char** argv) {
+  Flags flags;
+  services::CommandLine command_line(
+      "bench_learning [flags]",
+      "The learning benchmark: trains the suite's tasks in one process each (the config's envs, "
+      "agent and train ratio), measures each task's random policy, writes progress.csv and "
+      "curve.png per run under --out, resumes runs from their checkpoints, and prints a Markdown "
+      "summary (also <out>/summary.md).");
+  command_line.AddString("suite", &flags.suite, "suite YAML (tasks: config, set, env_steps, ...)");
+  command_line.AddString("out", &flags.out, "output directory: <out>/<task>/seed<k>/");
+  command_line.AddString("tasks", &flags.tasks, "comma-separated task names (\"\" = every task)");
+  command_line.AddString("seeds", &flags.seeds, "comma-separated seeds (\"\" = the suite's)");
+  command_line.AddInt("steps", &flags.steps, "env-step budget per seed (0 = the suite's)");
+  command_line.AddRepeated("set", &flags.sets,
+                           "section.key=value applied after the task's overrides; may repeat");
+  command_line.AddInt("random-episodes", &flags.random_episodes,
+                      "episodes of the random policy per task (0 = skip the baseline)");
+  command_line.AddDouble("progress-seconds", &flags.progress_seconds,
+                         "a progress line at least this often");
+  command_line.AddInt("csv-every", &flags.csv_every, "a progress.csv row every N env steps");
+  command_line.AddInt("save-every", &flags.save_every, "checkpoint every N updates");
+  command_line.AddBool("summary-only", &flags.summary_only,
+                       "train nothing: summarise and plot the runs already under --out");
+  int exit_code = 0;
+  if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
+  if (flags.csv_every < 1 || flags.save_every < 1 || flags.progress_seconds <= 0 ||
+      flags.random_episodes < 0 || flags.steps < 0) {
+    std::cerr << "bench_learning: need --csv-every >= 1, --save-every >= 1, --progress-seconds "
+                 "> 0, --random-episodes >= 0, --steps >= 0\n";
+    return 2;
+  }
+  absl::StatusOr<std::vector<bench::LearningTask>> suite = bench::LoadLearningSuite(flags.suite);
+  if (!suite.ok()) {
+    std::cerr << "bench_learning: " << suite.status() << "\n";
+    return 2;
+  }
+  std::vector<bench::LearningTask> tasks;
+  const std::vector<std::string> wanted = absl::StrSplit(flags.tasks, ',', absl::SkipEmpty());
+  for (const std::string& name : wanted) {
+    auto it = std::find_if(suite->begin(), suite->end(),
+                           [&](const bench::LearningTask& t) { return t.name == name; });
+    if (it == suite->end()) {
+      std::vector<std::string> names;
+      for (const auto& t : *suite) names.push_back(t.name);
+      std::cerr << "bench_learning: no task " << name << " in " << flags.suite
+                << " (tasks: " << absl::StrJoin(names, ", ") << ")\n";
+      return 2;
+    }
+    tasks.push_back(*it);
+  }
+  if (wanted.empty()) tasks = *suite;
+  if (flags.steps > 0) {
+    for (bench::LearningTask& task : tasks) task.env_steps = flags.steps;
+  }
+  services::InstallShutdownHandler();
+
+  std::vector<bench::TaskSummary> summaries;
+  std::vector<double> random_scores;
+  for (const bench::LearningTask& task : tasks) {
+    const std::string task_dir = flags.out + "/" + task.name;
+    fs::create_directories(task_dir);
+    double random_score = NAN;
+    if (flags.random_episodes > 0) {
+      absl::StatusOr<services::Config> config = TaskConfig(task, flags, 0);
+      absl::StatusOr<RandomScore> random =
+          config.ok() ? MeasureRandomPolicy(*config, task_dir, flags.random_episodes)
+                      : absl::StatusOr<RandomScore>(config.status());
+      if (!random.ok()) {
+        std::cerr << "bench_learning: " << task.name << ": random policy: " << random.status()
+                  << "\n";
+        return 1;
+      }
+      random_score = task.metric == "success" ? random->success : random->mean_return;
+      std::printf("[%s] random policy: return %.3f, success %.2f over %lld episodes\n",
+                  task.name.c_str(), random->mean_return, random->success,
+                  static_cast<long long>(random->episodes));
+      std::fflush(stdout);
+    }
+    std::vector<bench::SeedResult> results;
+    for (int64_t seed : SeedsOf(task, flags)) {
+      const std::string run_dir = absl::StrCat(task_dir, "/seed", seed);
+      if (!flags.summary_only && !services::ShutdownRequested()) {
+        absl::StatusOr<bool> finished = RunSeed(task, flags, seed, random_score, run_dir);
+        if (!finished.ok()) {
+          std::cerr << "bench_learning: " << task.name << " seed " << seed << ": "
+                    << finished.status() << "\n";
+          return 1;
+        }
+      }
+      bench::SeedResult result;
+      result.seed = seed;
+      if (absl::StatusOr<services::Curve> curve = services::ReadCurve(run_dir + "/progress.csv");
+          curve.ok()) {
+        result.curve = std::move(*curve);
+      } else if (!absl::IsNotFound(curve.status())) {
+        std::cerr << "bench_learning: " << curve.status() << "\n";
+      }
+      results.push_back(std::move(result));
+    }
+    std::vector<services::PlotSeries> series;
+    for (const bench::SeedResult& r : results) {
+      if (!r.curve.rows.empty()) {
+        series.push_back(ScoreSeries(task, r.curve, absl::StrCat("seed ", r.seed)));
+      }
+    }
+    if (!series.empty()) {
+      absl::Status plotted =
+          services::PlotPng(series, PlotOptionsFor(task, random_score), task_dir + "/curve.png");
+      if (!plotted.ok()) std::cerr << "bench_learning: " << plotted << "\n";
+    }
+    summaries.push_back(bench::Summarize(task, results));
+    random_scores.push_back(random_score);
+  }
+  const std::string markdown = bench::SummaryMarkdown(tasks, summaries, random_scores);
+  std::ofstream(flags.out + "/summary.md") << markdown;
+  std::printf("\n%s", markdown.c_str());
+  return services::ShutdownRequested() ? 130 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  services::EnsureThreadEnvironment(argc, argv);
+  return Main(argc, argv);
+}

@@ -1,0 +1,90 @@
+#include "deploy/plot_command.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "services/command_line.h"
+#include "services/learning_curve.h"
+
+namespace dreamfleet::deploy {
+namespace fs = std::filesystem;
+
+int RunPlot(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  std::string output, metric = "return", title;
+  services::CommandLine command_line(
+      "dreamfleet plot RUN_DIR [--out FILE] [--metric return|success] [--title TEXT]",
+      "Draws RUN_DIR/progress.csv (or every RUN_DIR/*/progress.csv, one line per run) as a PNG: "
+      "the mean return (or success rate) of the last 100 episodes against env steps, with the "
+      "random-policy, anchor and target levels the CSV records.");
+  command_line.AddString("out", &output, "PNG to write (\"\" = RUN_DIR/curve.png)");
+  command_line.AddString("metric", &metric, "return or success");
+  command_line.AddString("title", &title, "plot title (\"\" = the run directory's name)");
+  int exit_code = 0;
+  if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code, 1,
+                                        /*allow_positional=*/true)) {
+    return exit_code;
+  }
+  const std::vector<std::string>& positional = command_line.positional();
+  if (positional.size() != 1) {
+    err << "error: expected one RUN_DIR, got " << positional.size() << " arguments\n";
+    return 2;
+  }
+  if (metric != "return" && metric != "success") {
+    err << "error: --metric must be return or success, got " << metric << "\n";
+    return 2;
+  }
+  const fs::path dir = positional[0];
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    err << "error: " << dir.string() << " is not a directory\n";
+    return 1;
+  }
+  std::vector<fs::path> csvs;
+  if (fs::exists(dir / "progress.csv")) {
+    csvs.push_back(dir / "progress.csv");
+  } else {
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      if (entry.is_directory() && fs::exists(entry.path() / "progress.csv")) {
+        csvs.push_back(entry.path() / "progress.csv");
+      }
+    }
+    std::sort(csvs.begin(), csvs.end());
+  }
+  if (csvs.empty()) {
+    err << "error: no progress.csv in " << dir.string() << " or its subdirectories (bench_learning "
+        << "and dreamfleet-train-local --progress-csv write one)\n";
+    return 1;
+  }
+  std::vector<services::PlotSeries> series;
+  services::PlotOptions options;
+  options.title = title.empty() ? fs::absolute(dir).lexically_normal().filename().string() : title;
+  if (options.title.empty()) options.title = fs::absolute(dir).parent_path().filename().string();
+  options.y_label =
+      metric == "success" ? "success rate (last 100 episodes)" : "mean return (last 100 episodes)";
+  for (const fs::path& csv : csvs) {
+    absl::StatusOr<services::Curve> curve = services::ReadCurve(csv.string());
+    if (!curve.ok()) {
+      err << "error: " << curve.status().message() << "\n";
+      return 1;
+    }
+    if (options.levels.empty()) options.levels = curve->levels;
+    services::PlotSeries s;
+    s.label = csvs.size() == 1 ? "" : csv.parent_path().filename().string();
+    for (const services::CurveRow& row : curve->rows) {
+      s.points.emplace_back(static_cast<double>(row.env_steps),
+                            metric == "success" ? row.success : row.mean_return);
+    }
+    series.push_back(std::move(s));
+  }
+  const std::string png = output.empty() ? (dir / "curve.png").string() : output;
+  if (absl::Status status = services::PlotPng(series, options, png); !status.ok()) {
+    err << "error: " << status.message() << "\n";
+    return 1;
+  }
+  out << "wrote " << png << " (" << series.size() << (series.size() == 1 ? " run" : " runs")
+      << ")\n";
+  return 0;
+}
+
+}  // namespace dreamfleet::deploy

@@ -1,0 +1,384 @@
+#include "services/learning_curve.h"
+
+#include <cairo.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "services/status_macros.h"
+
+namespace dreamfleet::services {
+namespace {
+
+constexpr char kLevelPrefix[] = "# level ";
+
+std::vector<std::string> Header() {
+  std::vector<std::string> columns = {"env_steps", "updates",     "wall_seconds",
+                                      "episodes",  "mean_return", "success"};
+  for (const std::string& loss : CurveLossNames()) columns.push_back("loss_" + loss);
+  return columns;
+}
+
+std::string FormatRow(const CurveRow& row) {
+  std::vector<std::string> cells = {absl::StrCat(row.env_steps),
+                                    absl::StrCat(row.updates),
+                                    absl::StrFormat("%.1f", row.wall_seconds),
+                                    absl::StrCat(row.episodes),
+                                    absl::StrFormat("%.6g", row.mean_return),
+                                    absl::StrFormat("%.4g", row.success)};
+  for (const std::string& loss : CurveLossNames()) {
+    auto it = row.losses.find(loss);
+    cells.push_back(it == row.losses.end() ? "" : absl::StrFormat("%.6g", it->second));
+  }
+  return absl::StrJoin(cells, ",");
+}
+
+// 1, 2 or 5 times a power of ten, giving about `target` ticks over `span`.
+double NiceStep(double span, int target) {
+  if (span <= 0) return 1;
+  const double raw = span / target;
+  const double power = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    if (raw <= m * power) return m * power;
+  }
+  return 10 * power;
+}
+
+std::string TickLabel(double value, double step) {
+  const double magnitude = std::abs(value);
+  if (magnitude >= 1e6 && step >= 1e5) return absl::StrFormat("%gM", value / 1e6);
+  if (magnitude >= 1e3 && step >= 1e2) return absl::StrFormat("%gk", value / 1e3);
+  if (std::abs(value) < step * 1e-6) return "0";
+  return absl::StrFormat("%g", value);
+}
+
+struct Rgb {
+  double r, g, b;
+};
+constexpr Rgb kPalette[] = {{0.12, 0.47, 0.71}, {0.84, 0.15, 0.16}, {0.17, 0.63, 0.17},
+                            {0.58, 0.40, 0.74}, {1.00, 0.50, 0.05}, {0.55, 0.34, 0.29}};
+constexpr Rgb kLevelColours[] = {
+    {0.45, 0.45, 0.45}, {0.80, 0.55, 0.00}, {0.00, 0.60, 0.55}, {0.70, 0.20, 0.50}};
+
+}  // namespace
+
+const std::vector<std::string>& CurveLossNames() {
+  static const auto* names =
+      new std::vector<std::string>{"rec", "rew", "con", "dyn", "rep", "policy", "value", "repval"};
+  return *names;
+}
+
+absl::StatusOr<CurveWriter> CurveWriter::Open(const std::string& path,
+                                              const std::vector<CurveLevel>& levels) {
+  std::ifstream existing(path);
+  const bool fresh = !existing.good() || existing.peek() == std::ifstream::traits_type::eof();
+  existing.close();
+  std::ofstream out(path, std::ios::app);
+  if (!out) return absl::InternalError(absl::StrCat("cannot open ", path, " for appending"));
+  if (fresh) {
+    for (const CurveLevel& level : levels) {
+      out << kLevelPrefix << level.label << " = " << absl::StrFormat("%.6g", level.value) << "\n";
+    }
+    out << absl::StrJoin(Header(), ",") << "\n";
+  }
+  out.flush();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return CurveWriter(path);
+}
+
+absl::Status CurveWriter::Append(const CurveRow& row) {
+  std::ofstream out(path_, std::ios::app);
+  out << FormatRow(row) << "\n";
+  out.flush();
+  if (!out) return absl::InternalError(absl::StrCat("cannot append to ", path_));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Curve> ReadCurve(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("no progress CSV at ", path));
+  Curve curve;
+  std::map<std::string, size_t> column;
+  std::string line;
+  int line_number = 0;
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ":", line_number, ": ", why));
+  };
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    if (absl::StartsWith(line, kLevelPrefix)) {
+      std::vector<std::string> parts =
+          absl::StrSplit(line.substr(sizeof(kLevelPrefix) - 1), absl::MaxSplits(" = ", 1));
+      CurveLevel level;
+      if (parts.size() != 2 || !absl::SimpleAtod(parts[1], &level.value)) {
+        return bad("a level line must read \"# level <label> = <number>\"");
+      }
+      level.label = std::string(absl::StripAsciiWhitespace(parts[0]));
+      curve.levels.push_back(level);
+      continue;
+    }
+    if (line[0] == '#') continue;
+    std::vector<std::string> cells = absl::StrSplit(line, ',');
+    if (column.empty()) {
+      for (size_t i = 0; i < cells.size(); ++i) column[cells[i]] = i;
+      if (!column.count("env_steps") || !column.count("mean_return")) {
+        return bad("the header needs env_steps and mean_return columns");
+      }
+      continue;
+    }
+    CurveRow row;
+    auto number = [&](const std::string& name, double* out) -> absl::Status {
+      auto it = column.find(name);
+      if (it == column.end() || it->second >= cells.size() || cells[it->second].empty()) {
+        return absl::NotFoundError(name);
+      }
+      if (!absl::SimpleAtod(cells[it->second], out)) {
+        return bad(absl::StrCat(name, " is not a number: \"", cells[it->second], "\""));
+      }
+      return absl::OkStatus();
+    };
+    // Reads column `name` into *out; a missing or empty cell leaves `fallback` unless required.
+    auto read = [&](const std::string& name, bool required, double fallback,
+                    double* out) -> absl::Status {
+      absl::Status status = number(name, out);
+      if (absl::IsNotFound(status)) {
+        if (required) return bad(absl::StrCat("row has no ", name));
+        *out = fallback;
+        return absl::OkStatus();
+      }
+      return status;
+    };
+    double env_steps = 0, updates = 0, episodes = 0, v = 0;
+    RETURN_IF_ERROR(read("env_steps", true, 0, &env_steps));
+    RETURN_IF_ERROR(read("mean_return", true, 0, &row.mean_return));
+    RETURN_IF_ERROR(read("updates", false, 0, &updates));
+    RETURN_IF_ERROR(read("wall_seconds", false, 0, &row.wall_seconds));
+    RETURN_IF_ERROR(read("episodes", false, 0, &episodes));
+    RETURN_IF_ERROR(read("success", false, 0, &row.success));
+    row.env_steps = static_cast<int64_t>(env_steps);
+    row.updates = static_cast<int64_t>(updates);
+    row.episodes = static_cast<int64_t>(episodes);
+    for (const std::string& loss : CurveLossNames()) {
+      absl::Status status = number("loss_" + loss, &v);
+      if (status.ok())
+        row.losses[loss] = v;
+      else if (!absl::IsNotFound(status))
+        return status;
+    }
+    curve.rows.push_back(std::move(row));
+  }
+  if (column.empty()) {
+    line_number = 0;
+    return bad("no header line");
+  }
+  return curve;
+}
+
+absl::Status TruncateCurve(const std::string& path, int64_t env_steps) {
+  std::ifstream in(path);
+  if (!in) return absl::OkStatus();
+  std::vector<std::string> kept;
+  std::string line;
+  bool header_seen = false;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#' || !header_seen) {
+      if (!line.empty() && line[0] != '#') header_seen = true;
+      kept.push_back(line);
+      continue;
+    }
+    int64_t steps = 0;
+    const std::string first = line.substr(0, line.find(','));
+    if (absl::SimpleAtoi(first, &steps) && steps <= env_steps) kept.push_back(line);
+  }
+  in.close();
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    for (const std::string& l : kept) out << l << "\n";
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", temp));
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot replace ", path));
+  }
+  return absl::OkStatus();
+}
+
+PlotSeries ReturnSeries(const Curve& curve, const std::string& label) {
+  PlotSeries series;
+  series.label = label;
+  for (const CurveRow& row : curve.rows) {
+    series.points.emplace_back(static_cast<double>(row.env_steps), row.mean_return);
+  }
+  return series;
+}
+
+absl::Status PlotPng(const std::vector<PlotSeries>& series, const PlotOptions& options,
+                     const std::string& path) {
+  double x_max = 0, y_min = std::numeric_limits<double>::infinity(), y_max = -y_min;
+  bool any = false;
+  for (const PlotSeries& s : series) {
+    for (const auto& [x, y] : s.points) {
+      if (!std::isfinite(x) || !std::isfinite(y)) continue;
+      any = true;
+      x_max = std::max(x_max, x);
+      y_min = std::min(y_min, y);
+      y_max = std::max(y_max, y);
+    }
+  }
+  if (!any) return absl::InvalidArgumentError(absl::StrCat("nothing to plot into ", path));
+  for (const CurveLevel& level : options.levels) {
+    if (!std::isfinite(level.value)) continue;
+    y_min = std::min(y_min, level.value);
+    y_max = std::max(y_max, level.value);
+  }
+  y_min = std::min(y_min, 0.0);
+  if (y_max - y_min < 1e-9) y_max = y_min + 1;
+  const double y_pad = 0.05 * (y_max - y_min);
+  y_max += y_pad;
+  if (y_min < 0) y_min -= y_pad;
+  if (x_max <= 0) x_max = 1;
+  const double x_step = NiceStep(x_max, 6), y_step = NiceStep(y_max - y_min, 6);
+  x_max = std::ceil(x_max / x_step) * x_step;
+  y_max = std::ceil(y_max / y_step) * y_step;
+  y_min = std::floor(y_min / y_step) * y_step;
+
+  cairo_surface_t* surface =
+      cairo_image_surface_create(CAIRO_FORMAT_ARGB32, options.width, options.height);
+  cairo_t* cr = cairo_create(surface);
+  const double left = 80, right = 24, top = options.title.empty() ? 24 : 48, bottom = 64;
+  const double plot_w = options.width - left - right, plot_h = options.height - top - bottom;
+  auto px = [&](double x) { return left + x / x_max * plot_w; };
+  auto py = [&](double y) { return top + (y_max - y) / (y_max - y_min) * plot_h; };
+
+  cairo_set_source_rgb(cr, 1, 1, 1);
+  cairo_paint(cr);
+  cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, 13);
+  cairo_text_extents_t ext;
+
+  // Grid, ticks and their labels.
+  cairo_set_line_width(cr, 1);
+  for (double x = 0; x <= x_max + x_step * 1e-6; x += x_step) {
+    cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+    cairo_move_to(cr, std::round(px(x)) + 0.5, top);
+    cairo_line_to(cr, std::round(px(x)) + 0.5, top + plot_h);
+    cairo_stroke(cr);
+    const std::string label = TickLabel(x, x_step);
+    cairo_text_extents(cr, label.c_str(), &ext);
+    cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+    cairo_move_to(cr, px(x) - ext.width / 2, top + plot_h + 18);
+    cairo_show_text(cr, label.c_str());
+  }
+  for (double y = y_min; y <= y_max + y_step * 1e-6; y += y_step) {
+    cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+    cairo_move_to(cr, left, std::round(py(y)) + 0.5);
+    cairo_line_to(cr, left + plot_w, std::round(py(y)) + 0.5);
+    cairo_stroke(cr);
+    const std::string label = TickLabel(y, y_step);
+    cairo_text_extents(cr, label.c_str(), &ext);
+    cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+    cairo_move_to(cr, left - 8 - ext.width, py(y) + ext.height / 2);
+    cairo_show_text(cr, label.c_str());
+  }
+  cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+  cairo_rectangle(cr, left + 0.5, top + 0.5, plot_w, plot_h);
+  cairo_stroke(cr);
+
+  // Axis labels and title.
+  cairo_set_source_rgb(cr, 0, 0, 0);
+  cairo_text_extents(cr, options.x_label.c_str(), &ext);
+  cairo_move_to(cr, left + plot_w / 2 - ext.width / 2, options.height - 20);
+  cairo_show_text(cr, options.x_label.c_str());
+  cairo_save(cr);
+  cairo_text_extents(cr, options.y_label.c_str(), &ext);
+  cairo_move_to(cr, 22, top + plot_h / 2 + ext.width / 2);
+  cairo_rotate(cr, -M_PI / 2);
+  cairo_show_text(cr, options.y_label.c_str());
+  cairo_restore(cr);
+  if (!options.title.empty()) {
+    cairo_set_font_size(cr, 16);
+    cairo_text_extents(cr, options.title.c_str(), &ext);
+    cairo_move_to(cr, left + plot_w / 2 - ext.width / 2, 30);
+    cairo_show_text(cr, options.title.c_str());
+    cairo_set_font_size(cr, 13);
+  }
+
+  // Clip the data to the plot area.
+  cairo_save(cr);
+  cairo_rectangle(cr, left, top, plot_w, plot_h);
+  cairo_clip(cr);
+  const double dashes[] = {8, 5};
+  for (size_t i = 0; i < options.levels.size(); ++i) {
+    const CurveLevel& level = options.levels[i];
+    if (!std::isfinite(level.value)) continue;
+    const Rgb c = kLevelColours[i % std::size(kLevelColours)];
+    cairo_set_source_rgb(cr, c.r, c.g, c.b);
+    cairo_set_line_width(cr, 1.5);
+    cairo_set_dash(cr, dashes, 2, 0);
+    cairo_move_to(cr, left, py(level.value));
+    cairo_line_to(cr, left + plot_w, py(level.value));
+    cairo_stroke(cr);
+    cairo_set_dash(cr, nullptr, 0, 0);
+    const std::string text = absl::StrFormat("%s (%g)", level.label, level.value);
+    cairo_text_extents(cr, text.c_str(), &ext);
+    cairo_move_to(cr, left + plot_w - ext.width - 6, py(level.value) - 4);
+    cairo_show_text(cr, text.c_str());
+  }
+  for (size_t i = 0; i < series.size(); ++i) {
+    const Rgb c = kPalette[i % std::size(kPalette)];
+    cairo_set_source_rgb(cr, c.r, c.g, c.b);
+    cairo_set_line_width(cr, 2);
+    bool started = false;
+    for (const auto& [x, y] : series[i].points) {
+      if (!std::isfinite(x) || !std::isfinite(y)) continue;
+      if (started) {
+        cairo_line_to(cr, px(x), py(y));
+      } else {
+        cairo_move_to(cr, px(x), py(y));
+        started = true;
+      }
+    }
+    cairo_stroke(cr);
+  }
+  cairo_restore(cr);
+
+  // Legend, top left inside the plot.
+  double legend_y = top + 18;
+  for (size_t i = 0; i < series.size(); ++i) {
+    if (series[i].label.empty()) continue;
+    const Rgb c = kPalette[i % std::size(kPalette)];
+    cairo_set_source_rgb(cr, c.r, c.g, c.b);
+    cairo_set_line_width(cr, 3);
+    cairo_move_to(cr, left + 12, legend_y - 4);
+    cairo_line_to(cr, left + 36, legend_y - 4);
+    cairo_stroke(cr);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    cairo_move_to(cr, left + 42, legend_y);
+    cairo_show_text(cr, series[i].label.c_str());
+    legend_y += 18;
+  }
+
+  cairo_destroy(cr);
+  const cairo_status_t written = cairo_surface_write_to_png(surface, path.c_str());
+  cairo_surface_destroy(surface);
+  if (written != CAIRO_STATUS_SUCCESS) {
+    return absl::InternalError(
+        absl::StrCat("cannot write ", path, ": ", cairo_status_to_string(written)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dreamfleet::services

@@ -1,0 +1,90 @@
+// Learning curves on disk: the progress CSV a training run appends to (one row per progress
+// report: env steps, updates, wall time, the return and success rate of recent episodes, the
+// latest losses) and a PNG plot of one or more such curves drawn with cairo, with horizontal
+// reference levels (the random policy, a published anchor, the target).
+//
+// The CSV's header names its columns, so readers find them by name; lines starting with '#' carry
+// reference levels as "# level <label> = <value>", which `dreamfleet plot` draws as lines.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace dreamfleet::services {
+
+struct CurveRow {
+  int64_t env_steps = 0;
+  int64_t updates = 0;
+  double wall_seconds = 0;
+  int64_t episodes = 0;
+  double mean_return = 0;  // over the run's episode window (100 in bench_learning)
+  double success = 0;      // fraction of those episodes that succeeded
+  // Latest losses by name (rec, rew, con, dyn, rep, policy, value, repval); missing ones are
+  // written empty and read back absent.
+  std::map<std::string, double> losses;
+};
+
+// The loss columns every progress CSV has, in order (as "loss_<name>").
+const std::vector<std::string>& CurveLossNames();
+
+struct CurveLevel {
+  std::string label;  // e.g. "random policy", "target"
+  double value = 0;
+};
+
+struct Curve {
+  std::vector<CurveLevel> levels;
+  std::vector<CurveRow> rows;
+};
+
+// Appends to a progress CSV, writing the header (and the levels) when the file is new or empty.
+// Each row is flushed, so a killed run keeps every row it reported.
+class CurveWriter {
+ public:
+  // Opens `path` for appending; `levels` are written only into a new file.
+  static absl::StatusOr<CurveWriter> Open(const std::string& path,
+                                          const std::vector<CurveLevel>& levels = {});
+  absl::Status Append(const CurveRow& row);
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit CurveWriter(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// Reads a progress CSV. NOT_FOUND when the file is missing; INVALID_ARGUMENT naming the file and
+// line when the header lacks env_steps or mean_return or a row does not parse.
+absl::StatusOr<Curve> ReadCurve(const std::string& path);
+
+// Keeps the rows at or below `env_steps` (a resumed run continues from its checkpoint's step) and
+// rewrites the file. A missing file is not an error.
+absl::Status TruncateCurve(const std::string& path, int64_t env_steps);
+
+struct PlotSeries {
+  std::string label;
+  std::vector<std::pair<double, double>> points;  // (x, y), x increasing
+};
+
+struct PlotOptions {
+  std::string title;
+  std::string x_label = "env steps";
+  std::string y_label = "mean return (last 100 episodes)";
+  std::vector<CurveLevel> levels;  // dashed horizontal lines, labelled
+  int width = 900;
+  int height = 540;
+};
+
+// Draws the series and levels as a PNG at `path`. INVALID_ARGUMENT when there is nothing to draw
+// (no series with points), INTERNAL naming the path when cairo cannot write it.
+absl::Status PlotPng(const std::vector<PlotSeries>& series, const PlotOptions& options,
+                     const std::string& path);
+
+// Return against env steps of one curve, one series.
+PlotSeries ReturnSeries(const Curve& curve, const std::string& label);
+
+}  // namespace dreamfleet::services

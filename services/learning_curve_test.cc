@@ -1,0 +1,142 @@
+// The progress CSV round-trips (levels, losses, missing cells), truncates for a resumed run and
+// rejects malformed files naming the line; the plot is a real PNG with the curve drawn in it.
+#include "services/learning_curve.h"
+
+#include <cairo.h>
+
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/test_process.h"
+
+namespace dreamfleet::services {
+namespace {
+
+using ::testing::HasSubstr;
+
+CurveRow Row(int64_t steps, double ret) {
+  CurveRow row;
+  row.env_steps = steps;
+  row.updates = steps / 10;
+  row.wall_seconds = steps / 100.0;
+  row.episodes = steps / 50;
+  row.mean_return = ret;
+  row.success = ret > 1 ? 1 : 0.25;
+  row.losses = {{"rec", 1.5}, {"dyn", 0.75}};
+  return row;
+}
+
+void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+TEST(LearningCurveTest, RowsAndLevelsRoundTripAndAppendAcrossOpens) {
+  dreamfleet::testing::ScopedTempDir dir("curve_test_");
+  const std::string path = dir.path() + "/progress.csv";
+  {
+    absl::StatusOr<CurveWriter> writer =
+        CurveWriter::Open(path, {{"random policy", 0.5}, {"target", 10}});
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    ASSERT_TRUE(writer->Append(Row(1000, 0.25)).ok());
+    ASSERT_TRUE(writer->Append(Row(2000, 2.5)).ok());
+  }
+  {
+    // Reopened (a resumed run): no second header, and the levels are not repeated.
+    absl::StatusOr<CurveWriter> writer = CurveWriter::Open(path, {{"random policy", 99}});
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    ASSERT_TRUE(writer->Append(Row(3000, -1.5)).ok());
+  }
+  absl::StatusOr<Curve> curve = ReadCurve(path);
+  ASSERT_TRUE(curve.ok()) << curve.status();
+  ASSERT_EQ(curve->levels.size(), 2u);
+  EXPECT_EQ(curve->levels[0].label, "random policy");
+  EXPECT_DOUBLE_EQ(curve->levels[0].value, 0.5);
+  EXPECT_DOUBLE_EQ(curve->levels[1].value, 10);
+  ASSERT_EQ(curve->rows.size(), 3u);
+  EXPECT_EQ(curve->rows[1].env_steps, 2000);
+  EXPECT_EQ(curve->rows[1].updates, 200);
+  EXPECT_EQ(curve->rows[1].episodes, 40);
+  EXPECT_DOUBLE_EQ(curve->rows[1].mean_return, 2.5);
+  EXPECT_DOUBLE_EQ(curve->rows[1].success, 1);
+  EXPECT_DOUBLE_EQ(curve->rows[2].mean_return, -1.5);
+  EXPECT_DOUBLE_EQ(curve->rows[2].wall_seconds, 30);
+  EXPECT_DOUBLE_EQ(curve->rows[0].losses.at("rec"), 1.5);
+  EXPECT_DOUBLE_EQ(curve->rows[0].losses.at("dyn"), 0.75);
+  EXPECT_FALSE(curve->rows[0].losses.count("policy"));  // written empty, read back absent
+
+  // A resumed run continues from its checkpoint's step: later rows go.
+  ASSERT_TRUE(TruncateCurve(path, 2000).ok());
+  curve = ReadCurve(path);
+  ASSERT_TRUE(curve.ok()) << curve.status();
+  EXPECT_EQ(curve->rows.size(), 2u);
+  EXPECT_EQ(curve->levels.size(), 2u);
+  EXPECT_TRUE(TruncateCurve(dir.path() + "/absent.csv", 5).ok());
+}
+
+TEST(LearningCurveTest, MalformedFilesAreRejectedNamingTheLine) {
+  dreamfleet::testing::ScopedTempDir dir("curve_test_");
+  const std::string path = dir.path() + "/progress.csv";
+  EXPECT_TRUE(absl::IsNotFound(ReadCurve(path).status()));
+
+  WriteFile(path, "steps,return\n1,2\n");
+  absl::Status status = ReadCurve(path).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+  EXPECT_THAT(status.message(), HasSubstr("progress.csv:1"));
+  EXPECT_THAT(status.message(), HasSubstr("env_steps and mean_return"));
+
+  WriteFile(path, "env_steps,mean_return\n100,1.5\n200,lots\n");
+  status = ReadCurve(path).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+  EXPECT_THAT(status.message(), HasSubstr("progress.csv:3"));
+  EXPECT_THAT(status.message(), HasSubstr("\"lots\""));
+
+  WriteFile(path, "# level random = x\nenv_steps,mean_return\n");
+  status = ReadCurve(path).status();
+  EXPECT_THAT(status.message(), HasSubstr("progress.csv:1"));
+
+  // Only the two required columns: the rest defaults.
+  WriteFile(path, "env_steps,mean_return\n100,1.5\n");
+  absl::StatusOr<Curve> curve = ReadCurve(path);
+  ASSERT_TRUE(curve.ok()) << curve.status();
+  EXPECT_EQ(curve->rows.at(0).updates, 0);
+}
+
+TEST(LearningCurveTest, PlotIsAPngWithTheCurveAndTheLevelsDrawn) {
+  dreamfleet::testing::ScopedTempDir dir("curve_test_");
+  const std::string path = dir.path() + "/curve.png";
+  Curve curve;
+  for (int i = 0; i <= 20; ++i) curve.rows.push_back(Row(i * 10000, i * 0.5));
+  PlotOptions options;
+  options.title = "minatar_breakout";
+  options.levels = {{"random policy", 0.5}, {"target", 10}};
+  ASSERT_TRUE(PlotPng({ReturnSeries(curve, "seed 0")}, options, path).ok());
+
+  cairo_surface_t* image = cairo_image_surface_create_from_png(path.c_str());
+  ASSERT_EQ(cairo_surface_status(image), CAIRO_STATUS_SUCCESS);
+  EXPECT_EQ(cairo_image_surface_get_width(image), options.width);
+  EXPECT_EQ(cairo_image_surface_get_height(image), options.height);
+  // Count pixels of the first series' colour (blue) and the white background.
+  cairo_surface_flush(image);
+  const unsigned char* data = cairo_image_surface_get_data(image);
+  const int stride = cairo_image_surface_get_stride(image);
+  int blue = 0, white = 0;
+  for (int y = 0; y < options.height; ++y) {
+    const uint32_t* row = reinterpret_cast<const uint32_t*>(data + y * stride);
+    for (int x = 0; x < options.width; ++x) {
+      const int r = (row[x] >> 16) & 0xff, g = (row[x] >> 8) & 0xff, b = row[x] & 0xff;
+      if (b > 150 && r < 60 && g > 90 && g < 140) ++blue;
+      if (r == 255 && g == 255 && b == 255) ++white;
+    }
+  }
+  cairo_surface_destroy(image);
+  EXPECT_GT(blue, 500) << "the curve is a long diagonal line";
+  EXPECT_GT(white, options.width * options.height / 2);
+
+  EXPECT_TRUE(absl::IsInvalidArgument(PlotPng({}, options, path)));
+  EXPECT_TRUE(absl::IsInvalidArgument(PlotPng({PlotSeries{"empty", {}}}, options, path)));
+  absl::Status unwritable = PlotPng({ReturnSeries(curve, "x")}, options, "/nonexistent/dir/a.png");
+  EXPECT_TRUE(absl::IsInternal(unwritable)) << unwritable;
+  EXPECT_THAT(unwritable.message(), HasSubstr("/nonexistent/dir/a.png"));
+}
+
+}  // namespace
+}  // namespace dreamfleet::services
