@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,11 +16,71 @@
 #include "deploy/process_supervisor.h"
 #include "services/command_line.h"
 #include "services/config.h"
+#include "services/learning_curve.h"
 #include "services/logging.h"
 #include "services/shutdown.h"
 
 namespace dreamfleet::deploy {
 namespace {
+
+// <run.dir>/progress.csv of a cluster run: a row at most every 10 s from the status the progress
+// view shows (env steps inserted into replay, learner updates and losses, the actors' mean return
+// and success over their last 100 episodes), and curve.png of it when the run stops. A run
+// started again on the same run.dir appends, its wall clock continuing from the last row.
+class ClusterCurve {
+ public:
+  explicit ClusterCurve(const std::string& run_dir)
+      : csv_(run_dir + "/progress.csv"), png_(run_dir + "/curve.png") {
+    if (absl::StatusOr<services::Curve> before = services::ReadCurve(csv_);
+        before.ok() && !before->rows.empty()) {
+      wall_offset_ = before->rows.back().wall_seconds;
+    }
+    absl::StatusOr<services::CurveWriter> writer = services::CurveWriter::Open(csv_);
+    if (writer.ok()) {
+      writer_.emplace(std::move(*writer));
+    } else {
+      std::cerr << "dreamfleet up: no learning curve: " << writer.status().message() << "\n";
+    }
+  }
+
+  void Record(const ClusterStatus& status, absl::Duration elapsed) {
+    if (!writer_ || status.env_steps() <= 0 || elapsed - last_ < absl::Seconds(10)) return;
+    last_ = elapsed;
+    services::CurveRow row;
+    row.env_steps = static_cast<int64_t>(status.env_steps());
+    row.updates = status.learner.updates;
+    row.wall_seconds = wall_offset_ + absl::ToDoubleSeconds(elapsed);
+    for (const ActorStatus& actor : status.actors) row.episodes += static_cast<int64_t>(actor.episodes);
+    row.mean_return = status.episode_return();
+    row.success = status.success_rate();
+    row.losses = services::CurveLosses(status.learner.losses);
+    if (absl::Status appended = writer_->Append(row); !appended.ok()) {
+      std::cerr << "dreamfleet up: " << appended.message() << "\n";
+      writer_.reset();
+    }
+  }
+
+  void Plot(const std::string& title) const {
+    absl::StatusOr<services::Curve> curve = services::ReadCurve(csv_);
+    if (!curve.ok() || curve->rows.size() < 2) return;
+    services::PlotOptions options;
+    options.title = title;
+    options.y_label = "mean return (actors, last 100 episodes)";
+    if (absl::Status plotted =
+            services::PlotPng({services::ReturnSeries(*curve, "")}, options, png_);
+        !plotted.ok()) {
+      std::cerr << "dreamfleet up: " << plotted.message() << "\n";
+    }
+  }
+
+  const std::string& png() const { return png_; }
+
+ private:
+  std::string csv_, png_;
+  std::optional<services::CurveWriter> writer_;
+  double wall_offset_ = 0;
+  absl::Duration last_ = -absl::InfiniteDuration();
+};
 
 std::string BinDir() {
   std::error_code error;
@@ -164,6 +225,7 @@ int RunUp(int argc, char** argv) {
   double last_steps = 0;
   absl::Time last_steps_time = start;
   ClusterStatus status;
+  ClusterCurve curve(run_dir);
   std::string stop_reason = "interrupted";
   int exit_status = 0;
   int printed_lines = 0;
@@ -211,6 +273,7 @@ int RunUp(int argc, char** argv) {
     last_steps = steps;
     last_steps_time = now;
     last_report = now;
+    curve.Record(status, now - start);
     const std::string text = ProgressText(status, supervisor, now - start, rate);
     if (tty) {
       if (printed_lines > 0) std::cout << "\x1b[" << printed_lines << "F\x1b[J";
@@ -243,15 +306,17 @@ int RunUp(int argc, char** argv) {
       ",\"success_rate\":", status.success_rate(), ",\"episode_return\":", status.episode_return(),
       ",\"replay_inserted_steps\":", status.replay_steps(), ",\"cluster\":", status.ToJson(), "}");
   std::ofstream(run_dir + "/summary.json") << summary << "\n";
+  curve.Plot(config->run.name);
   if (json) {
     std::cout << summary << "\n";
   } else {
     std::cout << absl::StrFormat(
         "\nSummary (%s): %.1f min, %.0f env steps, %d updates, weights v%d, success %.0f%%, "
-        "return %.3f\nDetails: %s/summary.json, logs: %s\n",
+        "return %.3f\nDetails: %s/summary.json, learning curve: %s/progress.csv (dreamfleet "
+        "plot %s), logs: %s\n",
         stop_reason, absl::ToDoubleMinutes(elapsed), status.env_steps(), status.learner.updates,
         status.learner.weights_version, 100 * status.success_rate(), status.episode_return(),
-        run_dir, log_dir);
+        run_dir, run_dir, run_dir, log_dir);
   }
   return exit_status;
 }

@@ -30,18 +30,7 @@ services::CurveRow CurveRowOf(const LocalProgress& p) {
   row.episodes = p.episodes;
   row.mean_return = p.mean_return;
   row.success = p.success;
-  double rec = 0;
-  bool has_rec = false;
-  for (const char* decoder : {"image", "vector", "text"}) {
-    if (auto it = p.losses.find(decoder); it != p.losses.end()) {
-      rec += it->second;
-      has_rec = true;
-    }
-  }
-  if (has_rec) row.losses["rec"] = rec;
-  for (const std::string& name : services::CurveLossNames()) {
-    if (auto it = p.losses.find(name); it != p.losses.end()) row.losses[name] = it->second;
-  }
+  row.losses = services::CurveLosses(p.losses);
   return row;
 }
 

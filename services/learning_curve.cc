@@ -78,6 +78,17 @@ const std::vector<std::string>& CurveLossNames() {
   return *names;
 }
 
+std::map<std::string, double> CurveLosses(const std::map<std::string, double>& agent_losses) {
+  std::map<std::string, double> out;
+  for (const char* decoder : {"image", "vector", "text"}) {
+    if (auto it = agent_losses.find(decoder); it != agent_losses.end()) out["rec"] += it->second;
+  }
+  for (const std::string& name : CurveLossNames()) {
+    if (auto it = agent_losses.find(name); it != agent_losses.end()) out[name] = it->second;
+  }
+  return out;
+}
+
 absl::StatusOr<CurveWriter> CurveWriter::Open(const std::string& path,
                                               const std::vector<CurveLevel>& levels) {
   std::ifstream existing(path);

@@ -32,6 +32,10 @@ struct CurveRow {
 // The loss columns every progress CSV has, in order (as "loss_<name>").
 const std::vector<std::string>& CurveLossNames();
 
+// The curve's losses from an update's losses as the agent names them: rec = the decoder losses
+// (image + vector + text), the others by name; absent ones stay absent.
+std::map<std::string, double> CurveLosses(const std::map<std::string, double>& agent_losses);
+
 struct CurveLevel {
   std::string label;  // e.g. "random policy", "target"
   double value = 0;

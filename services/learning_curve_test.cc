@@ -72,6 +72,17 @@ TEST(LearningCurveTest, RowsAndLevelsRoundTripAndAppendAcrossOpens) {
   EXPECT_TRUE(TruncateCurve(dir.path() + "/absent.csv", 5).ok());
 }
 
+TEST(LearningCurveTest, CurveLossesSumTheDecodersIntoRec) {
+  std::map<std::string, double> losses =
+      CurveLosses({{"image", 2}, {"vector", 0.5}, {"dyn", 1}, {"policy", -0.25}, {"kl", 9}});
+  EXPECT_DOUBLE_EQ(losses.at("rec"), 2.5);
+  EXPECT_DOUBLE_EQ(losses.at("dyn"), 1);
+  EXPECT_DOUBLE_EQ(losses.at("policy"), -0.25);
+  EXPECT_FALSE(losses.count("kl"));   // not a curve column
+  EXPECT_FALSE(losses.count("rew"));  // absent stays absent
+  EXPECT_TRUE(CurveLosses({{"rew", 1}}).count("rec") == 0);
+}
+
 TEST(LearningCurveTest, MalformedFilesAreRejectedNamingTheLine) {
   dreamfleet::testing::ScopedTempDir dir("curve_test_");
   const std::string path = dir.path() + "/progress.csv";

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/learning_curve.h"
 #include "services/metrics.h"
 #include "tests/test_process.h"
 
@@ -135,6 +137,16 @@ TEST(ClusterTest, TrainsEmptyGridworldAcrossProcesses) {
   std::vector<double> success = JsonNumbers(json, "success_rate");
   ASSERT_FALSE(success.empty());
   EXPECT_GE(success.front(), threshold) << "cluster success rate within " << minutes << " minutes";
+
+  // The run's learning curve: rows every 10 s with growing env steps and updates, and its plot.
+  absl::StatusOr<services::Curve> curve = services::ReadCurve(dir + "/progress.csv");
+  ASSERT_TRUE(curve.ok()) << curve.status();
+  ASSERT_GE(curve->rows.size(), 2u);
+  EXPECT_GT(curve->rows.back().env_steps, curve->rows.front().env_steps);
+  EXPECT_GT(curve->rows.back().updates, 0);
+  EXPECT_GT(curve->rows.back().episodes, 0);
+  EXPECT_TRUE(curve->rows.back().losses.count("dyn")) << "the learner's losses reach the curve";
+  EXPECT_TRUE(std::filesystem::exists(dir + "/curve.png"));
 }
 
 TEST(ClusterTest, RestartsAndResumesAfterKillNine) {
