@@ -6,6 +6,7 @@
 // success over the last 100 episodes, losses) and curve.png, per task a curve.png of every seed;
 // it prints a progress line at least every --progress-seconds, resumes a run from its checkpoint,
 // and ends with a Markdown summary (also written to <out>/summary.md) for BENCHMARKS.md.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -23,6 +24,7 @@
 #include "learner/local_trainer.h"
 #include "services/command_line.h"
 #include "services/config.h"
+#include "services/hash.h"
 #include "services/learning_curve.h"
 #include "services/shutdown.h"
 #include "services/status_macros.h"
@@ -85,28 +87,40 @@ struct RandomScore {
   int64_t episodes = 0;
 };
 
-// The uniform random policy on the task's envs, until `episodes` episodes end (at most 1M steps).
-// Cached in <task dir>/random_policy.txt.
+// The uniform random policy on the task's envs: the first ceil(episodes / 8) episodes of each of
+// 8 envs (so short episodes are not favoured), at most 1M steps. Cached in
+// <task dir>/random_policy.txt with a hash of the config, so a changed config is measured again.
 absl::StatusOr<RandomScore> MeasureRandomPolicy(const services::Config& config,
                                                 const std::string& task_dir, int64_t episodes) {
   const std::string cache = task_dir + "/random_policy.txt";
+  const uint64_t key = services::Fnv1a64(services::ConfigToYaml(config));
   RandomScore score;
-  if (std::ifstream in(cache); in >> score.mean_return >> score.success >> score.episodes) {
-    if (score.episodes >= episodes) return score;
+  uint64_t cached_key = 0;
+  if (std::ifstream in(cache);
+      in >> score.mean_return >> score.success >> score.episodes >> cached_key) {
+    if (cached_key == key && score.episodes >= episodes) return score;
   }
   score = RandomScore();
+  constexpr int kEnvs = 8;
+  const int64_t per_env = (episodes + kEnvs - 1) / kEnvs;
   ASSIGN_OR_RETURN(std::unique_ptr<envs::VectorEnv> env,
-                   envs::VectorEnv::Create(envs::EnvOptionsFromConfig(config, 0), 8));
+                   envs::VectorEnv::Create(envs::EnvOptionsFromConfig(config, 0), kEnvs));
   RETURN_IF_ERROR(env->Reset());
   std::mt19937 rng(static_cast<uint32_t>(config.run.seed) + 99);
   std::uniform_int_distribution<int> pick(0, env->spec().num_actions - 1);
   std::vector<int> actions(env->num_envs());
+  std::vector<int64_t> done(kEnvs, 0);
   double total = 0, successes = 0;
-  for (int64_t step = 0; score.episodes < episodes && step < 1000000; step += env->num_envs()) {
+  auto all_done = [&] {
+    return std::all_of(done.begin(), done.end(), [&](int64_t d) { return d >= per_env; });
+  };
+  for (int64_t step = 0; !all_done() && step < 1000000; step += env->num_envs()) {
     for (int& a : actions) a = pick(rng);
     RETURN_IF_ERROR(env->Step(actions));
     for (const envs::EpisodeStats& e : env->finished_episodes()) {
-      if (score.episodes >= episodes) break;
+      const int i = e.env;
+      if (i < 0 || i >= kEnvs || done[i] >= per_env) continue;
+      ++done[i];
       ++score.episodes;
       total += e.episode_return;
       successes += e.success ? 1 : 0;
@@ -117,8 +131,8 @@ absl::StatusOr<RandomScore> MeasureRandomPolicy(const services::Config& config,
   }
   score.mean_return = total / score.episodes;
   score.success = successes / score.episodes;
-  std::ofstream(cache) << score.mean_return << " " << score.success << " " << score.episodes
-                       << "\n";
+  std::ofstream(cache) << score.mean_return << " " << score.success << " " << score.episodes << " "
+                       << key << "\n";
   return score;
 }
 
@@ -161,7 +175,20 @@ services::PlotOptions PlotOptionsFor(const bench::LearningTask& task, double ran
 absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags, int64_t seed,
                              double random_score, const std::string& run_dir) {
   ASSIGN_OR_RETURN(services::Config config, TaskConfig(task, flags, seed));
-  fs::create_directories(run_dir);
+  const std::string csv = run_dir + "/progress.csv";
+  // A run whose curve reached the budget is done (its last checkpoint may hold an earlier step).
+  if (absl::StatusOr<services::Curve> done = services::ReadCurve(csv);
+      done.ok() && !done->rows.empty() && done->rows.back().env_steps >= task.env_steps) {
+    std::printf("[%s seed %lld] already at its budget of %lld env steps\n", task.name.c_str(),
+                static_cast<long long>(seed), static_cast<long long>(task.env_steps));
+    return true;
+  }
+  std::error_code error;
+  fs::create_directories(run_dir, error);
+  if (error) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create ", run_dir, ": ", error.message()));
+  }
   learner::LocalTrainerOptions run;
   run.steps = task.env_steps;
   run.checkpoint_dir = run_dir + "/checkpoint";
@@ -169,7 +196,6 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   run.episode_window = kEpisodeWindow;
   ASSIGN_OR_RETURN(std::unique_ptr<learner::LocalTrainer> trainer,
                    learner::LocalTrainer::Create(config, run));
-  const std::string csv = run_dir + "/progress.csv";
   double wall_offset = 0;
   int64_t episode_offset = 0;
   if (trainer->resumed()) {
@@ -184,6 +210,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
                 static_cast<long long>(seed), run.checkpoint_dir.c_str(),
                 static_cast<long long>(at), static_cast<long long>(trainer->agent().updates()));
   }
+  if (!trainer->resumed()) fs::remove(csv, error);  // a fresh run starts a fresh curve
   if (trainer->done()) {
     std::printf("[%s seed %lld] already at its budget of %lld env steps\n", task.name.c_str(),
                 static_cast<long long>(seed), static_cast<long long>(run.steps));
@@ -245,13 +272,17 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   return trainer->done();
 }
 
-std::vector<int64_t> SeedsOf(const bench::LearningTask& task, const Flags& flags) {
-  if (flags.seeds.empty()) return task.seeds;
+absl::StatusOr<std::vector<int64_t>> ParseSeeds(const std::string& text) {
   std::vector<int64_t> seeds;
-  for (absl::string_view s : absl::StrSplit(flags.seeds, ',', absl::SkipEmpty())) {
+  for (absl::string_view s : absl::StrSplit(text, ',', absl::SkipEmpty())) {
     int64_t seed = 0;
-    if (absl::SimpleAtoi(s, &seed) && seed >= 0) seeds.push_back(seed);
+    if (!absl::SimpleAtoi(s, &seed) || seed < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--seeds: \"", s, "\" is not a seed (a whole number >= 0)"));
+    }
+    if (std::find(seeds.begin(), seeds.end(), seed) == seeds.end()) seeds.push_back(seed);
   }
+  if (seeds.empty()) return absl::InvalidArgumentError("--seeds lists no seed");
   return seeds;
 }
 
@@ -306,6 +337,14 @@ int Main(int argc, char** argv) {
     tasks.push_back(*it);
   }
   if (wanted.empty()) tasks = *suite;
+  if (!flags.seeds.empty()) {
+    absl::StatusOr<std::vector<int64_t>> seeds = ParseSeeds(flags.seeds);
+    if (!seeds.ok()) {
+      std::cerr << "bench_learning: " << seeds.status().message() << "\n";
+      return 2;
+    }
+    for (bench::LearningTask& task : tasks) task.seeds = *seeds;
+  }
   if (flags.steps > 0) {
     for (bench::LearningTask& task : tasks) task.env_steps = flags.steps;
   }
@@ -315,7 +354,12 @@ int Main(int argc, char** argv) {
   std::vector<double> random_scores;
   for (const bench::LearningTask& task : tasks) {
     const std::string task_dir = flags.out + "/" + task.name;
-    fs::create_directories(task_dir);
+    std::error_code error;
+    fs::create_directories(task_dir, error);
+    if (error) {
+      std::cerr << "bench_learning: cannot create " << task_dir << ": " << error.message() << "\n";
+      return 1;
+    }
     double random_score = NAN;
     if (flags.random_episodes > 0) {
       absl::StatusOr<services::Config> config = TaskConfig(task, flags, 0);
@@ -334,7 +378,7 @@ int Main(int argc, char** argv) {
       std::fflush(stdout);
     }
     std::vector<bench::SeedResult> results;
-    for (int64_t seed : SeedsOf(task, flags)) {
+    for (int64_t seed : task.seeds) {
       const std::string run_dir = absl::StrCat(task_dir, "/seed", seed);
       if (!flags.summary_only && !services::ShutdownRequested()) {
         absl::StatusOr<bool> finished = RunSeed(task, flags, seed, random_score, run_dir);
@@ -369,8 +413,11 @@ int Main(int argc, char** argv) {
     random_scores.push_back(random_score);
   }
   const std::string markdown = bench::SummaryMarkdown(tasks, summaries, random_scores);
-  std::ofstream(flags.out + "/summary.md") << markdown;
   std::printf("\n%s", markdown.c_str());
+  if (std::ofstream out(flags.out + "/summary.md"); !(out << markdown)) {
+    std::cerr << "bench_learning: cannot write " << flags.out << "/summary.md\n";
+    return 1;
+  }
   return services::ShutdownRequested() ? 130 : 0;
 }
 

@@ -46,14 +46,15 @@ absl::StatusOr<std::vector<LearningTask>> ParseLearningSuite(const std::string& 
         absl::StrCat(source, ": needs a top-level `tasks:` list of tasks"));
   }
   for (const auto& entry : root) {
-    if (entry.first.as<std::string>() != "tasks") {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": unknown top-level key `", entry.first.as<std::string>(), "`"));
+    if (!entry.first.IsScalar() || entry.first.Scalar() != "tasks") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": unknown top-level key `",
+          entry.first.IsScalar() ? entry.first.Scalar() : std::string("(not a name)"), "`"));
     }
   }
-  static const std::set<std::string> kKeys = {"name",         "config", "set",    "env_steps",
-                                              "seeds",        "metric", "target", "anchor",
-                                              "anchor_label", "notes"};
+  static const std::set<std::string> kKeys = {"name",         "config", "set",         "env_steps",
+                                              "seeds",        "metric", "target",      "anchor",
+                                              "anchor_label", "notes",  "min_episodes"};
   std::vector<LearningTask> tasks;
   std::set<std::string> names;
   for (const YAML::Node& node : root["tasks"]) {
@@ -62,15 +63,22 @@ absl::StatusOr<std::vector<LearningTask>> ParseLearningSuite(const std::string& 
     try {
       if (node["name"]) task.name = node["name"].as<std::string>();
       for (const auto& entry : node) {
-        const std::string key = entry.first.as<std::string>();
+        const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : "(not a name)";
         if (!kKeys.count(key)) {
           return Bad(source, task.name,
                      absl::StrCat("unknown key `", key,
                                   "` (known: name, config, set, env_steps, seeds, metric, target, "
-                                  "anchor, anchor_label, notes)"));
+                                  "min_episodes, anchor, anchor_label, notes)"));
         }
       }
       if (task.name.empty()) return Bad(source, "", "every task needs a `name`");
+      // The name is a directory under --out.
+      if (task.name[0] == '.' ||
+          task.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789_.-") != std::string::npos) {
+        return Bad(source, task.name,
+                   "a task name may only hold letters, digits, _ . - and not start with .");
+      }
       if (!names.insert(task.name).second) return Bad(source, task.name, "duplicate task name");
       if (!node["config"]) return Bad(source, task.name, "needs a `config` file");
       task.config = node["config"].as<std::string>();
@@ -80,9 +88,15 @@ absl::StatusOr<std::vector<LearningTask>> ParseLearningSuite(const std::string& 
       if (task.env_steps < 1) return Bad(source, task.name, "env_steps must be >= 1");
       if (node["seeds"]) task.seeds = node["seeds"].as<std::vector<int64_t>>();
       if (task.seeds.empty()) return Bad(source, task.name, "seeds must not be empty");
+      std::set<int64_t> distinct;
       for (int64_t seed : task.seeds) {
         if (seed < 0) return Bad(source, task.name, absl::StrCat("seed ", seed, " is negative"));
+        if (!distinct.insert(seed).second) {
+          return Bad(source, task.name, absl::StrCat("seed ", seed, " is listed twice"));
+        }
       }
+      if (node["min_episodes"]) task.min_episodes = node["min_episodes"].as<int64_t>();
+      if (task.min_episodes < 1) return Bad(source, task.name, "min_episodes must be >= 1");
       if (node["metric"]) task.metric = node["metric"].as<std::string>();
       if (task.metric != "return" && task.metric != "success") {
         return Bad(source, task.name,
@@ -131,7 +145,8 @@ TaskSummary Summarize(const LearningTask& task, const std::vector<SeedResult>& s
     steps += static_cast<double>(last.env_steps);
     if (task.target != 0) {
       for (const services::CurveRow& row : seed.curve.rows) {
-        if (Score(task, row) >= task.target) {
+        const bool enough = row.window_episodes < 0 || row.window_episodes >= task.min_episodes;
+        if (enough && Score(task, row) >= task.target) {
           steps_to.push_back(static_cast<double>(row.env_steps));
           seconds_to.push_back(row.wall_seconds);
           break;
@@ -145,7 +160,7 @@ TaskSummary Summarize(const LearningTask& task, const std::vector<SeedResult>& s
   s.final_mean = sum / finals.size();
   double var = 0;
   for (double f : finals) var += (f - s.final_mean) * (f - s.final_mean);
-  s.final_std = std::sqrt(var / finals.size());
+  s.final_std = finals.size() > 1 ? std::sqrt(var / (finals.size() - 1)) : 0.0;
   s.final_min = *std::min_element(finals.begin(), finals.end());
   s.final_max = *std::max_element(finals.begin(), finals.end());
   s.wall_seconds = wall / s.seeds;
@@ -167,7 +182,7 @@ std::string SummaryMarkdown(const std::vector<LearningTask>& tasks,
                             const std::vector<TaskSummary>& summaries,
                             const std::vector<double>& random) {
   std::string out =
-      "| task | metric | seeds | random policy | final (mean ± std, min–max) | target | "
+      "| task | metric | seeds | random policy | final (mean ± sd, min–max) | target | "
       "seeds at target | env steps to target | wall to target | env steps run | wall |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (size_t i = 0; i < tasks.size() && i < summaries.size(); ++i) {
@@ -181,8 +196,9 @@ std::string SummaryMarkdown(const std::vector<LearningTask>& tasks,
                                                    s.final_std, s.final_min, s.final_max),
                     " | ", t.target != 0 ? absl::StrFormat("%g", t.target) : "—", " | ",
                     s.seeds_at_target, "/", s.seeds, " | ", Steps(s.steps_to_target), " | ",
-                    Minutes(s.seconds_to_target), " | ", Steps(static_cast<double>(s.env_steps)),
-                    " | ", Minutes(s.wall_seconds), " |\n");
+                    Minutes(s.seconds_to_target), " | ",
+                    s.seeds == 0 ? "—" : Steps(static_cast<double>(s.env_steps)), " | ",
+                    s.seeds == 0 ? "—" : Minutes(s.wall_seconds), " |\n");
   }
   return out;
 }

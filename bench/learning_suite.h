@@ -21,6 +21,9 @@ struct LearningTask {
   std::vector<int64_t> seeds = {0};
   std::string metric = "return";  // return | success: what the target and the summary judge
   double target = 0;              // 0 = none
+  // Rows whose episode window holds fewer episodes (the start of a run, after a resume) do not
+  // count as reaching the target. Long-episode games (Freeway: 2,500 steps) need fewer than 100.
+  int64_t min_episodes = 100;
   std::string anchor_label;       // a published reference level, drawn on the plot
   double anchor = 0;
   bool has_anchor = false;
@@ -46,7 +49,7 @@ struct TaskSummary {
   int seeds = 0;           // seeds with at least one row
   int seeds_finished = 0;  // seeds whose last row reached the env-step budget
   double final_mean = 0;   // last row's score, over seeds
-  double final_std = 0;
+  double final_std = 0;            // sample standard deviation over seeds (0 with one seed)
   double final_min = 0;
   double final_max = 0;
   int seeds_at_target = 0;      // seeds whose score reached the target at some row

@@ -65,6 +65,12 @@ TEST(LearningSuiteTest, RejectsWhatItCannotRunNamingTaskAndKey) {
             "5}\n",
             "task a: duplicate task name"},
            {"nothing: here\n", "needs a top-level `tasks:` list"},
+           {"tasks:\n  - {name: ../up, config: c, env_steps: 5}\n", "may only hold letters"},
+           {"tasks:\n  - {name: a, config: c, env_steps: 5, seeds: [1, 1]}\n",
+            "seed 1 is listed twice"},
+           {"tasks:\n  - {name: a, config: c, env_steps: 5, min_episodes: 0}\n",
+            "min_episodes must be >= 1"},
+           {"tasks: []\n[1]: 2\n", "unknown top-level key `(not a name)`"},
            {"tasks: [\n", "not YAML"},
        }) {
     absl::StatusOr<std::vector<LearningTask>> tasks = ParseLearningSuite(c.yaml, "s.yaml");
@@ -106,7 +112,7 @@ TEST(LearningSuiteTest, SummaryReadsFinalScoreSpreadAndStepsToTarget) {
   EXPECT_NEAR(s.final_std,
               std::sqrt(((10 - 17.5 / 3) * (10 - 17.5 / 3) + (5 - 17.5 / 3) * (5 - 17.5 / 3) +
                          (2.5 - 17.5 / 3) * (2.5 - 17.5 / 3)) /
-                        3),
+                        2),
               1e-12);
   EXPECT_EQ(s.seeds_at_target, 2);
   EXPECT_DOUBLE_EQ(s.steps_to_target, 7500);  // median of 5k and 10k
@@ -123,9 +129,16 @@ TEST(LearningSuiteTest, SummaryReadsFinalScoreSpreadAndStepsToTarget) {
   const std::string table = SummaryMarkdown({task}, {s}, {0.25});
   EXPECT_THAT(table, HasSubstr("| t | success | 3 (3 finished) | 0.25 | 1 ± 0 (1–1) | 0.9 | 3/3 "
                                "| 9k | 9 min | 10k | 10 min |"));
-  EXPECT_THAT(SummaryMarkdown({task}, {Summarize(task, {})}, {NAN}), HasSubstr("| t | success | 0 "
-                                                                               "(0 finished) | — "
-                                                                               "| — |"));
+  EXPECT_THAT(SummaryMarkdown({task}, {Summarize(task, {})}, {NAN}),
+              HasSubstr("| t | success | 0 (0 finished) | — | — | 0.9 | 0/0 | — | — | — | — |"));
+
+  // Rows whose window holds too few episodes do not count as reaching the target.
+  task.min_episodes = 50;
+  std::vector<SeedResult> young = {{0, Rising(1.0, 10)}};
+  for (services::CurveRow& row : young[0].curve.rows) row.window_episodes = row.env_steps / 200;
+  s = Summarize(task, young);  // success 0.9 at 9k steps, but 50 episodes only from 10k
+  EXPECT_EQ(s.seeds_at_target, 1);
+  EXPECT_DOUBLE_EQ(s.steps_to_target, 10000);
 }
 
 }  // namespace

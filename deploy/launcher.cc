@@ -23,10 +23,11 @@
 namespace dreamfleet::deploy {
 namespace {
 
-// <run.dir>/progress.csv of a cluster run: a row at most every 10 s from the status the progress
-// view shows (env steps inserted into replay, learner updates and losses, the actors' mean return
-// and success over their last 100 episodes), and curve.png of it when the run stops. A run
-// started again on the same run.dir appends, its wall clock continuing from the last row.
+// <run.dir>/progress.csv of a cluster run: a row at most every 10 s (and one at the end) from the
+// status the progress view shows (env steps inserted into replay, learner updates and losses, the
+// actors' mean return and success over their last 100 episodes), and curve.png of it when the run
+// stops. A run started again on the same run.dir appends, its wall clock continuing from the last
+// row (the shards' inserted steps continue by themselves).
 class ClusterCurve {
  public:
   explicit ClusterCurve(const std::string& run_dir)
@@ -34,6 +35,7 @@ class ClusterCurve {
     if (absl::StatusOr<services::Curve> before = services::ReadCurve(csv_);
         before.ok() && !before->rows.empty()) {
       wall_offset_ = before->rows.back().wall_seconds;
+      last_steps_ = static_cast<double>(before->rows.back().env_steps);
     }
     absl::StatusOr<services::CurveWriter> writer = services::CurveWriter::Open(csv_);
     if (writer.ok()) {
@@ -43,11 +45,17 @@ class ClusterCurve {
     }
   }
 
-  void Record(const ClusterStatus& status, absl::Duration elapsed) {
-    if (!writer_ || status.env_steps() <= 0 || elapsed - last_ < absl::Seconds(10)) return;
+  // `force`: record even within 10 s of the last row (the final status of a run).
+  void Record(const ClusterStatus& status, absl::Duration elapsed, bool force = false) {
+    // Env steps are the steps the shards inserted: they survive restarts of actors and of the
+    // run, where the actors' own counters start again from 0.
+    const double steps = static_cast<double>(status.replay_steps());
+    if (!writer_ || steps <= 0 || steps < last_steps_) return;
+    if (!force && elapsed - last_ < absl::Seconds(10)) return;
     last_ = elapsed;
+    last_steps_ = steps;
     services::CurveRow row;
-    row.env_steps = static_cast<int64_t>(status.env_steps());
+    row.env_steps = static_cast<int64_t>(steps);
     row.updates = status.learner.updates;
     row.wall_seconds = wall_offset_ + absl::ToDoubleSeconds(elapsed);
     for (const ActorStatus& actor : status.actors) row.episodes += static_cast<int64_t>(actor.episodes);
@@ -79,6 +87,7 @@ class ClusterCurve {
   std::string csv_, png_;
   std::optional<services::CurveWriter> writer_;
   double wall_offset_ = 0;
+  double last_steps_ = 0;
   absl::Duration last_ = -absl::InfiniteDuration();
 };
 
@@ -299,6 +308,7 @@ int RunUp(int argc, char** argv) {
   supervisor.Stop(absl::Seconds(20), "actor-");
   supervisor.Stop(absl::Seconds(60), "learner");
   supervisor.Stop(absl::Seconds(60));
+  curve.Record(status, elapsed, /*force=*/true);
   const std::string summary = absl::StrCat(
       "{\"stop_reason\":\"", stop_reason, "\",\"wall_seconds\":", absl::ToDoubleSeconds(elapsed),
       ",\"env_steps\":", status.env_steps(), ",\"updates\":", status.learner.updates,

@@ -41,13 +41,23 @@ int RunPlot(int argc, char** argv, std::ostream& out, std::ostream& err) {
     return 1;
   }
   std::vector<fs::path> csvs;
-  if (fs::exists(dir / "progress.csv")) {
+  if (fs::exists(dir / "progress.csv", ec)) {
     csvs.push_back(dir / "progress.csv");
   } else {
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      if (entry.is_directory() && fs::exists(entry.path() / "progress.csv")) {
-        csvs.push_back(entry.path() / "progress.csv");
+    fs::directory_iterator it(dir, ec);
+    if (ec) {
+      err << "error: cannot list " << dir.string() << ": " << ec.message() << "\n";
+      return 1;
+    }
+    for (; it != fs::directory_iterator(); it.increment(ec)) {
+      std::error_code entry_error;
+      if (it->is_directory(entry_error) && fs::exists(it->path() / "progress.csv", entry_error)) {
+        csvs.push_back(it->path() / "progress.csv");
       }
+    }
+    if (ec) {
+      err << "error: cannot list " << dir.string() << ": " << ec.message() << "\n";
+      return 1;
     }
     std::sort(csvs.begin(), csvs.end());
   }

@@ -45,6 +45,40 @@ TEST(ActorCriticTest, PolicyLearnsTheRewardedActionAndCriticLearnsItsValue) {
   EXPECT_GT(TwoHotMean(ac->value()->forward(probe)).mean().item<double>(), 0.2);
 }
 
+TEST(ActorCriticTest, TheCriticUsesTheConfiguredTwohotSpace) {
+  // Same weights, same trajectory: with a critic that predicts a spread of values, the raw-space
+  // mean and targets differ from the symlog-space ones, so both critic losses move.
+  auto losses_with = [](const std::string& twohot) {
+    auto c = testing::DebugConfig();
+    c.twohot = twohot;
+    torch::manual_seed(0);
+    ActorCritic ac(c);
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : ac->named_parameters()) {
+        if (p.key().find("value") != std::string::npos) p.value().normal_(0, 0.5);
+      }
+    }
+    ReturnNormalizer retnorm;
+    const int64_t n = 8, h1 = c.imag_horizon + 1;
+    torch::manual_seed(1);
+    ImaginedTrajectory traj;
+    traj.feat = torch::randn({n, h1, c.feat_size()});
+    traj.action = torch::randint(0, c.num_actions, {n, h1});
+    traj.reward = (torch::rand({n, h1}) < 0.2).to(torch::kFloat) * 3.0;
+    traj.cont = torch::full({n, h1}, 0.997f);
+    ReplayContext replay{torch::randn({2, 4, c.feat_size()}), torch::ones({2, 4}),
+                         torch::zeros({2, 4}, torch::kBool), torch::zeros({2, 4}, torch::kBool)};
+    auto out = ac->Loss(traj, replay, retnorm);
+    EXPECT_TRUE(out.finite) << twohot;
+    return std::make_pair(out.losses["value"].item<double>(), out.losses["repval"].item<double>());
+  };
+  const auto symlog = losses_with("symlog");
+  const auto raw = losses_with("raw");
+  EXPECT_GT(std::abs(symlog.first - raw.first), 1e-4 * std::abs(symlog.first));
+  EXPECT_GT(std::abs(symlog.second - raw.second), 1e-4 * std::abs(symlog.second));
+}
+
 TEST(ActorCriticTest, ReplayLambdaReturnStopsAtEpisodeEnds) {
   // One row of 4 steps; step 1 is the last of its episode, step 2 starts a new one.
   auto reward = torch::tensor({{0.0f, 1.0f, 0.0f, 2.0f}});

@@ -60,7 +60,10 @@ torch::Tensor TwoHotEncodeSymlog(const torch::Tensor& symlog_values) {
   const double step = (kTwoHotHigh - kTwoHotLow) / static_cast<double>(kTwoHotBins - 1);
   // Fractional bin position; at/below the first bin -> 0, at/above the last -> n-1.
   torch::Tensor pos = ((x - kTwoHotLow) / step).clamp(0.0, static_cast<double>(kTwoHotBins - 1));
-  torch::Tensor below = pos.floor().to(torch::kLong).clamp_max(kTwoHotBins - 1);
+  // A NaN value gets a valid index and NaN weights (a NaN loss the update skips), not an
+  // out-of-range index.
+  torch::Tensor below =
+      torch::nan_to_num(pos, 0.0).floor().to(torch::kLong).clamp(0, kTwoHotBins - 1);
   torch::Tensor above = (below + 1).clamp_max(kTwoHotBins - 1);
   torch::Tensor weight_above = (pos - below.to(pos.scalar_type())).clamp(0.0, 1.0);
   torch::Tensor weight_below = 1.0 - weight_above;
@@ -80,7 +83,9 @@ torch::Tensor TwoHotEncodeRaw(const torch::Tensor& values) {
   torch::Tensor x = values.detach().to(torch::kDouble);
   const double step = (kTwoHotHigh - kTwoHotLow) / static_cast<double>(kTwoHotBins - 1);
   torch::Tensor pos = ((Symlog(x) - kTwoHotLow) / step).clamp(0.0, kTwoHotBins - 1.0);
-  torch::Tensor below = pos.floor().to(torch::kLong).clamp_max(kTwoHotBins - 2);
+  // NaN: a valid index, NaN weights (see TwoHotEncodeSymlog).
+  torch::Tensor below =
+      torch::nan_to_num(pos, 0.0).floor().to(torch::kLong).clamp(0, kTwoHotBins - 2);
   torch::Tensor above = below + 1;
   torch::Tensor bins = TwoHotRawBins(x.options());
   torch::Tensor low = bins.index_select(0, below.flatten()).view_as(x);

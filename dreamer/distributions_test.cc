@@ -155,6 +155,15 @@ TEST(TwoHotRawTest, EncodeDecodeRoundTripsAndClampsBeyondTheEdgeBins) {
   EXPECT_TRUE(torch::allclose(TwoHotDecode(encf, TwoHotSpace::kRaw), vf, 1e-4, 1e-5));
 }
 
+TEST(TwoHotRawTest, ANanTargetGivesANanLossNotACrash) {
+  for (TwoHotSpace space : {TwoHotSpace::kRaw, TwoHotSpace::kSymlog}) {
+    torch::Tensor t = torch::tensor({1.0f, std::numeric_limits<float>::quiet_NaN()});
+    torch::Tensor loss = TwoHotLoss(torch::zeros({2, 255}), t, space);
+    EXPECT_TRUE(std::isfinite(loss[0].item<float>()));
+    EXPECT_TRUE(std::isnan(loss[1].item<float>()));
+  }
+}
+
 TEST(TwoHotRawTest, WeightsAreLinearInRawSpaceBetweenTheTwoBins) {
   torch::Tensor bins = TwoHotRawBins(Double());
   EXPECT_TRUE(torch::allclose(bins, Symexp(TwoHotBins(Double())), 0, 0));

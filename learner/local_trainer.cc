@@ -30,6 +30,7 @@ services::CurveRow CurveRowOf(const LocalProgress& p) {
   row.episodes = p.episodes;
   row.mean_return = p.mean_return;
   row.success = p.success;
+  row.window_episodes = p.window_episodes;
   row.losses = services::CurveLosses(p.losses);
   return row;
 }
@@ -100,6 +101,11 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const LocalTr
 absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const services::Config& config,
                                                                    const LocalTrainerOptions& run) {
   RETURN_IF_ERROR(config.Validate());
+  if (config.replay.samples_per_insert <= 0) {
+    return absl::InvalidArgumentError(
+        "replay.samples_per_insert is 0 (no rate limit); training in one process needs it as the "
+        "train ratio (replayed steps per env step), e.g. --set replay.samples_per_insert=16");
+  }
   LocalTrainerOptions o = run;
   o.env = config.env.name;
   o.preset = config.learner.preset;
@@ -200,6 +206,7 @@ LocalProgress LocalTrainer::Progress() const {
   p.episodes = state_->episodes;
   p.mean_return = state_->recent.mean_return();
   p.success = state_->recent.success_rate();
+  p.window_episodes = static_cast<int64_t>(state_->recent.size());
   p.wall_seconds = Now() - state_->start;
   p.losses = state_->losses;
   return p;

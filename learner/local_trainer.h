@@ -52,6 +52,7 @@ struct LocalProgress {
   int64_t episodes = 0;
   double mean_return = 0;  // last options.episode_window episodes
   double success = 0;      // last options.episode_window episodes
+  int64_t window_episodes = 0;  // episodes in that window so far (it starts empty on a resume)
   double wall_seconds = 0;
   std::map<std::string, double> losses;  // of the latest update
 };
@@ -68,7 +69,9 @@ class LocalTrainer {
   // The same for a dreamfleet config, as `dreamfleet up` would train it, in one process: the env
   // section (all its keys), actor.count x actor.envs_per_actor envs, the learner section's agent
   // and batch shape, replay.samples_per_insert as the train ratio, run.seed. `run` gives the
-  // budget and checkpoints (its env, preset, batch, lr and agent fields are ignored).
+  // budget and checkpoints (its env, preset, batch, lr and agent fields are ignored). A config
+  // without a train ratio (replay.samples_per_insert 0, "unthrottled" in a cluster) is
+  // INVALID_ARGUMENT: one process needs the ratio to know how many updates an env step buys.
   static absl::StatusOr<std::unique_ptr<LocalTrainer>> Create(const services::Config& config,
                                                               const LocalTrainerOptions& run);
   ~LocalTrainer();

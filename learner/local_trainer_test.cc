@@ -106,8 +106,15 @@ TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
   EXPECT_TRUE(row.losses.count("rec"));  // the vector decoder's loss
   EXPECT_TRUE(row.losses.count("dyn"));
 
+  EXPECT_EQ(row.window_episodes, std::min<int64_t>(p.episodes, 100));
+
   config->learner.twohot = "linear";
   EXPECT_TRUE(absl::IsInvalidArgument(LocalTrainer::Create(*config, run).status()));
+  config->learner.twohot = "raw";
+  config->replay.samples_per_insert = 0;
+  absl::Status no_ratio = LocalTrainer::Create(*config, run).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(no_ratio)) << no_ratio;
+  EXPECT_NE(no_ratio.message().find("replay.samples_per_insert"), std::string::npos);
 }
 
 TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {

@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
       "--threads, --lr, --warmup and --agent then do not apply.");
   command_line.AddConfigFlags();
   command_line.AddString("progress-csv", &progress_csv,
-                         "append each progress line to this CSV (\"\" = none; `dreamfleet plot` "
-                         "draws it)");
+                         "write each progress line to this CSV, started afresh unless the run "
+                         "resumes from --checkpoint-dir (\"\" = none; `dreamfleet plot` draws it)");
   command_line.AddString("env", &o.env, "registry env name; --env=list shows them");
   command_line.AddString("preset", &o.preset, "model size: debug, 1m, 12m, 25m, 50m, ...");
   command_line.AddInt("steps", &o.steps, "env steps to run");
@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
                          "stop once the success rate of the last 100 episodes reaches this "
                          "(e.g. 0.9; 0 = run all --steps)");
   command_line.AddInt("log-every", &log_every, "progress line every N env steps");
+  command_line.AddInt("episode-window", &o.episode_window,
+                      "episodes the reported return and success rate are over");
   command_line.AddString("checkpoint-dir", &o.checkpoint_dir,
                          "resume from and save checkpoints to DIR (\"\" = none)");
   command_line.AddInt("save-every", &o.save_every, "checkpoint every N updates");
@@ -129,6 +131,7 @@ int main(int argc, char** argv) {
 
   std::optional<dreamfleet::services::CurveWriter> csv;
   if (!progress_csv.empty()) {
+    if (!t.resumed()) std::remove(progress_csv.c_str());  // a fresh run, a fresh curve
     if (t.resumed()) {
       if (absl::Status s = dreamfleet::services::TruncateCurve(progress_csv, t.Progress().env_steps);
           !s.ok()) {

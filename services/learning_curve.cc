@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -23,19 +24,21 @@ namespace {
 constexpr char kLevelPrefix[] = "# level ";
 
 std::vector<std::string> Header() {
-  std::vector<std::string> columns = {"env_steps", "updates",     "wall_seconds",
-                                      "episodes",  "mean_return", "success"};
+  std::vector<std::string> columns = {"env_steps",   "updates", "wall_seconds",   "episodes",
+                                      "mean_return", "success", "window_episodes"};
   for (const std::string& loss : CurveLossNames()) columns.push_back("loss_" + loss);
   return columns;
 }
 
 std::string FormatRow(const CurveRow& row) {
-  std::vector<std::string> cells = {absl::StrCat(row.env_steps),
-                                    absl::StrCat(row.updates),
-                                    absl::StrFormat("%.1f", row.wall_seconds),
-                                    absl::StrCat(row.episodes),
-                                    absl::StrFormat("%.6g", row.mean_return),
-                                    absl::StrFormat("%.4g", row.success)};
+  std::vector<std::string> cells = {
+      absl::StrCat(row.env_steps),
+      absl::StrCat(row.updates),
+      absl::StrFormat("%.1f", row.wall_seconds),
+      absl::StrCat(row.episodes),
+      absl::StrFormat("%.6g", row.mean_return),
+      absl::StrFormat("%.4g", row.success),
+      row.window_episodes < 0 ? std::string() : absl::StrCat(row.window_episodes)};
   for (const std::string& loss : CurveLossNames()) {
     auto it = row.losses.find(loss);
     cells.push_back(it == row.losses.end() ? "" : absl::StrFormat("%.6g", it->second));
@@ -171,16 +174,25 @@ absl::StatusOr<Curve> ReadCurve(const std::string& path) {
       }
       return status;
     };
-    double env_steps = 0, updates = 0, episodes = 0, v = 0;
-    RETURN_IF_ERROR(read("env_steps", true, 0, &env_steps));
+    // Counters are whole numbers a run can reach.
+    auto read_count = [&](const std::string& name, bool required, int64_t fallback,
+                          int64_t* out) -> absl::Status {
+      double value = 0;
+      RETURN_IF_ERROR(read(name, required, static_cast<double>(fallback), &value));
+      if (!std::isfinite(value) || std::abs(value) > 9e15 || value != std::floor(value)) {
+        return bad(absl::StrCat(name, " is not a whole number of at most 9e15: ", value));
+      }
+      *out = static_cast<int64_t>(value);
+      return absl::OkStatus();
+    };
+    double v = 0;
+    RETURN_IF_ERROR(read_count("env_steps", true, 0, &row.env_steps));
     RETURN_IF_ERROR(read("mean_return", true, 0, &row.mean_return));
-    RETURN_IF_ERROR(read("updates", false, 0, &updates));
+    RETURN_IF_ERROR(read_count("updates", false, 0, &row.updates));
     RETURN_IF_ERROR(read("wall_seconds", false, 0, &row.wall_seconds));
-    RETURN_IF_ERROR(read("episodes", false, 0, &episodes));
+    RETURN_IF_ERROR(read_count("episodes", false, 0, &row.episodes));
     RETURN_IF_ERROR(read("success", false, 0, &row.success));
-    row.env_steps = static_cast<int64_t>(env_steps);
-    row.updates = static_cast<int64_t>(updates);
-    row.episodes = static_cast<int64_t>(episodes);
+    RETURN_IF_ERROR(read_count("window_episodes", false, -1, &row.window_episodes));
     for (const std::string& loss : CurveLossNames()) {
       absl::Status status = number("loss_" + loss, &v);
       if (status.ok())
@@ -202,16 +214,28 @@ absl::Status TruncateCurve(const std::string& path, int64_t env_steps) {
   if (!in) return absl::OkStatus();
   std::vector<std::string> kept;
   std::string line;
-  bool header_seen = false;
+  std::optional<size_t> steps_column;
   while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#' || !header_seen) {
-      if (!line.empty() && line[0] != '#') header_seen = true;
+    if (line.empty() || line[0] == '#') {
+      kept.push_back(line);
+      continue;
+    }
+    std::vector<std::string> cells = absl::StrSplit(line, ',');
+    if (!steps_column) {
+      auto it = std::find(cells.begin(), cells.end(), "env_steps");
+      if (it == cells.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": the header has no env_steps column; not truncating"));
+      }
+      steps_column = static_cast<size_t>(it - cells.begin());
       kept.push_back(line);
       continue;
     }
     int64_t steps = 0;
-    const std::string first = line.substr(0, line.find(','));
-    if (absl::SimpleAtoi(first, &steps) && steps <= env_steps) kept.push_back(line);
+    if (*steps_column < cells.size() && absl::SimpleAtoi(cells[*steps_column], &steps) &&
+        steps <= env_steps) {
+      kept.push_back(line);
+    }
   }
   in.close();
   const std::string temp = path + ".tmp";
@@ -219,9 +243,13 @@ absl::Status TruncateCurve(const std::string& path, int64_t env_steps) {
     std::ofstream out(temp, std::ios::trunc);
     for (const std::string& l : kept) out << l << "\n";
     out.flush();
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", temp));
+    if (!out) {
+      std::remove(temp.c_str());
+      return absl::InternalError(absl::StrCat("cannot write ", temp));
+    }
   }
   if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    std::remove(temp.c_str());
     return absl::InternalError(absl::StrCat("cannot replace ", path));
   }
   return absl::OkStatus();

@@ -24,6 +24,9 @@ struct CurveRow {
   int64_t episodes = 0;
   double mean_return = 0;  // over the run's episode window (100 in bench_learning)
   double success = 0;      // fraction of those episodes that succeeded
+  // Episodes the return and success are over (the window fills up at the start and again after
+  // a resume); -1 when the CSV does not say.
+  int64_t window_episodes = -1;
   // Latest losses by name (rec, rew, con, dyn, rep, policy, value, repval); missing ones are
   // written empty and read back absent.
   std::map<std::string, double> losses;
@@ -66,7 +69,8 @@ class CurveWriter {
 absl::StatusOr<Curve> ReadCurve(const std::string& path);
 
 // Keeps the rows at or below `env_steps` (a resumed run continues from its checkpoint's step) and
-// rewrites the file. A missing file is not an error.
+// rewrites the file. A missing file is not an error; a file without an env_steps header is
+// INVALID_ARGUMENT (and left as it is).
 absl::Status TruncateCurve(const std::string& path, int64_t env_steps);
 
 struct PlotSeries {

@@ -23,6 +23,7 @@ CurveRow Row(int64_t steps, double ret) {
   row.episodes = steps / 50;
   row.mean_return = ret;
   row.success = ret > 1 ? 1 : 0.25;
+  row.window_episodes = steps / 100;
   row.losses = {{"rec", 1.5}, {"dyn", 0.75}};
   return row;
 }
@@ -57,6 +58,7 @@ TEST(LearningCurveTest, RowsAndLevelsRoundTripAndAppendAcrossOpens) {
   EXPECT_EQ(curve->rows[1].episodes, 40);
   EXPECT_DOUBLE_EQ(curve->rows[1].mean_return, 2.5);
   EXPECT_DOUBLE_EQ(curve->rows[1].success, 1);
+  EXPECT_EQ(curve->rows[1].window_episodes, 20);
   EXPECT_DOUBLE_EQ(curve->rows[2].mean_return, -1.5);
   EXPECT_DOUBLE_EQ(curve->rows[2].wall_seconds, 30);
   EXPECT_DOUBLE_EQ(curve->rows[0].losses.at("rec"), 1.5);
@@ -70,6 +72,13 @@ TEST(LearningCurveTest, RowsAndLevelsRoundTripAndAppendAcrossOpens) {
   EXPECT_EQ(curve->rows.size(), 2u);
   EXPECT_EQ(curve->levels.size(), 2u);
   EXPECT_TRUE(TruncateCurve(dir.path() + "/absent.csv", 5).ok());
+  // Columns are found by name, also when env_steps is not the first one.
+  WriteFile(path, "mean_return,env_steps\n1,100\n2,200\n3,300\n");
+  ASSERT_TRUE(TruncateCurve(path, 200).ok());
+  curve = ReadCurve(path);
+  ASSERT_TRUE(curve.ok()) << curve.status();
+  ASSERT_EQ(curve->rows.size(), 2u);
+  EXPECT_DOUBLE_EQ(curve->rows[1].mean_return, 2);
 }
 
 TEST(LearningCurveTest, CurveLossesSumTheDecodersIntoRec) {
@@ -100,6 +109,14 @@ TEST(LearningCurveTest, MalformedFilesAreRejectedNamingTheLine) {
   EXPECT_THAT(status.message(), HasSubstr("progress.csv:3"));
   EXPECT_THAT(status.message(), HasSubstr("\"lots\""));
 
+  WriteFile(path, "env_steps,mean_return\nnan,1\n");
+  status = ReadCurve(path).status();
+  EXPECT_THAT(status.message(), HasSubstr("env_steps is not a whole number"));
+  WriteFile(path, "env_steps,mean_return\n1e30,1\n");
+  EXPECT_TRUE(absl::IsInvalidArgument(ReadCurve(path).status()));
+  WriteFile(path, "steps,mean_return\n1,1\n");
+  EXPECT_TRUE(absl::IsInvalidArgument(TruncateCurve(path, 0)));
+
   WriteFile(path, "# level random = x\nenv_steps,mean_return\n");
   status = ReadCurve(path).status();
   EXPECT_THAT(status.message(), HasSubstr("progress.csv:1"));
@@ -109,6 +126,7 @@ TEST(LearningCurveTest, MalformedFilesAreRejectedNamingTheLine) {
   absl::StatusOr<Curve> curve = ReadCurve(path);
   ASSERT_TRUE(curve.ok()) << curve.status();
   EXPECT_EQ(curve->rows.at(0).updates, 0);
+  EXPECT_EQ(curve->rows.at(0).window_episodes, -1);  // not recorded
 }
 
 TEST(LearningCurveTest, PlotIsAPngWithTheCurveAndTheLevelsDrawn) {
