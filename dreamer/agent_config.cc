@@ -102,6 +102,7 @@ const std::map<std::string, Field>& Fields() {
       DF_FIELD(scale_dyn),
       DF_FIELD(scale_rep),
       DF_FIELD(twohot),
+      DF_FIELD(replay_context),
       DF_FIELD(imag_horizon),
       DF_FIELD(horizon),
       DF_FIELD(lambda),
@@ -213,6 +214,10 @@ absl::Status AgentConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("decoder_upsample must be upsample or transpose, got ", decoder_upsample));
   }
+  if (replay_context != 0 && replay_context != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replay_context must be 0 or 1, got ", replay_context));
+  }
   if (twohot != "symlog" && twohot != "raw") {
     return absl::InvalidArgumentError(absl::StrCat("twohot must be symlog or raw, got ", twohot));
   }
@@ -280,6 +285,7 @@ absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config
   agent.scale_dyn = static_cast<float>(config.learner.kl_dyn_scale);
   agent.scale_rep = static_cast<float>(config.learner.kl_rep_scale);
   agent.twohot = config.learner.twohot;
+  agent.replay_context = static_cast<int>(config.learner.replay_context);
   agent.agc = static_cast<float>(config.learner.agc);
   agent.warmup = static_cast<int>(config.learner.warmup_updates);
   agent.imag_horizon = static_cast<int>(config.learner.imagination_horizon);

@@ -60,6 +60,10 @@ struct AgentConfig {
   // Reward head and critic twohot: "symlog" (the paper: interpolate and decode in symlog space)
   // or "raw" (today's official code: symexp-spaced bins, raw-space interpolation and mean).
   std::string twohot = "symlog";
+  // 1: every training window starts from the latent the actor stored with the step before it
+  // (official DreamerV3's replay_context), and the posterior latents computed in training are
+  // written back to replay. 0: windows start from the zero state.
+  int replay_context = 0;
 
   // Actor-critic.
   int imag_horizon = 15;

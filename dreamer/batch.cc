@@ -45,6 +45,9 @@ Batch Batch::To(torch::Device device) const {
   b.is_first = MaybeTo(is_first, device, torch::kBool);
   b.is_last = MaybeTo(is_last, device, torch::kBool);
   b.is_terminal = MaybeTo(is_terminal, device, torch::kBool);
+  b.context_deter = MaybeTo(context_deter, device, torch::kFloat32);
+  b.context_stoch = MaybeTo(context_stoch, device, torch::kFloat32);
+  b.context_action = MaybeTo(context_action, device, torch::kLong);
   return b;
 }
 
@@ -71,6 +74,19 @@ absl::Status ValidateBatch(const Batch& b, const AgentConfig& c) {
   }
   if (c.text_length > 0) {
     RETURN_IF_ERROR(CheckShape("text", b.text, {bs, t, c.text_length}));
+  }
+  const bool context = b.context_deter.defined() || b.context_stoch.defined() ||
+                       b.context_action.defined();
+  if (context != (c.replay_context > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch ", context ? "has" : "lacks", " a replay context (context_deter, "
+                     "context_stoch, context_action) but the agent's replay_context is ",
+                     c.replay_context));
+  }
+  if (context) {
+    RETURN_IF_ERROR(CheckShape("context_deter", b.context_deter, {bs, c.deter}));
+    RETURN_IF_ERROR(CheckShape("context_stoch", b.context_stoch, {bs, c.stoch, c.classes}));
+    RETURN_IF_ERROR(CheckShape("context_action", b.context_action, {bs}));
   }
   auto amin = b.action.min().item<int64_t>(), amax = b.action.max().item<int64_t>();
   if (amin < 0 || amax >= c.num_actions) {

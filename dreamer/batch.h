@@ -24,6 +24,12 @@ struct Batch {
   torch::Tensor is_first;     // bool [B, T]
   torch::Tensor is_last;      // bool [B, T]
   torch::Tensor is_terminal;  // bool [B, T]
+  // Replay context (AgentConfig::replay_context): the latent the actor stored with the step just
+  // before the window, and the action taken there. The window's RSSM starts from them instead of
+  // the zero state (unless its first step is_first). All three undefined without context.
+  torch::Tensor context_deter;   // float [B, D]
+  torch::Tensor context_stoch;   // float [B, S, C]
+  torch::Tensor context_action;  // int64 [B]
 
   // Moves (and converts flags/actions to their dtypes) onto `device`.
   Batch To(torch::Device device) const;

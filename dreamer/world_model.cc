@@ -47,12 +47,20 @@ WorldModelOutput WorldModelImpl::Loss(const Batch& b, std::optional<torch::Gener
   if (b.text.defined()) obs.text = b.text.reshape({n, -1});
   auto embed = encoder_->forward(obs).view({bs, t, -1});
 
-  // The RSSM is driven by the previous action; every window starts from the initial state.
-  auto prev_action =
-      torch::cat({torch::zeros({bs, 1}, b.action.options()), b.action.narrow(1, 0, t - 1)}, 1);
-  auto reset = b.is_first.clone();
-  reset.select(1, 0).fill_(true);
-  out.seq = rssm_->Observe(embed, prev_action, reset, rssm_->Initial(bs, device), gen);
+  // The RSSM is driven by the previous action. Without replay context every window starts from
+  // the initial state; with it, from the latent and action stored with the step before the window
+  // (a window whose first step is_first still resets to the initial state).
+  torch::Tensor first_prev_action, reset = b.is_first.clone();
+  RssmState start = rssm_->Initial(bs, device);
+  if (b.context_deter.defined()) {
+    first_prev_action = b.context_action.unsqueeze(1).to(b.action.dtype());
+    start = {b.context_deter.to(start.deter.dtype()), b.context_stoch.to(start.stoch.dtype())};
+  } else {
+    first_prev_action = torch::zeros({bs, 1}, b.action.options());
+    reset.select(1, 0).fill_(true);
+  }
+  auto prev_action = torch::cat({first_prev_action, b.action.narrow(1, 0, t - 1)}, 1);
+  out.seq = rssm_->Observe(embed, prev_action, reset, start, gen);
   out.feat = RssmImpl::Feat(out.seq.deter, out.seq.stoch);  // [B, T, F]
   auto flat = out.feat.reshape({n, -1});
 

@@ -76,6 +76,42 @@ TEST(WorldModelTest, TheKlScalesAndTheTwohotSpaceReachTheLoss) {
   EXPECT_NE(raw.losses["rew"].item<double>(), base.losses["rew"].item<double>());
 }
 
+TEST(WorldModelTest, AWindowStartsFromItsReplayContextUnlessItsFirstStepResets) {
+  auto c = DebugConfig(/*image=*/false, /*vector=*/true);
+  c.replay_context = 1;
+  torch::manual_seed(0);
+  WorldModel wm(c);
+  wm->eval();
+  Batch b = RandomBatch(c, 2, 5, 1);
+  b.is_first.fill_(false);
+  b.context_deter = torch::randn({2, c.deter});
+  b.context_stoch = torch::zeros({2, c.stoch, c.classes});
+  b.context_stoch.select(-1, 1).fill_(1.0f);
+  b.context_action = torch::tensor({2, 0}, torch::kLong);
+  ASSERT_TRUE(ValidateBatch(b, c).ok()) << ValidateBatch(b, c);
+  torch::NoGradGuard no_grad;
+  auto deter_of = [&](const Batch& batch) {
+    torch::Generator gen = at::detail::createCPUGenerator(7);
+    return wm->Loss(batch, gen).seq.deter;
+  };
+  const torch::Tensor with_context = deter_of(b);
+  Batch zero = b;
+  zero.context_deter = torch::zeros_like(b.context_deter);
+  zero.context_stoch = torch::zeros_like(b.context_stoch);
+  zero.context_action = torch::zeros_like(b.context_action);
+  // The context reaches the first step's deterministic state...
+  EXPECT_FALSE(torch::allclose(with_context.select(1, 0), deter_of(zero).select(1, 0)));
+  // ...and a window whose first step is_first starts from the initial state instead.
+  b.is_first.select(1, 0).fill_(true);
+  zero.is_first.select(1, 0).fill_(true);
+  EXPECT_TRUE(torch::allclose(deter_of(b), deter_of(zero)));
+  // The batch must carry the context exactly when the agent uses it.
+  Batch none = RandomBatch(c, 2, 5, 1);
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateBatch(none, c)));
+  b.context_action = torch::tensor({2}, torch::kLong);
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateBatch(b, c)));
+}
+
 TEST(WorldModelTest, DynTrainsPriorAndRepTrainsPosterior) {
   auto c = DebugConfig(true, false);
   c.free_nats = 0.0f;  // no free bits: both terms have gradients

@@ -121,6 +121,11 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
       m.sequence_losses.assign(per_sequence.data_ptr<double>(),
                                per_sequence.data_ptr<double>() + per_sequence.numel());
     }
+    if (config_.replay_context > 0) {
+      // Computed with the weights before this update, as the official agent writes them back.
+      m.posterior_deter = wm.seq.deter.detach().to(torch::kCPU, torch::kFloat).contiguous();
+      m.posterior_stoch = wm.seq.stoch.detach().to(torch::kCPU, torch::kFloat).contiguous();
+    }
     for (const auto& [k, v] : wm.losses) m.losses[k] = v.item<double>();
     for (const auto& [k, v] : ac.losses) m.losses[k] = v.item<double>();
     for (const auto& [k, v] : wm.metrics) m.metrics[k] = v.item<double>();

@@ -36,6 +36,10 @@ struct TrainMetrics {
   double world_model_seconds = 0.0;
   double actor_critic_seconds = 0.0;
   std::vector<double> sequence_losses;    // [B] world-model loss per sequence (replay priorities)
+  // With replay_context: the posterior latents the update computed for the batch's steps (CPU,
+  // float, detached), to write back into replay. deter [B, T, D], stoch [B, T, S, C].
+  torch::Tensor posterior_deter;
+  torch::Tensor posterior_stoch;
 };
 
 class DreamerAgent {

@@ -156,7 +156,17 @@ LocalTrainer::~LocalTrainer() = default;
 absl::Status LocalTrainer::Tick() {
   State& s = *state_;
   RETURN_IF_ERROR(dreamer::ActOnEnvs(s.policy, *envs_, &s.policy_state, s.generator, &s.actions));
-  for (int i = 0; i < options_.envs; ++i) s.replay.Add(i, envs_->Record(i, s.actions[i]));
+  if (s.replay.context()) {
+    // The latent the policy just computed for each env's current step (replay context).
+    const torch::Tensor deter = s.policy_state.deter.to(torch::kCPU, torch::kFloat).contiguous();
+    const torch::Tensor stoch = s.policy_state.stoch.to(torch::kCPU, torch::kFloat).contiguous();
+    for (int i = 0; i < options_.envs; ++i) {
+      s.replay.Add(i, envs_->Record(i, s.actions[i]), deter[i].data_ptr<float>(),
+                   stoch[i].data_ptr<float>());
+    }
+  } else {
+    for (int i = 0; i < options_.envs; ++i) s.replay.Add(i, envs_->Record(i, s.actions[i]));
+  }
   if (absl::Status status = envs_->Step(s.actions); !status.ok()) {
     return absl::Status(status.code(), absl::StrCat("env step failed: ", status.message()));
   }
@@ -183,6 +193,10 @@ absl::Status LocalTrainer::Train() {
                           absl::StrCat("update failed: ", metrics.status().message()));
     }
     if (!metrics->skipped) s.losses = metrics->losses;
+    if (!metrics->skipped && s.replay.context() &&
+        !s.replay.WriteBack(metrics->posterior_deter, metrics->posterior_stoch)) {
+      return absl::InternalError("replay context: the update's latents do not fit its batch");
+    }
     if (!options_.checkpoint_dir.empty() && agent_->updates() % options_.save_every == 0) {
       // A failed periodic checkpoint does not stop training; the next one may succeed.
       if (absl::Status saved = Save(); !saved.ok()) DF_LOG(ERROR) << "checkpoint: " << saved;

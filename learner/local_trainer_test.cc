@@ -117,6 +117,31 @@ TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
   EXPECT_NE(no_ratio.message().find("replay.samples_per_insert"), std::string::npos);
 }
 
+TEST(LocalTrainerTest, TrainsWithReplayContextWhichTheClusterRefuses) {
+  absl::StatusOr<services::Config> config =
+      services::ParseConfig(services::DefaultConfigYaml(), "default");
+  ASSERT_TRUE(config.ok()) << config.status();
+  for (const char* assignment :
+       {"learner.preset=debug", "learner.batch_size=2", "learner.batch_length=8",
+        "replay.sequence_length=8", "replay.samples_per_insert=8", "actor.count=1",
+        "actor.envs_per_actor=2", "learner.threads=1", "learner.replay_context=1"}) {
+    ASSERT_TRUE(services::ApplyOverride(assignment, &*config).ok()) << assignment;
+  }
+  absl::Status cluster = services::ValidateCluster(*config);
+  EXPECT_TRUE(absl::IsInvalidArgument(cluster)) << cluster;
+  EXPECT_NE(cluster.message().find("learner.replay_context"), std::string::npos);
+
+  LocalTrainerOptions run;
+  run.steps = 1200;
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  EXPECT_EQ((*trainer)->agent().config().replay_context, 1);
+  ASSERT_TRUE(RunToEnd(**trainer).ok());
+  const LocalProgress p = (*trainer)->Progress();
+  EXPECT_GE(p.updates, 80) << "every update's batch carried its context and wrote latents back";
+  EXPECT_TRUE(p.losses.count("dyn"));
+}
+
 TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {
   LocalTrainerOptions o = SmallRun();
   o.length = 1;

@@ -7,7 +7,14 @@ namespace dreamfleet::learner {
 
 SequenceReplay::SequenceReplay(const dreamer::AgentConfig& c, int streams, int64_t capacity,
                                uint64_t seed)
-    : capacity_(capacity), rng_(seed) {
+    : capacity_(capacity),
+      context_(c.replay_context > 0),
+      deter_size_(c.deter),
+      stoch_size_(c.stoch),
+      classes_(c.classes),
+      rng_(seed) {
+  // Class indices are stored in a byte: the presets have at most 64 classes.
+  TORCH_CHECK(!context_ || classes_ <= 256, "replay context stores at most 256 classes");
   const services::StepShape shape = dreamer::StepShapeOf(c);
   for (int i = 0; i < streams; ++i) {
     streams_.emplace_back(shape);
@@ -15,16 +22,37 @@ SequenceReplay::SequenceReplay(const dreamer::AgentConfig& c, int streams, int64
   }
 }
 
-void SequenceReplay::Add(int stream, const services::StepRecord& step) {
+void SequenceReplay::SetLatent(Stream& s, int64_t position, const float* deter,
+                               const float* stoch) {
+  std::memcpy(s.deter.data() + position * deter_size_, deter, deter_size_ * sizeof(float));
+  for (int64_t i = 0; i < stoch_size_; ++i) {
+    const float* row = stoch + i * classes_;
+    s.stoch[position * stoch_size_ + i] =
+        static_cast<uint8_t>(std::max_element(row, row + classes_) - row);
+  }
+}
+
+void SequenceReplay::Add(int stream, const services::StepRecord& step, const float* deter,
+                         const float* stoch) {
   Stream& s = streams_[stream];
   s.steps.Write(s.next, step);  // appends until the ring is full, then overwrites the oldest
+  if (context_) {
+    TORCH_CHECK(deter != nullptr && stoch != nullptr, "replay context needs the step's latent");
+    if (static_cast<int64_t>(s.deter.size()) < (s.next + 1) * deter_size_) {
+      s.deter.resize((s.next + 1) * deter_size_);
+      s.stoch.resize((s.next + 1) * stoch_size_);
+    }
+    SetLatent(s, s.next, deter, stoch);
+  }
   s.next = (s.next + 1) % capacity_;
   s.count = std::min(s.count + 1, capacity_);
+  ++adds_;
 }
 
 bool SequenceReplay::CanSample(int64_t length) const {
+  const int64_t window = length + (context_ ? 1 : 0);
   return std::any_of(streams_.begin(), streams_.end(),
-                     [&](const Stream& s) { return s.count >= length; });
+                     [&](const Stream& s) { return s.count >= window; });
 }
 
 int64_t SequenceReplay::size() const {
@@ -34,35 +62,87 @@ int64_t SequenceReplay::size() const {
 }
 
 dreamer::Batch SequenceReplay::Sample(int64_t batch, int64_t length) {
+  // With replay context each window has one more step in front: the context.
+  const int64_t ctx = context_ ? 1 : 0, window = length + ctx;
   // Each stream is weighted by its number of complete windows.
   std::vector<double> weights;
-  for (const auto& s : streams_) weights.push_back(std::max<int64_t>(0, s.count - length + 1));
+  for (const auto& s : streams_) weights.push_back(std::max<int64_t>(0, s.count - window + 1));
   std::discrete_distribution<int> pick(weights.begin(), weights.end());
   const std::vector<services::StepFieldSpec>& fields = streams_.front().steps.fields();
   std::vector<services::NamedTensor> out(fields.size());
   for (size_t f = 0; f < fields.size(); ++f) {
     out[f].name = fields[f].name;
     out[f].dtype = fields[f].dtype;
-    out[f].shape = {batch, length};
+    out[f].shape = {batch, window};
     out[f].shape.insert(out[f].shape.end(), fields[f].shape.begin(), fields[f].shape.end());
-    out[f].data.resize(batch * length * fields[f].step_bytes);
+    out[f].data.resize(batch * window * fields[f].step_bytes);
   }
+  torch::Tensor context_deter, context_stoch;
+  if (context_) {
+    context_deter = torch::empty({batch, deter_size_});
+    context_stoch = torch::zeros({batch, stoch_size_, classes_});
+  }
+  last_sample_.clear();
   for (int64_t row = 0; row < batch; ++row) {
-    const Stream& s = streams_[pick(rng_)];
-    std::uniform_int_distribution<int64_t> start_dist(0, s.count - length);
+    const int stream = pick(rng_);
+    const Stream& s = streams_[stream];
+    std::uniform_int_distribution<int64_t> start_dist(0, s.count - window);
     const int64_t oldest = s.count < capacity_ ? 0 : s.next;
     const int64_t start = oldest + start_dist(rng_);
-    for (int64_t t = 0; t < length; ++t) {
+    for (int64_t t = 0; t < window; ++t) {
       const int64_t i = (start + t) % capacity_;
-      const int64_t o = row * length + t;
+      const int64_t o = row * window + t;
       for (size_t f = 0; f < fields.size(); ++f) {
         std::memcpy(out[f].data.data() + o * fields[f].step_bytes, s.steps.Row(f, i),
                     fields[f].step_bytes);
       }
     }
+    if (context_) {
+      const int64_t c = start % capacity_;
+      std::memcpy(context_deter[row].data_ptr<float>(), s.deter.data() + c * deter_size_,
+                  deter_size_ * sizeof(float));
+      float* onehot = context_stoch[row].data_ptr<float>();
+      for (int64_t i = 0; i < stoch_size_; ++i) {
+        onehot[i * classes_ + s.stoch[c * stoch_size_ + i]] = 1.0f;
+      }
+    }
+    last_sample_.push_back({stream, (start + ctx) % capacity_});
   }
+  last_length_ = length;
+  adds_at_sample_ = adds_;
   // The fields are built from the config's own step shape: they always form a valid batch.
-  return *dreamer::BatchFromFields(out);
+  dreamer::Batch b = *dreamer::BatchFromFields(out);
+  if (!context_) return b;
+  b.context_deter = context_deter;
+  b.context_stoch = context_stoch;
+  b.context_action = b.action.select(1, 0).clone();
+  for (torch::Tensor* t : {&b.image, &b.vector, &b.text, &b.action, &b.reward, &b.is_first,
+                           &b.is_last, &b.is_terminal}) {
+    if (t->defined()) *t = t->narrow(1, 1, length);
+  }
+  return b;
+}
+
+bool SequenceReplay::WriteBack(const torch::Tensor& deter, const torch::Tensor& stoch) {
+  const int64_t rows = static_cast<int64_t>(last_sample_.size());
+  if (!context_ || adds_ != adds_at_sample_ || !deter.defined() || !stoch.defined() ||
+      deter.sizes() != torch::IntArrayRef({rows, last_length_, deter_size_}) ||
+      stoch.sizes() != torch::IntArrayRef({rows, last_length_, stoch_size_, classes_})) {
+    return false;
+  }
+  const torch::Tensor d = deter.to(torch::kCPU, torch::kFloat).contiguous();
+  const torch::Tensor z = stoch.to(torch::kCPU, torch::kFloat).contiguous();
+  const float* dp = d.data_ptr<float>();
+  const float* zp = z.data_ptr<float>();
+  for (int64_t row = 0; row < rows; ++row) {
+    Stream& s = streams_[last_sample_[row].stream];
+    for (int64_t t = 0; t < last_length_; ++t) {
+      const int64_t o = row * last_length_ + t;
+      SetLatent(s, (last_sample_[row].first + t) % capacity_, dp + o * deter_size_,
+                zp + o * stoch_size_ * classes_);
+    }
+  }
+  return true;
 }
 
 }  // namespace dreamfleet::learner

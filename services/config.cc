@@ -300,6 +300,11 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Real("learner.kl_rep_scale", &c->learner.kl_rep_scale, 0, 1e6,
            "Scale of the representation KL loss, which trains the posterior towards the prior "
            "(official: 0.1)."),
+      Int("learner.replay_context", &c->learner.replay_context, 0, 1,
+          "1: every training window starts from the latent the actor stored with the step before "
+          "it, and the learner writes the latents it computes back (official DreamerV3's "
+          "replay_context); 0: windows start from the zero state. So far only the single-process "
+          "trainer (dreamfleet-train-local, bench_learning) has it; dreamfleet up refuses 1."),
       Str("learner.twohot", &c->learner.twohot, {"symlog", "raw"},
           "Reward head and critic: symlog = twohot interpolated and decoded in symlog space (the "
           "paper); raw = symexp-spaced bins, interpolated and averaged in raw space (today's "
@@ -348,6 +353,12 @@ absl::Status Config::Validate() const {
 }
 
 absl::Status ValidateCluster(const Config& config) {
+  if (config.learner.replay_context != 0) {
+    return absl::InvalidArgumentError(
+        "learner.replay_context = 1 is not carried by the cluster yet (actors do not send their "
+        "latents to replay); train it in one process with dreamfleet-train-local --config or "
+        "bench_learning, or set learner.replay_context=0");
+  }
   const ReplayConfig& replay = config.replay;
   if (replay.samples_per_insert > 0) {
     // The limiter lets one side run ahead by at most the tolerance, so one chunk's worth of

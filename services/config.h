@@ -82,6 +82,7 @@ struct LearnerConfig {
   double reconstruction_scale = 1;  // decoder loss scale
   double kl_dyn_scale = 0.5;        // dynamics KL (trains the prior)
   double kl_rep_scale = 0.1;        // representation KL (trains the posterior)
+  int64_t replay_context = 0;       // 1: windows start from the actor's stored latent
   std::string twohot = "symlog";    // symlog | raw: reward head and critic twohot space
   double agc = 0.3;
   int64_t warmup_updates = 1000;  // linear learning-rate warmup
