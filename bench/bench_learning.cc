@@ -5,8 +5,14 @@
 // it writes <out>/<task>/seed<k>/progress.csv (env steps, updates, wall seconds, return and
 // success over the last 100 episodes, losses) and curve.png, per task a curve.png of every seed;
 // it prints a progress line at least every --progress-seconds, resumes a run from its checkpoint,
-// and ends with a Markdown summary (also written to <out>/summary.md) for BENCHMARKS.md.
+// and ends with a Markdown summary (also written to <out>/summary.md) for BENCHMARKS.md. With
+// --via=up each run is a local cluster instead (`dreamfleet up --max-env-steps`), whose
+// progress.csv has the same columns.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -52,6 +58,7 @@ struct Flags {
   int64_t csv_every = 2000;
   int64_t save_every = 500;
   bool summary_only = false;
+  std::string via = "local";  // local | up
 };
 
 double Now() {
@@ -170,11 +177,81 @@ services::PlotOptions PlotOptionsFor(const bench::LearningTask& task, double ran
   return options;
 }
 
+// --via=up: the seed as a cluster, `dreamfleet up` (the binary next to this one) on the task's
+// config with run.dir = run_dir, stopped at the budget by --max-env-steps; its progress.csv (same
+// columns) is the run's curve. A second start resumes it (learner checkpoint, replay WAL).
+absl::StatusOr<bool> RunSeedViaUp(const bench::LearningTask& task, const Flags& flags, int64_t seed,
+                                  double random_score, const std::string& run_dir) {
+  std::error_code error;
+  const fs::path self = fs::read_symlink("/proc/self/exe", error);
+  const std::string dreamfleet = (self.parent_path() / "dreamfleet").string();
+  if (error || access(dreamfleet.c_str(), X_OK) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--via=up needs the dreamfleet binary at ", dreamfleet, " (build it)"));
+  }
+  fs::create_directories(run_dir, error);
+  if (error) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create ", run_dir, ": ", error.message()));
+  }
+  const std::string csv = run_dir + "/progress.csv";
+  // The levels go in first; `up` appends its rows below them.
+  RETURN_IF_ERROR(services::CurveWriter::Open(csv, Levels(task, random_score)).status());
+  std::vector<std::string> args = {dreamfleet, "up", "--config",
+                                   ResolveConfig(task.config, flags.suite)};
+  std::vector<std::string> sets = task.overrides;
+  sets.push_back(absl::StrCat("run.seed=", seed));
+  sets.push_back(absl::StrCat("env.base_seed=", seed * 1000));
+  sets.insert(sets.end(), flags.sets.begin(), flags.sets.end());
+  sets.push_back("run.dir=" + run_dir);
+  for (const std::string& set : sets) {
+    args.push_back("--set");
+    args.push_back(set);
+  }
+  args.push_back(absl::StrCat("--max-env-steps=", task.env_steps));
+  std::printf("[%s seed %lld] %s\n", task.name.c_str(), static_cast<long long>(seed),
+              absl::StrJoin(args, " ").c_str());
+  std::fflush(stdout);
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(
+        absl::StrCat("dreamfleet up ended with status ", status, "; see ", run_dir, "/logs/"));
+  }
+  absl::StatusOr<services::Curve> curve = services::ReadCurve(csv);
+  const bool done =
+      curve.ok() && !curve->rows.empty() && curve->rows.back().env_steps >= task.env_steps;
+  if (curve.ok() && !curve->rows.empty()) {
+    absl::Status plotted =
+        services::PlotPng({ScoreSeries(task, *curve, absl::StrCat("seed ", seed))},
+                          PlotOptionsFor(task, random_score), run_dir + "/curve.png");
+    if (!plotted.ok()) std::cerr << "bench_learning: " << plotted << "\n";
+  }
+  return done;
+}
+
 // Trains one seed to the task's budget (or resumes it); returns false when a shutdown was
 // requested before the budget.
 absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags, int64_t seed,
                              double random_score, const std::string& run_dir) {
   ASSIGN_OR_RETURN(services::Config config, TaskConfig(task, flags, seed));
+  if (flags.via == "up") {
+    if (absl::StatusOr<services::Curve> done = services::ReadCurve(run_dir + "/progress.csv");
+        done.ok() && !done->rows.empty() && done->rows.back().env_steps >= task.env_steps) {
+      return true;
+    }
+    return RunSeedViaUp(task, flags, seed, random_score, run_dir);
+  }
   const std::string csv = run_dir + "/progress.csv";
   // A run whose curve reached the budget is done (its last checkpoint may hold an earlier step).
   if (absl::StatusOr<services::Curve> done = services::ReadCurve(csv);
@@ -307,10 +384,17 @@ int Main(int argc, char** argv) {
                          "a progress line at least this often");
   command_line.AddInt("csv-every", &flags.csv_every, "a progress.csv row every N env steps");
   command_line.AddInt("save-every", &flags.save_every, "checkpoint every N updates");
+  command_line.AddString("via", &flags.via,
+                         "local: one process per run (LocalTrainer); up: each run as a local "
+                         "cluster, `dreamfleet up` stopped at the budget");
   command_line.AddBool("summary-only", &flags.summary_only,
                        "train nothing: summarise and plot the runs already under --out");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
+  if (flags.via != "local" && flags.via != "up") {
+    std::cerr << "bench_learning: --via must be local or up, got " << flags.via << "\n";
+    return 2;
+  }
   if (flags.csv_every < 1 || flags.save_every < 1 || flags.progress_seconds <= 0 ||
       flags.random_episodes < 0 || flags.steps < 0) {
     std::cerr << "bench_learning: need --csv-every >= 1, --save-every >= 1, --progress-seconds "

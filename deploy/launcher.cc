@@ -167,6 +167,7 @@ int RunUp(int argc, char** argv) {
   std::string config_path;
   double max_minutes = 0;
   double until_success = 0;
+  int64_t max_env_steps = 0;
   bool json = false;
   services::CommandLine command_line(
       "dreamfleet up [--config FILE] [--set section.key=value]... [flags]",
@@ -180,6 +181,9 @@ int RunUp(int argc, char** argv) {
   command_line.AddDouble("until-success", &until_success,
                          "Stop once the actors' success rate reaches this fraction, e.g. 0.9 "
                          "(0 = never).");
+  command_line.AddInt("max-env-steps", &max_env_steps,
+                      "Stop once the shards hold this many inserted env steps (0 = never); "
+                      "bench_learning --via=up uses it as the budget.");
   command_line.AddBool("json", &json, "Print the final summary as JSON only.");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
@@ -297,6 +301,10 @@ int RunUp(int argc, char** argv) {
     }
     if (until_success > 0 && status.success_rate() >= until_success) {
       stop_reason = "success rate reached";
+      break;
+    }
+    if (max_env_steps > 0 && status.replay_steps() >= static_cast<uint64_t>(max_env_steps)) {
+      stop_reason = "max-env-steps reached";
       break;
     }
   }
