@@ -360,6 +360,9 @@ absl::Status PlotPng(const std::vector<PlotSeries>& series, const PlotOptions& o
   cairo_rectangle(cr, left, top, plot_w, plot_h);
   cairo_clip(cr);
   const double dashes[] = {8, 5};
+  // Labels already drawn (baseline y, left x): a level at the same height (an anchor equal to the
+  // target) gets its label to the left of the earlier one instead of on top of it.
+  std::vector<std::pair<double, double>> placed;
   for (size_t i = 0; i < options.levels.size(); ++i) {
     const CurveLevel& level = options.levels[i];
     if (!std::isfinite(level.value)) continue;
@@ -371,10 +374,16 @@ absl::Status PlotPng(const std::vector<PlotSeries>& series, const PlotOptions& o
     cairo_line_to(cr, left + plot_w, py(level.value));
     cairo_stroke(cr);
     cairo_set_dash(cr, nullptr, 0, 0);
-    const std::string text = absl::StrFormat("%s (%g)", level.label, level.value);
+    const std::string text = absl::StrFormat("%s (%.3g)", level.label, level.value);
     cairo_text_extents(cr, text.c_str(), &ext);
-    cairo_move_to(cr, left + plot_w - ext.width - 6, py(level.value) - 4);
+    const double y = py(level.value) - 4;
+    double right_edge = left + plot_w - 6;
+    for (const auto& [other_y, other_left] : placed) {
+      if (std::abs(other_y - y) < 14) right_edge = std::min(right_edge, other_left - 14);
+    }
+    cairo_move_to(cr, right_edge - ext.width, y);
     cairo_show_text(cr, text.c_str());
+    placed.emplace_back(y, right_edge - ext.width);
   }
   for (size_t i = 0; i < series.size(); ++i) {
     const Rgb c = kPalette[i % std::size(kPalette)];
