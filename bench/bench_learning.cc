@@ -73,14 +73,20 @@ std::string ResolveConfig(const std::string& config, const std::string& suite) {
   return fs::exists(beside) ? beside.string() : config;
 }
 
-absl::StatusOr<services::Config> TaskConfig(const bench::LearningTask& task, const Flags& flags,
-                                            int64_t seed) {
+// The `--set` overrides of one seed's run: the task's, the seed's, then the command line's.
+std::vector<std::string> SeedOverrides(const bench::LearningTask& task, const Flags& flags,
+                                       int64_t seed) {
   std::vector<std::string> overrides = task.overrides;
   overrides.push_back(absl::StrCat("run.seed=", seed));
   overrides.push_back(absl::StrCat("env.base_seed=", seed * 1000));
   overrides.insert(overrides.end(), flags.sets.begin(), flags.sets.end());
-  absl::StatusOr<services::Config> config =
-      services::LoadConfig(ResolveConfig(task.config, flags.suite), overrides);
+  return overrides;
+}
+
+absl::StatusOr<services::Config> TaskConfig(const bench::LearningTask& task, const Flags& flags,
+                                            int64_t seed) {
+  absl::StatusOr<services::Config> config = services::LoadConfig(
+      ResolveConfig(task.config, flags.suite), SeedOverrides(task, flags, seed));
   if (!config.ok()) {
     return absl::Status(config.status().code(),
                         absl::StrCat("task ", task.name, ": ", config.status().message()));
@@ -199,10 +205,7 @@ absl::StatusOr<bool> RunSeedViaUp(const bench::LearningTask& task, const Flags& 
   RETURN_IF_ERROR(services::CurveWriter::Open(csv, Levels(task, random_score)).status());
   std::vector<std::string> args = {dreamfleet, "up", "--config",
                                    ResolveConfig(task.config, flags.suite)};
-  std::vector<std::string> sets = task.overrides;
-  sets.push_back(absl::StrCat("run.seed=", seed));
-  sets.push_back(absl::StrCat("env.base_seed=", seed * 1000));
-  sets.insert(sets.end(), flags.sets.begin(), flags.sets.end());
+  std::vector<std::string> sets = SeedOverrides(task, flags, seed);
   sets.push_back("run.dir=" + run_dir);
   for (const std::string& set : sets) {
     args.push_back("--set");
@@ -245,13 +248,6 @@ absl::StatusOr<bool> RunSeedViaUp(const bench::LearningTask& task, const Flags& 
 absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags, int64_t seed,
                              double random_score, const std::string& run_dir) {
   ASSIGN_OR_RETURN(services::Config config, TaskConfig(task, flags, seed));
-  if (flags.via == "up") {
-    if (absl::StatusOr<services::Curve> done = services::ReadCurve(run_dir + "/progress.csv");
-        done.ok() && !done->rows.empty() && done->rows.back().env_steps >= task.env_steps) {
-      return true;
-    }
-    return RunSeedViaUp(task, flags, seed, random_score, run_dir);
-  }
   const std::string csv = run_dir + "/progress.csv";
   // A run whose curve reached the budget is done (its last checkpoint may hold an earlier step).
   if (absl::StatusOr<services::Curve> done = services::ReadCurve(csv);
@@ -260,6 +256,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
                 static_cast<long long>(seed), static_cast<long long>(task.env_steps));
     return true;
   }
+  if (flags.via == "up") return RunSeedViaUp(task, flags, seed, random_score, run_dir);
   std::error_code error;
   fs::create_directories(run_dir, error);
   if (error) {

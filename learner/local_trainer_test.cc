@@ -2,6 +2,9 @@
 #include "learner/local_trainer.h"
 
 #include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/test_process.h"
@@ -22,6 +25,22 @@ LocalTrainerOptions SmallRun() {
   o.threads = 1;
   o.warmup = 10;
   return o;
+}
+
+// The embedded default config shrunk to a debug-sized run, with `extra` overrides on top.
+services::Config SmallConfig(const std::vector<std::string>& extra) {
+  absl::StatusOr<services::Config> config =
+      services::ParseConfig(services::DefaultConfigYaml(), "default");
+  EXPECT_TRUE(config.ok()) << config.status();
+  std::vector<std::string> assignments = {"learner.preset=debug",        "learner.batch_size=2",
+                                          "learner.batch_length=8",      "replay.sequence_length=8",
+                                          "replay.samples_per_insert=8", "actor.count=1",
+                                          "actor.envs_per_actor=2",      "learner.threads=1"};
+  assignments.insert(assignments.end(), extra.begin(), extra.end());
+  for (const std::string& assignment : assignments) {
+    EXPECT_TRUE(services::ApplyOverride(assignment, &*config).ok()) << assignment;
+  }
+  return *config;
 }
 
 absl::Status RunToEnd(LocalTrainer& trainer) {
@@ -72,16 +91,9 @@ TEST(LocalTrainerTest, ResumesUpdatesAndEnvStepsFromItsCheckpoint) {
 }
 
 TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
-  absl::StatusOr<services::Config> config =
-      services::ParseConfig(services::DefaultConfigYaml(), "default");
-  ASSERT_TRUE(config.ok()) << config.status();
-  for (const char* assignment :
-       {"learner.preset=debug", "learner.batch_size=2", "learner.batch_length=8",
-       "replay.sequence_length=8", "replay.samples_per_insert=8", "actor.count=1",
-       "actor.envs_per_actor=2", "learner.threads=1", "learner.kl_dyn_scale=1.0",
-        "learner.kl_rep_scale=0.2", "learner.twohot=raw", "learner.actor_critic_lr=3e-5"}) {
-    ASSERT_TRUE(services::ApplyOverride(assignment, &*config).ok()) << assignment;
-  }
+  std::optional<services::Config> config =
+      SmallConfig({"learner.kl_dyn_scale=1.0", "learner.kl_rep_scale=0.2", "learner.twohot=raw",
+                   "learner.actor_critic_lr=3e-5"});
   LocalTrainerOptions run;
   run.steps = 1200;
   absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
@@ -118,15 +130,7 @@ TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
 }
 
 TEST(LocalTrainerTest, TrainsWithReplayContextWhichTheClusterRefuses) {
-  absl::StatusOr<services::Config> config =
-      services::ParseConfig(services::DefaultConfigYaml(), "default");
-  ASSERT_TRUE(config.ok()) << config.status();
-  for (const char* assignment :
-       {"learner.preset=debug", "learner.batch_size=2", "learner.batch_length=8",
-        "replay.sequence_length=8", "replay.samples_per_insert=8", "actor.count=1",
-        "actor.envs_per_actor=2", "learner.threads=1", "learner.replay_context=1"}) {
-    ASSERT_TRUE(services::ApplyOverride(assignment, &*config).ok()) << assignment;
-  }
+  std::optional<services::Config> config = SmallConfig({"learner.replay_context=1"});
   absl::Status cluster = services::ValidateCluster(*config);
   EXPECT_TRUE(absl::IsInvalidArgument(cluster)) << cluster;
   EXPECT_NE(cluster.message().find("learner.replay_context"), std::string::npos);
