@@ -149,14 +149,6 @@ absl::StatusOr<RandomScore> MeasureRandomPolicy(const services::Config& config,
   return score;
 }
 
-services::CurveRow RowOf(const learner::LocalProgress& p, double wall_offset,
-                         int64_t episode_offset) {
-  services::CurveRow row = learner::CurveRowOf(p);
-  row.wall_seconds += wall_offset;
-  row.episodes += episode_offset;
-  return row;
-}
-
 std::vector<services::CurveLevel> Levels(const bench::LearningTask& task, double random_score) {
   std::vector<services::CurveLevel> levels = {{"random policy", random_score}};
   if (task.has_anchor) levels.push_back({task.anchor_label, task.anchor});
@@ -270,16 +262,10 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   run.episode_window = kEpisodeWindow;
   ASSIGN_OR_RETURN(std::unique_ptr<learner::LocalTrainer> trainer,
                    learner::LocalTrainer::Create(config, run));
-  double wall_offset = 0;
-  int64_t episode_offset = 0;
+  services::CurveOffsets offsets;
   if (trainer->resumed()) {
     const int64_t at = trainer->Progress().env_steps;
-    RETURN_IF_ERROR(services::TruncateCurve(csv, at));
-    if (absl::StatusOr<services::Curve> before = services::ReadCurve(csv);
-        before.ok() && !before->rows.empty()) {
-      wall_offset = before->rows.back().wall_seconds;
-      episode_offset = before->rows.back().episodes;
-    }
+    ASSIGN_OR_RETURN(offsets, services::ResumeCurve(csv, at));
     std::printf("[%s seed %lld] resumed from %s at env step %lld, update %lld\n", task.name.c_str(),
                 static_cast<long long>(seed), run.checkpoint_dir.c_str(),
                 static_cast<long long>(at), static_cast<long long>(trainer->agent().updates()));
@@ -311,7 +297,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
     RETURN_IF_ERROR(trainer->Tick());
     const learner::LocalProgress p = trainer->Progress();
     if (p.env_steps >= next_row || trainer->done()) {
-      RETURN_IF_ERROR(writer.Append(RowOf(p, wall_offset, episode_offset)));
+      RETURN_IF_ERROR(writer.Append(offsets.Apply(learner::CurveRowOf(p))));
       next_row += flags.csv_every;
     }
     if (Now() - last_print >= flags.progress_seconds || trainer->done()) {
@@ -322,15 +308,20 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
         auto it = p.losses.find(name);
         return it == p.losses.end() ? 0.0 : it->second;
       };
+      auto stat = [&](const char* name) {
+        auto it = p.stats.find(name);
+        return it == p.stats.end() ? 0.0 : it->second;
+      };
       std::printf(
           "[%s seed %lld] env_steps=%lld/%lld updates=%lld episodes=%lld return=%.3f "
           "success=%.2f updates/s=%.2f env_steps/s=%.0f wall=%.0fs eta=%.0fmin rew=%.3f "
-          "dyn=%.2f policy=%.3f value=%.3f\n",
+          "dyn=%.2f policy=%.3f value=%.3f entropy=%.3f retnorm=%.2f\n",
           task.name.c_str(), static_cast<long long>(seed), static_cast<long long>(p.env_steps),
           static_cast<long long>(run.steps), static_cast<long long>(p.updates),
-          static_cast<long long>(episode_offset + p.episodes), p.mean_return, p.success,
-          (p.updates - last.updates) / seconds, steps_per_s, wall_offset + p.wall_seconds, eta / 60,
-          loss("rew"), loss("dyn"), loss("policy"), loss("value"));
+          static_cast<long long>(offsets.episodes + p.episodes), p.mean_return, p.success,
+          (p.updates - last.updates) / seconds, steps_per_s, offsets.wall_seconds + p.wall_seconds,
+          eta / 60, loss("rew"), loss("dyn"), loss("policy"), loss("value"), stat("entropy"),
+          stat("retnorm_scale"));
       std::fflush(stdout);
       last = p;
       last_print = Now();

@@ -113,6 +113,7 @@ ClusterStatus QueryCluster(const services::Config& config, int num_actors) {
     learner.episode_return = response.episode_return();
     learner.data_wait_fraction = response.data_wait_fraction();
     learner.losses.insert(response.losses().begin(), response.losses().end());
+    learner.entropy = response.entropy();
   }
   for (const ActorEndpoint& endpoint : ActorEndpoints(config, num_actors)) {
     ActorStatus actor;

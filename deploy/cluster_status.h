@@ -44,6 +44,7 @@ struct LearnerStatus {
   double episode_return = 0;
   double data_wait_fraction = 0;
   std::map<std::string, double> losses;
+  double entropy = 0;  // the policy's mean entropy on imagined states, latest update
 };
 
 struct ClusterStatus {

@@ -62,6 +62,7 @@ class ClusterCurve {
     row.mean_return = status.episode_return();
     row.success = status.success_rate();
     row.losses = services::CurveLosses(status.learner.losses);
+    if (status.learner.updates > 0) row.stats["entropy"] = status.learner.entropy;
     if (absl::Status appended = writer_->Append(row); !appended.ok()) {
       std::cerr << "dreamfleet up: " << appended.message() << "\n";
       writer_.reset();

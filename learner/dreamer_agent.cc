@@ -52,7 +52,8 @@ absl::StatusOr<std::unique_ptr<DreamerAgent>> DreamerAgent::Create(
     };
     const double ac_lr = config.ac_lr > 0 ? config.ac_lr : config.lr;
     std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(agent->wm_->parameters(), std::make_unique<LaPropOptions>(options(config.lr)));
+    groups.emplace_back(agent->wm_->parameters(),
+                        std::make_unique<LaPropOptions>(options(config.lr)));
     groups.emplace_back(agent->ac_->TrainableParameters(),
                         std::make_unique<LaPropOptions>(options(ac_lr)));
     agent->opt_ = std::make_unique<LaProp>(std::move(groups), options(config.lr));
@@ -186,6 +187,13 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
     return absl::FailedPreconditionError(
         absl::StrCat("checkpoint ", loaded.path(), " was trained with preset ", saved.preset,
                      " which does not match this agent's preset ", config_.preset));
+  }
+  // The reward, value and return heads' bins mean different numbers in the two spaces: weights
+  // from one would decode nonsense in the other.
+  if (saved.twohot != config_.twohot) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint ", loaded.path(), " was trained with learner.twohot: ", saved.twohot,
+        " but this run sets ", config_.twohot, "; resume with the same setting or start afresh"));
   }
   try {
     RETURN_IF_ERROR(loaded.RestoreModule("world_model", *wm_));

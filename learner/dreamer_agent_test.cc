@@ -17,8 +17,7 @@ using dreamer::testing::DebugConfig;
 using dreamer::testing::Snapshot;
 
 std::string TempDir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             (name + "_" + std::to_string(::getpid()));
+  auto dir = std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   return dir.string();
 }
@@ -46,7 +45,8 @@ TEST(DreamerAgentTest, TrainStepRunsAndReportsLosses) {
   auto m = (*agent)->Train(dreamer::RandomBatch(c, 3, 6, 1));
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_FALSE(m->skipped);
-  for (const char* k : {"image", "vector", "rew", "con", "dyn", "rep", "policy", "value", "repval"}) {
+  for (const char* k :
+       {"image", "vector", "rew", "con", "dyn", "rep", "policy", "value", "repval"}) {
     ASSERT_TRUE(m->losses.count(k)) << k;
     EXPECT_TRUE(std::isfinite(m->losses[k])) << k;
   }
@@ -225,6 +225,25 @@ TEST(DreamerAgentTest, CheckpointResumeReproducesTheNextUpdateBitForBit) {
     ASSERT_EQ(sa.size(), sb.size());
     for (const auto& [k, v] : sa) EXPECT_TRUE(torch::equal(v, sb[k])) << k;
   }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(DreamerAgentTest, RestoreRefusesACheckpointOfTheOtherTwoHotSpace) {
+  auto c = DebugConfig();
+  const auto dir = TempDir("dreamfleet_agent_twohot");
+  auto a = DreamerAgent::Create(c);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*a)->Save(dir).ok());
+  auto c2 = c;
+  c2.twohot = c.twohot == "raw" ? "symlog" : "raw";
+  auto b = DreamerAgent::Create(c2);
+  ASSERT_TRUE(b.ok());
+  absl::Status status = (*b)->Restore(dir);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_NE(status.message().find("learner.twohot"), std::string::npos) << status;
+  auto same = DreamerAgent::Create(c);
+  ASSERT_TRUE(same.ok());
+  EXPECT_TRUE((*same)->Restore(dir).ok());
   std::filesystem::remove_all(dir);
 }
 

@@ -32,6 +32,9 @@ services::CurveRow CurveRowOf(const LocalProgress& p) {
   row.success = p.success;
   row.window_episodes = p.window_episodes;
   row.losses = services::CurveLosses(p.losses);
+  for (const std::string& name : services::CurveStatNames()) {
+    if (auto it = p.stats.find(name); it != p.stats.end()) row.stats[name] = it->second;
+  }
   return row;
 }
 
@@ -66,6 +69,7 @@ struct LocalTrainer::State {
   double credit = 0;
   double start = Now();
   std::map<std::string, double> losses;
+  std::map<std::string, double> stats;
 };
 
 absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const LocalTrainerOptions& o) {
@@ -192,7 +196,10 @@ absl::Status LocalTrainer::Train() {
       return absl::Status(metrics.status().code(),
                           absl::StrCat("update failed: ", metrics.status().message()));
     }
-    if (!metrics->skipped) s.losses = metrics->losses;
+    if (!metrics->skipped) {
+      s.losses = metrics->losses;
+      s.stats = metrics->metrics;
+    }
     if (!metrics->skipped && s.replay.context() &&
         !s.replay.WriteBack(metrics->posterior_deter, metrics->posterior_stoch)) {
       return absl::InternalError("replay context: the update's latents do not fit its batch");
@@ -223,6 +230,7 @@ LocalProgress LocalTrainer::Progress() const {
   p.window_episodes = static_cast<int64_t>(state_->recent.size());
   p.wall_seconds = Now() - state_->start;
   p.losses = state_->losses;
+  p.stats = state_->stats;
   return p;
 }
 

@@ -55,6 +55,7 @@ struct LocalProgress {
   int64_t window_episodes = 0;  // episodes in that window so far (it starts empty on a resume)
   double wall_seconds = 0;
   std::map<std::string, double> losses;  // of the latest update
+  std::map<std::string, double> stats;   // its actor-critic statistics (entropy, ret, ...)
 };
 
 // A progress CSV row of `p`: its counters, return and success, and the losses (rec = the decoder

@@ -1,6 +1,7 @@
 // LocalTrainer on a real gridworld with the debug-sized model: it trains, checkpoints and resumes.
 #include "learner/local_trainer.h"
 
+#include <cmath>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -117,6 +118,12 @@ TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
   EXPECT_EQ(row.env_steps, 1200);
   EXPECT_TRUE(row.losses.count("rec"));  // the vector decoder's loss
   EXPECT_TRUE(row.losses.count("dyn"));
+  // The policy's entropy on imagined states: positive and at most log(actions) nats.
+  ASSERT_TRUE(row.stats.count("entropy"));
+  EXPECT_GT(row.stats.at("entropy"), 0);
+  EXPECT_LE(row.stats.at("entropy"),
+            std::log(static_cast<double>((*trainer)->spec().num_actions)) + 1e-6);
+  EXPECT_TRUE(row.stats.count("retnorm_scale"));
 
   EXPECT_EQ(row.window_episodes, std::min<int64_t>(p.episodes, 100));
 

@@ -130,14 +130,17 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   std::optional<dreamfleet::services::CurveWriter> csv;
+  dreamfleet::services::CurveOffsets offsets;  // a resumed run's curve carries on
   if (!progress_csv.empty()) {
     if (!t.resumed()) std::remove(progress_csv.c_str());  // a fresh run, a fresh curve
     if (t.resumed()) {
-      if (absl::Status s = dreamfleet::services::TruncateCurve(progress_csv, t.Progress().env_steps);
-          !s.ok()) {
-        std::cerr << "dreamfleet-train-local: " << s << "\n";
+      absl::StatusOr<dreamfleet::services::CurveOffsets> resumed =
+          dreamfleet::services::ResumeCurve(progress_csv, t.Progress().env_steps);
+      if (!resumed.ok()) {
+        std::cerr << "dreamfleet-train-local: " << resumed.status() << "\n";
         return 1;
       }
+      offsets = *resumed;
     }
     absl::StatusOr<dreamfleet::services::CurveWriter> writer =
         dreamfleet::services::CurveWriter::Open(progress_csv);
@@ -160,7 +163,7 @@ int main(int argc, char** argv) {
       const double seconds = std::max(1e-9, p.wall_seconds - last.wall_seconds);
       PrintProgress(p, (p.updates - last.updates) / seconds);
       if (csv) {
-        if (absl::Status s = csv->Append(learner::CurveRowOf(p)); !s.ok()) {
+        if (absl::Status s = csv->Append(offsets.Apply(learner::CurveRowOf(p))); !s.ok()) {
           std::cerr << "dreamfleet-train-local: " << s << "\n";
           return 1;
         }

@@ -27,22 +27,35 @@ std::vector<std::string> Header() {
   std::vector<std::string> columns = {"env_steps",   "updates", "wall_seconds",   "episodes",
                                       "mean_return", "success", "window_episodes"};
   for (const std::string& loss : CurveLossNames()) columns.push_back("loss_" + loss);
+  for (const std::string& stat : CurveStatNames()) columns.push_back("ac_" + stat);
   return columns;
 }
 
-std::string FormatRow(const CurveRow& row) {
-  std::vector<std::string> cells = {
-      absl::StrCat(row.env_steps),
-      absl::StrCat(row.updates),
-      absl::StrFormat("%.1f", row.wall_seconds),
-      absl::StrCat(row.episodes),
-      absl::StrFormat("%.6g", row.mean_return),
-      absl::StrFormat("%.4g", row.success),
-      row.window_episodes < 0 ? std::string() : absl::StrCat(row.window_episodes)};
-  for (const std::string& loss : CurveLossNames()) {
-    auto it = row.losses.find(loss);
-    cells.push_back(it == row.losses.end() ? "" : absl::StrFormat("%.6g", it->second));
+// The cell of column `name`; empty for a value the row lacks or a column this version does not
+// know (a file written by another version keeps its own columns).
+std::string Cell(const CurveRow& row, const std::string& name) {
+  auto from = [](const std::map<std::string, double>& values, const std::string& key) {
+    auto it = values.find(key);
+    return it == values.end() ? std::string() : absl::StrFormat("%.6g", it->second);
+  };
+  if (name == "env_steps") return absl::StrCat(row.env_steps);
+  if (name == "updates") return absl::StrCat(row.updates);
+  if (name == "wall_seconds") return absl::StrFormat("%.1f", row.wall_seconds);
+  if (name == "episodes") return absl::StrCat(row.episodes);
+  if (name == "mean_return") return absl::StrFormat("%.6g", row.mean_return);
+  if (name == "success") return absl::StrFormat("%.4g", row.success);
+  if (name == "window_episodes") {
+    return row.window_episodes < 0 ? std::string() : absl::StrCat(row.window_episodes);
   }
+  if (absl::StartsWith(name, "loss_")) return from(row.losses, name.substr(5));
+  if (absl::StartsWith(name, "ac_")) return from(row.stats, name.substr(3));
+  return "";
+}
+
+std::string FormatRow(const CurveRow& row, const std::vector<std::string>& columns) {
+  std::vector<std::string> cells;
+  cells.reserve(columns.size());
+  for (const std::string& column : columns) cells.push_back(Cell(row, column));
   return absl::StrJoin(cells, ",");
 }
 
@@ -81,6 +94,11 @@ const std::vector<std::string>& CurveLossNames() {
   return *names;
 }
 
+const std::vector<std::string>& CurveStatNames() {
+  static const auto* names = new std::vector<std::string>{"entropy", "ret", "retnorm_scale"};
+  return *names;
+}
+
 std::map<std::string, double> CurveLosses(const std::map<std::string, double>& agent_losses) {
   std::map<std::string, double> out;
   for (const char* decoder : {"image", "vector", "text"}) {
@@ -94,25 +112,45 @@ std::map<std::string, double> CurveLosses(const std::map<std::string, double>& a
 
 absl::StatusOr<CurveWriter> CurveWriter::Open(const std::string& path,
                                               const std::vector<CurveLevel>& levels) {
-  std::ifstream existing(path);
-  const bool fresh = !existing.good() || existing.peek() == std::ifstream::traits_type::eof();
-  existing.close();
+  // An existing file keeps its header: rows follow its columns (a run resumed by a newer
+  // version leaves the new columns out rather than misaligning the old ones).
+  std::vector<std::string> columns;
+  bool has_content = false;
+  {
+    std::ifstream existing(path);
+    std::string line;
+    while (existing && std::getline(existing, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) continue;
+      has_content = true;
+      if (line[0] == '#') continue;
+      columns = absl::StrSplit(line, ',');
+      break;
+    }
+  }
+  if (!columns.empty() && std::find(columns.begin(), columns.end(), "env_steps") == columns.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, " exists and its header has no env_steps column: not a progress CSV; not appending"));
+  }
   std::ofstream out(path, std::ios::app);
   if (!out) return absl::InternalError(absl::StrCat("cannot open ", path, " for appending"));
-  if (fresh) {
+  if (!has_content) {
     for (const CurveLevel& level : levels) {
       out << kLevelPrefix << level.label << " = " << absl::StrFormat("%.6g", level.value) << "\n";
     }
-    out << absl::StrJoin(Header(), ",") << "\n";
+  }
+  if (columns.empty()) {
+    columns = Header();
+    out << absl::StrJoin(columns, ",") << "\n";
   }
   out.flush();
   if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
-  return CurveWriter(path);
+  return CurveWriter(path, std::move(columns));
 }
 
 absl::Status CurveWriter::Append(const CurveRow& row) {
   std::ofstream out(path_, std::ios::app);
-  out << FormatRow(row) << "\n";
+  out << FormatRow(row, columns_) << "\n";
   out.flush();
   if (!out) return absl::InternalError(absl::StrCat("cannot append to ", path_));
   return absl::OkStatus();
@@ -200,6 +238,13 @@ absl::StatusOr<Curve> ReadCurve(const std::string& path) {
       else if (!absl::IsNotFound(status))
         return status;
     }
+    for (const std::string& stat : CurveStatNames()) {
+      absl::Status status = number("ac_" + stat, &v);
+      if (status.ok())
+        row.stats[stat] = v;
+      else if (!absl::IsNotFound(status))
+        return status;
+    }
     curve.rows.push_back(std::move(row));
   }
   if (column.empty()) {
@@ -207,6 +252,19 @@ absl::StatusOr<Curve> ReadCurve(const std::string& path) {
     return bad("no header line");
   }
   return curve;
+}
+
+absl::StatusOr<CurveOffsets> ResumeCurve(const std::string& path, int64_t env_steps) {
+  RETURN_IF_ERROR(TruncateCurve(path, env_steps));
+  CurveOffsets offsets;
+  absl::StatusOr<Curve> kept = ReadCurve(path);
+  if (absl::IsNotFound(kept.status())) return offsets;
+  RETURN_IF_ERROR(kept.status());
+  if (!kept->rows.empty()) {
+    offsets.wall_seconds = kept->rows.back().wall_seconds;
+    offsets.episodes = kept->rows.back().episodes;
+  }
+  return offsets;
 }
 
 absl::Status TruncateCurve(const std::string& path, int64_t env_steps) {

@@ -30,10 +30,17 @@ struct CurveRow {
   // Latest losses by name (rec, rew, con, dyn, rep, policy, value, repval); missing ones are
   // written empty and read back absent.
   std::map<std::string, double> losses;
+  // Latest actor-critic statistics by name (entropy = the policy's mean entropy in nats on
+  // imagined states, ret = the mean imagined lambda-return, retnorm_scale = the return
+  // normaliser's scale); written as "ac_<name>", missing ones empty.
+  std::map<std::string, double> stats;
 };
 
 // The loss columns every progress CSV has, in order (as "loss_<name>").
 const std::vector<std::string>& CurveLossNames();
+
+// The actor-critic statistic columns every progress CSV has, in order (as "ac_<name>").
+const std::vector<std::string>& CurveStatNames();
 
 // The curve's losses from an update's losses as the agent names them: rec = the decoder losses
 // (image + vector + text), the others by name; absent ones stay absent.
@@ -53,15 +60,19 @@ struct Curve {
 // Each row is flushed, so a killed run keeps every row it reported.
 class CurveWriter {
  public:
-  // Opens `path` for appending; `levels` are written only into a new file.
+  // Opens `path` for appending; `levels` and the header are written only into a new file. Rows
+  // appended to an existing file follow its header's columns (ones this version does not know
+  // stay empty); a file whose header has no env_steps column is INVALID_ARGUMENT.
   static absl::StatusOr<CurveWriter> Open(const std::string& path,
                                           const std::vector<CurveLevel>& levels = {});
   absl::Status Append(const CurveRow& row);
   const std::string& path() const { return path_; }
 
  private:
-  explicit CurveWriter(std::string path) : path_(std::move(path)) {}
+  CurveWriter(std::string path, std::vector<std::string> columns)
+      : path_(std::move(path)), columns_(std::move(columns)) {}
   std::string path_;
+  std::vector<std::string> columns_;
 };
 
 // Reads a progress CSV. NOT_FOUND when the file is missing; INVALID_ARGUMENT naming the file and
@@ -72,6 +83,21 @@ absl::StatusOr<Curve> ReadCurve(const std::string& path);
 // rewrites the file. A missing file is not an error; a file without an env_steps header is
 // INVALID_ARGUMENT (and left as it is).
 absl::Status TruncateCurve(const std::string& path, int64_t env_steps);
+
+// Where a resumed run's curve carries on: its counters restart from the checkpoint, so its wall
+// seconds and episodes continue from the last row kept.
+struct CurveOffsets {
+  double wall_seconds = 0;
+  int64_t episodes = 0;
+  CurveRow Apply(CurveRow row) const {
+    row.wall_seconds += wall_seconds;
+    row.episodes += episodes;
+    return row;
+  }
+};
+
+// TruncateCurve(path, env_steps), then the offsets of the last row kept (zeros without one).
+absl::StatusOr<CurveOffsets> ResumeCurve(const std::string& path, int64_t env_steps);
 
 struct PlotSeries {
   std::string label;

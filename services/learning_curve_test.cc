@@ -5,6 +5,7 @@
 #include <cairo.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -25,6 +26,7 @@ CurveRow Row(int64_t steps, double ret) {
   row.success = ret > 1 ? 1 : 0.25;
   row.window_episodes = steps / 100;
   row.losses = {{"rec", 1.5}, {"dyn", 0.75}};
+  row.stats = {{"entropy", 1.25}};
   return row;
 }
 
@@ -64,6 +66,8 @@ TEST(LearningCurveTest, RowsAndLevelsRoundTripAndAppendAcrossOpens) {
   EXPECT_DOUBLE_EQ(curve->rows[0].losses.at("rec"), 1.5);
   EXPECT_DOUBLE_EQ(curve->rows[0].losses.at("dyn"), 0.75);
   EXPECT_FALSE(curve->rows[0].losses.count("policy"));  // written empty, read back absent
+  EXPECT_DOUBLE_EQ(curve->rows[0].stats.at("entropy"), 1.25);
+  EXPECT_FALSE(curve->rows[0].stats.count("ret"));
 
   // A resumed run continues from its checkpoint's step: later rows go.
   ASSERT_TRUE(TruncateCurve(path, 2000).ok());
@@ -72,6 +76,19 @@ TEST(LearningCurveTest, RowsAndLevelsRoundTripAndAppendAcrossOpens) {
   EXPECT_EQ(curve->rows.size(), 2u);
   EXPECT_EQ(curve->levels.size(), 2u);
   EXPECT_TRUE(TruncateCurve(dir.path() + "/absent.csv", 5).ok());
+  // Resuming at step 1000 keeps the first row; the resumed run's counters continue from it.
+  absl::StatusOr<CurveOffsets> offsets = ResumeCurve(path, 1000);
+  ASSERT_TRUE(offsets.ok()) << offsets.status();
+  EXPECT_DOUBLE_EQ(offsets->wall_seconds, 10);
+  EXPECT_EQ(offsets->episodes, 20);
+  const CurveRow shifted = offsets->Apply(Row(1500, 1));
+  EXPECT_DOUBLE_EQ(shifted.wall_seconds, 25);
+  EXPECT_EQ(shifted.episodes, 50);
+  ASSERT_TRUE(ReadCurve(path).ok());
+  EXPECT_EQ(ReadCurve(path)->rows.size(), 1u);
+  offsets = ResumeCurve(dir.path() + "/absent.csv", 5);
+  ASSERT_TRUE(offsets.ok()) << offsets.status();
+  EXPECT_EQ(offsets->episodes, 0);
   // Columns are found by name, also when env_steps is not the first one.
   WriteFile(path, "mean_return,env_steps\n1,100\n2,200\n3,300\n");
   ASSERT_TRUE(TruncateCurve(path, 200).ok());
@@ -79,6 +96,37 @@ TEST(LearningCurveTest, RowsAndLevelsRoundTripAndAppendAcrossOpens) {
   ASSERT_TRUE(curve.ok()) << curve.status();
   ASSERT_EQ(curve->rows.size(), 2u);
   EXPECT_DOUBLE_EQ(curve->rows[1].mean_return, 2);
+}
+
+TEST(LearningCurveTest, AppendingToAnOlderFileFollowsItsHeader) {
+  dreamfleet::testing::ScopedTempDir dir("curve_test_");
+  const std::string path = dir.path() + "/progress.csv";
+  // A run started by a version without the ac_ columns and with one this version lacks.
+  WriteFile(path, "# level target = 10\nenv_steps,mean_return,loss_dyn,old_column\n100,1,0.5,7\n");
+  {
+    absl::StatusOr<CurveWriter> writer = CurveWriter::Open(path, {{"target", 99}});
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    ASSERT_TRUE(writer->Append(Row(200, 2)).ok());
+  }
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(),
+            "# level target = 10\nenv_steps,mean_return,loss_dyn,old_column\n100,1,0.5,7\n"
+            "200,2,0.75,\n");
+  // A file that is not a progress CSV is left alone.
+  const std::string other = dir.path() + "/other.csv";
+  WriteFile(other, "steps,return\n1,2\n");
+  absl::Status status = CurveWriter::Open(other).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+  EXPECT_THAT(status.message(), HasSubstr("no env_steps column"));
+  // A file holding only level lines gets the header under them.
+  WriteFile(other, "# level target = 1\n");
+  ASSERT_TRUE(CurveWriter::Open(other, {{"x", 2}}).ok());
+  absl::StatusOr<Curve> curve = ReadCurve(other);
+  ASSERT_TRUE(curve.ok()) << curve.status();
+  ASSERT_EQ(curve->levels.size(), 1u);
+  EXPECT_EQ(curve->levels[0].label, "target");
 }
 
 TEST(LearningCurveTest, CurveLossesSumTheDecodersIntoRec) {

@@ -1,0 +1,80 @@
+// The real dreamfleet-train-local binary: a run with --progress-csv writes a curve with the
+// actor-critic statistics, a second run on the same checkpoint directory resumes and carries the
+// curve on (env steps, wall seconds and episodes keep rising), and a bad config key is refused.
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/learning_curve.h"
+#include "tests/test_process.h"
+
+namespace dreamfleet {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<std::string> Argv(const std::string& dir, int steps) {
+  return {testing::BinaryPath("dreamfleet-train-local"),
+          "--set=learner.preset=debug",
+          "--set=learner.batch_size=2",
+          "--set=learner.batch_length=8",
+          "--set=replay.sequence_length=8",
+          "--set=replay.samples_per_insert=8",
+          "--set=actor.count=1",
+          "--set=actor.envs_per_actor=2",
+          "--set=learner.threads=1",
+          "--steps=" + std::to_string(steps),
+          "--log-every=200",
+          "--save-every=20",
+          "--checkpoint-dir=" + dir + "/checkpoint",
+          "--progress-csv=" + dir + "/progress.csv"};
+}
+
+int RunToExit(const std::vector<std::string>& argv, const std::string& stderr_path) {
+  auto process = testing::TestProcess::Start(argv, stderr_path);
+  EXPECT_TRUE(process.ok()) << process.status();
+  if (!process.ok()) return -1;
+  absl::StatusOr<int> code = (*process)->Wait(absl::Minutes(5));
+  EXPECT_TRUE(code.ok()) << code.status();
+  return code.ok() ? *code : -1;
+}
+
+TEST(TrainLocalTest, ProgressCsvCarriesOnAcrossAResume) {
+  testing::ScopedTempDir dir("train_local_");
+  ASSERT_TRUE(dir.made());
+  const std::string log = dir.path() + "/stderr.log";
+  ASSERT_EQ(RunToExit(Argv(dir.path(), 1200), log), 0) << testing::ReadFile(log);
+  absl::StatusOr<services::Curve> first = services::ReadCurve(dir.path() + "/progress.csv");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->rows.size(), 6u);  // every 200 of 1200 env steps
+  EXPECT_EQ(first->rows.back().env_steps, 1200);
+  EXPECT_TRUE(first->rows.back().stats.count("entropy")) << "updates ran from step 1024 on";
+  EXPECT_TRUE(first->rows.back().losses.count("dyn"));
+
+  ASSERT_EQ(RunToExit(Argv(dir.path(), 1800), log), 0) << testing::ReadFile(log);
+  absl::StatusOr<services::Curve> both = services::ReadCurve(dir.path() + "/progress.csv");
+  ASSERT_TRUE(both.ok()) << both.status();
+  ASSERT_GT(both->rows.size(), first->rows.size());
+  EXPECT_EQ(both->rows.back().env_steps, 1800);
+  for (size_t i = 1; i < both->rows.size(); ++i) {
+    const services::CurveRow& a = both->rows[i - 1];
+    const services::CurveRow& b = both->rows[i];
+    EXPECT_GT(b.env_steps, a.env_steps) << "row " << i;
+    EXPECT_GE(b.wall_seconds, a.wall_seconds) << "row " << i;
+    EXPECT_GE(b.episodes, a.episodes) << "row " << i;
+  }
+}
+
+TEST(TrainLocalTest, AnUnknownConfigKeyIsRefusedByName) {
+  testing::ScopedTempDir dir("train_local_");
+  ASSERT_TRUE(dir.made());
+  const std::string log = dir.path() + "/stderr.log";
+  std::vector<std::string> argv = Argv(dir.path(), 100);
+  argv.push_back("--set=learner.twohott=raw");
+  EXPECT_EQ(RunToExit(argv, log), 2);
+  EXPECT_THAT(testing::ReadFile(log), HasSubstr("twohott"));
+}
+
+}  // namespace
+}  // namespace dreamfleet
