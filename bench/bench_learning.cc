@@ -57,6 +57,8 @@ struct Flags {
   double progress_seconds = 30;
   int64_t csv_every = 2000;
   int64_t save_every = 500;
+  int64_t eval_every = 10000;
+  int64_t eval_episodes = 10;
   bool summary_only = false;
   std::string via = "local";  // local | up
 };
@@ -166,6 +168,13 @@ services::PlotSeries ScoreSeries(const bench::LearningTask& task, const services
   return series;
 }
 
+// The greedy evaluations of a run, in the task's metric.
+services::PlotSeries GreedySeries(const bench::LearningTask& task, const services::Curve& curve,
+                                  const std::string& label) {
+  return services::EvalSeries(curve, task.metric == "success" ? "greedy_success" : "greedy_return",
+                              label);
+}
+
 services::PlotOptions PlotOptionsFor(const bench::LearningTask& task, double random_score) {
   services::PlotOptions options;
   options.title = task.name;
@@ -227,9 +236,14 @@ absl::StatusOr<bool> RunSeedViaUp(const bench::LearningTask& task, const Flags& 
   const bool done =
       curve.ok() && !curve->rows.empty() && curve->rows.back().env_steps >= task.env_steps;
   if (curve.ok() && !curve->rows.empty()) {
+    std::vector<services::PlotSeries> series = {
+        ScoreSeries(task, *curve, absl::StrCat("seed ", seed, " training episodes"))};
+    if (services::PlotSeries greedy = GreedySeries(task, *curve, "greedy evaluation");
+        !greedy.points.empty()) {
+      series.push_back(std::move(greedy));
+    }
     absl::Status plotted =
-        services::PlotPng({ScoreSeries(task, *curve, absl::StrCat("seed ", seed))},
-                          PlotOptionsFor(task, random_score), run_dir + "/curve.png");
+        services::PlotPng(series, PlotOptionsFor(task, random_score), run_dir + "/curve.png");
     if (!plotted.ok()) std::cerr << "bench_learning: " << plotted << "\n";
   }
   return done;
@@ -260,6 +274,8 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   run.checkpoint_dir = run_dir + "/checkpoint";
   run.save_every = flags.save_every;
   run.episode_window = kEpisodeWindow;
+  run.eval_every = flags.eval_every;
+  run.eval_episodes = flags.eval_episodes;
   ASSIGN_OR_RETURN(std::unique_ptr<learner::LocalTrainer> trainer,
                    learner::LocalTrainer::Create(config, run));
   services::CurveOffsets offsets;
@@ -293,12 +309,25 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   int64_t next_row = (trainer->Progress().env_steps / flags.csv_every + 1) * flags.csv_every;
   double last_print = Now();
   learner::LocalProgress last = trainer->Progress();
+  int64_t last_eval = -1;  // env steps of the latest evaluation printed
   while (!trainer->done() && !services::ShutdownRequested()) {
     RETURN_IF_ERROR(trainer->Tick());
     const learner::LocalProgress p = trainer->Progress();
     if (p.env_steps >= next_row || trainer->done()) {
       RETURN_IF_ERROR(writer.Append(offsets.Apply(learner::CurveRowOf(p))));
       next_row += flags.csv_every;
+    }
+    if (p.eval.env_steps >= 0 && p.eval.env_steps != last_eval) {
+      last_eval = p.eval.env_steps;
+      std::printf(
+          "[%s seed %lld] evaluation at %lld env steps, %lld episodes each: greedy return %.3f "
+          "success %.2f, sampled return %.3f success %.2f%s (%.0fs)\n",
+          task.name.c_str(), static_cast<long long>(seed), static_cast<long long>(p.eval.env_steps),
+          static_cast<long long>(p.eval.episodes), p.eval.greedy_return, p.eval.greedy_success,
+          p.eval.sampled_return, p.eval.sampled_success,
+          p.eval.cut > 0 ? absl::StrCat(", ", p.eval.cut, " cut at the step limit").c_str() : "",
+          p.eval.seconds);
+      std::fflush(stdout);
     }
     if (Now() - last_print >= flags.progress_seconds || trainer->done()) {
       const double seconds = std::max(1e-9, p.wall_seconds - last.wall_seconds);
@@ -372,6 +401,11 @@ int Main(int argc, char** argv) {
                          "a progress line at least this often");
   command_line.AddInt("csv-every", &flags.csv_every, "a progress.csv row every N env steps");
   command_line.AddInt("save-every", &flags.save_every, "checkpoint every N updates");
+  command_line.AddInt("eval-every", &flags.eval_every,
+                      "evaluate the policy every N env steps, greedy and sampled, on envs of its "
+                      "own (0 = never; --via=local only)");
+  command_line.AddInt("eval-episodes", &flags.eval_episodes,
+                      "episodes per evaluation and mode (run in parallel envs)");
   command_line.AddString("via", &flags.via,
                          "local: one process per run (LocalTrainer); up: each run as a local "
                          "cluster, `dreamfleet up` stopped at the budget");
@@ -384,9 +418,11 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (flags.csv_every < 1 || flags.save_every < 1 || flags.progress_seconds <= 0 ||
-      flags.random_episodes < 0 || flags.steps < 0) {
+      flags.random_episodes < 0 || flags.steps < 0 || flags.eval_every < 0 ||
+      flags.eval_episodes < 1) {
     std::cerr << "bench_learning: need --csv-every >= 1, --save-every >= 1, --progress-seconds "
-                 "> 0, --random-episodes >= 0, --steps >= 0\n";
+                 "> 0, --random-episodes >= 0, --steps >= 0, --eval-every >= 0, --eval-episodes "
+                 ">= 1\n";
     return 2;
   }
   absl::StatusOr<std::vector<bench::LearningTask>> suite = bench::LoadLearningSuite(flags.suite);
@@ -474,6 +510,9 @@ int Main(int argc, char** argv) {
     for (const bench::SeedResult& r : results) {
       if (!r.curve.rows.empty()) {
         series.push_back(ScoreSeries(task, r.curve, absl::StrCat("seed ", r.seed)));
+        services::PlotSeries greedy =
+            GreedySeries(task, r.curve, absl::StrCat("seed ", r.seed, " greedy evaluation"));
+        if (!greedy.points.empty()) series.push_back(std::move(greedy));
       }
     }
     if (!series.empty()) {

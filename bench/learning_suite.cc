@@ -141,6 +141,11 @@ TaskSummary Summarize(const LearningTask& task, const std::vector<SeedResult>& s
     const services::CurveRow& last = seed.curve.rows.back();
     if (last.env_steps >= task.env_steps) ++s.seeds_finished;
     finals.push_back(Score(task, last));
+    if (auto greedy = last.eval.find(task.metric == "success" ? "greedy_success" : "greedy_return");
+        greedy != last.eval.end()) {
+      ++s.seeds_evaluated;
+      s.final_greedy += greedy->second;
+    }
     wall += last.wall_seconds;
     steps += static_cast<double>(last.env_steps);
     if (task.target != 0) {
@@ -155,6 +160,7 @@ TaskSummary Summarize(const LearningTask& task, const std::vector<SeedResult>& s
     }
   }
   if (s.seeds == 0) return s;
+  if (s.seeds_evaluated > 0) s.final_greedy /= s.seeds_evaluated;
   double sum = 0;
   for (double f : finals) sum += f;
   s.final_mean = sum / finals.size();
@@ -182,9 +188,9 @@ std::string SummaryMarkdown(const std::vector<LearningTask>& tasks,
                             const std::vector<TaskSummary>& summaries,
                             const std::vector<double>& random) {
   std::string out =
-      "| task | metric | seeds | random policy | final (mean ± sd, min–max) | target | "
-      "seeds at target | env steps to target | wall to target | env steps run | wall |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "| task | metric | seeds | random policy | final (mean ± sd, min–max) | final greedy eval | "
+      "target | seeds at target | env steps to target | wall to target | env steps run | wall |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (size_t i = 0; i < tasks.size() && i < summaries.size(); ++i) {
     const LearningTask& t = tasks[i];
     const TaskSummary& s = summaries[i];
@@ -194,6 +200,7 @@ std::string SummaryMarkdown(const std::vector<LearningTask>& tasks,
                     s.seeds == 0 ? "—"
                                  : absl::StrFormat("%.3g ± %.2g (%.3g–%.3g)", s.final_mean,
                                                    s.final_std, s.final_min, s.final_max),
+                    " | ", s.seeds_evaluated == 0 ? "—" : absl::StrFormat("%.3g", s.final_greedy),
                     " | ", t.target != 0 ? absl::StrFormat("%g", t.target) : "—", " | ",
                     s.seeds_at_target, "/", s.seeds, " | ", Steps(s.steps_to_target), " | ",
                     Minutes(s.seconds_to_target), " | ",

@@ -57,6 +57,8 @@ struct TaskSummary {
   double seconds_to_target = -1;
   double wall_seconds = 0;  // mean over seeds of the last row's wall time
   int64_t env_steps = 0;    // mean over seeds of the last row's env steps
+  int seeds_evaluated = 0;  // seeds whose last row holds an evaluation
+  double final_greedy = 0;  // mean over those seeds of its greedy score (return or success)
 };
 
 TaskSummary Summarize(const LearningTask& task, const std::vector<SeedResult>& seeds);

@@ -126,11 +126,24 @@ TEST(LearningSuiteTest, SummaryReadsFinalScoreSpreadAndStepsToTarget) {
   EXPECT_EQ(s.seeds_at_target, 3);
   EXPECT_DOUBLE_EQ(s.steps_to_target, 9000);
 
+  EXPECT_EQ(s.seeds_evaluated, 0);
   const std::string table = SummaryMarkdown({task}, {s}, {0.25});
-  EXPECT_THAT(table, HasSubstr("| t | success | 3 (3 finished) | 0.25 | 1 ± 0 (1–1) | 0.9 | 3/3 "
-                               "| 9k | 9 min | 10k | 10 min |"));
-  EXPECT_THAT(SummaryMarkdown({task}, {Summarize(task, {})}, {NAN}),
-              HasSubstr("| t | success | 0 (0 finished) | — | — | 0.9 | 0/0 | — | — | — | — |"));
+  EXPECT_THAT(table, HasSubstr("| t | success | 3 (3 finished) | 0.25 | 1 ± 0 (1–1) | — | 0.9 | "
+                               "3/3 | 9k | 9 min | 10k | 10 min |"));
+  EXPECT_THAT(
+      SummaryMarkdown({task}, {Summarize(task, {})}, {NAN}),
+      HasSubstr("| t | success | 0 (0 finished) | — | — | — | 0.9 | 0/0 | — | — | — | — |"));
+
+  // The greedy evaluation in each seed's last row, averaged over the seeds that have one.
+  seeds[0].curve.rows.back().eval = {{"greedy_success", 1.0}, {"greedy_return", 7}};
+  seeds[1].curve.rows.back().eval = {{"greedy_success", 0.5}, {"greedy_return", 3}};
+  s = Summarize(task, seeds);
+  EXPECT_EQ(s.seeds_evaluated, 2);
+  EXPECT_DOUBLE_EQ(s.final_greedy, 0.75);
+  EXPECT_THAT(SummaryMarkdown({task}, {s}, {0.25}), HasSubstr("| 1 ± 0 (1–1) | 0.75 | 0.9 |"));
+  task.metric = "return";
+  EXPECT_DOUBLE_EQ(Summarize(task, seeds).final_greedy, 5);
+  task.metric = "success";
 
   // Rows whose window holds too few episodes do not count as reaching the target.
   task.min_episodes = 50;

@@ -79,21 +79,27 @@ int RunPlot(int argc, char** argv, std::ostream& out, std::ostream& err) {
       return 1;
     }
     if (options.levels.empty()) options.levels = curve->levels;
+    const std::string run = csvs.size() == 1 ? "" : csv.parent_path().filename().string();
     services::PlotSeries s;
-    s.label = csvs.size() == 1 ? "" : csv.parent_path().filename().string();
+    s.label = run;
     for (const services::CurveRow& row : curve->rows) {
       s.points.emplace_back(static_cast<double>(row.env_steps),
                             metric == "success" ? row.success : row.mean_return);
     }
+    // A run that evaluated its policy also gets its greedy evaluations, as dots.
+    services::PlotSeries greedy =
+        services::EvalSeries(*curve, metric == "success" ? "greedy_success" : "greedy_return",
+                             run.empty() ? "greedy evaluation" : run + " greedy evaluation");
+    if (s.label.empty() && !greedy.points.empty()) s.label = "training episodes";
     series.push_back(std::move(s));
+    if (!greedy.points.empty()) series.push_back(std::move(greedy));
   }
   const std::string png = output.empty() ? (dir / "curve.png").string() : output;
   if (absl::Status status = services::PlotPng(series, options, png); !status.ok()) {
     err << "error: " << status.message() << "\n";
     return 1;
   }
-  out << "wrote " << png << " (" << series.size() << (series.size() == 1 ? " run" : " runs")
-      << ")\n";
+  out << "wrote " << png << " (" << csvs.size() << (csvs.size() == 1 ? " run" : " runs") << ")\n";
   return 0;
 }
 

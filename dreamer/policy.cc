@@ -36,7 +36,8 @@ PolicyState PolicyImpl::Initial(int64_t envs) const {
 }
 
 torch::Tensor PolicyImpl::Act(const Observation& obs, const torch::Tensor& is_first,
-                              PolicyState* state, std::optional<torch::Generator> gen) {
+                              PolicyState* state, std::optional<torch::Generator> gen,
+                              bool greedy) {
   torch::NoGradGuard no_grad;
   auto device = actor_->parameters().front().device();
   Observation o;
@@ -49,8 +50,9 @@ torch::Tensor PolicyImpl::Act(const Observation& obs, const torch::Tensor& is_fi
   auto probs =
       UnimixLogits(actor_->forward(RssmImpl::Feat(next.deter, next.stoch)), config_.policy_unimix)
           .exp();
-  auto action = gen ? torch::multinomial(probs, 1, true, *gen).squeeze(-1)
-                    : torch::multinomial(probs, 1, true).squeeze(-1);
+  auto action = greedy ? probs.argmax(-1)
+                : gen  ? torch::multinomial(probs, 1, true, *gen).squeeze(-1)
+                       : torch::multinomial(probs, 1, true).squeeze(-1);
   state->deter = next.deter;
   state->stoch = next.stoch;
   state->prev_action = action;
@@ -77,7 +79,7 @@ Observation WrapEnvObservations(const envs::EnvSpec& spec, int64_t batch, const 
 }
 
 absl::Status ActOnEnvs(Policy& policy, const envs::VectorEnv& envs, PolicyState* state,
-                       torch::Generator& generator, std::vector<int>* actions) {
+                       torch::Generator& generator, std::vector<int>* actions, bool greedy) {
   const int64_t k = envs.num_envs();
   if (state->deter.defined() && state->deter.size(0) != k) {
     return absl::InvalidArgumentError(
@@ -91,7 +93,7 @@ absl::Status ActOnEnvs(Policy& policy, const envs::VectorEnv& envs, PolicyState*
         WrapEnvObservations(envs.spec(), k, envs.image(), envs.vector(), envs.text());
     torch::Tensor is_first =
         torch::from_blob(const_cast<uint8_t*>(envs.is_first()), {k}, torch::kByte).to(torch::kBool);
-    torch::Tensor action = policy->Act(obs, is_first, state, generator);
+    torch::Tensor action = policy->Act(obs, is_first, state, generator, greedy);
     action = action.to(torch::kCPU).to(torch::kLong).contiguous();
     actions->resize(k);
     const int64_t* data = action.data_ptr<int64_t>();

@@ -39,9 +39,10 @@ class PolicyImpl : public torch::nn::Module {
 
   PolicyState Initial(int64_t envs) const;
   // obs: K envs' current observations; is_first bool [K] (true after a reset, also on the first
-  // call). Returns sampled int64 actions [K] and writes the new state into *state.
+  // call). Returns int64 actions [K], sampled from the policy or, when `greedy`, its most likely
+  // action (evaluation), and writes the new state into *state.
   torch::Tensor Act(const Observation& obs, const torch::Tensor& is_first, PolicyState* state,
-                    std::optional<torch::Generator> gen = std::nullopt);
+                    std::optional<torch::Generator> gen = std::nullopt, bool greedy = false);
 
   const AgentConfig& config() const { return config_; }
 
@@ -61,10 +62,10 @@ Observation WrapEnvObservations(const envs::EnvSpec& spec, int64_t batch, const 
 
 // One env-interaction step of `policy` for the K envs of `envs` (their current observations and
 // is_first flags; the recurrent state in *state carries over between calls): samples one action
-// per env into *actions. In inference mode, without copying the observations. The one policy
-// step of the actor processes and the single-process trainer.
+// per env into *actions (the most likely one when `greedy`). In inference mode, without copying
+// the observations. The one policy step of the actor processes and the single-process trainer.
 absl::Status ActOnEnvs(Policy& policy, const envs::VectorEnv& envs, PolicyState* state,
-                       torch::Generator& generator, std::vector<int>* actions);
+                       torch::Generator& generator, std::vector<int>* actions, bool greedy = false);
 
 // Every parameter and buffer of `policy` by name, cloned to contiguous CPU float tensors.
 NamedTensors ExportPolicyWeights(Policy& policy);

@@ -40,6 +40,38 @@ TEST(PolicyTest, ImportRejectsMismatchedWeights) {
   EXPECT_FALSE(ImportPolicyWeights(weights, b).ok());
 }
 
+TEST(PolicyTest, GreedyActsTheMostLikelyActionAndSamplingDoesNot) {
+  auto c = DebugConfig(false, true);
+  Policy policy(c);
+  {
+    // The policy head's last layer outputs its bias only: action 1 most likely (about 50%).
+    torch::NoGradGuard no_grad;
+    torch::Tensor weight, bias;
+    for (const auto& p : policy->named_parameters()) {
+      if (p.key().rfind("actor.", 0) == 0 && p.value().size(0) == c.num_actions) {
+        (p.value().dim() == 2 ? weight : bias) = p.value();
+      }
+    }
+    ASSERT_TRUE(weight.defined() && bias.defined()) << "no output layer of num_actions rows";
+    weight.zero_();
+    bias.copy_(torch::tensor({0.0f, 1.0f, 0.0f}));
+  }
+  constexpr int64_t kEnvs = 64;
+  Observation obs;
+  obs.vector = torch::randn({kEnvs, c.vector_size});
+  const torch::Tensor first = torch::ones({kEnvs}, torch::kBool);
+  torch::Generator gen = at::detail::createCPUGenerator(5);
+  PolicyState state = policy->Initial(kEnvs);
+  torch::Tensor greedy = policy->Act(obs, first, &state, gen, /*greedy=*/true);
+  EXPECT_TRUE(torch::equal(greedy, torch::ones({kEnvs}, torch::kLong))) << greedy;
+  EXPECT_TRUE(torch::equal(state.prev_action, greedy));  // the next step sees the greedy action
+  state = policy->Initial(kEnvs);
+  torch::Tensor sampled = policy->Act(obs, first, &state, gen);
+  const int64_t ones = sampled.eq(1).sum().item<int64_t>();
+  EXPECT_GT(ones, 0);
+  EXPECT_LT(ones, kEnvs) << "64 samples at p ~ 0.5 were all the most likely action";
+}
+
 TEST(PolicyTest, WrapEnvObservationsSharesTheEnvBuffersAndSkipsAbsentOnes) {
   envs::EnvSpec spec;
   spec.image_height = spec.image_width = 2;

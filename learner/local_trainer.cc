@@ -20,6 +20,9 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// Evaluation envs take env indices far from any training env's, so their episodes are their own.
+constexpr int kEvalEnvIndex = 1 << 20;
+
 }  // namespace
 
 services::CurveRow CurveRowOf(const LocalProgress& p) {
@@ -32,6 +35,13 @@ services::CurveRow CurveRowOf(const LocalProgress& p) {
   row.success = p.success;
   row.window_episodes = p.window_episodes;
   row.losses = services::CurveLosses(p.losses);
+  if (p.eval.env_steps >= 0) {
+    row.eval = {{"env_steps", static_cast<double>(p.eval.env_steps)},
+                {"greedy_return", p.eval.greedy_return},
+                {"greedy_success", p.eval.greedy_success},
+                {"sampled_return", p.eval.sampled_return},
+                {"sampled_success", p.eval.sampled_success}};
+  }
   for (const std::string& name : services::CurveStatNames()) {
     if (auto it = p.stats.find(name); it != p.stats.end()) row.stats[name] = it->second;
   }
@@ -39,6 +49,11 @@ services::CurveRow CurveRowOf(const LocalProgress& p) {
 }
 
 absl::Status LocalTrainerOptions::Validate() const {
+  if (eval_every < 0 || eval_episodes < 1 || eval_max_steps < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "need eval every >= 0 env steps, eval episodes >= 1, eval max steps >= 1; got eval every ",
+        eval_every, ", eval episodes ", eval_episodes, ", eval max steps ", eval_max_steps));
+  }
   if (envs < 1 || batch < 1 || length < 2 || train_ratio < 0 || steps < 0 || save_every < 1 ||
       episode_window < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -57,11 +72,13 @@ struct LocalTrainer::State {
             std::min<int64_t>(std::max<int64_t>(o.steps / o.envs + o.length, 4 * o.length), 250000),
             static_cast<uint64_t>(o.seed) + 17),
         generator(at::detail::createCPUGenerator(static_cast<uint64_t>(o.seed) + 23)),
+        eval_generator(at::detail::createCPUGenerator(static_cast<uint64_t>(o.seed) + 29)),
         recent(static_cast<size_t>(o.episode_window)) {}
   SequenceReplay replay;
   dreamer::Policy policy{nullptr};
   dreamer::PolicyState policy_state;
   torch::Generator generator;
+  torch::Generator eval_generator;  // evaluation's own: evaluating does not change training
   envs::EpisodeWindow recent;
   std::vector<int> actions;
   int64_t env_steps = 0;
@@ -70,6 +87,8 @@ struct LocalTrainer::State {
   double start = Now();
   std::map<std::string, double> losses;
   std::map<std::string, double> stats;
+  EvalResult eval;
+  int64_t next_eval = 0;  // env steps at which the next evaluation is due
 };
 
 absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const LocalTrainerOptions& o) {
@@ -99,7 +118,7 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const LocalTr
     }
     RETURN_IF_ERROR(config.Set(assignment.substr(0, eq), assignment.substr(eq + 1)));
   }
-  return Build(o, std::move(envs), config);
+  return Build(o, env_options, std::move(envs), config);
 }
 
 absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const services::Config& config,
@@ -121,18 +140,24 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const service
   o.threads = config.learner.threads;
   o.agent_sets.clear();
   RETURN_IF_ERROR(o.Validate());
+  const envs::EnvOptions env_options = envs::EnvOptionsFromConfig(config, 0);
   ASSIGN_OR_RETURN(std::unique_ptr<envs::VectorEnv> envs,
-                   envs::VectorEnv::Create(envs::EnvOptionsFromConfig(config, 0),
-                                           static_cast<int>(o.envs)));
+                   envs::VectorEnv::Create(env_options, static_cast<int>(o.envs)));
   ASSIGN_OR_RETURN(dreamer::AgentConfig agent, dreamer::AgentConfigFromConfig(config, envs->spec()));
-  return Build(o, std::move(envs), agent);
+  return Build(o, env_options, std::move(envs), agent);
 }
 
 absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
-    const LocalTrainerOptions& o, std::unique_ptr<envs::VectorEnv> envs,
-    const dreamer::AgentConfig& config) {
+    const LocalTrainerOptions& o, const envs::EnvOptions& env_options,
+    std::unique_ptr<envs::VectorEnv> envs, const dreamer::AgentConfig& config) {
   ASSIGN_OR_RETURN(std::unique_ptr<DreamerAgent> agent, DreamerAgent::Create(config));
   std::unique_ptr<LocalTrainer> trainer(new LocalTrainer(o, std::move(envs), std::move(agent)));
+  if (o.eval_every > 0) {
+    envs::EnvOptions eval_options = env_options;
+    eval_options.env_index = kEvalEnvIndex;
+    ASSIGN_OR_RETURN(trainer->eval_envs_,
+                     envs::VectorEnv::Create(eval_options, static_cast<int>(o.eval_episodes)));
+  }
   if (!o.checkpoint_dir.empty()) {
     absl::Status restored = trainer->agent_->Restore(o.checkpoint_dir);
     if (restored.ok()) {
@@ -143,6 +168,10 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
     }
   }
   RETURN_IF_ERROR(trainer->envs_->Reset());
+  if (o.eval_every > 0) {
+    // The first evaluation after the start (or the resumed step) lands on a multiple of eval_every.
+    trainer->state_->next_eval = (trainer->state_->env_steps / o.eval_every + 1) * o.eval_every;
+  }
   return trainer;
 }
 
@@ -179,7 +208,63 @@ absl::Status LocalTrainer::Tick() {
     ++s.episodes;
     s.recent.Add(episode);
   }
-  return Train();
+  RETURN_IF_ERROR(Train());
+  if (eval_envs_ && s.env_steps >= s.next_eval) {
+    ASSIGN_OR_RETURN(s.eval, Evaluate());
+    while (s.next_eval <= s.env_steps) s.next_eval += options_.eval_every;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EvalResult> LocalTrainer::Evaluate() {
+  if (!eval_envs_) {
+    return absl::FailedPreconditionError("no evaluation envs: the trainer runs with eval_every 0");
+  }
+  State& s = *state_;
+  const double start = Now();
+  const int n = eval_envs_->num_envs();
+  EvalResult result;
+  result.env_steps = s.env_steps;
+  result.episodes = n;
+  for (const bool greedy : {true, false}) {
+    RETURN_IF_ERROR(eval_envs_->Reset());
+    dreamer::PolicyState policy_state = s.policy->Initial(n);
+    // Each env's first episode counts; envs that finished keep stepping (auto-reset) unread.
+    std::vector<double> returns(n, 0.0);
+    std::vector<char> success(n, 0), finished(n, 0);
+    int remaining = n;
+    std::vector<int> actions;
+    for (int64_t step = 0; step < options_.eval_max_steps && remaining > 0; ++step) {
+      RETURN_IF_ERROR(dreamer::ActOnEnvs(s.policy, *eval_envs_, &policy_state, s.eval_generator,
+                                         &actions, greedy));
+      if (absl::Status status = eval_envs_->Step(actions); !status.ok()) {
+        return absl::Status(status.code(),
+                            absl::StrCat("evaluation env step failed: ", status.message()));
+      }
+      for (int i = 0; i < n; ++i) {
+        if (finished[i]) continue;
+        returns[i] += eval_envs_->reward()[i];
+        success[i] |= eval_envs_->success()[i];
+      }
+      for (const envs::EpisodeStats& episode : eval_envs_->finished_episodes()) {
+        if (finished[episode.env]) continue;
+        finished[episode.env] = 1;
+        returns[episode.env] = episode.episode_return;
+        success[episode.env] = episode.success;
+        --remaining;
+      }
+    }
+    result.cut += remaining;
+    double mean_return = 0, mean_success = 0;
+    for (int i = 0; i < n; ++i) {
+      mean_return += returns[i] / n;
+      mean_success += (success[i] ? 1.0 : 0.0) / n;
+    }
+    (greedy ? result.greedy_return : result.sampled_return) = mean_return;
+    (greedy ? result.greedy_success : result.sampled_success) = mean_success;
+  }
+  result.seconds = Now() - start;
+  return result;
 }
 
 absl::Status LocalTrainer::Train() {
@@ -231,6 +316,7 @@ LocalProgress LocalTrainer::Progress() const {
   p.wall_seconds = Now() - state_->start;
   p.losses = state_->losses;
   p.stats = state_->stats;
+  p.eval = state_->eval;
   return p;
 }
 

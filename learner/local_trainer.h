@@ -40,9 +40,28 @@ struct LocalTrainerOptions {
   int64_t warmup = 1000;
   std::vector<std::string> agent_sets;  // KEY=VALUE agent config fields
   int64_t episode_window = 100;         // episodes in the reported return and success rate
+  // Evaluation: every eval_every env steps (0 = never), eval_episodes episodes with the current
+  // policy acting greedily (its most likely action) and as many sampling, on envs of their own
+  // that never feed replay. An episode still running after eval_max_steps steps is cut and
+  // counted with its return so far.
+  int64_t eval_every = 0;
+  int64_t eval_episodes = 8;
+  int64_t eval_max_steps = 10000;
 
   // INVALID_ARGUMENT naming the first bad value.
   absl::Status Validate() const;
+};
+
+// One evaluation: the mean return and success rate of its episodes in each mode.
+struct EvalResult {
+  int64_t env_steps = -1;  // the training env steps it ran at; -1: none has run yet
+  int64_t episodes = 0;    // per mode
+  int64_t cut = 0;         // episodes cut at eval_max_steps, both modes together
+  double greedy_return = 0;
+  double greedy_success = 0;
+  double sampled_return = 0;
+  double sampled_success = 0;
+  double seconds = 0;  // wall time it took
 };
 
 struct LocalProgress {
@@ -56,10 +75,11 @@ struct LocalProgress {
   double wall_seconds = 0;
   std::map<std::string, double> losses;  // of the latest update
   std::map<std::string, double> stats;   // its actor-critic statistics (entropy, ret, ...)
+  EvalResult eval;                       // the latest evaluation (options.eval_every)
 };
 
-// A progress CSV row of `p`: its counters, return and success, and the losses (rec = the decoder
-// losses summed over image, vector and text).
+// A progress CSV row of `p`: its counters, return and success, the losses (rec = the decoder
+// losses summed over image, vector and text), the statistics and the latest evaluation.
 services::CurveRow CurveRowOf(const LocalProgress& p);
 
 class LocalTrainer {
@@ -77,8 +97,10 @@ class LocalTrainer {
                                                               const LocalTrainerOptions& run);
   ~LocalTrainer();
 
-  // One env step of every env, then the updates it earned.
+  // One env step of every env, then the updates it earned, then an evaluation when one is due.
   absl::Status Tick();
+  // Runs an evaluation now (FAILED_PRECONDITION when options.eval_every is 0: no eval envs).
+  absl::StatusOr<EvalResult> Evaluate();
   // True once options.steps env steps are done or the success target is reached.
   bool done() const;
   bool reached_success() const;
@@ -94,7 +116,9 @@ class LocalTrainer {
   LocalTrainer(const LocalTrainerOptions& options, std::unique_ptr<envs::VectorEnv> envs,
                std::unique_ptr<DreamerAgent> agent);
   // `options` gives envs, batch, length, train ratio, seed and the run limits; `config` the agent.
+  // `env_options` builds the evaluation envs.
   static absl::StatusOr<std::unique_ptr<LocalTrainer>> Build(const LocalTrainerOptions& options,
+                                                             const envs::EnvOptions& env_options,
                                                              std::unique_ptr<envs::VectorEnv> envs,
                                                              const dreamer::AgentConfig& config);
   absl::Status Train();
@@ -102,6 +126,7 @@ class LocalTrainer {
   struct State;
   const LocalTrainerOptions options_;
   std::unique_ptr<envs::VectorEnv> envs_;
+  std::unique_ptr<envs::VectorEnv> eval_envs_;  // null without evaluation
   std::unique_ptr<DreamerAgent> agent_;
   std::unique_ptr<State> state_;
   bool resumed_ = false;

@@ -66,6 +66,58 @@ TEST(LocalTrainerTest, StepsTheEnvsAndSpendsTheTrainRatioOnUpdates) {
   EXPECT_FALSE((*trainer)->reached_success());
 }
 
+TEST(LocalTrainerTest, EvaluatesOnEnvsOfItsOwnWithoutChangingTraining) {
+  LocalTrainerOptions o = SmallRun();
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> plain = LocalTrainer::Create(o);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_TRUE(absl::IsFailedPrecondition((*plain)->Evaluate().status()));
+  ASSERT_TRUE(RunToEnd(**plain).ok());
+  EXPECT_EQ((*plain)->Progress().eval.env_steps, -1);
+  EXPECT_TRUE(CurveRowOf((*plain)->Progress()).eval.empty());
+
+  o.eval_every = 500;
+  o.eval_episodes = 3;
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> evaluated = LocalTrainer::Create(o);
+  ASSERT_TRUE(evaluated.ok()) << evaluated.status();
+  std::vector<int64_t> eval_steps;
+  while (!(*evaluated)->done()) {
+    ASSERT_TRUE((*evaluated)->Tick().ok());
+    const EvalResult& eval = (*evaluated)->Progress().eval;
+    if (eval.env_steps >= 0 && (eval_steps.empty() || eval_steps.back() != eval.env_steps)) {
+      eval_steps.push_back(eval.env_steps);
+    }
+  }
+  // Due at 500 and 1000: the first tick at or past each (2 envs: even steps).
+  EXPECT_EQ(eval_steps, (std::vector<int64_t>{500, 1000}));
+  const LocalProgress p = (*evaluated)->Progress();
+  EXPECT_EQ(p.eval.episodes, 3);
+  // Empty-5x5 pays at most 1 per episode; the first episodes of 3 envs, each mode.
+  for (double r : {p.eval.greedy_return, p.eval.sampled_return}) {
+    EXPECT_GE(r, 0);
+    EXPECT_LE(r, 1);
+  }
+  for (double s : {p.eval.greedy_success, p.eval.sampled_success}) {
+    EXPECT_TRUE(s == 0 || s == 1.0 / 3 || s == 2.0 / 3 || s == 1) << s;
+  }
+  // Training saw exactly what it saw without evaluation: evaluation has its own envs and RNG.
+  const LocalProgress q = (*plain)->Progress();
+  EXPECT_EQ(p.episodes, q.episodes);
+  EXPECT_EQ(p.updates, q.updates);
+  EXPECT_EQ(p.losses, q.losses);
+  const services::CurveRow row = CurveRowOf(p);
+  EXPECT_EQ(row.eval.at("env_steps"), 1000);
+  EXPECT_EQ(row.eval.at("greedy_return"), p.eval.greedy_return);
+
+  // Episodes still running at the step limit are cut and counted.
+  o.eval_max_steps = 2;  // no episode of Empty-5x5 ends in 2 steps
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> cut = LocalTrainer::Create(o);
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  absl::StatusOr<EvalResult> now = (*cut)->Evaluate();
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->cut, 6);
+  EXPECT_EQ(now->env_steps, 0);
+}
+
 TEST(LocalTrainerTest, ResumesUpdatesAndEnvStepsFromItsCheckpoint) {
   dreamfleet::testing::ScopedTempDir temp("local_trainer_test_");
   const std::string& dir = temp.path();
@@ -170,6 +222,14 @@ TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {
   trainer = LocalTrainer::Create(o);
   EXPECT_TRUE(absl::IsInvalidArgument(trainer.status())) << trainer.status();
   EXPECT_NE(trainer.status().message().find("KEY=VALUE"), std::string::npos) << trainer.status();
+
+  o = SmallRun();
+  o.eval_every = 1000;
+  o.eval_episodes = 0;
+  trainer = LocalTrainer::Create(o);
+  EXPECT_TRUE(absl::IsInvalidArgument(trainer.status())) << trainer.status();
+  EXPECT_NE(trainer.status().message().find("eval episodes 0"), std::string::npos)
+      << trainer.status();
 }
 
 }  // namespace

@@ -28,6 +28,13 @@ void PrintProgress(const dreamfleet::learner::LocalProgress& p, double updates_p
       loss("image") + loss("vector"),  // decoder loss, whichever observation the env has
       loss("rew"), loss("con"), loss("dyn"), loss("policy"), loss("value"),
       static_cast<long long>(p.skipped_updates));
+  if (p.eval.env_steps >= 0) {
+    std::printf(
+        "  latest evaluation (at %lld env steps): greedy return %.3f success %.2f, sampled "
+        "return %.3f success %.2f\n",
+        static_cast<long long>(p.eval.env_steps), p.eval.greedy_return, p.eval.greedy_success,
+        p.eval.sampled_return, p.eval.sampled_success);
+  }
   std::fflush(stdout);
 }
 
@@ -72,6 +79,10 @@ int main(int argc, char** argv) {
   command_line.AddInt("log-every", &log_every, "progress line every N env steps");
   command_line.AddInt("episode-window", &o.episode_window,
                       "episodes the reported return and success rate are over");
+  command_line.AddInt("eval-every", &o.eval_every,
+                      "evaluate the policy every N env steps on envs of its own, greedy and "
+                      "sampled (0 = never); printed and written to --progress-csv");
+  command_line.AddInt("eval-episodes", &o.eval_episodes, "episodes per evaluation and mode");
   command_line.AddString("checkpoint-dir", &o.checkpoint_dir,
                          "resume from and save checkpoints to DIR (\"\" = none)");
   command_line.AddInt("save-every", &o.save_every, "checkpoint every N updates");

@@ -28,6 +28,7 @@ std::vector<std::string> Header() {
                                       "mean_return", "success", "window_episodes"};
   for (const std::string& loss : CurveLossNames()) columns.push_back("loss_" + loss);
   for (const std::string& stat : CurveStatNames()) columns.push_back("ac_" + stat);
+  for (const std::string& eval : CurveEvalNames()) columns.push_back("eval_" + eval);
   return columns;
 }
 
@@ -49,6 +50,7 @@ std::string Cell(const CurveRow& row, const std::string& name) {
   }
   if (absl::StartsWith(name, "loss_")) return from(row.losses, name.substr(5));
   if (absl::StartsWith(name, "ac_")) return from(row.stats, name.substr(3));
+  if (absl::StartsWith(name, "eval_")) return from(row.eval, name.substr(5));
   return "";
 }
 
@@ -96,6 +98,12 @@ const std::vector<std::string>& CurveLossNames() {
 
 const std::vector<std::string>& CurveStatNames() {
   static const auto* names = new std::vector<std::string>{"entropy", "ret", "retnorm_scale"};
+  return *names;
+}
+
+const std::vector<std::string>& CurveEvalNames() {
+  static const auto* names = new std::vector<std::string>{
+      "env_steps", "greedy_return", "greedy_success", "sampled_return", "sampled_success"};
   return *names;
 }
 
@@ -231,20 +239,22 @@ absl::StatusOr<Curve> ReadCurve(const std::string& path) {
     RETURN_IF_ERROR(read_count("episodes", false, 0, &row.episodes));
     RETURN_IF_ERROR(read("success", false, 0, &row.success));
     RETURN_IF_ERROR(read_count("window_episodes", false, -1, &row.window_episodes));
-    for (const std::string& loss : CurveLossNames()) {
-      absl::Status status = number("loss_" + loss, &v);
-      if (status.ok())
-        row.losses[loss] = v;
-      else if (!absl::IsNotFound(status))
-        return status;
-    }
-    for (const std::string& stat : CurveStatNames()) {
-      absl::Status status = number("ac_" + stat, &v);
-      if (status.ok())
-        row.stats[stat] = v;
-      else if (!absl::IsNotFound(status))
-        return status;
-    }
+    // The named columns "<prefix><name>" that have a value, into *out.
+    auto read_group = [&](const std::string& prefix, const std::vector<std::string>& names,
+                          std::map<std::string, double>* out) -> absl::Status {
+      for (const std::string& name : names) {
+        absl::Status status = number(prefix + name, &v);
+        if (status.ok()) {
+          (*out)[name] = v;
+        } else if (!absl::IsNotFound(status)) {
+          return status;
+        }
+      }
+      return absl::OkStatus();
+    };
+    RETURN_IF_ERROR(read_group("loss_", CurveLossNames(), &row.losses));
+    RETURN_IF_ERROR(read_group("ac_", CurveStatNames(), &row.stats));
+    RETURN_IF_ERROR(read_group("eval_", CurveEvalNames(), &row.eval));
     curve.rows.push_back(std::move(row));
   }
   if (column.empty()) {
@@ -318,6 +328,21 @@ PlotSeries ReturnSeries(const Curve& curve, const std::string& label) {
   series.label = label;
   for (const CurveRow& row : curve.rows) {
     series.points.emplace_back(static_cast<double>(row.env_steps), row.mean_return);
+  }
+  return series;
+}
+
+PlotSeries EvalSeries(const Curve& curve, const std::string& name, const std::string& label) {
+  PlotSeries series;
+  series.label = label;
+  series.markers = true;
+  for (const CurveRow& row : curve.rows) {
+    auto at = row.eval.find("env_steps");
+    auto value = row.eval.find(name);
+    if (at == row.eval.end() || value == row.eval.end()) continue;
+    // Rows repeat the latest evaluation: one point per evaluation, in order.
+    if (!series.points.empty() && series.points.back().first >= at->second) continue;
+    series.points.emplace_back(at->second, value->second);
   }
   return series;
 }
@@ -458,6 +483,13 @@ absl::Status PlotPng(const std::vector<PlotSeries>& series, const PlotOptions& o
       }
     }
     cairo_stroke(cr);
+    if (!series[i].markers) continue;
+    for (const auto& [x, y] : series[i].points) {
+      if (!std::isfinite(x) || !std::isfinite(y)) continue;
+      cairo_new_sub_path(cr);
+      cairo_arc(cr, px(x), py(y), 3.5, 0, 2 * M_PI);
+    }
+    cairo_fill(cr);
   }
   cairo_restore(cr);
 
@@ -471,6 +503,10 @@ absl::Status PlotPng(const std::vector<PlotSeries>& series, const PlotOptions& o
     cairo_move_to(cr, left + 12, legend_y - 4);
     cairo_line_to(cr, left + 36, legend_y - 4);
     cairo_stroke(cr);
+    if (series[i].markers) {
+      cairo_arc(cr, left + 24, legend_y - 4, 3.5, 0, 2 * M_PI);
+      cairo_fill(cr);
+    }
     cairo_set_source_rgb(cr, 0, 0, 0);
     cairo_move_to(cr, left + 42, legend_y);
     cairo_show_text(cr, series[i].label.c_str());

@@ -34,6 +34,10 @@ struct CurveRow {
   // imagined states, ret = the mean imagined lambda-return, retnorm_scale = the return
   // normaliser's scale); written as "ac_<name>", missing ones empty.
   std::map<std::string, double> stats;
+  // The latest evaluation by name (env_steps = the training env steps it ran at, greedy_return,
+  // greedy_success, sampled_return, sampled_success); written as "eval_<name>", all empty
+  // before the first one (a row repeats the latest evaluation until the next).
+  std::map<std::string, double> eval;
 };
 
 // The loss columns every progress CSV has, in order (as "loss_<name>").
@@ -41,6 +45,8 @@ const std::vector<std::string>& CurveLossNames();
 
 // The actor-critic statistic columns every progress CSV has, in order (as "ac_<name>").
 const std::vector<std::string>& CurveStatNames();
+// The evaluation columns every progress CSV has, in order (as "eval_<name>").
+const std::vector<std::string>& CurveEvalNames();
 
 // The curve's losses from an update's losses as the agent names them: rec = the decoder losses
 // (image + vector + text), the others by name; absent ones stay absent.
@@ -102,6 +108,7 @@ absl::StatusOr<CurveOffsets> ResumeCurve(const std::string& path, int64_t env_st
 struct PlotSeries {
   std::string label;
   std::vector<std::pair<double, double>> points;  // (x, y), x increasing
+  bool markers = false;  // a dot on every point too (sparse series such as evaluations)
 };
 
 struct PlotOptions {
@@ -120,5 +127,8 @@ absl::Status PlotPng(const std::vector<PlotSeries>& series, const PlotOptions& o
 
 // Return against env steps of one curve, one series.
 PlotSeries ReturnSeries(const Curve& curve, const std::string& label);
+// Evaluation `name` (e.g. "greedy_return") against the env steps each evaluation ran at, one
+// point per evaluation; no points when the curve has none.
+PlotSeries EvalSeries(const Curve& curve, const std::string& name, const std::string& label);
 
 }  // namespace dreamfleet::services

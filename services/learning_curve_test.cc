@@ -129,6 +129,38 @@ TEST(LearningCurveTest, AppendingToAnOlderFileFollowsItsHeader) {
   EXPECT_EQ(curve->levels[0].label, "target");
 }
 
+TEST(LearningCurveTest, EvaluationsRoundTripAndPlotOnePointEach) {
+  dreamfleet::testing::ScopedTempDir dir("curve_test_");
+  const std::string path = dir.path() + "/progress.csv";
+  {
+    absl::StatusOr<CurveWriter> writer = CurveWriter::Open(path);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    CurveRow row = Row(1000, 0.5);  // before the first evaluation
+    ASSERT_TRUE(writer->Append(row).ok());
+    // Rows repeat the latest evaluation until the next one.
+    row.eval = {{"env_steps", 1000}, {"greedy_return", 2.5}, {"sampled_return", 1}};
+    for (int64_t steps : {2000, 3000}) {
+      row.env_steps = steps;
+      ASSERT_TRUE(writer->Append(row).ok());
+    }
+    row.eval = {{"env_steps", 4000}, {"greedy_return", 4}, {"sampled_return", 2}};
+    row.env_steps = 4000;
+    ASSERT_TRUE(writer->Append(row).ok());
+  }
+  absl::StatusOr<Curve> curve = ReadCurve(path);
+  ASSERT_TRUE(curve.ok()) << curve.status();
+  EXPECT_TRUE(curve->rows[0].eval.empty());
+  EXPECT_DOUBLE_EQ(curve->rows[1].eval.at("greedy_return"), 2.5);
+  EXPECT_FALSE(curve->rows[1].eval.count("greedy_success"));
+  const PlotSeries greedy = EvalSeries(*curve, "greedy_return", "greedy");
+  EXPECT_TRUE(greedy.markers);
+  ASSERT_EQ(greedy.points.size(), 2u);
+  EXPECT_EQ(greedy.points[0], (std::pair<double, double>{1000, 2.5}));
+  EXPECT_EQ(greedy.points[1], (std::pair<double, double>{4000, 4}));
+  EXPECT_TRUE(EvalSeries(*curve, "greedy_success", "").points.empty());
+  EXPECT_TRUE(PlotPng({ReturnSeries(*curve, "training"), greedy}, {}, dir.path() + "/c.png").ok());
+}
+
 TEST(LearningCurveTest, CurveLossesSumTheDecodersIntoRec) {
   std::map<std::string, double> losses =
       CurveLosses({{"image", 2}, {"vector", 0.5}, {"dyn", 1}, {"policy", -0.25}, {"kl", 9}});
