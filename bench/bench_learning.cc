@@ -269,6 +269,10 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
     return absl::PermissionDeniedError(
         absl::StrCat("cannot create ", run_dir, ": ", error.message()));
   }
+  // The run's whole config, for `dreamfleet play --run` and anyone repeating the run.
+  if (std::ofstream out(run_dir + "/config.yaml"); !(out << services::ConfigToYaml(config))) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot write ", run_dir, "/config.yaml"));
+  }
   learner::LocalTrainerOptions run;
   run.steps = task.env_steps;
   run.checkpoint_dir = run_dir + "/checkpoint";

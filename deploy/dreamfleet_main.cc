@@ -24,6 +24,7 @@ Commands:
   status          Show the learner, replay shards and actors of a running cluster.
   replay          Query a replay shard: replay info|episodes|export --address HOST:PORT.
   plot RUN_DIR    Draw a run's learning curve (its progress.csv) as RUN_DIR/curve.png.
+  play            Play episodes with a trained agent into a GIF: play --run RUN_DIR.
   config print    Print the merged config (--config FILE, --set section.key=value, --docs).
   version         Print the version and the library versions it was built with.
 
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
   if (command == "config") return ConfigCommand(argc - 1, argv + 1);
   if (command == "up") return dreamfleet::deploy::RunUp(argc - 1, argv + 1);
   if (command == "status") return dreamfleet::deploy::RunStatus(argc - 1, argv + 1);
+  if (command == "play") return dreamfleet::deploy::RunPlay(argc - 1, argv + 1);
   if (command == "plot") return dreamfleet::deploy::RunPlot(argc - 1, argv + 1, std::cout, std::cerr);
   if (command == "replay") {
 #ifdef DREAMFLEET_HAVE_REPLAY_CLI

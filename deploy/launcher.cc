@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -92,12 +94,6 @@ class ClusterCurve {
   absl::Duration last_ = -absl::InfiniteDuration();
 };
 
-std::string BinDir() {
-  std::error_code error;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", error);
-  return error ? std::string("build/bin") : self.parent_path().string();
-}
-
 bool Executable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 
 struct Plan {
@@ -163,6 +159,23 @@ std::string ProgressText(const ClusterStatus& status, const ProcessSupervisor& s
 }
 
 }  // namespace
+
+std::string BinDir() {
+  std::error_code error;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? std::string("build/bin") : self.parent_path().string();
+}
+
+int RunPlay(int argc, char** argv) {
+  const std::string binary = BinDir() + "/dreamfleet-play";
+  std::vector<char*> args = {const_cast<char*>(binary.c_str())};
+  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  execv(binary.c_str(), args.data());
+  std::cerr << "error: cannot run " << binary << ": " << std::strerror(errno)
+            << " (it is built with the learner and the replay server)\n";
+  return 1;
+}
 
 int RunUp(int argc, char** argv) {
   std::string config_path;

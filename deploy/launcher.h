@@ -3,7 +3,17 @@
 // --max-minutes / --until-success say so.
 #pragma once
 
+#include <string>
+
 namespace dreamfleet::deploy {
+
+// The directory of the running dreamfleet binary, where its sibling binaries (dreamfleet-learner,
+// dreamfleet-play, ...) live; "build/bin" when /proc/self/exe cannot be read.
+std::string BinDir();
+
+// `dreamfleet play`: runs dreamfleet-play from BinDir() with argv[1..] (argv[0] is "play");
+// returns only when it cannot be started.
+int RunPlay(int argc, char** argv);
 
 // argv[0] is "up".
 int RunUp(int argc, char** argv);

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "services/step_record.h"
 
 namespace dreamfleet::envs {
@@ -60,6 +61,13 @@ class Environment {
   virtual absl::Status Reset(uint64_t seed, StepBuffer* out) = 0;
   // Applies `action` in [0, num_actions) and writes the resulting step.
   virtual absl::Status Step(int action, StepBuffer* out) = 0;
+  // A picture of the current state for people (episode GIFs), whatever the observation is:
+  // [*height, *width, 3] RGB into *rgb. UNIMPLEMENTED for envs without one (envs that observe an
+  // image can show that instead).
+  virtual absl::Status RenderRgb(std::vector<uint8_t>* rgb, int* height, int* width) {
+    (void)rgb, (void)height, (void)width;
+    return absl::UnimplementedError(absl::StrCat("env ", spec().name, " cannot render a picture"));
+  }
 };
 
 }  // namespace dreamfleet::envs

@@ -59,6 +59,9 @@ class GridWorld : public Environment {
   const EnvSpec& spec() const override { return spec_; }
   absl::Status Reset(uint64_t seed, StepBuffer* out) override;
   absl::Status Step(int action, StepBuffer* out) override;
+  // What the image observation shows (the grid, or the egocentric view) at the observation's
+  // size, also for a symbolic env; a grayscale env's gray is copied to all three channels.
+  absl::Status RenderRgb(std::vector<uint8_t>* rgb, int* height, int* width) override;
 
   // Read-only state, for tests and debugging.
   int size() const { return size_; }

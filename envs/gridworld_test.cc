@@ -418,5 +418,30 @@ TEST(GridWorldTest, SymbolicEmptyGridReachesTheGoalLikeTheImageView) {
   EXPECT_EQ(vec[goal + 6 + 1], 1.0f);
 }
 
+TEST(GridWorldTest, RendersForPeopleWhatTheImageViewShowsAlsoWhenSymbolic) {
+  auto symbolic = MakeSymbolic("grid_empty_5x5");
+  EnvOptions o;
+  o.name = "grid_empty_5x5";
+  auto full = MakeEnvironment(o);
+  ASSERT_TRUE(symbolic != nullptr && full.ok());
+  std::vector<float> vec(symbolic->spec().vector_size);
+  std::vector<uint8_t> image((*full)->spec().image_bytes());
+  StepBuffer a, b;
+  a.vector = vec.data();
+  b.image = image.data();
+  ASSERT_TRUE(symbolic->Reset(4, &a).ok());
+  ASSERT_TRUE((*full)->Reset(4, &b).ok());
+  for (int action : {GridWorld::kForward, GridWorld::kRight}) {
+    ASSERT_TRUE(symbolic->Step(action, &a).ok());
+    ASSERT_TRUE((*full)->Step(action, &b).ok());
+  }
+  std::vector<uint8_t> rgb;
+  int h = 0, w = 0;
+  ASSERT_TRUE(symbolic->RenderRgb(&rgb, &h, &w).ok());
+  EXPECT_EQ(h, 64);
+  EXPECT_EQ(w, 64);
+  EXPECT_EQ(rgb, image);  // the same picture as the image observation
+}
+
 }  // namespace
 }  // namespace dreamfleet::envs

@@ -96,6 +96,11 @@ void MinAtarEnv::Write(float reward, bool is_first, bool terminal, StepBuffer* o
     return;
   }
   if (out->image == nullptr) return;
+  ColourCells();
+  renderer_.Render(cell_colors_.data(), out->image);
+}
+
+void MinAtarEnv::ColourCells() {
   const int c = game_->num_channels();
   for (int cell = 0; cell < kMinAtarSize * kMinAtarSize; ++cell) {
     Rgb color;  // black background
@@ -107,7 +112,17 @@ void MinAtarEnv::Write(float reward, bool is_first, bool terminal, StepBuffer* o
     }
     cell_colors_[cell] = color;
   }
-  renderer_.Render(cell_colors_.data(), out->image);
+}
+
+absl::Status MinAtarEnv::RenderRgb(std::vector<uint8_t>* rgb, int* height, int* width) {
+  constexpr int kPixels = 16 * kMinAtarSize;
+  static const CellRenderer* const renderer =
+      new CellRenderer(kMinAtarSize, kMinAtarSize, kPixels, kPixels, 3);
+  ColourCells();
+  rgb->resize(kPixels * kPixels * 3);
+  renderer->Render(cell_colors_.data(), rgb->data());
+  *height = *width = kPixels;
+  return absl::OkStatus();
 }
 
 }  // namespace dreamfleet::envs

@@ -44,6 +44,8 @@ class MinAtarEnv : public Environment {
   const EnvSpec& spec() const override { return spec_; }
   absl::Status Reset(uint64_t seed, StepBuffer* out) override;
   absl::Status Step(int action, StepBuffer* out) override;
+  // The board at 16 pixels a cell (160x160), in the observation's colours.
+  absl::Status RenderRgb(std::vector<uint8_t>* rgb, int* height, int* width) override;
 
   // The binary state behind the latest observation: [10, 10, C] row-major (y, x, channel).
   const std::vector<uint8_t>& state() const { return state_; }
@@ -57,6 +59,7 @@ class MinAtarEnv : public Environment {
  private:
   MinAtarEnv(std::unique_ptr<MinAtarGame> game, const MinAtarOptions& options, int max_steps);
   void Write(float reward, bool is_first, bool terminal, StepBuffer* out);
+  void ColourCells();  // cell_colors_ from state_
 
   std::unique_ptr<MinAtarGame> game_;
   MinAtarOptions options_;

@@ -74,6 +74,37 @@ TEST(MinAtarSymbolicTest, EveryGameObservesItsChannelGridAsAVector) {
   EXPECT_EQ(MakeEnvironment(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(MinAtarSymbolicTest, RendersThePictureOfItsBoardForPeople) {
+  EnvOptions o;
+  o.name = "minatar_breakout";
+  o.view = "symbolic";
+  auto made = MakeEnvironment(o);
+  ASSERT_TRUE(made.ok()) << made.status();
+  std::vector<float> vector((*made)->spec().vector_size);
+  StepBuffer out;
+  out.vector = vector.data();
+  ASSERT_TRUE((*made)->Reset(1, &out).ok());
+  std::vector<uint8_t> rgb;
+  int h = 0, w = 0;
+  ASSERT_TRUE((*made)->RenderRgb(&rgb, &h, &w).ok());
+  ASSERT_EQ(h, 160);
+  ASSERT_EQ(w, 160);
+  ASSERT_EQ(rgb.size(), 160u * 160 * 3);
+  // Every cell is a 16x16 block of its channel's colour (black where empty); bricks fill row 3.
+  auto* env = static_cast<MinAtarEnv*>(made->get());
+  int bricks = 0;
+  for (int x = 0; x < 10; ++x) {
+    const uint8_t* p = rgb.data() + ((3 * 16 + 8) * 160 + x * 16 + 8) * 3;
+    bool any = false;
+    for (int c = 0; c < env->num_channels(); ++c) any |= StateAt(*env, 3, x, c) != 0;
+    if (any) {
+      ++bricks;
+      EXPECT_TRUE(p[0] || p[1] || p[2]) << "brick at column " << x << " drawn black";
+    }
+  }
+  EXPECT_EQ(bricks, 10);
+}
+
 TEST(MinAtarBreakoutTest, ResetPlacesBricksPaddleAndBallInACorner) {
   auto env = MakeMinAtar("minatar_breakout");
   auto* game = static_cast<MinAtarBreakout*>(env->game());

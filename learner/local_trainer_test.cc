@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "learner/play.h"
 #include "tests/test_process.h"
 
 namespace dreamfleet::learner {
@@ -203,6 +204,49 @@ TEST(LocalTrainerTest, TrainsWithReplayContextWhichTheClusterRefuses) {
   const LocalProgress p = (*trainer)->Progress();
   EXPECT_GE(p.updates, 80) << "every update's batch carried its context and wrote latents back";
   EXPECT_TRUE(p.losses.count("dyn"));
+}
+
+TEST(PlayTest, PlaysACheckpointsEpisodesFrameByFrame) {
+  dreamfleet::testing::ScopedTempDir temp("play_test_");
+  const std::string dir = temp.path() + "/checkpoint";
+  std::optional<services::Config> config = SmallConfig({});
+  LocalTrainerOptions run;
+  run.steps = 400;
+  run.checkpoint_dir = dir;
+  {
+    absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    ASSERT_TRUE(RunToEnd(**trainer).ok());
+    ASSERT_TRUE((*trainer)->Save().ok());
+  }
+  PlayOptions o;
+  o.checkpoint_dir = dir;
+  o.episodes = 2;
+  o.max_steps = 12;  // Empty-5x5 needs at least 5 steps: a short cut episode or two
+  absl::StatusOr<PlayResult> played = Play(*config, o);
+  ASSERT_TRUE(played.ok()) << played.status();
+  ASSERT_EQ(played->episodes.size(), 2u);
+  int64_t steps = 0;
+  for (const PlayedEpisode& e : played->episodes) {
+    EXPECT_GE(e.length, 1);
+    EXPECT_LE(e.length, 12);
+    EXPECT_EQ(e.cut, e.length == 12 && !e.success);
+    steps += e.length;
+  }
+  // The symbolic env has no image: its pictures come from RenderRgb, one per step plus the first.
+  EXPECT_EQ(played->height, 64);
+  EXPECT_EQ(played->width, 64);
+  EXPECT_EQ(played->frame_count(), steps + 2);
+
+  o.checkpoint_dir = temp.path() + "/nothing_here";
+  EXPECT_TRUE(absl::IsNotFound(Play(*config, o).status()));
+  o.checkpoint_dir = dir;
+  o.episodes = 0;
+  EXPECT_TRUE(absl::IsInvalidArgument(Play(*config, o).status()));
+  o.episodes = 1;
+  config->learner.preset = "12m";  // not the model the checkpoint holds
+  absl::Status mismatch = Play(*config, o).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(mismatch)) << mismatch;
 }
 
 TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {

@@ -1,6 +1,7 @@
 // The real dreamfleet-train-local binary: a run with --progress-csv writes a curve with the
 // actor-critic statistics, a second run on the same checkpoint directory resumes and carries the
-// curve on (env steps, wall seconds and episodes keep rising), and a bad config key is refused.
+// curve on (env steps, wall seconds and episodes keep rising), `dreamfleet play` turns the
+// checkpoint into a GIF, and a bad config key is refused.
 #include <string>
 #include <vector>
 
@@ -64,6 +65,22 @@ TEST(TrainLocalTest, ProgressCsvCarriesOnAcrossAResume) {
     EXPECT_GE(b.wall_seconds, a.wall_seconds) << "row " << i;
     EXPECT_GE(b.episodes, a.episodes) << "row " << i;
   }
+
+  // `dreamfleet play` plays the checkpoint into a GIF (the same --set describes the run).
+  std::vector<std::string> play = {testing::BinaryPath("dreamfleet"), "play"};
+  for (const std::string& arg : Argv(dir.path(), 0)) {
+    if (arg.rfind("--set=", 0) == 0) play.push_back(arg);
+  }
+  const std::string gif = dir.path() + "/episode.gif";
+  play.insert(play.end(), {"--checkpoint=" + dir.path() + "/checkpoint", "--episodes=2",
+                           "--max-steps=5", "--out=" + gif});
+  ASSERT_EQ(RunToExit(play, log), 0) << testing::ReadFile(log);
+  EXPECT_EQ(testing::ReadFile(gif).substr(0, 6), "GIF89a");
+  // No such run: a usage error naming it.
+  ASSERT_EQ(
+      RunToExit({testing::BinaryPath("dreamfleet"), "play", "--run=" + dir.path() + "/nope"}, log),
+      2);
+  EXPECT_THAT(testing::ReadFile(log), HasSubstr("is not a directory"));
 }
 
 TEST(TrainLocalTest, AnUnknownConfigKeyIsRefusedByName) {

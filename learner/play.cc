@@ -1,0 +1,104 @@
+#include "learner/play.h"
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "dreamer/agent_config.h"
+#include "dreamer/policy.h"
+#include "envs/env_config.h"
+#include "envs/vector_env.h"
+#include "learner/dreamer_agent.h"
+#include "services/status_macros.h"
+
+namespace dreamfleet::learner {
+namespace {
+
+// Played envs take env indices no training or evaluation env uses.
+constexpr int kPlayEnvIndex = 1 << 21;
+
+// Appends the current picture of env 0 of `envs` to *result.
+absl::Status AppendFrame(envs::VectorEnv& envs, PlayResult* result) {
+  const envs::EnvSpec& spec = envs.spec();
+  std::vector<uint8_t> rgb;
+  int height = 0, width = 0;
+  if (spec.image_bytes() > 0 && (spec.image_channels == 3 || spec.image_channels == 1)) {
+    height = spec.image_height;
+    width = spec.image_width;
+    const uint8_t* image = envs.image();
+    rgb.resize(static_cast<size_t>(height) * width * 3);
+    for (size_t p = 0; p < static_cast<size_t>(height) * width; ++p) {
+      for (int k = 0; k < 3; ++k) {
+        rgb[p * 3 + k] = image[p * spec.image_channels + (spec.image_channels == 3 ? k : 0)];
+      }
+    }
+  } else {
+    RETURN_IF_ERROR(envs.env(0)->RenderRgb(&rgb, &height, &width));
+  }
+  if (result->height == 0) {
+    result->height = height;
+    result->width = width;
+  } else if (height != result->height || width != result->width) {
+    return absl::InternalError(absl::StrCat("env ", spec.name, " changed its picture size from ",
+                                            result->height, "x", result->width, " to ", height, "x",
+                                            width));
+  }
+  result->frames.insert(result->frames.end(), rgb.begin(), rgb.end());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<PlayResult> Play(const services::Config& config, const PlayOptions& options) {
+  if (options.episodes < 1 || options.max_steps < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("need episodes >= 1 and max steps >= 1; got ",
+                                                   options.episodes, " and ", options.max_steps));
+  }
+  if (options.checkpoint_dir.empty()) return absl::InvalidArgumentError("no checkpoint directory");
+  envs::EnvOptions env_options = envs::EnvOptionsFromConfig(config, 0);
+  env_options.base_seed = options.seed;
+  env_options.env_index = kPlayEnvIndex;
+  ASSIGN_OR_RETURN(std::unique_ptr<envs::VectorEnv> envs, envs::VectorEnv::Create(env_options, 1));
+  ASSIGN_OR_RETURN(dreamer::AgentConfig agent_config,
+                   dreamer::AgentConfigFromConfig(config, envs->spec()));
+  ASSIGN_OR_RETURN(std::unique_ptr<DreamerAgent> agent, DreamerAgent::Create(agent_config));
+  if (absl::Status restored = agent->Restore(options.checkpoint_dir); !restored.ok()) {
+    if (absl::IsNotFound(restored)) {
+      return absl::NotFoundError(
+          absl::StrCat("no checkpoint in ", options.checkpoint_dir, ": ", restored.message()));
+    }
+    return restored;
+  }
+  dreamer::Policy policy = agent->policy();
+  torch::Generator generator = at::detail::createCPUGenerator(options.seed);
+  PlayResult result;
+  RETURN_IF_ERROR(envs->Reset());
+  for (int64_t episode = 0; episode < options.episodes; ++episode) {
+    // Each episode starts on an is_first observation: after the previous one ended, the step that
+    // auto-resets the env (its action is ignored); after one was cut, a Reset.
+    if (episode > 0 && result.episodes.back().cut) {
+      RETURN_IF_ERROR(envs->Reset());
+    } else if (episode > 0) {
+      RETURN_IF_ERROR(envs->Step(std::vector<int>(1, 0)));
+    }
+    dreamer::PolicyState state = policy->Initial(1);
+    PlayedEpisode played;
+    RETURN_IF_ERROR(AppendFrame(*envs, &result));
+    std::vector<int> action;
+    bool ended = false;
+    while (!ended && played.length < options.max_steps) {
+      RETURN_IF_ERROR(
+          dreamer::ActOnEnvs(policy, *envs, &state, generator, &action, options.greedy));
+      RETURN_IF_ERROR(envs->Step(action));
+      ++played.length;
+      played.episode_return += envs->reward()[0];
+      played.success |= envs->success()[0] != 0;
+      ended = envs->is_last()[0] != 0;
+      RETURN_IF_ERROR(AppendFrame(*envs, &result));
+    }
+    played.cut = !ended;
+    result.episodes.push_back(played);
+  }
+  return result;
+}
+
+}  // namespace dreamfleet::learner

@@ -1,0 +1,117 @@
+// dreamfleet-play (also `dreamfleet play`): a trained agent's episodes as an animated GIF.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "learner/play.h"
+#include "replay_server/image_export.h"
+#include "services/command_line.h"
+#include "services/config.h"
+#include "services/thread_env.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace dreamfleet;
+
+int Main(int argc, char** argv) {
+  std::string run_dir, out;
+  learner::PlayOptions o;
+  int64_t seed = 1, frame_ms = 80;
+  services::CommandLine command_line(
+      "dreamfleet play [--run RUN_DIR | --checkpoint DIR --config FILE] [flags]",
+      "Plays episodes with a trained agent and writes them as an animated GIF, one frame per "
+      "step. --run takes a run directory: its config.yaml, and its checkpoint/ (bench_learning, "
+      "dreamfleet-train-local) or learner/ (dreamfleet up). --config and --set override the "
+      "config (they must describe the env and model the checkpoint was trained with); "
+      "--checkpoint names the checkpoint directory itself.");
+  command_line.AddConfigFlags();
+  command_line.AddString("run", &run_dir, "run directory (config.yaml + checkpoint/ or learner/)");
+  command_line.AddString("checkpoint", &o.checkpoint_dir, "checkpoint directory (\"\" = --run's)");
+  command_line.AddString("out", &out, "GIF to write (\"\" = <run>/episode.gif, else episode.gif)");
+  command_line.AddInt("episodes", &o.episodes, "episodes to play, one after another");
+  command_line.AddBool("greedy", &o.greedy,
+                       "act with the policy's most likely action (--greedy=false: sample)");
+  command_line.AddInt("max-steps", &o.max_steps, "cut an episode after this many steps");
+  command_line.AddInt("seed", &seed, "seed of the episodes and of sampling");
+  command_line.AddInt("frame-ms", &frame_ms, "milliseconds each frame shows (10 to 1000)");
+  int exit_code = 0;
+  if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
+  if (frame_ms < 10 || frame_ms > 1000 || seed < 0) {
+    std::cerr << "dreamfleet play: need --frame-ms from 10 to 1000 and --seed >= 0\n";
+    return 2;
+  }
+  o.seed = static_cast<uint64_t>(seed);
+  if (run_dir.empty() && o.checkpoint_dir.empty()) {
+    std::cerr << "dreamfleet play: say which agent: --run RUN_DIR or --checkpoint DIR\n";
+    return 2;
+  }
+  std::string config_path = command_line.config_path();
+  if (!run_dir.empty()) {
+    if (!fs::is_directory(run_dir)) {
+      std::cerr << "dreamfleet play: --run " << run_dir << " is not a directory\n";
+      return 2;
+    }
+    if (config_path.empty()) {
+      config_path = run_dir + "/config.yaml";
+      if (!fs::exists(config_path)) {
+        std::cerr << "dreamfleet play: " << config_path
+                  << " is missing; name the run's config with --config\n";
+        return 2;
+      }
+    }
+    if (o.checkpoint_dir.empty()) {
+      o.checkpoint_dir = fs::is_directory(run_dir + "/checkpoint") ? run_dir + "/checkpoint"
+                                                                   : run_dir + "/learner";
+    }
+    if (out.empty()) out = run_dir + "/episode.gif";
+  }
+  if (out.empty()) out = "episode.gif";
+  absl::StatusOr<services::Config> config =
+      services::LoadConfig(config_path, command_line.overrides());
+  if (!config.ok()) {
+    std::cerr << "dreamfleet play: " << config.status() << "\n";
+    return 2;
+  }
+  std::printf("playing %lld episode(s) of %s with %s (%s)\n", static_cast<long long>(o.episodes),
+              config->env.name.c_str(), o.checkpoint_dir.c_str(), o.greedy ? "greedy" : "sampled");
+  std::fflush(stdout);
+  absl::StatusOr<learner::PlayResult> played = learner::Play(*config, o);
+  if (!played.ok()) {
+    std::cerr << "dreamfleet play: " << played.status() << "\n";
+    return absl::IsInvalidArgument(played.status()) ? 2 : 1;
+  }
+  for (size_t i = 0; i < played->episodes.size(); ++i) {
+    const learner::PlayedEpisode& e = played->episodes[i];
+    std::printf("episode %zu: return %.3f, %lld steps%s%s\n", i + 1, e.episode_return,
+                static_cast<long long>(e.length), e.success ? ", success" : "",
+                e.cut ? " (cut at --max-steps)" : "");
+  }
+  replay::Frames frames;
+  frames.height = played->height;
+  frames.width = played->width;
+  frames.channels = 3;
+  frames.data = std::move(played->frames);
+  absl::StatusOr<std::string> gif = replay::EncodeGif(frames, static_cast<int>(frame_ms / 10));
+  if (!gif.ok()) {
+    std::cerr << "dreamfleet play: " << gif.status() << "\n";
+    return 1;
+  }
+  std::ofstream file(out, std::ios::binary);
+  if (!(file << *gif) || !file.flush()) {
+    std::cerr << "dreamfleet play: cannot write " << out << "\n";
+    return 1;
+  }
+  std::printf("wrote %s (%d frames, %dx%d)\n", out.c_str(), frames.count(), frames.height,
+              frames.width);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dreamfleet::services::EnsureThreadEnvironment(argc, argv);
+  return Main(argc, argv);
+}
