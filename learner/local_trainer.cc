@@ -3,9 +3,15 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "dreamer/policy.h"
 #include "envs/env_config.h"
 #include "envs/episode_window.h"
@@ -54,6 +60,10 @@ absl::Status LocalTrainerOptions::Validate() const {
         "need eval every >= 0 env steps, eval episodes >= 1, eval max steps >= 1; got eval every ",
         eval_every, ", eval episodes ", eval_episodes, ", eval max steps ", eval_max_steps));
   }
+  if (!best_dir.empty() && eval_every == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a best-agent directory (", best_dir, ") needs evaluations: set eval every > 0 env steps"));
+  }
   if (envs < 1 || batch < 1 || length < 2 || train_ratio < 0 || steps < 0 || save_every < 1 ||
       episode_window < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -89,6 +99,7 @@ struct LocalTrainer::State {
   std::map<std::string, double> stats;
   EvalResult eval;
   int64_t next_eval = 0;  // env steps at which the next evaluation is due
+  double best_eval_return = -std::numeric_limits<double>::infinity();
 };
 
 absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const LocalTrainerOptions& o) {
@@ -172,6 +183,13 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
     // The first evaluation after the start (or the resumed step) lands on a multiple of eval_every.
     trainer->state_->next_eval = (trainer->state_->env_steps / o.eval_every + 1) * o.eval_every;
   }
+  if (!o.best_dir.empty() && trainer->resumed_) {
+    // A resumed run only replaces its best agent with a better one.
+    if (std::ifstream in(o.best_dir + "/score.txt"); in) {
+      double score = 0;
+      if (in >> score) trainer->state_->best_eval_return = score;
+    }
+  }
   return trainer;
 }
 
@@ -212,6 +230,11 @@ absl::Status LocalTrainer::Tick() {
   if (eval_envs_ && s.env_steps >= s.next_eval) {
     ASSIGN_OR_RETURN(s.eval, Evaluate());
     while (s.next_eval <= s.env_steps) s.next_eval += options_.eval_every;
+    if (!options_.best_dir.empty() && s.eval.greedy_return > s.best_eval_return) {
+      // A failed best checkpoint does not stop training; the next better one may succeed.
+      if (absl::Status saved = SaveBest(); !saved.ok())
+        DF_LOG(ERROR) << "best checkpoint: " << saved;
+    }
   }
   return absl::OkStatus();
 }
@@ -318,6 +341,30 @@ LocalProgress LocalTrainer::Progress() const {
   p.stats = state_->stats;
   p.eval = state_->eval;
   return p;
+}
+
+double LocalTrainer::best_eval_return() const { return state_->best_eval_return; }
+
+absl::Status LocalTrainer::SaveBest() {
+  State& s = *state_;
+  agent_->counters()["env_steps"] = s.env_steps;
+  absl::Status status = agent_->Save(options_.best_dir, /*keep_last=*/1);
+  if (!status.ok() && !absl::IsAlreadyExists(status)) return status;
+  // The score after the checkpoint, replaced atomically: a crash leaves the old score with a
+  // checkpoint at least as good.
+  const std::string score = options_.best_dir + "/score.txt";
+  {
+    std::ofstream out(score + ".tmp", std::ios::trunc);
+    out << absl::StrFormat("%.17g %lld\n", s.eval.greedy_return,
+                           static_cast<long long>(s.eval.env_steps));
+    if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", score, ".tmp"));
+  }
+  if (std::rename((score + ".tmp").c_str(), score.c_str()) != 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot rename ", score, ".tmp: ", std::strerror(errno)));
+  }
+  s.best_eval_return = s.eval.greedy_return;
+  return absl::OkStatus();
 }
 
 absl::Status LocalTrainer::Save() {

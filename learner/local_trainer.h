@@ -47,6 +47,9 @@ struct LocalTrainerOptions {
   int64_t eval_every = 0;
   int64_t eval_episodes = 8;
   int64_t eval_max_steps = 10000;
+  // With evaluation: the agent of the best greedy evaluation return so far is kept here as a
+  // checkpoint of its own (written atomically; its score in <best_dir>/score.txt). "" = none.
+  std::string best_dir;
 
   // INVALID_ARGUMENT naming the first bad value.
   absl::Status Validate() const;
@@ -108,6 +111,9 @@ class LocalTrainer {
   // Writes a checkpoint (with the env step counter) when a checkpoint dir is set.
   absl::Status Save();
   bool resumed() const { return resumed_; }
+  // The best greedy evaluation return so far (from best_dir's score.txt after a resume); -inf
+  // before the first evaluation.
+  double best_eval_return() const;
 
   const envs::EnvSpec& spec() const { return envs_->spec(); }
   DreamerAgent& agent() { return *agent_; }
@@ -122,6 +128,7 @@ class LocalTrainer {
                                                              std::unique_ptr<envs::VectorEnv> envs,
                                                              const dreamer::AgentConfig& config);
   absl::Status Train();
+  absl::Status SaveBest();  // the agent to options.best_dir, with the latest evaluation's score
 
   struct State;
   const LocalTrainerOptions options_;

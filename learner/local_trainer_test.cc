@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -108,6 +109,27 @@ TEST(LocalTrainerTest, EvaluatesOnEnvsOfItsOwnWithoutChangingTraining) {
   const services::CurveRow row = CurveRowOf(p);
   EXPECT_EQ(row.eval.at("env_steps"), 1000);
   EXPECT_EQ(row.eval.at("greedy_return"), p.eval.greedy_return);
+
+  // The best greedy evaluation's agent, kept beside the run: a checkpoint that restores.
+  dreamfleet::testing::ScopedTempDir temp("local_trainer_best_");
+  o.best_dir = temp.path() + "/best";
+  o.eval_max_steps = 10000;
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> best = LocalTrainer::Create(o);
+  ASSERT_TRUE(best.ok()) << best.status();
+  ASSERT_TRUE(RunToEnd(**best).ok());
+  const double best_return = (*best)->best_eval_return();
+  EXPECT_GE(best_return, (*best)->Progress().eval.greedy_return);
+  std::ifstream score(o.best_dir + "/score.txt");
+  double saved = -1;
+  int64_t at = -1;
+  ASSERT_TRUE(score >> saved >> at) << "no score.txt in " << o.best_dir;
+  EXPECT_DOUBLE_EQ(saved, best_return);
+  EXPECT_TRUE(at == 500 || at == 1000) << at;
+  absl::StatusOr<std::unique_ptr<DreamerAgent>> restored =
+      DreamerAgent::Create((*best)->agent().config());
+  ASSERT_TRUE(restored.ok());
+  EXPECT_TRUE((*restored)->Restore(o.best_dir).ok());
+  o.best_dir.clear();
 
   // Episodes still running at the step limit are cut and counted.
   o.eval_max_steps = 2;  // no episode of Empty-5x5 ends in 2 steps
@@ -273,6 +295,13 @@ TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {
   trainer = LocalTrainer::Create(o);
   EXPECT_TRUE(absl::IsInvalidArgument(trainer.status())) << trainer.status();
   EXPECT_NE(trainer.status().message().find("eval episodes 0"), std::string::npos)
+      << trainer.status();
+
+  o = SmallRun();
+  o.best_dir = "/tmp/best";
+  trainer = LocalTrainer::Create(o);
+  EXPECT_TRUE(absl::IsInvalidArgument(trainer.status())) << trainer.status();
+  EXPECT_NE(trainer.status().message().find("needs evaluations"), std::string::npos)
       << trainer.status();
 }
 

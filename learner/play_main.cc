@@ -30,6 +30,10 @@ int Main(int argc, char** argv) {
   command_line.AddConfigFlags();
   command_line.AddString("run", &run_dir, "run directory (config.yaml + checkpoint/ or learner/)");
   command_line.AddString("checkpoint", &o.checkpoint_dir, "checkpoint directory (\"\" = --run's)");
+  bool best = false;
+  command_line.AddBool("best", &best,
+                       "play --run's best agent (<run>/best, kept by the greedy evaluations) "
+                       "instead of its latest");
   command_line.AddString("out", &out, "GIF to write (\"\" = <run>/episode.gif, else episode.gif)");
   command_line.AddInt("episodes", &o.episodes, "episodes to play, one after another");
   command_line.AddBool("greedy", &o.greedy,
@@ -44,6 +48,10 @@ int Main(int argc, char** argv) {
     return 2;
   }
   o.seed = static_cast<uint64_t>(seed);
+  if (best && run_dir.empty()) {
+    std::cerr << "dreamfleet play: --best needs --run (or name the directory with --checkpoint)\n";
+    return 2;
+  }
   if (run_dir.empty() && o.checkpoint_dir.empty()) {
     std::cerr << "dreamfleet play: say which agent: --run RUN_DIR or --checkpoint DIR\n";
     return 2;
@@ -62,7 +70,9 @@ int Main(int argc, char** argv) {
         return 2;
       }
     }
-    if (o.checkpoint_dir.empty()) {
+    if (o.checkpoint_dir.empty() && best) {
+      o.checkpoint_dir = run_dir + "/best";
+    } else if (o.checkpoint_dir.empty()) {
       o.checkpoint_dir = fs::is_directory(run_dir + "/checkpoint") ? run_dir + "/checkpoint"
                                                                    : run_dir + "/learner";
     }

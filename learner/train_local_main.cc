@@ -83,6 +83,9 @@ int main(int argc, char** argv) {
                       "evaluate the policy every N env steps on envs of its own, greedy and "
                       "sampled (0 = never); printed and written to --progress-csv");
   command_line.AddInt("eval-episodes", &o.eval_episodes, "episodes per evaluation and mode");
+  command_line.AddString("best-dir", &o.best_dir,
+                         "keep the agent of the best greedy evaluation return here, as a "
+                         "checkpoint (\"\" = none; needs --eval-every)");
   command_line.AddString("checkpoint-dir", &o.checkpoint_dir,
                          "resume from and save checkpoints to DIR (\"\" = none)");
   command_line.AddInt("save-every", &o.save_every, "checkpoint every N updates");
