@@ -72,6 +72,12 @@ int Main(int argc, char** argv) {
     }
     if (o.checkpoint_dir.empty() && best) {
       o.checkpoint_dir = run_dir + "/best";
+      if (!fs::is_directory(o.checkpoint_dir)) {
+        std::cerr << "dreamfleet play: " << run_dir << " has no best/ agent: only runs that "
+                  << "evaluate keep one (bench_learning, dreamfleet-train-local --eval-every N "
+                  << "--best-dir DIR)\n";
+        return 1;
+      }
     } else if (o.checkpoint_dir.empty()) {
       o.checkpoint_dir = fs::is_directory(run_dir + "/checkpoint") ? run_dir + "/checkpoint"
                                                                    : run_dir + "/learner";
