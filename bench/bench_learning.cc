@@ -280,7 +280,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   run.episode_window = kEpisodeWindow;
   run.eval_every = flags.eval_every;
   run.eval_episodes = flags.eval_episodes;
-  run.best_dir = run_dir + "/best";  // the agent of the best greedy evaluation
+  if (flags.eval_every > 0) run.best_dir = run_dir + "/best";  // the best greedy evaluation's agent
   ASSIGN_OR_RETURN(std::unique_ptr<learner::LocalTrainer> trainer,
                    learner::LocalTrainer::Create(config, run));
   services::CurveOffsets offsets;

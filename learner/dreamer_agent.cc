@@ -159,7 +159,7 @@ dreamer::ImaginedTrajectory DreamerAgent::ImagineFrom(const dreamer::WorldModelO
   return traj;
 }
 
-absl::Status DreamerAgent::Save(const std::string& dir, int keep_last) {
+absl::Status DreamerAgent::Save(const std::string& dir, int keep_last, int64_t step) {
   try {
     CheckpointContents contents;
     contents.modules["world_model"] = wm_.get();
@@ -173,7 +173,7 @@ absl::Status DreamerAgent::Save(const std::string& dir, int keep_last) {
     contents.config_text = config_.Serialize();
     CheckpointOptions options;
     options.keep_last = keep_last;
-    return WriteCheckpoint(dir, updates_, contents, options);
+    return WriteCheckpoint(dir, step < 0 ? updates_ : step, contents, options);
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("saving a checkpoint to ", dir, " failed: ", e.what()));
   }

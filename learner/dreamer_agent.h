@@ -61,7 +61,8 @@ class DreamerAgent {
   dreamer::NamedTensors ExportPolicy() { return dreamer::ExportPolicyWeights(policy_); }
 
   // Writes <dir>/ckpt-<updates>/ atomically.
-  absl::Status Save(const std::string& dir, int keep_last = 3);
+  // `step` names the checkpoint (ckpt-<step>); -1 = the update count.
+  absl::Status Save(const std::string& dir, int keep_last = 3, int64_t step = -1);
   // Restores the latest checkpoint in <dir>; NotFound when there is none.
   absl::Status Restore(const std::string& dir);
 

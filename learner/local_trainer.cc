@@ -1,15 +1,20 @@
 #include "learner/local_trainer.h"
 
+#include <fcntl.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dreamer/policy.h"
@@ -189,6 +194,14 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
       double score = 0;
       if (in >> score) trainer->state_->best_eval_return = score;
     }
+  } else if (!o.best_dir.empty()) {
+    // A fresh run's best agent is its own: a previous run's would be played until it had one.
+    std::error_code error;
+    std::filesystem::remove_all(o.best_dir, error);
+    if (error) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot clear the previous run's ", o.best_dir, ": ", error.message()));
+    }
   }
   return trainer;
 }
@@ -348,20 +361,32 @@ double LocalTrainer::best_eval_return() const { return state_->best_eval_return;
 absl::Status LocalTrainer::SaveBest() {
   State& s = *state_;
   agent_->counters()["env_steps"] = s.env_steps;
-  absl::Status status = agent_->Save(options_.best_dir, /*keep_last=*/1);
-  if (!status.ok() && !absl::IsAlreadyExists(status)) return status;
-  // The score after the checkpoint, replaced atomically: a crash leaves the old score with a
-  // checkpoint at least as good.
-  const std::string score = options_.best_dir + "/score.txt";
-  {
-    std::ofstream out(score + ".tmp", std::ios::trunc);
-    out << absl::StrFormat("%.17g %lld\n", s.eval.greedy_return,
-                           static_cast<long long>(s.eval.env_steps));
-    if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", score, ".tmp"));
+  // Best checkpoints are numbered one past the highest in the directory, not by update count: a
+  // resumed run can reach an update count its lost timeline already saved a best agent at.
+  int64_t step = 0;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.best_dir, error)) {
+    const std::string name = entry.path().filename().string();
+    int64_t n = 0;
+    if (absl::StartsWith(name, "ckpt-") && absl::SimpleAtoi(name.substr(5), &n)) {
+      step = std::max(step, n + 1);
+    }
   }
-  if (std::rename((score + ".tmp").c_str(), score.c_str()) != 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot rename ", score, ".tmp: ", std::strerror(errno)));
+  RETURN_IF_ERROR(agent_->Save(options_.best_dir, /*keep_last=*/1, step));
+  // The score after the checkpoint, replaced atomically and durably: a crash leaves the old score
+  // beside a checkpoint at least as good.
+  const std::string score = options_.best_dir + "/score.txt";
+  const std::string text = absl::StrFormat("%.17g %lld\n", s.eval.greedy_return,
+                                           static_cast<long long>(s.eval.env_steps));
+  const int fd = ::open((score + ".tmp").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const bool written = fd >= 0 &&
+                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!written || std::rename((score + ".tmp").c_str(), score.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove((score + ".tmp").c_str());
+    return absl::InternalError(absl::StrCat("cannot write ", score, ": ", why));
   }
   s.best_eval_return = s.eval.greedy_return;
   return absl::OkStatus();

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -129,6 +130,11 @@ TEST(LocalTrainerTest, EvaluatesOnEnvsOfItsOwnWithoutChangingTraining) {
       DreamerAgent::Create((*best)->agent().config());
   ASSERT_TRUE(restored.ok());
   EXPECT_TRUE((*restored)->Restore(o.best_dir).ok());
+  // A fresh run on the same directory starts a fresh best agent; its first evaluation saves.
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> again = LocalTrainer::Create(o);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(std::filesystem::exists(o.best_dir + "/score.txt"));
+  EXPECT_EQ((*again)->best_eval_return(), -std::numeric_limits<double>::infinity());
   o.best_dir.clear();
 
   // Episodes still running at the step limit are cut and counted.

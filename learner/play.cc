@@ -16,9 +16,14 @@ namespace {
 // Played envs take env indices no training or evaluation env uses.
 constexpr int kPlayEnvIndex = 1 << 21;
 
-// Appends the current picture of env 0 of `envs` to *result.
-absl::Status AppendFrame(envs::VectorEnv& envs, PlayResult* result) {
+// Appends the current picture of env 0 of `envs` to *result (counts it as dropped past
+// `max_frames`).
+absl::Status AppendFrame(envs::VectorEnv& envs, int64_t max_frames, PlayResult* result) {
   const envs::EnvSpec& spec = envs.spec();
+  if (result->height > 0 && result->frame_count() >= max_frames) {
+    ++result->frames_dropped;
+    return absl::OkStatus();
+  }
   std::vector<uint8_t> rgb;
   int height = 0, width = 0;
   if (spec.image_bytes() > 0 && (spec.image_channels == 3 || spec.image_channels == 1)) {
@@ -49,9 +54,10 @@ absl::Status AppendFrame(envs::VectorEnv& envs, PlayResult* result) {
 }  // namespace
 
 absl::StatusOr<PlayResult> Play(const services::Config& config, const PlayOptions& options) {
-  if (options.episodes < 1 || options.max_steps < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("need episodes >= 1 and max steps >= 1; got ",
-                                                   options.episodes, " and ", options.max_steps));
+  if (options.episodes < 1 || options.max_steps < 1 || options.max_frames < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("need episodes >= 1, max steps >= 1 and max frames >= 1; got ",
+                     options.episodes, ", ", options.max_steps, " and ", options.max_frames));
   }
   if (options.checkpoint_dir.empty()) return absl::InvalidArgumentError("no checkpoint directory");
   envs::EnvOptions env_options = envs::EnvOptionsFromConfig(config, 0);
@@ -82,7 +88,7 @@ absl::StatusOr<PlayResult> Play(const services::Config& config, const PlayOption
     }
     dreamer::PolicyState state = policy->Initial(1);
     PlayedEpisode played;
-    RETURN_IF_ERROR(AppendFrame(*envs, &result));
+    RETURN_IF_ERROR(AppendFrame(*envs, options.max_frames, &result));
     std::vector<int> action;
     bool ended = false;
     while (!ended && played.length < options.max_steps) {
@@ -93,7 +99,7 @@ absl::StatusOr<PlayResult> Play(const services::Config& config, const PlayOption
       played.episode_return += envs->reward()[0];
       played.success |= envs->success()[0] != 0;
       ended = envs->is_last()[0] != 0;
-      RETURN_IF_ERROR(AppendFrame(*envs, &result));
+      RETURN_IF_ERROR(AppendFrame(*envs, options.max_frames, &result));
     }
     played.cut = !ended;
     result.episodes.push_back(played);

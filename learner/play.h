@@ -21,6 +21,7 @@ struct PlayOptions {
   bool greedy = true;        // the policy's most likely action; false: sample as in training
   int64_t max_steps = 2000;  // per episode; an episode still running is cut (and says so)
   uint64_t seed = 1;         // the episodes' env seed and the policy's sampling seed
+  int64_t max_frames = 3000;  // frames kept for the GIF (the episodes still play to the end)
 };
 
 struct PlayedEpisode {
@@ -36,8 +37,11 @@ struct PlayResult {
   int height = 0;
   int width = 0;
   std::vector<uint8_t> frames;
+  int64_t frames_dropped = 0;  // pictures past options.max_frames, not kept
   int64_t frame_count() const {
-    return height * width == 0 ? 0 : static_cast<int64_t>(frames.size()) / (height * width * 3);
+    return height * width == 0
+               ? 0
+               : static_cast<int64_t>(frames.size()) / (int64_t{height} * width * 3);
   }
 };
 

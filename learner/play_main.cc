@@ -5,6 +5,7 @@
 #include <iostream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "learner/play.h"
 #include "replay_server/image_export.h"
 #include "services/command_line.h"
@@ -23,10 +24,11 @@ int Main(int argc, char** argv) {
   services::CommandLine command_line(
       "dreamfleet play [--run RUN_DIR | --checkpoint DIR --config FILE] [flags]",
       "Plays episodes with a trained agent and writes them as an animated GIF, one frame per "
-      "step. --run takes a run directory: its config.yaml, and its checkpoint/ (bench_learning, "
-      "dreamfleet-train-local) or learner/ (dreamfleet up). --config and --set override the "
-      "config (they must describe the env and model the checkpoint was trained with); "
-      "--checkpoint names the checkpoint directory itself.");
+      "step. --run takes a run directory with a config.yaml: a bench_learning seed directory "
+      "(runs/bench_learning/<task>/seed<k>, its checkpoint/ or best/) or a dreamfleet up run.dir "
+      "(its learner/). Otherwise --checkpoint names a checkpoint directory (e.g. "
+      "dreamfleet-train-local's --checkpoint-dir) and --config/--set the config it was trained "
+      "with.");
   command_line.AddConfigFlags();
   command_line.AddString("run", &run_dir, "run directory (config.yaml + checkpoint/ or learner/)");
   command_line.AddString("checkpoint", &o.checkpoint_dir, "checkpoint directory (\"\" = --run's)");
@@ -41,6 +43,9 @@ int Main(int argc, char** argv) {
   command_line.AddInt("max-steps", &o.max_steps, "cut an episode after this many steps");
   command_line.AddInt("seed", &seed, "seed of the episodes and of sampling");
   command_line.AddInt("frame-ms", &frame_ms, "milliseconds each frame shows (10 to 1000)");
+  command_line.AddInt("max-frames", &o.max_frames,
+                      "frames the GIF keeps (about 77 KB of memory each at 160x160); later "
+                      "steps still play and count");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
   if (frame_ms < 10 || frame_ms > 1000 || seed < 0) {
@@ -48,8 +53,13 @@ int Main(int argc, char** argv) {
     return 2;
   }
   o.seed = static_cast<uint64_t>(seed);
-  if (best && run_dir.empty()) {
-    std::cerr << "dreamfleet play: --best needs --run (or name the directory with --checkpoint)\n";
+  if (best && (run_dir.empty() || !o.checkpoint_dir.empty())) {
+    std::cerr << "dreamfleet play: --best takes the best agent of --run, without --checkpoint\n";
+    return 2;
+  }
+  if (run_dir.empty() && command_line.config_path().empty() && command_line.overrides().empty()) {
+    std::cerr << "dreamfleet play: with --checkpoint, name the config the agent was trained with "
+                 "(--config FILE and/or --set section.key=value)\n";
     return 2;
   }
   if (run_dir.empty() && o.checkpoint_dir.empty()) {
@@ -73,9 +83,9 @@ int Main(int argc, char** argv) {
     if (o.checkpoint_dir.empty() && best) {
       o.checkpoint_dir = run_dir + "/best";
       if (!fs::is_directory(o.checkpoint_dir)) {
-        std::cerr << "dreamfleet play: " << run_dir << " has no best/ agent: only runs that "
-                  << "evaluate keep one (bench_learning, dreamfleet-train-local --eval-every N "
-                  << "--best-dir DIR)\n";
+        std::cerr << "dreamfleet play: " << run_dir << " has no best/ agent: bench_learning "
+                  << "keeps one when it evaluates (--eval-every > 0); for dreamfleet-train-local "
+                  << "--best-dir DIR, play --checkpoint DIR --config FILE\n";
         return 1;
       }
     } else if (o.checkpoint_dir.empty()) {
@@ -120,8 +130,12 @@ int Main(int argc, char** argv) {
     std::cerr << "dreamfleet play: cannot write " << out << "\n";
     return 1;
   }
-  std::printf("wrote %s (%d frames, %dx%d)\n", out.c_str(), frames.count(), frames.height,
-              frames.width);
+  std::printf(
+      "wrote %s (%d frames, %dx%d)%s\n", out.c_str(), frames.count(), frames.height, frames.width,
+      played->frames_dropped > 0
+          ? absl::StrCat("; ", played->frames_dropped, " later frames left out (--max-frames)")
+                .c_str()
+          : "");
   return 0;
 }
 

@@ -40,6 +40,11 @@ std::string Cell(const CurveRow& row, const std::string& name) {
     return it == values.end() ? std::string() : absl::StrFormat("%.6g", it->second);
   };
   if (name == "env_steps") return absl::StrCat(row.env_steps);
+  if (name == "eval_env_steps") {  // a count: whole, not rounded to 6 digits
+    auto it = row.eval.find("env_steps");
+    return it == row.eval.end() ? std::string()
+                                : absl::StrCat(static_cast<int64_t>(std::llround(it->second)));
+  }
   if (name == "updates") return absl::StrCat(row.updates);
   if (name == "wall_seconds") return absl::StrFormat("%.1f", row.wall_seconds);
   if (name == "episodes") return absl::StrCat(row.episodes);
