@@ -65,6 +65,12 @@ absl::Status LocalTrainerOptions::Validate() const {
         "need eval every >= 0 env steps, eval episodes >= 1, eval max steps >= 1; got eval every ",
         eval_every, ", eval episodes ", eval_episodes, ", eval max steps ", eval_max_steps));
   }
+  if (!best_dir.empty() && std::filesystem::path(best_dir).lexically_normal() ==
+                               std::filesystem::path(checkpoint_dir).lexically_normal()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the best-agent directory must differ from the checkpoint directory (both ",
+                     best_dir, ")"));
+  }
   if (!best_dir.empty() && eval_every == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "a best-agent directory (", best_dir, ") needs evaluations: set eval every > 0 env steps"));
@@ -196,8 +202,20 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
     }
   } else if (!o.best_dir.empty()) {
     // A fresh run's best agent is its own: a previous run's would be played until it had one.
+    // Only what SaveBest writes goes; anything else a user keeps there stays.
     std::error_code error;
-    std::filesystem::remove_all(o.best_dir, error);
+    std::vector<std::filesystem::path> old;
+    for (const auto& entry : std::filesystem::directory_iterator(o.best_dir, error)) {
+      const std::string name = entry.path().filename().string();
+      if (absl::StartsWith(name, "ckpt-") || absl::StartsWith(name, "latest") ||
+          absl::StartsWith(name, "score.txt")) {
+        old.push_back(entry.path());
+      }
+    }
+    if (error == std::errc::no_such_file_or_directory) error.clear();
+    for (const auto& path : old) {
+      if (!error) std::filesystem::remove_all(path, error);
+    }
     if (error) {
       return absl::PermissionDeniedError(
           absl::StrCat("cannot clear the previous run's ", o.best_dir, ": ", error.message()));

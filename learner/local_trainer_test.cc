@@ -131,9 +131,13 @@ TEST(LocalTrainerTest, EvaluatesOnEnvsOfItsOwnWithoutChangingTraining) {
   ASSERT_TRUE(restored.ok());
   EXPECT_TRUE((*restored)->Restore(o.best_dir).ok());
   // A fresh run on the same directory starts a fresh best agent; its first evaluation saves.
+  // Files it did not write stay.
+  std::ofstream(o.best_dir + "/notes.txt") << "mine\n";
   absl::StatusOr<std::unique_ptr<LocalTrainer>> again = LocalTrainer::Create(o);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_FALSE(std::filesystem::exists(o.best_dir + "/score.txt"));
+  EXPECT_FALSE(std::filesystem::exists(o.best_dir + "/latest"));
+  EXPECT_TRUE(std::filesystem::exists(o.best_dir + "/notes.txt"));
   EXPECT_EQ((*again)->best_eval_return(), -std::numeric_limits<double>::infinity());
   o.best_dir.clear();
 
@@ -302,6 +306,14 @@ TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {
   EXPECT_TRUE(absl::IsInvalidArgument(trainer.status())) << trainer.status();
   EXPECT_NE(trainer.status().message().find("eval episodes 0"), std::string::npos)
       << trainer.status();
+
+  o = SmallRun();
+  o.eval_every = 100;
+  o.checkpoint_dir = "/tmp/run/ckpt";
+  o.best_dir = "/tmp/run/./ckpt";
+  trainer = LocalTrainer::Create(o);
+  EXPECT_TRUE(absl::IsInvalidArgument(trainer.status())) << trainer.status();
+  EXPECT_NE(trainer.status().message().find("must differ"), std::string::npos) << trainer.status();
 
   o = SmallRun();
   o.best_dir = "/tmp/best";
