@@ -4,6 +4,7 @@
 // computed once, so rendering a 64x64 frame is one table lookup per pixel.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -22,6 +23,17 @@ inline bool operator==(const Rgb& a, const Rgb& b) {
 // ITU-R BT.601 luma, the usual RGB-to-gray conversion for Atari-like observations.
 inline uint8_t Luma(const Rgb& c) {
   return static_cast<uint8_t>((299 * c.r + 587 * c.g + 114 * c.b + 500) / 1000);
+}
+
+// An [H, W, channels] image (channels 3 = RGB, 1 = gray) as [H, W, 3] RGB into *rgb, for
+// pictures people look at (episode GIFs).
+inline void ImageToRgb(const uint8_t* image, int height, int width, int channels,
+                       std::vector<uint8_t>* rgb) {
+  const size_t pixels = static_cast<size_t>(height) * width;
+  rgb->resize(pixels * 3);
+  for (size_t p = 0; p < pixels; ++p) {
+    for (int k = 0; k < 3; ++k) (*rgb)[p * 3 + k] = image[p * channels + (channels == 3 ? k : 0)];
+  }
 }
 
 class CellRenderer {

@@ -310,10 +310,7 @@ absl::Status GridWorld::RenderRgb(std::vector<uint8_t>* rgb, int* height, int* w
   const int h = renderer_.height(), w = renderer_.width(), c = renderer_.channels();
   std::vector<uint8_t> image(static_cast<size_t>(h) * w * c);
   Render(image.data());
-  rgb->resize(static_cast<size_t>(h) * w * 3);
-  for (size_t p = 0; p < static_cast<size_t>(h) * w; ++p) {
-    for (int k = 0; k < 3; ++k) (*rgb)[p * 3 + k] = image[p * c + (c == 3 ? k : 0)];
-  }
+  ImageToRgb(image.data(), h, w, c, rgb);
   *height = h;
   *width = w;
   return absl::OkStatus();

@@ -14,6 +14,7 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -262,13 +263,7 @@ absl::Status WriteCheckpoint(const std::string& dir, int64_t step,
     return ErrnoError(absl::StrCat("cannot rename ", tmp_dir, " to"), final_dir);
   }
   RETURN_IF_ERROR(FsyncDirectory(dir));
-  const std::string latest = (fs::path(dir) / kLatest).string();
-  const std::string latest_tmp = latest + kTmpSuffix;
-  RETURN_IF_ERROR(WriteFileDurably(latest_tmp, name + "\n"));
-  if (::rename(latest_tmp.c_str(), latest.c_str()) != 0) {
-    return ErrnoError(absl::StrCat("cannot rename ", latest_tmp, " to"), latest);
-  }
-  RETURN_IF_ERROR(FsyncDirectory(dir));
+  RETURN_IF_ERROR(ReplaceFileDurably((fs::path(dir) / kLatest).string(), name + "\n"));
 
   if (options.keep_last > 0) {
     ASSIGN_OR_RETURN(std::vector<int64_t> steps, ListCheckpoints(dir));
@@ -409,6 +404,39 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
     }
   }
   return ckpt;
+}
+
+absl::Status ReplaceFileDurably(const std::string& path, const std::string& data) {
+  const std::string tmp = path + kTmpSuffix;
+  RETURN_IF_ERROR(WriteFileDurably(tmp, data));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    absl::Status status = ErrnoError(absl::StrCat("cannot rename ", tmp, " to"), path);
+    ::unlink(tmp.c_str());
+    return status;
+  }
+  const fs::path parent = fs::path(path).parent_path();
+  return FsyncDirectory(parent.empty() ? std::string(".") : parent.string());
+}
+
+absl::Status RemoveCheckpoints(const std::string& dir) {
+  std::error_code ec;
+  std::vector<fs::path> doomed;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    std::string base = name;
+    if (absl::EndsWith(base, kTmpSuffix)) base.resize(base.size() - strlen(kTmpSuffix));
+    int64_t step = 0;
+    if (base == kLatest || ParseCheckpointName(base, &step)) doomed.push_back(entry.path());
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return absl::InternalError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
+  }
+  for (const fs::path& path : doomed) {
+    fs::remove_all(path, ec);
+    if (ec)
+      return absl::InternalError(absl::StrCat("cannot remove ", path.string(), ": ", ec.message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<int64_t>> ListCheckpoints(const std::string& dir) {

@@ -248,5 +248,27 @@ TEST(CheckpointTest, RejectsUnsafeNames) {
   EXPECT_TRUE(ListCheckpoints(dir.path())->empty());
 }
 
+TEST(CheckpointTest, RemoveCheckpointsTakesOnlyCheckpointsAndReplaceSwapsAFileWhole) {
+  TempDir dir;
+  const fs::path d = dir.path();
+  for (const char* sub : {"ckpt-3", "ckpt-4.tmp", "ckpt-notes"}) fs::create_directories(d / sub);
+  for (const char* file : {"latest", "latest.tmp", "notes.txt"}) std::ofstream(d / file) << "x";
+  ASSERT_TRUE(RemoveCheckpoints(d.string()).ok());
+  EXPECT_FALSE(fs::exists(d / "ckpt-3"));
+  EXPECT_FALSE(fs::exists(d / "ckpt-4.tmp"));
+  EXPECT_FALSE(fs::exists(d / "latest"));
+  EXPECT_FALSE(fs::exists(d / "latest.tmp"));
+  EXPECT_TRUE(fs::exists(d / "ckpt-notes"));  // not a checkpoint name
+  EXPECT_TRUE(fs::exists(d / "notes.txt"));
+  EXPECT_TRUE(RemoveCheckpoints((d / "absent").string()).ok());
+
+  const std::string score = (d / "score.txt").string();
+  ASSERT_TRUE(ReplaceFileDurably(score, "1.5 100\n").ok());
+  ASSERT_TRUE(ReplaceFileDurably(score, "2.5 200\n").ok());
+  EXPECT_EQ(dreamfleet::testing::ReadFile(score), "2.5 200\n");
+  EXPECT_FALSE(fs::exists(score + ".tmp"));
+  EXPECT_FALSE(ReplaceFileDurably((d / "absent" / "x.txt").string(), "y").ok());
+}
+
 }  // namespace
 }  // namespace dreamfleet::learner

@@ -1,25 +1,19 @@
 #include "learner/local_trainer.h"
 
-#include <fcntl.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dreamer/policy.h"
 #include "envs/env_config.h"
 #include "envs/episode_window.h"
+#include "learner/checkpoint.h"
 #include "learner/sequence_replay.h"
 #include "services/logging.h"
 #include "services/status_macros.h"
@@ -30,6 +24,9 @@ namespace {
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
+
+// The best agent's score file in LocalTrainerOptions::best_dir.
+constexpr char kBestScore[] = "score.txt";
 
 // Evaluation envs take env indices far from any training env's, so their episodes are their own.
 constexpr int kEvalEnvIndex = 1 << 20;
@@ -196,7 +193,7 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
   }
   if (!o.best_dir.empty() && trainer->resumed_) {
     // A resumed run only replaces its best agent with a better one.
-    if (std::ifstream in(o.best_dir + "/score.txt"); in) {
+    if (std::ifstream in(o.best_dir + "/" + kBestScore); in) {
       double score = 0;
       if (in >> score) trainer->state_->best_eval_return = score;
     }
@@ -204,21 +201,13 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
     // A fresh run's best agent is its own: a previous run's would be played until it had one.
     // Only what SaveBest writes goes; anything else a user keeps there stays.
     std::error_code error;
-    std::vector<std::filesystem::path> old;
-    for (const auto& entry : std::filesystem::directory_iterator(o.best_dir, error)) {
-      const std::string name = entry.path().filename().string();
-      if (absl::StartsWith(name, "ckpt-") || absl::StartsWith(name, "latest") ||
-          absl::StartsWith(name, "score.txt")) {
-        old.push_back(entry.path());
-      }
+    for (const std::string& score : {std::string(kBestScore), std::string(kBestScore) + ".tmp"}) {
+      std::filesystem::remove(o.best_dir + "/" + score, error);
     }
-    if (error == std::errc::no_such_file_or_directory) error.clear();
-    for (const auto& path : old) {
-      if (!error) std::filesystem::remove_all(path, error);
-    }
-    if (error) {
+    if (absl::Status cleared = RemoveCheckpoints(o.best_dir); !cleared.ok() || error) {
       return absl::PermissionDeniedError(
-          absl::StrCat("cannot clear the previous run's ", o.best_dir, ": ", error.message()));
+          absl::StrCat("cannot clear the previous run's best agent in ", o.best_dir, ": ",
+                       cleared.ok() ? error.message() : std::string(cleared.message())));
     }
   }
   return trainer;
@@ -283,7 +272,8 @@ absl::StatusOr<EvalResult> LocalTrainer::Evaluate() {
   for (const bool greedy : {true, false}) {
     RETURN_IF_ERROR(eval_envs_->Reset());
     dreamer::PolicyState policy_state = s.policy->Initial(n);
-    // Each env's first episode counts; envs that finished keep stepping (auto-reset) unread.
+    // Each env's first episode counts, summed step by step (so an episode cut at the limit
+    // counts its return so far); envs that finished keep stepping (auto-reset) unread.
     std::vector<double> returns(n, 0.0);
     std::vector<char> success(n, 0), finished(n, 0);
     int remaining = n;
@@ -302,9 +292,7 @@ absl::StatusOr<EvalResult> LocalTrainer::Evaluate() {
       }
       for (const envs::EpisodeStats& episode : eval_envs_->finished_episodes()) {
         if (finished[episode.env]) continue;
-        finished[episode.env] = 1;
-        returns[episode.env] = episode.episode_return;
-        success[episode.env] = episode.success;
+        finished[episode.env] = 1;  // its return and success are complete
         --remaining;
       }
     }
@@ -382,30 +370,16 @@ absl::Status LocalTrainer::SaveBest() {
   // Best checkpoints are numbered one past the highest in the directory, not by update count: a
   // resumed run can reach an update count its lost timeline already saved a best agent at.
   int64_t step = 0;
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(options_.best_dir, error)) {
-    const std::string name = entry.path().filename().string();
-    int64_t n = 0;
-    if (absl::StartsWith(name, "ckpt-") && absl::SimpleAtoi(name.substr(5), &n)) {
-      step = std::max(step, n + 1);
-    }
+  if (absl::StatusOr<std::vector<int64_t>> steps = ListCheckpoints(options_.best_dir);
+      steps.ok() && !steps->empty()) {
+    step = steps->back() + 1;
   }
   RETURN_IF_ERROR(agent_->Save(options_.best_dir, /*keep_last=*/1, step));
-  // The score after the checkpoint, replaced atomically and durably: a crash leaves the old score
-  // beside a checkpoint at least as good.
-  const std::string score = options_.best_dir + "/score.txt";
-  const std::string text = absl::StrFormat("%.17g %lld\n", s.eval.greedy_return,
-                                           static_cast<long long>(s.eval.env_steps));
-  const int fd = ::open((score + ".tmp").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  const bool written = fd >= 0 &&
-                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                       ::fsync(fd) == 0;
-  if (fd >= 0) ::close(fd);
-  if (!written || std::rename((score + ".tmp").c_str(), score.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    std::remove((score + ".tmp").c_str());
-    return absl::InternalError(absl::StrCat("cannot write ", score, ": ", why));
-  }
+  // The score after the checkpoint: a crash leaves the old score beside a checkpoint at least as
+  // good.
+  RETURN_IF_ERROR(ReplaceFileDurably(options_.best_dir + "/" + kBestScore,
+                                     absl::StrFormat("%.17g %lld\n", s.eval.greedy_return,
+                                                     static_cast<long long>(s.eval.env_steps))));
   s.best_eval_return = s.eval.greedy_return;
   return absl::OkStatus();
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -282,45 +283,36 @@ TEST(PlayTest, PlaysACheckpointsEpisodesFrameByFrame) {
 }
 
 TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {
+  // SmallRun() with `change` applied is refused as INVALID_ARGUMENT with `named` in the message.
+  auto expect_refused = [](const std::function<void(LocalTrainerOptions&)>& change,
+                           const std::string& named) {
+    LocalTrainerOptions o = SmallRun();
+    change(o);
+    const absl::Status status = LocalTrainer::Create(o).status();
+    EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+    EXPECT_NE(status.message().find(named), std::string::npos) << status;
+  };
+  expect_refused([](LocalTrainerOptions& o) { o.length = 1; }, "length 1");
+  expect_refused([](LocalTrainerOptions& o) { o.agent_sets = {"scale_rec"}; }, "KEY=VALUE");
+  expect_refused(
+      [](LocalTrainerOptions& o) {
+        o.eval_every = 1000;
+        o.eval_episodes = 0;
+      },
+      "eval episodes 0");
+  expect_refused(
+      [](LocalTrainerOptions& o) {
+        o.eval_every = 100;
+        o.checkpoint_dir = "/tmp/run/ckpt";
+        o.best_dir = "/tmp/run/./ckpt";
+      },
+      "must differ");
+  expect_refused([](LocalTrainerOptions& o) { o.best_dir = "/tmp/best"; }, "needs evaluations");
+
   LocalTrainerOptions o = SmallRun();
-  o.length = 1;
-  absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(o);
-  EXPECT_TRUE(absl::IsInvalidArgument(trainer.status())) << trainer.status();
-  EXPECT_NE(trainer.status().message().find("length 1"), std::string::npos) << trainer.status();
-
-  o = SmallRun();
   o.env = "grid_nowhere";
-  trainer = LocalTrainer::Create(o);
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(o);
   EXPECT_TRUE(absl::IsNotFound(trainer.status())) << trainer.status();
-
-  o = SmallRun();
-  o.agent_sets = {"scale_rec"};
-  trainer = LocalTrainer::Create(o);
-  EXPECT_TRUE(absl::IsInvalidArgument(trainer.status())) << trainer.status();
-  EXPECT_NE(trainer.status().message().find("KEY=VALUE"), std::string::npos) << trainer.status();
-
-  o = SmallRun();
-  o.eval_every = 1000;
-  o.eval_episodes = 0;
-  trainer = LocalTrainer::Create(o);
-  EXPECT_TRUE(absl::IsInvalidArgument(trainer.status())) << trainer.status();
-  EXPECT_NE(trainer.status().message().find("eval episodes 0"), std::string::npos)
-      << trainer.status();
-
-  o = SmallRun();
-  o.eval_every = 100;
-  o.checkpoint_dir = "/tmp/run/ckpt";
-  o.best_dir = "/tmp/run/./ckpt";
-  trainer = LocalTrainer::Create(o);
-  EXPECT_TRUE(absl::IsInvalidArgument(trainer.status())) << trainer.status();
-  EXPECT_NE(trainer.status().message().find("must differ"), std::string::npos) << trainer.status();
-
-  o = SmallRun();
-  o.best_dir = "/tmp/best";
-  trainer = LocalTrainer::Create(o);
-  EXPECT_TRUE(absl::IsInvalidArgument(trainer.status())) << trainer.status();
-  EXPECT_NE(trainer.status().message().find("needs evaluations"), std::string::npos)
-      << trainer.status();
 }
 
 }  // namespace

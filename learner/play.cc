@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "dreamer/agent_config.h"
 #include "dreamer/policy.h"
+#include "envs/cell_renderer.h"
 #include "envs/env_config.h"
 #include "envs/vector_env.h"
 #include "learner/dreamer_agent.h"
@@ -29,13 +30,7 @@ absl::Status AppendFrame(envs::VectorEnv& envs, int64_t max_frames, PlayResult* 
   if (spec.image_bytes() > 0 && (spec.image_channels == 3 || spec.image_channels == 1)) {
     height = spec.image_height;
     width = spec.image_width;
-    const uint8_t* image = envs.image();
-    rgb.resize(static_cast<size_t>(height) * width * 3);
-    for (size_t p = 0; p < static_cast<size_t>(height) * width; ++p) {
-      for (int k = 0; k < 3; ++k) {
-        rgb[p * 3 + k] = image[p * spec.image_channels + (spec.image_channels == 3 ? k : 0)];
-      }
-    }
+    envs::ImageToRgb(envs.image(), height, width, spec.image_channels, &rgb);
   } else {
     RETURN_IF_ERROR(envs.env(0)->RenderRgb(&rgb, &height, &width));
   }
