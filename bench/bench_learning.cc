@@ -168,11 +168,14 @@ services::PlotSeries ScoreSeries(const bench::LearningTask& task, const services
   return series;
 }
 
-// The greedy evaluations of a run, in the task's metric.
-services::PlotSeries GreedySeries(const bench::LearningTask& task, const services::Curve& curve,
-                                  const std::string& label) {
-  return services::EvalSeries(curve, task.metric == "success" ? "greedy_success" : "greedy_return",
-                              label);
+// A run's series: its training score, and its greedy evaluations when it has any.
+void AddRunSeries(const bench::LearningTask& task, const services::Curve& curve,
+                  const std::string& score_label, const std::string& greedy_label,
+                  std::vector<services::PlotSeries>* series) {
+  series->push_back(ScoreSeries(task, curve, score_label));
+  services::PlotSeries greedy =
+      services::EvalSeries(curve, bench::GreedyEvalName(task), greedy_label);
+  if (!greedy.points.empty()) series->push_back(std::move(greedy));
 }
 
 services::PlotOptions PlotOptionsFor(const bench::LearningTask& task, double random_score) {
@@ -182,6 +185,17 @@ services::PlotOptions PlotOptionsFor(const bench::LearningTask& task, double ran
                                              : "mean return (last 100 episodes)";
   options.levels = Levels(task, random_score);
   return options;
+}
+
+// <run_dir>/curve.png of one seed: its training score and its greedy evaluations.
+void PlotRun(const bench::LearningTask& task, const services::Curve& curve, int64_t seed,
+             double random_score, const std::string& run_dir) {
+  std::vector<services::PlotSeries> series;
+  AddRunSeries(task, curve, absl::StrCat("seed ", seed, " training episodes"), "greedy evaluation",
+               &series);
+  absl::Status plotted =
+      services::PlotPng(series, PlotOptionsFor(task, random_score), run_dir + "/curve.png");
+  if (!plotted.ok()) std::cerr << "bench_learning: " << plotted << "\n";
 }
 
 // --via=up: the seed as a cluster, `dreamfleet up` (the binary next to this one) on the task's
@@ -235,17 +249,7 @@ absl::StatusOr<bool> RunSeedViaUp(const bench::LearningTask& task, const Flags& 
   absl::StatusOr<services::Curve> curve = services::ReadCurve(csv);
   const bool done =
       curve.ok() && !curve->rows.empty() && curve->rows.back().env_steps >= task.env_steps;
-  if (curve.ok() && !curve->rows.empty()) {
-    std::vector<services::PlotSeries> series = {
-        ScoreSeries(task, *curve, absl::StrCat("seed ", seed, " training episodes"))};
-    if (services::PlotSeries greedy = GreedySeries(task, *curve, "greedy evaluation");
-        !greedy.points.empty()) {
-      series.push_back(std::move(greedy));
-    }
-    absl::Status plotted =
-        services::PlotPng(series, PlotOptionsFor(task, random_score), run_dir + "/curve.png");
-    if (!plotted.ok()) std::cerr << "bench_learning: " << plotted << "\n";
-  }
+  if (curve.ok() && !curve->rows.empty()) PlotRun(task, *curve, seed, random_score, run_dir);
   return done;
 }
 
@@ -362,11 +366,9 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
     }
   }
   RETURN_IF_ERROR(trainer->Save());
-  if (absl::StatusOr<services::Curve> curve = services::ReadCurve(csv); curve.ok()) {
-    absl::Status plotted =
-        services::PlotPng({ScoreSeries(task, *curve, absl::StrCat("seed ", seed))},
-                          PlotOptionsFor(task, random_score), run_dir + "/curve.png");
-    if (!plotted.ok()) std::cerr << "bench_learning: " << plotted << "\n";
+  if (absl::StatusOr<services::Curve> curve = services::ReadCurve(csv);
+      curve.ok() && !curve->rows.empty()) {
+    PlotRun(task, *curve, seed, random_score, run_dir);
   }
   return trainer->done();
 }
@@ -514,10 +516,8 @@ int Main(int argc, char** argv) {
     std::vector<services::PlotSeries> series;
     for (const bench::SeedResult& r : results) {
       if (!r.curve.rows.empty()) {
-        series.push_back(ScoreSeries(task, r.curve, absl::StrCat("seed ", r.seed)));
-        services::PlotSeries greedy =
-            GreedySeries(task, r.curve, absl::StrCat("seed ", r.seed, " greedy evaluation"));
-        if (!greedy.points.empty()) series.push_back(std::move(greedy));
+        AddRunSeries(task, r.curve, absl::StrCat("seed ", r.seed),
+                     absl::StrCat("seed ", r.seed, " greedy evaluation"), &series);
       }
     }
     if (!series.empty()) {

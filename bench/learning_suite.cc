@@ -130,6 +130,10 @@ double Score(const LearningTask& task, const services::CurveRow& row) {
   return task.metric == "success" ? row.success : row.mean_return;
 }
 
+std::string GreedyEvalName(const LearningTask& task) {
+  return task.metric == "success" ? "greedy_success" : "greedy_return";
+}
+
 TaskSummary Summarize(const LearningTask& task, const std::vector<SeedResult>& seeds) {
   TaskSummary s;
   s.task = task.name;
@@ -141,8 +145,7 @@ TaskSummary Summarize(const LearningTask& task, const std::vector<SeedResult>& s
     const services::CurveRow& last = seed.curve.rows.back();
     if (last.env_steps >= task.env_steps) ++s.seeds_finished;
     finals.push_back(Score(task, last));
-    if (auto greedy = last.eval.find(task.metric == "success" ? "greedy_success" : "greedy_return");
-        greedy != last.eval.end()) {
+    if (auto greedy = last.eval.find(GreedyEvalName(task)); greedy != last.eval.end()) {
       ++s.seeds_evaluated;
       s.final_greedy += greedy->second;
     }

@@ -38,6 +38,8 @@ absl::StatusOr<std::vector<LearningTask>> LoadLearningSuite(const std::string& p
 
 // The value of a row the task is judged on.
 double Score(const LearningTask& task, const services::CurveRow& row);
+// The evaluation column of the task's metric: "greedy_success" or "greedy_return".
+std::string GreedyEvalName(const LearningTask& task);
 
 struct SeedResult {
   int64_t seed = 0;
