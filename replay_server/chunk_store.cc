@@ -5,6 +5,7 @@
 #include <zstd.h>
 
 #include "absl/strings/str_cat.h"
+#include "services/logging.h"
 #include "services/status_macros.h"
 
 namespace dreamfleet::replay {
@@ -30,16 +31,17 @@ absl::StatusOr<std::shared_ptr<StoredChunk>> ChunkStore::Encode(const v1::Chunk&
     const FieldSpec& spec = signature.fields()[i];
     const v1::NamedTensor* tensor = FindField(chunk, spec.name);
     if (tensor == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("chunk ", chunk.sequence(), " of actor \"",
-                                                     chunk.actor_id(), "\" has no field \"",
-                                                     spec.name, "\""));
+      return absl::InvalidArgumentError(absl::StrCat("chunk ", chunk.sequence(), " of actor ",
+                                                     services::QuoteClientText(chunk.actor_id()),
+                                                     " has no field \"", spec.name, "\""));
     }
     const std::string& data = tensor->tensor().data();
     const size_t expected = spec.step_bytes * chunk.num_steps();
     if (data.size() != expected) {
       return absl::InvalidArgumentError(
-          absl::StrCat("field \"", spec.name, "\" of chunk ", chunk.sequence(), " of actor \"",
-                       chunk.actor_id(), "\" has ", data.size(), " bytes, expected ", expected));
+          absl::StrCat("field \"", spec.name, "\" of chunk ", chunk.sequence(), " of actor ",
+                       services::QuoteClientText(chunk.actor_id()), " has ", data.size(),
+                       " bytes, expected ", expected));
     }
     std::string& out = stored->fields[i];
     if (compress_) {

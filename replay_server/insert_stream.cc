@@ -5,12 +5,14 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "services/logging.h"
 
 namespace dreamfleet::replay {
 namespace {
 
 std::string ChunkName(const v1::Chunk& chunk) {
-  return absl::StrCat("actor \"", chunk.actor_id(), "\" chunk ", chunk.sequence());
+  return absl::StrCat("actor ", services::QuoteClientText(chunk.actor_id()), " chunk ",
+                      chunk.sequence());
 }
 
 }  // namespace
@@ -62,6 +64,7 @@ InsertStream::Outcome InsertStream::ReadRequests() {
             absl::InvalidArgumentError(absl::StrCat(ChunkName(request.chunk()), ": ", s.message())),
             "invalid_chunk"};
       }
+      if (absl::IsFailedPrecondition(s)) return {s, "sequence"};  // a gap: the message names it
       return {s, "unavailable"};
     }
     PendingAck ack;
@@ -69,6 +72,7 @@ InsertStream::Outcome InsertStream::ReadRequests() {
     ack.response.set_sequence(request.chunk().sequence());
     ack.response.set_table_size_steps(pending->result.size_steps);
     ack.response.set_limiter_wait_seconds(absl::ToDoubleSeconds(pending->result.limiter_wait));
+    ack.response.set_duplicate(pending->result.duplicate);
     ack.lsn = pending->lsn;
     ack.received = received;
     absl::MutexLock lock(&mu_);
@@ -105,9 +109,9 @@ void InsertStream::AcknowledgeInOrder() {
     }
     absl::Status status = shard_->WaitDurable(ack.lsn);
     if (status.ok() && !peer_->Write(ack.response)) {
-      status = absl::CancelledError(
-          absl::StrCat("the client stopped receiving acknowledgements before actor \"",
-                       ack.response.actor_id(), "\" chunk ", ack.response.sequence()));
+      status = absl::CancelledError(absl::StrCat(
+          "the client stopped receiving acknowledgements before actor ",
+          services::QuoteClientText(ack.response.actor_id()), " chunk ", ack.response.sequence()));
     }
     if (!status.ok()) {
       absl::MutexLock lock(&mu_);

@@ -195,7 +195,28 @@ TEST(InsertStreamTest, ADuplicateChunkIsAcknowledgedInItsPlaceWithoutBeingStored
   const InsertStream::Outcome outcome = InsertStream(shard.get(), &client, {}).Run();
   EXPECT_TRUE(outcome.status.ok()) << outcome.status;
   EXPECT_THAT(Sequences(client.acks()), ::testing::ElementsAre(0, 1, 1, 2));
+  std::vector<bool> duplicate;
+  for (const v1::InsertResponse& ack : client.acks()) duplicate.push_back(ack.duplicate());
+  EXPECT_THAT(duplicate, ::testing::ElementsAre(false, false, true, false));
   EXPECT_EQ(shard->table()->size_steps(), 24u);
+}
+
+TEST(InsertStreamTest, AGapEndsTheCallNamingTheExpectedChunkAfterTheEarlierOnesAreAcknowledged) {
+  services::Metrics metrics;
+  auto shard = OpenShard(Options(), &metrics);
+  ASSERT_NE(shard, nullptr);
+  FakeClient client;
+  client.Send(Request(0));
+  client.Send(Request(1));
+  client.Send(Request(3));
+  client.Send(Request(2));  // never read: the call ends at the gap
+  client.Finish();
+  const InsertStream::Outcome outcome = InsertStream(shard.get(), &client, {}).Run();
+  EXPECT_TRUE(absl::IsFailedPrecondition(outcome.status)) << outcome.status;
+  EXPECT_THAT(outcome.status.message(), HasSubstr("leaves a gap: expected chunk 2"));
+  EXPECT_EQ(outcome.rejection, "sequence");
+  EXPECT_THAT(Sequences(client.acks()), ::testing::ElementsAre(0, 1));
+  EXPECT_EQ(shard->table()->size_steps(), 16u);
 }
 
 TEST(InsertStreamTest, AnInvalidChunkEndsTheCallNamingItAfterTheEarlierOnesAreAcknowledged) {

@@ -228,6 +228,9 @@ absl::StatusOr<ReplayShard::PendingInsert> ReplayShard::Insert(const v1::Chunk& 
   };
   ASSIGN_OR_RETURN(InsertResult result, table_->Insert(chunk, deadline, log));
   pending.result = result;
+  // A retransmitted chunk is acknowledged once its first copy is durable: that copy may still be
+  // in the WAL's unsynced tail (sent on a stream that broke before its acknowledgement).
+  if (result.duplicate && wal_ != nullptr) pending.lsn = wal_->last_appended();
   if (!result.duplicate) {
     absl::MutexLock lock(&mu_);
     ++inserts_since_checkpoint_;

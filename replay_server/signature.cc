@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/logging.h"
 #include "services/status_macros.h"
 #include "services/step_record.h"
 #include "services/tensor_codec.h"
@@ -23,8 +24,9 @@ absl::Status CheckChunkHeader(const v1::Chunk& chunk, const std::string& table) 
         absl::StrCat("chunk for table \"", table, "\" has an empty actor_id"));
   }
   if (chunk.num_steps() == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("chunk ", chunk.sequence(), " of actor \"",
-                                                   chunk.actor_id(), "\" has num_steps 0"));
+    return absl::InvalidArgumentError(absl::StrCat("chunk ", chunk.sequence(), " of actor ",
+                                                   services::QuoteClientText(chunk.actor_id()),
+                                                   " has num_steps 0"));
   }
   return absl::OkStatus();
 }
@@ -179,10 +181,10 @@ absl::Status Signature::Check(const v1::Chunk& chunk, const std::string& table) 
         float v;
         std::memcpy(&v, bytes + i * sizeof(float), sizeof(float));
         if (!std::isfinite(v)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "field \"", field.name, "\" has the non-finite value ", v, " at step ",
-              i / (n / steps), " of chunk ", chunk.sequence(), " of actor \"", chunk.actor_id(),
-              "\""));
+          return absl::InvalidArgumentError(
+              absl::StrCat("field \"", field.name, "\" has the non-finite value ", v, " at step ",
+                           i / (n / steps), " of chunk ", chunk.sequence(), " of actor ",
+                           services::QuoteClientText(chunk.actor_id())));
         }
       }
     }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -86,19 +87,33 @@ std::optional<Signature> Table::signature() const {
   return signature_;
 }
 
-bool Table::AlreadyStored(const v1::Chunk& chunk) const {
+absl::StatusOr<Table::SequenceVerdict> Table::CheckSequence(const v1::Chunk& chunk) const {
   auto it = streams_.find(chunk.actor_id());
-  const Stream* stream = it == streams_.end() ? nullptr : it->second.get();
-  return Classify(stream, chunk.sequence()) == SequenceVerdict::kDuplicate;
-}
-
-Table::SequenceVerdict Table::Classify(const Stream* stream, uint64_t sequence) const {
-  if (stream == nullptr || !stream->has_sequence) return SequenceVerdict::kContiguous;
-  if (sequence == stream->last_sequence + 1) return SequenceVerdict::kContiguous;
-  // Sequence 0 always starts over (a restarted actor); other repeats are retransmissions.
-  if (sequence == 0) return SequenceVerdict::kNewSegment;
-  if (sequence <= stream->last_sequence) return SequenceVerdict::kDuplicate;
-  return SequenceVerdict::kNewSegment;  // chunks were lost in between
+  if (it == streams_.end() || !it->second->has_sequence) return SequenceVerdict::kNext;
+  const Stream& stream = *it->second;
+  const uint64_t sequence = chunk.sequence();
+  if (sequence >= stream.first_sequence && sequence <= stream.last_sequence) {
+    return SequenceVerdict::kDuplicate;
+  }
+  if (stream.last_sequence != std::numeric_limits<uint64_t>::max() &&
+      sequence == stream.last_sequence + 1) {
+    return SequenceVerdict::kNext;
+  }
+  if (stream.last_sequence == std::numeric_limits<uint64_t>::max()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("actor stream ", services::QuoteClientText(chunk.actor_id()),
+                     " has used up its chunk numbers; start a new stream"));
+  }
+  if (sequence < stream.first_sequence) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "chunk ", sequence, " of actor stream ", services::QuoteClientText(chunk.actor_id()),
+        " precedes the first chunk this shard stored of it (", stream.first_sequence,
+        "); expected chunk ", stream.last_sequence + 1));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "chunk ", sequence, " of actor stream ", services::QuoteClientText(chunk.actor_id()),
+      " leaves a gap: expected chunk ", stream.last_sequence + 1,
+      " (chunks are numbered consecutively and resent from the first unacknowledged one)"));
 }
 
 absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time deadline,
@@ -122,7 +137,8 @@ absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time de
     RETURN_IF_ERROR(signature_->Check(chunk, options_.name));
     ASSIGN_OR_RETURN(stored, store_.Encode(chunk, *signature_));
   }
-  if (AlreadyStored(chunk)) {
+  ASSIGN_OR_RETURN(SequenceVerdict verdict, CheckSequence(chunk));
+  if (verdict == SequenceVerdict::kDuplicate) {
     result.duplicate = true;
     result.size_steps = size_steps_;
     return result;
@@ -147,7 +163,8 @@ absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time de
         limiter_.options().samples_per_insert, ")"));
   }
   // A concurrent insert of the same stream may have stored this sequence while we waited.
-  if (AlreadyStored(chunk)) {
+  ASSIGN_OR_RETURN(verdict, CheckSequence(chunk));
+  if (verdict == SequenceVerdict::kDuplicate) {
     result.duplicate = true;
     result.size_steps = size_steps_;
     return result;
@@ -217,17 +234,23 @@ bool Table::Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored) {
     slot->actor_id = chunk.actor_id();
   }
   Stream& stream = *slot;
-  const SequenceVerdict verdict = Classify(&stream, chunk.sequence());
-  if (verdict == SequenceVerdict::kDuplicate) return false;
-  if (verdict == SequenceVerdict::kNewSegment) {
-    DF_LOG(WARNING) << "actor \"" << chunk.actor_id() << "\" sent chunk " << chunk.sequence()
-                    << " after chunk " << stream.last_sequence
-                    << ": starting a new segment (no item spans the gap)";
+  const uint64_t sequence = chunk.sequence();
+  if (!stream.has_sequence) {
+    stream.has_sequence = true;
+    stream.first_sequence = sequence;
+  } else if (sequence >= stream.first_sequence && sequence <= stream.last_sequence) {
+    return false;
+  } else if (sequence != stream.last_sequence + 1) {
+    // Only restored records get here (Insert refuses gaps): files written before the protocol
+    // refused them. No item spans the gap.
+    DF_LOG(WARNING) << "restored chunk " << sequence << " of actor stream "
+                    << services::QuoteClientText(chunk.actor_id()) << " follows chunk "
+                    << stream.last_sequence << ": starting a new segment";
     stream.segment_start = stream.next_pos;
     stream.open_episode.reset();
+    stream.first_sequence = std::min(stream.first_sequence, sequence);
   }
-  stream.has_sequence = true;
-  stream.last_sequence = chunk.sequence();
+  stream.last_sequence = sequence;
 
   const Signature& signature = *signature_;
   const uint32_t n = chunk.num_steps();

@@ -135,11 +135,15 @@ class Table {
   // Stores `stored` (already built) for `chunk`; returns false when it is a duplicate.
   bool Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  enum class SequenceVerdict { kContiguous, kNewSegment, kDuplicate };
-  SequenceVerdict Classify(const Stream* stream, uint64_t sequence) const
+  // The insert protocol, exactly once per stream: a stream's chunks are numbered 0, 1, 2, ...
+  // (a stream this table has never seen may start at any number: the shard may have lost it or
+  // evicted its start). kNext: `chunk` follows the stream's last stored chunk. kDuplicate: the
+  // stream already stored this number (a retransmission: acknowledged, not stored again).
+  // FAILED_PRECONDITION naming the expected number for a gap or a number before the stream's
+  // first stored one, since acknowledging either would claim steps that are not stored.
+  enum class SequenceVerdict { kNext, kDuplicate };
+  absl::StatusOr<SequenceVerdict> CheckSequence(const v1::Chunk& chunk) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // True when `chunk`'s stream already holds its sequence (a resent chunk).
-  bool AlreadyStored(const v1::Chunk& chunk) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void EvictOldest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t GlobalId(const Stream& stream, uint64_t pos) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Spans covering `count` steps of `stream` from `pos` (clipped to what is stored).
@@ -194,6 +198,7 @@ struct Stream {
   uint64_t next_pos = 0;       // position the next step will get
   uint64_t segment_start = 0;  // items never start before this (set on sequence gaps/restarts)
   bool has_sequence = false;
+  uint64_t first_sequence = 0;  // of the first chunk this table stored (or restored) of the stream
   uint64_t last_sequence = 0;
   std::optional<uint64_t> open_episode;  // id of the episode still being written
   std::deque<uint64_t> episodes;         // ids of its stored episodes, oldest first

@@ -1,7 +1,9 @@
 #include "replay_server/table.h"
 
+#include <limits>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "replay_server/test_util.h"
@@ -161,6 +163,81 @@ TEST(TableTest, DuplicateSequenceIsAcknowledgedButNotStoredTwice) {
   absl::StatusOr<InsertResult> again = table->Insert(MakeChunk(spec), kSoon());
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(table->size_steps(), 16u);
+}
+
+// The insert protocol, chunk by chunk: what is acknowledged is stored exactly once, and what
+// cannot be stored is refused naming the chunk the stream expects.
+TEST(TableTest, AResentFirstChunkIsADuplicateNotANewSegment) {
+  services::Metrics metrics;
+  auto table = MakeTable(SmallTable(), &metrics);
+  ChunkSpec spec;
+  spec.episode_starts = {0};
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  spec.sequence = 1;
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  spec.sequence = 0;
+  absl::StatusOr<InsertResult> again = table->Insert(MakeChunk(spec), kSoon());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(table->size_steps(), 16u);
+  spec.sequence = 2;
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok()) << "the stream goes on after it";
+  EXPECT_EQ(table->size_steps(), 24u);
+}
+
+TEST(TableTest, AGapIsRefusedNamingTheExpectedChunk) {
+  services::Metrics metrics;
+  auto table = MakeTable(SmallTable(), &metrics);
+  ChunkSpec spec;
+  spec.episode_starts = {0};
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  spec.sequence = 2;
+  absl::StatusOr<InsertResult> gap = table->Insert(MakeChunk(spec), kSoon());
+  ASSERT_FALSE(gap.ok()) << "chunk 2 after chunk 0 was accepted";
+  EXPECT_TRUE(absl::IsFailedPrecondition(gap.status())) << gap.status();
+  EXPECT_THAT(std::string(gap.status().message()),
+              HasSubstr("chunk 2 of actor stream \"actor-0\" leaves a gap: expected chunk 1"));
+  EXPECT_EQ(table->size_steps(), 8u);
+  spec.sequence = 1;
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok()) << "the expected chunk still fits";
+  EXPECT_EQ(table->size_steps(), 16u);
+}
+
+TEST(TableTest, ChunksBeforeAStreamsFirstStoredChunkAreRefusedNotAcknowledged) {
+  services::Metrics metrics;
+  auto table = MakeTable(SmallTable(), &metrics);
+  ChunkSpec spec;
+  spec.sequence = 5;  // a stream this table never saw may start anywhere (its start was lost)
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  for (uint64_t sequence : {3, 4}) {
+    spec.sequence = sequence;
+    absl::StatusOr<InsertResult> early = table->Insert(MakeChunk(spec), kSoon());
+    ASSERT_FALSE(early.ok()) << "chunk " << sequence << " after chunk 5 was acknowledged";
+    EXPECT_THAT(std::string(early.status().message()),
+                HasSubstr(absl::StrCat("chunk ", sequence,
+                                       " of actor stream \"actor-0\" precedes "
+                                       "the first chunk this shard stored of it (5); expected "
+                                       "chunk 6")));
+  }
+  EXPECT_EQ(table->size_steps(), 8u);
+}
+
+TEST(TableTest, AStreamAtTheLastSequenceNumberRefusesMoreAndOtherStreamsGoOn) {
+  services::Metrics metrics;
+  auto table = MakeTable(SmallTable(), &metrics);
+  ChunkSpec spec;
+  spec.actor_id = "victim\nI20261202 forged log line";
+  spec.sequence = std::numeric_limits<uint64_t>::max();
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  spec.sequence = 0;
+  absl::StatusOr<InsertResult> next = table->Insert(MakeChunk(spec), kSoon());
+  ASSERT_FALSE(next.ok()) << "chunk 0 after chunk 2^64-1 was acknowledged";
+  EXPECT_THAT(std::string(next.status().message()),
+              HasSubstr("actor stream \"victim\\nI20261202 forged log line\" has used up its "
+                        "chunk numbers"));
+  spec.actor_id = "actor-1";
+  ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
   EXPECT_EQ(table->size_steps(), 16u);
 }
 

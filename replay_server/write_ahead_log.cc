@@ -73,6 +73,11 @@ uint64_t WriteAheadLog::index() const {
   return index_;
 }
 
+uint64_t WriteAheadLog::last_appended() const {
+  absl::MutexLock lock(&mu_);
+  return written_;
+}
+
 absl::StatusOr<uint64_t> WriteAheadLog::Append(std::string_view prefix, std::string_view body) {
   absl::MutexLock lock(&mu_);
   if (!error_.ok()) return error_;

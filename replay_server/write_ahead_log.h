@@ -38,6 +38,8 @@ class WriteAheadLog {
   // Syncs and closes the current file and starts the next; returns the new index.
   absl::StatusOr<uint64_t> Roll();
   uint64_t index() const;
+  // The sequence number of the last appended record (0 before the first).
+  uint64_t last_appended() const;
 
   static std::string FileName(const std::string& dir, uint64_t index);
   // The WAL files in `dir`, by index.

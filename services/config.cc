@@ -2,6 +2,7 @@
 #include "services/config.h"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -447,6 +448,11 @@ absl::StatusOr<Config> LoadConfig(absl::string_view path,
   if (path.empty()) {
     config = ParseConfig(DefaultConfigYaml(), "<embedded configs/default.yaml>");
   } else {
+    std::error_code error;
+    if (std::filesystem::is_directory(std::string(path), error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config file \"", path, "\" is a directory; name a YAML file in it"));
+    }
     std::ifstream file{std::string(path)};
     if (!file) {
       return absl::NotFoundError(absl::StrCat("cannot read config file \"", path, "\""));

@@ -135,6 +135,14 @@ TEST(ConfigTest, MissingFileIsNotFound) {
   EXPECT_EQ(config.status().message(), "cannot read config file \"/nonexistent/dreamfleet.yaml\"");
 }
 
+TEST(ConfigTest, ADirectoryIsNotAConfigFile) {
+  const std::string dir = ::testing::TempDir();
+  absl::StatusOr<Config> config = LoadConfig(dir, {});
+  ASSERT_FALSE(config.ok()) << "a directory loaded as a config";
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(config.status().message()), ::testing::HasSubstr("is a directory"));
+}
+
 TEST(ConfigTest, PrintedYamlParsesBackToTheSameConfig) {
   absl::StatusOr<Config> config = LoadConfig("", {"replay.samples_per_insert=12.5",
                                                   "run.dir=/tmp/a \"quoted\" dir",

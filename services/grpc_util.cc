@@ -56,6 +56,9 @@ absl::StatusOr<StartedServer> StartGrpcServer(const std::string& host, int port,
   StartedServer started;
   const std::string address = JoinHostPort(host.empty() ? "0.0.0.0" : host, port);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &started.port);
+  // gRPC sets SO_REUSEPORT by default: a second server on a taken port would start and split the
+  // clients with the first. Refuse it instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(max_message_bytes);
   for (grpc::Service* service : services) builder.RegisterService(service);

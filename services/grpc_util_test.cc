@@ -1,6 +1,8 @@
 #include "services/grpc_util.h"
 
+#include "absl/strings/str_cat.h"
 #include "dreamfleet/v1/parameter.grpc.pb.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace dreamfleet::services {
@@ -41,6 +43,19 @@ TEST(GrpcUtilTest, ServerOnEphemeralPortAnswersThroughChannel) {
   ASSERT_TRUE(stub->Status(&context, v1::StatusRequest(), &response).ok());
   EXPECT_EQ(response.weights_version(), 7);
   started->server->Shutdown();
+}
+
+TEST(GrpcUtilTest, ASecondServerOnATakenPortRefusesToStart) {
+  StatusOnlyService first_service;
+  absl::StatusOr<StartedServer> first = StartGrpcServer("127.0.0.1", 0, {&first_service});
+  ASSERT_TRUE(first.ok()) << first.status();
+  StatusOnlyService second_service;
+  absl::StatusOr<StartedServer> second =
+      StartGrpcServer("127.0.0.1", first->port, {&second_service});
+  ASSERT_FALSE(second.ok()) << "two servers listen on port " << first->port;
+  EXPECT_THAT(std::string(second.status().message()),
+              ::testing::HasSubstr(absl::StrCat("cannot listen on 127.0.0.1:", first->port)));
+  first->server->Shutdown();
 }
 
 TEST(GrpcUtilTest, DeadlineOnUnreachablePeerIsUnavailableOrDeadline) {

@@ -8,6 +8,8 @@
 #include <mutex>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -46,6 +48,12 @@ bool ParseLogSeverity(absl::string_view text, LogSeverity* out) {
   else if (lower == "error") *out = LogSeverity::kError;
   else return false;
   return true;
+}
+
+std::string QuoteClientText(absl::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return absl::StrCat("\"", absl::CHexEscape(text), "\"");
+  return absl::StrCat("\"", absl::CHexEscape(text.substr(0, max_bytes)), "\"... (", text.size(),
+                      " bytes)");
 }
 
 void SetLogComponent(absl::string_view component) {

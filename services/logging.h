@@ -18,6 +18,11 @@ bool ParseLogSeverity(absl::string_view text, LogSeverity* out);
 // The name shown in every line (e.g. "replay-0", "actor-3"); defaults to the program name.
 void SetLogComponent(absl::string_view component);
 
+// `text` from a client (an actor id, a table name) for a log line or an error message: in double
+// quotes, C-escaped (a newline cannot forge a log line) and cut to `max_bytes` bytes of the
+// original with the full length named, so that a huge id is never echoed back whole.
+std::string QuoteClientText(absl::string_view text, size_t max_bytes = 96);
+
 // One log line; written when destroyed. kFatal aborts after writing.
 class LogMessage {
  public:
