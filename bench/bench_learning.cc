@@ -28,6 +28,9 @@
 #include "envs/env_config.h"
 #include "envs/vector_env.h"
 #include "learner/local_trainer.h"
+#ifdef DREAMFLEET_HAVE_OPENLOOP_FILES
+#include "learner/openloop_files.h"
+#endif
 #include "services/command_line.h"
 #include "services/config.h"
 #include "services/hash.h"
@@ -253,6 +256,30 @@ absl::StatusOr<bool> RunSeedViaUp(const bench::LearningTask& task, const Flags& 
   return done;
 }
 
+// The open-loop report of the agent now (learner/openloop.h), over the previous one in run_dir;
+// a failure is reported and the run goes on.
+void WriteOpenLoop(const bench::LearningTask& task, int64_t seed, const services::Config& config,
+                   learner::DreamerAgent& agent, int64_t env_steps, const std::string& run_dir) {
+#ifdef DREAMFLEET_HAVE_OPENLOOP_FILES
+  learner::OpenLoopOptions options;
+  options.seed = 1;  // the same windows' env seeds at every evaluation
+  absl::StatusOr<learner::OpenLoopReport> report = learner::OpenLoop(config, agent, options);
+  absl::Status written = report.status();
+  if (report.ok()) {
+    written =
+        learner::WriteOpenLoopFiles(*report, run_dir + "/openloop.gif", run_dir + "/openloop.png");
+  }
+  if (!written.ok()) {
+    std::printf("[%s seed %lld] no open-loop report: %s\n", task.name.c_str(),
+                static_cast<long long>(seed), std::string(written.message()).c_str());
+    return;
+  }
+  std::printf("[%s seed %lld] open loop at %lld env steps (%s/openloop.gif): %s\n",
+              task.name.c_str(), static_cast<long long>(seed), static_cast<long long>(env_steps),
+              run_dir.c_str(), learner::OpenLoopSummary(*report).c_str());
+#endif
+}
+
 // Trains one seed to the task's budget (or resumes it); returns false when a shutdown was
 // requested before the budget.
 absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags, int64_t seed,
@@ -336,6 +363,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
           p.eval.sampled_return, p.eval.sampled_success,
           p.eval.cut > 0 ? absl::StrCat(", ", p.eval.cut, " cut at the step limit").c_str() : "",
           p.eval.seconds);
+      WriteOpenLoop(task, seed, config, trainer->agent(), p.eval.env_steps, run_dir);
       std::fflush(stdout);
     }
     if (Now() - last_print >= flags.progress_seconds || trainer->done()) {

@@ -25,6 +25,7 @@ Commands:
   replay          Query a replay shard: replay info|episodes|export --address HOST:PORT.
   plot RUN_DIR    Draw a run's learning curve (its progress.csv) as RUN_DIR/curve.png.
   play            Play episodes with a trained agent into a GIF: play --run RUN_DIR.
+  report          What an agent's world model imagines: report openloop --run RUN_DIR.
   config print    Print the merged config (--config FILE, --set section.key=value, --docs).
   version         Print the version and the library versions it was built with.
 
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
   if (command == "up") return dreamfleet::deploy::RunUp(argc - 1, argv + 1);
   if (command == "status") return dreamfleet::deploy::RunStatus(argc - 1, argv + 1);
   if (command == "play") return dreamfleet::deploy::RunPlay(argc - 1, argv + 1);
+  if (command == "report") return dreamfleet::deploy::RunReport(argc - 1, argv + 1);
   if (command == "plot") return dreamfleet::deploy::RunPlot(argc - 1, argv + 1, std::cout, std::cerr);
   if (command == "replay") {
 #ifdef DREAMFLEET_HAVE_REPLAY_CLI

@@ -166,16 +166,25 @@ std::string BinDir() {
   return error ? std::string("build/bin") : self.parent_path().string();
 }
 
-int RunPlay(int argc, char** argv) {
-  const std::string binary = BinDir() + "/dreamfleet-play";
+namespace {
+
+// Replaces this process with `program` from BinDir(), passing argv[first..].
+int ExecFromBinDir(const std::string& program, int argc, char** argv, int first) {
+  const std::string binary = BinDir() + "/" + program;
   std::vector<char*> args = {const_cast<char*>(binary.c_str())};
-  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  for (int i = first; i < argc; ++i) args.push_back(argv[i]);
   args.push_back(nullptr);
   execv(binary.c_str(), args.data());
   std::cerr << "error: cannot run " << binary << ": " << std::strerror(errno)
             << " (it is built with the learner and the replay server)\n";
   return 1;
 }
+
+}  // namespace
+
+int RunPlay(int argc, char** argv) { return ExecFromBinDir("dreamfleet-play", argc, argv, 1); }
+
+int RunReport(int argc, char** argv) { return ExecFromBinDir("dreamfleet-report", argc, argv, 1); }
 
 int RunUp(int argc, char** argv) {
   std::string config_path;

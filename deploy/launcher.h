@@ -14,6 +14,8 @@ std::string BinDir();
 // `dreamfleet play`: runs dreamfleet-play from BinDir() with argv[1..] (argv[0] is "play");
 // returns only when it cannot be started.
 int RunPlay(int argc, char** argv);
+// `dreamfleet report`: runs dreamfleet-report from BinDir() with argv[1..] (argv[0] is "report").
+int RunReport(int argc, char** argv);
 
 // argv[0] is "up".
 int RunUp(int argc, char** argv);

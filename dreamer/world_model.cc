@@ -1,5 +1,7 @@
 #include "dreamer/world_model.h"
 
+#include <algorithm>
+
 #include "dreamer/distributions.h"
 #include "dreamer/module_options.h"
 
@@ -102,6 +104,56 @@ WorldModelOutput WorldModelImpl::Loss(const Batch& b, std::optional<torch::Gener
     out.metrics["prior_ent"] = CategoricalEntropy(out.seq.prior_logit).sum(-1).mean();
     out.metrics["post_ent"] = CategoricalEntropy(out.seq.post_logit).sum(-1).mean();
   }
+  return out;
+}
+
+OpenLoopPrediction WorldModelImpl::OpenLoop(const Batch& b, int64_t context,
+                                            std::optional<torch::Generator> gen) {
+  torch::NoGradGuard no_grad;
+  const auto& c = config_;
+  const int64_t bs = b.action.size(0), t = b.action.size(1);
+  TORCH_CHECK(context >= 1 && context < t, "open-loop context ", context, " must be in [1, ", t,
+              ")");
+  const auto device = b.action.device();
+  const int64_t n = bs * context;
+  Observation obs;
+  if (b.image.defined()) {
+    obs.image = b.image.narrow(1, 0, context).reshape({n, c.image_height, c.image_width, -1});
+  }
+  if (b.vector.defined()) obs.vector = b.vector.narrow(1, 0, context).reshape({n, -1});
+  if (b.text.defined()) obs.text = b.text.narrow(1, 0, context).reshape({n, -1});
+  auto embed = encoder_->forward(obs).view({bs, context, -1});
+  auto prev_action = torch::cat(
+      {torch::zeros({bs, 1}, b.action.options()), b.action.narrow(1, 0, context - 1)}, 1);
+  auto reset = torch::zeros({bs, context}, torch::dtype(torch::kBool).device(device));
+  reset.select(1, 0).fill_(true);
+  RssmSequence seq = rssm_->Observe(embed, prev_action, reset, rssm_->Initial(bs, device), gen);
+  // Imagination state h + 1 follows the action the window took at step context - 1 + h.
+  int64_t h = 0;
+  auto actions = b.action;
+  Imagination imagined = rssm_->Imagine(
+      seq.last,
+      [&](const torch::Tensor&) {
+        const int64_t step = std::min(context - 1 + h, t - 1);
+        ++h;
+        return actions.select(1, step);
+      },
+      t - context, gen);
+  auto deter = torch::cat({seq.deter, imagined.deter.narrow(1, 1, t - context)}, 1);
+  auto stoch = torch::cat({seq.stoch, imagined.stoch.narrow(1, 1, t - context)}, 1);
+  auto feat = RssmImpl::Feat(deter, stoch);  // [B, T, F]
+  auto flat = feat.reshape({bs * t, -1});
+  OpenLoopPrediction out;
+  if (image_decoder_) {
+    out.image = image_decoder_->forward(flat)
+                    .clamp(0.0, 1.0)
+                    .mul(255.0)
+                    .round()
+                    .to(torch::kUInt8)
+                    .reshape({bs, t, c.image_height, c.image_width, -1});
+  }
+  if (vector_decoder_) out.vector = Symexp(vector_decoder_->forward(flat)).reshape({bs, t, -1});
+  out.reward = RewardMean(feat);
   return out;
 }
 

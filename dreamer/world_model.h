@@ -31,6 +31,15 @@ struct WorldModelOutput {
                                                  // (replay priorities)
 };
 
+// What the world model predicts for a [B, T] window when it observes only the first `context`
+// steps and imagines the rest from the window's own actions (the official "openloop" report).
+// Steps before `context` are reconstructions of observed steps; the rest are open-loop.
+struct OpenLoopPrediction {
+  torch::Tensor image;   // uint8 [B, T, H, W, C] (undefined without images)
+  torch::Tensor vector;  // float [B, T, V] in the observation's own (raw) space
+  torch::Tensor reward;  // float [B, T]
+};
+
 class WorldModelImpl : public torch::nn::Module {
  public:
   explicit WorldModelImpl(const AgentConfig& config);
@@ -39,6 +48,11 @@ class WorldModelImpl : public torch::nn::Module {
 
   torch::Tensor RewardMean(const torch::Tensor& feat);    // [..., F] -> [...]
   torch::Tensor ContinueProb(const torch::Tensor& feat);  // [..., F] -> [...]
+
+  // Observes batch steps [0, context) and imagines [context, T) from batch.action; no gradient.
+  // 1 <= context < T. Resets inside the window are not modelled (the imagination runs on).
+  OpenLoopPrediction OpenLoop(const Batch& batch, int64_t context,
+                              std::optional<torch::Generator> gen);
 
   Encoder encoder() const { return encoder_; }
   Rssm rssm() const { return rssm_; }

@@ -112,6 +112,73 @@ TEST(WorldModelTest, AWindowStartsFromItsReplayContextUnlessItsFirstStepResets) 
   EXPECT_TRUE(absl::IsInvalidArgument(ValidateBatch(b, c)));
 }
 
+TEST(WorldModelTest, OpenLoopSeesOnlyTheContextAndFollowsTheWindowsActions) {
+  auto c = DebugConfig(/*image=*/true, /*vector=*/true);
+  torch::manual_seed(0);
+  WorldModel wm(c);
+  Batch batch = RandomBatch(c, 2, 6, 1);
+  auto predict = [&](const Batch& b) {
+    return wm->OpenLoop(b, /*context=*/2, at::detail::createCPUGenerator(7));
+  };
+  OpenLoopPrediction base = predict(batch);
+  EXPECT_EQ(base.image.sizes().vec(), (std::vector<int64_t>{2, 6, 16, 16, 3}));
+  EXPECT_EQ(base.image.dtype(), torch::kUInt8);
+  EXPECT_EQ(base.vector.sizes().vec(), (std::vector<int64_t>{2, 6, 5}));
+  EXPECT_EQ(base.reward.sizes().vec(), (std::vector<int64_t>{2, 6}));
+
+  // Observations after the context never reach the prediction...
+  Batch later = batch;
+  later.image = batch.image.clone();
+  later.image.narrow(1, 2, 4).fill_(255);
+  later.vector = batch.vector.clone();
+  later.vector.narrow(1, 2, 4).fill_(-3.0f);
+  OpenLoopPrediction same = predict(later);
+  EXPECT_TRUE(torch::equal(same.image, base.image));
+  EXPECT_TRUE(torch::allclose(same.vector, base.vector));
+  // ... an observation inside it does, and so does the action taken at its last step, from the
+  // first imagined step on (never before it).
+  Batch observed = batch;
+  observed.vector = batch.vector.clone();
+  observed.vector.select(1, 1).fill_(3.0f);
+  EXPECT_FALSE(torch::allclose(predict(observed).vector, base.vector));
+  Batch acted = batch;
+  acted.action = batch.action.clone();
+  acted.action.select(1, 1).add_(1).remainder_(c.num_actions);
+  OpenLoopPrediction other = predict(acted);
+  EXPECT_TRUE(torch::allclose(other.vector.narrow(1, 0, 2), base.vector.narrow(1, 0, 2)));
+  EXPECT_FALSE(torch::allclose(other.vector.narrow(1, 2, 4), base.vector.narrow(1, 2, 4)));
+}
+
+// A world that never changes: a few updates teach the model to imagine it, so its open-loop
+// error falls below an untrained model's.
+TEST(WorldModelTest, AFewUpdatesOnAStaticWorldImproveTheOpenLoopPrediction) {
+  auto c = DebugConfig(/*image=*/true, /*vector=*/false);
+  torch::manual_seed(0);
+  WorldModel wm(c);
+  Batch batch = RandomBatch(c, 3, 6, 2);
+  auto pattern = torch::arange(16 * 16 * 3, torch::kInt64).remainder(7).mul(36).to(torch::kUInt8);
+  batch.image = pattern.reshape({1, 1, 16, 16, 3}).expand({3, 6, 16, 16, 3}).clone();
+  batch.reward.zero_();
+  auto open_loop_error = [&] {
+    OpenLoopPrediction p = wm->OpenLoop(batch, 2, at::detail::createCPUGenerator(3));
+    return (p.image.narrow(1, 2, 4).to(torch::kFloat32) -
+            batch.image.narrow(1, 2, 4).to(torch::kFloat32))
+        .div(255.0)
+        .square()
+        .mean()
+        .item<double>();
+  };
+  const double untrained = open_loop_error();
+  torch::optim::Adam optimizer(wm->parameters(), torch::optim::AdamOptions(3e-3));
+  for (int update = 0; update < 40; ++update) {
+    optimizer.zero_grad();
+    wm->Loss(batch, std::nullopt).loss.backward();
+    optimizer.step();
+  }
+  const double trained = open_loop_error();
+  EXPECT_LT(trained, 0.5 * untrained) << "untrained " << untrained << ", trained " << trained;
+}
+
 TEST(WorldModelTest, DynTrainsPriorAndRepTrainsPosterior) {
   auto c = DebugConfig(true, false);
   c.free_nats = 0.0f;  // no free bits: both terms have gradients

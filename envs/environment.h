@@ -22,6 +22,9 @@ struct EnvSpec {
   int image_width = 64;
   int image_channels = 3;  // 3 (RGB) or 1 (grayscale)
   int vector_size = 0;     // 0 = no `vector` observation (float32)
+  // > 0 when the vector is a square grid of cells with this many channels each, channel-last
+  // (entry cell * channels + channel): how reports draw it. 0: a plain vector.
+  int vector_grid_channels = 0;
   int text_length = 0;     // 0 = no `text` observation (int32 tokens)
   int text_vocab = 0;      // tokens are in [0, text_vocab)
   int num_actions = 0;     // discrete actions [0, num_actions)

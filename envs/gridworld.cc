@@ -70,6 +70,7 @@ GridWorld::GridWorld(const GridWorldOptions& options, int max_steps)
   if (options.symbolic) {
     spec_.image_height = spec_.image_width = spec_.image_channels = 0;
     spec_.vector_size = options.size * options.size * kSymbolicChannels;
+    spec_.vector_grid_channels = kSymbolicChannels;
   }
   if (options.layout == GridLayout::kDoorKey) {
     spec_.num_actions = 5;

@@ -364,6 +364,7 @@ TEST(GridWorldTest, SymbolicViewEncodesEveryCellAndTheAgentWithoutAnImage) {
   constexpr int kC = GridWorld::kSymbolicChannels;
   EXPECT_EQ(spec.image_bytes(), 0);
   ASSERT_EQ(spec.vector_size, 5 * 5 * kC);
+  ASSERT_EQ(spec.vector_grid_channels, kC) << "the report draws it as a 5x5 grid";
   std::vector<float> vec(spec.vector_size, -1.0f);
   StepBuffer b;
   b.vector = vec.data();

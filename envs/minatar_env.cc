@@ -45,6 +45,7 @@ MinAtarEnv::MinAtarEnv(std::unique_ptr<MinAtarGame> game, const MinAtarOptions& 
   if (options.symbolic) {
     spec_.image_height = spec_.image_width = spec_.image_channels = 0;
     spec_.vector_size = kMinAtarSize * kMinAtarSize * game_->num_channels();
+    spec_.vector_grid_channels = game_->num_channels();
   }
   spec_.num_actions = kMinAtarNumActions;
   spec_.action_names = {"noop", "left", "up", "right", "down", "fire"};

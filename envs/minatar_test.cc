@@ -52,6 +52,7 @@ TEST(MinAtarSymbolicTest, EveryGameObservesItsChannelGridAsAVector) {
     const EnvSpec& spec = env->spec();
     EXPECT_EQ(spec.image_bytes(), 0) << name;
     ASSERT_EQ(spec.vector_size, 10 * 10 * env->num_channels()) << name;
+    ASSERT_EQ(spec.vector_grid_channels, env->num_channels()) << name;
     EXPECT_EQ(spec.num_actions, 6) << name;
     std::vector<float> vector(spec.vector_size, -1.0f);
     StepBuffer out;

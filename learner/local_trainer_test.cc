@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "learner/openloop.h"
 #include "learner/play.h"
 #include "tests/test_process.h"
 
@@ -313,6 +314,71 @@ TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {
   o.env = "grid_nowhere";
   absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(o);
   EXPECT_TRUE(absl::IsNotFound(trainer.status())) << trainer.status();
+}
+
+// The open-loop report of an (untrained) agent: one panel per window, row and step, laid out
+// frame by frame in the animation, deterministic in its seed, and bad options refused.
+TEST(OpenLoopReportTest, PanelsFollowTheWindowsAndTheAnimationLaysThemOut) {
+  dreamfleet::testing::ScopedTempDir temp("openloop_test_");
+  const std::string dir = temp.path() + "/checkpoint";
+  std::optional<services::Config> config = SmallConfig({});
+  LocalTrainerOptions run;
+  run.checkpoint_dir = dir;
+  {
+    absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    ASSERT_TRUE((*trainer)->Save().ok());
+  }
+  OpenLoopOptions o;
+  o.checkpoint_dir = dir;
+  o.sequences = 2;
+  o.length = 6;
+  o.context = 2;
+  absl::StatusOr<OpenLoopReport> report = OpenLoop(*config, o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->observation, "vector");  // the default gridworld's symbolic view
+  ASSERT_GT(report->height, 0);
+  EXPECT_EQ(report->height, 5 * 16) << "the 5x5 grid of the env, 16 pixels a cell";
+  const size_t panel = static_cast<size_t>(report->height) * report->width * 3;
+  ASSERT_EQ(report->panels.size(), 2 * 3 * 6 * panel);
+  ASSERT_EQ(report->step_mse.size(), 6u);
+  for (double e : report->step_mse) EXPECT_TRUE(std::isfinite(e));
+  EXPECT_TRUE(std::isfinite(report->observed_mse));
+  EXPECT_TRUE(std::isfinite(report->imagined_mse));
+  EXPECT_GE(report->hold_mse, 0.0);
+
+  // Frame t of the animation shows window s's panels of step t in its row, and a white bar under
+  // them only while the model observes.
+  const std::vector<uint8_t> frames = report->Animation();
+  const int fh = report->AnimationHeight(), fw = report->AnimationWidth();
+  ASSERT_EQ(frames.size(), static_cast<size_t>(6) * fh * fw * 3);
+  for (int64_t t = 0; t < 6; ++t) {
+    const uint8_t* frame = frames.data() + t * static_cast<size_t>(fh) * fw * 3;
+    for (int64_t s = 0; s < 2; ++s) {
+      const int top = static_cast<int>(s) * (report->height + 3 + 2);
+      for (int r = 0; r < 3; ++r) {
+        const int left = r * (report->width + 2);
+        const uint8_t* src = report->panel(s, r, t);
+        for (int y = 0; y < report->height; ++y) {
+          ASSERT_TRUE(std::equal(src + y * report->width * 3, src + (y + 1) * report->width * 3,
+                                 frame + ((top + y) * fw + left) * 3))
+              << "step " << t << " window " << s << " row " << r << " line " << y;
+        }
+      }
+      const uint8_t bar = frame[((top + report->height) * fw) * 3];
+      EXPECT_EQ(bar, t < 2 ? 255 : 0) << "step " << t << " window " << s;
+    }
+  }
+
+  absl::StatusOr<OpenLoopReport> again = OpenLoop(*config, o);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->panels, report->panels) << "the same seed gives the same report";
+
+  o.context = 6;
+  EXPECT_TRUE(absl::IsInvalidArgument(OpenLoop(*config, o).status()));
+  o.context = 2;
+  o.checkpoint_dir = temp.path() + "/none";
+  EXPECT_TRUE(absl::IsNotFound(OpenLoop(*config, o).status()));
 }
 
 }  // namespace

@@ -3,12 +3,10 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "dreamer/agent_config.h"
 #include "dreamer/policy.h"
 #include "envs/cell_renderer.h"
-#include "envs/env_config.h"
 #include "envs/vector_env.h"
-#include "learner/dreamer_agent.h"
+#include "learner/agent_source.h"
 #include "services/status_macros.h"
 
 namespace dreamfleet::learner {
@@ -54,21 +52,10 @@ absl::StatusOr<PlayResult> Play(const services::Config& config, const PlayOption
         absl::StrCat("need episodes >= 1, max steps >= 1 and max frames >= 1; got ",
                      options.episodes, ", ", options.max_steps, " and ", options.max_frames));
   }
-  if (options.checkpoint_dir.empty()) return absl::InvalidArgumentError("no checkpoint directory");
-  envs::EnvOptions env_options = envs::EnvOptionsFromConfig(config, 0);
-  env_options.base_seed = options.seed;
-  env_options.env_index = kPlayEnvIndex;
-  ASSIGN_OR_RETURN(std::unique_ptr<envs::VectorEnv> envs, envs::VectorEnv::Create(env_options, 1));
-  ASSIGN_OR_RETURN(dreamer::AgentConfig agent_config,
-                   dreamer::AgentConfigFromConfig(config, envs->spec()));
-  ASSIGN_OR_RETURN(std::unique_ptr<DreamerAgent> agent, DreamerAgent::Create(agent_config));
-  if (absl::Status restored = agent->Restore(options.checkpoint_dir); !restored.ok()) {
-    if (absl::IsNotFound(restored)) {
-      return absl::NotFoundError(
-          absl::StrCat("no checkpoint in ", options.checkpoint_dir, ": ", restored.message()));
-    }
-    return restored;
-  }
+  ASSIGN_OR_RETURN(LoadedAgent loaded,
+                   LoadAgent(config, options.checkpoint_dir, options.seed, kPlayEnvIndex));
+  envs::VectorEnv* envs = loaded.envs.get();
+  DreamerAgent* agent = loaded.agent.get();
   dreamer::Policy policy = agent->policy();
   torch::Generator generator = at::detail::createCPUGenerator(options.seed);
   PlayResult result;

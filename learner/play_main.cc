@@ -1,11 +1,11 @@
 // dreamfleet-play (also `dreamfleet play`): a trained agent's episodes as an animated GIF.
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "learner/agent_source.h"
 #include "learner/play.h"
 #include "replay_server/image_export.h"
 #include "services/command_line.h"
@@ -14,7 +14,6 @@
 
 namespace {
 
-namespace fs = std::filesystem;
 using namespace dreamfleet;
 
 int Main(int argc, char** argv) {
@@ -53,47 +52,16 @@ int Main(int argc, char** argv) {
     return 2;
   }
   o.seed = static_cast<uint64_t>(seed);
-  if (best && (run_dir.empty() || !o.checkpoint_dir.empty())) {
-    std::cerr << "dreamfleet play: --best takes the best agent of --run, without --checkpoint\n";
-    return 2;
+  absl::StatusOr<learner::AgentSource> source = learner::ResolveAgentSource(
+      run_dir, o.checkpoint_dir, best, command_line.config_path(),
+      !command_line.config_path().empty() || !command_line.overrides().empty());
+  if (!source.ok()) {
+    std::cerr << "dreamfleet play: " << source.status().message() << "\n";
+    return absl::IsInvalidArgument(source.status()) ? 2 : 1;
   }
-  if (run_dir.empty() && command_line.config_path().empty() && command_line.overrides().empty()) {
-    std::cerr << "dreamfleet play: with --checkpoint, name the config the agent was trained with "
-                 "(--config FILE and/or --set section.key=value)\n";
-    return 2;
-  }
-  if (run_dir.empty() && o.checkpoint_dir.empty()) {
-    std::cerr << "dreamfleet play: say which agent: --run RUN_DIR or --checkpoint DIR\n";
-    return 2;
-  }
-  std::string config_path = command_line.config_path();
-  if (!run_dir.empty()) {
-    if (!fs::is_directory(run_dir)) {
-      std::cerr << "dreamfleet play: --run " << run_dir << " is not a directory\n";
-      return 2;
-    }
-    if (config_path.empty()) {
-      config_path = run_dir + "/config.yaml";
-      if (!fs::exists(config_path)) {
-        std::cerr << "dreamfleet play: " << config_path
-                  << " is missing; name the run's config with --config\n";
-        return 2;
-      }
-    }
-    if (o.checkpoint_dir.empty() && best) {
-      o.checkpoint_dir = run_dir + "/best";
-      if (!fs::is_directory(o.checkpoint_dir)) {
-        std::cerr << "dreamfleet play: " << run_dir << " has no best/ agent: bench_learning "
-                  << "keeps one when it evaluates (--eval-every > 0); for dreamfleet-train-local "
-                  << "--best-dir DIR, play --checkpoint DIR --config FILE\n";
-        return 1;
-      }
-    } else if (o.checkpoint_dir.empty()) {
-      o.checkpoint_dir = fs::is_directory(run_dir + "/checkpoint") ? run_dir + "/checkpoint"
-                                                                   : run_dir + "/learner";
-    }
-    if (out.empty()) out = run_dir + "/episode.gif";
-  }
+  o.checkpoint_dir = source->checkpoint_dir;
+  const std::string config_path = source->config_path;
+  if (out.empty() && !run_dir.empty()) out = run_dir + "/episode.gif";
   if (out.empty()) out = "episode.gif";
   absl::StatusOr<services::Config> config =
       services::LoadConfig(config_path, command_line.overrides());

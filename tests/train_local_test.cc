@@ -1,7 +1,8 @@
 // The real dreamfleet-train-local binary: a run with --progress-csv writes a curve with the
 // actor-critic statistics, a second run on the same checkpoint directory resumes and carries the
 // curve on (env steps, wall seconds and episodes keep rising), `dreamfleet play` turns the
-// checkpoint into a GIF, and a bad config key is refused.
+// checkpoint into a GIF, `dreamfleet report openloop` into an open-loop GIF and PNG, and a bad
+// config key is refused.
 #include <string>
 #include <vector>
 
@@ -76,6 +77,29 @@ TEST(TrainLocalTest, ProgressCsvCarriesOnAcrossAResume) {
                            "--max-steps=5", "--out=" + gif});
   ASSERT_EQ(RunToExit(play, log), 0) << testing::ReadFile(log);
   EXPECT_EQ(testing::ReadFile(gif).substr(0, 6), "GIF89a");
+  // `dreamfleet report openloop` writes the open-loop GIF and PNG strip and prints the errors.
+  std::vector<std::string> report = {testing::BinaryPath("dreamfleet"), "report", "openloop"};
+  for (const std::string& arg : Argv(dir.path(), 0)) {
+    if (arg.rfind("--set=", 0) == 0) report.push_back(arg);
+  }
+  report.insert(report.end(), {"--checkpoint=" + dir.path() + "/checkpoint", "--sequences=2",
+                               "--length=8", "--context=3", "--gif=" + dir.path() + "/ol.gif"});
+  {
+    auto process = testing::TestProcess::Start(report, log);
+    ASSERT_TRUE(process.ok()) << process.status();
+    absl::StatusOr<std::string> line = (*process)->WaitForLine("mean squared error");
+    ASSERT_TRUE(line.ok()) << line.status() << "\n" << testing::ReadFile(log);
+    EXPECT_THAT(*line, HasSubstr("imagined steps"));
+    absl::StatusOr<int> code = (*process)->Wait(absl::Minutes(5));
+    ASSERT_TRUE(code.ok()) << code.status();
+    ASSERT_EQ(*code, 0) << testing::ReadFile(log);
+  }
+  EXPECT_EQ(testing::ReadFile(dir.path() + "/ol.gif").substr(0, 6), "GIF89a");
+  EXPECT_EQ(testing::ReadFile(dir.path() + "/ol.png").substr(1, 3), "PNG");
+  report.push_back("--context=8");  // nothing left to imagine
+  ASSERT_EQ(RunToExit(report, log), 2);
+  EXPECT_THAT(testing::ReadFile(log), HasSubstr("context < length"));
+
   // No such run: a usage error naming it.
   ASSERT_EQ(
       RunToExit({testing::BinaryPath("dreamfleet"), "play", "--run=" + dir.path() + "/nope"}, log),

@@ -1,0 +1,122 @@
+// dreamfleet-report (also `dreamfleet report`): reports on what a trained agent learned.
+//   openloop: the world model's open-loop predictions beside the truth, as a GIF and a PNG strip.
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "learner/agent_source.h"
+#include "learner/openloop_files.h"
+#include "services/command_line.h"
+#include "services/config.h"
+#include "services/thread_env.h"
+
+namespace {
+
+using namespace dreamfleet;
+
+int OpenLoopMain(int argc, char** argv) {
+  std::string run_dir, gif_path, png_path;
+  learner::OpenLoopOptions o;
+  int64_t seed = 1, frame_ms = 150;
+  bool best = false;
+  services::CommandLine command_line(
+      "dreamfleet report openloop [--run RUN_DIR | --checkpoint DIR --config FILE] [flags]",
+      "What the world model imagines beside what happened (DreamerV3's open-loop report). The "
+      "agent plays --sequences windows of --length steps in a fresh env, each from an episode "
+      "start; the world model observes the first --context steps of each and imagines the rest "
+      "from the actions taken. Writes an animated GIF (one frame per step; per window: true | "
+      "predicted | difference, a white bar while the model still observes) and a PNG strip "
+      "(three rows per window, one column per step), and prints the prediction error. --run "
+      "takes a run directory with a config.yaml (a bench_learning seed directory or a "
+      "dreamfleet up run.dir).");
+  command_line.AddConfigFlags();
+  command_line.AddString("run", &run_dir, "run directory (config.yaml + checkpoint/ or learner/)");
+  command_line.AddString("checkpoint", &o.checkpoint_dir, "checkpoint directory (\"\" = --run's)");
+  command_line.AddBool("best", &best, "report on --run's best agent (<run>/best)");
+  command_line.AddInt("sequences", &o.sequences, "windows, one row each (1 to 64)");
+  command_line.AddInt("length", &o.length, "steps per window (at most 1000)");
+  command_line.AddInt("context", &o.context, "steps the model observes before it imagines");
+  command_line.AddBool("greedy", &o.greedy,
+                       "play the windows with the policy's most likely action (default: sample)");
+  command_line.AddInt("seed", &seed,
+                      "seed of the episodes, of sampling and of the model's latents");
+  command_line.AddInt("frame-ms", &frame_ms, "milliseconds each GIF frame shows (10 to 1000)");
+  command_line.AddString("gif", &gif_path,
+                         "GIF to write (\"\" = <run>/openloop.gif, else openloop.gif)");
+  command_line.AddString("png", &png_path, "PNG strip to write (\"\" = beside the GIF, .png)");
+  int exit_code = 0;
+  if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
+  if (frame_ms < 10 || frame_ms > 1000 || seed < 0) {
+    std::cerr << "dreamfleet report openloop: need --frame-ms from 10 to 1000 and --seed >= 0\n";
+    return 2;
+  }
+  o.seed = static_cast<uint64_t>(seed);
+  absl::StatusOr<learner::AgentSource> source = learner::ResolveAgentSource(
+      run_dir, o.checkpoint_dir, best, command_line.config_path(),
+      !command_line.config_path().empty() || !command_line.overrides().empty());
+  if (!source.ok()) {
+    std::cerr << "dreamfleet report openloop: " << source.status().message() << "\n";
+    return absl::IsInvalidArgument(source.status()) ? 2 : 1;
+  }
+  o.checkpoint_dir = source->checkpoint_dir;
+  if (gif_path.empty()) gif_path = run_dir.empty() ? "openloop.gif" : run_dir + "/openloop.gif";
+  if (png_path.empty()) {
+    png_path = gif_path.size() > 4 && gif_path.substr(gif_path.size() - 4) == ".gif"
+                   ? gif_path.substr(0, gif_path.size() - 4) + ".png"
+                   : gif_path + ".png";
+  }
+  absl::StatusOr<services::Config> config =
+      services::LoadConfig(source->config_path, command_line.overrides());
+  if (!config.ok()) {
+    std::cerr << "dreamfleet report openloop: " << config.status() << "\n";
+    return 2;
+  }
+  std::printf("open loop of %s with %s: %lld windows of %lld steps, %lld observed\n",
+              config->env.name.c_str(), o.checkpoint_dir.c_str(),
+              static_cast<long long>(o.sequences), static_cast<long long>(o.length),
+              static_cast<long long>(o.context));
+  std::fflush(stdout);
+  absl::StatusOr<learner::OpenLoopReport> report = learner::OpenLoop(*config, o);
+  if (!report.ok()) {
+    std::cerr << "dreamfleet report openloop: " << report.status() << "\n";
+    return absl::IsInvalidArgument(report.status()) ? 2 : 1;
+  }
+  std::printf("%s\n", learner::OpenLoopSummary(*report).c_str());
+  std::string by_step;
+  for (int64_t t = 0; t < report->length; t += std::max<int64_t>(1, report->length / 10)) {
+    absl::StrAppend(&by_step, " ", t, ":", absl::StrFormat("%.4f", report->step_mse[t]));
+  }
+  std::printf("error by step:%s\n", by_step.c_str());
+  if (absl::Status written =
+          learner::WriteOpenLoopFiles(*report, gif_path, png_path, static_cast<int>(frame_ms));
+      !written.ok()) {
+    std::cerr << "dreamfleet report openloop: " << written << "\n";
+    return 1;
+  }
+  std::printf("wrote %s (%lld frames, %dx%d) and %s\n", gif_path.c_str(),
+              static_cast<long long>(report->length), report->AnimationWidth(),
+              report->AnimationHeight(), png_path.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dreamfleet::services::EnsureThreadEnvironment(argc, argv);
+  const std::string usage = "usage: dreamfleet report openloop [flags]   (--help for the flags)\n";
+  if (argc < 2) {
+    std::cerr << usage;
+    return 2;
+  }
+  const std::string command = argv[1];
+  if (command == "openloop") return OpenLoopMain(argc - 1, argv + 1);
+  if (command == "--help" || command == "-h") {
+    std::cout << usage;
+    return 0;
+  }
+  std::cerr << "dreamfleet report: unknown report \"" << command << "\"\n" << usage;
+  return 2;
+}
