@@ -124,20 +124,21 @@ RecordReader::~RecordReader() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+bool RecordReader::ReadExact(char* out, size_t n, uint64_t at) {
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::pread(fd_, out + done, n - done, at + done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    done += r;
+  }
+  return true;
+}
+
 absl::StatusOr<bool> RecordReader::Next(std::string* payload) {
   if (offset_ == size_) return false;
-  auto read_exact = [this](char* out, size_t n, uint64_t at) -> bool {
-    size_t done = 0;
-    while (done < n) {
-      const ssize_t r = ::pread(fd_, out + done, n - done, at + done);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) return false;
-      done += r;
-    }
-    return true;
-  };
   char header[8];
-  if (size_ - offset_ < sizeof(header) || !read_exact(header, sizeof(header), offset_)) {
+  if (size_ - offset_ < sizeof(header) || !ReadExact(header, sizeof(header), offset_)) {
     return absl::DataLossError(absl::StrCat(path_, ": torn record header at byte ", offset_,
                                             " (file has ", size_, " bytes)"));
   }
@@ -148,7 +149,7 @@ absl::StatusOr<bool> RecordReader::Next(std::string* payload) {
                                             length, " bytes but the file ends at ", size_));
   }
   payload->resize(length);
-  if (!read_exact(payload->data(), length, offset_ + sizeof(header))) {
+  if (!ReadExact(payload->data(), length, offset_ + sizeof(header))) {
     return absl::DataLossError(absl::StrCat(path_, ": short read at byte ", offset_));
   }
   if (Crc32(*payload) != crc) {
@@ -157,6 +158,40 @@ absl::StatusOr<bool> RecordReader::Next(std::string* payload) {
   }
   offset_ += sizeof(header) + length;
   return true;
+}
+
+bool RecordReader::ValidAt(uint64_t at, uint64_t* bytes) {
+  char header[8];
+  if (size_ - at < sizeof(header) || !ReadExact(header, sizeof(header), at)) return false;
+  const uint32_t length = GetU32(header);
+  if (length >= kMaxRecordBytes || size_ - at - sizeof(header) < length) return false;
+  std::string payload(length, '\0');
+  if (!ReadExact(payload.data(), length, at + sizeof(header))) return false;
+  if (Crc32(payload) != GetU32(header + 4)) return false;
+  *bytes = sizeof(header) + length;
+  return true;
+}
+
+uint64_t RecordReader::Resync() {
+  const uint64_t damaged = offset_;
+  uint64_t bytes = 0;
+  // A damaged payload under an intact length: the next record starts right after it.
+  char header[8];
+  if (size_ - damaged >= sizeof(header) && ReadExact(header, sizeof(header), damaged)) {
+    const uint64_t next = damaged + sizeof(header) + GetU32(header);
+    if (next == size_ || (next < size_ && ValidAt(next, &bytes))) {
+      offset_ = next;
+      return next - damaged;
+    }
+  }
+  for (uint64_t at = damaged + 1; at + sizeof(header) <= size_; ++at) {
+    if (ValidAt(at, &bytes)) {
+      offset_ = at;
+      return at - damaged;
+    }
+  }
+  offset_ = size_;
+  return size_ - damaged;
 }
 
 }  // namespace dreamfleet::replay

@@ -1,7 +1,8 @@
 // Append-only record files shared by the write-ahead log and checkpoints. Each record is
 // [u32 length][u32 CRC-32 of the payload][payload], little endian. A reader reports a record that
 // runs past the end of the file or fails its checksum as DATA_LOSS with the byte offset, so a
-// torn tail left by a crash is detected and dropped rather than parsed.
+// torn tail left by a crash is detected and dropped rather than parsed, and a damaged record in
+// the middle costs only itself: the reader resynchronises on the next valid record.
 #pragma once
 
 #include <cstdint>
@@ -45,11 +46,20 @@ class RecordReader {
   RecordReader& operator=(const RecordReader&) = delete;
 
   // The next record: true with `payload` set; false at a clean end of file; DATA_LOSS for a
-  // torn or corrupt record (nothing after it is read).
+  // torn or corrupt record (the reader stays at its start).
   absl::StatusOr<bool> Next(std::string* payload);
+  // After Next returned DATA_LOSS: moves to the first valid record past the damaged one (the one
+  // right after it when its length survived, else the first offset, byte by byte, where a record
+  // with a plausible length and a matching checksum starts). Returns the bytes skipped; when no
+  // valid record follows (a torn tail), moves to the end of the file and skips the rest.
+  uint64_t Resync();
   uint64_t offset() const { return offset_; }
+  uint64_t size() const { return size_; }
 
  private:
+  // Whether a whole record with a matching checksum starts at `at` (its total size in *bytes).
+  bool ValidAt(uint64_t at, uint64_t* bytes);
+  bool ReadExact(char* out, size_t n, uint64_t at);
   RecordReader(std::string path, int fd, uint64_t size)
       : path_(std::move(path)), fd_(fd), size_(size) {}
   std::string path_;

@@ -142,37 +142,61 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
     }
     next_index = index + 1;
     ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, RecordReader::Open(path));
+    // A damaged record costs only itself: the reader resynchronises on the next valid one, and
+    // every loss is counted and logged. Damage that runs to the end is a torn tail (a crash
+    // mid-write leaves one, never acknowledged).
+    auto skip = [&](uint64_t at, absl::string_view why, uint64_t bytes) {
+      restore_stats_.lost_bytes += bytes;
+      if (reader->offset() == reader->size()) {
+        ++restore_stats_.dropped_tails;
+        DF_LOG(WARNING) << path << ": dropping the torn tail of " << bytes << " bytes at byte "
+                        << at << " (" << why << ")";
+      } else {
+        ++restore_stats_.damaged_records;
+        DF_LOG(ERROR) << path << ": skipped " << bytes << " damaged bytes at byte " << at << " ("
+                      << why << "); resumed at the next valid record, byte " << reader->offset();
+      }
+    };
     while (true) {
+      const uint64_t at = reader->offset();
       absl::StatusOr<bool> got = reader->Next(&payload);
       if (!got.ok()) {
-        DF_LOG(WARNING) << "dropping the torn tail of the write-ahead log: "
-                        << got.status().message();
-        ++restore_stats_.dropped_tails;
-        break;
+        const uint64_t bytes = reader->Resync();
+        skip(at, got.status().message(), bytes);
+        continue;
       }
       if (!*got) break;
       v1::StoredChunkRecord record;
       if (!record.ParseFromString(payload)) {
-        DF_LOG(WARNING) << path << ": unparseable record at byte " << reader->offset()
-                        << "; dropping the rest of the file";
-        ++restore_stats_.dropped_tails;
-        break;
+        skip(at, "a record that does not parse", reader->offset() - at);
+        continue;
       }
       if (!record.has_chunk()) {  // the sample counters after a sample
         table_->RestoreSampleCounters(record.sample_counters());
         continue;
       }
       if (absl::Status s = table_->Restore(record, /*counted_in_header=*/false); !s.ok()) {
-        DF_LOG(WARNING) << path << ": record at byte " << reader->offset() << " does not restore ("
-                        << s.message() << "); dropping the rest";
-        ++restore_stats_.dropped_tails;
-        break;
+        skip(at, s.message(), reader->offset() - at);
+        continue;
       }
       ++restore_stats_.chunks;
       restore_stats_.steps += record.chunk().num_steps();
     }
   }
   restore_stats_.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  metrics
+      ->Gauge("dreamfleet_replay_restore_damaged_records",
+              "Damaged write-ahead-log records skipped at the last start (each lost only itself).")
+      .Set(static_cast<double>(restore_stats_.damaged_records));
+  metrics
+      ->Gauge("dreamfleet_replay_restore_lost_bytes",
+              "Write-ahead-log bytes skipped at the last start: damaged records and torn tails.")
+      .Set(static_cast<double>(restore_stats_.lost_bytes));
+  if (restore_stats_.lost_bytes > 0) {
+    DF_LOG(WARNING) << "restore skipped " << restore_stats_.lost_bytes << " bytes of " << dir
+                    << ": " << restore_stats_.damaged_records << " damaged records, "
+                    << restore_stats_.dropped_tails << " torn tails";
+  }
   if (restore_stats_.chunks > 0) {
     DF_LOG(INFO) << "restored " << restore_stats_.steps << " steps in " << restore_stats_.chunks
                  << " chunks from " << dir << " in " << restore_stats_.seconds << " s";

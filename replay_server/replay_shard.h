@@ -38,7 +38,9 @@ ShardOptions ShardOptionsFromConfig(const services::Config& config, int shard_in
 struct RestoreStats {
   uint64_t chunks = 0;
   uint64_t steps = 0;
-  uint64_t dropped_tails = 0;  // WAL files whose torn/corrupt tail was dropped
+  uint64_t dropped_tails = 0;    // WAL files whose torn tail (damage up to the end) was dropped
+  uint64_t damaged_records = 0;  // damaged WAL records skipped, each costing only itself
+  uint64_t lost_bytes = 0;       // WAL bytes skipped by both
   double seconds = 0;
 };
 

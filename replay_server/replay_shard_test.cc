@@ -4,11 +4,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <utility>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "replay_server/record_file.h"
 #include "replay_server/test_util.h"
+#include "replay_server/write_ahead_log.h"
 
 namespace dreamfleet::replay {
 namespace {
@@ -69,6 +72,103 @@ TEST(RecordFileTest, ReadsBackWhatWasWrittenAndDetectsATornTail) {
   EXPECT_EQ(payload.size(), 100000u);
   got = (*reader)->Next(&payload);
   EXPECT_TRUE(absl::IsDataLoss(got.status())) << got.status();
+}
+
+// Flips the byte at `offset` of `path`.
+void FlipByte(const std::string& path, uint64_t offset) {
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekg(static_cast<std::streamoff>(offset));
+  char byte = 0;
+  file.read(&byte, 1);
+  byte = static_cast<char>(byte ^ 0x5a);
+  file.seekp(static_cast<std::streamoff>(offset));
+  file.write(&byte, 1);
+  ASSERT_TRUE(file.good()) << path;
+}
+
+// The start offset of every record of `path`.
+std::vector<uint64_t> RecordOffsets(const std::string& path) {
+  std::vector<uint64_t> offsets;
+  auto reader = RecordReader::Open(path);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  std::string payload;
+  while (true) {
+    const uint64_t at = (*reader)->offset();
+    absl::StatusOr<bool> got = (*reader)->Next(&payload);
+    if (!got.ok() || !*got) break;
+    offsets.push_back(at);
+  }
+  return offsets;
+}
+
+TEST(RecordFileTest, ADamagedRecordCostsOnlyItself) {
+  const std::string path = TempDir() + "/records";
+  {
+    auto writer = RecordWriter::Create(path);
+    ASSERT_TRUE(writer.ok());
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE((*writer)->Append(std::string(1000, 'a' + i)).ok());
+  }
+  const std::vector<uint64_t> at = RecordOffsets(path);
+  ASSERT_EQ(at.size(), 4u);
+  auto read_all = [&](std::vector<char>* kept, uint64_t* skipped) {
+    auto reader = RecordReader::Open(path);
+    ASSERT_TRUE(reader.ok());
+    std::string payload;
+    while (true) {
+      absl::StatusOr<bool> got = (*reader)->Next(&payload);
+      if (!got.ok()) {
+        *skipped += (*reader)->Resync();
+        continue;
+      }
+      if (!*got) break;
+      kept->push_back(payload[0]);
+    }
+  };
+  // A byte of record 1's payload: record 1 is lost, the others read.
+  FlipByte(path, at[1] + 8 + 500);
+  std::vector<char> kept;
+  uint64_t skipped = 0;
+  read_all(&kept, &skipped);
+  EXPECT_EQ(kept, (std::vector<char>{'a', 'c', 'd'}));
+  EXPECT_EQ(skipped, at[2] - at[1]);
+  // And record 2's length too: found again by scanning.
+  FlipByte(path, at[2] + 1);
+  kept.clear();
+  skipped = 0;
+  read_all(&kept, &skipped);
+  EXPECT_EQ(kept, (std::vector<char>{'a', 'd'}));
+  EXPECT_EQ(skipped, at[3] - at[1]);
+}
+
+TEST(ReplayShardTest, ADamagedWalRecordLosesOnlyItsChunkAndIsCounted) {
+  const std::string dir = TempDir();
+  const std::string crashed = TempDir();
+  {
+    services::Metrics metrics;
+    auto shard = ReplayShard::Open(Options(dir), &metrics);
+    ASSERT_TRUE(shard.ok()) << shard.status();
+    InsertChunks(shard->get(), 0, 5);
+    std::filesystem::copy(dir, crashed,
+                          std::filesystem::copy_options::overwrite_existing |
+                              std::filesystem::copy_options::recursive);
+  }
+  const std::vector<std::pair<uint64_t, std::string>> wal = WriteAheadLog::ListFiles(crashed);
+  ASSERT_EQ(wal.size(), 1u);
+  const std::vector<uint64_t> at = RecordOffsets(wal[0].second);
+  ASSERT_EQ(at.size(), 5u);
+  FlipByte(wal[0].second, at[2] + 200);  // inside chunk 2's image bytes
+  services::Metrics metrics;
+  auto shard = ReplayShard::Open(Options(crashed), &metrics);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  EXPECT_EQ((*shard)->restore_stats().chunks, 4u);
+  EXPECT_EQ((*shard)->restore_stats().damaged_records, 1u);
+  EXPECT_EQ((*shard)->restore_stats().dropped_tails, 0u);
+  EXPECT_EQ((*shard)->restore_stats().lost_bytes, at[3] - at[2]);
+  EXPECT_EQ((*shard)->table()->size_steps(), 32u) << "chunks 0, 1, 3 and 4";
+  EXPECT_THAT(metrics.TextExposition(),
+              ::testing::HasSubstr("dreamfleet_replay_restore_damaged_records 1"));
+  InsertChunks(shard->get(), 5, 1);  // the stream goes on after the restored chunk 4
+  EXPECT_EQ((*shard)->table()->size_steps(), 40u);
 }
 
 TEST(ReplayShardTest, RestoresFromTheWriteAheadLogAfterACrash) {
