@@ -134,7 +134,18 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
     first_wal_index = header.wal_index();
   }
   uint64_t next_index = first_wal_index;
-  for (const auto& [index, path] : WriteAheadLog::ListFiles(dir)) {
+  const std::vector<std::pair<uint64_t, std::string>> wal_files = WriteAheadLog::ListFiles(dir);
+  if (!std::filesystem::exists(checkpoint_path) && !wal_files.empty() &&
+      wal_files.front().first > 0) {
+    // Log files start at index 0 and only a checkpoint lets the earlier ones go: without it, the
+    // steps it held are gone, and starting from the later log alone would hide that.
+    return absl::DataLossError(
+        absl::StrCat(dir, " has write-ahead log files from ", wal_files.front().second,
+                     " on but no checkpoint (", kCheckpoint,
+                     ") covering the earlier ones: it was deleted or "
+                     "lost. Restore it, or move the data directory aside to start an empty shard"));
+  }
+  for (const auto& [index, path] : wal_files) {
     if (index < first_wal_index) {
       std::error_code ignored;  // covered by the checkpoint; a leftover from a crash
       std::filesystem::remove(path, ignored);

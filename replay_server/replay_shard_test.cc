@@ -171,6 +171,29 @@ TEST(ReplayShardTest, ADamagedWalRecordLosesOnlyItsChunkAndIsCounted) {
   EXPECT_EQ((*shard)->table()->size_steps(), 40u);
 }
 
+TEST(ReplayShardTest, ADeletedCheckpointIsRefusedRatherThanRestoredFromTheLaterLogAlone) {
+  const std::string dir = TempDir();
+  {
+    services::Metrics metrics;
+    auto shard = ReplayShard::Open(Options(dir), &metrics);
+    ASSERT_TRUE(shard.ok()) << shard.status();
+    InsertChunks(shard->get(), 0, 3);
+    ASSERT_TRUE((*shard)->Checkpoint().ok());
+    InsertChunks(shard->get(), 3, 2);
+  }
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().filename().string().rfind("checkpoint", 0) == 0) {
+      std::filesystem::remove(entry.path(), error);
+    }
+  }
+  services::Metrics metrics;
+  auto shard = ReplayShard::Open(Options(dir), &metrics);
+  ASSERT_FALSE(shard.ok()) << "started from the log after a deleted checkpoint";
+  EXPECT_TRUE(absl::IsDataLoss(shard.status())) << shard.status();
+  EXPECT_THAT(std::string(shard.status().message()), ::testing::HasSubstr("no checkpoint"));
+}
+
 TEST(ReplayShardTest, RestoresFromTheWriteAheadLogAfterACrash) {
   const std::string dir = TempDir();
   const std::string crashed = TempDir();
