@@ -178,7 +178,12 @@ absl::Status ActorLoop::RecordSteps() {
     absl::Time next_log = absl::Now() + absl::Seconds(30);
     while (s.writers[i]->in_flight() >= s.replay_options.max_chunks_in_flight &&
            !services::ShutdownRequested()) {
-      (void)s.writers[i]->Flush(absl::Milliseconds(100));
+      // A permanent error (a refused chunk) ends the wait: Send below reports it, and the actor
+      // exits for its supervisor instead of waiting on acknowledgements that will never come.
+      if (absl::Status flushed = s.writers[i]->Flush(absl::Milliseconds(100));
+          !flushed.ok() && !absl::IsDeadlineExceeded(flushed)) {
+        break;
+      }
       SwapInWeights();
       if (absl::Now() >= next_log) {
         DF_LOG(WARNING) << "replay shard " << s.writers[i]->shard() << " has acknowledged none of "

@@ -93,7 +93,12 @@ absl::Status ActOnEnvs(Policy& policy, const envs::VectorEnv& envs, PolicyState*
         WrapEnvObservations(envs.spec(), k, envs.image(), envs.vector(), envs.text());
     torch::Tensor is_first =
         torch::from_blob(const_cast<uint8_t*>(envs.is_first()), {k}, torch::kByte).to(torch::kBool);
-    torch::Tensor action = policy->Act(obs, is_first, state, generator, greedy);
+    // A generator drives sampling only on its own device: a policy on a GPU samples from the
+    // device's default generator (a CPU one would be refused), as DreamerAgent::Gen does.
+    std::optional<torch::Generator> gen;
+    const auto parameters = policy->parameters();
+    if (parameters.empty() || parameters.front().device() == generator.device()) gen = generator;
+    torch::Tensor action = policy->Act(obs, is_first, state, gen, greedy);
     action = action.to(torch::kCPU).to(torch::kLong).contiguous();
     actions->resize(k);
     const int64_t* data = action.data_ptr<int64_t>();

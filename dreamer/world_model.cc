@@ -125,7 +125,11 @@ OpenLoopPrediction WorldModelImpl::OpenLoop(const Batch& b, int64_t context,
   auto embed = encoder_->forward(obs).view({bs, context, -1});
   auto prev_action = torch::cat(
       {torch::zeros({bs, 1}, b.action.options()), b.action.narrow(1, 0, context - 1)}, 1);
-  auto reset = torch::zeros({bs, context}, torch::dtype(torch::kBool).device(device));
+  // The window starts from the initial state; an episode that starts inside the observed part
+  // resets it there too.
+  auto reset = b.is_first.defined()
+                   ? b.is_first.narrow(1, 0, context).to(torch::kBool).clone()
+                   : torch::zeros({bs, context}, torch::dtype(torch::kBool).device(device));
   reset.select(1, 0).fill_(true);
   RssmSequence seq = rssm_->Observe(embed, prev_action, reset, rssm_->Initial(bs, device), gen);
   // Imagination state h + 1 follows the action the window took at step context - 1 + h.

@@ -143,6 +143,7 @@ absl::StatusOr<OpenLoopReport> Report(const services::Config& config, envs::Vect
   std::vector<int64_t> texts(c.text_length > 0 ? s_count * t_count * c.text_length : 0);
   std::vector<int64_t> actions(s_count * t_count);
   std::vector<float> rewards(s_count * t_count);
+  std::vector<uint8_t> firsts(s_count * t_count);
   dreamer::Policy policy = agent.policy();
   torch::Generator generator = at::detail::createCPUGenerator(options.seed);
   std::vector<int> action;
@@ -159,6 +160,7 @@ absl::StatusOr<OpenLoopReport> Report(const services::Config& config, envs::Vect
         std::copy_n(envs.text(), c.text_length, texts.data() + i * c.text_length);
       }
       rewards[i] = envs.reward()[0];
+      firsts[i] = envs.is_first()[0];
       RETURN_IF_ERROR(dreamer::ActOnEnvs(policy, envs, &state, generator, &action, options.greedy));
       actions[i] = action[0];
       RETURN_IF_ERROR(envs.Step(action));
@@ -182,6 +184,8 @@ absl::StatusOr<OpenLoopReport> Report(const services::Config& config, envs::Vect
   }
   batch.action = torch::from_blob(actions.data(), {s_count, t_count}, torch::kInt64);
   batch.reward = torch::from_blob(rewards.data(), {s_count, t_count}, torch::kFloat32);
+  batch.is_first =
+      torch::from_blob(firsts.data(), {s_count, t_count}, torch::kUInt8).to(torch::kBool);
   batch = batch.To(device);
   dreamer::OpenLoopPrediction predicted = agent.world_model()->OpenLoop(
       batch, options.context, at::detail::createCPUGenerator(options.seed + 1));

@@ -64,7 +64,7 @@ InsertStream::Outcome InsertStream::ReadRequests() {
             absl::InvalidArgumentError(absl::StrCat(ChunkName(request.chunk()), ": ", s.message())),
             "invalid_chunk"};
       }
-      if (absl::IsFailedPrecondition(s)) return {s, "sequence"};  // a gap: the message names it
+      if (absl::IsOutOfRange(s)) return {s, "sequence"};  // a gap: the message names it
       return {s, "unavailable"};
     }
     PendingAck ack;

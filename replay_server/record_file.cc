@@ -65,6 +65,7 @@ RecordWriter::~RecordWriter() {
 absl::Status RecordWriter::Append(std::string_view prefix, std::string_view body) {
   if (fd_ < 0) return absl::FailedPreconditionError(absl::StrCat(path_, " is closed"));
   const uint64_t length = prefix.size() + body.size();
+  if (length == 0) return absl::InvalidArgumentError("an empty record cannot be written");
   if (length >= kMaxRecordBytes) {
     return absl::InvalidArgumentError(absl::StrCat("record of ", length, " bytes is too large"));
   }
@@ -144,6 +145,9 @@ absl::StatusOr<bool> RecordReader::Next(std::string* payload) {
   }
   const uint32_t length = GetU32(header);
   const uint32_t crc = GetU32(header + 4);
+  if (length == 0) {  // never written; a run of zero bytes (a zero-filled tail) looks like one
+    return absl::DataLossError(absl::StrCat(path_, ": empty record at byte ", offset_));
+  }
   if (length >= kMaxRecordBytes || size_ - offset_ - sizeof(header) < length) {
     return absl::DataLossError(absl::StrCat(path_, ": record at byte ", offset_, " claims ",
                                             length, " bytes but the file ends at ", size_));
@@ -164,7 +168,9 @@ bool RecordReader::ValidAt(uint64_t at, uint64_t* bytes) {
   char header[8];
   if (size_ - at < sizeof(header) || !ReadExact(header, sizeof(header), at)) return false;
   const uint32_t length = GetU32(header);
-  if (length >= kMaxRecordBytes || size_ - at - sizeof(header) < length) return false;
+  if (length == 0 || length >= kMaxRecordBytes || size_ - at - sizeof(header) < length) {
+    return false;
+  }
   std::string payload(length, '\0');
   if (!ReadExact(payload.data(), length, at + sizeof(header))) return false;
   if (Crc32(payload) != GetU32(header + 4)) return false;

@@ -1,5 +1,6 @@
 // Append-only record files shared by the write-ahead log and checkpoints. Each record is
-// [u32 length][u32 CRC-32 of the payload][payload], little endian. A reader reports a record that
+// [u32 length][u32 CRC-32 of the payload][payload], little endian; payloads are never empty (so
+// a run of zero bytes is never taken for records). A reader reports a record that
 // runs past the end of the file or fails its checksum as DATA_LOSS with the byte offset, so a
 // torn tail left by a crash is detected and dropped rather than parsed, and a damaged record in
 // the middle costs only itself: the reader resynchronises on the next valid record.

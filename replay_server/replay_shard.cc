@@ -182,6 +182,10 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
         skip(at, "a record that does not parse", reader->offset() - at);
         continue;
       }
+      if (!record.has_chunk() && !record.has_sample_counters()) {
+        skip(at, "a record with neither a chunk nor sample counters", reader->offset() - at);
+        continue;
+      }
       if (!record.has_chunk()) {  // the sample counters after a sample
         table_->RestoreSampleCounters(record.sample_counters());
         continue;

@@ -106,7 +106,14 @@ TEST(RecordFileTest, ADamagedRecordCostsOnlyItself) {
   {
     auto writer = RecordWriter::Create(path);
     ASSERT_TRUE(writer.ok());
-    for (int i = 0; i < 4; ++i) ASSERT_TRUE((*writer)->Append(std::string(1000, 'a' + i)).ok());
+    // Mostly zero bytes, as MinAtar's observations are: a scan must not take a run of zeros for
+    // records.
+    for (int i = 0; i < 4; ++i) {
+      std::string payload(1000, '\0');
+      payload[0] = static_cast<char>('a' + i);
+      ASSERT_TRUE((*writer)->Append(payload).ok());
+    }
+    EXPECT_FALSE((*writer)->Append("").ok()) << "an empty record";
   }
   const std::vector<uint64_t> at = RecordOffsets(path);
   ASSERT_EQ(at.size(), 4u);
@@ -125,7 +132,7 @@ TEST(RecordFileTest, ADamagedRecordCostsOnlyItself) {
     }
   };
   // A byte of record 1's payload: record 1 is lost, the others read.
-  FlipByte(path, at[1] + 8 + 500);
+  FlipByte(path, at[1] + 8 + 500);  // a zero byte of record 1
   std::vector<char> kept;
   uint64_t skipped = 0;
   read_all(&kept, &skipped);

@@ -100,17 +100,17 @@ absl::StatusOr<Table::SequenceVerdict> Table::CheckSequence(const v1::Chunk& chu
     return SequenceVerdict::kNext;
   }
   if (stream.last_sequence == std::numeric_limits<uint64_t>::max()) {
-    return absl::FailedPreconditionError(
+    return absl::OutOfRangeError(
         absl::StrCat("actor stream ", services::QuoteClientText(chunk.actor_id()),
                      " has used up its chunk numbers; start a new stream"));
   }
   if (sequence < stream.first_sequence) {
-    return absl::FailedPreconditionError(absl::StrCat(
+    return absl::OutOfRangeError(absl::StrCat(
         "chunk ", sequence, " of actor stream ", services::QuoteClientText(chunk.actor_id()),
         " precedes the first chunk this shard stored of it (", stream.first_sequence,
         "); expected chunk ", stream.last_sequence + 1));
   }
-  return absl::FailedPreconditionError(absl::StrCat(
+  return absl::OutOfRangeError(absl::StrCat(
       "chunk ", sequence, " of actor stream ", services::QuoteClientText(chunk.actor_id()),
       " leaves a gap: expected chunk ", stream.last_sequence + 1,
       " (chunks are numbered consecutively and resent from the first unacknowledged one)"));

@@ -139,7 +139,7 @@ class Table {
   // (a stream this table has never seen may start at any number: the shard may have lost it or
   // evicted its start). kNext: `chunk` follows the stream's last stored chunk. kDuplicate: the
   // stream already stored this number (a retransmission: acknowledged, not stored again).
-  // FAILED_PRECONDITION naming the expected number for a gap or a number before the stream's
+  // OUT_OF_RANGE naming the expected number for a gap or a number before the stream's
   // first stored one, since acknowledging either would claim steps that are not stored.
   enum class SequenceVerdict { kNext, kDuplicate };
   absl::StatusOr<SequenceVerdict> CheckSequence(const v1::Chunk& chunk) const
