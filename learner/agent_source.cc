@@ -43,7 +43,8 @@ absl::StatusOr<AgentSource> ResolveAgentSource(const std::string& run_dir,
       return absl::NotFoundError(
           absl::StrCat(run_dir,
                        " has no best/ agent: bench_learning keeps one when it evaluates "
-                       "(--eval-every > 0); for dreamfleet-train-local --best-dir DIR, pass "
+                       "(--eval-every > 0), dreamfleet up with learner.eval_every_updates > 0; "
+                       "for dreamfleet-train-local --best-dir DIR, pass "
                        "--checkpoint DIR --config FILE"));
     }
   } else if (source.checkpoint_dir.empty()) {

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <deque>
 #include <optional>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "envs/env_config.h"
 #include "envs/registry.h"
 #include "learner/dreamer_agent.h"
+#include "learner/evaluator.h"
 #include "replay_server/sharded_replay_client.h"
 #include "services/logging.h"
 #include "services/shutdown.h"
@@ -120,6 +122,42 @@ struct LearnerLoop::Impl {
   prometheus::Gauge* entropy = nullptr;
   prometheus::Gauge* ret = nullptr;
   prometheus::Gauge* updates_per_second = nullptr;
+
+  // Evaluation (learner.eval_every_updates > 0): its envs, the best agent, the latest result.
+  std::unique_ptr<Evaluator> evaluator;
+  std::optional<BestAgent> best;
+  prometheus::Gauge* eval_return[2] = {nullptr, nullptr};   // greedy, sampled
+  prometheus::Gauge* eval_success[2] = {nullptr, nullptr};  // greedy, sampled
+  prometheus::Gauge* eval_env_steps = nullptr;
+  prometheus::Gauge* eval_best = nullptr;
+
+  // Plays the evaluation episodes, exports them and keeps the best agent (failures are logged:
+  // evaluating never stops training).
+  void Evaluate() {
+    dreamer::Policy policy = agent->policy();
+    absl::StatusOr<EvalResult> result = evaluator->Run(policy, static_cast<int64_t>(env_steps));
+    if (!result.ok()) {
+      DF_LOG(ERROR) << "evaluation at update " << agent->updates()
+                    << " failed: " << result.status();
+      return;
+    }
+    eval_return[0]->Set(result->greedy_return);
+    eval_return[1]->Set(result->sampled_return);
+    eval_success[0]->Set(result->greedy_success);
+    eval_success[1]->Set(result->sampled_success);
+    eval_env_steps->Set(static_cast<double>(result->env_steps));
+    absl::StatusOr<bool> saved = best->Offer(*agent, *result);
+    if (!saved.ok()) DF_LOG(ERROR) << "best checkpoint: " << saved.status();
+    eval_best->Set(best->score());
+    DF_LOG(INFO) << "evaluation at update " << agent->updates() << " (" << result->env_steps
+                 << " env steps), " << result->episodes << " episodes each: greedy return "
+                 << result->greedy_return << " success " << result->greedy_success
+                 << ", sampled return " << result->sampled_return << " success "
+                 << result->sampled_success
+                 << (saved.ok() && *saved ? absl::StrCat("; new best agent in ", best->dir())
+                                          : std::string())
+                 << " (" << result->seconds << " s)";
+  }
 
   // What the Status RPC reports. Shared with the service's status provider, which may still be
   // answering a call after this loop is gone.
@@ -257,6 +295,28 @@ absl::StatusOr<std::unique_ptr<LearnerLoop>> LearnerLoop::Create(
     response.set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - board->started));
     return response;
   });
+  if (config.learner.eval_every_updates > 0) {
+    ASSIGN_OR_RETURN(s.evaluator,
+                     Evaluator::Create(envs::EnvOptionsFromConfig(config, 0),
+                                       config.learner.eval_episodes, config.learner.eval_max_steps,
+                                       static_cast<uint64_t>(config.run.seed) + 29));
+    ASSIGN_OR_RETURN(s.best, BestAgent::Open(config.run.dir + "/best", /*fresh=*/!s.resumed));
+    const char* help_return = "Mean return of the latest evaluation episodes.";
+    const char* help_success = "Success rate of the latest evaluation episodes.";
+    s.eval_return[0] =
+        &metrics->Gauge("dreamfleet_learner_eval_return", help_return, {{"mode", "greedy"}});
+    s.eval_return[1] =
+        &metrics->Gauge("dreamfleet_learner_eval_return", help_return, {{"mode", "sampled"}});
+    s.eval_success[0] =
+        &metrics->Gauge("dreamfleet_learner_eval_success", help_success, {{"mode", "greedy"}});
+    s.eval_success[1] =
+        &metrics->Gauge("dreamfleet_learner_eval_success", help_success, {{"mode", "sampled"}});
+    s.eval_env_steps = &metrics->Gauge("dreamfleet_learner_eval_env_steps",
+                                       "Env steps in replay when the latest evaluation ran.");
+    s.eval_best = &metrics->Gauge("dreamfleet_learner_eval_best_return",
+                                  "Greedy evaluation return of the agent kept in <run.dir>/best.");
+    if (std::isfinite(s.best->score())) s.eval_best->Set(s.best->score());
+  }
   s.prefetcher = std::make_unique<Prefetcher>(s.client.get(), agent_config.batch_size,
                                               agent_config.batch_length,
                                               static_cast<int>(config.learner.prefetch_batches), 1);
@@ -325,6 +385,7 @@ absl::StatusOr<bool> LearnerLoop::Step(absl::Duration wait) {
   }
   s.UpdateStatus(*result);
   if (now - s.last_checkpoint >= absl::Minutes(s.config.learner.checkpoint_minutes)) Checkpoint();
+  if (s.evaluator && s.agent->updates() % s.config.learner.eval_every_updates == 0) s.Evaluate();
   return true;
 }
 

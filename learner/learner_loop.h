@@ -2,8 +2,11 @@
 // replay shard (replay::ShardedReplayClient) into a bounded queue; each Step() takes one, runs a
 // DreamerV3 update (DreamerAgent), sends priorities back for a prioritized table, publishes the
 // policy weights through the broadcast::ParameterServiceImpl every N updates or S seconds, and
-// checkpoints every M minutes (and at the end of Run). Create() resumes from the latest checkpoint
-// in <run.dir>/learner/. The model is sized from the env's spec, looked up without starting it.
+// checkpoints every M minutes (and at the end of Run). With learner.eval_every_updates, it also
+// plays evaluation episodes every N updates on envs of its own (never feeding replay), exports
+// their return and success on /metrics and keeps the best agent in <run.dir>/best. Create()
+// resumes from the latest checkpoint in <run.dir>/learner/. The model is sized from the env's
+// spec, looked up without starting it.
 #pragma once
 
 #include <cstdint>

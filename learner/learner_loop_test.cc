@@ -9,6 +9,7 @@
 #include "dreamfleet/v1/parameter.grpc.pb.h"
 #include "envs/env_config.h"
 #include "envs/vector_env.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "replay_server/sharded_replay_client.h"
 #include "services/grpc_util.h"
@@ -133,6 +134,46 @@ TEST(LearnerLoopTest, TrainsOnReplayPublishesWeightsAndResumesFromItsCheckpoint)
   service.Shutdown();
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server->server->Wait();
+}
+
+// Evaluation every 2 updates: its episodes reach /metrics and the best agent <run.dir>/best, and
+// none of their steps reach replay.
+TEST(LearnerLoopTest, EvaluatesEveryNUpdatesIntoMetricsAndTheBestAgentWithoutFeedingReplay) {
+  dreamfleet::testing::ScopedTempDir run_dir("learner_loop_eval_");
+  services::Config config = SmallConfig(run_dir.path());
+  config.learner.eval_every_updates = 2;
+  config.learner.eval_episodes = 2;
+  config.learner.eval_max_steps = 30;
+  auto shard = dreamfleet::testing::InProcessShard::Start(config);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  config.replay.addresses = (*shard)->address();
+  FillReplay(config, 64);
+  auto client =
+      replay::ShardedReplayClient::Create(replay::ReplayClientOptionsFromConfig(config, nullptr));
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto inserted = [&] {
+    const std::vector<replay::ShardStats> stats = (*client)->Info();
+    return stats.empty() ? 0 : static_cast<uint64_t>(stats[0].inserted_steps);
+  };
+  const uint64_t before = inserted();
+  ASSERT_EQ(before, 128u);
+
+  services::Metrics metrics;
+  broadcast::ParameterServiceImpl::Options options;
+  options.metrics = &metrics;
+  broadcast::ParameterServiceImpl service(options);
+  {
+    auto loop = LearnerLoop::Create(config, &service, &metrics);
+    ASSERT_TRUE(loop.ok()) << loop.status();
+    TrainUntil(**loop, 4);
+  }
+  const std::string text = metrics.TextExposition();
+  EXPECT_THAT(text, ::testing::HasSubstr("dreamfleet_learner_eval_return{mode=\"greedy\"}"));
+  EXPECT_THAT(text, ::testing::HasSubstr("dreamfleet_learner_eval_success{mode=\"sampled\"}"));
+  EXPECT_THAT(text, ::testing::HasSubstr("dreamfleet_learner_eval_env_steps 128"));
+  EXPECT_TRUE(std::filesystem::exists(config.run.dir + "/best/score.txt"));
+  EXPECT_EQ(inserted(), before) << "evaluation episodes reached replay";
+  service.Shutdown();
 }
 
 TEST(LearnerLoopTest, AnUnknownEnvIsAnErrorNamingIt) {

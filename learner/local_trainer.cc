@@ -25,12 +25,6 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// The best agent's score file in LocalTrainerOptions::best_dir.
-constexpr char kBestScore[] = "score.txt";
-
-// Evaluation envs take env indices far from any training env's, so their episodes are their own.
-constexpr int kEvalEnvIndex = 1 << 20;
-
 }  // namespace
 
 services::CurveRow CurveRowOf(const LocalProgress& p) {
@@ -90,13 +84,11 @@ struct LocalTrainer::State {
             std::min<int64_t>(std::max<int64_t>(o.steps / o.envs + o.length, 4 * o.length), 250000),
             static_cast<uint64_t>(o.seed) + 17),
         generator(at::detail::createCPUGenerator(static_cast<uint64_t>(o.seed) + 23)),
-        eval_generator(at::detail::createCPUGenerator(static_cast<uint64_t>(o.seed) + 29)),
         recent(static_cast<size_t>(o.episode_window)) {}
   SequenceReplay replay;
   dreamer::Policy policy{nullptr};
   dreamer::PolicyState policy_state;
   torch::Generator generator;
-  torch::Generator eval_generator;  // evaluation's own: evaluating does not change training
   envs::EpisodeWindow recent;
   std::vector<int> actions;
   int64_t env_steps = 0;
@@ -107,7 +99,6 @@ struct LocalTrainer::State {
   std::map<std::string, double> stats;
   EvalResult eval;
   int64_t next_eval = 0;  // env steps at which the next evaluation is due
-  double best_eval_return = -std::numeric_limits<double>::infinity();
 };
 
 absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const LocalTrainerOptions& o) {
@@ -172,10 +163,10 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
   ASSIGN_OR_RETURN(std::unique_ptr<DreamerAgent> agent, DreamerAgent::Create(config));
   std::unique_ptr<LocalTrainer> trainer(new LocalTrainer(o, std::move(envs), std::move(agent)));
   if (o.eval_every > 0) {
-    envs::EnvOptions eval_options = env_options;
-    eval_options.env_index = kEvalEnvIndex;
-    ASSIGN_OR_RETURN(trainer->eval_envs_,
-                     envs::VectorEnv::Create(eval_options, static_cast<int>(o.eval_episodes)));
+    // Its own sampling seed: evaluating never changes training.
+    ASSIGN_OR_RETURN(trainer->evaluator_,
+                     Evaluator::Create(env_options, o.eval_episodes, o.eval_max_steps,
+                                       static_cast<uint64_t>(o.seed) + 29));
   }
   if (!o.checkpoint_dir.empty()) {
     absl::Status restored = trainer->agent_->Restore(o.checkpoint_dir);
@@ -191,24 +182,8 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
     // The first evaluation after the start (or the resumed step) lands on a multiple of eval_every.
     trainer->state_->next_eval = (trainer->state_->env_steps / o.eval_every + 1) * o.eval_every;
   }
-  if (!o.best_dir.empty() && trainer->resumed_) {
-    // A resumed run only replaces its best agent with a better one.
-    if (std::ifstream in(o.best_dir + "/" + kBestScore); in) {
-      double score = 0;
-      if (in >> score) trainer->state_->best_eval_return = score;
-    }
-  } else if (!o.best_dir.empty()) {
-    // A fresh run's best agent is its own: a previous run's would be played until it had one.
-    // Only what SaveBest writes goes; anything else a user keeps there stays.
-    std::error_code error;
-    for (const std::string& score : {std::string(kBestScore), std::string(kBestScore) + ".tmp"}) {
-      std::filesystem::remove(o.best_dir + "/" + score, error);
-    }
-    if (absl::Status cleared = RemoveCheckpoints(o.best_dir); !cleared.ok() || error) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("cannot clear the previous run's best agent in ", o.best_dir, ": ",
-                       cleared.ok() ? error.message() : std::string(cleared.message())));
-    }
+  if (!o.best_dir.empty()) {
+    ASSIGN_OR_RETURN(trainer->best_, BestAgent::Open(o.best_dir, /*fresh=*/!trainer->resumed_));
   }
   return trainer;
 }
@@ -247,66 +222,25 @@ absl::Status LocalTrainer::Tick() {
     s.recent.Add(episode);
   }
   RETURN_IF_ERROR(Train());
-  if (eval_envs_ && s.env_steps >= s.next_eval) {
+  if (evaluator_ && s.env_steps >= s.next_eval) {
     ASSIGN_OR_RETURN(s.eval, Evaluate());
     while (s.next_eval <= s.env_steps) s.next_eval += options_.eval_every;
-    if (!options_.best_dir.empty() && s.eval.greedy_return > s.best_eval_return) {
+    if (best_.has_value()) {
+      agent_->counters()["env_steps"] = s.env_steps;
       // A failed best checkpoint does not stop training; the next better one may succeed.
-      if (absl::Status saved = SaveBest(); !saved.ok())
-        DF_LOG(ERROR) << "best checkpoint: " << saved;
+      if (absl::StatusOr<bool> saved = best_->Offer(*agent_, s.eval); !saved.ok()) {
+        DF_LOG(ERROR) << "best checkpoint: " << saved.status();
+      }
     }
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<EvalResult> LocalTrainer::Evaluate() {
-  if (!eval_envs_) {
+  if (!evaluator_) {
     return absl::FailedPreconditionError("no evaluation envs: the trainer runs with eval_every 0");
   }
-  State& s = *state_;
-  const double start = Now();
-  const int n = eval_envs_->num_envs();
-  EvalResult result;
-  result.env_steps = s.env_steps;
-  result.episodes = n;
-  for (const bool greedy : {true, false}) {
-    RETURN_IF_ERROR(eval_envs_->Reset());
-    dreamer::PolicyState policy_state = s.policy->Initial(n);
-    // Each env's first episode counts, summed step by step (so an episode cut at the limit
-    // counts its return so far); envs that finished keep stepping (auto-reset) unread.
-    std::vector<double> returns(n, 0.0);
-    std::vector<char> success(n, 0), finished(n, 0);
-    int remaining = n;
-    std::vector<int> actions;
-    for (int64_t step = 0; step < options_.eval_max_steps && remaining > 0; ++step) {
-      RETURN_IF_ERROR(dreamer::ActOnEnvs(s.policy, *eval_envs_, &policy_state, s.eval_generator,
-                                         &actions, greedy));
-      if (absl::Status status = eval_envs_->Step(actions); !status.ok()) {
-        return absl::Status(status.code(),
-                            absl::StrCat("evaluation env step failed: ", status.message()));
-      }
-      for (int i = 0; i < n; ++i) {
-        if (finished[i]) continue;
-        returns[i] += eval_envs_->reward()[i];
-        success[i] |= eval_envs_->success()[i];
-      }
-      for (const envs::EpisodeStats& episode : eval_envs_->finished_episodes()) {
-        if (finished[episode.env]) continue;
-        finished[episode.env] = 1;  // its return and success are complete
-        --remaining;
-      }
-    }
-    result.cut += remaining;
-    double mean_return = 0, mean_success = 0;
-    for (int i = 0; i < n; ++i) {
-      mean_return += returns[i] / n;
-      mean_success += (success[i] ? 1.0 : 0.0) / n;
-    }
-    (greedy ? result.greedy_return : result.sampled_return) = mean_return;
-    (greedy ? result.greedy_success : result.sampled_success) = mean_success;
-  }
-  result.seconds = Now() - start;
-  return result;
+  return evaluator_->Run(state_->policy, state_->env_steps);
 }
 
 absl::Status LocalTrainer::Train() {
@@ -362,26 +296,8 @@ LocalProgress LocalTrainer::Progress() const {
   return p;
 }
 
-double LocalTrainer::best_eval_return() const { return state_->best_eval_return; }
-
-absl::Status LocalTrainer::SaveBest() {
-  State& s = *state_;
-  agent_->counters()["env_steps"] = s.env_steps;
-  // Best checkpoints are numbered one past the highest in the directory, not by update count: a
-  // resumed run can reach an update count its lost timeline already saved a best agent at.
-  int64_t step = 0;
-  if (absl::StatusOr<std::vector<int64_t>> steps = ListCheckpoints(options_.best_dir);
-      steps.ok() && !steps->empty()) {
-    step = steps->back() + 1;
-  }
-  RETURN_IF_ERROR(agent_->Save(options_.best_dir, /*keep_last=*/1, step));
-  // The score after the checkpoint: a crash leaves the old score beside a checkpoint at least as
-  // good.
-  RETURN_IF_ERROR(ReplaceFileDurably(options_.best_dir + "/" + kBestScore,
-                                     absl::StrFormat("%.17g %lld\n", s.eval.greedy_return,
-                                                     static_cast<long long>(s.eval.env_steps))));
-  s.best_eval_return = s.eval.greedy_return;
-  return absl::OkStatus();
+double LocalTrainer::best_eval_return() const {
+  return best_.has_value() ? best_->score() : -std::numeric_limits<double>::infinity();
 }
 
 absl::Status LocalTrainer::Save() {

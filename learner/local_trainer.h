@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "envs/env_options.h"
 #include "envs/vector_env.h"
 #include "learner/dreamer_agent.h"
+#include "learner/evaluator.h"
 #include "services/config.h"
 #include "services/learning_curve.h"
 
@@ -53,18 +55,6 @@ struct LocalTrainerOptions {
 
   // INVALID_ARGUMENT naming the first bad value.
   absl::Status Validate() const;
-};
-
-// One evaluation: the mean return and success rate of its episodes in each mode.
-struct EvalResult {
-  int64_t env_steps = -1;  // the training env steps it ran at; -1: none has run yet
-  int64_t episodes = 0;    // per mode
-  int64_t cut = 0;         // episodes cut at eval_max_steps, both modes together
-  double greedy_return = 0;
-  double greedy_success = 0;
-  double sampled_return = 0;
-  double sampled_success = 0;
-  double seconds = 0;  // wall time it took
 };
 
 struct LocalProgress {
@@ -128,12 +118,12 @@ class LocalTrainer {
                                                              std::unique_ptr<envs::VectorEnv> envs,
                                                              const dreamer::AgentConfig& config);
   absl::Status Train();
-  absl::Status SaveBest();  // the agent to options.best_dir, with the latest evaluation's score
 
   struct State;
   const LocalTrainerOptions options_;
   std::unique_ptr<envs::VectorEnv> envs_;
-  std::unique_ptr<envs::VectorEnv> eval_envs_;  // null without evaluation
+  std::unique_ptr<Evaluator> evaluator_;  // null without evaluation
+  std::optional<BestAgent> best_;         // without options.best_dir: none
   std::unique_ptr<DreamerAgent> agent_;
   std::unique_ptr<State> state_;
   bool resumed_ = false;

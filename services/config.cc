@@ -330,6 +330,15 @@ std::vector<ConfigField> ConfigFields(Config* c) {
            "Minutes between learner checkpoints (also written on SIGTERM)."),
       Int("learner.max_updates", &c->learner.max_updates, 0, kBig,
           "Stop after N updates; 0 = unlimited."),
+      Int("learner.eval_every_updates", &c->learner.eval_every_updates, 0, kBig,
+          "Cluster learner: every N updates, play evaluation episodes with the current policy "
+          "(greedy and sampled) on envs of its own that never feed replay; results on /metrics, "
+          "the best agent in <run.dir>/best. 0 = none."),
+      Int("learner.eval_episodes", &c->learner.eval_episodes, 1, 1000,
+          "Evaluation episodes per mode (greedy, sampled)."),
+      Int("learner.eval_max_steps", &c->learner.eval_max_steps, 1, kBig,
+          "An evaluation episode still running after this many steps is cut (its return so far "
+          "counts)."),
   };
 }
 

@@ -95,6 +95,9 @@ struct LearnerConfig {
   double publish_every_seconds = 10;
   double checkpoint_minutes = 5;
   int64_t max_updates = 0;       // 0 = unlimited
+  int64_t eval_every_updates = 0;  // evaluation episodes every N updates (0 = none)
+  int64_t eval_episodes = 10;      // per mode (greedy and sampled)
+  int64_t eval_max_steps = 10000;  // an evaluation episode still running is cut here
 };
 
 struct Config {

@@ -62,16 +62,21 @@ ROWS = [
     ("Training progress", [
         dict(title="Episode return", width=8,
              description="Each actor's mean return over its last 100 episodes (mean and best "
-                         "over actors) and the learner's mean imagined lambda-return. Should "
-                         "rise as the agent learns; flat from the start often means no weights "
-                         "reach the actors (see weight lag).",
+                         "over actors), the learner's mean imagined lambda-return and, with "
+                         "learner.eval_every_updates, the learner's evaluation episodes (greedy "
+                         "and sampled, on envs that never feed replay). Should rise as the agent "
+                         "learns; flat from the start often means no weights reach the actors "
+                         "(see weight lag).",
              targets=[target("avg(dreamfleet_actor_episode_return)", "actors (mean)"),
                       target("max(dreamfleet_actor_episode_return)", "actors (best)"),
-                      target("dreamfleet_learner_return", "learner")]),
+                      target("dreamfleet_learner_return", "learner"),
+                      target("dreamfleet_learner_eval_return", "evaluation ({{mode}})")]),
         dict(title="Success rate", width=8, unit="percentunit", min=0, max=1,
-             description="Fraction of recent episodes that reached the goal, mean over actors "
-                         "(environments with a goal: gridworlds, the NES game).",
-             targets=[target("avg(dreamfleet_actor_success_rate)", "success rate")]),
+             description="Fraction of recent episodes that reached the goal, mean over actors, "
+                         "and of the learner's evaluation episodes (environments with a goal: "
+                         "gridworlds, the NES game).",
+             targets=[target("avg(dreamfleet_actor_success_rate)", "success rate"),
+                      target("dreamfleet_learner_eval_success", "evaluation ({{mode}})")]),
         dict(title="Updates and weight versions", width=8,
              description="Total learner updates and the version of the weights the learner "
                          "publishes; versions advance every learner.publish_every_updates.",
