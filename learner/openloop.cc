@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "dreamer/policy.h"
@@ -187,8 +188,11 @@ absl::StatusOr<OpenLoopReport> Report(const services::Config& config, envs::Vect
   batch.is_first =
       torch::from_blob(firsts.data(), {s_count, t_count}, torch::kUInt8).to(torch::kBool);
   batch = batch.To(device);
-  dreamer::OpenLoopPrediction predicted = agent.world_model()->OpenLoop(
-      batch, options.context, at::detail::createCPUGenerator(options.seed + 1));
+  // A CPU generator drives the latent samples only of a model on the CPU.
+  std::optional<torch::Generator> latent_generator;
+  if (device.is_cpu()) latent_generator = at::detail::createCPUGenerator(options.seed + 1);
+  dreamer::OpenLoopPrediction predicted =
+      agent.world_model()->OpenLoop(batch, options.context, latent_generator);
 
   OpenLoopReport report;
   report.sequences = s_count;
