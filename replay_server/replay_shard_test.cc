@@ -201,6 +201,28 @@ TEST(ReplayShardTest, ADeletedCheckpointIsRefusedRatherThanRestoredFromTheLaterL
   EXPECT_THAT(std::string(shard.status().message()), ::testing::HasSubstr("no checkpoint"));
 }
 
+// A resent chunk is acknowledged only once its first copy is durable: its insert waits for the
+// log record the first copy wrote (which may not be synced yet), not for nothing.
+TEST(ReplayShardTest, ADuplicateWaitsForItsFirstCopysLogRecord) {
+  ShardOptions options = Options(TempDir());
+  options.fsync_interval = absl::Hours(1);  // nothing synced until asked
+  services::Metrics metrics;
+  auto shard = ReplayShard::Open(options, &metrics);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  ChunkSpec spec;
+  spec.episode_starts = {0};
+  absl::StatusOr<ReplayShard::PendingInsert> first =
+      (*shard)->Insert(MakeChunk(spec), absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_GT(first->lsn, 0u);
+  absl::StatusOr<ReplayShard::PendingInsert> again =
+      (*shard)->Insert(MakeChunk(spec), absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->result.duplicate);
+  EXPECT_GE(again->lsn, first->lsn) << "a duplicate acknowledged before its first copy is durable";
+  EXPECT_EQ((*shard)->table()->size_steps(), 8u);
+}
+
 TEST(ReplayShardTest, RestoresFromTheWriteAheadLogAfterACrash) {
   const std::string dir = TempDir();
   const std::string crashed = TempDir();
