@@ -6,6 +6,21 @@
 #include "dreamer/module_options.h"
 
 namespace dreamfleet::dreamer {
+namespace {
+
+// The observations of a batch's first `steps` steps, flattened to [B * steps, ...] for the encoder.
+Observation FlatObservation(const Batch& b, int64_t steps, const AgentConfig& c) {
+  const int64_t n = b.action.size(0) * steps;
+  Observation obs;
+  if (b.image.defined()) {
+    obs.image = b.image.narrow(1, 0, steps).reshape({n, c.image_height, c.image_width, -1});
+  }
+  if (b.vector.defined()) obs.vector = b.vector.narrow(1, 0, steps).reshape({n, -1});
+  if (b.text.defined()) obs.text = b.text.narrow(1, 0, steps).reshape({n, -1});
+  return obs;
+}
+
+}  // namespace
 
 WorldModelImpl::WorldModelImpl(const AgentConfig& c) : config_(c) {
   encoder_ = register_module("encoder", Encoder(c));
@@ -43,10 +58,7 @@ WorldModelOutput WorldModelImpl::Loss(const Batch& b, std::optional<torch::Gener
   const auto device = b.action.device();
   WorldModelOutput out;
 
-  Observation obs;
-  if (b.image.defined()) obs.image = b.image.reshape({n, c.image_height, c.image_width, -1});
-  if (b.vector.defined()) obs.vector = b.vector.reshape({n, -1});
-  if (b.text.defined()) obs.text = b.text.reshape({n, -1});
+  const Observation obs = FlatObservation(b, t, c);
   auto embed = encoder_->forward(obs).view({bs, t, -1});
 
   // The RSSM is driven by the previous action. Without replay context every window starts from
@@ -115,14 +127,7 @@ OpenLoopPrediction WorldModelImpl::OpenLoop(const Batch& b, int64_t context,
   TORCH_CHECK(context >= 1 && context < t, "open-loop context ", context, " must be in [1, ", t,
               ")");
   const auto device = b.action.device();
-  const int64_t n = bs * context;
-  Observation obs;
-  if (b.image.defined()) {
-    obs.image = b.image.narrow(1, 0, context).reshape({n, c.image_height, c.image_width, -1});
-  }
-  if (b.vector.defined()) obs.vector = b.vector.narrow(1, 0, context).reshape({n, -1});
-  if (b.text.defined()) obs.text = b.text.narrow(1, 0, context).reshape({n, -1});
-  auto embed = encoder_->forward(obs).view({bs, context, -1});
+  auto embed = encoder_->forward(FlatObservation(b, context, c)).view({bs, context, -1});
   auto prev_action = torch::cat(
       {torch::zeros({bs, 1}, b.action.options()), b.action.narrow(1, 0, context - 1)}, 1);
   // The window starts from the initial state; an episode that starts inside the observed part

@@ -1,6 +1,8 @@
 #include "learner/agent_source.h"
 
 #include <filesystem>
+#include <iostream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "dreamer/agent_config.h"
@@ -54,15 +56,50 @@ absl::StatusOr<AgentSource> ResolveAgentSource(const std::string& run_dir,
   return source;
 }
 
+void AgentFlags::Register(services::CommandLine* command_line) {
+  command_line->AddConfigFlags();
+  command_line->AddString("run", &run_dir, "run directory (config.yaml + checkpoint/ or learner/)");
+  command_line->AddString("checkpoint", &checkpoint_dir, "checkpoint directory (\"\" = --run's)");
+  command_line->AddBool("best", &best,
+                        "--run's best agent (<run>/best, kept by the greedy evaluations) instead "
+                        "of its latest");
+}
+
+std::optional<ResolvedAgent> ResolveAgentOrExit(const services::CommandLine& command_line,
+                                                const AgentFlags& flags, const std::string& program,
+                                                int* exit_code) {
+  absl::StatusOr<AgentSource> source = ResolveAgentSource(
+      flags.run_dir, flags.checkpoint_dir, flags.best, command_line.config_path(),
+      !command_line.config_path().empty() || !command_line.overrides().empty());
+  if (!source.ok()) {
+    std::cerr << program << ": " << source.status().message() << "\n";
+    *exit_code = absl::IsInvalidArgument(source.status()) ? 2 : 1;
+    return std::nullopt;
+  }
+  absl::StatusOr<services::Config> config =
+      services::LoadConfig(source->config_path, command_line.overrides());
+  if (!config.ok()) {
+    std::cerr << program << ": " << config.status() << "\n";
+    *exit_code = 2;
+    return std::nullopt;
+  }
+  return ResolvedAgent{*std::move(config), source->checkpoint_dir};
+}
+
+absl::StatusOr<std::unique_ptr<envs::VectorEnv>> MakeAgentEnv(const services::Config& config,
+                                                              uint64_t seed, int env_index) {
+  envs::EnvOptions env_options = envs::EnvOptionsFromConfig(config, 0);
+  env_options.base_seed = seed;
+  env_options.env_index = env_index;
+  return envs::VectorEnv::Create(env_options, 1);
+}
+
 absl::StatusOr<LoadedAgent> LoadAgent(const services::Config& config,
                                       const std::string& checkpoint_dir, uint64_t seed,
                                       int env_index) {
   if (checkpoint_dir.empty()) return absl::InvalidArgumentError("no checkpoint directory");
-  envs::EnvOptions env_options = envs::EnvOptionsFromConfig(config, 0);
-  env_options.base_seed = seed;
-  env_options.env_index = env_index;
   LoadedAgent loaded;
-  ASSIGN_OR_RETURN(loaded.envs, envs::VectorEnv::Create(env_options, 1));
+  ASSIGN_OR_RETURN(loaded.envs, MakeAgentEnv(config, seed, env_index));
   ASSIGN_OR_RETURN(dreamer::AgentConfig agent_config,
                    dreamer::AgentConfigFromConfig(config, loaded.envs->spec()));
   ASSIGN_OR_RETURN(loaded.agent, DreamerAgent::Create(agent_config));

@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "envs/vector_env.h"
 #include "learner/dreamer_agent.h"
+#include "services/command_line.h"
 #include "services/config.h"
 
 namespace dreamfleet::learner {
@@ -26,6 +28,32 @@ struct AgentSource {
 absl::StatusOr<AgentSource> ResolveAgentSource(const std::string& run_dir,
                                                const std::string& checkpoint_dir, bool best,
                                                const std::string& config_path, bool has_config);
+
+// The flags that name an agent in `dreamfleet play` and `dreamfleet report`: --config/--set (the
+// config flags), --run, --checkpoint and --best.
+struct AgentFlags {
+  std::string run_dir;
+  std::string checkpoint_dir;
+  bool best = false;
+  void Register(services::CommandLine* command_line);
+};
+
+struct ResolvedAgent {
+  services::Config config;
+  std::string checkpoint_dir;
+};
+
+// `flags` (after parsing) resolved with ResolveAgentSource, and the agent's config loaded. On
+// failure writes "<program>: <why>" to stderr, sets *exit_code (2 for a usage error or a bad
+// config, 1 for a missing part of the run) and returns nullopt.
+std::optional<ResolvedAgent> ResolveAgentOrExit(const services::CommandLine& command_line,
+                                                const AgentFlags& flags, const std::string& program,
+                                                int* exit_code);
+
+// One env of `config`, seeded `seed`, at env index `env_index` (an index no training env uses, so
+// its episodes are its own and never feed replay).
+absl::StatusOr<std::unique_ptr<envs::VectorEnv>> MakeAgentEnv(const services::Config& config,
+                                                              uint64_t seed, int env_index);
 
 struct LoadedAgent {
   std::unique_ptr<envs::VectorEnv> envs;  // one env

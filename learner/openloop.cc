@@ -9,7 +9,6 @@
 #include "dreamer/policy.h"
 #include "dreamer/world_model.h"
 #include "envs/cell_renderer.h"
-#include "envs/env_config.h"
 #include "learner/agent_source.h"
 #include "services/status_macros.h"
 
@@ -283,10 +282,8 @@ absl::StatusOr<OpenLoopReport> OpenLoop(const services::Config& config,
 absl::StatusOr<OpenLoopReport> OpenLoop(const services::Config& config, DreamerAgent& agent,
                                         const OpenLoopOptions& options) {
   RETURN_IF_ERROR(CheckOptions(options));
-  envs::EnvOptions env_options = envs::EnvOptionsFromConfig(config, 0);
-  env_options.base_seed = options.seed;
-  env_options.env_index = kReportEnvIndex;
-  ASSIGN_OR_RETURN(std::unique_ptr<envs::VectorEnv> envs, envs::VectorEnv::Create(env_options, 1));
+  ASSIGN_OR_RETURN(std::unique_ptr<envs::VectorEnv> envs,
+                   MakeAgentEnv(config, options.seed, kReportEnvIndex));
   return Report(config, *envs, agent, options);
 }
 

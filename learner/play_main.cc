@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -17,7 +18,7 @@ namespace {
 using namespace dreamfleet;
 
 int Main(int argc, char** argv) {
-  std::string run_dir, out;
+  std::string out;
   learner::PlayOptions o;
   int64_t seed = 1, frame_ms = 80;
   services::CommandLine command_line(
@@ -28,13 +29,8 @@ int Main(int argc, char** argv) {
       "(its learner/). Otherwise --checkpoint names a checkpoint directory (e.g. "
       "dreamfleet-train-local's --checkpoint-dir) and --config/--set the config it was trained "
       "with.");
-  command_line.AddConfigFlags();
-  command_line.AddString("run", &run_dir, "run directory (config.yaml + checkpoint/ or learner/)");
-  command_line.AddString("checkpoint", &o.checkpoint_dir, "checkpoint directory (\"\" = --run's)");
-  bool best = false;
-  command_line.AddBool("best", &best,
-                       "play --run's best agent (<run>/best, kept by the greedy evaluations) "
-                       "instead of its latest");
+  learner::AgentFlags agent;
+  agent.Register(&command_line);
   command_line.AddString("out", &out, "GIF to write (\"\" = <run>/episode.gif, else episode.gif)");
   command_line.AddInt("episodes", &o.episodes, "episodes to play, one after another");
   command_line.AddBool("greedy", &o.greedy,
@@ -52,23 +48,12 @@ int Main(int argc, char** argv) {
     return 2;
   }
   o.seed = static_cast<uint64_t>(seed);
-  absl::StatusOr<learner::AgentSource> source = learner::ResolveAgentSource(
-      run_dir, o.checkpoint_dir, best, command_line.config_path(),
-      !command_line.config_path().empty() || !command_line.overrides().empty());
-  if (!source.ok()) {
-    std::cerr << "dreamfleet play: " << source.status().message() << "\n";
-    return absl::IsInvalidArgument(source.status()) ? 2 : 1;
-  }
-  o.checkpoint_dir = source->checkpoint_dir;
-  const std::string config_path = source->config_path;
-  if (out.empty() && !run_dir.empty()) out = run_dir + "/episode.gif";
-  if (out.empty()) out = "episode.gif";
-  absl::StatusOr<services::Config> config =
-      services::LoadConfig(config_path, command_line.overrides());
-  if (!config.ok()) {
-    std::cerr << "dreamfleet play: " << config.status() << "\n";
-    return 2;
-  }
+  std::optional<learner::ResolvedAgent> resolved =
+      learner::ResolveAgentOrExit(command_line, agent, "dreamfleet play", &exit_code);
+  if (!resolved) return exit_code;
+  const services::Config* config = &resolved->config;
+  o.checkpoint_dir = resolved->checkpoint_dir;
+  if (out.empty()) out = agent.run_dir.empty() ? "episode.gif" : agent.run_dir + "/episode.gif";
   std::printf("playing %lld episode(s) of %s with %s (%s)\n", static_cast<long long>(o.episodes),
               config->env.name.c_str(), o.checkpoint_dir.c_str(), o.greedy ? "greedy" : "sampled");
   std::fflush(stdout);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -18,10 +19,9 @@ namespace {
 using namespace dreamfleet;
 
 int OpenLoopMain(int argc, char** argv) {
-  std::string run_dir, gif_path, png_path;
+  std::string gif_path, png_path;
   learner::OpenLoopOptions o;
   int64_t seed = 1, frame_ms = 150;
-  bool best = false;
   services::CommandLine command_line(
       "dreamfleet report openloop [--run RUN_DIR | --checkpoint DIR --config FILE] [flags]",
       "What the world model imagines beside what happened (DreamerV3's open-loop report). The "
@@ -32,10 +32,8 @@ int OpenLoopMain(int argc, char** argv) {
       "(three rows per window, one column per step), and prints the prediction error. --run "
       "takes a run directory with a config.yaml (a bench_learning seed directory or a "
       "dreamfleet up run.dir).");
-  command_line.AddConfigFlags();
-  command_line.AddString("run", &run_dir, "run directory (config.yaml + checkpoint/ or learner/)");
-  command_line.AddString("checkpoint", &o.checkpoint_dir, "checkpoint directory (\"\" = --run's)");
-  command_line.AddBool("best", &best, "report on --run's best agent (<run>/best)");
+  learner::AgentFlags agent;
+  agent.Register(&command_line);
   command_line.AddInt("sequences", &o.sequences, "windows, one row each (1 to 64)");
   command_line.AddInt("length", &o.length, "steps per window (at most 1000)");
   command_line.AddInt("context", &o.context, "steps the model observes before it imagines");
@@ -54,25 +52,18 @@ int OpenLoopMain(int argc, char** argv) {
     return 2;
   }
   o.seed = static_cast<uint64_t>(seed);
-  absl::StatusOr<learner::AgentSource> source = learner::ResolveAgentSource(
-      run_dir, o.checkpoint_dir, best, command_line.config_path(),
-      !command_line.config_path().empty() || !command_line.overrides().empty());
-  if (!source.ok()) {
-    std::cerr << "dreamfleet report openloop: " << source.status().message() << "\n";
-    return absl::IsInvalidArgument(source.status()) ? 2 : 1;
+  std::optional<learner::ResolvedAgent> resolved =
+      learner::ResolveAgentOrExit(command_line, agent, "dreamfleet report openloop", &exit_code);
+  if (!resolved) return exit_code;
+  const services::Config* config = &resolved->config;
+  o.checkpoint_dir = resolved->checkpoint_dir;
+  if (gif_path.empty()) {
+    gif_path = agent.run_dir.empty() ? "openloop.gif" : agent.run_dir + "/openloop.gif";
   }
-  o.checkpoint_dir = source->checkpoint_dir;
-  if (gif_path.empty()) gif_path = run_dir.empty() ? "openloop.gif" : run_dir + "/openloop.gif";
   if (png_path.empty()) {
     png_path = gif_path.size() > 4 && gif_path.substr(gif_path.size() - 4) == ".gif"
                    ? gif_path.substr(0, gif_path.size() - 4) + ".png"
                    : gif_path + ".png";
-  }
-  absl::StatusOr<services::Config> config =
-      services::LoadConfig(source->config_path, command_line.overrides());
-  if (!config.ok()) {
-    std::cerr << "dreamfleet report openloop: " << config.status() << "\n";
-    return 2;
   }
   std::printf("open loop of %s with %s: %lld windows of %lld steps, %lld observed\n",
               config->env.name.c_str(), o.checkpoint_dir.c_str(),

@@ -74,6 +74,16 @@ TEST(RecordFileTest, ReadsBackWhatWasWrittenAndDetectsATornTail) {
   EXPECT_TRUE(absl::IsDataLoss(got.status())) << got.status();
 }
 
+// A shard's files after chunks 0-2, a checkpoint, and chunks 3-4 in the log after it (40 steps).
+void CheckpointThenTwoMoreChunks(const std::string& dir) {
+  services::Metrics metrics;
+  auto shard = ReplayShard::Open(Options(dir), &metrics);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  InsertChunks(shard->get(), 0, 3);
+  ASSERT_TRUE((*shard)->Checkpoint().ok());
+  InsertChunks(shard->get(), 3, 2);
+}
+
 // Flips the byte at `offset` of `path`.
 void FlipByte(const std::string& path, uint64_t offset) {
   std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
@@ -180,14 +190,7 @@ TEST(ReplayShardTest, ADamagedWalRecordLosesOnlyItsChunkAndIsCounted) {
 
 TEST(ReplayShardTest, ADeletedCheckpointIsRefusedRatherThanRestoredFromTheLaterLogAlone) {
   const std::string dir = TempDir();
-  {
-    services::Metrics metrics;
-    auto shard = ReplayShard::Open(Options(dir), &metrics);
-    ASSERT_TRUE(shard.ok()) << shard.status();
-    InsertChunks(shard->get(), 0, 3);
-    ASSERT_TRUE((*shard)->Checkpoint().ok());
-    InsertChunks(shard->get(), 3, 2);
-  }
+  CheckpointThenTwoMoreChunks(dir);
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().filename().string().rfind("checkpoint", 0) == 0) {
@@ -244,14 +247,7 @@ TEST(ReplayShardTest, RestoresFromTheWriteAheadLogAfterACrash) {
 
 TEST(ReplayShardTest, CheckpointPlusLaterWalRestoresEverything) {
   const std::string dir = TempDir();
-  services::Metrics metrics;
-  {
-    auto shard = ReplayShard::Open(Options(dir), &metrics);
-    ASSERT_TRUE(shard.ok()) << shard.status();
-    InsertChunks(shard->get(), 0, 3);
-    ASSERT_TRUE((*shard)->Checkpoint().ok());
-    InsertChunks(shard->get(), 3, 2);
-  }
+  CheckpointThenTwoMoreChunks(dir);
   services::Metrics metrics2;
   auto shard = ReplayShard::Open(Options(dir), &metrics2);
   ASSERT_TRUE(shard.ok()) << shard.status();
