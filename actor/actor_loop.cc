@@ -89,6 +89,8 @@ absl::StatusOr<std::unique_ptr<ActorLoop>> ActorLoop::Create(const ActorOptions&
   // the shard never mistakes its chunks for retransmissions of the old ones), routed by its id.
   const int64_t incarnation = absl::ToUnixMillis(absl::Now());
   s.replay_options = replay::ReplayClientOptionsFromConfig(config, metrics);
+  ASSIGN_OR_RETURN(s.replay_options.security,
+                   services::MakeClientSecurity(config.security, services::Role::kActor));
   ASSIGN_OR_RETURN(s.replay_client, replay::ShardedReplayClient::Create(s.replay_options));
   for (int i = 0; i < s.num_envs; ++i) {
     const std::string stream = absl::StrCat(s.actor_id, "/env-", i, "/", incarnation);
@@ -102,8 +104,10 @@ absl::StatusOr<std::unique_ptr<ActorLoop>> ActorLoop::Create(const ActorOptions&
   broadcast::ParameterClient::Options weights_options;
   weights_options.address = learner_address;
   weights_options.actor_id = s.actor_id;
-  ASSIGN_OR_RETURN(s.weights, broadcast::ParameterClient::Create(std::move(weights_options)));
-  s.learner_stub = v1::ParameterService::NewStub(services::CreateChannel(learner_address));
+  weights_options.channel_options.security = s.replay_options.security;
+  ASSIGN_OR_RETURN(s.weights, broadcast::ParameterClient::Create(weights_options));
+  s.learner_stub = v1::ParameterService::NewStub(
+      services::CreateChannel(learner_address, weights_options.channel_options));
 
   s.env_steps_total = &metrics->Counter("dreamfleet_actor_env_steps_total", "Env steps taken.");
   s.episodes_total = &metrics->Counter("dreamfleet_actor_episodes_total", "Episodes finished.");

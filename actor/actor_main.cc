@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "actor/actor_loop.h"
 #include "services/command_line.h"
+#include "services/grpc_util.h"
 #include "services/logging.h"
 #include "services/metrics.h"
 #include "services/shutdown.h"
@@ -42,12 +43,15 @@ int main(int argc, char** argv) {
   const int metrics_port = config->actor.metrics_port == 0
                                ? 0
                                : static_cast<int>(config->actor.metrics_port + actor_index);
-  auto metrics_server = services::MetricsServer::Start("0.0.0.0", metrics_port, &metrics);
+  auto metrics_server =
+      services::MetricsServer::Start(config->actor.metrics_host, metrics_port, &metrics);
   if (!metrics_server.ok()) {
     DF_LOG(ERROR) << metrics_server.status();
     return 1;
   }
-  std::cout << "metrics on 0.0.0.0:" << (*metrics_server)->port() << std::endl;
+  std::cout << "metrics on "
+            << services::JoinHostPort(config->actor.metrics_host, (*metrics_server)->port())
+            << std::endl;
 
   dreamfleet::actor::ActorOptions options;
   options.config = *config;

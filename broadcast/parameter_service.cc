@@ -221,6 +221,13 @@ ParameterServiceImpl::ParameterServiceImpl(Options options) : options_(Checked(o
                                    "Newest published policy weights version.");
   sent_bytes_ = &metrics->Counter("dreamfleet_learner_weights_sent_bytes_total",
                                   "Serialized weight bytes written to subscribers.");
+  const std::string refused_help =
+      "Calls to the learner refused: no or an unknown token (unauthenticated), or a role the "
+      "method does not allow (permission_denied).";
+  refused_unauthenticated_ = &metrics->Counter("dreamfleet_learner_refused_calls_total",
+                                               refused_help, {{"reason", "unauthenticated"}});
+  refused_permission_denied_ = &metrics->Counter("dreamfleet_learner_refused_calls_total",
+                                                 refused_help, {{"reason", "permission_denied"}});
   notifier_ = std::thread([this] { NotifyLoop(); });
 }
 
@@ -330,6 +337,21 @@ void ParameterServiceImpl::Remove(SubscribeReactor* reactor) {
   subscribers_gauge_->Set(static_cast<double>(reactors_.size()));
 }
 
+grpc::Status ParameterServiceImpl::Authorize(const grpc::CallbackServerContext* context,
+                                             absl::string_view method) {
+  if (options_.authorizer == nullptr) return grpc::Status::OK;
+  grpc::Status status = options_.authorizer->Check(
+      *context, method,
+      {services::Role::kActor, services::Role::kLearner, services::Role::kReader});
+  if (status.ok()) return status;
+  DF_LOG(WARNING) << "refused " << method << " from " << services::QuoteClientText(context->peer())
+                  << ": " << status.error_message();
+  (status.error_code() == grpc::StatusCode::PERMISSION_DENIED ? refused_permission_denied_
+                                                              : refused_unauthenticated_)
+      ->Increment();
+  return status;
+}
+
 grpc::ServerWriteReactor<grpc::ByteBuffer>* ParameterServiceImpl::Subscribe(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   v1::SubscribeRequest subscribe;
@@ -340,9 +362,12 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* ParameterServiceImpl::Subscribe(
   const int64_t have_version =
       subscribe.learner_run() == options_.learner_run ? subscribe.have_version() : 0;
   auto* reactor = new SubscribeReactor(this, context->peer(), subscribe.actor_id(), have_version);
+  const grpc::Status authorized = Authorize(context, "Subscribe");
   absl::MutexLock lock(&reactors_mu_);
   ++live_reactors_;
-  if (!parsed.ok()) {
+  if (!authorized.ok()) {
+    reactor->FinishNow(authorized);
+  } else if (!parsed.ok()) {
     reactor->FinishNow(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "SubscribeRequest does not parse"));
   } else if (shutting_down_) {
@@ -362,6 +387,11 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* ParameterServiceImpl::Subscribe(
 grpc::ServerUnaryReactor* ParameterServiceImpl::Status(grpc::CallbackServerContext* context,
                                                        const v1::StatusRequest* /*request*/,
                                                        v1::StatusResponse* response) {
+  if (grpc::Status denied = Authorize(context, "Status"); !denied.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(denied);
+    return reactor;
+  }
   std::function<v1::StatusResponse()> provider;
   {
     absl::MutexLock lock(&latest_mu_);

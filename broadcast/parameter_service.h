@@ -23,6 +23,7 @@
 #include "dreamfleet/v1/parameter.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "services/metrics.h"
+#include "services/security.h"
 
 namespace dreamfleet::broadcast {
 
@@ -56,6 +57,9 @@ class ParameterServiceImpl final
     // Names this learner process on every ParameterUpdate; empty = random. A subscriber's
     // have_version is honoured only when it names the same run.
     std::string learner_run;
+    // Checks every call's bearer token (every role may read weights and status). nullptr = no
+    // check. Must outlive the service.
+    const services::Authorizer* authorizer = nullptr;
   };
 
   ParameterServiceImpl();
@@ -100,6 +104,8 @@ class ParameterServiceImpl final
   friend class SubscribeReactor;
 
   std::shared_ptr<const EncodedVersion> latest_encoded() const;
+  // OK, or the refusal (logged and counted) of a call without an allowed role's token.
+  grpc::Status Authorize(const grpc::CallbackServerContext* context, absl::string_view method);
   void Remove(SubscribeReactor* reactor);
 
   const Options options_;
@@ -107,6 +113,8 @@ class ParameterServiceImpl final
   prometheus::Gauge* subscribers_gauge_;
   prometheus::Gauge* version_gauge_;
   prometheus::Counter* sent_bytes_;
+  prometheus::Counter* refused_unauthenticated_;
+  prometheus::Counter* refused_permission_denied_;
 
   // Lock order: reactors_mu_ -> a reactor's mutex -> latest_mu_.
   mutable absl::Mutex latest_mu_;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "broadcast/weights_test_util.h"
+#include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "services/grpc_util.h"
@@ -239,6 +240,87 @@ TEST_F(ParameterServiceTest, SubscriberThatLeavesIsForgotten) {
   EXPECT_EQ(got->version, 2);
   context.TryCancel();
   reader->Finish();
+}
+
+// With an Authorizer, a call without a cluster token is refused before it subscribes, and every
+// role's token is admitted to the weights and the status.
+TEST(ParameterServiceAuthTest, CallsWithoutAClusterTokenAreRefusedAndCounted) {
+  services::Metrics metrics;
+  services::Authorizer authorizer("actor-token-0123456789", "learner-token-0123456789",
+                                  "reader-token-0123456789");
+  ParameterServiceImpl::Options options;
+  options.metrics = &metrics;
+  options.authorizer = &authorizer;
+  ParameterServiceImpl service(options);
+  ASSERT_TRUE(service.Publish(MakePatternWeights(3, SmallShapes())).ok());
+  absl::StatusOr<services::StartedServer> started =
+      services::StartGrpcServer("127.0.0.1", 0, {&service});
+  ASSERT_TRUE(started.ok()) << started.status();
+  const std::string address = services::JoinHostPort("127.0.0.1", started->port);
+  auto stub_with = [&](const std::string& token) {
+    services::ChannelOptions channel;
+    channel.security.token = token;
+    return v1::ParameterService::NewStub(services::CreateChannel(address, channel));
+  };
+
+  for (const std::string& token : {std::string(), std::string("not-a-token-of-this-cluster")}) {
+    auto stub = stub_with(token);
+    grpc::ClientContext context;
+    services::SetDeadline(&context, absl::Seconds(30));
+    v1::SubscribeRequest request;
+    request.set_actor_id("stranger");
+    auto reader = stub->Subscribe(&context, request);
+    v1::ParameterUpdate update;
+    EXPECT_FALSE(reader->Read(&update)) << "weights sent to a caller without a token";
+    grpc::Status status = reader->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << status.error_message();
+    EXPECT_THAT(status.error_message(), ::testing::HasSubstr("Subscribe"));
+  }
+  EXPECT_EQ(service.subscribers(), 0);
+
+  {
+    auto stub = stub_with("actor-token-0123456789");
+    grpc::ClientContext context;
+    services::SetDeadline(&context, absl::Seconds(30));
+    v1::SubscribeRequest request;
+    request.set_actor_id("actor-0");
+    auto reader = stub->Subscribe(&context, request);
+    broadcast::WeightsAssembler assembler;
+    v1::ParameterUpdate update;
+    std::shared_ptr<const WeightsVersion> got;
+    while (got == nullptr && reader->Read(&update)) {
+      absl::StatusOr<std::shared_ptr<const WeightsVersion>> done = assembler.Add(&update);
+      ASSERT_TRUE(done.ok()) << done.status();
+      got = *done;
+    }
+    ASSERT_NE(got, nullptr);
+    EXPECT_EQ(got->version, 3);
+    context.TryCancel();
+    reader->Finish();
+  }
+  for (const char* token : {"reader-token-0123456789", "learner-token-0123456789"}) {
+    auto stub = stub_with(token);
+    grpc::ClientContext context;
+    services::SetDeadline(&context, absl::Seconds(30));
+    v1::StatusResponse response;
+    grpc::Status status = stub->Status(&context, v1::StatusRequest(), &response);
+    EXPECT_TRUE(status.ok()) << token << ": " << status.error_message();
+    EXPECT_EQ(response.weights_version(), 3);
+  }
+  {
+    auto stub = stub_with("");
+    grpc::ClientContext context;
+    services::SetDeadline(&context, absl::Seconds(30));
+    v1::StatusResponse response;
+    EXPECT_EQ(stub->Status(&context, v1::StatusRequest(), &response).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  const std::string text = metrics.TextExposition();
+  EXPECT_TRUE(absl::StrContains(
+      text, "dreamfleet_learner_refused_calls_total{reason=\"unauthenticated\"} 3"))
+      << text;
+  service.Shutdown();
+  started->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(30));
 }
 
 }  // namespace

@@ -77,10 +77,20 @@ std::vector<ActorEndpoint> ActorEndpoints(const services::Config& config, int nu
 ClusterStatus QueryCluster(const services::Config& config, int num_actors) {
   ClusterStatus status;
   const absl::Duration timeout = absl::Seconds(2);
+  // A reader's credentials; when they cannot be read, every query fails with that reason.
+  services::ChannelOptions channel_options;
+  absl::StatusOr<services::ClientSecurity> security =
+      services::MakeClientSecurity(config.security, services::Role::kReader);
+  if (security.ok()) channel_options.security = *security;
   for (const std::string& address : services::ShardAddresses(config.replay)) {
     ShardStatus shard;
     shard.address = address;
-    auto stub = v1::ReplayService::NewStub(services::CreateChannel(address));
+    if (!security.ok()) {
+      shard.error = std::string(security.status().message());
+      status.shards.push_back(shard);
+      continue;
+    }
+    auto stub = v1::ReplayService::NewStub(services::CreateChannel(address, channel_options));
     grpc::ClientContext context;
     services::SetDeadline(&context, timeout);
     v1::InfoRequest request;
@@ -99,11 +109,14 @@ ClusterStatus QueryCluster(const services::Config& config, int num_actors) {
   {
     LearnerStatus& learner = status.learner;
     learner.address = services::JoinHostPort(config.learner.host, config.learner.port);
-    auto stub = v1::ParameterService::NewStub(services::CreateChannel(learner.address));
+    auto stub =
+        v1::ParameterService::NewStub(services::CreateChannel(learner.address, channel_options));
     grpc::ClientContext context;
     services::SetDeadline(&context, timeout);
     v1::StatusResponse response;
-    grpc::Status rpc = stub->Status(&context, v1::StatusRequest(), &response);
+    grpc::Status rpc = security.ok() ? stub->Status(&context, v1::StatusRequest(), &response)
+                                     : grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                                    std::string(security.status().message()));
     learner.up = rpc.ok();
     if (!rpc.ok()) learner.error = rpc.error_message();
     learner.weights_version = response.weights_version();

@@ -266,8 +266,11 @@ absl::StatusOr<std::unique_ptr<LearnerLoop>> LearnerLoop::Create(
   }
   DF_LOG(INFO) << "training preset " << config.learner.preset << " on " << device.str()
                << ", batch " << agent_config.batch_size << "x" << agent_config.batch_length;
-  ASSIGN_OR_RETURN(s.client, replay::ShardedReplayClient::Create(
-                                 replay::ReplayClientOptionsFromConfig(config, metrics)));
+  replay::ReplayClientOptions replay_options =
+      replay::ReplayClientOptionsFromConfig(config, metrics);
+  ASSIGN_OR_RETURN(replay_options.security,
+                   services::MakeClientSecurity(config.security, services::Role::kLearner));
+  ASSIGN_OR_RETURN(s.client, replay::ShardedReplayClient::Create(std::move(replay_options)));
 
   s.updates_total = &metrics->Counter("dreamfleet_learner_updates_total", "Updates done.");
   s.skipped_total = &metrics->Counter("dreamfleet_learner_skipped_updates_total",

@@ -31,14 +31,28 @@ int main(int argc, char** argv) {
   services::LogSeverity level;
   if (services::ParseLogSeverity(config->run.log_level, &level)) services::SetLogLevel(level);
 
+  if (absl::Status s =
+          services::CheckListenSecurity(config->security, "learner.host", config->learner.host);
+      !s.ok()) {
+    DF_LOG(ERROR) << s;
+    return 2;
+  }
+  absl::StatusOr<services::ServerSecurity> security =
+      services::MakeServerSecurity(config->security);
+  if (!security.ok()) {
+    DF_LOG(ERROR) << security.status();
+    return 2;
+  }
+  services::LogTransportSecurity(*config, "learner");
   services::Metrics metrics;
   dreamfleet::broadcast::ParameterServiceImpl::Options options;
   options.metrics = &metrics;
+  options.authorizer = security->authorizer.get();
   dreamfleet::broadcast::ParameterServiceImpl service(options);
   const int max_message = static_cast<int>(config->replay.max_message_mb) << 20;
-  auto server = services::StartGrpcServer(config->learner.host,
-                                          static_cast<int>(config->learner.port), {&service},
-                                          max_message);
+  auto server =
+      services::StartGrpcServer(config->learner.host, static_cast<int>(config->learner.port),
+                                {&service}, max_message, security->credentials);
   if (!server.ok()) {
     DF_LOG(ERROR) << server.status();
     return 1;

@@ -52,6 +52,13 @@ InsertStream::Outcome InsertStream::ReadRequests() {
                   " exceeds replay.max_message_mb (", options_.max_message_bytes, " bytes)")),
               "oversized"};
     }
+    if (request.chunk().actor_id().size() > options_.max_actor_id_bytes) {
+      return {absl::InvalidArgumentError(absl::StrCat(
+                  "actor id of ", request.chunk().actor_id().size(), " bytes (",
+                  services::QuoteClientText(request.chunk().actor_id(), 32),
+                  ") exceeds replay.max_actor_id_bytes (", options_.max_actor_id_bytes, ")")),
+              "actor_id_too_long"};
+    }
     if (absl::Status s = shard_->table()->CheckName(request.table()); !s.ok()) {
       return {s, "unknown_table"};
     }

@@ -27,6 +27,7 @@ namespace dreamfleet::replay {
 
 struct InsertStreamOptions {
   size_t max_message_bytes = 64 << 20;  // larger requests end the call with INVALID_ARGUMENT
+  size_t max_actor_id_bytes = 256;      // so do longer actor ids (rejection "actor_id_too_long")
   // How long one wait on the rate limiter lasts before the call is checked for cancellation.
   absl::Duration wait_slice = absl::Milliseconds(500);
   // Called from the acker thread after each acknowledgement is written, with the time since its

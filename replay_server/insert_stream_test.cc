@@ -269,6 +269,27 @@ TEST(InsertStreamTest, AnOversizedMessageIsRejectedBeforeItsChunkIsLookedAt) {
   EXPECT_THAT(Sequences(client.acks()), ::testing::ElementsAre(0));
 }
 
+TEST(InsertStreamTest, ALongActorIdIsRefusedAndNotStored) {
+  services::Metrics metrics;
+  auto shard = OpenShard(Options(), &metrics);
+  ASSERT_NE(shard, nullptr);
+  FakeClient client;
+  v1::InsertRequest request = Request(0);
+  request.mutable_chunk()->set_actor_id(std::string(1 << 20, 'a'));
+  client.Send(request);
+  client.Finish();
+  InsertStreamOptions options;
+  options.max_actor_id_bytes = 256;
+  const InsertStream::Outcome outcome = InsertStream(shard.get(), &client, options).Run();
+  EXPECT_TRUE(absl::IsInvalidArgument(outcome.status)) << outcome.status;
+  EXPECT_THAT(outcome.status.message(), HasSubstr("actor id of 1048576 bytes (\"aaaa"));
+  EXPECT_THAT(outcome.status.message(), HasSubstr("exceeds replay.max_actor_id_bytes (256)"));
+  EXPECT_LT(outcome.status.message().size(), 200u) << "the id is echoed back whole";
+  EXPECT_EQ(outcome.rejection, "actor_id_too_long");
+  EXPECT_TRUE(client.acks().empty());
+  EXPECT_EQ(shard->table()->size_steps(), 0u);
+}
+
 TEST(InsertStreamTest, AChunkForAnotherTableIsNotFoundAndNotStored) {
   services::Metrics metrics;
   auto shard = OpenShard(Options(), &metrics);

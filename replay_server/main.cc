@@ -43,6 +43,20 @@ int Run(int argc, char** argv) {
   services::LogSeverity level;
   if (services::ParseLogSeverity(config->run.log_level, &level)) services::SetLogLevel(level);
 
+  // The TLS files and tokens first: a mistake there should not cost a restore.
+  if (absl::Status s =
+          services::CheckListenSecurity(config->security, "replay.host", config->replay.host);
+      !s.ok()) {
+    DF_LOG(ERROR) << s;
+    return 2;
+  }
+  absl::StatusOr<services::ServerSecurity> security =
+      services::MakeServerSecurity(config->security);
+  if (!security.ok()) {
+    DF_LOG(ERROR) << security.status();
+    return 2;
+  }
+  services::LogTransportSecurity(*config, "replay shard");
   services::Metrics metrics;
   ShardOptions options = ShardOptionsFromConfig(*config, static_cast<int>(shard_index));
   absl::StatusOr<std::unique_ptr<ReplayShard>> shard = ReplayShard::Open(options, &metrics);
@@ -58,12 +72,15 @@ int Run(int argc, char** argv) {
   ReplayServiceOptions service_options;
   service_options.shard_name = absl::StrCat("shard-", shard_index);
   service_options.max_message_bytes = max_message;
+  service_options.max_actor_id_bytes = static_cast<size_t>(r.max_actor_id_bytes);
+  service_options.max_streams = r.max_streams;
+  service_options.authorizer = security->authorizer.get();
   ReplayServiceImpl service(shard->get(), &metrics, service_options);
   // gRPC itself rejects messages above twice the limit; between the two the service answers
   // INVALID_ARGUMENT naming the size.
   const int grpc_limit = static_cast<int>(std::min<size_t>(2 * max_message, (1u << 31) - 1));
   absl::StatusOr<services::StartedServer> server =
-      services::StartGrpcServer(r.host, port, {&service}, grpc_limit);
+      services::StartGrpcServer(r.host, port, {&service}, grpc_limit, security->credentials);
   if (!server.ok()) {
     DF_LOG(ERROR) << server.status();
     return 1;

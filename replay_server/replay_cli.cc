@@ -35,6 +35,7 @@ struct CommonFlags {
   std::string table;
   bool json = false;
   double timeout_s = 30;
+  services::ChannelOptions channel;  // TLS and the reader token of the config (not a flag)
 };
 
 std::string Json(const google::protobuf::Message& message) {
@@ -57,11 +58,14 @@ std::string Time(int64_t unix_ms) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
 }
 
-// The addresses to query: --address, else the config's shards.
+// The addresses to query: --address, else the config's shards. Sets the channels' security from
+// the config (TLS, the reader role's token), which --address uses too.
 absl::StatusOr<std::vector<std::string>> Addresses(const services::CommandLine& command_line,
-                                                   const CommonFlags& flags) {
-  if (!flags.address.empty()) return std::vector<std::string>{flags.address};
+                                                   CommonFlags* flags) {
   ASSIGN_OR_RETURN(services::Config config, command_line.LoadConfig());
+  ASSIGN_OR_RETURN(flags->channel.security,
+                   services::MakeClientSecurity(config.security, services::Role::kReader));
+  if (!flags->address.empty()) return std::vector<std::string>{flags->address};
   return ShardAddresses(config.replay);
 }
 
@@ -70,7 +74,7 @@ class Shard {
   Shard(const std::string& address, const CommonFlags& flags)
       : address_(address),
         timeout_(absl::Seconds(flags.timeout_s)),
-        stub_(v1::ReplayService::NewStub(services::CreateChannel(address))) {}
+        stub_(v1::ReplayService::NewStub(services::CreateChannel(address, flags.channel))) {}
   template <typename Request, typename Response>
   absl::Status Call(grpc::Status (v1::ReplayService::Stub::*method)(grpc::ClientContext*,
                                                                     const Request&, Response*),
@@ -370,7 +374,7 @@ int RunReplayCommand(const std::vector<std::string>& args, std::ostream& out, st
     out << command_line.Help();
     return 0;
   }
-  absl::StatusOr<std::vector<std::string>> addresses = Addresses(command_line, flags);
+  absl::StatusOr<std::vector<std::string>> addresses = Addresses(command_line, &flags);
   if (!addresses.ok()) {
     err << "error: " << addresses.status().message() << "\n";
     return 2;

@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "services/grpc_util.h"
 #include "services/logging.h"
 
@@ -40,6 +41,37 @@ class GrpcSamplePeer final : public SampleStream::Peer {
 
 }  // namespace
 
+// One open stream of the shard's count; releases it when the handler returns.
+class ReplayServiceImpl::StreamSlot {
+ public:
+  StreamSlot() = default;
+  StreamSlot(const StreamSlot&) = delete;
+  StreamSlot& operator=(const StreamSlot&) = delete;
+  ~StreamSlot() {
+    if (service_ == nullptr) return;
+    service_->open_streams_.fetch_sub(1);
+    service_->open_streams_gauge_->Decrement();
+  }
+
+ private:
+  friend class ReplayServiceImpl;
+  ReplayServiceImpl* service_ = nullptr;
+};
+
+grpc::Status ReplayServiceImpl::OpenStream(absl::string_view method, StreamSlot* slot) {
+  const int64_t open = open_streams_.fetch_add(1) + 1;
+  slot->service_ = this;
+  open_streams_gauge_->Increment();
+  if (options_.max_streams > 0 && open > options_.max_streams) {
+    // UNAVAILABLE: clients back off and retry, as they would for a shard that is down.
+    return Reject(absl::UnavailableError(absl::StrCat(
+                      method, " refused: this shard already serves ", options_.max_streams,
+                      " streams (replay.max_streams); retry later or raise the limit")),
+                  "too_many_streams");
+  }
+  return grpc::Status::OK;
+}
+
 ReplayServiceImpl::ReplayServiceImpl(ReplayShard* shard, services::Metrics* metrics,
                                      ReplayServiceOptions options)
     : shard_(shard), metrics_(metrics), options_(std::move(options)) {
@@ -48,7 +80,11 @@ ReplayServiceImpl::ReplayServiceImpl(ReplayShard* shard, services::Metrics* metr
     Latency(method);
   }
   SampleStreams();
+  open_streams_gauge_ = &metrics_->Gauge(
+      "dreamfleet_replay_open_streams",
+      "Insert, Sample and GetEpisode calls open now (replay.max_streams caps them).");
   insert_options_.max_message_bytes = options_.max_message_bytes;
+  insert_options_.max_actor_id_bytes = options_.max_actor_id_bytes;
   insert_options_.on_ack = [latency = &Latency("Insert")](absl::Duration since_read) {
     latency->Observe(absl::ToDoubleSeconds(since_read));
   };
@@ -80,9 +116,31 @@ grpc::Status ReplayServiceImpl::Reject(const absl::Status& status, const std::st
   return services::ToGrpcStatus(status);
 }
 
+grpc::Status ReplayServiceImpl::Authorize(const grpc::ServerContext* context,
+                                          absl::string_view method,
+                                          std::initializer_list<services::Role> allowed) {
+  if (options_.authorizer == nullptr) return grpc::Status::OK;
+  grpc::Status status = options_.authorizer->Check(*context, method, allowed);
+  if (status.ok()) return status;
+  DF_LOG(WARNING) << "refused " << method << " from " << services::QuoteClientText(context->peer())
+                  << ": " << status.error_message();
+  metrics_
+      ->Counter("dreamfleet_replay_rejected_total", "Requests rejected, by reason.",
+                {{"reason", status.error_code() == grpc::StatusCode::PERMISSION_DENIED
+                                ? "permission_denied"
+                                : "unauthenticated"}})
+      .Increment();
+  return status;
+}
+
 grpc::Status ReplayServiceImpl::Insert(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::InsertResponse, v1::InsertRequest>* stream) {
+  if (grpc::Status denied = Authorize(context, "Insert", {services::Role::kActor}); !denied.ok()) {
+    return denied;
+  }
+  StreamSlot slot;
+  if (grpc::Status full = OpenStream("Insert", &slot); !full.ok()) return full;
   GrpcInsertPeer peer(context, stream);
   const InsertStream::Outcome outcome = InsertStream(shard_, &peer, insert_options_).Run();
   if (outcome.rejection.empty()) return services::ToGrpcStatus(outcome.status);
@@ -93,6 +151,12 @@ grpc::Status ReplayServiceImpl::Insert(
 grpc::Status ReplayServiceImpl::Sample(grpc::ServerContext* context,
                                        const v1::SampleRequest* request,
                                        grpc::ServerWriter<v1::SampleResponse>* writer) {
+  if (grpc::Status denied = Authorize(context, "Sample", {services::Role::kLearner});
+      !denied.ok()) {
+    return denied;
+  }
+  StreamSlot slot;
+  if (grpc::Status full = OpenStream("Sample", &slot); !full.ok()) return full;
   SampleStreams().Increment();
   GrpcSamplePeer peer(context, writer);
   const SampleStream::Outcome outcome =
@@ -104,6 +168,10 @@ grpc::Status ReplayServiceImpl::Sample(grpc::ServerContext* context,
 grpc::Status ReplayServiceImpl::UpdatePriorities(grpc::ServerContext* context,
                                                  const v1::UpdatePrioritiesRequest* request,
                                                  v1::UpdatePrioritiesResponse* response) {
+  if (grpc::Status denied = Authorize(context, "UpdatePriorities", {services::Role::kLearner});
+      !denied.ok()) {
+    return denied;
+  }
   const absl::Time start = absl::Now();
   if (absl::Status s = shard_->table()->CheckName(request->table()); !s.ok()) {
     return Reject(s, "unknown_table");
@@ -118,6 +186,12 @@ grpc::Status ReplayServiceImpl::UpdatePriorities(grpc::ServerContext* context,
 
 grpc::Status ReplayServiceImpl::Info(grpc::ServerContext* context, const v1::InfoRequest* request,
                                      v1::InfoResponse* response) {
+  if (grpc::Status denied =
+          Authorize(context, "Info",
+                    {services::Role::kActor, services::Role::kLearner, services::Role::kReader});
+      !denied.ok()) {
+    return denied;
+  }
   const absl::Time start = absl::Now();
   if (absl::Status s = shard_->table()->CheckName(request->table()); !s.ok()) {
     return Reject(s, "unknown_table");
@@ -131,6 +205,12 @@ grpc::Status ReplayServiceImpl::Info(grpc::ServerContext* context, const v1::Inf
 grpc::Status ReplayServiceImpl::ListEpisodes(grpc::ServerContext* context,
                                              const v1::ListEpisodesRequest* request,
                                              v1::ListEpisodesResponse* response) {
+  if (grpc::Status denied =
+          Authorize(context, "ListEpisodes",
+                    {services::Role::kActor, services::Role::kLearner, services::Role::kReader});
+      !denied.ok()) {
+    return denied;
+  }
   const absl::Time start = absl::Now();
   if (absl::Status s = shard_->table()->CheckName(request->table()); !s.ok()) {
     return Reject(s, "unknown_table");
@@ -145,6 +225,14 @@ grpc::Status ReplayServiceImpl::ListEpisodes(grpc::ServerContext* context,
 grpc::Status ReplayServiceImpl::GetEpisode(grpc::ServerContext* context,
                                            const v1::GetEpisodeRequest* request,
                                            grpc::ServerWriter<v1::GetEpisodeResponse>* writer) {
+  if (grpc::Status denied =
+          Authorize(context, "GetEpisode",
+                    {services::Role::kActor, services::Role::kLearner, services::Role::kReader});
+      !denied.ok()) {
+    return denied;
+  }
+  StreamSlot slot;
+  if (grpc::Status full = OpenStream("GetEpisode", &slot); !full.ok()) return full;
   const absl::Time start = absl::Now();
   if (absl::Status s = shard_->table()->CheckName(request->table()); !s.ok()) {
     return Reject(s, "unknown_table");

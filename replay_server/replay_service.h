@@ -5,6 +5,7 @@
 // rejections.
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include "absl/time/time.h"
@@ -13,13 +14,21 @@
 #include "replay_server/replay_shard.h"
 #include "replay_server/sample_stream.h"
 #include "services/metrics.h"
+#include "services/security.h"
 
 namespace dreamfleet::replay {
 
 struct ReplayServiceOptions {
   std::string shard_name = "shard-0";   // reported in SampleResponse.shard and InfoResponse.shard
   size_t max_message_bytes = 64 << 20;  // larger requests are INVALID_ARGUMENT
+  size_t max_actor_id_bytes = 256;      // so are chunks with a longer actor id
+  // Insert, Sample and GetEpisode calls open at once (each holds server threads while open);
+  // more are refused with UNAVAILABLE, which clients retry. 0 = no limit.
+  int64_t max_streams = 0;
   absl::Duration default_sample_timeout = absl::Seconds(60);
+  // Checks every call's bearer token (actors insert; the learner samples and updates priorities;
+  // every role may query). nullptr = no check. Must outlive the service.
+  const services::Authorizer* authorizer = nullptr;
 };
 
 class ReplayServiceImpl final : public v1::ReplayService::Service {
@@ -43,6 +52,12 @@ class ReplayServiceImpl final : public v1::ReplayService::Service {
 
  private:
   grpc::Status Reject(const absl::Status& status, const std::string& reason);
+  // Counts a stream open until the returned object dies; OK or RESOURCE_EXHAUSTED past the cap.
+  class StreamSlot;
+  grpc::Status OpenStream(absl::string_view method, StreamSlot* slot);
+  // OK, or the refusal (counted as a rejection and logged) of a call no allowed role makes.
+  grpc::Status Authorize(const grpc::ServerContext* context, absl::string_view method,
+                         std::initializer_list<services::Role> allowed);
   prometheus::Histogram& Latency(const std::string& method);
   prometheus::Counter& SampleStreams();  // dreamfleet_replay_sample_streams_total
 
@@ -50,6 +65,8 @@ class ReplayServiceImpl final : public v1::ReplayService::Service {
   services::Metrics* const metrics_;
   const ReplayServiceOptions options_;
   InsertStreamOptions insert_options_;  // set once in the constructor
+  std::atomic<int64_t> open_streams_{0};
+  prometheus::Gauge* open_streams_gauge_;
   SampleStreamOptions sample_options_;
 };
 

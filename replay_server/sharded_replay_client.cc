@@ -18,7 +18,9 @@ bool IsPermanent(absl::StatusCode code) {
   return code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound ||
          code == absl::StatusCode::kFailedPrecondition ||
          code == absl::StatusCode::kResourceExhausted || code == absl::StatusCode::kOutOfRange ||
-         code == absl::StatusCode::kUnimplemented;
+         code == absl::StatusCode::kUnimplemented ||
+         // A token the shard does not accept stays unaccepted: fail with its message.
+         code == absl::StatusCode::kUnauthenticated || code == absl::StatusCode::kPermissionDenied;
 }
 
 // Moves the (large) data out of `named`.
@@ -162,6 +164,7 @@ ShardedReplayClient::ShardedReplayClient(ReplayClientOptions options)
   services::ChannelOptions channel_options;
   channel_options.max_message_bytes = options_.max_message_bytes;
   channel_options.max_reconnect_backoff = options_.max_backoff;
+  channel_options.security = options_.security;
   for (size_t i = 0; i < options_.addresses.size(); ++i) {
     auto shard = std::make_unique<Shard>();
     shard->address = options_.addresses[i];

@@ -76,6 +76,7 @@ struct ReplayClientOptions {
   int max_message_bytes = 256 << 20;
   size_t max_chunks_in_flight = 16;    // per insert writer
   services::Metrics* metrics = nullptr;  // optional
+  services::ClientSecurity security;     // TLS and the caller's role token (MakeClientSecurity)
 };
 
 // The shard addresses a config names: replay.addresses when set, else host:port+i.

@@ -11,7 +11,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread libgoogle-perftools-dev
   libretro-nestopia libretro-gambatte retroarch-dev cc65
   libzstd-dev zlib1g-dev libpng-dev libcairo2-dev fonts-dejavu-core
-  prometheus docker-compose
+  prometheus docker-compose openssl
 )
 # kubectl renders the Kubernetes manifests in the tests; Debian's kubernetes-client conflicts with
 # other kubectl packages, so it is only installed when no kubectl is present.

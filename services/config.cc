@@ -1,6 +1,8 @@
 // Config parsing: YAML → Config through the one table of fields in ConfigFields().
 #include "services/config.h"
 
+#include <arpa/inet.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -241,6 +244,13 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "Compression of stored chunks."),
       Int("replay.max_message_mb", &c->replay.max_message_mb, 1, 1024,
           "Largest gRPC message accepted or sent, in MiB."),
+      Int("replay.max_actor_id_bytes", &c->replay.max_actor_id_bytes, 1, 65536,
+          "Chunks whose actor id is longer are refused (rejection reason actor_id_too_long)."),
+      Int("replay.max_streams", &c->replay.max_streams, 0, 1000000,
+          "Insert, Sample and GetEpisode calls one shard serves at once (every env of every "
+          "actor holds one Insert stream; each open call holds server threads); more are "
+          "refused with UNAVAILABLE, which clients retry (rejection reason too_many_streams). "
+          "0 = no limit."),
 
       Str("env.name", &c->env.name, {}, "Environment name (see the list in configs/README.md)."),
       Int("env.base_seed", &c->env.base_seed, 0, kBig,
@@ -268,6 +278,9 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Int("actor.chunk_steps", &c->actor.chunk_steps, 1, 4096, "Steps per chunk sent to replay."),
       Int("actor.metrics_port", &c->actor.metrics_port, 0, kMaxPort,
           "/metrics port of actor 0; actor i uses metrics_port + i. 0 picks free ports."),
+      Str("actor.metrics_host", &c->actor.metrics_host, {},
+          "Host the actors' /metrics and /healthz listen on; 0.0.0.0 lets Prometheus on another "
+          "host scrape them."),
       Str("actor.metrics_addresses", &c->actor.metrics_addresses, {},
           "Comma-separated host:port of the actors' /metrics, for `dreamfleet status`; a name "
           "that resolves to several addresses (a compose service, a Kubernetes headless "
@@ -339,7 +352,113 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Int("learner.eval_max_steps", &c->learner.eval_max_steps, 1, kBig,
           "An evaluation episode still running after this many steps is cut (its return so far "
           "counts)."),
+
+      Str("security.ca_file", &c->security.ca_file, {},
+          "PEM CA certificate. Set: every client dials over TLS and verifies the server against "
+          "it (and mTLS servers verify clients). \"\" = plaintext."),
+      Str("security.cert_file", &c->security.cert_file, {},
+          "PEM certificate chain this process serves over TLS (and shows as a client under "
+          "mTLS). Its names must cover the hosts clients dial. deploy/certs.sh makes one."),
+      Str("security.key_file", &c->security.key_file, {}, "PEM private key of security.cert_file."),
+      Bool("security.require_client_cert", &c->security.require_client_cert,
+           "mTLS: servers refuse clients without a certificate signed by security.ca_file."),
+      Str("security.actor_token_file", &c->security.actor_token_file, {},
+          "File holding the actor role's bearer token. With any token file set, servers refuse "
+          "calls without a token of a role the method allows: actors insert and read weights."),
+      Str("security.learner_token_file", &c->security.learner_token_file, {},
+          "File holding the learner role's token: sample, update priorities, read."),
+      Str("security.reader_token_file", &c->security.reader_token_file, {},
+          "File holding the reader role's token (dreamfleet status, replay queries): read only."),
+      Bool("security.insecure", &c->security.insecure,
+           "Allow plaintext (no security.ca_file) when an address is not loopback. Anyone who "
+           "reaches the ports can then read and write everything; a warning says so."),
   };
+}
+
+namespace {
+
+// The host of "host:port", "[v6]:port" or a bare host.
+std::string HostOf(absl::string_view address) {
+  address = absl::StripAsciiWhitespace(address);
+  if (absl::StartsWith(address, "[")) {
+    const size_t end = address.find(']');
+    return std::string(address.substr(1, end == absl::string_view::npos ? address.npos : end - 1));
+  }
+  const size_t colon = address.rfind(':');
+  if (colon != absl::string_view::npos && address.find(':') == colon) {
+    return std::string(address.substr(0, colon));
+  }
+  return std::string(address);
+}
+
+// TLS settings that belong together, and no plaintext on an address others can reach unless
+// security.insecure says so.
+absl::Status ValidateSecurity(const Config& config) {
+  const SecurityConfig& security = config.security;
+  if (security.cert_file.empty() != security.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "security.cert_file and security.key_file go together: set both or neither");
+  }
+  if (!security.cert_file.empty() && security.ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "security.cert_file is set but security.ca_file is not: clients need the CA to verify "
+        "the servers' certificate");
+  }
+  if (security.require_client_cert && security.cert_file.empty()) {
+    return absl::InvalidArgumentError(
+        "security.require_client_cert needs TLS: set security.ca_file, security.cert_file and "
+        "security.key_file (the clients show that certificate)");
+  }
+  return absl::OkStatus();
+}
+
+// No plaintext on an address others can reach unless security.insecure says so (the processes
+// of a cluster check it; offline tools that only read a run's config do not).
+absl::Status ValidateTransport(const Config& config) {
+  const SecurityConfig& security = config.security;
+  if (!security.ca_file.empty() || security.insecure) return absl::OkStatus();
+  std::string key, host;
+  if (FirstNonLoopbackHost(config, &key, &host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        key, " '", host,
+        "' is not a loopback address, and without TLS anyone who reaches it can read and "
+        "write the cluster's data: set security.ca_file, security.cert_file and "
+        "security.key_file (deploy/certs.sh makes them), or security.insecure: true to run "
+        "in plaintext anyway"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool IsLoopbackHost(absl::string_view host) {
+  if (absl::StartsWith(host, "[") && absl::EndsWith(host, "]")) {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (absl::EqualsIgnoreCase(host, "localhost")) return true;
+  const std::string text(host);
+  in_addr v4{};
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
+}
+
+bool FirstNonLoopbackHost(const Config& config, std::string* key, std::string* host) {
+  std::vector<std::pair<std::string, std::string>> hosts = {{"replay.host", config.replay.host},
+                                                            {"learner.host", config.learner.host}};
+  for (absl::string_view address :
+       absl::StrSplit(config.replay.addresses, ',', absl::SkipWhitespace())) {
+    hosts.emplace_back("replay.addresses", HostOf(address));
+  }
+  for (auto& [name, value] : hosts) {
+    if (!IsLoopbackHost(value)) {
+      *key = name;
+      *host = value;
+      return true;
+    }
+  }
+  return false;
 }
 
 absl::Status Config::Validate() const {
@@ -359,10 +478,11 @@ absl::Status Config::Validate() const {
                      replay.sequence_length, ") steps"));
   }
   if (env.name.empty()) return absl::InvalidArgumentError("env.name is empty");
-  return absl::OkStatus();
+  return ValidateSecurity(*this);
 }
 
 absl::Status ValidateCluster(const Config& config) {
+  RETURN_IF_ERROR(ValidateTransport(config));
   if (config.learner.replay_context != 0) {
     return absl::InvalidArgumentError(
         "learner.replay_context = 1 is not carried by the cluster yet (actors do not send their "

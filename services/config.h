@@ -43,6 +43,8 @@ struct ReplayConfig {
   int64_t checkpoint_interval_s = 300;
   std::string compression = "none";  // none | zstd
   int64_t max_message_mb = 64;
+  int64_t max_actor_id_bytes = 256;  // longer actor ids are refused
+  int64_t max_streams = 1024;        // Insert/Sample/GetEpisode calls a shard serves at once
 };
 
 struct EnvConfig {
@@ -63,6 +65,7 @@ struct ActorConfig {
   int64_t envs_per_actor = 4;
   int64_t chunk_steps = 32;
   int64_t metrics_port = 9200;   // actor i serves /metrics on metrics_port + i; 0 = any free port
+  std::string metrics_host = "127.0.0.1";  // where actors' /metrics listen
   std::string metrics_addresses = "";  // where `dreamfleet status` finds actors; "" = local ports
   int64_t threads = 1;
   int64_t max_env_steps = 0;     // 0 = unlimited
@@ -100,12 +103,26 @@ struct LearnerConfig {
   int64_t eval_max_steps = 10000;  // an evaluation episode still running is cut here
 };
 
+// TLS and tokens (services/security.h). Empty = plaintext without tokens, which Validate allows
+// only when every address is loopback, or with insecure = true.
+struct SecurityConfig {
+  std::string ca_file = "";    // PEM CA: clients verify servers with it (and mTLS servers, clients)
+  std::string cert_file = "";  // PEM certificate chain this process serves (and shows, for mTLS)
+  std::string key_file = "";   // its PEM private key
+  bool require_client_cert = false;     // servers demand a client certificate signed by ca_file
+  std::string actor_token_file = "";    // bearer token of the actor role
+  std::string learner_token_file = "";  // of the learner role
+  std::string reader_token_file = "";   // of the reader role (CLI, queries)
+  bool insecure = false;                // allow plaintext on non-loopback addresses
+};
+
 struct Config {
   RunConfig run;
   ReplayConfig replay;
   EnvConfig env;
   ActorConfig actor;
   LearnerConfig learner;
+  SecurityConfig security;
 
   // Range and cross-field checks; the message names the key and the value.
   absl::Status Validate() const;
@@ -116,6 +133,13 @@ struct Config {
 // learner batch, or an insert or a sample could wait forever. The launcher, actors and learner
 // call it; the message names the keys and values.
 absl::Status ValidateCluster(const Config& config);
+
+// Whether `host` (a name or address, IPv6 optionally bracketed) is this machine's loopback:
+// localhost, 127.0.0.0/8, ::1. "" and 0.0.0.0 (every interface) are not.
+bool IsLoopbackHost(absl::string_view host);
+// The first address of `config` (replay.host, learner.host, replay.addresses) that is not
+// loopback: its key and host. False when every one is.
+bool FirstNonLoopbackHost(const Config& config, std::string* key, std::string* host);
 
 // One entry of the config table.
 struct ConfigField {

@@ -40,7 +40,7 @@ TEST(ConfigTest, UnknownKeyNamesKeyFileAndLine) {
             "port, metrics_port, addresses, table, capacity_steps, sequence_length, selector, "
             "priority_exponent, recency_decay, samples_per_insert, limiter_tolerance, "
             "min_size_to_sample, data_dir, wal_fsync_interval_ms, checkpoint_interval_s, "
-            "compression, max_message_mb)");
+            "compression, max_message_mb, max_actor_id_bytes, max_streams)");
 }
 
 TEST(ConfigTest, UnknownSectionListsSections) {
@@ -48,7 +48,7 @@ TEST(ConfigTest, UnknownSectionListsSections) {
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().message(),
             "x.yaml:1: unknown config section \"replya\" (known sections: run, replay, env, actor, "
-            "learner)");
+            "learner, security)");
 }
 
 TEST(ConfigTest, WrongTypeNamesKeyAndValue) {
@@ -127,6 +127,54 @@ TEST(ConfigTest, LimiterToleranceMustFitAChunkAndABatch) {
   ASSERT_TRUE(config.ok());
   EXPECT_TRUE(ValidateCluster(*config).ok()) << "without a ratio there is no limiter";
   EXPECT_TRUE(ValidateCluster(*LoadConfig("", {})).ok()) << "the default config";
+}
+
+TEST(ConfigTest, LoopbackHosts) {
+  for (const char* host : {"127.0.0.1", "127.5.0.9", "localhost", "LOCALHOST", "::1", "[::1]"}) {
+    EXPECT_TRUE(IsLoopbackHost(host)) << host;
+  }
+  for (const char* host : {"", "0.0.0.0", "10.0.0.5", "learner", "::", "128.0.0.1", "127.0.0",
+                           "localhost.example.com"}) {
+    EXPECT_FALSE(IsLoopbackHost(host)) << host;
+  }
+}
+
+TEST(ConfigTest, PlaintextOnANonLoopbackAddressNeedsInsecure) {
+  // The cluster's processes check it (ValidateCluster); a tool that only reads a run's config
+  // loads it anyway.
+  auto cluster = [](std::vector<std::string> overrides) -> absl::Status {
+    absl::StatusOr<Config> config = LoadConfig("", overrides);
+    if (!config.ok()) return config.status();
+    return ValidateCluster(*config);
+  };
+  for (const char* assignment :
+       {"replay.host=0.0.0.0", "learner.host=learner", "replay.addresses=127.0.0.1:1,10.0.0.5:2"}) {
+    EXPECT_TRUE(LoadConfig("", {assignment}).ok()) << assignment;
+    absl::Status status = cluster({assignment});
+    ASSERT_FALSE(status.ok()) << assignment;
+    EXPECT_THAT(std::string(status.message()),
+                HasSubstr("is not a loopback address, and without TLS"))
+        << assignment;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("security.insecure: true"));
+    EXPECT_TRUE(cluster({assignment, "security.insecure=true"}).ok()) << assignment;
+    EXPECT_TRUE(cluster({assignment, "security.ca_file=/ca.pem"}).ok()) << assignment;
+  }
+  EXPECT_TRUE(cluster({"replay.addresses=[::1]:7100,localhost:7101"}).ok());
+}
+
+TEST(ConfigTest, TlsFilesThatBelongTogether) {
+  absl::StatusOr<Config> config = LoadConfig("", {"security.cert_file=/c.pem"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("go together"));
+  config = LoadConfig("", {"security.cert_file=/c.pem", "security.key_file=/k.pem"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("security.ca_file is not"));
+  config = LoadConfig("", {"security.require_client_cert=true", "security.ca_file=/ca.pem"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("needs TLS"));
+  EXPECT_TRUE(LoadConfig("", {"security.ca_file=/ca.pem", "security.cert_file=/c.pem",
+                              "security.key_file=/k.pem", "security.require_client_cert=true"})
+                  .ok());
 }
 
 TEST(ConfigTest, MissingFileIsNotFound) {

@@ -21,7 +21,7 @@ std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS,
               static_cast<int>(absl::ToInt64Milliseconds(options.keepalive)));
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return CreateSecureChannel(address, args, options.security);
 }
 
 void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
@@ -49,16 +49,24 @@ absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view what) 
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), message);
 }
 
-absl::StatusOr<StartedServer> StartGrpcServer(const std::string& host, int port,
-                                              const std::vector<grpc::Service*>& services,
-                                              int max_message_bytes) {
+absl::StatusOr<StartedServer> StartGrpcServer(
+    const std::string& host, int port, const std::vector<grpc::Service*>& services,
+    int max_message_bytes, std::shared_ptr<grpc::ServerCredentials> credentials) {
   grpc::ServerBuilder builder;
   StartedServer started;
   const std::string address = JoinHostPort(host.empty() ? "0.0.0.0" : host, port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &started.port);
+  builder.AddListeningPort(address,
+                           credentials != nullptr ? credentials : grpc::InsecureServerCredentials(),
+                           &started.port);
   // gRPC sets SO_REUSEPORT by default: a second server on a taken port would start and split the
   // clients with the first. Refuse it instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Pings find clients that vanished without closing (a dead host) within about 80 s, so their
+  // open streams stop counting against replay.max_streams. Clients ping every 30 s
+  // (ChannelOptions::keepalive); accept that.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 20000);
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(max_message_bytes);
   for (grpc::Service* service : services) builder.RegisterService(service);

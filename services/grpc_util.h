@@ -5,14 +5,15 @@
 
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "services/config.h"
+#include "services/security.h"
 
 namespace dreamfleet::services {
 
@@ -22,6 +23,7 @@ struct ChannelOptions {
   int max_message_bytes = kDefaultMaxMessageBytes;
   absl::Duration max_reconnect_backoff = absl::Seconds(5);
   absl::Duration keepalive = absl::Seconds(30);
+  ClientSecurity security;  // TLS credentials and bearer token (default: plaintext, no token)
 };
 
 // A channel to `address` ("host:port"). Channels are cheap to share: make one per peer and reuse.
@@ -45,10 +47,12 @@ struct StartedServer {
 };
 
 // Builds and starts a server on `host:port` (port 0 = any free port) serving `services`, with
-// `max_message_bytes` for both directions. Callback services are supported.
-absl::StatusOr<StartedServer> StartGrpcServer(const std::string& host, int port,
-                                              const std::vector<grpc::Service*>& services,
-                                              int max_message_bytes = kDefaultMaxMessageBytes);
+// `max_message_bytes` for both directions, over `credentials` (nullptr = plaintext; see
+// MakeServerCredentials). Callback services are supported.
+absl::StatusOr<StartedServer> StartGrpcServer(
+    const std::string& host, int port, const std::vector<grpc::Service*>& services,
+    int max_message_bytes = kDefaultMaxMessageBytes,
+    std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
 
 // "host:port" with IPv6 hosts bracketed.
 std::string JoinHostPort(absl::string_view host, int port);

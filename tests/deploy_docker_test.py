@@ -18,6 +18,8 @@ import deploy_testlib as lib
 SRC = lib.source_dir()
 DOCKERFILE = SRC / "deploy" / "docker" / "Dockerfile"
 RUNTIME_PACKAGES = SRC / "deploy" / "docker" / "runtime-packages.sh"
+CERTS = SRC / "deploy" / "certs.sh"
+SCRIPTS = [SRC / "deploy" / "docker" / "entrypoint.sh", RUNTIME_PACKAGES, CERTS]
 
 
 def instructions():
@@ -131,8 +133,8 @@ class DockerfileTest(unittest.TestCase):
                 self.assertIn(f'"{flag}"', text, f"{path.name} has no --{flag}")
 
     def test_scripts_are_executable_posix_shell(self):
-        for script in ("entrypoint.sh", "runtime-packages.sh"):
-            path = SRC / "deploy" / "docker" / script
+        for path in SCRIPTS:
+            script = path.name
             self.assertTrue(os.access(path, os.X_OK), f"{script} is not executable")
             self.assertEqual(path.read_text().splitlines()[0], "#!/bin/sh")
             result = lib.run(["/bin/sh", "-n", path])
@@ -143,9 +145,63 @@ class DockerfileTest(unittest.TestCase):
         shellcheck = shutil.which("shellcheck")
         if shellcheck is None:
             self.skipTest("shellcheck is not installed")
-        scripts = [SRC / "deploy" / "docker" / name for name in ("entrypoint.sh", "runtime-packages.sh")]
-        result = lib.run([shellcheck, "--shell=sh", *scripts])
+        result = lib.run([shellcheck, "--shell=sh", *SCRIPTS])
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+
+class CertsScriptTest(unittest.TestCase):
+    """deploy/certs.sh (the image's dreamfleet-certs) with the real openssl command."""
+
+    def setUp(self):
+        self.openssl = shutil.which("openssl")
+        if self.openssl is None:
+            self.skipTest("openssl is not installed")
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def test_makes_a_verifiable_certificate_for_the_hosts_once(self):
+        out = os.path.join(self.tmp.name, "certs")
+        first = lib.run(["/bin/sh", CERTS, out, "replay-0", "learner", "10.1.2.3"])
+        self.assertEqual(first.returncode, 0, first.stderr)
+        self.assertIn("security:\n  ca_file: " + out + "/ca.pem", first.stdout)
+        files = {name: open(os.path.join(out, name), "rb").read()
+                 for name in ("ca.pem", "cert.pem", "key.pem", "actor.token", "learner.token",
+                              "reader.token")}
+        self.assertEqual(len({files[f"{r}.token"] for r in ("actor", "learner", "reader")}), 3)
+        self.assertEqual(os.stat(os.path.join(out, "key.pem")).st_mode & 0o077, 0,
+                         "the key is readable by others")
+        verify = lib.run([self.openssl, "verify", "-CAfile", os.path.join(out, "ca.pem"),
+                          os.path.join(out, "cert.pem")])
+        self.assertEqual(verify.returncode, 0, verify.stdout + verify.stderr)
+        san = lib.run([self.openssl, "x509", "-in", os.path.join(out, "cert.pem"), "-noout",
+                       "-ext", "subjectAltName"]).stdout
+        for name in ("DNS:replay-0", "DNS:learner", "IP Address:10.1.2.3", "DNS:localhost",
+                     "IP Address:127.0.0.1"):
+            self.assertIn(name, san)
+        # A second run (every compose start) keeps everything.
+        second = lib.run(["/bin/sh", CERTS, out, "replay-0", "learner"])
+        self.assertEqual(second.returncode, 0, second.stderr)
+        for name, content in files.items():
+            self.assertEqual(open(os.path.join(out, name), "rb").read(), content, name)
+
+    def test_keeps_the_ca_key_apart_and_gives_actors_only_their_part(self):
+        out, ca, actor = (os.path.join(self.tmp.name, d) for d in ("certs", "ca", "actor"))
+        result = lib.run(["/bin/sh", CERTS, "--ca-dir", ca, "--actor-dir", actor, out, "learner"])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(os.listdir(ca), ["ca.key"])
+        self.assertNotIn("ca.key", os.listdir(out))
+        self.assertEqual(sorted(os.listdir(actor)), ["actor.token", "ca.pem"])
+        # A new host makes a new certificate under the same CA.
+        again = lib.run(["/bin/sh", CERTS, "--ca-dir", ca, out, "learner", "replay-7"])
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertIn("does not name replay-7", again.stdout)
+        verify = lib.run([self.openssl, "verify", "-CAfile", os.path.join(out, "ca.pem"),
+                          os.path.join(out, "cert.pem")])
+        self.assertEqual(verify.returncode, 0, verify.stdout + verify.stderr)
+
+    def test_refuses_without_an_output_directory(self):
+        result = lib.run(["/bin/sh", CERTS])
+        self.assertNotEqual(result.returncode, 0)
 
 
 class RuntimePackagesTest(unittest.TestCase):

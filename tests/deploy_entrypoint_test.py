@@ -49,7 +49,8 @@ class EntrypointTest(unittest.TestCase):
         self.addCleanup(self.tmp.cleanup)
         self.bin = pathlib.Path(self.tmp.name) / "bin"
         self.bin.mkdir()
-        for name in ("dreamfleet-replay", "dreamfleet-learner", "dreamfleet-actor", "dreamfleet"):
+        for name in ("dreamfleet-replay", "dreamfleet-learner", "dreamfleet-actor", "dreamfleet",
+                     "dreamfleet-certs"):
             stub = self.bin / name
             stub.write_text(STUB)
             stub.chmod(0o755)
@@ -165,6 +166,12 @@ class EntrypointTest(unittest.TestCase):
                       DREAMFLEET_SET="replay.shards=2 actor.metrics_addresses=actor:9200"),
             ["dreamfleet", "status", "--config", "/etc/dreamfleet/x.yaml",
              "--set", "replay.shards=2", "--set", "actor.metrics_addresses=actor:9200", "--json"])
+
+    def test_certs_runs_the_certificate_script_without_cluster_settings(self):
+        self.assertEqual(
+            self.argv("certs", "/data/certs", "replay-0", "learner",
+                      DREAMFLEET_SET="replay.shards=2"),
+            ["dreamfleet-certs", "/data/certs", "replay-0", "learner"])
 
     def test_other_commands_run_as_given(self):
         self.assertEqual(self.argv("echo", "dreamfleet", "status"), ["dreamfleet status"])

@@ -144,8 +144,18 @@ class ServedMetricsTest(unittest.TestCase):
                             DREAMFLEET_SHARD_INDEX="1",
                             DREAMFLEET_REPLAY_PORT=str(grpc_port),
                             DREAMFLEET_REPLAY_METRICS_PORT=str(metrics_port))
+        # The Secret the pods mount at /etc/dreamfleet-certs, made by the same script, here.
+        certs = os.path.join(tmp, "certs")
+        made = lib.run(["/bin/sh", str(SRC / "deploy/certs.sh"), certs, "replay-1.replay"])
+        self.assertEqual(made.returncode, 0, made.stderr)
+        config = lib.import_yaml().safe_load((SRC / "deploy/k8s/base/dreamfleet.yaml").read_text())
+        secret_sets = []
+        for key, path in config["security"].items():
+            if isinstance(path, str) and path.startswith("/etc/dreamfleet-certs/"):
+                secret_sets += ["--set", f"security.{key}={certs}/{os.path.basename(path)}"]
+        self.assertEqual(len(secret_sets), 12, "the k8s config names six files of the Secret")
         argv = ["/bin/sh", str(SRC / "deploy/docker/entrypoint.sh"), "replay",
-                "--set", f"replay.data_dir={tmp}/data", "--set", f"run.dir={tmp}"]
+                "--set", f"replay.data_dir={tmp}/data", "--set", f"run.dir={tmp}", *secret_sets]
         process = Process(argv, os.path.join(tmp, "stderr.log"), env=env)
         self.addCleanup(process.stop)
         listening = process.wait_for("listening on ")

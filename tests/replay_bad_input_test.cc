@@ -210,5 +210,62 @@ TEST(ReplayBadInputTest, BadRequestsAreRejectedWhileAGoodWriterGoesOn) {
   ASSERT_TRUE(writer->Close().ok());
 }
 
+// Idle streams past replay.max_streams are refused at once, before they hold server threads, and
+// a stream that ends frees its place.
+TEST(ReplayBadInputTest, StreamsPastTheCapAreRefusedAndCounted) {
+  auto shard =
+      StartShard(dreamfleet::testing::MakeTempDir("replay_max_streams_"), {"replay.max_streams=2"});
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  auto stub = testing::NewStub(shard->address());
+  auto open_streams = [&]() -> int {
+    absl::StatusOr<std::string> metrics =
+        services::HttpGet("127.0.0.1", shard->metrics_port, "/metrics");
+    if (!metrics.ok()) return -1;
+    const std::string key = "\ndreamfleet_replay_open_streams ";
+    const size_t at = metrics->find(key);
+    return at == std::string::npos ? -1 : std::atoi(metrics->c_str() + at + key.size());
+  };
+  auto wait_for_open = [&](int count) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (open_streams() != count && absl::Now() < deadline)
+      absl::SleepFor(absl::Milliseconds(20));
+    return open_streams() == count;
+  };
+  grpc::ClientContext first_context, second_context;
+  auto first = stub->Insert(&first_context);
+  auto second = stub->Insert(&second_context);
+  ASSERT_TRUE(wait_for_open(2)) << "the two idle streams never registered";
+
+  grpc::ClientContext third_context;
+  auto third = stub->Insert(&third_context);
+  third->WritesDone();
+  grpc::Status refused = third->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), HasSubstr("already serves 2 streams (replay.max_streams)"));
+  ASSERT_TRUE(wait_for_open(2));
+
+  // The first ends: a new stream is served and stores its chunk.
+  first->WritesDone();
+  EXPECT_TRUE(first->Finish().ok());
+  ASSERT_TRUE(wait_for_open(1));
+  grpc::ClientContext fourth_context;
+  auto fourth = stub->Insert(&fourth_context);
+  v1::InsertRequest request;
+  *request.mutable_chunk() = MakeChunk(ChunkSpec{});
+  ASSERT_TRUE(fourth->Write(request));
+  fourth->WritesDone();
+  v1::InsertResponse ack;
+  EXPECT_TRUE(fourth->Read(&ack));
+  EXPECT_TRUE(fourth->Finish().ok());
+  second->WritesDone();
+  EXPECT_TRUE(second->Finish().ok());
+
+  absl::StatusOr<std::string> metrics =
+      services::HttpGet("127.0.0.1", shard->metrics_port, "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_THAT(*metrics,
+              HasSubstr("dreamfleet_replay_rejected_total{reason=\"too_many_streams\"} 1"));
+}
+
 }  // namespace
 }  // namespace dreamfleet::replay

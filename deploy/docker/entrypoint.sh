@@ -8,6 +8,8 @@
 #   dreamfleet-entrypoint status [flags...]                 -> dreamfleet status [env flags] [flags...]
 #                           (inside the cluster's network, with the cluster's addresses:
 #                           `docker-compose exec learner dreamfleet-entrypoint status`)
+#   dreamfleet-entrypoint certs OUT_DIR [HOST...]           -> dreamfleet-certs (deploy/certs.sh):
+#                           the cluster's CA, certificate and role tokens, made once
 #   dreamfleet-entrypoint <any other command> [args...]    -> runs it (sh, ...)
 #
 # Environment:
@@ -61,6 +63,10 @@ has_flag() {
 role="${1:-}"
 case "$role" in
   replay | learner | actor | status) shift ;;
+  certs)
+    shift
+    exec "$bin_dir/dreamfleet-certs" "$@"
+    ;;
   "" | -h | --help | help)
     usage
     exit 0
