@@ -18,7 +18,37 @@ namespace dreamfleet::replay {
 namespace {
 
 constexpr char kCheckpoint[] = "checkpoint.bin";
+constexpr char kCheckpointPrevious[] = "checkpoint.prev.bin";
+constexpr char kCheckpointDamaged[] = "checkpoint.damaged.bin";
 constexpr char kCheckpointTmp[] = "checkpoint.tmp";
+
+// Reads the checkpoint at `path` through its last chunk record without applying anything: its
+// header, or DataLoss naming what is unreadable (FailedPrecondition for another table's).
+absl::StatusOr<v1::CheckpointHeader> VerifyCheckpoint(const std::string& path,
+                                                      const std::string& table) {
+  ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, RecordReader::Open(path));
+  std::string payload;
+  absl::StatusOr<bool> got = reader->Next(&payload);
+  v1::CheckpointHeader header;
+  if (!got.ok() || !*got || !header.ParseFromString(payload)) {
+    return absl::DataLossError(absl::StrCat(
+        path, " has no readable header: ", got.ok() ? "empty" : got.status().message()));
+  }
+  if (header.table() != table) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " holds table \"", header.table(), "\" but this shard serves table \"", table, "\""));
+  }
+  v1::StoredChunkRecord record;
+  for (uint64_t i = 0; i < header.num_chunks(); ++i) {
+    got = reader->Next(&payload);
+    if (!got.ok() || !*got || !record.ParseFromString(payload)) {
+      return absl::DataLossError(absl::StrCat(
+          path, ": chunk record ", i, " of ", header.num_chunks(), " is unreadable (",
+          got.ok() ? (*got ? "does not parse" : "the file ends") : got.status().message(), ")"));
+    }
+  }
+  return header;
+}
 
 void AppendVarint(uint64_t v, std::string* out) {
   while (v >= 0x80) {
@@ -105,19 +135,63 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
   const std::string& dir = options_.data_dir;
   uint64_t first_wal_index = 0;
   std::string payload;
-  const std::string checkpoint_path = absl::StrCat(dir, "/", kCheckpoint);
-  if (std::filesystem::exists(checkpoint_path)) {
+  // The newest checkpoint, or the previous one when the newest is damaged (or missing: a crash
+  // between the two renames of Checkpoint) - the log files after the previous one are kept.
+  const std::string newest = absl::StrCat(dir, "/", kCheckpoint);
+  const std::string previous = absl::StrCat(dir, "/", kCheckpointPrevious);
+  std::string checkpoint_path;
+  bool set_aside_damaged = false;  // renamed only once the fallback restored everything
+  if (std::filesystem::exists(newest)) {
+    absl::StatusOr<v1::CheckpointHeader> verified = VerifyCheckpoint(newest, options_.table.name);
+    if (verified.ok()) {
+      checkpoint_path = newest;
+    } else if (!absl::IsDataLoss(verified.status())) {
+      return verified.status();
+    } else {
+      // The fallback: the previous checkpoint, or none at all when the log still starts at its
+      // first file (the first checkpoint keeps the whole log).
+      const bool has_previous = std::filesystem::exists(previous);
+      const std::vector<std::pair<uint64_t, std::string>> logs = WriteAheadLog::ListFiles(dir);
+      if (!has_previous && (logs.empty() || logs.front().first != 0)) {
+        return absl::DataLossError(absl::StrCat(
+            verified.status().message(), "; there is no previous checkpoint (", kCheckpointPrevious,
+            ") or complete log to fall back to. Restore the file, or move "
+            "the data directory aside to start an empty shard"));
+      }
+      if (has_previous) {
+        absl::StatusOr<v1::CheckpointHeader> fallback =
+            VerifyCheckpoint(previous, options_.table.name);
+        if (!fallback.ok()) {
+          return absl::DataLossError(
+              absl::StrCat("both checkpoints are damaged: ", verified.status().message(), "; ",
+                           fallback.status().message()));
+        }
+        checkpoint_path = previous;
+      }
+      DF_LOG(ERROR) << verified.status().message() << ". Restoring from "
+                    << (has_previous ? "the previous checkpoint " + previous +
+                                           " and the log "
+                                           "after it"
+                                     : std::string("the whole log"))
+                    << "; the damaged file will be kept as " << kCheckpointDamaged;
+      set_aside_damaged = true;
+      restore_stats_.used_previous_checkpoint = true;
+    }
+  } else if (std::filesystem::exists(previous)) {
+    ASSIGN_OR_RETURN(v1::CheckpointHeader header, VerifyCheckpoint(previous, options_.table.name));
+    (void)header;
+    DF_LOG(WARNING) << "no " << kCheckpoint << " but a previous checkpoint (a stop between its "
+                    << "renames, or a deleted file): restoring from " << previous
+                    << " and the log after it";
+    checkpoint_path = previous;
+    restore_stats_.used_previous_checkpoint = true;
+  }
+  if (!checkpoint_path.empty()) {
     ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, RecordReader::Open(checkpoint_path));
     absl::StatusOr<bool> got = reader->Next(&payload);
     v1::CheckpointHeader header;
     if (!got.ok() || !*got || !header.ParseFromString(payload)) {
-      return absl::DataLossError(absl::StrCat(checkpoint_path, " has no readable header: ",
-                                              got.ok() ? "empty" : got.status().message()));
-    }
-    if (header.table() != options_.table.name) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(checkpoint_path, " holds table \"", header.table(),
-                       "\" but this shard serves table \"", options_.table.name, "\""));
+      return absl::DataLossError(absl::StrCat(checkpoint_path, " has no readable header"));
     }
     RETURN_IF_ERROR(table_->RestoreHeader(header));
     for (uint64_t i = 0; i < header.num_chunks(); ++i) {
@@ -133,10 +207,13 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
     }
     first_wal_index = header.wal_index();
   }
+  {
+    absl::MutexLock lock(&checkpoint_mu_);
+    checkpoint_wal_index_ = first_wal_index;
+  }
   uint64_t next_index = first_wal_index;
   const std::vector<std::pair<uint64_t, std::string>> wal_files = WriteAheadLog::ListFiles(dir);
-  if (!std::filesystem::exists(checkpoint_path) && !wal_files.empty() &&
-      wal_files.front().first > 0) {
+  if (checkpoint_path.empty() && !wal_files.empty() && wal_files.front().first > 0) {
     // Log files start at index 0 and only a checkpoint lets the earlier ones go: without it, the
     // steps it held are gone, and starting from the later log alone would hide that.
     return absl::DataLossError(
@@ -145,12 +222,35 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
                      ") covering the earlier ones: it was deleted or "
                      "lost. Restore it, or move the data directory aside to start an empty shard"));
   }
-  for (const auto& [index, path] : wal_files) {
-    if (index < first_wal_index) {
-      std::error_code ignored;  // covered by the checkpoint; a leftover from a crash
-      std::filesystem::remove(path, ignored);
-      continue;
+  // The log after the checkpoint must be whole: files first_wal_index, first_wal_index + 1, ...
+  // (Roll creates each before the checkpoint that names it is renamed in).
+  {
+    uint64_t expected = first_wal_index;
+    std::string next = "none";
+    for (const auto& [index, path] : wal_files) {
+      if (index < first_wal_index) continue;
+      if (index != expected) {
+        next = path;
+        break;
+      }
+      ++expected;
     }
+    const bool gap = next != "none" || (!checkpoint_path.empty() && expected == first_wal_index);
+    if (gap) {
+      return absl::DataLossError(
+          absl::StrCat(dir, ": write-ahead log file ", expected, " is missing (",
+                       checkpoint_path.empty()
+                           ? std::string("no checkpoint")
+                           : absl::StrCat(checkpoint_path, " starts at file ", first_wal_index),
+                       "; the next file is ", next,
+                       "): the steps it held are lost. Restore it, or move "
+                       "the data directory aside to start an empty shard"));
+    }
+  }
+  for (const auto& [index, path] : wal_files) {
+    // Covered by the checkpoint. Kept: they back the previous checkpoint, should the newest one
+    // be damaged later; the next checkpoint deletes them.
+    if (index < first_wal_index) continue;
     next_index = index + 1;
     ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, RecordReader::Open(path));
     // A damaged record costs only itself: the reader resynchronises on the next valid one, and
@@ -198,11 +298,23 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
       restore_stats_.steps += record.chunk().num_steps();
     }
   }
+  if (set_aside_damaged) {
+    // Out of the way of the next checkpoint (which would otherwise keep it as the previous one).
+    const std::string damaged = absl::StrCat(dir, "/", kCheckpointDamaged);
+    if (std::rename(newest.c_str(), damaged.c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("rename ", newest, " to ", damaged, " failed"));
+    }
+  }
   restore_stats_.seconds = absl::ToDoubleSeconds(absl::Now() - start);
   metrics
       ->Gauge("dreamfleet_replay_restore_damaged_records",
               "Damaged write-ahead-log records skipped at the last start (each lost only itself).")
       .Set(static_cast<double>(restore_stats_.damaged_records));
+  metrics
+      ->Gauge("dreamfleet_replay_restore_used_previous_checkpoint",
+              "1 when the last start found the newest checkpoint damaged and restored from the "
+              "previous one plus the log after it.")
+      .Set(restore_stats_.used_previous_checkpoint ? 1 : 0);
   metrics
       ->Gauge("dreamfleet_replay_restore_lost_bytes",
               "Write-ahead-log bytes skipped at the last start: damaged records and torn tails.")
@@ -306,17 +418,27 @@ absl::Status ReplayShard::Checkpoint() {
   }
   RETURN_IF_ERROR(writer->Sync());
   RETURN_IF_ERROR(writer->Close());
+  // The newest checkpoint becomes the previous one, then the new one takes its name: a crash in
+  // between leaves the previous one, which Restore uses with the log after it.
   const std::string path = absl::StrCat(dir, "/", kCheckpoint);
+  const std::string previous = absl::StrCat(dir, "/", kCheckpointPrevious);
+  if (std::filesystem::exists(path) && std::rename(path.c_str(), previous.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("rename ", path, " to ", previous, " failed"));
+  }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     return absl::InternalError(absl::StrCat("rename ", tmp, " to ", path, " failed"));
   }
   RETURN_IF_ERROR(SyncDirectory(dir));
+  // Keep the log files after the checkpoint that is now the previous one (the fallback; the
+  // whole log before the first checkpoint); older ones go.
+  const uint64_t keep_from = checkpoint_wal_index_;
   for (const auto& [index, file] : WriteAheadLog::ListFiles(dir)) {
-    if (index < *new_index) {
+    if (index < keep_from) {
       std::error_code ignored;
       std::filesystem::remove(file, ignored);
     }
   }
+  checkpoint_wal_index_ = *new_index;
   DF_LOG(INFO) << "checkpoint of " << snapshot.chunks.size() << " chunks written in "
                << absl::ToDoubleSeconds(absl::Now() - start) << " s";
   return absl::OkStatus();

@@ -41,6 +41,9 @@ struct RestoreStats {
   uint64_t dropped_tails = 0;    // WAL files whose torn tail (damage up to the end) was dropped
   uint64_t damaged_records = 0;  // damaged WAL records skipped, each costing only itself
   uint64_t lost_bytes = 0;       // WAL bytes skipped by both
+  // The newest checkpoint was damaged (kept aside as checkpoint.damaged.bin) and the shard came
+  // back from the previous one plus the log after it.
+  bool used_previous_checkpoint = false;
   double seconds = 0;
 };
 
@@ -95,6 +98,10 @@ class ReplayShard {
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t inserts_since_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
+  // The log index the newest good checkpoint starts from. The next checkpoint keeps that one as
+  // the previous checkpoint and deletes only the log files before it, so a damaged newest
+  // checkpoint can fall back to the previous one plus the log after it.
+  uint64_t checkpoint_wal_index_ ABSL_GUARDED_BY(checkpoint_mu_) = 0;
   std::thread checkpointer_;
 };
 

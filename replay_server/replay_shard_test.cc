@@ -204,6 +204,92 @@ TEST(ReplayShardTest, ADeletedCheckpointIsRefusedRatherThanRestoredFromTheLaterL
   EXPECT_THAT(std::string(shard.status().message()), ::testing::HasSubstr("no checkpoint"));
 }
 
+// The first byte of the second chunk record of the checkpoint at `path` (damage there leaves
+// the header readable).
+uint64_t SecondChunkRecord(const std::string& path) {
+  const std::vector<uint64_t> at = RecordOffsets(path);
+  EXPECT_GE(at.size(), 3u) << path;
+  return at.size() >= 3 ? at[2] + 40 : 0;
+}
+
+TEST(ReplayShardTest, ADamagedCheckpointFallsBackToThePreviousOneAndTheLogAfterIt) {
+  const std::string dir = TempDir();
+  CheckpointThenTwoMoreChunks(dir);  // checkpoints of 3 and (on close) 5 chunks
+  ASSERT_TRUE(std::filesystem::exists(dir + "/checkpoint.prev.bin"));
+  FlipByte(dir + "/checkpoint.bin", SecondChunkRecord(dir + "/checkpoint.bin"));
+  {
+    services::Metrics metrics;
+    auto shard = ReplayShard::Open(Options(dir), &metrics);
+    ASSERT_TRUE(shard.ok()) << shard.status();
+    EXPECT_TRUE((*shard)->restore_stats().used_previous_checkpoint);
+    EXPECT_EQ((*shard)->table()->size_steps(), 40u) << "every acknowledged step is back";
+    EXPECT_TRUE(std::filesystem::exists(dir + "/checkpoint.damaged.bin"));
+    EXPECT_THAT(metrics.TextExposition(),
+                ::testing::HasSubstr("\ndreamfleet_replay_restore_used_previous_checkpoint 1\n"));
+    InsertChunks(shard->get(), 5, 1);  // the stream goes on after the restored chunk 4
+    ASSERT_TRUE((*shard)->Checkpoint().ok());
+    InsertChunks(shard->get(), 6, 1);
+  }
+  // The checkpoints written after the fallback are good again.
+  services::Metrics metrics;
+  auto shard = ReplayShard::Open(Options(dir), &metrics);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  EXPECT_FALSE((*shard)->restore_stats().used_previous_checkpoint);
+  EXPECT_EQ((*shard)->table()->size_steps(), 56u);
+}
+
+TEST(ReplayShardTest, TheNewestCheckpointFallsBackToTheLogAfterItsPreviousOneWasRemoved) {
+  const std::string dir = TempDir();
+  CheckpointThenTwoMoreChunks(dir);
+  // Then the newest goes too: the previous one and the log after it hold everything.
+  std::filesystem::remove(dir + "/checkpoint.bin");
+  services::Metrics metrics;
+  auto shard = ReplayShard::Open(Options(dir), &metrics);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  EXPECT_EQ((*shard)->table()->size_steps(), 40u);
+}
+
+TEST(ReplayShardTest, TheFirstCheckpointFallsBackToTheWholeLog) {
+  const std::string dir = TempDir();
+  {
+    services::Metrics metrics;
+    auto shard = ReplayShard::Open(Options(dir), &metrics);
+    ASSERT_TRUE(shard.ok()) << shard.status();
+    InsertChunks(shard->get(), 0, 3);
+    ASSERT_TRUE((*shard)->Checkpoint().ok());
+  }
+  ASSERT_FALSE(std::filesystem::exists(dir + "/checkpoint.prev.bin"));
+  FlipByte(dir + "/checkpoint.bin", SecondChunkRecord(dir + "/checkpoint.bin"));
+  services::Metrics metrics;
+  auto shard = ReplayShard::Open(Options(dir), &metrics);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  EXPECT_TRUE((*shard)->restore_stats().used_previous_checkpoint);
+  EXPECT_EQ((*shard)->table()->size_steps(), 24u);
+}
+
+TEST(ReplayShardTest, BothCheckpointsDamagedOrAMissingLogFileIsRefused) {
+  const std::string damaged = TempDir();
+  CheckpointThenTwoMoreChunks(damaged);
+  FlipByte(damaged + "/checkpoint.bin", SecondChunkRecord(damaged + "/checkpoint.bin"));
+  FlipByte(damaged + "/checkpoint.prev.bin", SecondChunkRecord(damaged + "/checkpoint.prev.bin"));
+  services::Metrics metrics;
+  auto shard = ReplayShard::Open(Options(damaged), &metrics);
+  ASSERT_FALSE(shard.ok());
+  EXPECT_TRUE(absl::IsDataLoss(shard.status())) << shard.status();
+  EXPECT_THAT(std::string(shard.status().message()),
+              ::testing::HasSubstr("both checkpoints are damaged"));
+
+  const std::string missing = TempDir();
+  CheckpointThenTwoMoreChunks(missing);
+  const std::vector<std::pair<uint64_t, std::string>> logs = WriteAheadLog::ListFiles(missing);
+  ASSERT_FALSE(logs.empty());
+  std::filesystem::remove(logs.back().second);  // the file the newest checkpoint starts at
+  shard = ReplayShard::Open(Options(missing), &metrics);
+  ASSERT_FALSE(shard.ok()) << "started without the log file its checkpoint names";
+  EXPECT_TRUE(absl::IsDataLoss(shard.status())) << shard.status();
+  EXPECT_THAT(std::string(shard.status().message()), ::testing::HasSubstr("is missing"));
+}
+
 // A resent chunk is acknowledged only once its first copy is durable: its insert waits for the
 // log record the first copy wrote (which may not be synced yet), not for nothing.
 TEST(ReplayShardTest, ADuplicateWaitsForItsFirstCopysLogRecord) {
