@@ -213,8 +213,9 @@ class NoopReplayService final : public v1::ReplayService::Service {
 };
 
 // Pulls `batches` B x T batches over one stream; returns batches/s and the bytes of one batch.
-std::pair<double, size_t> PullBatches(const std::string& address, int batches) {
-  auto stub = v1::ReplayService::NewStub(services::CreateChannel(address));
+std::pair<double, size_t> PullBatches(const std::string& address, int batches,
+                                      const services::ChannelOptions& channel = {}) {
+  auto stub = v1::ReplayService::NewStub(services::CreateChannel(address, channel));
   v1::SampleRequest request;
   request.set_batch_size(16);
   request.set_sequence_length(64);
@@ -299,6 +300,134 @@ void BenchSample(const std::string& root, int batches) {
   noop_server->server->Shutdown();
 }
 
+// The security config deploy/certs.sh writes into `dir`: TLS and a token per role.
+services::SecurityConfig CertsConfig(const std::string& dir) {
+  services::SecurityConfig security;
+  security.ca_file = dir + "/ca.pem";
+  security.cert_file = dir + "/cert.pem";
+  security.key_file = dir + "/key.pem";
+  security.actor_token_file = dir + "/actor.token";
+  security.learner_token_file = dir + "/learner.token";
+  security.reader_token_file = dir + "/reader.token";
+  return security;
+}
+
+// Insert (4 writers into a real shard process) and sample (one stream from an in-process shard)
+// over plaintext and over TLS with role tokens, alternating, best of 3 rounds each.
+void BenchSecurity(const std::string& root, const std::string& certs, uint64_t steps_total,
+                   int batches) {
+  const services::SecurityConfig secure = CertsConfig(certs);
+  const std::vector<std::string> secure_sets = {
+      "security.ca_file=" + secure.ca_file,
+      "security.cert_file=" + secure.cert_file,
+      "security.key_file=" + secure.key_file,
+      "security.actor_token_file=" + secure.actor_token_file,
+      "security.learner_token_file=" + secure.learner_token_file,
+      "security.reader_token_file=" + secure.reader_token_file};
+  absl::StatusOr<services::ClientSecurity> actor =
+      services::MakeClientSecurity(secure, services::Role::kActor);
+  absl::StatusOr<services::ClientSecurity> learner =
+      services::MakeClientSecurity(secure, services::Role::kLearner);
+  absl::StatusOr<services::ServerSecurity> server_security = services::MakeServerSecurity(secure);
+  if (!actor.ok() || !learner.ok() || !server_security.ok()) {
+    std::cerr << "--certs " << certs << ": "
+              << (!actor.ok()     ? actor.status()
+                  : !learner.ok() ? learner.status()
+                                  : server_security.status())
+              << "\n";
+    return;
+  }
+  double insert_rate[2] = {0, 0};
+  for (int round = 0; round < 3; ++round) {
+    for (int tls = 0; tls < 2; ++tls) {
+      std::vector<std::string> sets = {"replay.capacity_steps=1000000", "replay.sequence_length=64",
+                                       "learner.batch_length=64"};
+      if (tls) sets.insert(sets.end(), secure_sets.begin(), secure_sets.end());
+      absl::StatusOr<Shards> started =
+          StartShards(1, absl::StrCat(root, "/security-", round, "-", tls), sets);
+      if (!started.ok()) {
+        std::cerr << started.status() << "\n";
+        return;
+      }
+      ReplayClientOptions options;
+      options.addresses = started->addresses;
+      if (tls) options.security = *actor;
+      auto client = ShardedReplayClient::Create(options);
+      const uint64_t chunks = std::max<uint64_t>(1, steps_total / 32 / 4);
+      absl::StatusOr<double> seconds =
+          InsertConcurrently(client->get(), ActorIds(4, 1), chunks, 32, 64);
+      if (!seconds.ok()) {
+        std::cerr << seconds.status() << "\n";
+        return;
+      }
+      insert_rate[tls] = std::max(insert_rate[tls], chunks * 32 * 4 / *seconds);
+      for (auto& p : started->processes) p->Kill();
+    }
+  }
+  // Sample: the same in-process table behind a plaintext and a TLS + token server.
+  services::Metrics metrics;
+  ShardOptions options;
+  options.data_dir = root + "/security-sample";
+  options.table.sequence_length = 64;
+  options.table.capacity_steps = 100000;
+  auto shard = ReplayShard::Open(options, &metrics);
+  if (!shard.ok()) {
+    std::cerr << shard.status() << "\n";
+    return;
+  }
+  for (int a = 0; a < 4; ++a) {
+    for (uint64_t i = 0; i < 64; ++i) {
+      StepChunk chunk = MakeChunk(absl::StrCat("s", a), i, 32, 64, a * 1000 + i);
+      v1::Chunk proto;
+      proto.set_actor_id(chunk.actor_id);
+      proto.set_sequence(chunk.sequence);
+      proto.set_num_steps(chunk.num_steps);
+      for (const services::NamedTensor& t : chunk.fields) {
+        v1::NamedTensor* named = proto.add_data();
+        named->set_name(t.name);
+        named->mutable_tensor()->set_dtype(t.dtype);
+        for (int64_t d : t.shape) named->mutable_tensor()->add_shape(d);
+        named->mutable_tensor()->set_data(t.data);
+      }
+      auto pending = (*shard)->Insert(proto, absl::InfiniteFuture());
+      if (pending.ok()) (void)(*shard)->WaitDurable(pending->lsn);
+    }
+  }
+  ReplayServiceImpl plain(shard->get(), &metrics, {});
+  ReplayServiceOptions secure_options;
+  secure_options.authorizer = server_security->authorizer.get();
+  ReplayServiceImpl guarded(shard->get(), &metrics, secure_options);
+  auto plain_server = services::StartGrpcServer("127.0.0.1", 0, {&plain}, 256 << 20);
+  auto tls_server = services::StartGrpcServer("127.0.0.1", 0, {&guarded}, 256 << 20,
+                                              server_security->credentials);
+  if (!plain_server.ok() || !tls_server.ok()) {
+    std::cerr << "cannot start the sample servers\n";
+    return;
+  }
+  services::ChannelOptions tls_channel;
+  tls_channel.max_message_bytes = 256 << 20;
+  tls_channel.security = *learner;
+  double sample_rate[2] = {0, 0};
+  for (int round = 0; round < 3; ++round) {
+    sample_rate[0] = std::max(
+        sample_rate[0], PullBatches(absl::StrCat("127.0.0.1:", plain_server->port), batches).first);
+    sample_rate[1] = std::max(
+        sample_rate[1],
+        PullBatches(absl::StrCat("127.0.0.1:", tls_server->port), batches, tls_channel).first);
+  }
+  std::cout << "\n## TLS + role tokens vs plaintext (best of 3 alternating rounds)\n"
+            << absl::StrFormat("%-44s %12s %12s %8s\n", "", "plaintext", "TLS+tokens", "ratio")
+            << absl::StrFormat("%-44s %12.0f %12.0f %7.0f%%\n",
+                               "insert, 4 writers, 1 shard process (steps/s)", insert_rate[0],
+                               insert_rate[1], 100 * insert_rate[1] / insert_rate[0])
+            << absl::StrFormat("%-44s %12.1f %12.1f %7.0f%%\n",
+                               "sample, 16x64 batches, one stream (batches/s)", sample_rate[0],
+                               sample_rate[1], 100 * sample_rate[1] / sample_rate[0]);
+  (*shard)->Close();
+  plain_server->server->Shutdown();
+  tls_server->server->Shutdown();
+}
+
 void BenchRestart(const std::string& root, uint64_t steps_total, int image) {
   const std::string dir = root + "/restart";
   const std::vector<std::string> sets = {absl::StrCat("replay.capacity_steps=", steps_total + 1000),
@@ -361,15 +490,28 @@ int Run(int argc, char** argv) {
   command_line.AddInt("restart-steps", &restart_steps, "Steps stored before kill -9.");
   command_line.AddInt("restart-image", &restart_image, "Image side for the restart figure.");
   command_line.AddBool("skip-restart", &skip_restart, "Skip the restart figure.");
+  std::string certs;
+  bool only_security = false;
+  command_line.AddString("certs", &certs,
+                         "A directory made by deploy/certs.sh: also measure insert and sample "
+                         "over TLS with role tokens against plaintext.");
+  command_line.AddBool("only-security", &only_security,
+                       "With --certs: measure only the TLS + tokens comparison.");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
   services::SetLogLevel(services::LogSeverity::kWarning);
   std::string pattern = "/tmp/bench_replay_XXXXXX";
   const std::string root = mkdtemp(pattern.data());
   std::cout << "# bench_replay (data in " << root << ")\n";
-  BenchInsert(root, static_cast<uint64_t>(insert_steps));
-  BenchSample(root, static_cast<int>(sample_batches));
-  if (!skip_restart) BenchRestart(root, restart_steps, static_cast<int>(restart_image));
+  if (!only_security) {
+    BenchInsert(root, static_cast<uint64_t>(insert_steps));
+    BenchSample(root, static_cast<int>(sample_batches));
+    if (!skip_restart) BenchRestart(root, restart_steps, static_cast<int>(restart_image));
+  }
+  if (!certs.empty()) {
+    BenchSecurity(root, certs, static_cast<uint64_t>(insert_steps),
+                  static_cast<int>(sample_batches));
+  }
   std::string remove = "rm -rf " + root;
   (void)std::system(remove.c_str());
   return 0;
