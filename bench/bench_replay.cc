@@ -234,17 +234,16 @@ std::pair<double, size_t> PullBatches(const std::string& address, int batches,
   return {got / seconds, bytes};
 }
 
-void BenchSample(const std::string& root, int batches) {
-  services::Metrics metrics;
+// An in-process shard in `dir` holding 8192 steps of 64x64 images from 4 streams (the sample
+// figures' table).
+absl::StatusOr<std::unique_ptr<ReplayShard>> OpenSampleShard(const std::string& dir,
+                                                             services::Metrics* metrics) {
   ShardOptions options;
-  options.data_dir = root + "/sample";
+  options.data_dir = dir;
   options.table.sequence_length = 64;
   options.table.capacity_steps = 100000;
-  auto shard = ReplayShard::Open(options, &metrics);
-  if (!shard.ok()) {
-    std::cerr << shard.status() << "\n";
-    return;
-  }
+  absl::StatusOr<std::unique_ptr<ReplayShard>> shard = ReplayShard::Open(options, metrics);
+  if (!shard.ok()) return shard;
   // 8192 steps from 4 streams.
   for (int a = 0; a < 4; ++a) {
     for (uint64_t i = 0; i < 64; ++i) {
@@ -263,6 +262,16 @@ void BenchSample(const std::string& root, int batches) {
       auto pending = (*shard)->Insert(proto, absl::InfiniteFuture());
       if (pending.ok()) (void)(*shard)->WaitDurable(pending->lsn);
     }
+  }
+  return shard;
+}
+
+void BenchSample(const std::string& root, int batches) {
+  services::Metrics metrics;
+  auto shard = OpenSampleShard(root + "/sample", &metrics);
+  if (!shard.ok()) {
+    std::cerr << shard.status() << "\n";
+    return;
   }
   ReplayServiceImpl service(shard->get(), &metrics, {});
   auto server = services::StartGrpcServer("127.0.0.1", 0, {&service}, 256 << 20);
@@ -366,32 +375,10 @@ void BenchSecurity(const std::string& root, const std::string& certs, uint64_t s
   }
   // Sample: the same in-process table behind a plaintext and a TLS + token server.
   services::Metrics metrics;
-  ShardOptions options;
-  options.data_dir = root + "/security-sample";
-  options.table.sequence_length = 64;
-  options.table.capacity_steps = 100000;
-  auto shard = ReplayShard::Open(options, &metrics);
+  auto shard = OpenSampleShard(root + "/security-sample", &metrics);
   if (!shard.ok()) {
     std::cerr << shard.status() << "\n";
     return;
-  }
-  for (int a = 0; a < 4; ++a) {
-    for (uint64_t i = 0; i < 64; ++i) {
-      StepChunk chunk = MakeChunk(absl::StrCat("s", a), i, 32, 64, a * 1000 + i);
-      v1::Chunk proto;
-      proto.set_actor_id(chunk.actor_id);
-      proto.set_sequence(chunk.sequence);
-      proto.set_num_steps(chunk.num_steps);
-      for (const services::NamedTensor& t : chunk.fields) {
-        v1::NamedTensor* named = proto.add_data();
-        named->set_name(t.name);
-        named->mutable_tensor()->set_dtype(t.dtype);
-        for (int64_t d : t.shape) named->mutable_tensor()->add_shape(d);
-        named->mutable_tensor()->set_data(t.data);
-      }
-      auto pending = (*shard)->Insert(proto, absl::InfiniteFuture());
-      if (pending.ok()) (void)(*shard)->WaitDurable(pending->lsn);
-    }
   }
   ReplayServiceImpl plain(shard->get(), &metrics, {});
   ReplayServiceOptions secure_options;

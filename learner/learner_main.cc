@@ -31,19 +31,12 @@ int main(int argc, char** argv) {
   services::LogSeverity level;
   if (services::ParseLogSeverity(config->run.log_level, &level)) services::SetLogLevel(level);
 
-  if (absl::Status s =
-          services::CheckListenSecurity(config->security, "learner.host", config->learner.host);
-      !s.ok()) {
-    DF_LOG(ERROR) << s;
-    return 2;
-  }
   absl::StatusOr<services::ServerSecurity> security =
-      services::MakeServerSecurity(config->security);
+      services::PrepareServerSecurity(*config, "learner.host", config->learner.host, "learner");
   if (!security.ok()) {
     DF_LOG(ERROR) << security.status();
     return 2;
   }
-  services::LogTransportSecurity(*config, "learner");
   services::Metrics metrics;
   dreamfleet::broadcast::ParameterServiceImpl::Options options;
   options.metrics = &metrics;

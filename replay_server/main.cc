@@ -44,19 +44,12 @@ int Run(int argc, char** argv) {
   if (services::ParseLogSeverity(config->run.log_level, &level)) services::SetLogLevel(level);
 
   // The TLS files and tokens first: a mistake there should not cost a restore.
-  if (absl::Status s =
-          services::CheckListenSecurity(config->security, "replay.host", config->replay.host);
-      !s.ok()) {
-    DF_LOG(ERROR) << s;
-    return 2;
-  }
   absl::StatusOr<services::ServerSecurity> security =
-      services::MakeServerSecurity(config->security);
+      services::PrepareServerSecurity(*config, "replay.host", config->replay.host, "replay shard");
   if (!security.ok()) {
     DF_LOG(ERROR) << security.status();
     return 2;
   }
-  services::LogTransportSecurity(*config, "replay shard");
   services::Metrics metrics;
   ShardOptions options = ShardOptionsFromConfig(*config, static_cast<int>(shard_index));
   absl::StatusOr<std::unique_ptr<ReplayShard>> shard = ReplayShard::Open(options, &metrics);

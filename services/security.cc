@@ -192,6 +192,16 @@ absl::Status CheckListenSecurity(const SecurityConfig& config, absl::string_view
   return absl::OkStatus();
 }
 
+absl::StatusOr<ServerSecurity> PrepareServerSecurity(const Config& config,
+                                                     absl::string_view host_key,
+                                                     absl::string_view host,
+                                                     absl::string_view process) {
+  RETURN_IF_ERROR(CheckListenSecurity(config.security, host_key, host));
+  ASSIGN_OR_RETURN(ServerSecurity security, MakeServerSecurity(config.security));
+  LogTransportSecurity(config, process);
+  return security;
+}
+
 void LogTransportSecurity(const Config& config, absl::string_view process) {
   const SecurityConfig& security = config.security;
   const bool tokens = !security.actor_token_file.empty() || !security.learner_token_file.empty() ||

@@ -90,6 +90,13 @@ struct ServerSecurity {
 };
 absl::StatusOr<ServerSecurity> MakeServerSecurity(const SecurityConfig& config);
 
+// What a server process does first: CheckListenSecurity for `host_key` = `host`, then
+// MakeServerSecurity, then LogTransportSecurity; the error names what is wrong.
+absl::StatusOr<ServerSecurity> PrepareServerSecurity(const Config& config,
+                                                     absl::string_view host_key,
+                                                     absl::string_view host,
+                                                     absl::string_view process);
+
 // The metadata key and prefix clients send tokens under.
 inline constexpr char kAuthorizationKey[] = "authorization";
 inline constexpr char kBearerPrefix[] = "Bearer ";
