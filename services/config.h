@@ -130,8 +130,9 @@ struct Config {
 
 // Checks that need the whole cluster's settings (a shard alone does not know its clients'
 // chunk and batch sizes): the rate limiter's tolerance must fit one actor chunk's samples and one
-// learner batch, or an insert or a sample could wait forever. The launcher, actors and learner
-// call it; the message names the keys and values.
+// learner batch, or an insert or a sample could wait forever; and no address may be off loopback
+// without TLS (security.ca_file) unless security.insecure. The launcher, actors and learner call
+// it; the message names the keys and values.
 absl::Status ValidateCluster(const Config& config);
 
 // Whether `host` (a name or address, IPv6 optionally bracketed) is this machine's loopback:

@@ -5,8 +5,8 @@
 // (TLS; with require_client_cert also the clients' certificate, mTLS) and one token file per role.
 // Servers (replay shards, learner) accept a call when it carries the token of a role the method
 // allows; clients (actors, learner, CLI) send the token of their own role. TLS is off and tokens
-// are not checked when the section is empty, which Config::Validate allows only when every address
-// is loopback (or security.insecure is set).
+// are not checked when the section is empty, which the cluster's processes allow only when every
+// address is loopback (ValidateCluster, CheckListenSecurity) or security.insecure is set.
 #pragma once
 
 #include <initializer_list>
