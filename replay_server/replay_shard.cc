@@ -247,7 +247,8 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
                        "the data directory aside to start an empty shard"));
     }
   }
-  for (const auto& [index, path] : wal_files) {
+  for (const auto& [index, wal_path] : wal_files) {
+    const std::string& path = wal_path;  // a lambda below captures it (not a structured binding)
     // Covered by the checkpoint. Kept: they back the previous checkpoint, should the newest one
     // be damaged later; the next checkpoint deletes them.
     if (index < first_wal_index) continue;
@@ -357,7 +358,9 @@ ReplayShard::~ReplayShard() {
     dirty = inserts_since_checkpoint_ > 0;
   }
   if (dirty && wal_ != nullptr) {
-    if (absl::Status s = Checkpoint(); !s.ok()) DF_LOG(WARNING) << "last checkpoint: " << s;
+    if (absl::Status s = Checkpoint(); !s.ok()) {
+      DF_LOG(WARNING) << "last checkpoint: " << s;
+    }
   }
 }
 
@@ -453,7 +456,9 @@ void ReplayShard::CheckpointLoop() {
       if (mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.checkpoint_interval)) return;
       if (inserts_since_checkpoint_ == 0) continue;
     }
-    if (absl::Status s = Checkpoint(); !s.ok()) DF_LOG(WARNING) << "checkpoint failed: " << s;
+    if (absl::Status s = Checkpoint(); !s.ok()) {
+      DF_LOG(WARNING) << "checkpoint failed: " << s;
+    }
   }
 }
 

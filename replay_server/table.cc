@@ -189,6 +189,16 @@ absl::Status Table::RestoreHeader(const v1::CheckpointHeader& header) {
   next_step_id_ = header.next_step_id();
   evicted_steps_ = header.evicted_steps();
   sampled_items_ = header.sampled_items();
+  checkpoint_counts_actors_ = header.actors_size() > 0;
+  for (const v1::ActorCount& actor : header.actors()) {
+    std::unique_ptr<Stream>& slot = streams_[actor.actor_id()];
+    if (slot == nullptr) {
+      slot = std::make_unique<Stream>();
+      slot->actor_id = actor.actor_id();
+    }
+    slot->steps_total = actor.steps();
+    slot->episodes_total = actor.episodes();
+  }
   return absl::OkStatus();
 }
 
@@ -211,7 +221,7 @@ absl::Status Table::Restore(const v1::StoredChunkRecord& record, bool counted_in
                                             " overlaps the stored chunk starting at ",
                                             chunks_.back()->first_id));
   }
-  Apply(chunk, std::move(stored));
+  Apply(chunk, std::move(stored), !counted_in_header || !checkpoint_counts_actors_);
   if (!counted_in_header) limiter_.Inserted(chunk.num_steps());
   return absl::OkStatus();
 }
@@ -227,7 +237,7 @@ void Table::SetSampleLog(SampleLog log) {
   sample_log_ = std::move(log);
 }
 
-bool Table::Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored) {
+bool Table::Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored, bool count_totals) {
   std::unique_ptr<Stream>& slot = streams_[chunk.actor_id()];
   if (slot == nullptr) {
     slot = std::make_unique<Stream>();
@@ -273,7 +283,7 @@ bool Table::Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored) {
       episode.truncated = !first;
       stream.open_episode = episode.id;
       stream.episodes.push_back(episode.id);
-      ++stream.episodes_total;
+      if (count_totals) ++stream.episodes_total;
       episodes_.emplace(episode.id, episode);
     }
     Episode& episode = episodes_[*stream.open_episode];
@@ -292,7 +302,7 @@ bool Table::Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored) {
 
   const uint64_t old_end = stream.next_pos;
   stream.next_pos += n;
-  stream.steps_total += n;
+  if (count_totals) stream.steps_total += n;
   size_steps_ += n;
   bytes_ += stored->bytes;
   next_step_id_ = std::max(next_step_id_, stored->first_id + n);
@@ -329,8 +339,10 @@ void Table::EvictOldest() {
     auto it = episodes_.find(stream.episodes.front());
     Episode& episode = it->second;
     if (episode.start_pos >= stream.first_pos) break;
-    const bool open = stream.open_episode == episode.id;
-    if (!open && episode.start_pos + episode.length <= stream.first_pos) {
+    if (episode.start_pos + episode.length <= stream.first_pos) {
+      // Every step is gone. An episode still being written goes too: the stream's next steps
+      // start a truncated one, as they would after a restart from the chunks that are left.
+      if (stream.open_episode == episode.id) stream.open_episode.reset();
       episodes_.erase(it);
       stream.episodes.pop_front();
       continue;
@@ -541,6 +553,12 @@ Table::Snapshot Table::TakeSnapshot(const std::function<void()>& under_lock) {
   header.set_num_chunks(chunks_.size());
   header.set_evicted_steps(evicted_steps_);
   header.set_sampled_items(sampled_items_);
+  for (const auto& [id, stream] : streams_) {
+    v1::ActorCount* actor = header.add_actors();
+    actor->set_actor_id(stream->actor_id);
+    actor->set_steps(stream->steps_total);
+    actor->set_episodes(stream->episodes_total);
+  }
   snapshot.chunks.assign(chunks_.begin(), chunks_.end());
   return snapshot;
 }

@@ -133,7 +133,9 @@ class Table {
   Table(TableOptions options, std::unique_ptr<Selector> selector, services::Metrics* metrics);
 
   // Stores `stored` (already built) for `chunk`; returns false when it is a duplicate.
-  bool Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored)
+  // `count_totals`: add its steps and episodes to the stream's lifetime counts (not for a
+  // checkpoint's chunks, which its header counted).
+  bool Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored, bool count_totals = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The insert protocol, exactly once per stream: a stream's chunks are numbered 0, 1, 2, ...
   // (a stream this table has never seen may start at any number: the shard may have lost it or
@@ -172,6 +174,8 @@ class Table {
   uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t evicted_steps_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t sampled_items_ ABSL_GUARDED_BY(mu_) = 0;
+  // The restored checkpoint's header carried lifetime counts per actor stream.
+  bool checkpoint_counts_actors_ ABSL_GUARDED_BY(mu_) = false;
   SampleLog sample_log_ ABSL_GUARDED_BY(mu_);
   double insert_wait_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   double sample_wait_seconds_ ABSL_GUARDED_BY(mu_) = 0;

@@ -12,6 +12,7 @@ PACKAGES=(
   libretro-nestopia libretro-gambatte retroarch-dev cc65
   libzstd-dev zlib1g-dev libpng-dev libcairo2-dev fonts-dejavu-core
   prometheus docker-compose openssl
+  clang libclang-rt-14-dev
 )
 # kubectl renders the Kubernetes manifests in the tests; Debian's kubernetes-client conflicts with
 # other kubectl packages, so it is only installed when no kubectl is present.
