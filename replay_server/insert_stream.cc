@@ -85,6 +85,7 @@ InsertStream::Outcome InsertStream::ReadRequests() {
     absl::MutexLock lock(&mu_);
     queue_.push_back(std::move(ack));
   }
+  if (absl::Status error = peer_->ReadError(); !error.ok()) return {error, "malformed"};
   return {};
 }
 

@@ -42,8 +42,12 @@ class InsertStream {
   class Peer {
    public:
     virtual ~Peer() = default;
-    // Blocks for the next request; false once the client has no more (or went away).
+    // Blocks for the next request; false once the client has no more (or went away), or when
+    // the next message is not an InsertRequest (ReadError then says so).
     virtual bool Read(v1::InsertRequest* request) = 0;
+    // After Read returned false: OK at the end of the stream, INVALID_ARGUMENT naming the message
+    // that did not parse.
+    virtual absl::Status ReadError() { return absl::OkStatus(); }
     // Sends one acknowledgement; false when the client can no longer receive.
     virtual bool Write(const v1::InsertResponse& ack) = 0;
     virtual bool IsCancelled() = 0;
@@ -52,9 +56,9 @@ class InsertStream {
   // How the call ended.
   struct Outcome {
     absl::Status status;
-    // Why a request was rejected, for the rejection metric: "oversized", "unknown_table",
-    // "invalid_chunk" or "unavailable" (the shard could not take it). Empty when none was: the
-    // call succeeded, was cancelled, or could not be acknowledged.
+    // Why a request was rejected, for the rejection metric: "malformed" (not an InsertRequest),
+    // "oversized", "unknown_table", "invalid_chunk" or "unavailable" (the shard could not take it).
+    // Empty when none was: the call succeeded, was cancelled, or could not be acknowledged.
     std::string rejection;
   };
 

@@ -2,6 +2,12 @@
 // the Table, rejection and latency metrics.
 #include "replay_server/replay_service.h"
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/method_handler.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <grpcpp/support/proto_buffer_writer.h>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -11,19 +17,46 @@
 namespace dreamfleet::replay {
 namespace {
 
-// An Insert call's gRPC stream as InsertStream's peer.
+// An Insert call's gRPC stream as InsertStream's peer. The stream carries raw bytes and the peer
+// parses them: gRPC's own parsing would end the reading of a message that does not parse as if
+// the client had finished, and the call would end OK.
 class GrpcInsertPeer final : public InsertStream::Peer {
  public:
-  GrpcInsertPeer(grpc::ServerContext* context,
-                 grpc::ServerReaderWriter<v1::InsertResponse, v1::InsertRequest>* stream)
+  GrpcInsertPeer(grpc::ServerContext* context, RawInsertStream* stream)
       : context_(context), stream_(stream) {}
-  bool Read(v1::InsertRequest* request) override { return stream_->Read(request); }
-  bool Write(const v1::InsertResponse& ack) override { return stream_->Write(ack); }
+  bool Read(v1::InsertRequest* request) override {
+    grpc::ByteBuffer buffer;
+    if (!stream_->Read(&buffer)) return false;
+    ++messages_;
+    const size_t bytes = buffer.Length();
+    if (grpc::Status parsed =
+            grpc::GenericDeserialize<grpc::ProtoBufferReader, v1::InsertRequest>(&buffer, request);
+        !parsed.ok()) {
+      error_ = absl::InvalidArgumentError(
+          absl::StrCat("message ", messages_, " of the Insert stream (", bytes,
+                       " bytes) is not an InsertRequest: it does not parse"));
+      return false;
+    }
+    return true;
+  }
+  absl::Status ReadError() override { return error_; }
+  bool Write(const v1::InsertResponse& ack) override {
+    grpc::ByteBuffer buffer;
+    bool own_buffer = false;
+    if (!grpc::GenericSerialize<grpc::ProtoBufferWriter, v1::InsertResponse>(ack, &buffer,
+                                                                             &own_buffer)
+             .ok()) {
+      return false;
+    }
+    return stream_->Write(buffer);
+  }
   bool IsCancelled() override { return context_->IsCancelled(); }
 
  private:
   grpc::ServerContext* const context_;
-  grpc::ServerReaderWriter<v1::InsertResponse, v1::InsertRequest>* const stream_;
+  RawInsertStream* const stream_;
+  uint64_t messages_ = 0;
+  absl::Status error_;
 };
 
 // A Sample call's gRPC writer as SampleStream's peer.
@@ -75,6 +108,15 @@ grpc::Status ReplayServiceImpl::OpenStream(absl::string_view method, StreamSlot*
 ReplayServiceImpl::ReplayServiceImpl(ReplayShard* shard, services::Metrics* metrics,
                                      ReplayServiceOptions options)
     : shard_(shard), metrics_(metrics), options_(std::move(options)) {
+  // Method 0 of ReplayService (the order of replay.proto) is Insert; its handler gets the
+  // serialized messages (the generated WithRawMethod_Insert names the same index).
+  MarkMethodStreamed(
+      0, new grpc::internal::BidiStreamingHandler<ReplayServiceImpl, grpc::ByteBuffer,
+                                                  grpc::ByteBuffer>(
+             [](ReplayServiceImpl* service, grpc::ServerContext* context, RawInsertStream* stream) {
+               return service->ServeInsert(context, stream);
+             },
+             this));
   for (const char* method :
        {"Insert", "Sample", "UpdatePriorities", "Info", "ListEpisodes", "GetEpisode"}) {
     Latency(method);
@@ -133,9 +175,7 @@ grpc::Status ReplayServiceImpl::Authorize(const grpc::ServerContext* context,
   return status;
 }
 
-grpc::Status ReplayServiceImpl::Insert(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::InsertResponse, v1::InsertRequest>* stream) {
+grpc::Status ReplayServiceImpl::ServeInsert(grpc::ServerContext* context, RawInsertStream* stream) {
   if (grpc::Status denied = Authorize(context, "Insert", {services::Role::kActor}); !denied.ok()) {
     return denied;
   }

@@ -18,6 +18,9 @@
 
 namespace dreamfleet::replay {
 
+// An Insert call's stream as serialized messages (InsertRequest in, InsertResponse out).
+using RawInsertStream = grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>;
+
 struct ReplayServiceOptions {
   std::string shard_name = "shard-0";   // reported in SampleResponse.shard and InfoResponse.shard
   size_t max_message_bytes = 64 << 20;  // larger requests are INVALID_ARGUMENT
@@ -35,9 +38,9 @@ class ReplayServiceImpl final : public v1::ReplayService::Service {
  public:
   ReplayServiceImpl(ReplayShard* shard, services::Metrics* metrics, ReplayServiceOptions options);
 
-  grpc::Status Insert(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<v1::InsertResponse, v1::InsertRequest>* stream) override;
+  // Insert is served raw (RawInsertStream): its messages are parsed by the handler, so one that
+  // does not parse ends the call with INVALID_ARGUMENT instead of looking like the stream's end.
+  grpc::Status ServeInsert(grpc::ServerContext* context, RawInsertStream* stream);
   grpc::Status Sample(grpc::ServerContext* context, const v1::SampleRequest* request,
                       grpc::ServerWriter<v1::SampleResponse>* writer) override;
   grpc::Status UpdatePriorities(grpc::ServerContext* context,

@@ -1,6 +1,9 @@
 // Every kind of bad request to a real shard is rejected with INVALID_ARGUMENT or NOT_FOUND and a
 // message naming the field and the value seen, the table is unchanged, and a concurrent good
 // writer is unaffected.
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/sync_stream.h>
+
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -208,6 +211,49 @@ TEST(ReplayBadInputTest, BadRequestsAreRejectedWhileAGoodWriterGoesOn) {
   EXPECT_THAT(*metrics, HasSubstr("dreamfleet_replay_rejected_total{reason=\"invalid_chunk\"} 8"));
   EXPECT_THAT(*metrics, HasSubstr("dreamfleet_replay_rejected_total{reason=\"oversized\"} 1"));
   ASSERT_TRUE(writer->Close().ok());
+}
+
+// A message that is not an InsertRequest ends the Insert call with INVALID_ARGUMENT naming it
+// (gRPC's own parsing would end the reading as if the client were done, and the call with OK);
+// the chunk acknowledged before it stays stored.
+TEST(ReplayBadInputTest, AMessageThatDoesNotParseEndsTheInsertCallWithAnError) {
+  auto shard = StartShard(dreamfleet::testing::MakeTempDir("replay_garbage_"), {});
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  std::shared_ptr<grpc::Channel> channel = services::CreateChannel(shard->address());
+  const grpc::internal::RpcMethod insert("/dreamfleet.v1.ReplayService/Insert",
+                                         grpc::internal::RpcMethod::BIDI_STREAMING, channel);
+  grpc::ClientContext context;
+  services::SetDeadline(&context, absl::Seconds(60));
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+      grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+          channel.get(), insert, &context));
+  auto raw = [](const std::string& bytes) {
+    grpc::Slice slice(bytes);
+    return grpc::ByteBuffer(&slice, 1);
+  };
+  ChunkSpec spec;
+  spec.episode_starts = {0};
+  ASSERT_TRUE(stream->Write(raw(WithChunk(MakeChunk(spec)).SerializeAsString())));
+  grpc::ByteBuffer ack_bytes;
+  ASSERT_TRUE(stream->Read(&ack_bytes));  // the good chunk is acknowledged first
+  // A field tag whose varint never ends: not a protobuf message.
+  ASSERT_TRUE(stream->Write(raw(std::string("\xff\xff\xff\xff", 4))));
+  stream->WritesDone();
+  EXPECT_FALSE(stream->Read(&ack_bytes));
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("message 2 of the Insert stream (4 bytes) is not an InsertRequest"));
+
+  auto stub = testing::NewStub(shard->address());
+  v1::InfoResponse info;
+  grpc::ClientContext info_context;
+  ASSERT_TRUE(stub->Info(&info_context, v1::InfoRequest(), &info).ok());
+  EXPECT_EQ(info.tables(0).size_steps(), 8u);
+  absl::StatusOr<std::string> metrics =
+      services::HttpGet("127.0.0.1", shard->metrics_port, "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_THAT(*metrics, HasSubstr("dreamfleet_replay_rejected_total{reason=\"malformed\"} 1"));
 }
 
 // Idle streams past replay.max_streams are refused at once, before they hold server threads, and
