@@ -26,6 +26,7 @@ services::Config SmallConfig(const std::string& run_dir) {
   config.actor.threads = 1;
   config.learner.host = "127.0.0.1";
   config.learner.port = 1;  // nobody: the actor runs on random prefill
+  config.replay.samples_per_insert = 0;  // nobody samples here: inserts are never held back
   config.run.dir = run_dir;
   return config;
 }

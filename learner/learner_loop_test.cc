@@ -34,6 +34,8 @@ services::Config SmallConfig(const std::string& run_dir) {
   config.learner.checkpoint_minutes = 600;
   config.replay.min_size_to_sample = 16;
   config.replay.sequence_length = 8;
+  config.replay.samples_per_insert = 0;
+  config.learner.threads = 1;
   config.run.dir = run_dir;
   return config;
 }

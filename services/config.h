@@ -2,7 +2,9 @@
 // configs/default.yaml) is parsed once into these structs; `--set section.key=value` overrides are
 // applied on top; Validate() checks ranges and cross-field rules. Every field is listed once in
 // ConfigFields() (config.cc) with its range and documentation: parsing, overrides, printing and
-// the configs/README.md check all read that one table.
+// the configs/README.md check all read that one table. The defaults below are the embedded
+// default's values, so a key a file leaves out means what configs/default.yaml says
+// (config_test checks that they stay equal).
 #pragma once
 
 #include <cstdint>
@@ -30,14 +32,14 @@ struct ReplayConfig {
   int64_t metrics_port = 9100;  // shard i serves /metrics on metrics_port + i; 0 = any free port
   std::string addresses = "";   // comma-separated shard addresses; overrides host/port for clients
   std::string table = "default";
-  int64_t capacity_steps = 1000000;
-  int64_t sequence_length = 64;
+  int64_t capacity_steps = 200000;
+  int64_t sequence_length = 32;
   std::string selector = "uniform";  // uniform | recency | prioritized
   double priority_exponent = 0.8;
   double recency_decay = 0.999;
-  double samples_per_insert = 0.0;   // replayed steps per inserted step (train_ratio); 0 = off
+  double samples_per_insert = 128;   // replayed steps per inserted step (train_ratio); 0 = off
   double limiter_tolerance = 10000;  // replayed steps of slack either way
-  int64_t min_size_to_sample = 1000; // steps stored before the first sample is served
+  int64_t min_size_to_sample = 1024;  // steps stored before the first sample is served
   std::string data_dir = "";         // "" = <run.dir>/replay/shard-<i>
   int64_t wal_fsync_interval_ms = 20;
   int64_t checkpoint_interval_s = 300;
@@ -57,7 +59,7 @@ struct EnvConfig {
   int64_t max_episode_steps = 0; // 0 = the env's own default
   std::string rom = "";
   std::string core = "";
-  std::string view = "full";     // full | egocentric | symbolic (gridworlds)
+  std::string view = "symbolic";  // full | egocentric | symbolic (gridworlds)
 };
 
 struct ActorConfig {
@@ -75,26 +77,26 @@ struct LearnerConfig {
   std::string host = "127.0.0.1";
   int64_t port = 7000;
   int64_t metrics_port = 9000;
-  std::string preset = "debug";  // debug | 1m | 12m | 25m | 50m | 100m | 200m | 400m
+  std::string preset = "1m";     // debug | 1m | 12m | 25m | 50m | 100m | 200m | 400m
   std::string device = "auto";   // auto | cpu | cuda
-  int64_t threads = 1;
+  int64_t threads = 2;
   int64_t batch_size = 16;
-  int64_t batch_length = 64;
-  double lr = 4e-5;              // one LaProp optimiser over world model and actor-critic
-  double actor_critic_lr = 0;    // 0 = lr
-  double reconstruction_scale = 1;  // decoder loss scale
+  int64_t batch_length = 32;
+  double lr = 1e-3;                  // one LaProp optimiser over world model and actor-critic
+  double actor_critic_lr = 1e-4;     // 0 = lr
+  double reconstruction_scale = 30;  // decoder loss scale
   double kl_dyn_scale = 0.5;        // dynamics KL (trains the prior)
   double kl_rep_scale = 0.1;        // representation KL (trains the posterior)
   int64_t replay_context = 0;       // 1: windows start from the actor's stored latent
   std::string twohot = "symlog";    // symlog | raw: reward head and critic twohot space
   double agc = 0.3;
-  int64_t warmup_updates = 1000;  // linear learning-rate warmup
+  int64_t warmup_updates = 0;  // linear learning-rate warmup
   int64_t imagination_horizon = 15;
   double horizon = 333;
   double lambda = 0.95;
   double entropy = 3e-4;
   int64_t prefetch_batches = 2;
-  int64_t publish_every_updates = 10;
+  int64_t publish_every_updates = 5;
   double publish_every_seconds = 10;
   double checkpoint_minutes = 5;
   int64_t max_updates = 0;       // 0 = unlimited

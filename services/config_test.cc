@@ -21,6 +21,31 @@ TEST(ConfigTest, EmbeddedDefaultParsesAndValidates) {
   EXPECT_EQ(config->learner.batch_length, config->replay.sequence_length);
 }
 
+// A key a config file leaves out takes the built-in default; that must be what the embedded
+// default config (configs/default.yaml, what `make run` trains on) says, key for key.
+TEST(ConfigTest, BuiltInDefaultsEqualTheEmbeddedDefaultConfig) {
+  absl::StatusOr<Config> embedded = ParseConfig(DefaultConfigYaml(), "default.yaml");
+  ASSERT_TRUE(embedded.ok()) << embedded.status();
+  Config built_in;
+  std::vector<ConfigField> from_file = ConfigFields(&*embedded);
+  std::vector<ConfigField> in_code = ConfigFields(&built_in);
+  ASSERT_EQ(from_file.size(), in_code.size());
+  std::vector<std::string> differ;
+  const std::string a = ConfigToYaml(*embedded), b = ConfigToYaml(built_in);
+  std::istringstream file_lines(a), code_lines(b);
+  std::string file_line, code_line, section;
+  while (std::getline(file_lines, file_line) && std::getline(code_lines, code_line)) {
+    if (!file_line.empty() && file_line[0] != ' ') section = file_line;
+    if (file_line != code_line) differ.push_back(section + file_line + " vs " + code_line);
+  }
+  EXPECT_THAT(differ, ::testing::IsEmpty())
+      << "configs/default.yaml and the defaults in services/config.h differ";
+  // An empty file is the embedded default.
+  absl::StatusOr<Config> empty = ParseConfig("", "empty.yaml");
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(ConfigToYaml(*empty), a);
+}
+
 TEST(ConfigTest, FileValuesOverrideDefaults) {
   absl::StatusOr<Config> config =
       ParseConfig("replay:\n  shards: 3\n  selector: prioritized\nenv:\n  grayscale: yes\n", "x.yaml");
