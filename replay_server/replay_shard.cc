@@ -8,7 +8,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "services/logging.h"
@@ -21,6 +24,37 @@ constexpr char kCheckpoint[] = "checkpoint.bin";
 constexpr char kCheckpointPrevious[] = "checkpoint.prev.bin";
 constexpr char kCheckpointDamaged[] = "checkpoint.damaged.bin";
 constexpr char kCheckpointTmp[] = "checkpoint.tmp";
+// "headers-from <index>": the write-ahead log files from that index on start with a header
+// (write_ahead_log.h); the ones before were written by a version without it.
+constexpr char kWalFormat[] = "WAL_FORMAT";
+constexpr char kWalFormatPrefix[] = "headers-from ";
+
+std::optional<uint64_t> ReadHeadersFrom(const std::string& dir) {
+  std::ifstream file(absl::StrCat(dir, "/", kWalFormat));
+  std::string line;
+  uint64_t index;
+  if (!std::getline(file, line)) return std::nullopt;
+  absl::string_view rest = line;
+  if (!absl::ConsumePrefix(&rest, kWalFormatPrefix) || !absl::SimpleAtoi(rest, &index)) {
+    return std::nullopt;
+  }
+  return index;
+}
+
+absl::Status WriteHeadersFrom(const std::string& dir, uint64_t index) {
+  const std::string path = absl::StrCat(dir, "/", kWalFormat);
+  const std::string tmp = path + ".tmp";
+  const std::string text = absl::StrCat(kWalFormatPrefix, index, "\n");
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const bool written = fd >= 0 &&
+                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!written || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+  }
+  return SyncDirectory(dir);
+}
 
 // Reads the checkpoint at `path` through its last chunk record without applying anything: its
 // header, or DataLoss naming what is unreadable (FailedPrecondition for another table's).
@@ -247,6 +281,7 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
                        "the data directory aside to start an empty shard"));
     }
   }
+  const std::optional<uint64_t> headers_from = ReadHeadersFrom(dir);
   for (const auto& [index, wal_path] : wal_files) {
     const std::string& path = wal_path;  // a lambda below captures it (not a structured binding)
     // Covered by the checkpoint. Kept: they back the previous checkpoint, should the newest one
@@ -254,6 +289,31 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
     if (index < first_wal_index) continue;
     next_index = index + 1;
     ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, RecordReader::Open(path));
+    // A file with a header is never shorter than it: an empty or cut one lost every record.
+    const bool header_expected = headers_from.has_value() && index >= *headers_from;
+    const uint64_t header_bytes = 8 + WriteAheadLog::HeaderPayload(index).size();
+    if (header_expected && reader->size() < header_bytes) {
+      return absl::DataLossError(absl::StrCat(
+          path, " is ", reader->size() == 0 ? "empty" : "cut short", " (", reader->size(),
+          " bytes): the header written before anything else is gone, "
+          "and with it every step the file held. Restore it, or move the data directory "
+          "aside to start an empty shard"));
+    }
+    {
+      std::string first;
+      uint64_t header_index = 0;
+      absl::StatusOr<bool> got = reader->Next(&first);
+      if (got.ok() && *got && WriteAheadLog::ParseHeader(first, &header_index)) {
+        if (header_index != index) {
+          return absl::DataLossError(absl::StrCat(
+              path, " holds write-ahead log file ", header_index, ", not file ", index,
+              " (renamed or copied over?). Restore it, or move the data directory aside"));
+        }
+      } else {
+        // A file of an earlier version (no header), or a damaged first record: read it all.
+        ASSIGN_OR_RETURN(reader, RecordReader::Open(path));
+      }
+    }
     // A damaged record costs only itself: the reader resynchronises on the next valid one, and
     // every loss is counted and logged. Damage that runs to the end is a torn tail (a crash
     // mid-write leaves one, never acknowledged).
@@ -332,6 +392,7 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
   ASSIGN_OR_RETURN(std::unique_ptr<WriteAheadLog> wal,
                    WriteAheadLog::Open(dir, next_index, options_.fsync_interval, metrics));
   wal_ = std::move(wal);
+  if (!headers_from.has_value()) RETURN_IF_ERROR(WriteHeadersFrom(dir, next_index));
   // Every sample's counters go to the log too (under the table mutex, like inserts, so a
   // checkpoint's header and the log after it never disagree). Not waited for: a process crash
   // keeps what was written; only a machine crash before the next fsync loses the newest counts.

@@ -6,7 +6,9 @@
 // when anything changed: it rolls the WAL under the table mutex, writes every stored chunk to
 // `checkpoint.tmp`, fsyncs, renames it over `checkpoint.bin` and deletes the WAL files it covers.
 //
-// Data directory:  checkpoint.bin  wal-<index>.log ...
+// Data directory:  checkpoint.bin  checkpoint.prev.bin  wal-<index>.log ...  WAL_FORMAT  LOCK
+// (WAL_FORMAT: from which log file on every file starts with a header, so an emptied file is
+// refused as the loss it is; see write_ahead_log.h.)
 #pragma once
 
 #include <cstdint>

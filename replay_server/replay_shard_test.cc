@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -171,8 +172,10 @@ TEST(ReplayShardTest, ADamagedWalRecordLosesOnlyItsChunkAndIsCounted) {
   }
   const std::vector<std::pair<uint64_t, std::string>> wal = WriteAheadLog::ListFiles(crashed);
   ASSERT_EQ(wal.size(), 1u);
-  const std::vector<uint64_t> at = RecordOffsets(wal[0].second);
-  ASSERT_EQ(at.size(), 5u);
+  // The file's header, then chunks 0-4.
+  const std::vector<uint64_t> all = RecordOffsets(wal[0].second);
+  ASSERT_EQ(all.size(), 6u);
+  const std::vector<uint64_t> at(all.begin() + 1, all.end());
   FlipByte(wal[0].second, at[2] + 200);  // inside chunk 2's image bytes
   services::Metrics metrics;
   auto shard = ReplayShard::Open(Options(crashed), &metrics);
@@ -186,6 +189,79 @@ TEST(ReplayShardTest, ADamagedWalRecordLosesOnlyItsChunkAndIsCounted) {
               ::testing::HasSubstr("dreamfleet_replay_restore_damaged_records 1"));
   InsertChunks(shard->get(), 5, 1);  // the stream goes on after the restored chunk 4
   EXPECT_EQ((*shard)->table()->size_steps(), 40u);
+}
+
+// The files of a shard that stored chunks 0-4 in its log and was killed before any checkpoint.
+std::string CrashedAfterFiveChunks() {
+  const std::string dir = TempDir();
+  const std::string crashed = TempDir();
+  services::Metrics metrics;
+  auto shard = ReplayShard::Open(Options(dir), &metrics);
+  EXPECT_TRUE(shard.ok()) << shard.status();
+  InsertChunks(shard->get(), 0, 5);
+  std::filesystem::copy(
+      dir, crashed,
+      std::filesystem::copy_options::overwrite_existing | std::filesystem::copy_options::recursive);
+  return crashed;
+}
+
+// Every log file starts with a header, so an emptied (or cut) one is the loss of what it held,
+// refused by name, never a log that had nothing yet.
+TEST(ReplayShardTest, AnEmptiedOrCutLogFileIsRefusedByName) {
+  for (const uint64_t keep : {uint64_t{0}, uint64_t{10}}) {
+    const std::string crashed = CrashedAfterFiveChunks();
+    const std::vector<std::pair<uint64_t, std::string>> wal = WriteAheadLog::ListFiles(crashed);
+    ASSERT_EQ(wal.size(), 1u);
+    std::filesystem::resize_file(wal[0].second, keep);
+    services::Metrics metrics;
+    auto shard = ReplayShard::Open(Options(crashed), &metrics);
+    ASSERT_FALSE(shard.ok());
+    EXPECT_TRUE(absl::IsDataLoss(shard.status())) << shard.status();
+    EXPECT_THAT(shard.status().message(),
+                ::testing::HasSubstr(wal[0].second + (keep == 0 ? " is empty" : " is cut short")));
+  }
+  // A log file that is only its header (nothing written yet) restores to an empty table.
+  const std::string fresh = TempDir();
+  {
+    services::Metrics metrics;
+    ASSERT_TRUE(ReplayShard::Open(Options(fresh), &metrics).ok());
+  }
+  services::Metrics metrics;
+  auto shard = ReplayShard::Open(Options(fresh), &metrics);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  EXPECT_EQ((*shard)->table()->size_steps(), 0u);
+}
+
+// Log files of the version before headers (no WAL_FORMAT file, no header record, and an empty
+// newest file as every clean stop left) restore as before; the files written from then on have
+// headers.
+TEST(ReplayShardTest, LogFilesWithoutHeadersFromAnEarlierVersionStillRestore) {
+  const std::string crashed = CrashedAfterFiveChunks();
+  const std::string wal0 = WriteAheadLog::FileName(crashed, 0);
+  const std::vector<uint64_t> at = RecordOffsets(wal0);
+  ASSERT_EQ(at.size(), 6u);
+  std::string bytes;
+  {
+    std::ifstream in(wal0, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  {
+    std::ofstream out(wal0, std::ios::binary | std::ios::trunc);
+    out << bytes.substr(at[1]);  // without the header
+  }
+  std::ofstream(WriteAheadLog::FileName(crashed, 1), std::ios::binary | std::ios::trunc).close();
+  std::filesystem::remove(crashed + "/WAL_FORMAT");
+  {
+    services::Metrics metrics;
+    auto shard = ReplayShard::Open(Options(crashed), &metrics);
+    ASSERT_TRUE(shard.ok()) << shard.status();
+    EXPECT_EQ((*shard)->table()->size_steps(), 40u);
+    EXPECT_EQ((*shard)->restore_stats().damaged_records, 0u);
+  }
+  std::ifstream format(crashed + "/WAL_FORMAT");
+  std::string line;
+  ASSERT_TRUE(std::getline(format, line));
+  EXPECT_EQ(line, "headers-from 2");
 }
 
 TEST(ReplayShardTest, ADeletedCheckpointIsRefusedRatherThanRestoredFromTheLaterLogAlone) {

@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "services/logging.h"
 #include "services/status_macros.h"
@@ -18,6 +20,43 @@ namespace dreamfleet::replay {
 std::string WriteAheadLog::FileName(const std::string& dir, uint64_t index) {
   return absl::StrFormat("%s/wal-%020d.log", dir, index);
 }
+
+std::string WriteAheadLog::HeaderPayload(uint64_t index) {
+  std::string payload(kHeaderMagic, sizeof(kHeaderMagic) - 1);
+  for (int i = 0; i < 8; ++i) payload.push_back(static_cast<char>((index >> (8 * i)) & 0xff));
+  return payload;
+}
+
+bool WriteAheadLog::ParseHeader(std::string_view payload, uint64_t* index) {
+  constexpr size_t kMagic = sizeof(kHeaderMagic) - 1;
+  if (payload.size() != kMagic + 8 || payload.substr(0, kMagic) != kHeaderMagic) return false;
+  *index = 0;
+  for (int i = 0; i < 8; ++i) {
+    *index |= static_cast<uint64_t>(static_cast<uint8_t>(payload[kMagic + i])) << (8 * i);
+  }
+  return true;
+}
+
+namespace {
+
+// Creates wal-<index>.log holding only its header, synced, under a temporary name first so the
+// file never exists without its header.
+absl::StatusOr<std::unique_ptr<RecordWriter>> CreateLogFile(const std::string& dir,
+                                                            uint64_t index) {
+  const std::string path = WriteAheadLog::FileName(dir, index);
+  const std::string tmp = path + ".tmp";
+  ASSIGN_OR_RETURN(std::unique_ptr<RecordWriter> writer, RecordWriter::Create(tmp));
+  RETURN_IF_ERROR(writer->Append(WriteAheadLog::HeaderPayload(index)));
+  RETURN_IF_ERROR(writer->Sync());
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(
+        absl::StrCat("rename ", tmp, " to ", path, " failed: ", std::strerror(errno)));
+  }
+  RETURN_IF_ERROR(SyncDirectory(dir));
+  return writer;
+}
+
+}  // namespace
 
 std::vector<std::pair<uint64_t, std::string>> WriteAheadLog::ListFiles(const std::string& dir) {
   std::vector<std::pair<uint64_t, std::string>> files;
@@ -47,9 +86,7 @@ absl::StatusOr<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Open(const std::st
                                                                    uint64_t index,
                                                                    absl::Duration fsync_interval,
                                                                    services::Metrics* metrics) {
-  ASSIGN_OR_RETURN(std::unique_ptr<RecordWriter> writer,
-                   RecordWriter::Create(FileName(dir, index)));
-  RETURN_IF_ERROR(SyncDirectory(dir));
+  ASSIGN_OR_RETURN(std::unique_ptr<RecordWriter> writer, CreateLogFile(dir, index));
   std::unique_ptr<WriteAheadLog> wal(new WriteAheadLog(dir, fsync_interval, metrics));
   {
     absl::MutexLock lock(&wal->mu_);
@@ -145,9 +182,7 @@ absl::StatusOr<uint64_t> WriteAheadLog::Roll() {
     return s;
   }
   synced_ = written_;
-  ASSIGN_OR_RETURN(std::unique_ptr<RecordWriter> next,
-                   RecordWriter::Create(FileName(dir_, index_ + 1)));
-  RETURN_IF_ERROR(SyncDirectory(dir_));
+  ASSIGN_OR_RETURN(std::unique_ptr<RecordWriter> next, CreateLogFile(dir_, index_ + 1));
   (void)writer_->Close();
   writer_ = std::move(next);
   return ++index_;

@@ -4,11 +4,18 @@
 // WaitDurable(lsn) returns once that record is on disk, so many inserts share one fsync. Roll()
 // closes the current file (synced) and starts the next one; checkpoints do this so the files
 // before the new index can be deleted once the checkpoint is written.
+//
+// Every file starts with a header record (kHeaderMagic + its index, little endian), written and
+// synced under a temporary name before the file is renamed into place: a file of this version is
+// never empty, so an emptied file is damage, not a log that had nothing yet. Files of earlier
+// versions have no header; the data directory's WAL_FORMAT file says from which index on the
+// header is there (replay_shard.cc).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -42,6 +49,12 @@ class WriteAheadLog {
   uint64_t last_appended() const;
 
   static std::string FileName(const std::string& dir, uint64_t index);
+  // The header record's payload: kHeaderMagic followed by the file's index (8 bytes LE). A chunk
+  // record never starts with it (0x44 is not a valid protobuf field tag for StoredChunkRecord).
+  static constexpr char kHeaderMagic[] = "DFWAL1";
+  static std::string HeaderPayload(uint64_t index);
+  // True with `*index` set when `payload` is a header record.
+  static bool ParseHeader(std::string_view payload, uint64_t* index);
   // The WAL files in `dir`, by index.
   static std::vector<std::pair<uint64_t, std::string>> ListFiles(const std::string& dir);
 

@@ -5,7 +5,7 @@
 // raw (damage: torn or flipped framing) instead of as one well-framed record with its checksum,
 // so both the framing and the payload decoding are reached. Properties beyond "no crash, no
 // sanitizer report": whatever the shard restored, it restores again, identically, from the
-// checkpoint it writes when it closes.
+// checkpoint it then writes.
 #include <unistd.h>
 
 #include <cstdint>
@@ -185,7 +185,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         ReplayShard::Open(FuzzShardOptions(dir), metrics);
     if (!shard.ok()) return 0;  // refused, with a message: fine
     first = Contents(*(*shard)->table());
-  }  // closes: writes a checkpoint of what it holds
+    absl::Status checkpoint = (*shard)->Checkpoint();
+    FUZZ_CHECK(checkpoint.ok(), checkpoint.ToString());
+  }
   absl::StatusOr<std::unique_ptr<ReplayShard>> again =
       ReplayShard::Open(FuzzShardOptions(dir), metrics);
   FUZZ_CHECK(again.ok(), absl::StrCat("the shard's own checkpoint does not restore: ",
