@@ -8,6 +8,8 @@
 //   3. restart: a real shard holding --restart-steps steps (--restart-image sized images) is
 //      killed with SIGKILL and restarted; time from exec to "listening on" (WAL replay).
 //   4. RAM per stored step: resident memory growth of the shard process / stored steps.
+//   5. --idle-streams N (alone): N Insert streams opened and left idle against a shard without
+//      a stream cap and with the default replay.max_streams: streams served, threads and RSS.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "dreamfleet/v1/replay.grpc.pb.h"
+#include "grpcpp/create_channel.h"
 #include "replay_server/replay_service.h"
 #include "replay_server/replay_shard.h"
 #include "replay_server/sharded_replay_client.h"
@@ -29,6 +32,7 @@
 #include "services/grpc_util.h"
 #include "services/hash.h"
 #include "services/logging.h"
+#include "services/metrics.h"
 #include "services/step_columns.h"
 #include "tests/test_process.h"
 
@@ -468,6 +472,79 @@ void BenchRestart(const std::string& root, uint64_t steps_total, int image) {
   restarted->processes[0]->Kill();
 }
 
+int ThreadCount(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return 0;
+}
+
+// The shard's dreamfleet_replay_open_streams gauge, -1 when unreadable.
+int OpenStreams(int metrics_port) {
+  absl::StatusOr<std::string> text = services::HttpGet("127.0.0.1", metrics_port, "/metrics");
+  if (!text.ok()) return -1;
+  const std::string key = "\ndreamfleet_replay_open_streams ";
+  const size_t at = text->find(key);
+  return at == std::string::npos ? -1 : std::atoi(text->c_str() + at + key.size());
+}
+
+void BenchIdleStreams(const std::string& root, int streams) {
+  std::cout << "\n## " << streams << " idle Insert streams (opened, nothing sent)\n"
+            << "| replay.max_streams | streams served | refused | shard threads | shard RSS |\n"
+            << "|---|---|---|---|---|\n";
+  for (const int cap : {0, 1024}) {
+    absl::StatusOr<Shards> started = StartShards(1, absl::StrCat(root, "/idle-", cap),
+                                                 {absl::StrCat("replay.max_streams=", cap)});
+    if (!started.ok()) {
+      std::cerr << started.status() << "\n";
+      return;
+    }
+    TestProcess& process = *started->processes[0];
+    absl::StatusOr<int> metrics_port = process.WaitForPort("metrics on ");
+    if (!metrics_port.ok()) {
+      std::cerr << metrics_port.status() << "\n";
+      return;
+    }
+    const int threads_before = ThreadCount(process.pid());
+    const uint64_t rss_before = RssBytes(process.pid());
+    // 100 streams per connection, as many clients would open them.
+    std::vector<std::unique_ptr<v1::ReplayService::Stub>> stubs;
+    std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+    std::vector<std::unique_ptr<grpc::ClientReaderWriter<v1::InsertRequest, v1::InsertResponse>>>
+        calls;
+    for (int i = 0; i < streams; ++i) {
+      if (i % 100 == 0) {
+        grpc::ChannelArguments args;
+        args.SetInt("dreamfleet.bench_connection", i / 100);  // its own connection
+        stubs.push_back(v1::ReplayService::NewStub(grpc::CreateCustomChannel(
+            started->addresses[0], grpc::InsecureChannelCredentials(), args)));
+      }
+      contexts.push_back(std::make_unique<grpc::ClientContext>());
+      calls.push_back(stubs.back()->Insert(contexts.back().get()));
+    }
+    // Settled: the gauge has not moved for 2 s (or 120 s passed).
+    int served = OpenStreams(*metrics_port), same_for = 0;
+    for (int waited = 0; waited < 600 && same_for < 10; ++waited) {
+      absl::SleepFor(absl::Milliseconds(200));
+      const int now = OpenStreams(*metrics_port);
+      same_for = now == served ? same_for + 1 : 0;
+      served = now;
+    }
+    const int threads = ThreadCount(process.pid());
+    const uint64_t rss = RssBytes(process.pid());
+    std::cout << absl::StrFormat("| %s | %d | %d | %d (%d before) | %.0f MB (%.0f MB before) |\n",
+                                 cap == 0 ? "0 (no cap)" : absl::StrCat(cap), served,
+                                 streams - served, threads, threads_before, rss / 1e6,
+                                 rss_before / 1e6)
+              << std::flush;
+    for (auto& context : contexts) context->TryCancel();
+    for (auto& call : calls) (void)call->Finish();
+    process.Kill();
+  }
+}
+
 int Run(int argc, char** argv) {
   services::CommandLine command_line("bench_replay [flags]", "Replay shard throughput.");
   int64_t insert_steps = 16384, sample_batches = 200, restart_steps = 1000000, restart_image = 16;
@@ -484,18 +561,25 @@ int Run(int argc, char** argv) {
                          "over TLS with role tokens against plaintext.");
   command_line.AddBool("only-security", &only_security,
                        "With --certs: measure only the TLS + tokens comparison.");
+  int64_t idle_streams = 0;
+  command_line.AddInt("idle-streams", &idle_streams,
+                      "Measure only this: open N idle Insert streams against a shard without a "
+                      "stream cap and with the default replay.max_streams; report the streams "
+                      "served, the shard's threads and its RSS.");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
   services::SetLogLevel(services::LogSeverity::kWarning);
   std::string pattern = "/tmp/bench_replay_XXXXXX";
   const std::string root = mkdtemp(pattern.data());
   std::cout << "# bench_replay (data in " << root << ")\n";
-  if (!only_security) {
+  if (idle_streams > 0) {
+    BenchIdleStreams(root, static_cast<int>(idle_streams));
+  } else if (!only_security) {
     BenchInsert(root, static_cast<uint64_t>(insert_steps));
     BenchSample(root, static_cast<int>(sample_batches));
     if (!skip_restart) BenchRestart(root, restart_steps, static_cast<int>(restart_image));
   }
-  if (!certs.empty()) {
+  if (!certs.empty() && idle_streams == 0) {
     BenchSecurity(root, certs, static_cast<uint64_t>(insert_steps),
                   static_cast<int>(sample_batches));
   }

@@ -25,13 +25,13 @@ InsertStream::~InsertStream() {
 }
 
 InsertStream::Outcome InsertStream::Run() {
-  acker_ = std::thread([this] { AcknowledgeInOrder(); });
+  // The acker thread starts with the first accepted chunk: an idle stream holds one thread.
   const Outcome read = ReadRequests();
   {
     absl::MutexLock lock(&mu_);
     reading_done_ = true;
   }
-  acker_.join();  // every chunk accepted before an error is still acknowledged
+  if (acker_.joinable()) acker_.join();  // every chunk accepted before an error is acknowledged
   if (!read.status.ok()) return read;
   absl::MutexLock lock(&mu_);
   return {ack_error_, ""};
@@ -82,8 +82,11 @@ InsertStream::Outcome InsertStream::ReadRequests() {
     ack.response.set_duplicate(pending->result.duplicate);
     ack.lsn = pending->lsn;
     ack.received = received;
-    absl::MutexLock lock(&mu_);
-    queue_.push_back(std::move(ack));
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.push_back(std::move(ack));
+    }
+    if (!acker_.joinable()) acker_ = std::thread([this] { AcknowledgeInOrder(); });
   }
   if (absl::Status error = peer_->ReadError(); !error.ok()) return {error, "malformed"};
   return {};

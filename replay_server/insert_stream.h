@@ -2,7 +2,8 @@
 // only the wire can get wrong (message size, table name) and hands each chunk to the shard,
 // waiting on the rate limiter in slices so a cancelled call is noticed. A second thread, owned by
 // the stream, acknowledges the accepted chunks in the order they arrived, each only once the
-// write-ahead log has made it durable. A rejected request ends the reading, but every chunk
+// write-ahead log has made it durable; it starts with the first accepted chunk, so an idle stream
+// holds only the calling thread. A rejected request ends the reading, but every chunk
 // accepted before it is still acknowledged; a failed acknowledgement ends the reading too.
 //
 // Data flow: Peer::Read -> size / table checks -> ReplayShard::Insert (WAL append) -> queue ->
