@@ -78,7 +78,7 @@ StepChunk MakeChunk(const std::string& actor, uint64_t sequence, uint32_t steps,
   return chunk;
 }
 
-size_t StepBytes(int size) { return size_t{size} * size * 3 + 4 + 4 + 3; }
+size_t StepBytes(int size) { return static_cast<size_t>(size) * size * 3 + 4 + 4 + 3; }
 
 struct Shards {
   std::vector<std::unique_ptr<TestProcess>> processes;
