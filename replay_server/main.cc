@@ -67,6 +67,7 @@ int Run(int argc, char** argv) {
   service_options.max_message_bytes = max_message;
   service_options.max_actor_id_bytes = static_cast<size_t>(r.max_actor_id_bytes);
   service_options.max_streams = r.max_streams;
+  service_options.max_streams_per_client = r.max_streams_per_client;
   service_options.authorizer = security->authorizer.get();
   ReplayServiceImpl service(shard->get(), &metrics, service_options);
   // gRPC itself rejects messages above twice the limit; between the two the service answers

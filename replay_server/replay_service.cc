@@ -84,14 +84,37 @@ class ReplayServiceImpl::StreamSlot {
     if (service_ == nullptr) return;
     service_->open_streams_.fetch_sub(1);
     service_->open_streams_gauge_->Decrement();
+    if (client_.empty()) return;
+    absl::MutexLock lock(&service_->clients_mu_);
+    auto it = service_->client_streams_.find(client_);
+    if (it != service_->client_streams_.end() && --it->second <= 0) {
+      service_->client_streams_.erase(it);
+    }
   }
 
  private:
   friend class ReplayServiceImpl;
   ReplayServiceImpl* service_ = nullptr;
+  std::string client_;  // counted in client_streams_ when set
 };
 
-grpc::Status ReplayServiceImpl::OpenStream(absl::string_view method, StreamSlot* slot) {
+namespace {
+
+// The client address of a call without its port: "ipv4:10.0.0.7", "ipv6:[::1]", "unix:/path".
+std::string ClientAddress(const grpc::ServerContext* context) {
+  std::string peer = context->peer();
+  const size_t scheme = peer.find(':');
+  const size_t port = peer.rfind(':');
+  if (scheme != std::string::npos && port != scheme && (peer.rfind("ipv", 0) == 0)) {
+    peer.resize(port);
+  }
+  return peer;
+}
+
+}  // namespace
+
+grpc::Status ReplayServiceImpl::OpenStream(absl::string_view method,
+                                           const grpc::ServerContext* context, StreamSlot* slot) {
   const int64_t open = open_streams_.fetch_add(1) + 1;
   slot->service_ = this;
   open_streams_gauge_->Increment();
@@ -101,6 +124,23 @@ grpc::Status ReplayServiceImpl::OpenStream(absl::string_view method, StreamSlot*
                       method, " refused: this shard already serves ", options_.max_streams,
                       " streams (replay.max_streams); retry later or raise the limit")),
                   "too_many_streams");
+  }
+  if (options_.max_streams_per_client > 0) {
+    const std::string client = ClientAddress(context);
+    int64_t held;
+    {
+      absl::MutexLock lock(&clients_mu_);
+      held = ++client_streams_[client];
+    }
+    slot->client_ = client;
+    if (held > options_.max_streams_per_client) {
+      return Reject(absl::UnavailableError(absl::StrCat(
+                        method, " refused: client ", services::QuoteClientText(client),
+                        " already holds ", options_.max_streams_per_client,
+                        " streams on this shard (replay.max_streams_per_client); retry later or "
+                        "raise the limit")),
+                    "too_many_client_streams");
+    }
   }
   return grpc::Status::OK;
 }
@@ -180,7 +220,7 @@ grpc::Status ReplayServiceImpl::ServeInsert(grpc::ServerContext* context, RawIns
     return denied;
   }
   StreamSlot slot;
-  if (grpc::Status full = OpenStream("Insert", &slot); !full.ok()) return full;
+  if (grpc::Status full = OpenStream("Insert", context, &slot); !full.ok()) return full;
   GrpcInsertPeer peer(context, stream);
   const InsertStream::Outcome outcome = InsertStream(shard_, &peer, insert_options_).Run();
   if (outcome.rejection.empty()) return services::ToGrpcStatus(outcome.status);
@@ -196,7 +236,7 @@ grpc::Status ReplayServiceImpl::Sample(grpc::ServerContext* context,
     return denied;
   }
   StreamSlot slot;
-  if (grpc::Status full = OpenStream("Sample", &slot); !full.ok()) return full;
+  if (grpc::Status full = OpenStream("Sample", context, &slot); !full.ok()) return full;
   SampleStreams().Increment();
   GrpcSamplePeer peer(context, writer);
   const SampleStream::Outcome outcome =
@@ -272,7 +312,7 @@ grpc::Status ReplayServiceImpl::GetEpisode(grpc::ServerContext* context,
     return denied;
   }
   StreamSlot slot;
-  if (grpc::Status full = OpenStream("GetEpisode", &slot); !full.ok()) return full;
+  if (grpc::Status full = OpenStream("GetEpisode", context, &slot); !full.ok()) return full;
   const absl::Time start = absl::Now();
   if (absl::Status s = shard_->table()->CheckName(request->table()); !s.ok()) {
     return Reject(s, "unknown_table");

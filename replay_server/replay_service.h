@@ -8,6 +8,8 @@
 #include <atomic>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "dreamfleet/v1/replay.grpc.pb.h"
 #include "replay_server/insert_stream.h"
@@ -28,6 +30,8 @@ struct ReplayServiceOptions {
   // Insert, Sample and GetEpisode calls open at once (each holds server threads while open);
   // more are refused with UNAVAILABLE, which clients retry. 0 = no limit.
   int64_t max_streams = 0;
+  // Of those, the calls one client address (the peer's IP) may hold open. 0 = no limit.
+  int64_t max_streams_per_client = 0;
   absl::Duration default_sample_timeout = absl::Seconds(60);
   // Checks every call's bearer token (actors insert; the learner samples and updates priorities;
   // every role may query). nullptr = no check. Must outlive the service.
@@ -55,9 +59,11 @@ class ReplayServiceImpl final : public v1::ReplayService::Service {
 
  private:
   grpc::Status Reject(const absl::Status& status, const std::string& reason);
-  // Counts a stream open until the returned object dies; OK or RESOURCE_EXHAUSTED past the cap.
+  // Counts a stream open until `slot` dies; OK, or UNAVAILABLE past the shard's cap or the
+  // client's.
   class StreamSlot;
-  grpc::Status OpenStream(absl::string_view method, StreamSlot* slot);
+  grpc::Status OpenStream(absl::string_view method, const grpc::ServerContext* context,
+                          StreamSlot* slot);
   // OK, or the refusal (counted as a rejection and logged) of a call no allowed role makes.
   grpc::Status Authorize(const grpc::ServerContext* context, absl::string_view method,
                          std::initializer_list<services::Role> allowed);
@@ -69,6 +75,8 @@ class ReplayServiceImpl final : public v1::ReplayService::Service {
   const ReplayServiceOptions options_;
   InsertStreamOptions insert_options_;  // set once in the constructor
   std::atomic<int64_t> open_streams_{0};
+  absl::Mutex clients_mu_;
+  absl::flat_hash_map<std::string, int64_t> client_streams_ ABSL_GUARDED_BY(clients_mu_);
   prometheus::Gauge* open_streams_gauge_;
   SampleStreamOptions sample_options_;
 };

@@ -251,6 +251,11 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "actor holds one Insert stream; each open call holds server threads); more are "
           "refused with UNAVAILABLE, which clients retry (rejection reason too_many_streams). "
           "0 = no limit."),
+      Int("replay.max_streams_per_client", &c->replay.max_streams_per_client, 0, 1000000,
+          "Of replay.max_streams, the calls one client address (its IP) may hold open, so one "
+          "host cannot take every place; more are refused with UNAVAILABLE (rejection reason "
+          "too_many_client_streams). Every env of every actor on a host holds one Insert stream "
+          "per shard. 0 = no limit."),
 
       Str("env.name", &c->env.name, {}, "Environment name (see the list in configs/README.md)."),
       Int("env.base_seed", &c->env.base_seed, 0, kBig,

@@ -47,6 +47,7 @@ struct ReplayConfig {
   int64_t max_message_mb = 64;
   int64_t max_actor_id_bytes = 256;  // longer actor ids are refused
   int64_t max_streams = 1024;        // Insert/Sample/GetEpisode calls a shard serves at once
+  int64_t max_streams_per_client = 512;  // of those, from one client address
 };
 
 struct EnvConfig {

@@ -65,7 +65,8 @@ TEST(ConfigTest, UnknownKeyNamesKeyFileAndLine) {
             "port, metrics_port, addresses, table, capacity_steps, sequence_length, selector, "
             "priority_exponent, recency_decay, samples_per_insert, limiter_tolerance, "
             "min_size_to_sample, data_dir, wal_fsync_interval_ms, checkpoint_interval_s, "
-            "compression, max_message_mb, max_actor_id_bytes, max_streams)");
+            "compression, max_message_mb, max_actor_id_bytes, max_streams, "
+            "max_streams_per_client)");
 }
 
 TEST(ConfigTest, UnknownSectionListsSections) {

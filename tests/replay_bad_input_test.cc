@@ -313,5 +313,54 @@ TEST(ReplayBadInputTest, StreamsPastTheCapAreRefusedAndCounted) {
               HasSubstr("dreamfleet_replay_rejected_total{reason=\"too_many_streams\"} 1"));
 }
 
+// One client address may hold at most replay.max_streams_per_client of the shard's streams; its
+// place comes back when one of its streams ends.
+TEST(ReplayBadInputTest, StreamsPastTheClientsCapAreRefused) {
+  auto shard = StartShard(dreamfleet::testing::MakeTempDir("replay_client_streams_"),
+                          {"replay.max_streams_per_client=2"});
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  auto stub = testing::NewStub(shard->address());
+  grpc::ClientContext first_context, second_context, third_context;
+  auto first = stub->Insert(&first_context);
+  auto second = stub->Insert(&second_context);
+  auto open_streams = [&]() -> int {
+    absl::StatusOr<std::string> metrics =
+        services::HttpGet("127.0.0.1", shard->metrics_port, "/metrics");
+    const std::string key = "\ndreamfleet_replay_open_streams ";
+    const size_t at = metrics.ok() ? metrics->find(key) : std::string::npos;
+    return at == std::string::npos ? -1 : std::atoi(metrics->c_str() + at + key.size());
+  };
+  for (int i = 0; i < 3000 && open_streams() != 2; ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_EQ(open_streams(), 2) << "the two idle streams never registered";
+  auto third = stub->Insert(&third_context);
+  third->WritesDone();
+  const grpc::Status refused = third->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("already holds 2 streams on this shard (replay.max_streams_per_client)"));
+  first->WritesDone();
+  EXPECT_TRUE(first->Finish().ok());
+  // A place is free again: this stream is served and stores its chunk (the count drops when the
+  // first call's handler returns, just after its Finish).
+  bool stored = false;
+  for (int attempt = 0; attempt < 100 && !stored; ++attempt) {
+    v1::InsertRequest request;
+    ChunkSpec spec;
+    spec.episode_starts = {0};
+    *request.mutable_chunk() = MakeChunk(spec);
+    int acks = 0;
+    stored = InsertOne(stub.get(), request, &acks).ok() && acks == 1;
+    if (!stored) absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(stored);
+  second->WritesDone();
+  EXPECT_TRUE(second->Finish().ok());
+  absl::StatusOr<std::string> metrics =
+      services::HttpGet("127.0.0.1", shard->metrics_port, "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_THAT(*metrics,
+              HasSubstr("dreamfleet_replay_rejected_total{reason=\"too_many_client_streams\"}"));
+}
+
 }  // namespace
 }  // namespace dreamfleet::replay
