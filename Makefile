@@ -16,6 +16,7 @@ run: build
 	./build/bin/dreamfleet up $(ARGS)
 
 test: build
+	cmake --build build --target dreamfleet_test_extras
 	cd build && ctest --output-on-failure --timeout 1200 -j 2 $(CTEST_ARGS)
 
 clean:

@@ -495,8 +495,9 @@ void BenchIdleStreams(const std::string& root, int streams) {
             << "| replay.max_streams | streams served | refused | shard threads | shard RSS |\n"
             << "|---|---|---|---|---|\n";
   for (const int cap : {0, 1024}) {
-    absl::StatusOr<Shards> started = StartShards(1, absl::StrCat(root, "/idle-", cap),
-                                                 {absl::StrCat("replay.max_streams=", cap)});
+    absl::StatusOr<Shards> started =
+        StartShards(1, absl::StrCat(root, "/idle-", cap),
+                    {absl::StrCat("replay.max_streams=", cap), "replay.max_streams_per_client=0"});
     if (!started.ok()) {
       std::cerr << started.status() << "\n";
       return;

@@ -297,7 +297,9 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
           path, " is ", reader->size() == 0 ? "empty" : "cut short", " (", reader->size(),
           " bytes): the header written before anything else is gone, "
           "and with it every step the file held. Restore it, or move the data directory "
-          "aside to start an empty shard"));
+          "aside to start an empty shard. (If a dreamfleet older than the log headers ran on "
+          "this directory since, its files have no header: delete ",
+          dir, "/", kWalFormat, ".)"));
     }
     {
       std::string first;

@@ -528,7 +528,11 @@ v1::TableInfo Table::Info() const {
   limiter->set_insert_wait_seconds(insert_wait_seconds_);
   limiter->set_sample_wait_seconds(sample_wait_seconds_);
   std::vector<const Stream*> streams;
-  for (const auto& [id, stream] : streams_) streams.push_back(stream.get());
+  // Streams that hold steps: an actor restart starts a new stream id, so the ones whose steps
+  // were all evicted would pile up here (and in every checkpoint) for the life of the shard.
+  for (const auto& [id, stream] : streams_) {
+    if (!stream->chunks.empty()) streams.push_back(stream.get());
+  }
   std::sort(streams.begin(), streams.end(),
             [](const Stream* a, const Stream* b) { return a->actor_id < b->actor_id; });
   for (const Stream* stream : streams) {
@@ -554,6 +558,7 @@ Table::Snapshot Table::TakeSnapshot(const std::function<void()>& under_lock) {
   header.set_evicted_steps(evicted_steps_);
   header.set_sampled_items(sampled_items_);
   for (const auto& [id, stream] : streams_) {
+    if (stream->chunks.empty()) continue;  // as Info: only streams that hold steps
     v1::ActorCount* actor = header.add_actors();
     actor->set_actor_id(stream->actor_id);
     actor->set_steps(stream->steps_total);

@@ -254,8 +254,8 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Int("replay.max_streams_per_client", &c->replay.max_streams_per_client, 0, 1000000,
           "Of replay.max_streams, the calls one client address (its IP) may hold open, so one "
           "host cannot take every place; more are refused with UNAVAILABLE (rejection reason "
-          "too_many_client_streams). Every env of every actor on a host holds one Insert stream "
-          "per shard. 0 = no limit."),
+          "too_many_client_streams). Every env of every actor holds one Insert stream (to one "
+          "shard, by its id); a cluster on one machine must fit them all. 0 = no limit."),
 
       Str("env.name", &c->env.name, {}, "Environment name (see the list in configs/README.md)."),
       Int("env.base_seed", &c->env.base_seed, 0, kBig,
@@ -495,6 +495,19 @@ absl::Status ValidateCluster(const Config& config) {
         "bench_learning, or set learner.replay_context=0");
   }
   const ReplayConfig& replay = config.replay;
+  std::string key, host;
+  if (replay.max_streams_per_client > 0 && !FirstNonLoopbackHost(config, &key, &host)) {
+    // On one machine every actor connects from the same address, and each env holds one Insert
+    // stream (to one shard): they must fit in one client's share even if they land on one shard.
+    const int64_t streams = config.actor.count * config.actor.envs_per_actor;
+    if (streams > replay.max_streams_per_client) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "actor.count x actor.envs_per_actor (", streams,
+          ") Insert streams would all come from this machine's one address, more than "
+          "replay.max_streams_per_client (",
+          replay.max_streams_per_client, ") lets one client hold; raise it (0 = no limit)"));
+    }
+  }
   if (replay.samples_per_insert > 0) {
     // The limiter lets one side run ahead by at most the tolerance, so one chunk's worth of
     // sampling and one batch must each fit inside it, or that insert or sample waits forever.

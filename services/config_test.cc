@@ -155,6 +155,20 @@ TEST(ConfigTest, LimiterToleranceMustFitAChunkAndABatch) {
   EXPECT_TRUE(ValidateCluster(*LoadConfig("", {})).ok()) << "the default config";
 }
 
+TEST(ConfigTest, AClusterOnOneMachineMustFitItsStreamsInOneClientsShare) {
+  absl::StatusOr<Config> config = LoadConfig(
+      "", {"actor.count=40", "actor.envs_per_actor=16", "replay.max_streams_per_client=512"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(ValidateCluster(*config).message(),
+            "actor.count x actor.envs_per_actor (640) Insert streams would all come from this "
+            "machine's one address, more than replay.max_streams_per_client (512) lets one "
+            "client hold; raise it (0 = no limit)");
+  config = LoadConfig(
+      "", {"actor.count=40", "actor.envs_per_actor=16", "replay.max_streams_per_client=0"});
+  ASSERT_TRUE(config.ok());
+  EXPECT_TRUE(ValidateCluster(*config).ok());
+}
+
 TEST(ConfigTest, LoopbackHosts) {
   for (const char* host : {"127.0.0.1", "127.5.0.9", "localhost", "LOCALHOST", "::1", "[::1]"}) {
     EXPECT_TRUE(IsLoopbackHost(host)) << host;

@@ -2,7 +2,8 @@
 // each [u8 tag][u16 little-endian length][length bytes] (a length past the end takes the rest).
 // The tag lets the fuzzer choose what happens to a message (which file it goes to, whether the
 // stream is reset first); the bytes are usually a serialized protobuf. Seeds are written in the
-// same form (AppendMessage) by each target's seed mode (FUZZ_WRITE_SEEDS, see fuzz/README.md).
+// same form (AppendMessage) by each target's seed mode (FUZZ_WRITE_SEEDS, see "Fuzzing" in
+// README.md).
 #pragma once
 
 #include <cstddef>

@@ -3,14 +3,16 @@
 // Each message of the input (fuzz_input.h) is appended to one file of a fresh data directory:
 // tag % 4 picks checkpoint.bin, checkpoint.prev.bin, wal-0 or wal-1, and tag & 4 writes the bytes
 // raw (damage: torn or flipped framing) instead of as one well-framed record with its checksum,
-// so both the framing and the payload decoding are reached. Properties beyond "no crash, no
-// sanitizer report": whatever the shard restored, it restores again, identically, from the
-// checkpoint it then writes.
+// so both the framing and the payload decoding are reached; tag & 8 on any message also writes
+// WAL_FORMAT ("headers-from 0": every log file must start with its header). Properties beyond "no
+// crash, no sanitizer report": whatever the shard restored, it restores again, identically, from
+// the checkpoint it then writes.
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -64,12 +66,18 @@ std::string Contents(const Table& table) {
 }
 
 // A scratch data directory for this process (tmpfs when there is one: fsyncs are cheap there).
+// Removed when the process exits normally.
 const std::string& ScratchDir() {
   static const std::string* dir = [] {
     const char* base = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
     std::string pattern = absl::StrCat(base, "/dreamfleet-fuzz-records-XXXXXX");
     if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    return new std::string(pattern);
+    auto* made = new std::string(pattern);
+    std::atexit([] {
+      std::error_code ignored;
+      std::filesystem::remove_all(ScratchDir(), ignored);
+    });
+    return made;
   }();
   return *dir;
 }
@@ -107,8 +115,9 @@ std::vector<std::string> Seeds() {
   counters.mutable_sample_counters()->set_sampled_items(4);
 
   std::vector<std::string> seeds;
-  {  // the whole log in wal-0, no checkpoint; sample counters between chunks
+  {  // the whole log in wal-0 with its header, no checkpoint; sample counters between chunks
     std::string seed;
+    fuzz::AppendMessage(2 | 8, WriteAheadLog::HeaderPayload(0), &seed);
     for (size_t i = 0; i < records.size(); ++i) {
       fuzz::AppendMessage(2, records[i], &seed);
       if (i == 2) fuzz::AppendMessage(2, counters.SerializeAsString(), &seed);
@@ -162,6 +171,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
     std::map<std::string, std::unique_ptr<RecordWriter>> files;
     for (const fuzz::Message& message : fuzz::SplitMessages(data, size, 32)) {
+      if ((message.tag & 8) && !std::filesystem::exists(dir + "/WAL_FORMAT")) {
+        std::ofstream(dir + "/WAL_FORMAT") << "headers-from 0\n";
+      }
       const std::string path = FilePath(dir, message.tag);
       auto& writer = files[path];
       if (writer == nullptr) {

@@ -7,7 +7,7 @@ set -euo pipefail
 binary=$1 seeds=$2 work=$3 seconds=$4
 shift 4
 if [[ ! -x "$binary" ]]; then
-  echo "run_fuzzer.sh: $binary is not built (the fuzz build is build/fuzz; see tests/fuzz/README.md)" >&2
+  echo "run_fuzzer.sh: $binary is not built (the fuzz build is build/fuzz; see 'Fuzzing' in README.md)" >&2
   exit 1
 fi
 mkdir -p "$work/corpus" "$work/artifacts"
