@@ -158,18 +158,22 @@ TEST(RecordFileTest, ADamagedRecordCostsOnlyItself) {
   EXPECT_EQ(skipped, at[3] - at[1]);
 }
 
-TEST(ReplayShardTest, ADamagedWalRecordLosesOnlyItsChunkAndIsCounted) {
+// The files of a shard that stored chunks 0-4 in its log and was killed before any checkpoint.
+std::string CrashedAfterFiveChunks() {
   const std::string dir = TempDir();
   const std::string crashed = TempDir();
-  {
-    services::Metrics metrics;
-    auto shard = ReplayShard::Open(Options(dir), &metrics);
-    ASSERT_TRUE(shard.ok()) << shard.status();
-    InsertChunks(shard->get(), 0, 5);
-    std::filesystem::copy(dir, crashed,
-                          std::filesystem::copy_options::overwrite_existing |
-                              std::filesystem::copy_options::recursive);
-  }
+  services::Metrics metrics;
+  auto shard = ReplayShard::Open(Options(dir), &metrics);
+  EXPECT_TRUE(shard.ok()) << shard.status();
+  InsertChunks(shard->get(), 0, 5);
+  std::filesystem::copy(
+      dir, crashed,
+      std::filesystem::copy_options::overwrite_existing | std::filesystem::copy_options::recursive);
+  return crashed;
+}
+
+TEST(ReplayShardTest, ADamagedWalRecordLosesOnlyItsChunkAndIsCounted) {
+  const std::string crashed = CrashedAfterFiveChunks();
   const std::vector<std::pair<uint64_t, std::string>> wal = WriteAheadLog::ListFiles(crashed);
   ASSERT_EQ(wal.size(), 1u);
   // The file's header, then chunks 0-4.
@@ -189,20 +193,6 @@ TEST(ReplayShardTest, ADamagedWalRecordLosesOnlyItsChunkAndIsCounted) {
               ::testing::HasSubstr("dreamfleet_replay_restore_damaged_records 1"));
   InsertChunks(shard->get(), 5, 1);  // the stream goes on after the restored chunk 4
   EXPECT_EQ((*shard)->table()->size_steps(), 40u);
-}
-
-// The files of a shard that stored chunks 0-4 in its log and was killed before any checkpoint.
-std::string CrashedAfterFiveChunks() {
-  const std::string dir = TempDir();
-  const std::string crashed = TempDir();
-  services::Metrics metrics;
-  auto shard = ReplayShard::Open(Options(dir), &metrics);
-  EXPECT_TRUE(shard.ok()) << shard.status();
-  InsertChunks(shard->get(), 0, 5);
-  std::filesystem::copy(
-      dir, crashed,
-      std::filesystem::copy_options::overwrite_existing | std::filesystem::copy_options::recursive);
-  return crashed;
 }
 
 // Every log file starts with a header, so an emptied (or cut) one is the loss of what it held,
@@ -389,19 +379,9 @@ TEST(ReplayShardTest, ADuplicateWaitsForItsFirstCopysLogRecord) {
 }
 
 TEST(ReplayShardTest, RestoresFromTheWriteAheadLogAfterACrash) {
-  const std::string dir = TempDir();
-  const std::string crashed = TempDir();
+  const std::string crashed = CrashedAfterFiveChunks();  // WAL only, no checkpoint yet
   services::Metrics metrics;
-  {
-    auto shard = ReplayShard::Open(Options(dir), &metrics);
-    ASSERT_TRUE(shard.ok()) << shard.status();
-    InsertChunks(shard->get(), 0, 5);
-    // The files as a crash would leave them: WAL only, no checkpoint yet.
-    std::filesystem::copy(dir, crashed, std::filesystem::copy_options::overwrite_existing |
-                                                std::filesystem::copy_options::recursive);
-  }
-  services::Metrics metrics2;
-  auto shard = ReplayShard::Open(Options(crashed), &metrics2);
+  auto shard = ReplayShard::Open(Options(crashed), &metrics);
   ASSERT_TRUE(shard.ok()) << shard.status();
   EXPECT_EQ((*shard)->restore_stats().dropped_tails, 0u);
   EXPECT_EQ((*shard)->table()->size_steps(), 40u);

@@ -43,6 +43,15 @@ grpc::Status InsertOne(v1::ReplayService::Stub* stub, const v1::InsertRequest& r
   return stream->Finish();
 }
 
+// The shard's dreamfleet_replay_open_streams gauge; -1 when unreadable.
+int OpenStreams(int metrics_port) {
+  absl::StatusOr<std::string> metrics = services::HttpGet("127.0.0.1", metrics_port, "/metrics");
+  if (!metrics.ok()) return -1;
+  const std::string key = "\ndreamfleet_replay_open_streams ";
+  const size_t at = metrics->find(key);
+  return at == std::string::npos ? -1 : std::atoi(metrics->c_str() + at + key.size());
+}
+
 v1::InsertRequest WithChunk(v1::Chunk chunk, const std::string& table = "") {
   v1::InsertRequest request;
   request.set_table(table);
@@ -263,14 +272,7 @@ TEST(ReplayBadInputTest, StreamsPastTheCapAreRefusedAndCounted) {
       StartShard(dreamfleet::testing::MakeTempDir("replay_max_streams_"), {"replay.max_streams=2"});
   ASSERT_TRUE(shard.ok()) << shard.status();
   auto stub = testing::NewStub(shard->address());
-  auto open_streams = [&]() -> int {
-    absl::StatusOr<std::string> metrics =
-        services::HttpGet("127.0.0.1", shard->metrics_port, "/metrics");
-    if (!metrics.ok()) return -1;
-    const std::string key = "\ndreamfleet_replay_open_streams ";
-    const size_t at = metrics->find(key);
-    return at == std::string::npos ? -1 : std::atoi(metrics->c_str() + at + key.size());
-  };
+  auto open_streams = [&] { return OpenStreams(shard->metrics_port); };
   auto wait_for_open = [&](int count) {
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
     while (open_streams() != count && absl::Now() < deadline)
@@ -323,13 +325,7 @@ TEST(ReplayBadInputTest, StreamsPastTheClientsCapAreRefused) {
   grpc::ClientContext first_context, second_context, third_context;
   auto first = stub->Insert(&first_context);
   auto second = stub->Insert(&second_context);
-  auto open_streams = [&]() -> int {
-    absl::StatusOr<std::string> metrics =
-        services::HttpGet("127.0.0.1", shard->metrics_port, "/metrics");
-    const std::string key = "\ndreamfleet_replay_open_streams ";
-    const size_t at = metrics.ok() ? metrics->find(key) : std::string::npos;
-    return at == std::string::npos ? -1 : std::atoi(metrics->c_str() + at + key.size());
-  };
+  auto open_streams = [&] { return OpenStreams(shard->metrics_port); };
   for (int i = 0; i < 3000 && open_streams() != 2; ++i) absl::SleepFor(absl::Milliseconds(20));
   ASSERT_EQ(open_streams(), 2) << "the two idle streams never registered";
   auto third = stub->Insert(&third_context);

@@ -15,6 +15,9 @@
 #include <string_view>
 #include <vector>
 
+#include "google/protobuf/stubs/logging.h"
+#include "services/logging.h"
+
 namespace dreamfleet::fuzz {
 
 struct Message {
@@ -58,7 +61,7 @@ inline void AppendMessage(uint8_t tag, std::string_view bytes, std::string* out)
 }
 
 // The seed mode: when FUZZ_WRITE_SEEDS names a directory, `write` fills it and the process exits
-// before fuzzing (call from LLVMFuzzerInitialize).
+// before fuzzing (InitializeFuzzer calls it).
 template <typename WriteSeeds>
 void MaybeWriteSeeds(WriteSeeds write) {
   const char* dir = std::getenv("FUZZ_WRITE_SEEDS");
@@ -75,6 +78,16 @@ void MaybeWriteSeeds(WriteSeeds write) {
   }
   std::fprintf(stderr, "wrote %zu seeds to %s\n", seeds.size(), dir);
   std::exit(0);
+}
+
+// What every target's LLVMFuzzerInitialize does: only fatal log lines (every input is bad on
+// purpose), no protobuf parse errors on stderr (invalid UTF-8 in a string field is a failed parse
+// like any other), then the seed mode.
+template <typename WriteSeeds>
+void InitializeFuzzer(WriteSeeds write) {
+  services::SetLogLevel(services::LogSeverity::kFatal);
+  google::protobuf::SetLogHandler(nullptr);
+  MaybeWriteSeeds(write);
 }
 
 // A failed property: prints it and aborts, so libFuzzer keeps the input as a crash.

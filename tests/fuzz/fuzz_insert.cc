@@ -12,10 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "dreamfleet/v1/replay.pb.h"
-#include "google/protobuf/stubs/logging.h"
 #include "replay_server/table.h"
 #include "replay_server/test_util.h"
-#include "services/logging.h"
 #include "services/metrics.h"
 #include "tests/fuzz/fuzz_input.h"
 
@@ -98,9 +96,7 @@ std::vector<std::string> Seeds() {
 }  // namespace dreamfleet::replay
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  dreamfleet::services::SetLogLevel(dreamfleet::services::LogSeverity::kFatal);
-  google::protobuf::SetLogHandler(nullptr);  // invalid UTF-8 in a string field: a failed parse
-  dreamfleet::fuzz::MaybeWriteSeeds(dreamfleet::replay::Seeds);
+  dreamfleet::fuzz::InitializeFuzzer(dreamfleet::replay::Seeds);
   return 0;
 }
 

@@ -13,8 +13,6 @@
 #include "broadcast/weights.h"
 #include "broadcast/weights_test_util.h"
 #include "dreamfleet/v1/parameter.pb.h"
-#include "google/protobuf/stubs/logging.h"
-#include "services/logging.h"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace dreamfleet::broadcast {
@@ -57,9 +55,7 @@ std::vector<std::string> Seeds() {
 }  // namespace dreamfleet::broadcast
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  dreamfleet::services::SetLogLevel(dreamfleet::services::LogSeverity::kFatal);
-  google::protobuf::SetLogHandler(nullptr);  // invalid UTF-8 in a string field: a failed parse
-  dreamfleet::fuzz::MaybeWriteSeeds(dreamfleet::broadcast::Seeds);
+  dreamfleet::fuzz::InitializeFuzzer(dreamfleet::broadcast::Seeds);
   return 0;
 }
 
