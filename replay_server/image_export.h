@@ -1,6 +1,7 @@
-// Episode frames to image files for `dreamfleet replay export`: an animated GIF written by our own
-// encoder (RGB quantised to a fixed 6x7x6 colour cube, LZW-compressed, looping) or a PNG grid of
-// frames (libpng). Frames are [H, W, 3] uint8 RGB (a single channel is shown as grey).
+// Episode frames to image files for `dreamfleet replay export`, `dreamfleet play` and the open-loop
+// report: an animated, looping GIF (giflib; RGB quantised to a fixed 6x7x6 colour cube, so the
+// same pixel has the same colour in every frame) or a PNG grid of frames (libpng). Frames are
+// [H, W, 3] uint8 RGB (a single channel is shown as grey).
 #pragma once
 
 #include <cstdint>
@@ -30,10 +31,6 @@ void PaletteColor(int index, uint8_t rgb[3]);
 
 // GIF89a bytes: every frame, `delay_cs` hundredths of a second each, looping forever.
 absl::StatusOr<std::string> EncodeGif(const Frames& frames, int delay_cs = 7);
-// GIF LZW of `indices` with a minimum code size of 8, as data sub-blocks (no terminator).
-std::string LzwEncode(const std::vector<uint8_t>& indices);
-// Decodes what LzwEncode wrote (for tests).
-absl::StatusOr<std::vector<uint8_t>> LzwDecode(const std::string& sub_blocks);
 
 // A PNG of the frames laid out left to right, `per_row` per row.
 absl::StatusOr<std::string> EncodePngGrid(const Frames& frames, int per_row = 16);
