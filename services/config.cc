@@ -255,7 +255,9 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "Of replay.max_streams, the calls one client address (its IP) may hold open, so one "
           "host cannot take every place; more are refused with UNAVAILABLE (rejection reason "
           "too_many_client_streams). Every env of every actor holds one Insert stream (to one "
-          "shard, by its id); a cluster on one machine must fit them all. 0 = no limit."),
+          "shard, by its id); a cluster on one machine must fit them all. Actors that reach the "
+          "shards through one NAT, proxy or load balancer share one address and so one "
+          "limit: raise it (or 0) there. 0 = no limit."),
 
       Str("env.name", &c->env.name, {}, "Environment name (see the list in configs/README.md)."),
       Int("env.base_seed", &c->env.base_seed, 0, kBig,
