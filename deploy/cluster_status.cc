@@ -127,6 +127,18 @@ ClusterStatus QueryCluster(const services::Config& config, int num_actors) {
     learner.data_wait_fraction = response.data_wait_fraction();
     learner.losses.insert(response.losses().begin(), response.losses().end());
     learner.entropy = response.entropy();
+    if (response.has_evaluation()) {
+      const v1::Evaluation& e = response.evaluation();
+      LearnerStatus::Evaluation& mine = learner.evaluation;
+      mine.env_steps = e.env_steps();
+      mine.updates = e.updates();
+      mine.episodes = e.episodes();
+      mine.greedy_return = e.greedy_return();
+      mine.greedy_success = e.greedy_success();
+      mine.sampled_return = e.sampled_return();
+      mine.sampled_success = e.sampled_success();
+      mine.best_return = e.best_return();
+    }
   }
   for (const ActorEndpoint& endpoint : ActorEndpoints(config, num_actors)) {
     ActorStatus actor;
@@ -224,7 +236,15 @@ std::string ClusterStatus::ToJson() const {
     absl::StrAppend(&out, first ? "" : ",", JsonString(name), ":", value);
     first = false;
   }
-  absl::StrAppend(&out, "}},\"actors\":[");
+  absl::StrAppend(&out, "}");
+  if (const LearnerStatus::Evaluation& e = learner.evaluation; e.env_steps >= 0) {
+    absl::StrAppend(
+        &out, ",\"evaluation\":{\"env_steps\":", e.env_steps, ",\"updates\":", e.updates,
+        ",\"episodes\":", e.episodes, ",\"greedy_return\":", e.greedy_return,
+        ",\"greedy_success\":", e.greedy_success, ",\"sampled_return\":", e.sampled_return,
+        ",\"sampled_success\":", e.sampled_success, ",\"best_return\":", e.best_return, "}");
+  }
+  absl::StrAppend(&out, "},\"actors\":[");
   for (size_t i = 0; i < actors.size(); ++i) {
     const ActorStatus& a = actors[i];
     absl::StrAppend(&out, i ? "," : "", "{\"address\":", JsonString(a.address),
@@ -246,6 +266,14 @@ std::string ClusterStatus::ToText() const {
                                         learner.weights_version, learner.updates,
                                         learner.updates_per_second, learner.train_ratio,
                                         100 * learner.data_wait_fraction));
+  if (const LearnerStatus::Evaluation& e = learner.evaluation; e.env_steps >= 0) {
+    absl::StrAppend(&out, absl::StrFormat("         evaluation at %d env steps (update %d), %d "
+                                          "episodes: greedy return %.2f success %.0f%%, sampled "
+                                          "return %.2f success %.0f%%; best %.2f\n",
+                                          e.env_steps, e.updates, e.episodes, e.greedy_return,
+                                          100 * e.greedy_success, e.sampled_return,
+                                          100 * e.sampled_success, e.best_return));
+  }
   for (const ShardStatus& s : shards) {
     absl::StrAppend(&out, absl::StrFormat("replay   %-21s %s  stored %d steps  inserted %d  "
                                           "sampled %d items  %d episodes\n",

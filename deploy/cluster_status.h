@@ -45,6 +45,17 @@ struct LearnerStatus {
   double data_wait_fraction = 0;
   std::map<std::string, double> losses;
   double entropy = 0;  // the policy's mean entropy on imagined states, latest update
+  // The latest evaluation episodes (learner.eval_every_updates); env_steps < 0: none yet.
+  struct Evaluation {
+    int64_t env_steps = -1;
+    int64_t updates = 0;
+    int64_t episodes = 0;
+    double greedy_return = 0;
+    double greedy_success = 0;
+    double sampled_return = 0;
+    double sampled_success = 0;
+    double best_return = 0;  // of the agent kept in <run.dir>/best
+  } evaluation;
 };
 
 struct ClusterStatus {

@@ -10,10 +10,13 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "deploy/cluster_status.h"
 #include "deploy/process_supervisor.h"
 #include "services/command_line.h"
@@ -27,9 +30,9 @@ namespace {
 
 // <run.dir>/progress.csv of a cluster run: a row at most every 10 s (and one at the end) from the
 // status the progress view shows (env steps inserted into replay, learner updates and losses, the
-// actors' mean return and success over their last 100 episodes), and curve.png of it when the run
-// stops. A run started again on the same run.dir appends, its wall clock continuing from the last
-// row (the shards' inserted steps continue by themselves).
+// actors' mean return and success over their last 100 episodes, the learner's latest evaluation),
+// and curve.png of it when the run stops. A run started again on the same run.dir appends, its wall
+// clock continuing from the last row (the shards' inserted steps continue by themselves).
 class ClusterCurve {
  public:
   explicit ClusterCurve(const std::string& run_dir)
@@ -54,8 +57,11 @@ class ClusterCurve {
     const double steps = static_cast<double>(status.replay_steps());
     if (!writer_ || steps <= 0 || steps < last_steps_) return;
     if (!force && elapsed - last_ < absl::Seconds(10)) return;
+    // The final status of a run that made no progress since the last row adds nothing.
+    if (steps == last_steps_ && status.learner.updates == last_updates_) return;
     last_ = elapsed;
     last_steps_ = steps;
+    last_updates_ = status.learner.updates;
     services::CurveRow row;
     row.env_steps = static_cast<int64_t>(steps);
     row.updates = status.learner.updates;
@@ -65,6 +71,13 @@ class ClusterCurve {
     row.success = status.success_rate();
     row.losses = services::CurveLosses(status.learner.losses);
     if (status.learner.updates > 0) row.stats["entropy"] = status.learner.entropy;
+    if (const LearnerStatus::Evaluation& e = status.learner.evaluation; e.env_steps >= 0) {
+      row.eval = {{"env_steps", static_cast<double>(e.env_steps)},
+                  {"greedy_return", e.greedy_return},
+                  {"greedy_success", e.greedy_success},
+                  {"sampled_return", e.sampled_return},
+                  {"sampled_success", e.sampled_success}};
+    }
     if (absl::Status appended = writer_->Append(row); !appended.ok()) {
       std::cerr << "dreamfleet up: " << appended.message() << "\n";
       writer_.reset();
@@ -77,9 +90,15 @@ class ClusterCurve {
     services::PlotOptions options;
     options.title = title;
     options.y_label = "mean return (actors, last 100 episodes)";
-    if (absl::Status plotted =
-            services::PlotPng({services::ReturnSeries(*curve, "")}, options, png_);
-        !plotted.ok()) {
+    // The learner's greedy evaluations, as dots, when it evaluated.
+    std::vector<services::PlotSeries> series = {services::ReturnSeries(*curve, "")};
+    services::PlotSeries greedy =
+        services::EvalSeries(*curve, "greedy_return", "greedy evaluation");
+    if (!greedy.points.empty()) {
+      series[0].label = "actors' episodes";
+      series.push_back(std::move(greedy));
+    }
+    if (absl::Status plotted = services::PlotPng(series, options, png_); !plotted.ok()) {
       std::cerr << "dreamfleet up: " << plotted.message() << "\n";
     }
   }
@@ -91,6 +110,7 @@ class ClusterCurve {
   std::optional<services::CurveWriter> writer_;
   double wall_offset_ = 0;
   double last_steps_ = 0;
+  int64_t last_updates_ = -1;
   absl::Duration last_ = -absl::InfiniteDuration();
 };
 
@@ -103,7 +123,7 @@ struct Plan {
 };
 
 Plan MakePlan(const services::Config& config, const std::string& config_path,
-              const std::string& log_dir) {
+              const std::string& log_dir, const std::vector<std::string>& learner_args) {
   Plan plan;
   const std::string bin = BinDir();
   const std::string replay = bin + "/dreamfleet-replay";
@@ -126,7 +146,7 @@ Plan MakePlan(const services::Config& config, const std::string& config_path,
     plan.missing.push_back(replay);
   }
   if (Executable(learner)) {
-    add("learner", learner, {});
+    add("learner", learner, learner_args);
   } else {
     plan.missing.push_back(learner);
   }
@@ -150,6 +170,11 @@ std::string ProgressText(const ClusterStatus& status, const ProcessSupervisor& s
       absl::FormatDuration(absl::Trunc(elapsed, absl::Seconds(1))), status.env_steps(),
       steps_per_second, status.learner.updates, status.learner.updates_per_second,
       status.learner.weights_version, status.episode_return(), 100 * status.success_rate());
+  if (const LearnerStatus::Evaluation& e = status.learner.evaluation; e.env_steps >= 0) {
+    out.pop_back();  // the evaluation goes on the same line
+    absl::StrAppend(&out, absl::StrFormat(" | eval greedy %.2f sampled %.2f (best %.2f)\n",
+                                          e.greedy_return, e.sampled_return, e.best_return));
+  }
   std::string processes = "  processes:";
   for (const ProcessState& state : supervisor.States()) {
     absl::StrAppend(&processes, " ", state.name, state.pid > 0 ? "" : "(down)");
@@ -208,8 +233,19 @@ int RunUp(int argc, char** argv) {
                       "Stop once the shards hold this many inserted env steps (0 = never); "
                       "bench_learning --via=up uses it as the budget.");
   command_line.AddBool("json", &json, "Print the final summary as JSON only.");
+  std::string resume = "latest";
+  command_line.AddString(
+      "resume", &resume,
+      "Where the learner of an existing run.dir starts: latest (its latest checkpoint in "
+      "<run.dir>/learner) or best (the agent of the best greedy evaluation, <run.dir>/best; the "
+      "learner's checkpoints are first moved aside to <run.dir>/learner.before-best-<time>/, and "
+      "the run carries on from the best agent with the replay it has).");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
+  if (resume != "latest" && resume != "best") {
+    std::cerr << "error: --resume must be latest or best, got \"" << resume << "\"\n";
+    return 2;
+  }
   std::optional<services::Config> config =
       services::LoadConfigOrExit(command_line, "error", /*validate_cluster=*/true, &exit_code);
   if (!config) return exit_code;
@@ -235,7 +271,22 @@ int RunUp(int argc, char** argv) {
     }
   }
 
-  Plan plan = MakePlan(*config, std::filesystem::absolute(merged_path).string(), log_dir);
+  std::vector<std::string> learner_args;
+  if (resume == "best") {
+    std::string moved_to;
+    absl::StatusOr<std::string> best = PrepareResumeFromBest(run_dir, &moved_to);
+    if (!best.ok()) {
+      std::cerr << "error: --resume best: " << best.status().message() << "\n";
+      return 2;
+    }
+    if (!moved_to.empty()) {
+      std::cerr << "dreamfleet up: moved the learner's checkpoints aside to " << moved_to << "\n";
+    }
+    std::cerr << "dreamfleet up: the learner starts from the best agent in " << *best << "\n";
+    learner_args = {"--init-from", *best};
+  }
+  Plan plan =
+      MakePlan(*config, std::filesystem::absolute(merged_path).string(), log_dir, learner_args);
   for (const std::string& missing : plan.missing) {
     std::cerr << "dreamfleet up: " << missing
               << " is not built; starting the cluster without it\n";
@@ -383,6 +434,34 @@ int RunStatus(int argc, char** argv) {
   bool any_up = status.learner.up;
   for (const auto& shard : status.shards) any_up |= shard.up;
   return any_up ? 0 : 1;
+}
+
+absl::StatusOr<std::string> PrepareResumeFromBest(const std::string& run_dir,
+                                                  std::string* moved_to) {
+  namespace fs = std::filesystem;
+  moved_to->clear();
+  std::error_code error;
+  const fs::path best = fs::absolute(fs::path(run_dir) / "best", error).lexically_normal();
+  // The learner's BestAgent writes a checkpoint directory there whose `latest` names the agent.
+  if (error || !fs::is_regular_file(best / "latest", error)) {
+    return absl::NotFoundError(absl::StrCat(
+        "no best agent in ", best.string(),
+        ": the learner keeps one once it has evaluated (learner.eval_every_updates > 0)"));
+  }
+  const fs::path learner = fs::path(run_dir) / "learner";
+  if (!fs::exists(learner, error)) return best.string();
+  const std::string stamp = absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::LocalTimeZone());
+  fs::path aside = fs::path(run_dir) / ("learner.before-best-" + stamp);
+  for (int i = 2; fs::exists(aside, error); ++i) {
+    aside = fs::path(run_dir) / absl::StrCat("learner.before-best-", stamp, "-", i);
+  }
+  fs::rename(learner, aside, error);
+  if (error) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot move ", learner.string(), " aside to ", aside.string(), ": ", error.message()));
+  }
+  *moved_to = aside.string();
+  return best.string();
 }
 
 }  // namespace dreamfleet::deploy

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "absl/status/statusor.h"
+
 namespace dreamfleet::deploy {
 
 // The directory of the running dreamfleet binary, where its sibling binaries (dreamfleet-learner,
@@ -19,6 +21,15 @@ int RunReport(int argc, char** argv);
 
 // argv[0] is "up".
 int RunUp(int argc, char** argv);
+
+// `dreamfleet up --resume best`: readies <run_dir> for a learner that starts from the agent of the
+// best evaluation. Moves the learner's own checkpoints (<run_dir>/learner, if any) aside to
+// <run_dir>/learner.before-best-<YYYYmmdd-HHMMSS> (nothing is deleted) and returns the absolute
+// path of <run_dir>/best for the learner's --init-from. NOT_FOUND (naming the directory) when there
+// is no best agent; FAILED_PRECONDITION when the move fails. `*moved_to` gets where the old
+// checkpoints went ("" = there were none).
+absl::StatusOr<std::string> PrepareResumeFromBest(const std::string& run_dir,
+                                                  std::string* moved_to);
 
 // `dreamfleet status`: queries a running cluster described by a config.
 int RunStatus(int argc, char** argv);

@@ -221,4 +221,22 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
   }
 }
 
+absl::StatusOr<StartedFrom> RestoreOrInitialize(DreamerAgent& agent,
+                                                const std::string& checkpoint_dir,
+                                                const std::string& init_from) {
+  if (!checkpoint_dir.empty()) {
+    const absl::Status restored = agent.Restore(checkpoint_dir);
+    if (restored.ok()) return StartedFrom::kCheckpoint;
+    if (!absl::IsNotFound(restored)) return restored;
+  }
+  if (init_from.empty()) return StartedFrom::kFresh;
+  const absl::Status initialized = agent.Restore(init_from);
+  if (absl::IsNotFound(initialized)) {
+    return absl::NotFoundError(absl::StrCat("the agent to start from, ", init_from,
+                                            ", holds no checkpoint (", initialized.message(), ")"));
+  }
+  RETURN_IF_ERROR(initialized);
+  return StartedFrom::kInitFrom;
+}
+
 }  // namespace dreamfleet::learner

@@ -95,4 +95,16 @@ class DreamerAgent {
   std::map<std::string, int64_t> counters_;
 };
 
+// Where a trainer starts. kCheckpoint: its own latest checkpoint (a restart carries on);
+// kInitFrom: another directory's latest checkpoint (weights, optimiser state, normaliser and
+// counters: e.g. a run's best agent, for `dreamfleet up --resume best`); kFresh: neither.
+enum class StartedFrom { kFresh, kCheckpoint, kInitFrom };
+
+// Restores `agent` from `checkpoint_dir` when it holds a checkpoint, else from `init_from` when
+// that is not empty (NOT_FOUND naming it when it holds none), else leaves it fresh. A trainer
+// restarted after its first checkpoint therefore carries on from there, not from `init_from`.
+absl::StatusOr<StartedFrom> RestoreOrInitialize(DreamerAgent& agent,
+                                                const std::string& checkpoint_dir,
+                                                const std::string& init_from);
+
 }  // namespace dreamfleet::learner

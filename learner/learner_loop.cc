@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <deque>
+#include <filesystem>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -16,6 +17,10 @@
 #include "envs/registry.h"
 #include "learner/dreamer_agent.h"
 #include "learner/evaluator.h"
+#ifdef DREAMFLEET_HAVE_OPENLOOP_FILES
+#include "learner/openloop.h"
+#include "learner/openloop_files.h"
+#endif
 #include "replay_server/sharded_replay_client.h"
 #include "services/logging.h"
 #include "services/shutdown.h"
@@ -149,6 +154,18 @@ struct LearnerLoop::Impl {
     absl::StatusOr<bool> saved = best->Offer(*agent, *result);
     if (!saved.ok()) DF_LOG(ERROR) << "best checkpoint: " << saved.status();
     eval_best->Set(best->score());
+    {
+      absl::MutexLock lock(&status->mu);
+      v1::Evaluation& evaluation = *status->snapshot.mutable_evaluation();
+      evaluation.set_env_steps(result->env_steps);
+      evaluation.set_updates(agent->updates());
+      evaluation.set_episodes(result->episodes);
+      evaluation.set_greedy_return(result->greedy_return);
+      evaluation.set_greedy_success(result->greedy_success);
+      evaluation.set_sampled_return(result->sampled_return);
+      evaluation.set_sampled_success(result->sampled_success);
+      evaluation.set_best_return(std::isfinite(best->score()) ? best->score() : 0);
+    }
     DF_LOG(INFO) << "evaluation at update " << agent->updates() << " (" << result->env_steps
                  << " env steps), " << result->episodes << " episodes each: greedy return "
                  << result->greedy_return << " success " << result->greedy_success
@@ -157,6 +174,33 @@ struct LearnerLoop::Impl {
                  << (saved.ok() && *saved ? absl::StrCat("; new best agent in ", best->dir())
                                           : std::string())
                  << " (" << result->seconds << " s)";
+    WriteOpenLoopReport();
+  }
+
+  // The open-loop report of the agent now into <run.dir>/openloop.{gif,png}, replacing the last
+  // one whole (written beside, then renamed). Failures are logged.
+  void WriteOpenLoopReport() {
+#ifdef DREAMFLEET_HAVE_OPENLOOP_FILES
+    OpenLoopOptions options;
+    options.seed = 1;  // the same windows' env seeds every time, so reports compare
+    absl::StatusOr<OpenLoopReport> report = OpenLoop(config, *agent, options);
+    const std::string base = config.run.dir + "/openloop";
+    absl::Status written = report.status();
+    if (report.ok()) written = WriteOpenLoopFiles(*report, base + ".gif.tmp", base + ".png.tmp");
+    std::error_code error;
+    for (const char* ext : {".gif", ".png"}) {
+      if (written.ok()) std::filesystem::rename(base + ext + ".tmp", base + ext, error);
+      if (error && written.ok()) {
+        written = absl::InternalError(absl::StrCat("renaming ", base, ext, ": ", error.message()));
+      }
+    }
+    if (!written.ok()) {
+      DF_LOG(ERROR) << "open-loop report at update " << agent->updates() << ": " << written;
+      return;
+    }
+    DF_LOG(INFO) << "open-loop report at update " << agent->updates() << " (" << base
+                 << ".gif): " << OpenLoopSummary(*report);
+#endif
   }
 
   // What the Status RPC reports. Shared with the service's status provider, which may still be
@@ -246,7 +290,7 @@ LearnerLoop::~LearnerLoop() {
 
 absl::StatusOr<std::unique_ptr<LearnerLoop>> LearnerLoop::Create(
     const services::Config& config, broadcast::ParameterServiceImpl* service,
-    services::Metrics* metrics) {
+    services::Metrics* metrics, const std::string& init_from) {
   auto impl = std::make_unique<Impl>();
   Impl& s = *impl;
   s.config = config;
@@ -256,13 +300,19 @@ absl::StatusOr<std::unique_ptr<LearnerLoop>> LearnerLoop::Create(
   const torch::Device device = ChooseDevice(config.learner.device);
   ASSIGN_OR_RETURN(s.agent, DreamerAgent::Create(agent_config, device));
   s.checkpoint_dir = config.run.dir + "/learner";
-  if (absl::Status status = s.agent->Restore(s.checkpoint_dir); status.ok()) {
-    DF_LOG(INFO) << "resumed from " << s.checkpoint_dir << " at update " << s.agent->updates();
-    s.resumed = true;
-  } else if (absl::IsNotFound(status)) {
-    DF_LOG(INFO) << "no checkpoint in " << s.checkpoint_dir << "; starting fresh";
+  ASSIGN_OR_RETURN(const StartedFrom started,
+                   RestoreOrInitialize(*s.agent, s.checkpoint_dir, init_from));
+  s.resumed = started != StartedFrom::kFresh;
+  if (started == StartedFrom::kCheckpoint) {
+    DF_LOG(INFO) << "resumed from " << s.checkpoint_dir << " at update " << s.agent->updates()
+                 << (init_from.empty() ? ""
+                                       : " (it holds this run's checkpoint: --init-from "
+                                         "is not used)");
+  } else if (started == StartedFrom::kInitFrom) {
+    DF_LOG(INFO) << "started from the agent in " << init_from << " at update " << s.agent->updates()
+                 << " (no checkpoint in " << s.checkpoint_dir << " yet)";
   } else {
-    return status;
+    DF_LOG(INFO) << "no checkpoint in " << s.checkpoint_dir << "; starting fresh";
   }
   DF_LOG(INFO) << "training preset " << config.learner.preset << " on " << device.str()
                << ", batch " << agent_config.batch_size << "x" << agent_config.batch_length;
@@ -410,9 +460,9 @@ int64_t LearnerLoop::weights_version() const { return impl_->version; }
 bool LearnerLoop::resumed() const { return impl_->resumed; }
 
 absl::Status RunLearner(const services::Config& config, broadcast::ParameterServiceImpl* service,
-                        services::Metrics* metrics) {
+                        services::Metrics* metrics, const std::string& init_from) {
   ASSIGN_OR_RETURN(std::unique_ptr<LearnerLoop> loop,
-                   LearnerLoop::Create(config, service, metrics));
+                   LearnerLoop::Create(config, service, metrics, init_from));
   return loop->Run();
 }
 

@@ -4,13 +4,16 @@
 // policy weights through the broadcast::ParameterServiceImpl every N updates or S seconds, and
 // checkpoints every M minutes (and at the end of Run). With learner.eval_every_updates, it also
 // plays evaluation episodes every N updates on envs of its own (never feeding replay), exports
-// their return and success on /metrics and keeps the best agent in <run.dir>/best. Create()
-// resumes from the latest checkpoint in <run.dir>/learner/. The model is sized from the env's
+// their return and success on /metrics and in the Status RPC, keeps the best agent in
+// <run.dir>/best and writes the open-loop report of the agent (<run.dir>/openloop.{gif,png}).
+// Create() resumes from the latest checkpoint in <run.dir>/learner/, or, when that holds none,
+// from the agent in `init_from` (`dreamfleet up --resume best`). The model is sized from the env's
 // spec, looked up without starting it.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -27,7 +30,7 @@ class LearnerLoop {
   // loop's progress.
   static absl::StatusOr<std::unique_ptr<LearnerLoop>> Create(
       const services::Config& config, broadcast::ParameterServiceImpl* service,
-      services::Metrics* metrics);
+      services::Metrics* metrics, const std::string& init_from = "");
   ~LearnerLoop();
 
   // Waits up to `wait` for a batch and trains on it; publishes and checkpoints when due. Returns
@@ -53,6 +56,6 @@ class LearnerLoop {
 
 // Create + Run: the whole learner process after its servers are up.
 absl::Status RunLearner(const services::Config& config, broadcast::ParameterServiceImpl* service,
-                        services::Metrics* metrics);
+                        services::Metrics* metrics, const std::string& init_from = "");
 
 }  // namespace dreamfleet::learner

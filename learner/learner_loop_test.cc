@@ -164,10 +164,21 @@ TEST(LearnerLoopTest, EvaluatesEveryNUpdatesIntoMetricsAndTheBestAgentWithoutFee
   broadcast::ParameterServiceImpl::Options options;
   options.metrics = &metrics;
   broadcast::ParameterServiceImpl service(options);
+  absl::StatusOr<services::StartedServer> server =
+      services::StartGrpcServer("127.0.0.1", 0, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::ParameterService::NewStub(
+      services::CreateChannel(services::JoinHostPort("127.0.0.1", server->port)));
+  v1::StatusResponse status;
   {
     auto loop = LearnerLoop::Create(config, &service, &metrics);
     ASSERT_TRUE(loop.ok()) << loop.status();
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->Status(&context, v1::StatusRequest(), &status).ok());
+    EXPECT_FALSE(status.has_evaluation()) << "an evaluation before the first one ran";
     TrainUntil(**loop, 4);
+    grpc::ClientContext again;
+    ASSERT_TRUE(stub->Status(&again, v1::StatusRequest(), &status).ok());
   }
   const std::string text = metrics.TextExposition();
   EXPECT_THAT(text, ::testing::HasSubstr("dreamfleet_learner_eval_return{mode=\"greedy\"}"));
@@ -175,7 +186,49 @@ TEST(LearnerLoopTest, EvaluatesEveryNUpdatesIntoMetricsAndTheBestAgentWithoutFee
   EXPECT_THAT(text, ::testing::HasSubstr("dreamfleet_learner_eval_env_steps 128"));
   EXPECT_TRUE(std::filesystem::exists(config.run.dir + "/best/score.txt"));
   EXPECT_EQ(inserted(), before) << "evaluation episodes reached replay";
+  // The Status RPC carries the latest evaluation (for `dreamfleet up`'s curve and progress view).
+  ASSERT_TRUE(status.has_evaluation());
+  EXPECT_EQ(status.evaluation().env_steps(), 128);
+  EXPECT_EQ(status.evaluation().updates(), 4);
+  EXPECT_EQ(status.evaluation().episodes(), 2);
+  EXPECT_GE(status.evaluation().best_return(), status.evaluation().greedy_return());
+  // Each evaluation also wrote the open-loop report of the agent into the run directory, whole.
+  for (const char* file : {"/openloop.gif", "/openloop.png"}) {
+    EXPECT_GT(std::filesystem::file_size(config.run.dir + file), 100u) << file;
+    EXPECT_FALSE(std::filesystem::exists(config.run.dir + file + std::string(".tmp"))) << file;
+  }
+
+  // A learner started with init_from = the best agent carries on from it while its own
+  // checkpoint directory is empty, and from its own checkpoint once it has one.
+  dreamfleet::testing::ScopedTempDir other_dir("learner_loop_init_");
+  services::Config other = config;
+  other.run.dir = other_dir.path();
+  other.learner.eval_every_updates = 0;
+  int64_t best_updates = 0;
+  {
+    auto loop = LearnerLoop::Create(other, &service, &metrics, config.run.dir + "/best");
+    ASSERT_TRUE(loop.ok()) << loop.status();
+    EXPECT_TRUE((*loop)->resumed());
+    best_updates = (*loop)->updates();
+    EXPECT_GE(best_updates, 2);  // the first evaluation ran after update 2
+    EXPECT_LE(best_updates, 4);
+    TrainUntil(**loop, best_updates + 1);
+    (*loop)->Checkpoint();
+  }
+  {
+    auto loop = LearnerLoop::Create(other, &service, &metrics, config.run.dir + "/best");
+    ASSERT_TRUE(loop.ok()) << loop.status();
+    EXPECT_EQ((*loop)->updates(), best_updates + 1) << "a restart went back to the best agent";
+  }
+  dreamfleet::testing::ScopedTempDir empty_dir("learner_loop_noinit_");
+  other.run.dir = empty_dir.path();
+  auto missing = LearnerLoop::Create(other, &service, &metrics, empty_dir.path() + "/none");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+  EXPECT_THAT(std::string(missing.status().message()), ::testing::HasSubstr("/none"));
   service.Shutdown();
+  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  server->server->Wait();
 }
 
 TEST(LearnerLoopTest, AnUnknownEnvIsAnErrorNamingIt) {

@@ -2,6 +2,7 @@
 // Prints "listening on HOST:PORT" (ParameterService) and "metrics on HOST:PORT" once serving.
 // SIGINT/SIGTERM: checkpoint, then exit.
 #include <iostream>
+#include <string>
 
 #include "broadcast/parameter_service.h"
 #include "learner/learner_loop.h"
@@ -22,6 +23,12 @@ int main(int argc, char** argv) {
       "shard, publishes policy weights to the actors, and checkpoints into <run.dir>/learner "
       "(resuming from the latest checkpoint there).");
   command_line.AddConfigFlags();
+  std::string init_from;
+  command_line.AddString("init-from", &init_from,
+                         "start from the agent in this checkpoint directory (e.g. <run.dir>/best, "
+                         "as `dreamfleet up --resume best` does) when <run.dir>/learner holds no "
+                         "checkpoint yet; a restart after the first checkpoint carries on from "
+                         "that (\"\" = start fresh)");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
   std::optional<services::Config> config = services::LoadConfigOrExit(
@@ -61,7 +68,7 @@ int main(int argc, char** argv) {
             << services::JoinHostPort(config->learner.host, (*metrics_server)->port())
             << std::endl;
 
-  absl::Status status = dreamfleet::learner::RunLearner(*config, &service, &metrics);
+  absl::Status status = dreamfleet::learner::RunLearner(*config, &service, &metrics, init_from);
   service.Shutdown();
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->server->Wait();

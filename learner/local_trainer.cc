@@ -168,22 +168,16 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
                      Evaluator::Create(env_options, o.eval_episodes, o.eval_max_steps,
                                        static_cast<uint64_t>(o.seed) + 29));
   }
-  if (!o.checkpoint_dir.empty()) {
-    absl::Status restored = trainer->agent_->Restore(o.checkpoint_dir);
-    if (restored.ok()) {
-      trainer->state_->env_steps = trainer->agent_->counters()["env_steps"];
-      trainer->resumed_ = true;
-    } else if (!absl::IsNotFound(restored)) {
-      return restored;
-    }
-  }
+  ASSIGN_OR_RETURN(trainer->started_from_,
+                   RestoreOrInitialize(*trainer->agent_, o.checkpoint_dir, o.init_from));
+  if (trainer->resumed()) trainer->state_->env_steps = trainer->agent_->counters()["env_steps"];
   RETURN_IF_ERROR(trainer->envs_->Reset());
   if (o.eval_every > 0) {
     // The first evaluation after the start (or the resumed step) lands on a multiple of eval_every.
     trainer->state_->next_eval = (trainer->state_->env_steps / o.eval_every + 1) * o.eval_every;
   }
   if (!o.best_dir.empty()) {
-    ASSIGN_OR_RETURN(trainer->best_, BestAgent::Open(o.best_dir, /*fresh=*/!trainer->resumed_));
+    ASSIGN_OR_RETURN(trainer->best_, BestAgent::Open(o.best_dir, /*fresh=*/!trainer->resumed()));
   }
   return trainer;
 }

@@ -37,6 +37,9 @@ struct LocalTrainerOptions {
   int64_t threads = 0;         // 0: LibTorch's choice
   double until_success = 0;    // stop once the last `episode_window` episodes reach this rate
   std::string checkpoint_dir;  // "" = no checkpoints
+  // Start from the agent in this checkpoint directory (e.g. a run's best_dir) when
+  // checkpoint_dir holds no checkpoint yet. "" = start fresh.
+  std::string init_from;
   int64_t save_every = 1000;   // updates
   double lr = 4e-5;
   int64_t warmup = 1000;
@@ -100,7 +103,9 @@ class LocalTrainer {
   LocalProgress Progress() const;
   // Writes a checkpoint (with the env step counter) when a checkpoint dir is set.
   absl::Status Save();
-  bool resumed() const { return resumed_; }
+  // Whether it carried on from a checkpoint (its own, or options.init_from's).
+  bool resumed() const { return started_from_ != StartedFrom::kFresh; }
+  StartedFrom started_from() const { return started_from_; }
   // The best greedy evaluation return so far (from best_dir's score.txt after a resume); -inf
   // before the first evaluation.
   double best_eval_return() const;
@@ -126,7 +131,7 @@ class LocalTrainer {
   std::optional<BestAgent> best_;         // without options.best_dir: none
   std::unique_ptr<DreamerAgent> agent_;
   std::unique_ptr<State> state_;
-  bool resumed_ = false;
+  StartedFrom started_from_ = StartedFrom::kFresh;
 };
 
 }  // namespace dreamfleet::learner

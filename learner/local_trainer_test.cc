@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "learner/openloop.h"
 #include "learner/play.h"
@@ -176,6 +177,48 @@ TEST(LocalTrainerTest, ResumesUpdatesAndEnvStepsFromItsCheckpoint) {
   EXPECT_EQ((*second)->agent().updates(), updates);
   EXPECT_EQ((*second)->Progress().env_steps, 1200);
   EXPECT_FALSE((*second)->done());
+}
+
+// --init-from: a new run starts from another run's agent (updates and env steps included) while
+// its own checkpoint directory is empty, then carries on from its own checkpoints.
+TEST(LocalTrainerTest, StartsFromAnotherRunsAgentUntilItHasItsOwnCheckpoint) {
+  dreamfleet::testing::ScopedTempDir temp("local_trainer_init_");
+  LocalTrainerOptions o = SmallRun();
+  o.checkpoint_dir = temp.path() + "/first";
+  int64_t updates = 0;
+  {
+    absl::StatusOr<std::unique_ptr<LocalTrainer>> first = LocalTrainer::Create(o);
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_TRUE(RunToEnd(**first).ok());
+    ASSERT_TRUE((*first)->Save().ok());
+    updates = (*first)->agent().updates();
+  }
+  o.init_from = o.checkpoint_dir;
+  o.checkpoint_dir = temp.path() + "/second";
+  o.steps = 2400;  // its replay starts empty: enough steps to fill it and train again
+  {
+    absl::StatusOr<std::unique_ptr<LocalTrainer>> second = LocalTrainer::Create(o);
+    ASSERT_TRUE(second.ok()) << second.status();
+    EXPECT_EQ((*second)->started_from(), StartedFrom::kInitFrom);
+    EXPECT_TRUE((*second)->resumed());
+    EXPECT_EQ((*second)->agent().updates(), updates);
+    EXPECT_EQ((*second)->Progress().env_steps, 1200);
+    ASSERT_TRUE(RunToEnd(**second).ok());
+    ASSERT_TRUE((*second)->Save().ok());
+    ASSERT_GT((*second)->agent().updates(), updates);
+    updates = (*second)->agent().updates();
+  }
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> third = LocalTrainer::Create(o);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ((*third)->started_from(), StartedFrom::kCheckpoint);
+  EXPECT_EQ((*third)->agent().updates(), updates);
+
+  o.checkpoint_dir = temp.path() + "/third";
+  o.init_from = temp.path() + "/nothing_here";
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> missing = LocalTrainer::Create(o);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+  EXPECT_THAT(std::string(missing.status().message()), ::testing::HasSubstr("nothing_here"));
 }
 
 TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {

@@ -269,6 +269,15 @@ absl::StatusOr<OpenLoopReport> Report(const services::Config& config, envs::Vect
   return report;
 }
 
+absl::StatusOr<OpenLoopReport> GuardedReport(const services::Config& config, envs::VectorEnv& envs,
+                                             DreamerAgent& agent, const OpenLoopOptions& options) {
+  try {
+    return Report(config, envs, agent, options);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("the open-loop report failed: ", e.what()));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<OpenLoopReport> OpenLoop(const services::Config& config,
@@ -276,7 +285,7 @@ absl::StatusOr<OpenLoopReport> OpenLoop(const services::Config& config,
   RETURN_IF_ERROR(CheckOptions(options));
   ASSIGN_OR_RETURN(LoadedAgent loaded,
                    LoadAgent(config, options.checkpoint_dir, options.seed, kReportEnvIndex));
-  return Report(config, *loaded.envs, *loaded.agent, options);
+  return GuardedReport(config, *loaded.envs, *loaded.agent, options);
 }
 
 absl::StatusOr<OpenLoopReport> OpenLoop(const services::Config& config, DreamerAgent& agent,
@@ -284,7 +293,8 @@ absl::StatusOr<OpenLoopReport> OpenLoop(const services::Config& config, DreamerA
   RETURN_IF_ERROR(CheckOptions(options));
   ASSIGN_OR_RETURN(std::unique_ptr<envs::VectorEnv> envs,
                    MakeAgentEnv(config, options.seed, kReportEnvIndex));
-  return Report(config, *envs, agent, options);
+  // A trainer calls this mid-run: a LibTorch error becomes a status, never an exception.
+  return GuardedReport(config, *envs, agent, options);
 }
 
 }  // namespace dreamfleet::learner

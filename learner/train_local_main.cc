@@ -88,6 +88,10 @@ int main(int argc, char** argv) {
                          "checkpoint (\"\" = none; needs --eval-every)");
   command_line.AddString("checkpoint-dir", &o.checkpoint_dir,
                          "resume from and save checkpoints to DIR (\"\" = none)");
+  command_line.AddString("init-from", &o.init_from,
+                         "start from the agent in this checkpoint directory, e.g. a run's "
+                         "--best-dir, when --checkpoint-dir holds no checkpoint yet (\"\" = "
+                         "start fresh)");
   command_line.AddInt("save-every", &o.save_every, "checkpoint every N updates");
   command_line.AddDouble("lr", &o.lr, "world-model learning rate (4e-5 is the official value)");
   command_line.AddInt("warmup", &o.warmup, "LaProp linear warmup in updates");
@@ -126,14 +130,22 @@ int main(int argc, char** argv) {
   }
   if (!trainer.ok()) {
     std::cerr << "dreamfleet-train-local: " << trainer.status() << "\n";
-    return absl::IsInvalidArgument(trainer.status()) ? 2 : 1;  // 2: a bad flag value
+    // 2: a bad flag value or a file it names is missing
+    return absl::IsInvalidArgument(trainer.status()) || absl::IsNotFound(trainer.status()) ? 2 : 1;
   }
   learner::LocalTrainer& t = **trainer;
   const auto& spec = t.spec();
   if (t.resumed()) {
-    std::printf("resumed from %s at update %lld, env step %lld (replay starts empty)\n",
-                o.checkpoint_dir.c_str(), static_cast<long long>(t.agent().updates()),
+    const bool own = t.started_from() == learner::StartedFrom::kCheckpoint;
+    std::printf("%s %s at update %lld, env step %lld (replay starts empty)\n",
+                own ? "resumed from" : "started from the agent in",
+                (own ? o.checkpoint_dir : o.init_from).c_str(),
+                static_cast<long long>(t.agent().updates()),
                 static_cast<long long>(t.Progress().env_steps));
+    if (own && !o.init_from.empty()) {
+      std::printf("--init-from %s is not used: %s already holds this run's checkpoint\n",
+                  o.init_from.c_str(), o.checkpoint_dir.c_str());
+    }
   }
   std::printf(
       "env=%s (image %dx%dx%d, vector %d, %d actions) preset=%s envs=%lld batch=%lldx%lld "
