@@ -41,6 +41,7 @@ class ClusterCurve {
         before.ok() && !before->rows.empty()) {
       wall_offset_ = before->rows.back().wall_seconds;
       last_steps_ = static_cast<double>(before->rows.back().env_steps);
+      last_updates_ = before->rows.back().updates;
     }
     absl::StatusOr<services::CurveWriter> writer = services::CurveWriter::Open(csv_);
     if (writer.ok()) {
@@ -57,6 +58,8 @@ class ClusterCurve {
     const double steps = static_cast<double>(status.replay_steps());
     if (!writer_ || steps <= 0 || steps < last_steps_) return;
     if (!force && elapsed - last_ < absl::Seconds(10)) return;
+    // A learner not (yet) answering reports no updates or losses: no row, rather than a dip.
+    if (!force && !status.learner.up) return;
     // The final status of a run that made no progress since the last row adds nothing.
     if (steps == last_steps_ && status.learner.updates == last_updates_) return;
     last_ = elapsed;
@@ -123,7 +126,7 @@ struct Plan {
 };
 
 Plan MakePlan(const services::Config& config, const std::string& config_path,
-              const std::string& log_dir, const std::vector<std::string>& learner_args) {
+              const std::string& log_dir) {
   Plan plan;
   const std::string bin = BinDir();
   const std::string replay = bin + "/dreamfleet-replay";
@@ -146,7 +149,7 @@ Plan MakePlan(const services::Config& config, const std::string& config_path,
     plan.missing.push_back(replay);
   }
   if (Executable(learner)) {
-    add("learner", learner, learner_args);
+    add("learner", learner, {});
   } else {
     plan.missing.push_back(learner);
   }
@@ -237,9 +240,10 @@ int RunUp(int argc, char** argv) {
   command_line.AddString(
       "resume", &resume,
       "Where the learner of an existing run.dir starts: latest (its latest checkpoint in "
-      "<run.dir>/learner) or best (the agent of the best greedy evaluation, <run.dir>/best; the "
-      "learner's checkpoints are first moved aside to <run.dir>/learner.before-best-<time>/, and "
-      "the run carries on from the best agent with the replay it has).");
+      "<run.dir>/learner) or best (the agent of the best greedy evaluation, <run.dir>/best: the "
+      "learner's checkpoints are moved aside to <run.dir>/learner.before-best-<time>/, a copy of "
+      "the best agent becomes its latest checkpoint, and the run carries on from it with the "
+      "replay it has).");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
   if (resume != "latest" && resume != "best") {
@@ -271,22 +275,27 @@ int RunUp(int argc, char** argv) {
     }
   }
 
-  std::vector<std::string> learner_args;
+  Plan plan = MakePlan(*config, std::filesystem::absolute(merged_path).string(), log_dir);
   if (resume == "best") {
+    // Nothing moves unless a learner will start from it.
+    for (const std::string& missing : plan.missing) {
+      if (missing.find("dreamfleet-learner") != std::string::npos) {
+        std::cerr << "error: --resume best: " << missing << " is not built\n";
+        return 2;
+      }
+    }
     std::string moved_to;
-    absl::StatusOr<std::string> best = PrepareResumeFromBest(run_dir, &moved_to);
-    if (!best.ok()) {
-      std::cerr << "error: --resume best: " << best.status().message() << "\n";
+    absl::StatusOr<std::string> resumed = PrepareResumeFromBest(run_dir, &moved_to);
+    if (!resumed.ok()) {
+      std::cerr << "error: --resume best: " << resumed.status().message() << "\n";
       return 2;
     }
     if (!moved_to.empty()) {
       std::cerr << "dreamfleet up: moved the learner's checkpoints aside to " << moved_to << "\n";
     }
-    std::cerr << "dreamfleet up: the learner starts from the best agent in " << *best << "\n";
-    learner_args = {"--init-from", *best};
+    std::cerr << "dreamfleet up: the learner resumes from a copy of the best agent, " << *resumed
+              << "\n";
   }
-  Plan plan =
-      MakePlan(*config, std::filesystem::absolute(merged_path).string(), log_dir, learner_args);
   for (const std::string& missing : plan.missing) {
     std::cerr << "dreamfleet up: " << missing
               << " is not built; starting the cluster without it\n";
@@ -441,27 +450,68 @@ absl::StatusOr<std::string> PrepareResumeFromBest(const std::string& run_dir,
   namespace fs = std::filesystem;
   moved_to->clear();
   std::error_code error;
-  const fs::path best = fs::absolute(fs::path(run_dir) / "best", error).lexically_normal();
-  // The learner's BestAgent writes a checkpoint directory there whose `latest` names the agent.
-  if (error || !fs::is_regular_file(best / "latest", error)) {
+  const fs::path run = fs::path(run_dir);
+  const fs::path best = run / "best";
+  // The learner's BestAgent writes a checkpoint directory there: ckpt-<n>/ and `latest` naming it.
+  std::string name;
+  {
+    std::ifstream latest(best / "latest");
+    latest >> name;
+  }
+  if (name.rfind("ckpt-", 0) != 0 || !fs::is_directory(best / name, error)) {
     return absl::NotFoundError(absl::StrCat(
         "no best agent in ", best.string(),
         ": the learner keeps one once it has evaluated (learner.eval_every_updates > 0)"));
   }
-  const fs::path learner = fs::path(run_dir) / "learner";
-  if (!fs::exists(learner, error)) return best.string();
-  const std::string stamp = absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::LocalTimeZone());
-  fs::path aside = fs::path(run_dir) / ("learner.before-best-" + stamp);
-  for (int i = 2; fs::exists(aside, error); ++i) {
-    aside = fs::path(run_dir) / absl::StrCat("learner.before-best-", stamp, "-", i);
+  // The copy is named by the agent's update count, as the learner names its own checkpoints, so
+  // the learner's next checkpoints sort after it.
+  std::string target = name;
+  {
+    std::ifstream counters(best / name / "counters.txt");
+    std::string key;
+    int64_t value = 0;
+    while (counters >> key >> value) {
+      if (key == "updates") target = absl::StrCat("ckpt-", value);
+    }
   }
-  fs::rename(learner, aside, error);
+  // Copy first, beside; then move the old checkpoints aside and the copy into place.
+  const fs::path learner = run / "learner";
+  const fs::path staging = run / "learner.from-best.tmp";
+  fs::remove_all(staging, error);
+  fs::create_directories(staging, error);
+  if (!error) fs::copy(best / name, staging / target, fs::copy_options::recursive, error);
+  if (!error) {
+    std::ofstream latest(staging / "latest");
+    latest << target << "\n";
+    if (!latest.flush()) error = std::make_error_code(std::errc::io_error);
+  }
   if (error) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot move ", learner.string(), " aside to ", aside.string(), ": ", error.message()));
+    const std::string why = error.message();
+    fs::remove_all(staging, error);
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot copy ", (best / name).string(), " to ", staging.string(), ": ", why));
   }
-  *moved_to = aside.string();
-  return best.string();
+  if (fs::exists(learner, error)) {
+    const std::string stamp = absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::LocalTimeZone());
+    fs::path aside = run / ("learner.before-best-" + stamp);
+    for (int i = 2; fs::exists(aside, error); ++i) {
+      aside = run / absl::StrCat("learner.before-best-", stamp, "-", i);
+    }
+    fs::rename(learner, aside, error);
+    if (error) {
+      const std::string why = error.message();
+      fs::remove_all(staging, error);
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot move ", learner.string(), " aside to ", aside.string(), ": ", why));
+    }
+    *moved_to = aside.string();
+  }
+  fs::rename(staging, learner, error);
+  if (error) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot move ", staging.string(), " to ",
+                                                      learner.string(), ": ", error.message()));
+  }
+  return (learner / target).string();
 }
 
 }  // namespace dreamfleet::deploy

@@ -22,12 +22,14 @@ int RunReport(int argc, char** argv);
 // argv[0] is "up".
 int RunUp(int argc, char** argv);
 
-// `dreamfleet up --resume best`: readies <run_dir> for a learner that starts from the agent of the
-// best evaluation. Moves the learner's own checkpoints (<run_dir>/learner, if any) aside to
-// <run_dir>/learner.before-best-<YYYYmmdd-HHMMSS> (nothing is deleted) and returns the absolute
-// path of <run_dir>/best for the learner's --init-from. NOT_FOUND (naming the directory) when there
-// is no best agent; FAILED_PRECONDITION when the move fails. `*moved_to` gets where the old
-// checkpoints went ("" = there were none).
+// `dreamfleet up --resume best`: makes the agent of the best evaluation the learner's latest
+// checkpoint. Copies <run_dir>/best's checkpoint into a new <run_dir>/learner (as
+// ckpt-<its update count>, with `latest` naming it) after moving the learner's own checkpoints
+// aside to <run_dir>/learner.before-best-<YYYYmmdd-HHMMSS> (nothing is deleted). The learner then
+// resumes from it as from any checkpoint, and so does every restart after. Returns the copy's
+// path; `*moved_to` gets where the old checkpoints went ("" = there were none). NOT_FOUND (naming
+// the directory) when there is no best agent; FAILED_PRECONDITION when a copy or move fails
+// (before the move, nothing has changed).
 absl::StatusOr<std::string> PrepareResumeFromBest(const std::string& run_dir,
                                                   std::string* moved_to);
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "dreamer/compute_threads.h"
@@ -225,9 +226,13 @@ absl::StatusOr<StartedFrom> RestoreOrInitialize(DreamerAgent& agent,
                                                 const std::string& checkpoint_dir,
                                                 const std::string& init_from) {
   if (!checkpoint_dir.empty()) {
-    const absl::Status restored = agent.Restore(checkpoint_dir);
-    if (restored.ok()) return StartedFrom::kCheckpoint;
-    if (!absl::IsNotFound(restored)) return restored;
+    // Only a directory without checkpoints is "none yet": a damaged one is an error, never a
+    // reason to start over (from init_from or fresh, which would also clear the best agent).
+    absl::StatusOr<std::vector<int64_t>> saved = ListCheckpoints(checkpoint_dir);
+    if (saved.ok() && !saved->empty()) {
+      RETURN_IF_ERROR(agent.Restore(checkpoint_dir));
+      return StartedFrom::kCheckpoint;
+    }
   }
   if (init_from.empty()) return StartedFrom::kFresh;
   const absl::Status initialized = agent.Restore(init_from);

@@ -179,11 +179,18 @@ struct LearnerLoop::Impl {
 
   // The open-loop report of the agent now into <run.dir>/openloop.{gif,png}, replacing the last
   // one whole (written beside, then renamed). Failures are logged.
+  bool openloop_supported = true;  // false once the model turned out to have nothing to show
   void WriteOpenLoopReport() {
 #ifdef DREAMFLEET_HAVE_OPENLOOP_FILES
     OpenLoopOptions options;
     options.seed = 1;  // the same windows' env seeds every time, so reports compare
+    if (!openloop_supported) return;
     absl::StatusOr<OpenLoopReport> report = OpenLoop(config, *agent, options);
+    if (absl::IsUnimplemented(report.status())) {
+      DF_LOG(INFO) << "no open-loop reports: " << report.status().message();
+      openloop_supported = false;
+      return;
+    }
     const std::string base = config.run.dir + "/openloop";
     absl::Status written = report.status();
     if (report.ok()) written = WriteOpenLoopFiles(*report, base + ".gif.tmp", base + ".png.tmp");
@@ -195,6 +202,7 @@ struct LearnerLoop::Impl {
       }
     }
     if (!written.ok()) {
+      for (const char* ext : {".gif.tmp", ".png.tmp"}) std::filesystem::remove(base + ext, error);
       DF_LOG(ERROR) << "open-loop report at update " << agent->updates() << ": " << written;
       return;
     }

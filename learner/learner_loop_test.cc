@@ -198,6 +198,19 @@ TEST(LearnerLoopTest, EvaluatesEveryNUpdatesIntoMetricsAndTheBestAgentWithoutFee
     EXPECT_FALSE(std::filesystem::exists(config.run.dir + file + std::string(".tmp"))) << file;
   }
 
+  // The same run started from its own best agent (its checkpoints moved aside) keeps that agent:
+  // with evaluations on, its best/ is not cleared as a fresh run's would be.
+  std::error_code no_checkpoint_yet;  // the loop above never checkpointed: nothing to move
+  std::filesystem::rename(config.run.dir + "/learner", config.run.dir + "/learner.aside",
+                          no_checkpoint_yet);
+  {
+    auto loop = LearnerLoop::Create(config, &service, &metrics, config.run.dir + "/best");
+    ASSERT_TRUE(loop.ok()) << loop.status();
+    EXPECT_TRUE((*loop)->resumed());
+    EXPECT_TRUE(std::filesystem::exists(config.run.dir + "/best/score.txt"));
+    EXPECT_TRUE(std::filesystem::exists(config.run.dir + "/best/latest"));
+  }
+
   // A learner started with init_from = the best agent carries on from it while its own
   // checkpoint directory is empty, and from its own checkpoint once it has one.
   dreamfleet::testing::ScopedTempDir other_dir("learner_loop_init_");

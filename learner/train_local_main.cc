@@ -3,8 +3,9 @@
 // dreamfleet config as `dreamfleet up` would. Prints a progress line every --log-every env steps
 // and, with --progress-csv, appends the same as a row of a progress CSV (`dreamfleet plot`).
 #include <cstdio>
-#include <optional>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "envs/registry.h"
 #include "learner/local_trainer.h"
@@ -158,8 +159,20 @@ int main(int argc, char** argv) {
   std::optional<dreamfleet::services::CurveWriter> csv;
   dreamfleet::services::CurveOffsets offsets;  // a resumed run's curve carries on
   if (!progress_csv.empty()) {
-    if (!t.resumed()) std::remove(progress_csv.c_str());  // a fresh run, a fresh curve
-    if (t.resumed()) {
+    const learner::StartedFrom started = t.started_from();
+    if (started == learner::StartedFrom::kInitFrom) {
+      // A new run from another run's agent: its curve is its own, and another's stays whole.
+      std::error_code error;
+      if (std::filesystem::file_size(progress_csv, error) > 0 && !error) {
+        std::cerr << "dreamfleet-train-local: --progress-csv " << progress_csv
+                  << " already holds a curve; a run started with --init-from needs a new one\n";
+        return 2;
+      }
+    }
+    if (started == learner::StartedFrom::kFresh) {
+      std::remove(progress_csv.c_str());  // a fresh run, a fresh curve
+    }
+    if (started == learner::StartedFrom::kCheckpoint) {
       absl::StatusOr<dreamfleet::services::CurveOffsets> resumed =
           dreamfleet::services::ResumeCurve(progress_csv, t.Progress().env_steps);
       if (!resumed.ok()) {

@@ -17,8 +17,13 @@ constexpr int kLevels[3] = {6, 7, 6};
 int Level(uint8_t v, int levels) { return (v * (levels - 1) + 127) / 255; }
 
 // giflib's output callback: appends to the std::string in UserData.
+// No exception may cross giflib's C frames: a failed append reports a short write instead.
 int AppendToString(GifFileType* gif, const GifByteType* bytes, int length) {
-  static_cast<std::string*>(gif->UserData)->append(reinterpret_cast<const char*>(bytes), length);
+  try {
+    static_cast<std::string*>(gif->UserData)->append(reinterpret_cast<const char*>(bytes), length);
+  } catch (...) {
+    return 0;
+  }
   return length;
 }
 
@@ -63,6 +68,9 @@ absl::StatusOr<std::string> EncodeGif(const Frames& frames, int delay_cs) {
       GifMakeMapObject(256, colors.data()), GifFreeMapObject);
   if (palette == nullptr) return absl::ResourceExhaustedError("giflib: no memory for the palette");
 
+  // Everything that may throw happens before giflib holds resources.
+  const size_t pixels = static_cast<size_t>(frames.width) * frames.height;
+  std::vector<GifPixelType> indices(pixels);
   std::string out;
   int error = 0;
   GifFileType* gif = EGifOpen(&out, AppendToString, &error);
@@ -99,8 +107,6 @@ absl::StatusOr<std::string> EncodeGif(const Frames& frames, int delay_cs) {
   GifByteType timing_bytes[4];
   const size_t timing_size = EGifGCBToExtension(&timing, timing_bytes);
 
-  const size_t pixels = static_cast<size_t>(frames.width) * frames.height;
-  std::vector<GifPixelType> indices(pixels);
   for (int f = 0; f < frames.count(); ++f) {
     const uint8_t* frame = frames.data.data() + f * pixels * frames.channels;
     for (size_t p = 0; p < pixels; ++p) {
