@@ -261,17 +261,11 @@ absl::StatusOr<bool> RunSeedViaUp(const bench::LearningTask& task, const Flags& 
 void WriteOpenLoop(const bench::LearningTask& task, int64_t seed, const services::Config& config,
                    learner::DreamerAgent& agent, int64_t env_steps, const std::string& run_dir) {
 #ifdef DREAMFLEET_HAVE_OPENLOOP_FILES
-  learner::OpenLoopOptions options;
-  options.seed = 1;  // the same windows' env seeds at every evaluation
-  absl::StatusOr<learner::OpenLoopReport> report = learner::OpenLoop(config, agent, options);
-  absl::Status written = report.status();
-  if (report.ok()) {
-    written =
-        learner::WriteOpenLoopFiles(*report, run_dir + "/openloop.gif", run_dir + "/openloop.png");
-  }
-  if (!written.ok()) {
+  absl::StatusOr<learner::OpenLoopReport> report =
+      learner::WriteRunOpenLoop(config, agent, run_dir);
+  if (!report.ok()) {
     std::printf("[%s seed %lld] no open-loop report: %s\n", task.name.c_str(),
-                static_cast<long long>(seed), std::string(written.message()).c_str());
+                static_cast<long long>(seed), std::string(report.status().message()).c_str());
     return;
   }
   std::printf("[%s seed %lld] open loop at %lld env steps (%s/openloop.gif): %s\n",

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <deque>
-#include <filesystem>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -177,37 +176,21 @@ struct LearnerLoop::Impl {
     WriteOpenLoopReport();
   }
 
-  // The open-loop report of the agent now into <run.dir>/openloop.{gif,png}, replacing the last
-  // one whole (written beside, then renamed). Failures are logged.
+  // The open-loop report of the agent now into <run.dir>/openloop.{gif,png}. Failures are logged.
   bool openloop_supported = true;  // false once the model turned out to have nothing to show
   void WriteOpenLoopReport() {
 #ifdef DREAMFLEET_HAVE_OPENLOOP_FILES
-    OpenLoopOptions options;
-    options.seed = 1;  // the same windows' env seeds every time, so reports compare
     if (!openloop_supported) return;
-    absl::StatusOr<OpenLoopReport> report = OpenLoop(config, *agent, options);
+    absl::StatusOr<OpenLoopReport> report = WriteRunOpenLoop(config, *agent, config.run.dir);
     if (absl::IsUnimplemented(report.status())) {
       DF_LOG(INFO) << "no open-loop reports: " << report.status().message();
       openloop_supported = false;
-      return;
+    } else if (!report.ok()) {
+      DF_LOG(ERROR) << "open-loop report at update " << agent->updates() << ": " << report.status();
+    } else {
+      DF_LOG(INFO) << "open-loop report at update " << agent->updates() << " (" << config.run.dir
+                   << "/openloop.gif): " << OpenLoopSummary(*report);
     }
-    const std::string base = config.run.dir + "/openloop";
-    absl::Status written = report.status();
-    if (report.ok()) written = WriteOpenLoopFiles(*report, base + ".gif.tmp", base + ".png.tmp");
-    std::error_code error;
-    for (const char* ext : {".gif", ".png"}) {
-      if (written.ok()) std::filesystem::rename(base + ext + ".tmp", base + ext, error);
-      if (error && written.ok()) {
-        written = absl::InternalError(absl::StrCat("renaming ", base, ext, ": ", error.message()));
-      }
-    }
-    if (!written.ok()) {
-      for (const char* ext : {".gif.tmp", ".png.tmp"}) std::filesystem::remove(base + ext, error);
-      DF_LOG(ERROR) << "open-loop report at update " << agent->updates() << ": " << written;
-      return;
-    }
-    DF_LOG(INFO) << "open-loop report at update " << agent->updates() << " (" << base
-                 << ".gif): " << OpenLoopSummary(*report);
 #endif
   }
 

@@ -1,6 +1,7 @@
 #include "learner/openloop_files.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -35,6 +36,28 @@ absl::Status WriteOpenLoopFiles(const OpenLoopReport& report, const std::string&
   ASSIGN_OR_RETURN(std::string png, replay::EncodePngGrid(strip, static_cast<int>(report.length)));
   RETURN_IF_ERROR(WriteFile(gif_path, gif));
   return WriteFile(png_path, png);
+}
+
+absl::StatusOr<OpenLoopReport> WriteRunOpenLoop(const services::Config& config, DreamerAgent& agent,
+                                                const std::string& dir) {
+  OpenLoopOptions options;
+  options.seed = 1;
+  ASSIGN_OR_RETURN(OpenLoopReport report, OpenLoop(config, agent, options));
+  const std::string base = dir + "/openloop";
+  absl::Status written = WriteOpenLoopFiles(report, base + ".gif.tmp", base + ".png.tmp");
+  std::error_code error;
+  for (const char* ext : {".gif", ".png"}) {
+    if (!written.ok()) break;
+    std::filesystem::rename(base + ext + ".tmp", base + ext, error);
+    if (error) {
+      written = absl::InternalError(absl::StrCat("renaming ", base, ext, ": ", error.message()));
+    }
+  }
+  if (!written.ok()) {
+    for (const char* ext : {".gif.tmp", ".png.tmp"}) std::filesystem::remove(base + ext, error);
+    return written;
+  }
+  return report;
 }
 
 std::string OpenLoopSummary(const OpenLoopReport& report) {
