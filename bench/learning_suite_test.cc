@@ -3,9 +3,12 @@
 #include "bench/learning_suite.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/config.h"
 
 namespace dreamfleet::bench {
 namespace {
@@ -42,6 +45,23 @@ tasks:
   EXPECT_EQ(g.seeds, (std::vector<int64_t>{0}));
   EXPECT_EQ(g.metric, "success");
   EXPECT_FALSE(g.has_anchor);
+}
+
+// The suite we ship parses, and every task's config loads with the task's overrides.
+TEST(LearningSuiteTest, TheShippedSuiteAndItsConfigsLoad) {
+  const char* source_dir = std::getenv("DREAMFLEET_SOURCE_DIR");
+  ASSERT_NE(source_dir, nullptr);
+  const std::string root = source_dir;
+  absl::StatusOr<std::vector<LearningTask>> tasks =
+      LoadLearningSuite(root + "/bench/learning_suite.yaml");
+  ASSERT_TRUE(tasks.ok()) << tasks.status();
+  EXPECT_GE(tasks->size(), 6u);
+  for (const LearningTask& task : *tasks) {
+    absl::StatusOr<services::Config> config =
+        services::LoadConfig(root + "/" + task.config, task.overrides);
+    EXPECT_TRUE(config.ok()) << task.name << ": " << config.status();
+    EXPECT_GT(task.env_steps, 0) << task.name;
+  }
 }
 
 TEST(LearningSuiteTest, RejectsWhatItCannotRunNamingTaskAndKey) {

@@ -21,6 +21,7 @@
 #include "deploy/process_supervisor.h"
 #include "services/command_line.h"
 #include "services/config.h"
+#include "services/durable_file.h"
 #include "services/learning_curve.h"
 #include "services/logging.h"
 #include "services/shutdown.h"
@@ -335,9 +336,10 @@ int RunUp(int argc, char** argv) {
     }
     if (text == last_processes) return;
     last_processes = text;
-    const std::string path = run_dir + "/processes.txt";
-    std::ofstream(path + ".tmp") << text;
-    std::rename((path + ".tmp").c_str(), path.c_str());
+    if (absl::Status written = services::ReplaceFileDurably(run_dir + "/processes.txt", text);
+        !written.ok()) {
+      DF_LOG(WARNING) << written;
+    }
   };
   write_processes();
   while (!services::WaitForShutdown(absl::Milliseconds(500))) {

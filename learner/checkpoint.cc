@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/durable_file.h"
 #include "services/hash.h"
 #include "services/status_macros.h"
 
@@ -27,6 +28,9 @@ namespace dreamfleet::learner {
 namespace {
 
 namespace fs = std::filesystem;
+using services::ReplaceFileDurably;
+using services::SyncDirectory;
+using services::WriteFileDurably;
 
 constexpr char kManifest[] = "MANIFEST";
 constexpr char kManifestHeader[] = "dreamfleet-checkpoint v1";
@@ -42,42 +46,6 @@ constexpr char kPtSuffix[] = ".pt";
 
 absl::Status ErrnoError(const std::string& what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
-}
-
-// Writes `data` to `path` and fsyncs it.
-absl::Status WriteFileDurably(const std::string& path, const std::string& data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("cannot create", path);
-  size_t written = 0;
-  while (written < data.size()) {
-    ssize_t n = ::write(fd, data.data() + written, data.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      absl::Status status = ErrnoError("cannot write", path);
-      ::close(fd);
-      return status;
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    absl::Status status = ErrnoError("cannot fsync", path);
-    ::close(fd);
-    return status;
-  }
-  if (::close(fd) != 0) return ErrnoError("cannot close", path);
-  return absl::OkStatus();
-}
-
-absl::Status FsyncDirectory(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open directory", path);
-  if (::fsync(fd) != 0) {
-    absl::Status status = ErrnoError("cannot fsync directory", path);
-    ::close(fd);
-    return status;
-  }
-  ::close(fd);
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -258,11 +226,11 @@ absl::Status WriteCheckpoint(const std::string& dir, int64_t step,
     absl::StrAppendFormat(&manifest, "%s %d %016x\n", file, data.size(), services::Fnv1a64(data));
   }
   RETURN_IF_ERROR(WriteFileDurably((fs::path(tmp_dir) / kManifest).string(), manifest));
-  RETURN_IF_ERROR(FsyncDirectory(tmp_dir));
+  RETURN_IF_ERROR(SyncDirectory(tmp_dir));
   if (::rename(tmp_dir.c_str(), final_dir.c_str()) != 0) {
     return ErrnoError(absl::StrCat("cannot rename ", tmp_dir, " to"), final_dir);
   }
-  RETURN_IF_ERROR(FsyncDirectory(dir));
+  RETURN_IF_ERROR(SyncDirectory(dir));
   RETURN_IF_ERROR(ReplaceFileDurably((fs::path(dir) / kLatest).string(), name + "\n"));
 
   if (options.keep_last > 0) {
@@ -404,18 +372,6 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
     }
   }
   return ckpt;
-}
-
-absl::Status ReplaceFileDurably(const std::string& path, const std::string& data) {
-  const std::string tmp = path + kTmpSuffix;
-  RETURN_IF_ERROR(WriteFileDurably(tmp, data));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    absl::Status status = ErrnoError(absl::StrCat("cannot rename ", tmp, " to"), path);
-    ::unlink(tmp.c_str());
-    return status;
-  }
-  const fs::path parent = fs::path(path).parent_path();
-  return FsyncDirectory(parent.empty() ? std::string(".") : parent.string());
 }
 
 absl::Status RemoveCheckpoints(const std::string& dir) {

@@ -99,10 +99,6 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path);
 // holds no checkpoint (a fresh run); other errors name the broken file.
 absl::StatusOr<LoadedCheckpoint> LoadLatestCheckpoint(const std::string& dir);
 
-// Replaces the file at `path` with `data` atomically and durably: written to <path>.tmp and
-// fsynced, renamed over `path`, the directory fsynced. A crash leaves the old or the new file.
-absl::Status ReplaceFileDurably(const std::string& path, const std::string& data);
-
 // Removes every checkpoint of <dir> (ckpt-<step>, their .tmp leftovers and `latest`) and nothing
 // else; a missing <dir> is not an error.
 absl::Status RemoveCheckpoints(const std::string& dir);

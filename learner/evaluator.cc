@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "learner/checkpoint.h"
 #include "learner/dreamer_agent.h"
+#include "services/durable_file.h"
 #include "services/status_macros.h"
 
 namespace dreamfleet::learner {
@@ -122,9 +123,9 @@ absl::StatusOr<bool> BestAgent::Offer(DreamerAgent& agent, const EvalResult& res
     step = steps->back() + 1;
   }
   RETURN_IF_ERROR(agent.Save(dir_, /*keep_last=*/1, step));
-  RETURN_IF_ERROR(ReplaceFileDurably(dir_ + "/" + kBestScore,
-                                     absl::StrFormat("%.17g %lld\n", result.greedy_return,
-                                                     static_cast<long long>(result.env_steps))));
+  RETURN_IF_ERROR(services::ReplaceFileDurably(
+      dir_ + "/" + kBestScore, absl::StrFormat("%.17g %lld\n", result.greedy_return,
+                                               static_cast<long long>(result.env_steps))));
   score_ = result.greedy_return;
   return true;
 }

@@ -70,7 +70,5 @@ class RecordReader {
 };
 
 uint32_t Crc32(std::string_view prefix, std::string_view body = {});
-// fsyncs a directory so renames and new files in it survive a crash.
-absl::Status SyncDirectory(const std::string& dir);
 
 }  // namespace dreamfleet::replay

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "services/config.h"
 #include "services/grpc_util.h"
 #include "services/logging.h"
 
@@ -82,19 +83,21 @@ class ReplayServiceImpl::StreamSlot {
   StreamSlot& operator=(const StreamSlot&) = delete;
   ~StreamSlot() {
     if (service_ == nullptr) return;
-    service_->open_streams_.fetch_sub(1);
     service_->open_streams_gauge_->Decrement();
+    absl::MutexLock lock(&service_->streams_mu_);
+    --service_->open_.calls;
+    if (insert_) --service_->open_.inserts;
     if (client_.empty()) return;
-    absl::MutexLock lock(&service_->clients_mu_);
     auto it = service_->client_streams_.find(client_);
-    if (it != service_->client_streams_.end() && --it->second <= 0) {
-      service_->client_streams_.erase(it);
-    }
+    if (it == service_->client_streams_.end()) return;
+    if (insert_) --it->second.inserts;
+    if (--it->second.calls <= 0) service_->client_streams_.erase(it);
   }
 
  private:
   friend class ReplayServiceImpl;
-  ReplayServiceImpl* service_ = nullptr;
+  ReplayServiceImpl* service_ = nullptr;  // set once the call holds a place
+  bool insert_ = false;
   std::string client_;  // counted in client_streams_ when set
 };
 
@@ -115,33 +118,63 @@ std::string ClientAddress(const grpc::ServerContext* context) {
 
 grpc::Status ReplayServiceImpl::OpenStream(absl::string_view method,
                                            const grpc::ServerContext* context, StreamSlot* slot) {
-  const int64_t open = open_streams_.fetch_add(1) + 1;
-  slot->service_ = this;
-  open_streams_gauge_->Increment();
-  if (options_.max_streams > 0 && open > options_.max_streams) {
-    // UNAVAILABLE: clients back off and retry, as they would for a shard that is down.
-    return Reject(absl::UnavailableError(absl::StrCat(
-                      method, " refused: this shard already serves ", options_.max_streams,
-                      " streams (replay.max_streams); retry later or raise the limit")),
-                  "too_many_streams");
+  // Insert calls leave a few places free (services::InsertStreamPlaces), so a full set of actors
+  // never locks out the learner's Sample or a reader. UNAVAILABLE: clients back off and retry, as
+  // they would for a shard that is down.
+  const bool insert = method == "Insert";
+  const std::string client =
+      options_.max_streams_per_client > 0 ? ClientAddress(context) : std::string();
+  absl::MutexLock lock(&streams_mu_);
+  if (options_.max_streams > 0) {
+    const int64_t places = services::InsertStreamPlaces(options_.max_streams);
+    if (open_.calls >= options_.max_streams) {
+      return Reject(absl::UnavailableError(
+                        absl::StrCat(method, " refused: this shard already serves ", open_.calls,
+                                     " streams (replay.max_streams ", options_.max_streams,
+                                     "); retry later or raise the limit")),
+                    "too_many_streams");
+    }
+    if (insert && open_.inserts >= places) {
+      return Reject(absl::UnavailableError(absl::StrCat(
+                        "Insert refused: this shard already serves ", open_.inserts,
+                        " Insert streams, all that replay.max_streams (", options_.max_streams,
+                        ") lets Insert calls hold (the rest stay free for Sample and readers); "
+                        "retry later or raise the limit")),
+                    "too_many_streams");
+    }
   }
   if (options_.max_streams_per_client > 0) {
-    const std::string client = ClientAddress(context);
-    int64_t held;
-    {
-      absl::MutexLock lock(&clients_mu_);
-      held = ++client_streams_[client];
+    const int64_t places = services::InsertStreamPlaces(options_.max_streams_per_client);
+    auto it = client_streams_.find(client);
+    const OpenCount held = it == client_streams_.end() ? OpenCount() : it->second;
+    if (held.calls >= options_.max_streams_per_client) {
+      return Reject(
+          absl::UnavailableError(absl::StrCat(
+              method, " refused: client ", services::QuoteClientText(client), " already holds ",
+              held.calls, " streams on this shard (replay.max_streams_per_client ",
+              options_.max_streams_per_client, "); retry later or raise the limit")),
+          "too_many_client_streams");
     }
-    slot->client_ = client;
-    if (held > options_.max_streams_per_client) {
+    if (insert && held.inserts >= places) {
       return Reject(absl::UnavailableError(absl::StrCat(
-                        method, " refused: client ", services::QuoteClientText(client),
-                        " already holds ", options_.max_streams_per_client,
-                        " streams on this shard (replay.max_streams_per_client); retry later or "
-                        "raise the limit")),
+                        "Insert refused: client ", services::QuoteClientText(client),
+                        " already holds ", held.inserts,
+                        " Insert streams on this shard, all that replay.max_streams_per_client (",
+                        options_.max_streams_per_client,
+                        ") lets Insert calls hold (the rest stay free for Sample and readers); "
+                        "retry later or raise the limit")),
                     "too_many_client_streams");
     }
+    OpenCount& count = client_streams_[client];
+    ++count.calls;
+    if (insert) ++count.inserts;
+    slot->client_ = client;
   }
+  ++open_.calls;
+  if (insert) ++open_.inserts;
+  slot->service_ = this;
+  slot->insert_ = insert;
+  open_streams_gauge_->Increment();
   return grpc::Status::OK;
 }
 

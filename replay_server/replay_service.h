@@ -60,7 +60,7 @@ class ReplayServiceImpl final : public v1::ReplayService::Service {
  private:
   grpc::Status Reject(const absl::Status& status, const std::string& reason);
   // Counts a stream open until `slot` dies; OK, or UNAVAILABLE past the shard's cap or the
-  // client's.
+  // client's. Insert calls stop short of either cap (services::InsertStreamPlaces).
   class StreamSlot;
   grpc::Status OpenStream(absl::string_view method, const grpc::ServerContext* context,
                           StreamSlot* slot);
@@ -74,9 +74,14 @@ class ReplayServiceImpl final : public v1::ReplayService::Service {
   services::Metrics* const metrics_;
   const ReplayServiceOptions options_;
   InsertStreamOptions insert_options_;  // set once in the constructor
-  std::atomic<int64_t> open_streams_{0};
-  absl::Mutex clients_mu_;
-  absl::flat_hash_map<std::string, int64_t> client_streams_ ABSL_GUARDED_BY(clients_mu_);
+  // Open calls, counted under one mutex so that a refused call never holds a place, even briefly.
+  struct OpenCount {
+    int64_t calls = 0;
+    int64_t inserts = 0;  // of which Insert calls
+  };
+  absl::Mutex streams_mu_;
+  OpenCount open_ ABSL_GUARDED_BY(streams_mu_);
+  absl::flat_hash_map<std::string, OpenCount> client_streams_ ABSL_GUARDED_BY(streams_mu_);
   prometheus::Gauge* open_streams_gauge_;
   SampleStreamOptions sample_options_;
 };

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "services/durable_file.h"
 #include "services/logging.h"
 #include "services/status_macros.h"
 
@@ -42,18 +44,8 @@ std::optional<uint64_t> ReadHeadersFrom(const std::string& dir) {
 }
 
 absl::Status WriteHeadersFrom(const std::string& dir, uint64_t index) {
-  const std::string path = absl::StrCat(dir, "/", kWalFormat);
-  const std::string tmp = path + ".tmp";
-  const std::string text = absl::StrCat(kWalFormatPrefix, index, "\n");
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  const bool written = fd >= 0 &&
-                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                       ::fsync(fd) == 0;
-  if (fd >= 0) ::close(fd);
-  if (!written || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
-  }
-  return SyncDirectory(dir);
+  return services::ReplaceFileDurably(absl::StrCat(dir, "/", kWalFormat),
+                                      absl::StrCat(kWalFormatPrefix, index, "\n"));
 }
 
 // Reads the checkpoint at `path` through its last chunk record without applying anything: its
@@ -99,6 +91,10 @@ ShardOptions ShardOptionsFromConfig(const services::Config& config, int shard_in
   ShardOptions options;
   options.table.name = r.table;
   options.table.capacity_steps = r.capacity_steps;
+  if (r.max_actor_share > 0) {
+    options.table.max_stream_steps = static_cast<uint64_t>(
+        std::floor(r.max_actor_share * static_cast<double>(r.capacity_steps)));
+  }
   options.table.sequence_length = static_cast<int>(r.sequence_length);
   options.table.selector.name = r.selector;
   options.table.selector.priority_exponent = r.priority_exponent;
@@ -494,7 +490,7 @@ absl::Status ReplayShard::Checkpoint() {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     return absl::InternalError(absl::StrCat("rename ", tmp, " to ", path, " failed"));
   }
-  RETURN_IF_ERROR(SyncDirectory(dir));
+  RETURN_IF_ERROR(services::SyncDirectory(dir));
   // Keep the log files after the checkpoint that is now the previous one (the fallback; the
   // whole log before the first checkpoint); older ones go.
   const uint64_t keep_from = checkpoint_wal_index_;

@@ -1,10 +1,12 @@
 // The table's write and sample side: signature checks, limiter waits, applying chunks to streams,
-// items and episodes, FIFO eviction, batches, checkpoint snapshots. The query side is in
-// table_queries.cc; how chunk bytes are stored is ChunkStore's (chunk_store.h).
+// items and episodes, FIFO eviction (and a stream's own beyond its share), batches, checkpoint
+// snapshots. The query side is in table_queries.cc; how chunk bytes are stored is ChunkStore's
+// (chunk_store.h).
 #include "replay_server/table.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -34,6 +36,12 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Create(TableOptions options,
                                                    " is below sequence_length ",
                                                    options.sequence_length));
   }
+  if (options.max_stream_steps > 0 &&
+      options.max_stream_steps < static_cast<uint64_t>(options.sequence_length)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_stream_steps ", options.max_stream_steps, " is below sequence_length ",
+                     options.sequence_length, ": no stream could hold one item"));
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Selector> selector, CreateSelector(options.selector));
   return std::unique_ptr<Table>(new Table(std::move(options), std::move(selector), metrics));
 }
@@ -57,6 +65,11 @@ Table::Table(TableOptions options, std::unique_ptr<Selector> selector, services:
                                             wait_help, {{"table", options_.name}, {"side", "insert"}});
   sample_wait_counter_ = &metrics_->Counter("dreamfleet_replay_limiter_wait_seconds_total",
                                             wait_help, {{"table", options_.name}, {"side", "sample"}});
+  share_evicted_steps_ = &metrics_->Counter(
+      "dreamfleet_replay_share_evicted_steps_total",
+      "Steps evicted because their actor stream held more than its share of the capacity "
+      "(replay.max_actor_share); also counted in the table's evicted steps.",
+      table);
   size_gauge_ = &metrics_->Gauge("dreamfleet_replay_size_steps", "Steps stored.", table);
   items_gauge_ = &metrics_->Gauge("dreamfleet_replay_items", "Sampleable items stored.", table);
   episodes_gauge_ = &metrics_->Gauge("dreamfleet_replay_episodes", "Episodes (partly) stored.", table);
@@ -320,14 +333,36 @@ bool Table::Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored, b
   inserted_steps_->Increment(n);
   inserted_bytes_->Increment(static_cast<double>(signature.step_bytes()) * n);
 
-  while (size_steps_ > options_.capacity_steps && chunks_.size() > 1) EvictOldest();
+  // A stream beyond its share gives up its own oldest chunks first, so that one actor (a fast
+  // one, or one that floods) cannot push every other actor's steps out of the table.
+  while (options_.max_stream_steps > 0 && stream.chunks.size() > 1 &&
+         stream.next_pos - stream.first_pos > options_.max_stream_steps) {
+    share_evicted_steps_->Increment(stream.chunks.front()->num_steps);
+    Evict(stream.chunks.front());
+  }
+  while (size_steps_ > options_.capacity_steps && chunks_.size() > 1) Evict(chunks_.front());
   UpdateGauges();
   return true;
 }
 
-void Table::EvictOldest() {
-  std::shared_ptr<const StoredChunk> chunk = chunks_.front();
-  chunks_.pop_front();
+void Table::Evict(const std::shared_ptr<const StoredChunk>& to_evict) {
+  std::shared_ptr<const StoredChunk> chunk = to_evict;  // the reference may point into chunks_
+  // chunks_ is ordered by first_id; the oldest chunk overall is the common case.
+  if (chunks_.front() == chunk) {
+    chunks_.pop_front();
+  } else {
+    // Erasing inside the deque moves the chunks before or after it: O(chunks) pointer moves under
+    // the mutex, ~30k for a million-step table; only streams over their share get here.
+    auto it = std::lower_bound(
+        chunks_.begin(), chunks_.end(), chunk->first_id,
+        [](const std::shared_ptr<const StoredChunk>& c, uint64_t id) { return c->first_id < id; });
+    if (it == chunks_.end() || *it != chunk) {  // cannot happen: every stored chunk is in chunks_
+      DF_LOG(ERROR) << "table " << options_.name << ": chunk " << chunk->first_id
+                    << " to evict is not stored";
+      std::abort();
+    }
+    chunks_.erase(it);
+  }
   Stream& stream = *chunk->stream;
   stream.chunks.pop_front();
   stream.first_pos = chunk->stream_pos + chunk->num_steps;

@@ -1,10 +1,10 @@
 // The replay table: stores chunks of steps per actor stream, derives items (windows of T
 // consecutive steps of one stream, keyed by the table-wide id of their first step) and episodes
-// (runs between is_first resets), evicts whole chunks FIFO beyond the capacity, and serves B x T
-// batches through a selector and a rate limiter. Chunks are held in the form ChunkStore encodes
-// (chunk_store.h). Plain class, no gRPC and no disk: the shard makes each chunk durable through
-// the BeforeApply hook, which runs under the table mutex so the write-ahead log holds chunks in
-// exactly the order they were applied.
+// (runs between is_first resets), evicts whole chunks FIFO beyond the capacity (and a stream's own
+// oldest beyond its share), and serves B x T batches through a selector and a rate limiter.
+// Chunks are held in the form ChunkStore encodes (chunk_store.h). Plain class, no gRPC and no disk:
+// the shard makes each chunk durable through the BeforeApply hook, which runs under the table mutex
+// so the write-ahead log holds chunks in exactly the order they were applied.
 //
 // Data flow: Insert(chunk) -> signature check -> ChunkStore::Encode -> limiter wait ->
 // BeforeApply (WAL) -> stream, items, episodes, eviction. Sample(B, T) -> limiter wait ->
@@ -39,6 +39,9 @@ namespace dreamfleet::replay {
 struct TableOptions {
   std::string name = "default";
   uint64_t capacity_steps = 1000000;
+  // Steps one actor stream (chunk actor_id) may hold; beyond it the stream's own oldest chunks are
+  // evicted, not other streams' (its newest chunk always stays). 0 = no limit: plain FIFO.
+  uint64_t max_stream_steps = 0;
   int sequence_length = 64;
   SelectorOptions selector;
   RateLimiterOptions limiter;
@@ -146,7 +149,8 @@ class Table {
   enum class SequenceVerdict { kNext, kDuplicate };
   absl::StatusOr<SequenceVerdict> CheckSequence(const v1::Chunk& chunk) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void EvictOldest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes `chunk` (the oldest of its stream) with its items and the episodes it ends.
+  void Evict(const std::shared_ptr<const StoredChunk>& chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t GlobalId(const Stream& stream, uint64_t pos) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Spans covering `count` steps of `stream` from `pos` (clipped to what is stored).
   std::vector<ChunkSpan> Spans(const Stream& stream, uint64_t pos, uint64_t count) const
@@ -188,6 +192,7 @@ class Table {
   prometheus::Counter* sampled_items_counter_;
   prometheus::Counter* insert_wait_counter_;
   prometheus::Counter* sample_wait_counter_;
+  prometheus::Counter* share_evicted_steps_;
   prometheus::Gauge* size_gauge_;
   prometheus::Gauge* items_gauge_;
   prometheus::Gauge* episodes_gauge_;

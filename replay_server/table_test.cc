@@ -132,6 +132,66 @@ std::unique_ptr<Table> RestoredCopy(Table& table, TableOptions options, services
   return copy;
 }
 
+// Inserts `chunks` chunks of 8 steps, each a whole episode, for `actor` (sequences from `first`).
+void InsertEpisodes(Table& table, const std::string& actor, uint64_t first, uint64_t chunks) {
+  for (uint64_t i = first; i < first + chunks; ++i) {
+    ChunkSpec spec;
+    spec.actor_id = actor;
+    spec.sequence = i;
+    spec.first_step_value = static_cast<uint32_t>(8 * i);
+    spec.episode_starts = {0};
+    spec.episode_ends = {7};
+    ASSERT_TRUE(table.Insert(MakeChunk(spec), kSoon()).ok());
+  }
+}
+
+// A stream beyond its share of the capacity evicts its own oldest chunks; another stream's steps,
+// which plain FIFO would have evicted first, stay.
+TEST(TableTest, AStreamBeyondItsShareEvictsItsOwnOldestChunks) {
+  services::Metrics metrics;
+  TableOptions options = SmallTable(/*t=*/4, /*capacity=*/40);
+  options.max_stream_steps = 16;
+  auto table = MakeTable(options, &metrics);
+  InsertEpisodes(*table, "quiet", 0, 2);
+  InsertEpisodes(*table, "flood", 0, 6);
+  v1::TableInfo info = table->Info();
+  EXPECT_EQ(info.size_steps(), 32u);  // 16 each; FIFO alone would have kept flood's newest 40
+  EXPECT_EQ(info.evicted_steps(), 32u);
+  EXPECT_EQ(info.episodes(), 4u);
+  EXPECT_EQ(info.items(), 2u * (16 - 4 + 1));
+  EXPECT_THAT(metrics.TextExposition(),
+              HasSubstr("dreamfleet_replay_share_evicted_steps_total{table=\"default\"} 32"));
+  // Flood keeps its newest two episodes (chunks 4 and 5), quiet both of its own.
+  v1::ListEpisodesRequest request;
+  absl::StatusOr<v1::ListEpisodesResponse> episodes = table->ListEpisodes(request);
+  ASSERT_TRUE(episodes.ok()) << episodes.status();
+  std::string listed;
+  for (const v1::EpisodeInfo& e : episodes->episodes()) {
+    absl::StrAppend(&listed, e.actor_id(), "@", e.id(), " ");
+  }
+  EXPECT_EQ(listed, "quiet@0 quiet@8 flood@48 flood@56 ");
+  // The same contents after a restart, and the share still holds for what comes next.
+  auto restored = RestoredCopy(*table, options, &metrics);
+  EXPECT_EQ(restored->Info().size_steps(), 32u);
+  EXPECT_EQ(restored->Info().items(), info.items());
+  InsertEpisodes(*restored, "flood", 6, 1);
+  EXPECT_EQ(restored->Info().size_steps(), 32u);
+  // Past the capacity the oldest chunk overall goes, as before: quiet's first.
+  InsertEpisodes(*table, "third", 0, 2);
+  info = table->Info();
+  EXPECT_EQ(info.size_steps(), 40u);
+  EXPECT_EQ(info.evicted_steps(), 40u);
+}
+
+TEST(TableTest, AShareBelowOneItemIsRefused) {
+  services::Metrics metrics;
+  TableOptions options = SmallTable(/*t=*/8, /*capacity=*/40);
+  options.max_stream_steps = 7;
+  absl::StatusOr<std::unique_ptr<Table>> table = Table::Create(options, &metrics);
+  EXPECT_TRUE(absl::IsInvalidArgument(table.status()));
+  EXPECT_THAT(table.status().message(), HasSubstr("max_stream_steps 7 is below sequence_length 8"));
+}
+
 std::string ActorCounts(const Table& table) {
   std::string out;
   const v1::TableInfo info = table.Info();

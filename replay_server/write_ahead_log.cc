@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "services/durable_file.h"
 #include "services/logging.h"
 #include "services/status_macros.h"
 
@@ -52,7 +53,7 @@ absl::StatusOr<std::unique_ptr<RecordWriter>> CreateLogFile(const std::string& d
     return absl::InternalError(
         absl::StrCat("rename ", tmp, " to ", path, " failed: ", std::strerror(errno)));
   }
-  RETURN_IF_ERROR(SyncDirectory(dir));
+  RETURN_IF_ERROR(services::SyncDirectory(dir));
   return writer;
 }
 

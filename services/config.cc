@@ -218,6 +218,15 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Int("replay.capacity_steps", &c->replay.capacity_steps, 1000, kBig,
           "Steps each shard keeps (FIFO eviction). 64x64 RGB images take ~12 KB a step: "
           "1M steps need ~12 GB of RAM per shard."),
+      Real("replay.max_actor_share", &c->replay.max_actor_share, 0, 1,
+           "Largest fraction of replay.capacity_steps one actor stream (one chunk actor_id: "
+           "every env of every actor process has its own) may hold on a shard; beyond it the "
+           "stream's own oldest steps are evicted, not other actors' (metric "
+           "dreamfleet_replay_share_evicted_steps_total). Keeps a fast or flooding actor from "
+           "pushing everyone else out (a client that writes under ever new actor ids is kept out "
+           "by the actor token, security.*). Set it above 1 / (streams per shard), or it also "
+           "trims honest actors; it must cover sequence_length + actor.chunk_steps - 1 steps. "
+           "0 = no limit."),
       Int("replay.sequence_length", &c->replay.sequence_length, 2, 4096,
           "T: steps per sampled item (a window of one actor stream)."),
       Str("replay.selector", &c->replay.selector, {"uniform", "recency", "prioritized"},
@@ -250,14 +259,16 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "Insert, Sample and GetEpisode calls one shard serves at once (every env of every "
           "actor holds one Insert stream; each open call holds server threads); more are "
           "refused with UNAVAILABLE, which clients retry (rejection reason too_many_streams). "
-          "0 = no limit."),
+          "Insert calls may take all but max_streams / 16 places (at least one), which stay "
+          "free for the learner's Sample and readers (none with a cap of 1). 0 = no limit."),
       Int("replay.max_streams_per_client", &c->replay.max_streams_per_client, 0, 1000000,
           "Of replay.max_streams, the calls one client address (its IP) may hold open, so one "
           "host cannot take every place; more are refused with UNAVAILABLE (rejection reason "
           "too_many_client_streams). Every env of every actor holds one Insert stream (to one "
-          "shard, by its id); a cluster on one machine must fit them all. Actors that reach the "
-          "shards through one NAT, proxy or load balancer share one address and so one "
-          "limit: raise it (or 0) there. 0 = no limit."),
+          "shard, by its id); a cluster on one machine must fit them all in the Insert places "
+          "(all but max_streams_per_client / 16, at least one, kept for the learner and "
+          "readers). Actors that reach the shards through one NAT, proxy or load balancer "
+          "share one address and so one limit: raise it (or 0) there. 0 = no limit."),
 
       Str("env.name", &c->env.name, {}, "Environment name (see the list in configs/README.md)."),
       Int("env.base_seed", &c->env.base_seed, 0, kBig,
@@ -484,8 +495,26 @@ absl::Status Config::Validate() const {
                      ") is smaller than one item of replay.sequence_length (",
                      replay.sequence_length, ") steps"));
   }
+  // A stream over its share drops whole chunks, so it may be left with one chunk less one step
+  // above the share; that must still hold an item.
+  const int64_t share_needs = replay.sequence_length + actor.chunk_steps - 1;
+  if (replay.max_actor_share > 0 &&
+      std::floor(replay.max_actor_share * static_cast<double>(replay.capacity_steps)) <
+          static_cast<double>(share_needs)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replay.max_actor_share (", replay.max_actor_share,
+                     ") of replay.capacity_steps (", replay.capacity_steps,
+                     ") is less than replay.sequence_length + actor.chunk_steps - 1 (", share_needs,
+                     ") steps: an actor that drops its oldest chunk to fit could be left without a "
+                     "sampleable window"));
+  }
   if (env.name.empty()) return absl::InvalidArgumentError("env.name is empty");
   return ValidateSecurity(*this);
+}
+
+int64_t InsertStreamPlaces(int64_t cap) {
+  if (cap < 2) return cap;
+  return cap - std::max<int64_t>(1, cap / 16);
 }
 
 absl::Status ValidateCluster(const Config& config) {
@@ -502,12 +531,13 @@ absl::Status ValidateCluster(const Config& config) {
     // On one machine every actor connects from the same address, and each env holds one Insert
     // stream (to one shard): they must fit in one client's share even if they land on one shard.
     const int64_t streams = config.actor.count * config.actor.envs_per_actor;
-    if (streams > replay.max_streams_per_client) {
+    const int64_t places = InsertStreamPlaces(replay.max_streams_per_client);
+    if (streams > places) {
       return absl::InvalidArgumentError(absl::StrCat(
           "actor.count x actor.envs_per_actor (", streams,
-          ") Insert streams would all come from this machine's one address, more than "
-          "replay.max_streams_per_client (",
-          replay.max_streams_per_client, ") lets one client hold; raise it (0 = no limit)"));
+          ") Insert streams would all come from this machine's one address, more than the ", places,
+          " Insert streams replay.max_streams_per_client (", replay.max_streams_per_client,
+          ") lets one client hold; raise it (0 = no limit)"));
     }
   }
   if (replay.samples_per_insert > 0) {

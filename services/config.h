@@ -33,6 +33,7 @@ struct ReplayConfig {
   std::string addresses = "";   // comma-separated shard addresses; overrides host/port for clients
   std::string table = "default";
   int64_t capacity_steps = 200000;
+  double max_actor_share = 0;  // fraction of capacity_steps one actor stream may hold; 0 = no limit
   int64_t sequence_length = 32;
   std::string selector = "uniform";  // uniform | recency | prioritized
   double priority_exponent = 0.8;
@@ -137,6 +138,11 @@ struct Config {
 // without TLS (security.ca_file) unless security.insecure. The launcher, actors and learner call
 // it; the message names the keys and values.
 absl::Status ValidateCluster(const Config& config);
+
+// Of a stream cap (replay.max_streams or replay.max_streams_per_client; > 0), the places Insert
+// calls may take: all but cap / 16 (at least one, when the cap is 2 or more), which are kept for
+// the learner's Sample and the readers' calls, so that actors can never lock the learner out.
+int64_t InsertStreamPlaces(int64_t cap);
 
 // Whether `host` (a name or address, IPv6 optionally bracketed) is this machine's loopback:
 // localhost, 127.0.0.0/8, ::1. "" and 0.0.0.0 (every interface) are not.

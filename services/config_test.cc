@@ -60,13 +60,15 @@ TEST(ConfigTest, UnknownKeyNamesKeyFileAndLine) {
   absl::StatusOr<Config> config = ParseConfig("replay:\n  shards: 2\n  capasity: 5\n", "x.yaml");
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(config.status().message(),
-            "x.yaml:3: unknown config key \"replay.capasity\" (known keys in replay: shards, host, "
-            "port, metrics_port, addresses, table, capacity_steps, sequence_length, selector, "
-            "priority_exponent, recency_decay, samples_per_insert, limiter_tolerance, "
-            "min_size_to_sample, data_dir, wal_fsync_interval_ms, checkpoint_interval_s, "
-            "compression, max_message_mb, max_actor_id_bytes, max_streams, "
-            "max_streams_per_client)");
+  EXPECT_EQ(
+      config.status().message(),
+      "x.yaml:3: unknown config key \"replay.capasity\" (known keys in replay: shards, host, "
+      "port, metrics_port, addresses, table, capacity_steps, max_actor_share, sequence_length, "
+      "selector, "
+      "priority_exponent, recency_decay, samples_per_insert, limiter_tolerance, "
+      "min_size_to_sample, data_dir, wal_fsync_interval_ms, checkpoint_interval_s, "
+      "compression, max_message_mb, max_actor_id_bytes, max_streams, "
+      "max_streams_per_client)");
 }
 
 TEST(ConfigTest, UnknownSectionListsSections) {
@@ -142,6 +144,19 @@ TEST(ConfigTest, CrossFieldValidation) {
             "replay.sequence_length (32)");
 }
 
+TEST(ConfigTest, AnActorsShareMustHoldOneItem) {
+  // Sequence length 32 and chunks of 32 steps: the share must hold 63 steps.
+  absl::StatusOr<Config> config =
+      LoadConfig("", {"replay.capacity_steps=1000", "replay.max_actor_share=0.062"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "<embedded configs/default.yaml>: replay.max_actor_share (0.062) of "
+            "replay.capacity_steps (1000) is less than replay.sequence_length + "
+            "actor.chunk_steps - 1 (63) steps: an actor that drops its oldest chunk to fit could "
+            "be left without a sampleable window");
+  EXPECT_TRUE(LoadConfig("", {"replay.capacity_steps=1000", "replay.max_actor_share=0.063"}).ok());
+}
+
 TEST(ConfigTest, LimiterToleranceMustFitAChunkAndABatch) {
   absl::StatusOr<Config> config = LoadConfig(
       "", {"replay.limiter_tolerance=100", "replay.samples_per_insert=16", "actor.chunk_steps=32"});
@@ -161,12 +176,29 @@ TEST(ConfigTest, AClusterOnOneMachineMustFitItsStreamsInOneClientsShare) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(ValidateCluster(*config).message(),
             "actor.count x actor.envs_per_actor (640) Insert streams would all come from this "
-            "machine's one address, more than replay.max_streams_per_client (512) lets one "
-            "client hold; raise it (0 = no limit)");
+            "machine's one address, more than the 480 Insert streams "
+            "replay.max_streams_per_client (512) lets one client hold; raise it (0 = no limit)");
+  // The learner's Sample stream needs a place of its own beside the actors'.
+  config = LoadConfig(
+      "", {"actor.count=2", "actor.envs_per_actor=16", "replay.max_streams_per_client=32"});
+  ASSERT_TRUE(config.ok());
+  EXPECT_FALSE(ValidateCluster(*config).ok());
+  config = LoadConfig(
+      "", {"actor.count=2", "actor.envs_per_actor=15", "replay.max_streams_per_client=32"});
+  ASSERT_TRUE(config.ok());
+  EXPECT_TRUE(ValidateCluster(*config).ok());
   config = LoadConfig(
       "", {"actor.count=40", "actor.envs_per_actor=16", "replay.max_streams_per_client=0"});
   ASSERT_TRUE(config.ok());
   EXPECT_TRUE(ValidateCluster(*config).ok());
+}
+
+TEST(ConfigTest, InsertCallsLeavePlacesForTheLearnerAndReaders) {
+  EXPECT_EQ(InsertStreamPlaces(1), 1);
+  EXPECT_EQ(InsertStreamPlaces(2), 1);
+  EXPECT_EQ(InsertStreamPlaces(16), 15);
+  EXPECT_EQ(InsertStreamPlaces(32), 30);
+  EXPECT_EQ(InsertStreamPlaces(1024), 960);
 }
 
 TEST(ConfigTest, LoopbackHosts) {

@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/durable_file.h"
 #include "services/status_macros.h"
 
 namespace dreamfleet::services {
@@ -311,21 +312,9 @@ absl::Status TruncateCurve(const std::string& path, int64_t env_steps) {
     }
   }
   in.close();
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    for (const std::string& l : kept) out << l << "\n";
-    out.flush();
-    if (!out) {
-      std::remove(temp.c_str());
-      return absl::InternalError(absl::StrCat("cannot write ", temp));
-    }
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    return absl::InternalError(absl::StrCat("cannot replace ", path));
-  }
-  return absl::OkStatus();
+  std::string text;
+  for (const std::string& l : kept) absl::StrAppend(&text, l, "\n");
+  return ReplaceFileDurably(path, text);
 }
 
 PlotSeries ReturnSeries(const Curve& curve, const std::string& label) {

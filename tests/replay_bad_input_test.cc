@@ -265,11 +265,12 @@ TEST(ReplayBadInputTest, AMessageThatDoesNotParseEndsTheInsertCallWithAnError) {
   EXPECT_THAT(*metrics, HasSubstr("dreamfleet_replay_rejected_total{reason=\"malformed\"} 1"));
 }
 
-// Idle streams past replay.max_streams are refused at once, before they hold server threads, and
-// a stream that ends frees its place.
+// Idle streams past replay.max_streams are refused at once, before they hold server threads;
+// Insert calls stop one place short (max_streams / 16, at least one, stays free), so a full set
+// of actors never locks out the learner's Sample; a stream that ends frees its place.
 TEST(ReplayBadInputTest, StreamsPastTheCapAreRefusedAndCounted) {
   auto shard =
-      StartShard(dreamfleet::testing::MakeTempDir("replay_max_streams_"), {"replay.max_streams=2"});
+      StartShard(dreamfleet::testing::MakeTempDir("replay_max_streams_"), {"replay.max_streams=3"});
   ASSERT_TRUE(shard.ok()) << shard.status();
   auto stub = testing::NewStub(shard->address());
   auto open_streams = [&] { return OpenStreams(shard->metrics_port); };
@@ -284,12 +285,35 @@ TEST(ReplayBadInputTest, StreamsPastTheCapAreRefusedAndCounted) {
   auto second = stub->Insert(&second_context);
   ASSERT_TRUE(wait_for_open(2)) << "the two idle streams never registered";
 
+  // A third Insert would take the place kept for the learner.
   grpc::ClientContext third_context;
   auto third = stub->Insert(&third_context);
   third->WritesDone();
   grpc::Status refused = third->Finish();
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
-  EXPECT_THAT(refused.error_message(), HasSubstr("already serves 2 streams (replay.max_streams)"));
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("already serves 2 Insert streams, all that replay.max_streams (3) lets "
+                        "Insert calls hold"));
+  ASSERT_TRUE(wait_for_open(2));
+
+  // The learner's Sample gets that place (it waits: the table is empty); a second Sample does not.
+  grpc::ClientContext sample_context;
+  v1::SampleRequest sample;
+  sample.set_batch_size(1);
+  sample.set_sequence_length(8);
+  auto sampler = stub->Sample(&sample_context, sample);
+  ASSERT_TRUE(wait_for_open(3)) << "the Sample call was not served";
+  grpc::ClientContext extra_context;
+  auto extra = stub->Sample(&extra_context, sample);
+  v1::SampleResponse ignored;
+  EXPECT_FALSE(extra->Read(&ignored));
+  refused = extra->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("already serves 3 streams (replay.max_streams 3)"));
+  sample_context.TryCancel();
+  EXPECT_FALSE(sampler->Read(&ignored));
+  sampler->Finish();
   ASSERT_TRUE(wait_for_open(2));
 
   // The first ends: a new stream is served and stores its chunk.
@@ -312,14 +336,15 @@ TEST(ReplayBadInputTest, StreamsPastTheCapAreRefusedAndCounted) {
       services::HttpGet("127.0.0.1", shard->metrics_port, "/metrics");
   ASSERT_TRUE(metrics.ok());
   EXPECT_THAT(*metrics,
-              HasSubstr("dreamfleet_replay_rejected_total{reason=\"too_many_streams\"} 1"));
+              HasSubstr("dreamfleet_replay_rejected_total{reason=\"too_many_streams\"} 2"));
 }
 
 // One client address may hold at most replay.max_streams_per_client of the shard's streams; its
 // place comes back when one of its streams ends.
 TEST(ReplayBadInputTest, StreamsPastTheClientsCapAreRefused) {
+  // 3 places: 2 for Insert calls, one kept for the learner's Sample and readers.
   auto shard = StartShard(dreamfleet::testing::MakeTempDir("replay_client_streams_"),
-                          {"replay.max_streams_per_client=2"});
+                          {"replay.max_streams_per_client=3"});
   ASSERT_TRUE(shard.ok()) << shard.status();
   auto stub = testing::NewStub(shard->address());
   grpc::ClientContext first_context, second_context, third_context;
@@ -333,7 +358,8 @@ TEST(ReplayBadInputTest, StreamsPastTheClientsCapAreRefused) {
   const grpc::Status refused = third->Finish();
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
   EXPECT_THAT(refused.error_message(),
-              HasSubstr("already holds 2 streams on this shard (replay.max_streams_per_client)"));
+              HasSubstr("already holds 2 Insert streams on this shard, all that "
+                        "replay.max_streams_per_client (3) lets Insert calls hold"));
   first->WritesDone();
   EXPECT_TRUE(first->Finish().ok());
   // A place is free again: this stream is served and stores its chunk (the count drops when the

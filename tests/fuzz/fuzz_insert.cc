@@ -24,6 +24,7 @@ TableOptions FuzzTableOptions() {
   TableOptions options;
   options.name = "default";
   options.capacity_steps = 48;  // small, so eviction runs
+  options.max_stream_steps = 24;  // and a stream's own eviction beyond its share
   options.sequence_length = 4;
   options.limiter.min_size_to_sample = 1;  // ratio 0: inserts never wait
   return options;
