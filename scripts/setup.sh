@@ -10,7 +10,7 @@ PACKAGES=(
   prometheus-cpp-dev civetweb libcivetweb-dev
   libtorch-dev libopenblas0-pthread libgoogle-perftools-dev
   libretro-nestopia libretro-gambatte retroarch-dev cc65
-  libzstd-dev zlib1g-dev libpng-dev libgif-dev libcairo2-dev fonts-dejavu-core
+  libzstd-dev zlib1g-dev libpng-dev libgif-dev libcairo2-dev fonts-dejavu-core libssl-dev
   prometheus docker-compose openssl
   clang libclang-rt-14-dev
 )

@@ -1,5 +1,8 @@
 #include "services/security.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -244,9 +247,24 @@ absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::FromConfig(const Securit
                                       std::move(tokens[2]));
 }
 
-Authorizer::Authorizer(std::string actor_token, std::string learner_token, std::string reader_token)
-    : tokens_{std::move(actor_token), std::move(learner_token), std::move(reader_token)} {
-  enabled_ = !tokens_[0].empty() || !tokens_[1].empty() || !tokens_[2].empty();
+std::string Sha256(absl::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
+    DF_LOG(FATAL) << "OpenSSL's SHA-256 failed";
+  }
+  return std::string(reinterpret_cast<const char*>(digest), size);
+}
+
+Authorizer::Authorizer(std::string actor_token, std::string learner_token,
+                       std::string reader_token) {
+  std::string* tokens[3] = {&actor_token, &learner_token, &reader_token};
+  for (int i = 0; i < 3; ++i) {
+    if (tokens[i]->empty()) continue;
+    digests_[i] = Sha256(*tokens[i]);
+    OPENSSL_cleanse(tokens[i]->data(), tokens[i]->size());
+    enabled_ = true;
+  }
 }
 
 grpc::Status Authorizer::Check(const grpc::ServerContextBase& context, absl::string_view method,
@@ -265,10 +283,10 @@ grpc::Status Authorizer::Check(const grpc::ServerContextBase& context, absl::str
         grpc::StatusCode::UNAUTHENTICATED,
         absl::StrCat(method, ": the authorization metadata is not '", kBearerPrefix, "<token>'"));
   }
-  const absl::string_view token = header.substr(sizeof(kBearerPrefix) - 1);
+  const std::string digest = Sha256(header.substr(sizeof(kBearerPrefix) - 1));
   const Role roles[3] = {Role::kActor, Role::kLearner, Role::kReader};
   for (int i = 0; i < 3; ++i) {
-    if (tokens_[i].empty() || !ConstantTimeEquals(token, tokens_[i])) continue;
+    if (digests_[i].empty() || !ConstantTimeEquals(digest, digests_[i])) continue;
     for (Role role : allowed) {
       if (role == roles[i]) return grpc::Status::OK;
     }

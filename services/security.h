@@ -66,7 +66,10 @@ class Authorizer {
   // Reads every role's token file that `config` names. Tokens must be at least 16 characters and
   // distinct per role.
   static absl::StatusOr<std::unique_ptr<Authorizer>> FromConfig(const SecurityConfig& config);
-  // An authorizer with the given tokens ("" = that role has no token and cannot call).
+  // An authorizer with the given tokens ("" = that role has no token and cannot call). It keeps
+  // only their SHA-256 digests, and compares the digest of what a call presents with them in
+  // constant time: neither a token's bytes nor its length show in the time a check takes, and the
+  // tokens are not in the server's memory (or a core dump of it) after start-up.
   Authorizer(std::string actor_token, std::string learner_token, std::string reader_token);
 
   bool enabled() const { return enabled_; }
@@ -79,9 +82,12 @@ class Authorizer {
                      std::initializer_list<Role> allowed) const;
 
  private:
-  std::string tokens_[3];
+  std::string digests_[3];  // SHA-256 of each role's token; empty when the role has none
   bool enabled_ = false;
 };
+
+// The SHA-256 digest of `data`, 32 raw bytes.
+std::string Sha256(absl::string_view data);
 
 // Everything a server needs from `config`: its credentials and its token check.
 struct ServerSecurity {

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "dreamfleet/v1/parameter.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -130,6 +131,15 @@ TEST_F(SecurityTest, TlsWithTokensAdmitsTheAllowedRolesOnly) {
   grpc::Status unknown = CallStatus(port, stranger, "127.0.0.1");
   EXPECT_EQ(unknown.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_THAT(unknown.error_message(), Not(HasSubstr(stranger.token)));
+  // A real token's prefix, or the token with one byte more, is not the token.
+  const std::string actor_token = Client(config, Role::kActor).token;
+  for (const std::string& near :
+       {actor_token.substr(0, actor_token.size() - 1), actor_token + "x"}) {
+    ClientSecurity close = Client(config, Role::kActor);
+    close.token = near;
+    EXPECT_EQ(CallStatus(port, close, "127.0.0.1").error_code(), grpc::StatusCode::UNAUTHENTICATED)
+        << near;
+  }
 
   // Plaintext to a TLS port, and TLS that trusts another CA, never reach the service.
   ClientSecurity plaintext = Client(config, Role::kActor);
@@ -170,6 +180,17 @@ TEST_F(SecurityTest, TokensWorkOverLoopbackPlaintext) {
   EXPECT_EQ(CallStatus(server->started.port, ClientSecurity{}, "127.0.0.1").error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   server->started.server->Shutdown();
+}
+
+// The authorizer keeps digests of the tokens: SHA-256 as FIPS 180-2 defines it.
+TEST(Sha256Test, MatchesTheStandardsTestVectors) {
+  auto hex = [](const std::string& bytes) {
+    std::string out;
+    for (unsigned char c : bytes) out += absl::StrFormat("%02x", c);
+    return out;
+  };
+  EXPECT_EQ(hex(Sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hex(Sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 TEST_F(SecurityTest, WithoutTokenFilesEveryCallIsAdmitted) {
