@@ -69,8 +69,13 @@ GridWorld::GridWorld(const GridWorldOptions& options, int max_steps)
   spec_.image_channels = options.grayscale ? 1 : 3;
   if (options.symbolic) {
     spec_.image_height = spec_.image_width = spec_.image_channels = 0;
-    spec_.vector_size = options.size * options.size * kSymbolicChannels;
-    spec_.vector_grid_channels = kSymbolicChannels;
+    if (options.egocentric) {
+      spec_.vector_size = kViewSize * kViewSize * kEgocentricChannels;
+      spec_.vector_grid_channels = kEgocentricChannels;
+    } else {
+      spec_.vector_size = options.size * options.size * kSymbolicChannels;
+      spec_.vector_grid_channels = kSymbolicChannels;
+    }
   }
   if (options.layout == GridLayout::kDoorKey) {
     spec_.num_actions = 5;
@@ -238,33 +243,60 @@ void GridWorld::Observe(StepBuffer* out) {
   }
 }
 
+namespace {
+
+// The one-hot channels of a cell (GridWorld::kSymbolicChannels' first six); floor is all zeros.
+void EncodeCell(GridWorld::Cell c, float* cell_out) {
+  switch (c) {
+    case GridWorld::Cell::kFloor:
+      break;
+    case GridWorld::Cell::kWall:
+      cell_out[0] = 1.0f;
+      break;
+    case GridWorld::Cell::kGoal:
+      cell_out[1] = 1.0f;
+      break;
+    case GridWorld::Cell::kKey:
+      cell_out[2] = 1.0f;
+      break;
+    case GridWorld::Cell::kDoorLocked:
+      cell_out[3] = 1.0f;
+      break;
+    case GridWorld::Cell::kDoorClosed:
+      cell_out[4] = 1.0f;
+      break;
+    case GridWorld::Cell::kDoorOpen:
+      cell_out[5] = 1.0f;
+      break;
+  }
+}
+
+}  // namespace
+
 void GridWorld::Encode(float* vector) const {
   std::fill(vector, vector + spec_.vector_size, 0.0f);
+  if (options_.egocentric) {
+    Cell view[kViewSize][kViewSize];
+    bool seen[kViewSize][kViewSize];
+    EgocentricView(view, seen);
+    for (int r = 0; r < kViewSize; ++r) {
+      for (int c = 0; c < kViewSize; ++c) {
+        float* cell_out = vector + (r * kViewSize + c) * kEgocentricChannels;
+        if (seen[r][c]) {
+          EncodeCell(view[r][c], cell_out);
+        } else {
+          cell_out[kEgocentricChannels - 1] = 1.0f;
+        }
+      }
+    }
+    float* agent = vector + ((kViewSize - 1) * kViewSize + kViewSize / 2) * kEgocentricChannels;
+    agent[6 + agent_dir_] = 1.0f;
+    if (carrying_key_) agent[10] = 1.0f;
+    return;
+  }
   for (int y = 0; y < size_; ++y) {
     for (int x = 0; x < size_; ++x) {
-      float* cell_out = vector + (y * size_ + x) * kSymbolicChannels;
-      switch (cell(x, y)) {
-        case Cell::kFloor:
-          break;
-        case Cell::kWall:
-          cell_out[0] = 1.0f;
-          break;
-        case Cell::kGoal:
-          cell_out[1] = 1.0f;
-          break;
-        case Cell::kKey:
-          cell_out[2] = 1.0f;
-          break;
-        case Cell::kDoorLocked:
-          cell_out[3] = 1.0f;
-          break;
-        case Cell::kDoorClosed:
-          cell_out[4] = 1.0f;
-          break;
-        case Cell::kDoorOpen:
-          cell_out[5] = 1.0f;
-          break;
-      }
+      EncodeCell(cell(x, y), vector + (y * size_ + x) * kSymbolicChannels);
     }
   }
   float* agent = vector + (agent_y_ * size_ + agent_x_) * kSymbolicChannels;
@@ -348,35 +380,9 @@ void GridWorld::Render(uint8_t* image) {
       }
     }
   } else {
-    // MiniGrid's partial view: 7x7 cells ahead of the agent, rotated so that the agent sits at the
-    // bottom centre facing up; walls and closed doors hide what is behind them.
-    Cell view[kViewSize][kViewSize];  // [row][col]
-    const int right = (agent_dir_ + 1) % 4;
-    for (int r = 0; r < kViewSize; ++r) {
-      for (int c = 0; c < kViewSize; ++c) {
-        const int ahead = kViewSize - 1 - r;
-        const int side = c - kViewSize / 2;
-        const int x = agent_x_ + ahead * kDx[agent_dir_] + side * kDx[right];
-        const int y = agent_y_ + ahead * kDy[agent_dir_] + side * kDy[right];
-        view[r][c] = InGrid(x, y) ? cell(x, y) : Cell::kWall;
-      }
-    }
-    bool seen[kViewSize][kViewSize] = {};
-    seen[kViewSize - 1][kViewSize / 2] = true;
-    for (int r = kViewSize - 1; r >= 0; --r) {
-      // Light spreads sideways along a row and diagonally away from the agent, stopping at
-      // opaque cells (which are themselves visible).
-      for (int c = 0; c < kViewSize - 1; ++c) {
-        if (!seen[r][c] || Opaque(view[r][c])) continue;
-        seen[r][c + 1] = true;
-        if (r > 0) seen[r - 1][c + 1] = seen[r - 1][c] = true;
-      }
-      for (int c = kViewSize - 1; c > 0; --c) {
-        if (!seen[r][c] || Opaque(view[r][c])) continue;
-        seen[r][c - 1] = true;
-        if (r > 0) seen[r - 1][c - 1] = seen[r - 1][c] = true;
-      }
-    }
+    Cell view[kViewSize][kViewSize];
+    bool seen[kViewSize][kViewSize];
+    EgocentricView(view, seen);
     for (int r = 0; r < kViewSize; ++r) {
       for (int c = 0; c < kViewSize; ++c) {
         cell_colors_[r * cols + c] = seen[r][c] ? color_of(view[r][c]) : kUnseenColor;
@@ -397,6 +403,38 @@ void GridWorld::Render(uint8_t* image) {
     DrawAgent(kViewSize - 1, kViewSize / 2, 3, image);
   } else {
     DrawAgent(agent_y_, agent_x_, agent_dir_, image);
+  }
+}
+
+void GridWorld::EgocentricView(Cell view[kViewSize][kViewSize],
+                               bool seen[kViewSize][kViewSize]) const {
+  const int right = (agent_dir_ + 1) % 4;
+  for (int r = 0; r < kViewSize; ++r) {
+    for (int c = 0; c < kViewSize; ++c) {
+      const int ahead = kViewSize - 1 - r;
+      const int side = c - kViewSize / 2;
+      const int x = agent_x_ + ahead * kDx[agent_dir_] + side * kDx[right];
+      const int y = agent_y_ + ahead * kDy[agent_dir_] + side * kDy[right];
+      view[r][c] = InGrid(x, y) ? cell(x, y) : Cell::kWall;
+    }
+  }
+  for (int r = 0; r < kViewSize; ++r) {
+    for (int c = 0; c < kViewSize; ++c) seen[r][c] = false;
+  }
+  seen[kViewSize - 1][kViewSize / 2] = true;
+  for (int r = kViewSize - 1; r >= 0; --r) {
+    // Light spreads sideways along a row and diagonally away from the agent, stopping at
+    // opaque cells (which are themselves visible).
+    for (int c = 0; c < kViewSize - 1; ++c) {
+      if (!seen[r][c] || Opaque(view[r][c])) continue;
+      seen[r][c + 1] = true;
+      if (r > 0) seen[r - 1][c + 1] = seen[r - 1][c] = true;
+    }
+    for (int c = kViewSize - 1; c > 0; --c) {
+      if (!seen[r][c] || Opaque(view[r][c])) continue;
+      seen[r][c - 1] = true;
+      if (r > 0) seen[r - 1][c - 1] = seen[r - 1][c] = true;
+    }
   }
 }
 

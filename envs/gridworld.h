@@ -39,7 +39,8 @@ struct GridWorldOptions {
   bool grayscale = false;
   bool egocentric = false;  // render MiniGrid's 7x7 agent-centred view instead of the whole grid
   // No image: the observation is the whole grid as one-hot cells in `vector` (MiniGrid's symbolic
-  // encoding, fully observed), size * size * kSymbolicChannels floats.
+  // encoding, fully observed), size * size * kSymbolicChannels floats; with `egocentric`, the 7x7
+  // view as one-hot cells, kViewSize * kViewSize * kEgocentricChannels floats.
   bool symbolic = false;
 };
 
@@ -51,6 +52,10 @@ class GridWorld : public Environment {
   // Symbolic cell channels: wall, goal, key, locked door, closed door, open door, agent facing
   // right/down/left/up, agent carrying the key. An empty floor cell is all zeros.
   static constexpr int kSymbolicChannels = 11;
+  // Symbolic egocentric view (agent at the bottom centre facing up, as MiniGrid draws it): the
+  // same 11 channels, the direction ones holding the agent's compass direction at its own cell,
+  // and a 12th marking cells the agent cannot see (occluded, or outside the grid).
+  static constexpr int kEgocentricChannels = 12;
 
   static absl::StatusOr<std::unique_ptr<GridWorld>> Create(const GridWorldOptions& options);
   // MiniGrid's default time limit for a layout and size.
@@ -91,6 +96,10 @@ class GridWorld : public Environment {
   void PlaceRandomly(int x0, int y0, int w, int h, int* x, int* y);
   void Set(int x, int y, Cell c) { grid_[y * size_ + x] = c; }
   bool InGrid(int x, int y) const { return x >= 0 && y >= 0 && x < size_ && y < size_; }
+  // MiniGrid's partial view: the 7x7 cells ahead of the agent, [row][col], rotated so that the
+  // agent sits at the bottom centre facing up, and which of them it sees (walls and closed doors
+  // hide what is behind them).
+  void EgocentricView(Cell view[kViewSize][kViewSize], bool seen[kViewSize][kViewSize]) const;
   void Render(uint8_t* image);
   void Encode(float* vector) const;
   void Observe(StepBuffer* out);

@@ -399,6 +399,54 @@ TEST(GridWorldTest, SymbolicViewEncodesEveryCellAndTheAgentWithoutAnImage) {
   EXPECT_EQ(at(x, y, 6 + (dir + 1) % 4), 1.0f);
 }
 
+// env.view = symbolic_egocentric: MiniGrid's 7x7 view as one-hot cells, the agent at the bottom
+// centre with its compass direction, a channel for what it cannot see.
+TEST(GridWorldTest, SymbolicEgocentricViewEncodesTheCellsAheadOfTheAgent) {
+  EnvOptions o;
+  o.name = "grid_empty_5x5";
+  o.view = "symbolic_egocentric";
+  auto made = MakeEnvironment(o);
+  ASSERT_TRUE(made.ok()) << made.status();
+  std::unique_ptr<Environment> env = *std::move(made);
+  constexpr int kV = GridWorld::kViewSize, kC = GridWorld::kEgocentricChannels;
+  ASSERT_EQ(env->spec().vector_size, kV * kV * kC);
+  EXPECT_EQ(env->spec().vector_grid_channels, kC);
+  EXPECT_EQ(env->spec().image_bytes(), 0);
+  std::vector<float> vec(env->spec().vector_size, -1.0f);
+  StepBuffer b;
+  b.vector = vec.data();
+  ASSERT_TRUE(env->Reset(0, &b).ok());  // agent at (1, 1) facing right, goal at (3, 3)
+  auto at = [&](int row, int col, int channel) { return vec[(row * kV + col) * kC + channel]; };
+  int ones = 0;
+  for (float v : vec) {
+    ASSERT_TRUE(v == 0.0f || v == 1.0f) << v;
+    ones += v == 1.0f;
+  }
+  EXPECT_EQ(at(6, 3, 6 + 0), 1.0f);  // the agent's cell: facing right (east)
+  EXPECT_EQ(at(5, 3, 0) + at(5, 3, 11), 0.0f) << "the floor ahead is seen and empty";
+  EXPECT_EQ(at(3, 3, 0), 1.0f) << "the outer wall three cells ahead";
+  EXPECT_EQ(at(2, 3, 11), 1.0f) << "behind the wall: unseen";
+  EXPECT_EQ(at(6, 2, 0), 1.0f) << "the wall to the agent's left (north)";
+  EXPECT_EQ(at(4, 5, 1), 1.0f) << "the goal: two ahead, two to the right";
+  int seen = 0;
+  for (int r = 0; r < kV; ++r) {
+    for (int c = 0; c < kV; ++c) seen += at(r, c, 11) == 0.0f;
+  }
+  // It sees a 5x4 patch: the wall row three ahead (5 cells) and the side walls of the three rows
+  // before it (6).
+  EXPECT_EQ(seen, 20);
+  EXPECT_EQ(ones, (kV * kV - seen) + 1 + 1 + 11)
+      << "unseen cells, the agent, the goal and the walls it sees";
+
+  // One step forward brings the goal one row closer; a right turn faces south.
+  ASSERT_TRUE(env->Step(GridWorld::kForward, &b).ok());
+  EXPECT_EQ(at(5, 5, 1), 1.0f);
+  EXPECT_EQ(at(4, 5, 1), 0.0f);
+  ASSERT_TRUE(env->Step(GridWorld::kRight, &b).ok());
+  EXPECT_EQ(at(6, 3, 6 + 1), 1.0f);
+  EXPECT_EQ(at(6, 3, 6 + 0), 0.0f);
+}
+
 TEST(GridWorldTest, SymbolicEmptyGridReachesTheGoalLikeTheImageView) {
   auto env = MakeSymbolic("grid_empty_5x5");
   ASSERT_NE(env, nullptr);

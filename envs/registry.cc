@@ -43,10 +43,13 @@ EnvFactory Grid(GridLayout layout, int size) {
       g.egocentric = true;
     } else if (o.view == "symbolic") {
       g.symbolic = true;
+    } else if (o.view == "symbolic_egocentric") {
+      g.symbolic = true;
+      g.egocentric = true;
     } else if (o.view != "full" && !o.view.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("view \"", o.view, "\" for \"", o.name,
-                       "\" is not \"full\", \"egocentric\" or \"symbolic\""));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "view \"", o.view, "\" for \"", o.name,
+          "\" is not \"full\", \"egocentric\", \"symbolic\" or \"symbolic_egocentric\""));
     }
     ASSIGN_OR_RETURN(std::unique_ptr<GridWorld> env, GridWorld::Create(g));
     return std::unique_ptr<Environment>(std::move(env));

@@ -83,7 +83,8 @@ TEST(RegistryTest, OptionsReachTheEnv) {
   o.view = "sideways";
   EXPECT_EQ(MakeEnvironment(o).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(MakeEnvironment(o).status().message()),
-              testing::HasSubstr("is not \"full\", \"egocentric\" or \"symbolic\""));
+              testing::HasSubstr(
+                  "is not \"full\", \"egocentric\", \"symbolic\" or \"symbolic_egocentric\""));
   o.view = "egocentric";
   EXPECT_TRUE(MakeEnvironment(o).ok());
   o.view = "symbolic";

@@ -285,10 +285,12 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Str("env.rom", &c->env.rom, {}, "Emulators: ROM file (your own copy for commercial games)."),
       Str("env.core", &c->env.core, {},
           "Emulators: libretro core .so; \"\" = the Debian core for the console."),
-      Str("env.view", &c->env.view, {"full", "egocentric", "symbolic"},
-          "Gridworlds: full grid image, MiniGrid's 7x7 egocentric view, or symbolic (the whole "
-          "grid as one-hot cells in a vector, no image). MinAtar games: full (image) or symbolic "
-          "(the 10x10xC channel grid as a vector, as MinAtar's baselines observe it)."),
+      Str("env.view", &c->env.view, {"full", "egocentric", "symbolic", "symbolic_egocentric"},
+          "Gridworlds: full grid image, MiniGrid's 7x7 egocentric view, symbolic (the whole "
+          "grid as one-hot cells in a vector, no image), or symbolic_egocentric (MiniGrid's "
+          "7x7 egocentric view as one-hot cells in a vector, with the agent's compass direction "
+          "and what it cannot see). MinAtar games: full (image) or symbolic (the 10x10xC channel "
+          "grid as a vector, as MinAtar's baselines observe it)."),
 
       Int("actor.count", &c->actor.count, 1, 4096, "Actor processes `dreamfleet up` launches."),
       Int("actor.envs_per_actor", &c->actor.envs_per_actor, 1, 1024,
