@@ -347,11 +347,12 @@ TEST(GridWorldTest, GrayscaleAndImageSizeAreConfigurable) {
   EXPECT_EQ(image[goal_centre * 32 + goal_centre], Luma(GridWorld::kGoalColor));
 }
 
-// A registry gridworld with env.view = symbolic.
-std::unique_ptr<Environment> MakeSymbolic(const std::string& name) {
+// A registry gridworld with env.view = `view`.
+std::unique_ptr<Environment> MakeSymbolic(const std::string& name,
+                                          const std::string& view = "symbolic") {
   EnvOptions o;
   o.name = name;
-  o.view = "symbolic";
+  o.view = view;
   auto env = MakeEnvironment(o);
   EXPECT_TRUE(env.ok()) << env.status();
   return env.ok() ? *std::move(env) : nullptr;
@@ -402,12 +403,8 @@ TEST(GridWorldTest, SymbolicViewEncodesEveryCellAndTheAgentWithoutAnImage) {
 // env.view = symbolic_egocentric: MiniGrid's 7x7 view as one-hot cells, the agent at the bottom
 // centre with its compass direction, a channel for what it cannot see.
 TEST(GridWorldTest, SymbolicEgocentricViewEncodesTheCellsAheadOfTheAgent) {
-  EnvOptions o;
-  o.name = "grid_empty_5x5";
-  o.view = "symbolic_egocentric";
-  auto made = MakeEnvironment(o);
-  ASSERT_TRUE(made.ok()) << made.status();
-  std::unique_ptr<Environment> env = *std::move(made);
+  std::unique_ptr<Environment> env = MakeSymbolic("grid_empty_5x5", "symbolic_egocentric");
+  ASSERT_NE(env, nullptr);
   constexpr int kV = GridWorld::kViewSize, kC = GridWorld::kEgocentricChannels;
   ASSERT_EQ(env->spec().vector_size, kV * kV * kC);
   EXPECT_EQ(env->spec().vector_grid_channels, kC);
