@@ -125,46 +125,40 @@ grpc::Status ReplayServiceImpl::OpenStream(absl::string_view method,
   const std::string client =
       options_.max_streams_per_client > 0 ? ClientAddress(context) : std::string();
   absl::MutexLock lock(&streams_mu_);
-  if (options_.max_streams > 0) {
-    const int64_t places = services::InsertStreamPlaces(options_.max_streams);
-    if (open_.calls >= options_.max_streams) {
-      return Reject(absl::UnavailableError(
-                        absl::StrCat(method, " refused: this shard already serves ", open_.calls,
-                                     " streams (replay.max_streams ", options_.max_streams,
-                                     "); retry later or raise the limit")),
-                    "too_many_streams");
-    }
-    if (insert && open_.inserts >= places) {
+  // The refusal when this call would pass `cap` (config key `key`), with `held` open already by
+  // `holder` ("this shard already serves", "client ... already holds"); OK when it fits.
+  auto check_cap = [&](const OpenCount& held, int64_t cap, absl::string_view key,
+                       absl::string_view holder, absl::string_view where,
+                       absl::string_view reason) -> grpc::Status {
+    if (held.calls >= cap) {
       return Reject(absl::UnavailableError(absl::StrCat(
-                        "Insert refused: this shard already serves ", open_.inserts,
-                        " Insert streams, all that replay.max_streams (", options_.max_streams,
+                        method, " refused: ", holder, " ", held.calls, " streams", where, " (", key,
+                        " ", cap, "); retry later or raise the limit")),
+                    std::string(reason));
+    }
+    if (insert && held.inserts >= services::InsertStreamPlaces(cap)) {
+      return Reject(absl::UnavailableError(absl::StrCat(
+                        "Insert refused: ", holder, " ", held.inserts, " Insert streams", where,
+                        ", all that ", key, " (", cap,
                         ") lets Insert calls hold (the rest stay free for Sample and readers); "
                         "retry later or raise the limit")),
-                    "too_many_streams");
+                    std::string(reason));
     }
+    return grpc::Status::OK;
+  };
+  if (options_.max_streams > 0) {
+    grpc::Status fits = check_cap(open_, options_.max_streams, "replay.max_streams",
+                                  "this shard already serves", "", "too_many_streams");
+    if (!fits.ok()) return fits;
   }
   if (options_.max_streams_per_client > 0) {
-    const int64_t places = services::InsertStreamPlaces(options_.max_streams_per_client);
     auto it = client_streams_.find(client);
-    const OpenCount held = it == client_streams_.end() ? OpenCount() : it->second;
-    if (held.calls >= options_.max_streams_per_client) {
-      return Reject(
-          absl::UnavailableError(absl::StrCat(
-              method, " refused: client ", services::QuoteClientText(client), " already holds ",
-              held.calls, " streams on this shard (replay.max_streams_per_client ",
-              options_.max_streams_per_client, "); retry later or raise the limit")),
-          "too_many_client_streams");
-    }
-    if (insert && held.inserts >= places) {
-      return Reject(absl::UnavailableError(absl::StrCat(
-                        "Insert refused: client ", services::QuoteClientText(client),
-                        " already holds ", held.inserts,
-                        " Insert streams on this shard, all that replay.max_streams_per_client (",
-                        options_.max_streams_per_client,
-                        ") lets Insert calls hold (the rest stay free for Sample and readers); "
-                        "retry later or raise the limit")),
-                    "too_many_client_streams");
-    }
+    grpc::Status fits =
+        check_cap(it == client_streams_.end() ? OpenCount() : it->second,
+                  options_.max_streams_per_client, "replay.max_streams_per_client",
+                  absl::StrCat("client ", services::QuoteClientText(client), " already holds"),
+                  " on this shard", "too_many_client_streams");
+    if (!fits.ok()) return fits;
     OpenCount& count = client_streams_[client];
     ++count.calls;
     if (insert) ++count.inserts;
