@@ -1,10 +1,12 @@
-// bench_learner: DreamerV3 update speed of dreamfleet_learner on random 64x64 image batches.
+// bench_learner: DreamerV3 update speed of dreamfleet_learner on random 64x64 image batches (or,
+// with --vector=N, on N-float vector observations such as the symbolic MinAtar grids).
 // Prints updates/s and ms per update split into the world-model part (forward + backward) and the
 // actor-critic part (imagination, actor/critic/replay-value losses, backward, LaProp step), per
 // preset; and, with --decoder, the image decoder alone for both upsampling variants.
 //
 //   bench_learner [--presets=debug,1m,12m] [--batch=16] [--length=64] [--updates=5]
 //                 [--warmup=1] [--threads=0] [--cnn=strided|official] [--decoder] [--profile=N]
+//                 [--vector=N] [--actions=4]
 //
 // --profile=N records the timed updates with LibTorch's profiler and prints the N operators with
 // the most self time (time in the operator minus the operators it called), to see what to optimise.
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "dreamer/agent_config.h"
 #include "dreamer/batch.h"
@@ -51,6 +54,8 @@ struct Flags {
   bool decoder = false;
   bool channels_last = true;
   int64_t profile = 0;  // top operators to print; 0 = no profiling
+  int64_t vector = 0;   // > 0: a vector observation of this size instead of the image
+  int64_t actions = 4;
 };
 
 // CPU time of this process (all threads): much less distorted by other load than wall time.
@@ -84,13 +89,18 @@ bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
   command_line.AddBool("channels-last", &f->channels_last, "channels-last image tensors");
   command_line.AddBool("decoder", &f->decoder, "time the image decoder alone");
   command_line.AddInt("profile", &f->profile, "print the top N operators (0 = no profiling)");
+  command_line.AddInt("vector", &f->vector,
+                      "observe a vector of this size instead of the 64x64x3 image (0 = image; "
+                      "400 = MinAtar's 10x10x4 grid as env.view: symbolic gives it)");
+  command_line.AddInt("actions", &f->actions, "discrete actions");
   if (!dreamfleet::services::ParseCommandLineOrExit(command_line, argc, argv, exit_code)) {
     return false;
   }
   f->presets = absl::StrSplit(f->preset_list, ',', absl::SkipEmpty());
-  if (f->batch < 1 || f->length < 2 || f->updates < 1 || f->warmup < 0 || f->profile < 0) {
+  if (f->batch < 1 || f->length < 2 || f->updates < 1 || f->warmup < 0 || f->profile < 0 ||
+      f->vector < 0 || f->actions < 1) {
     std::cerr << "need --batch >= 1, --length >= 2, --updates >= 1, --warmup >= 0, "
-                 "--profile >= 0\n";
+                 "--profile >= 0, --vector >= 0, --actions >= 1\n";
     *exit_code = 2;
     return false;
   }
@@ -179,10 +189,13 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   if (!ParseFlags(argc, argv, &f, &exit_code)) return exit_code;
   dd::SetComputeThreads(static_cast<int>(f.threads));
-  std::printf("torch threads=%d mkldnn=%d batch=%lldx%lld cnn=%s upsample=%s channels_last=%d\n",
-              at::get_num_threads(), static_cast<int>(at::hasMKLDNN()),
-              static_cast<long long>(f.batch), static_cast<long long>(f.length), f.cnn.c_str(),
-              f.upsample.c_str(), static_cast<int>(f.channels_last));
+  std::printf(
+      "torch threads=%d mkldnn=%d batch=%lldx%lld %s cnn=%s upsample=%s channels_last=%d "
+      "actions=%lld\n",
+      at::get_num_threads(), static_cast<int>(at::hasMKLDNN()), static_cast<long long>(f.batch),
+      static_cast<long long>(f.length),
+      f.vector > 0 ? absl::StrCat("vector=", f.vector).c_str() : "image=64x64x3", f.cnn.c_str(),
+      f.upsample.c_str(), static_cast<int>(f.channels_last), static_cast<long long>(f.actions));
   if (f.decoder) {
     BenchDecoder(f);
     return 0;
@@ -197,7 +210,11 @@ int main(int argc, char** argv) {
       return 2;
     }
     if (ref) c.deter = 256;
-    c.num_actions = 4;
+    c.num_actions = static_cast<int>(f.actions);
+    if (f.vector > 0) {
+      c.image_channels = 0;
+      c.vector_size = static_cast<int>(f.vector);
+    }
     c.batch_size = static_cast<int>(f.batch);
     c.batch_length = static_cast<int>(f.length);
     c.cnn = f.cnn;
