@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "absl/time/time.h"
 #include "deploy/cluster_status.h"
 #include "deploy/process_supervisor.h"
+#include "services/checkpoint_layout.h"
 #include "services/command_line.h"
 #include "services/config.h"
 #include "services/durable_file.h"
@@ -454,44 +456,40 @@ absl::StatusOr<std::string> PrepareResumeFromBest(const std::string& run_dir,
   std::error_code error;
   const fs::path run = fs::path(run_dir);
   const fs::path best = run / "best";
-  // The learner's BestAgent writes a checkpoint directory there: ckpt-<n>/ and `latest` naming it.
-  std::string name;
-  {
-    std::ifstream latest(best / "latest");
-    latest >> name;
-  }
-  if (name.rfind("ckpt-", 0) != 0 || !fs::is_directory(best / name, error)) {
+  // The learner's BestAgent writes a checkpoint directory there (services/checkpoint_layout.h).
+  absl::StatusOr<std::string> best_dir = services::LatestCheckpointDir(best.string());
+  if (absl::IsNotFound(best_dir.status()) ||
+      (best_dir.ok() && !fs::is_directory(*best_dir, error))) {
     return absl::NotFoundError(absl::StrCat(
         "no best agent in ", best.string(),
         ": the learner keeps one once it has evaluated (learner.eval_every_updates > 0)"));
   }
+  if (!best_dir.ok()) return best_dir.status();
+  const std::string name = fs::path(*best_dir).filename().string();
   // The copy is named by the agent's update count, as the learner names its own checkpoints, so
   // the learner's next checkpoints sort after it.
   std::string target = name;
-  {
-    std::ifstream counters(best / name / "counters.txt");
-    std::string key;
-    int64_t value = 0;
-    while (counters >> key >> value) {
-      if (key == "updates") target = absl::StrCat("ckpt-", value);
-    }
+  if (absl::StatusOr<std::map<std::string, int64_t>> counters =
+          services::ReadCheckpointCounters(*best_dir);
+      counters.ok() && counters->count("updates")) {
+    target = services::CheckpointName(counters->at("updates"));
   }
   // Copy first, beside; then move the old checkpoints aside and the copy into place.
   const fs::path learner = run / "learner";
   const fs::path staging = run / "learner.from-best.tmp";
   fs::remove_all(staging, error);
   fs::create_directories(staging, error);
-  if (!error) fs::copy(best / name, staging / target, fs::copy_options::recursive, error);
+  if (!error) fs::copy(*best_dir, staging / target, fs::copy_options::recursive, error);
+  std::string why = error ? error.message() : std::string();
   if (!error) {
-    std::ofstream latest(staging / "latest");
-    latest << target << "\n";
-    if (!latest.flush()) error = std::make_error_code(std::errc::io_error);
+    if (absl::Status pointed = services::PointLatestAt(staging.string(), target); !pointed.ok()) {
+      why = std::string(pointed.message());
+    }
   }
-  if (error) {
-    const std::string why = error.message();
+  if (!why.empty()) {
     fs::remove_all(staging, error);
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot copy ", (best / name).string(), " to ", staging.string(), ": ", why));
+        absl::StrCat("cannot copy ", *best_dir, " to ", staging.string(), ": ", why));
   }
   if (fs::exists(learner, error)) {
     const std::string stamp = absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::LocalTimeZone());
@@ -501,10 +499,10 @@ absl::StatusOr<std::string> PrepareResumeFromBest(const std::string& run_dir,
     }
     fs::rename(learner, aside, error);
     if (error) {
-      const std::string why = error.message();
+      const std::string reason = error.message();
       fs::remove_all(staging, error);
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot move ", learner.string(), " aside to ", aside.string(), ": ", why));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot move ", learner.string(), " aside to ", aside.string(), ": ", reason));
     }
     *moved_to = aside.string();
   }

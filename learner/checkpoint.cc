@@ -28,17 +28,17 @@ namespace dreamfleet::learner {
 namespace {
 
 namespace fs = std::filesystem;
-using services::ReplaceFileDurably;
 using services::SyncDirectory;
 using services::WriteFileDurably;
 
 constexpr char kManifest[] = "MANIFEST";
 constexpr char kManifestHeader[] = "dreamfleet-checkpoint v1";
-constexpr char kLatest[] = "latest";
-constexpr char kPrefix[] = "ckpt-";
-constexpr char kTmpSuffix[] = ".tmp";
+using services::CheckpointName;
+using services::ParseCheckpointName;
+constexpr const char* kPrefix = services::kCheckpointPrefix;
+constexpr const char* kTmpSuffix = services::kCheckpointTmpSuffix;
 constexpr char kTensorsFile[] = "tensors.pt";
-constexpr char kCountersFile[] = "counters.txt";
+constexpr const char* kCountersFile = services::kCheckpointCountersFile;
 constexpr char kConfigFile[] = "config.yaml";
 constexpr char kModulePrefix[] = "module-";
 constexpr char kOptimizerPrefix[] = "optimizer-";
@@ -69,20 +69,6 @@ bool IsTokenSafe(const std::string& name) {
   return !name.empty() && std::none_of(name.begin(), name.end(), [](char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
   });
-}
-
-std::string CheckpointName(int64_t step) { return absl::StrCat(kPrefix, step); }
-
-// Parses "ckpt-<step>" (no suffix) into its step.
-bool ParseCheckpointName(const std::string& name, int64_t* step) {
-  absl::string_view rest = name;
-  if (!absl::ConsumePrefix(&rest, kPrefix)) return false;
-  if (rest.empty() || !std::all_of(rest.begin(), rest.end(), [](char c) {
-        return c >= '0' && c <= '9';
-      })) {
-    return false;
-  }
-  return absl::SimpleAtoi(rest, step);
 }
 
 std::string PickleNamedTensors(const std::map<std::string, torch::Tensor>& tensors) {
@@ -231,7 +217,7 @@ absl::Status WriteCheckpoint(const std::string& dir, int64_t step,
     return ErrnoError(absl::StrCat("cannot rename ", tmp_dir, " to"), final_dir);
   }
   RETURN_IF_ERROR(SyncDirectory(dir));
-  RETURN_IF_ERROR(ReplaceFileDurably((fs::path(dir) / kLatest).string(), name + "\n"));
+  RETURN_IF_ERROR(services::PointLatestAt(dir, name));
 
   if (options.keep_last > 0) {
     ASSIGN_OR_RETURN(std::vector<int64_t> steps, ListCheckpoints(dir));
@@ -353,15 +339,7 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
       ASSIGN_OR_RETURN(auto tensors, UnpickleNamedTensors(*data, file_path));
       ckpt.tensors_ = std::move(tensors);
     } else if (file == kCountersFile) {
-      for (absl::string_view line : absl::StrSplit(*data, '\n', absl::SkipEmpty())) {
-        std::vector<std::string> fields = absl::StrSplit(line, ' ');
-        int64_t value = 0;
-        if (fields.size() != 2 || !absl::SimpleAtoi(fields[1], &value)) {
-          return absl::DataLossError(
-              absl::StrCat(file_path, ": malformed counter line \"", line, "\""));
-        }
-        ckpt.counters_[fields[0]] = value;
-      }
+      ASSIGN_OR_RETURN(ckpt.counters_, services::ParseCheckpointCounters(*data, file_path));
     } else if (file == kConfigFile) {
       ckpt.config_text_ = *std::move(data);
     }
@@ -374,61 +352,9 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
   return ckpt;
 }
 
-absl::Status RemoveCheckpoints(const std::string& dir) {
-  std::error_code ec;
-  std::vector<fs::path> doomed;
-  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    std::string base = name;
-    if (absl::EndsWith(base, kTmpSuffix)) base.resize(base.size() - strlen(kTmpSuffix));
-    int64_t step = 0;
-    if (base == kLatest || ParseCheckpointName(base, &step)) doomed.push_back(entry.path());
-  }
-  if (ec && ec != std::errc::no_such_file_or_directory) {
-    return absl::InternalError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
-  }
-  for (const fs::path& path : doomed) {
-    fs::remove_all(path, ec);
-    if (ec)
-      return absl::InternalError(absl::StrCat("cannot remove ", path.string(), ": ", ec.message()));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<int64_t>> ListCheckpoints(const std::string& dir) {
-  std::vector<int64_t> steps;
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) return absl::NotFoundError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
-  for (const fs::directory_entry& entry : it) {
-    int64_t step = 0;
-    if (entry.is_directory(ec) && ParseCheckpointName(entry.path().filename().string(), &step)) {
-      steps.push_back(step);
-    }
-  }
-  std::sort(steps.begin(), steps.end());
-  return steps;
-}
-
 absl::StatusOr<LoadedCheckpoint> LoadLatestCheckpoint(const std::string& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    return absl::NotFoundError(absl::StrCat("no checkpoint directory ", dir));
-  }
-  const std::string latest = (fs::path(dir) / kLatest).string();
-  if (fs::exists(latest, ec)) {
-    ASSIGN_OR_RETURN(std::string text, ReadFile(latest));
-    std::string name(absl::StripAsciiWhitespace(text));
-    int64_t step = 0;
-    if (!ParseCheckpointName(name, &step)) {
-      return absl::DataLossError(
-          absl::StrCat(latest, " holds \"", name, "\", not ", kPrefix, "<step>"));
-    }
-    return LoadCheckpoint((fs::path(dir) / name).string());
-  }
-  ASSIGN_OR_RETURN(std::vector<int64_t> steps, ListCheckpoints(dir));
-  if (steps.empty()) return absl::NotFoundError(absl::StrCat("no checkpoint in ", dir));
-  return LoadCheckpoint((fs::path(dir) / CheckpointName(steps.back())).string());
+  ASSIGN_OR_RETURN(std::string path, services::LatestCheckpointDir(dir));
+  return LoadCheckpoint(path);
 }
 
 }  // namespace dreamfleet::learner

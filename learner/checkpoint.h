@@ -30,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "services/checkpoint_layout.h"
 
 namespace dreamfleet::learner {
 
@@ -99,12 +100,10 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path);
 // holds no checkpoint (a fresh run); other errors name the broken file.
 absl::StatusOr<LoadedCheckpoint> LoadLatestCheckpoint(const std::string& dir);
 
-// Removes every checkpoint of <dir> (ckpt-<step>, their .tmp leftovers and `latest`) and nothing
-// else; a missing <dir> is not an error.
-absl::Status RemoveCheckpoints(const std::string& dir);
-
-// Steps of the complete checkpoints in <dir>, ascending (.tmp dirs excluded).
-absl::StatusOr<std::vector<int64_t>> ListCheckpoints(const std::string& dir);
+// The directory layout without LibTorch (services/checkpoint_layout.h): removing every
+// checkpoint of a directory and listing the complete ones.
+using services::ListCheckpoints;
+using services::RemoveCheckpoints;
 
 }  // namespace dreamfleet::learner
 
