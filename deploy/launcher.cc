@@ -480,13 +480,15 @@ absl::StatusOr<std::string> PrepareResumeFromBest(const std::string& run_dir,
   fs::remove_all(staging, error);
   fs::create_directories(staging, error);
   if (!error) fs::copy(*best_dir, staging / target, fs::copy_options::recursive, error);
-  std::string why = error ? error.message() : std::string();
-  if (!error) {
+  bool failed = static_cast<bool>(error);
+  std::string why = error.message();
+  if (!failed) {
     if (absl::Status pointed = services::PointLatestAt(staging.string(), target); !pointed.ok()) {
-      why = std::string(pointed.message());
+      failed = true;
+      why = pointed.ToString();
     }
   }
-  if (!why.empty()) {
+  if (failed) {
     fs::remove_all(staging, error);
     return absl::FailedPreconditionError(
         absl::StrCat("cannot copy ", *best_dir, " to ", staging.string(), ": ", why));
@@ -511,6 +513,9 @@ absl::StatusOr<std::string> PrepareResumeFromBest(const std::string& run_dir,
     return absl::FailedPreconditionError(absl::StrCat("cannot move ", staging.string(), " to ",
                                                       learner.string(), ": ", error.message()));
   }
+  // The renames survive a crash; the copied files themselves are not fsynced (the old checkpoints
+  // stay aside, whole, to go back to).
+  if (absl::Status synced = services::SyncDirectory(run.string()); !synced.ok()) return synced;
   return (learner / target).string();
 }
 

@@ -52,9 +52,10 @@ absl::StatusOr<std::string> LatestCheckpointDir(const std::string& dir) {
   const fs::path latest = fs::path(dir) / kCheckpointLatestFile;
   if (fs::exists(latest, ec)) {
     std::ifstream in(latest);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", latest.string()));
     std::ostringstream text;
     text << in.rdbuf();
-    if (!in) return absl::DataLossError(absl::StrCat("cannot read ", latest.string()));
+    if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", latest.string()));
     const std::string name(absl::StripAsciiWhitespace(text.str()));
     int64_t step = 0;
     if (!ParseCheckpointName(name, &step)) {

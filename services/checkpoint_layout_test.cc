@@ -1,8 +1,10 @@
 #include "services/checkpoint_layout.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -29,9 +31,15 @@ fs::path CheckpointDirWith(const std::string& name, std::initializer_list<int64_
 TEST(CheckpointLayoutTest, LatestIsWhatTheLatestFileNamesElseTheHighestCompleteStep) {
   const fs::path dir = CheckpointDirWith("layout_latest", {5, 40, 300});
   fs::create_directories(dir / "ckpt-900.tmp");  // being written: never the latest
-  EXPECT_EQ(*LatestCheckpointDir(dir.string()), (dir / "ckpt-300").string());
+  absl::StatusOr<std::string> latest = LatestCheckpointDir(dir.string());
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(*latest, (dir / "ckpt-300").string());
   ASSERT_TRUE(PointLatestAt(dir.string(), "ckpt-40").ok());
-  EXPECT_EQ(*LatestCheckpointDir(dir.string()), (dir / "ckpt-40").string());
+  latest = LatestCheckpointDir(dir.string());
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(*latest, (dir / "ckpt-40").string());
+  std::ofstream(dir / kCheckpointLatestFile) << "";  // emptied
+  EXPECT_TRUE(absl::IsDataLoss(LatestCheckpointDir(dir.string()).status()));
   std::ofstream(dir / kCheckpointLatestFile) << "ckpt-4x\n";
   absl::StatusOr<std::string> broken = LatestCheckpointDir(dir.string());
   EXPECT_TRUE(absl::IsDataLoss(broken.status())) << broken.status();
@@ -55,7 +63,24 @@ TEST(CheckpointLayoutTest, CountersAreNameValueLinesAndAMalformedOneNamesTheFile
   EXPECT_TRUE(absl::IsNotFound(ReadCheckpointCounters((dir / "ckpt-8").string()).status()));
 }
 
-TEST(CheckpointLayoutTest, NamesRoundTripAndOnlyDigitsAreASteps) {
+TEST(CheckpointLayoutTest, ListAndRemoveTakeOnlyCheckpoints) {
+  const fs::path dir = CheckpointDirWith("layout_remove", {3, 12});
+  fs::create_directories(dir / "ckpt-20.tmp");
+  fs::create_directories(dir / "best");
+  std::ofstream(dir / "notes.txt") << "mine\n";
+  ASSERT_TRUE(PointLatestAt(dir.string(), "ckpt-12").ok());
+  absl::StatusOr<std::vector<int64_t>> steps = ListCheckpoints(dir.string());
+  ASSERT_TRUE(steps.ok()) << steps.status();
+  EXPECT_EQ(*steps, (std::vector<int64_t>{3, 12}));
+  ASSERT_TRUE(RemoveCheckpoints(dir.string()).ok());
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(dir)) left.push_back(entry.path().filename());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"best", "notes.txt"}));
+  EXPECT_TRUE(RemoveCheckpoints((dir / "absent").string()).ok());
+}
+
+TEST(CheckpointLayoutTest, NamesRoundTripAndOnlyDigitsMakeAStep) {
   int64_t step = 0;
   EXPECT_TRUE(ParseCheckpointName(CheckpointName(1234), &step));
   EXPECT_EQ(step, 1234);
