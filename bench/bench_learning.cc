@@ -220,7 +220,8 @@ absl::StatusOr<bool> RunSeedViaUp(const bench::LearningTask& task, const Flags& 
   }
   const std::string csv = run_dir + "/progress.csv";
   // The levels go in first; `up` appends its rows below them.
-  RETURN_IF_ERROR(services::CurveWriter::Open(csv, Levels(task, random_score)).status());
+  RETURN_IF_ERROR(
+      services::CurveWriter::Open(csv, Levels(task, random_score), task.metric).status());
   std::vector<std::string> args = {dreamfleet, "up", "--config",
                                    ResolveConfig(task.config, flags.suite)};
   std::vector<std::string> sets = SeedOverrides(task, flags, seed);
@@ -323,7 +324,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
     return true;
   }
   ASSIGN_OR_RETURN(services::CurveWriter writer,
-                   services::CurveWriter::Open(csv, Levels(task, random_score)));
+                   services::CurveWriter::Open(csv, Levels(task, random_score), task.metric));
   const auto& spec = trainer->spec();
   std::printf(
       "[%s seed %lld] %s: %lld env steps, %d envs, obs image %dx%dx%d vector %d, %d actions, "

@@ -11,14 +11,17 @@ namespace dreamfleet::deploy {
 namespace fs = std::filesystem;
 
 int RunPlot(int argc, char** argv, std::ostream& out, std::ostream& err) {
-  std::string output, metric = "return", title;
+  std::string output, metric, title;
   services::CommandLine command_line(
       "dreamfleet plot RUN_DIR [--out FILE] [--metric return|success] [--title TEXT]",
       "Draws RUN_DIR/progress.csv (or every RUN_DIR/*/progress.csv, one line per run) as a PNG: "
       "the mean return (or success rate) of the last 100 episodes against env steps, with the "
-      "random-policy, anchor and target levels the CSV records.");
+      "random-policy, anchor and target levels the CSV records (drawn only beside the metric "
+      "they are levels of).");
   command_line.AddString("out", &output, "PNG to write (\"\" = RUN_DIR/curve.png)");
-  command_line.AddString("metric", &metric, "return or success");
+  command_line.AddString("metric", &metric,
+                         "return or success (\"\" = the metric the CSV's levels are of, e.g. "
+                         "success for bench_learning's gridworld and NES tasks; else return)");
   command_line.AddString("title", &title, "plot title (\"\" = the run directory's name)");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code, 1,
@@ -30,7 +33,7 @@ int RunPlot(int argc, char** argv, std::ostream& out, std::ostream& err) {
     err << "error: expected one RUN_DIR, got " << positional.size() << " arguments\n";
     return 2;
   }
-  if (metric != "return" && metric != "success") {
+  if (!metric.empty() && metric != "return" && metric != "success") {
     err << "error: --metric must be return or success, got " << metric << "\n";
     return 2;
   }
@@ -70,15 +73,30 @@ int RunPlot(int argc, char** argv, std::ostream& out, std::ostream& err) {
   services::PlotOptions options;
   options.title = title.empty() ? fs::absolute(dir).lexically_normal().filename().string() : title;
   if (options.title.empty()) options.title = fs::absolute(dir).parent_path().filename().string();
-  options.y_label =
-      metric == "success" ? "success rate (last 100 episodes)" : "mean return (last 100 episodes)";
+  std::vector<services::Curve> curves;
   for (const fs::path& csv : csvs) {
     absl::StatusOr<services::Curve> curve = services::ReadCurve(csv.string());
     if (!curve.ok()) {
       err << "error: " << curve.status().message() << "\n";
       return 1;
     }
-    if (options.levels.empty()) options.levels = curve->levels;
+    curves.push_back(*std::move(curve));
+  }
+  if (metric.empty()) metric = curves[0].metric == "success" ? "success" : "return";
+  options.y_label =
+      metric == "success" ? "success rate (last 100 episodes)" : "mean return (last 100 episodes)";
+  bool noted_levels = false;
+  for (size_t i = 0; i < csvs.size(); ++i) {
+    const fs::path& csv = csvs[i];
+    const services::Curve* curve = &curves[i];
+    // Levels of another metric (a success-rate target on a plot of returns) would mislead.
+    if (curve->metric.empty() || curve->metric == metric) {
+      if (options.levels.empty()) options.levels = curve->levels;
+    } else if (!curve->levels.empty() && !noted_levels) {
+      noted_levels = true;
+      err << "note: " << csv.string() << "'s levels (random policy, target) are of its "
+          << curve->metric << ", not drawn on a plot of " << metric << "\n";
+    }
     const std::string run = csvs.size() == 1 ? "" : csv.parent_path().filename().string();
     services::PlotSeries s;
     s.label = run;
@@ -99,7 +117,8 @@ int RunPlot(int argc, char** argv, std::ostream& out, std::ostream& err) {
     err << "error: " << status.message() << "\n";
     return 1;
   }
-  out << "wrote " << png << " (" << csvs.size() << (csvs.size() == 1 ? " run" : " runs") << ")\n";
+  out << "wrote " << png << " (" << csvs.size() << (csvs.size() == 1 ? " run" : " runs") << ", "
+      << (metric == "success" ? "success rate" : "mean return") << ")\n";
   return 0;
 }
 

@@ -26,10 +26,10 @@ int Plot(std::vector<std::string> args, std::string* out, std::string* err) {
   return code;
 }
 
-void WriteRun(const std::string& dir, double slope) {
+void WriteRun(const std::string& dir, double slope, const std::string& metric = "") {
   std::filesystem::create_directories(dir);
   absl::StatusOr<services::CurveWriter> writer =
-      services::CurveWriter::Open(dir + "/progress.csv", {{"random policy", 0.4}});
+      services::CurveWriter::Open(dir + "/progress.csv", {{"random policy", 0.4}}, metric);
   ASSERT_TRUE(writer.ok()) << writer.status();
   for (int i = 1; i <= 10; ++i) {
     services::CurveRow row;
@@ -48,12 +48,26 @@ TEST(PlotCommandTest, DrawsOneRunOrEverySeedOfATask) {
   std::string out, err;
   ASSERT_EQ(Plot({task + "/seed0"}, &out, &err), 0) << err;
   EXPECT_TRUE(std::filesystem::file_size(task + "/seed0/curve.png") > 1000);
-  EXPECT_THAT(out, HasSubstr("(1 run)"));
+  EXPECT_THAT(out, HasSubstr("(1 run, mean return)"));
 
   ASSERT_EQ(Plot({task, "--metric=success", "--out=" + temp.path() + "/all.png"}, &out, &err), 0)
       << err;
-  EXPECT_THAT(out, HasSubstr("(2 runs)"));
+  EXPECT_THAT(out, HasSubstr("(2 runs, success rate)"));
   EXPECT_TRUE(std::filesystem::exists(temp.path() + "/all.png"));
+}
+
+TEST(PlotCommandTest, DrawsTheMetricTheLevelsAreOfAndLevelsOnlyBesideIt) {
+  dreamfleet::testing::ScopedTempDir temp("plot_command_test_");
+  const std::string run = temp.path() + "/grid_doorkey_8x8";
+  WriteRun(run, 0.1, "success");
+  std::string out, err;
+  ASSERT_EQ(Plot({run}, &out, &err), 0) << err;
+  EXPECT_THAT(out, HasSubstr("(1 run, success rate)"));
+  EXPECT_EQ(err, "");
+  // Returns asked for: the success-rate levels would sit on the wrong scale, so they are left out.
+  ASSERT_EQ(Plot({run, "--metric=return"}, &out, &err), 0) << err;
+  EXPECT_THAT(out, HasSubstr("(1 run, mean return)"));
+  EXPECT_THAT(err, HasSubstr("levels (random policy, target) are of its success, not drawn"));
 }
 
 TEST(PlotCommandTest, SaysWhatIsWrong) {

@@ -23,6 +23,7 @@ namespace dreamfleet::services {
 namespace {
 
 constexpr char kLevelPrefix[] = "# level ";
+constexpr char kMetricPrefix[] = "# metric ";
 
 std::vector<std::string> Header() {
   std::vector<std::string> columns = {"env_steps",   "updates", "wall_seconds",   "episodes",
@@ -125,7 +126,8 @@ std::map<std::string, double> CurveLosses(const std::map<std::string, double>& a
 }
 
 absl::StatusOr<CurveWriter> CurveWriter::Open(const std::string& path,
-                                              const std::vector<CurveLevel>& levels) {
+                                              const std::vector<CurveLevel>& levels,
+                                              const std::string& metric) {
   // An existing file keeps its header: rows follow its columns (a run resumed by a newer
   // version leaves the new columns out rather than misaligning the old ones).
   std::vector<std::string> columns;
@@ -149,6 +151,7 @@ absl::StatusOr<CurveWriter> CurveWriter::Open(const std::string& path,
   std::ofstream out(path, std::ios::app);
   if (!out) return absl::InternalError(absl::StrCat("cannot open ", path, " for appending"));
   if (!has_content) {
+    if (!metric.empty()) out << kMetricPrefix << metric << "\n";
     for (const CurveLevel& level : levels) {
       out << kLevelPrefix << level.label << " = " << absl::StrFormat("%.6g", level.value) << "\n";
     }
@@ -193,6 +196,11 @@ absl::StatusOr<Curve> ReadCurve(const std::string& path) {
       }
       level.label = std::string(absl::StripAsciiWhitespace(parts[0]));
       curve.levels.push_back(level);
+      continue;
+    }
+    if (absl::StartsWith(line, kMetricPrefix)) {
+      curve.metric =
+          std::string(absl::StripAsciiWhitespace(line.substr(sizeof(kMetricPrefix) - 1)));
       continue;
     }
     if (line[0] == '#') continue;

@@ -58,6 +58,9 @@ struct CurveLevel {
 };
 
 struct Curve {
+  // What the levels are levels of ("return" or "success"; "" in files written before the CSV
+  // said so): `dreamfleet plot` draws this metric by default, and the levels only beside it.
+  std::string metric;
   std::vector<CurveLevel> levels;
   std::vector<CurveRow> rows;
 };
@@ -66,11 +69,13 @@ struct Curve {
 // Each row is flushed, so a killed run keeps every row it reported.
 class CurveWriter {
  public:
-  // Opens `path` for appending; `levels` and the header are written only into a new file. Rows
-  // appended to an existing file follow its header's columns (ones this version does not know
-  // stay empty); a file whose header has no env_steps column is INVALID_ARGUMENT.
+  // Opens `path` for appending; `metric` (the levels' metric: "return" or "success"), `levels`
+  // and the header are written only into a new file. Rows appended to an existing file follow its
+  // header's columns (ones this version does not know stay empty); a file whose header has no
+  // env_steps column is INVALID_ARGUMENT.
   static absl::StatusOr<CurveWriter> Open(const std::string& path,
-                                          const std::vector<CurveLevel>& levels = {});
+                                          const std::vector<CurveLevel>& levels = {},
+                                          const std::string& metric = "");
   absl::Status Append(const CurveRow& row);
   const std::string& path() const { return path_; }
 

@@ -37,19 +37,20 @@ TEST(LearningCurveTest, RowsAndLevelsRoundTripAndAppendAcrossOpens) {
   const std::string path = dir.path() + "/progress.csv";
   {
     absl::StatusOr<CurveWriter> writer =
-        CurveWriter::Open(path, {{"random policy", 0.5}, {"target", 10}});
+        CurveWriter::Open(path, {{"random policy", 0.5}, {"target", 10}}, "success");
     ASSERT_TRUE(writer.ok()) << writer.status();
     ASSERT_TRUE(writer->Append(Row(1000, 0.25)).ok());
     ASSERT_TRUE(writer->Append(Row(2000, 2.5)).ok());
   }
   {
     // Reopened (a resumed run): no second header, and the levels are not repeated.
-    absl::StatusOr<CurveWriter> writer = CurveWriter::Open(path, {{"random policy", 99}});
+    absl::StatusOr<CurveWriter> writer = CurveWriter::Open(path, {{"random policy", 99}}, "return");
     ASSERT_TRUE(writer.ok()) << writer.status();
     ASSERT_TRUE(writer->Append(Row(3000, -1.5)).ok());
   }
   absl::StatusOr<Curve> curve = ReadCurve(path);
   ASSERT_TRUE(curve.ok()) << curve.status();
+  EXPECT_EQ(curve->metric, "success");  // the first open's, like the levels
   ASSERT_EQ(curve->levels.size(), 2u);
   EXPECT_EQ(curve->levels[0].label, "random policy");
   EXPECT_DOUBLE_EQ(curve->levels[0].value, 0.5);
