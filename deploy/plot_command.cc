@@ -82,7 +82,16 @@ int RunPlot(int argc, char** argv, std::ostream& out, std::ostream& err) {
     }
     curves.push_back(*std::move(curve));
   }
-  if (metric.empty()) metric = curves[0].metric == "success" ? "success" : "return";
+  if (metric.empty()) {
+    // The first CSV that says which metric its levels are of (older ones do not).
+    for (const services::Curve& curve : curves) {
+      if (!curve.metric.empty()) {
+        metric = curve.metric == "success" ? "success" : "return";
+        break;
+      }
+    }
+    if (metric.empty()) metric = "return";
+  }
   options.y_label =
       metric == "success" ? "success rate (last 100 episodes)" : "mean return (last 100 episodes)";
   bool noted_levels = false;

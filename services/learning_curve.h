@@ -4,7 +4,8 @@
 // reference levels (the random policy, a published anchor, the target).
 //
 // The CSV's header names its columns, so readers find them by name; lines starting with '#' carry
-// reference levels as "# level <label> = <value>", which `dreamfleet plot` draws as lines.
+// reference levels as "# level <label> = <value>", which `dreamfleet plot` draws as lines, and
+// which metric they are levels of as "# metric return|success" (the metric it plots by default).
 #pragma once
 
 #include <cstdint>
