@@ -171,11 +171,12 @@ Plan MakePlan(const services::Config& config, const std::string& config_path,
 std::string ProgressText(const ClusterStatus& status, const ProcessSupervisor& supervisor,
                          absl::Duration elapsed, double steps_per_second) {
   std::string out = absl::StrFormat(
-      "dreamfleet up  %s elapsed | env steps %.0f (%.0f/s) | updates %d (%.2f/s) | "
+      "dreamfleet up  %s elapsed | env steps %.0f (%.0f/s; %d in replay) | updates %d (%.2f/s) | "
       "weights v%d | return %.3f | success %.0f%%\n",
       absl::FormatDuration(absl::Trunc(elapsed, absl::Seconds(1))), status.env_steps(),
-      steps_per_second, status.learner.updates, status.learner.updates_per_second,
-      status.learner.weights_version, status.episode_return(), 100 * status.success_rate());
+      steps_per_second, status.replay_steps(), status.learner.updates,
+      status.learner.updates_per_second, status.learner.weights_version, status.episode_return(),
+      100 * status.success_rate());
   if (const LearnerStatus::Evaluation& e = status.learner.evaluation; e.env_steps >= 0) {
     out.pop_back();  // the evaluation goes on the same line
     absl::StrAppend(&out, absl::StrFormat(" | eval greedy %.2f sampled %.2f (best %.2f)\n",
@@ -236,8 +237,10 @@ int RunUp(int argc, char** argv) {
                          "Stop once the actors' success rate reaches this fraction, e.g. 0.9 "
                          "(0 = never).");
   command_line.AddInt("max-env-steps", &max_env_steps,
-                      "Stop once the shards hold this many inserted env steps (0 = never); "
-                      "bench_learning --via=up uses it as the budget.");
+                      "Stop once the shards hold this many inserted env steps (0 = never): the "
+                      "progress line's \"in replay\" figure, which the actors' own count runs a "
+                      "little ahead of while the rate limiter holds them; bench_learning "
+                      "--via=up uses it as the budget.");
   command_line.AddBool("json", &json, "Print the final summary as JSON only.");
   std::string resume = "latest";
   command_line.AddString(
@@ -416,12 +419,12 @@ int RunUp(int argc, char** argv) {
     std::cout << summary << "\n";
   } else {
     std::cout << absl::StrFormat(
-        "\nSummary (%s): %.1f min, %.0f env steps, %d updates, weights v%d, success %.0f%%, "
-        "return %.3f\nDetails: %s/summary.json, learning curve: %s/progress.csv (dreamfleet "
-        "plot %s), logs: %s\n",
-        stop_reason, absl::ToDoubleMinutes(elapsed), status.env_steps(), status.learner.updates,
-        status.learner.weights_version, 100 * status.success_rate(), status.episode_return(),
-        run_dir, run_dir, run_dir, log_dir);
+        "\nSummary (%s): %.1f min, %.0f env steps (%d in replay), %d updates, weights v%d, "
+        "success %.0f%%, return %.3f\nDetails: %s/summary.json, learning curve: %s/progress.csv "
+        "(dreamfleet plot %s), logs: %s\n",
+        stop_reason, absl::ToDoubleMinutes(elapsed), status.env_steps(), status.replay_steps(),
+        status.learner.updates, status.learner.weights_version, 100 * status.success_rate(),
+        status.episode_return(), run_dir, run_dir, run_dir, log_dir);
   }
   return exit_status;
 }
