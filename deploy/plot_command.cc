@@ -97,25 +97,25 @@ int RunPlot(int argc, char** argv, std::ostream& out, std::ostream& err) {
   bool noted_levels = false;
   for (size_t i = 0; i < csvs.size(); ++i) {
     const fs::path& csv = csvs[i];
-    const services::Curve* curve = &curves[i];
+    const services::Curve& curve = curves[i];
     // Levels of another metric (a success-rate target on a plot of returns) would mislead.
-    if (curve->metric.empty() || curve->metric == metric) {
-      if (options.levels.empty()) options.levels = curve->levels;
-    } else if (!curve->levels.empty() && !noted_levels) {
+    if (curve.metric.empty() || curve.metric == metric) {
+      if (options.levels.empty()) options.levels = curve.levels;
+    } else if (!curve.levels.empty() && !noted_levels) {
       noted_levels = true;
       err << "note: " << csv.string() << "'s levels (random policy, target) are of its "
-          << curve->metric << ", not drawn on a plot of " << metric << "\n";
+          << curve.metric << ", not drawn on a plot of " << metric << "\n";
     }
     const std::string run = csvs.size() == 1 ? "" : csv.parent_path().filename().string();
     services::PlotSeries s;
     s.label = run;
-    for (const services::CurveRow& row : curve->rows) {
+    for (const services::CurveRow& row : curve.rows) {
       s.points.emplace_back(static_cast<double>(row.env_steps),
                             metric == "success" ? row.success : row.mean_return);
     }
     // A run that evaluated its policy also gets its greedy evaluations, as dots.
     services::PlotSeries greedy =
-        services::EvalSeries(*curve, metric == "success" ? "greedy_success" : "greedy_return",
+        services::EvalSeries(curve, metric == "success" ? "greedy_success" : "greedy_return",
                              run.empty() ? "greedy evaluation" : run + " greedy evaluation");
     if (s.label.empty() && !greedy.points.empty()) s.label = "training episodes";
     series.push_back(std::move(s));

@@ -9,8 +9,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -19,7 +17,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "services/durable_file.h"
 #include "services/hash.h"
 #include "services/status_macros.h"
@@ -34,11 +31,11 @@ using services::WriteFileDurably;
 constexpr char kManifest[] = "MANIFEST";
 constexpr char kManifestHeader[] = "dreamfleet-checkpoint v1";
 using services::CheckpointName;
+using services::kCheckpointCountersFile;
+using services::kCheckpointPrefix;
+using services::kCheckpointTmpSuffix;
 using services::ParseCheckpointName;
-constexpr const char* kPrefix = services::kCheckpointPrefix;
-constexpr const char* kTmpSuffix = services::kCheckpointTmpSuffix;
 constexpr char kTensorsFile[] = "tensors.pt";
-constexpr const char* kCountersFile = services::kCheckpointCountersFile;
 constexpr char kConfigFile[] = "config.yaml";
 constexpr char kModulePrefix[] = "module-";
 constexpr char kOptimizerPrefix[] = "optimizer-";
@@ -46,15 +43,6 @@ constexpr char kPtSuffix[] = ".pt";
 
 absl::Status ErrnoError(const std::string& what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
-  return buffer.str();
 }
 
 bool IsFileNameSafe(const std::string& name) {
@@ -117,7 +105,7 @@ struct ManifestEntry {
 
 absl::StatusOr<std::map<std::string, ManifestEntry>> ReadManifest(const std::string& dir) {
   const std::string path = (fs::path(dir) / kManifest).string();
-  absl::StatusOr<std::string> text = ReadFile(path);
+  absl::StatusOr<std::string> text = services::ReadCheckpointFile(path);
   if (!text.ok()) {
     return absl::DataLossError(
         absl::StrCat("checkpoint ", dir, " has no readable ", kManifest, " (", path, ")"));
@@ -190,7 +178,7 @@ absl::Status WriteCheckpoint(const std::string& dir, int64_t step,
     }
     absl::StrAppend(&counters, name, " ", value, "\n");
   }
-  files[kCountersFile] = std::move(counters);
+  files[kCheckpointCountersFile] = std::move(counters);
   files[kConfigFile] = contents.config_text;
 
   std::error_code ec;
@@ -198,7 +186,7 @@ absl::Status WriteCheckpoint(const std::string& dir, int64_t step,
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
   const std::string name = CheckpointName(step);
   const std::string final_dir = (fs::path(dir) / name).string();
-  const std::string tmp_dir = final_dir + kTmpSuffix;
+  const std::string tmp_dir = final_dir + kCheckpointTmpSuffix;
   if (fs::exists(final_dir, ec)) {
     return absl::AlreadyExistsError(absl::StrCat("checkpoint ", final_dir, " already exists"));
   }
@@ -307,13 +295,13 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
   ckpt.path_ = path;
   const std::string base = fs::path(path).filename().string();
   if (!ParseCheckpointName(base, &ckpt.step_)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, " is not a checkpoint directory (expected ", kPrefix, "<step>)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, " is not a checkpoint directory (expected ", kCheckpointPrefix, "<step>)"));
   }
   ASSIGN_OR_RETURN(auto manifest, ReadManifest(path));
   for (const auto& [file, entry] : manifest) {
     const std::string file_path = (fs::path(path) / file).string();
-    absl::StatusOr<std::string> data = ReadFile(file_path);
+    absl::StatusOr<std::string> data = services::ReadCheckpointFile(file_path);
     if (!data.ok()) {
       return absl::DataLossError(absl::StrCat("checkpoint file ", file_path, " is missing"));
     }
@@ -338,13 +326,13 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
     } else if (file == kTensorsFile) {
       ASSIGN_OR_RETURN(auto tensors, UnpickleNamedTensors(*data, file_path));
       ckpt.tensors_ = std::move(tensors);
-    } else if (file == kCountersFile) {
+    } else if (file == kCheckpointCountersFile) {
       ASSIGN_OR_RETURN(ckpt.counters_, services::ParseCheckpointCounters(*data, file_path));
     } else if (file == kConfigFile) {
       ckpt.config_text_ = *std::move(data);
     }
   }
-  for (const char* required : {kTensorsFile, kCountersFile, kConfigFile}) {
+  for (const char* required : {kTensorsFile, kCheckpointCountersFile, kConfigFile}) {
     if (manifest.count(required) == 0) {
       return absl::DataLossError(absl::StrCat("checkpoint ", path, " manifest lacks ", required));
     }

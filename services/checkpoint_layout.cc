@@ -44,6 +44,15 @@ absl::StatusOr<std::vector<int64_t>> ListCheckpoints(const std::string& dir) {
   return steps;
 }
 
+absl::StatusOr<std::string> ReadCheckpointFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
+  return text.str();
+}
+
 absl::StatusOr<std::string> LatestCheckpointDir(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
@@ -51,12 +60,9 @@ absl::StatusOr<std::string> LatestCheckpointDir(const std::string& dir) {
   }
   const fs::path latest = fs::path(dir) / kCheckpointLatestFile;
   if (fs::exists(latest, ec)) {
-    std::ifstream in(latest);
-    if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", latest.string()));
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", latest.string()));
-    const std::string name(absl::StripAsciiWhitespace(text.str()));
+    absl::StatusOr<std::string> text = ReadCheckpointFile(latest.string());
+    if (!text.ok()) return text.status();
+    const std::string name(absl::StripAsciiWhitespace(*text));
     int64_t step = 0;
     if (!ParseCheckpointName(name, &step)) {
       return absl::DataLossError(absl::StrCat(latest.string(), " holds \"", name, "\", not ",
@@ -90,12 +96,9 @@ absl::StatusOr<std::map<std::string, int64_t>> ParseCheckpointCounters(const std
 
 absl::StatusOr<std::map<std::string, int64_t>> ReadCheckpointCounters(const std::string& ckpt_dir) {
   const std::string path = (fs::path(ckpt_dir) / kCheckpointCountersFile).string();
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
-  return ParseCheckpointCounters(text.str(), path);
+  absl::StatusOr<std::string> text = ReadCheckpointFile(path);
+  if (!text.ok()) return text.status();
+  return ParseCheckpointCounters(*text, path);
 }
 
 absl::Status RemoveCheckpoints(const std::string& dir) {

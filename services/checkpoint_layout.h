@@ -39,6 +39,10 @@ absl::StatusOr<std::string> LatestCheckpointDir(const std::string& dir);
 // Points <dir>/latest at `name` (a checkpoint directory in <dir>), atomically and durably.
 absl::Status PointLatestAt(const std::string& dir, const std::string& name);
 
+// One file of a checkpoint directory, whole: NotFound ("cannot open <path>") when it cannot be
+// opened, DataLoss ("cannot read <path>") when reading it fails.
+absl::StatusOr<std::string> ReadCheckpointFile(const std::string& path);
+
 // The "name value" lines of a counters.txt; DataLoss naming `path` on a malformed line.
 absl::StatusOr<std::map<std::string, int64_t>> ParseCheckpointCounters(const std::string& text,
                                                                        const std::string& path);
