@@ -11,6 +11,12 @@
 // --profile=N records the timed updates with LibTorch's profiler and prints the N operators with
 // the most self time (time in the operator minus the operators it called), to see what to optimise.
 // The window also holds the making of the random batches (aten::random_ on the image tensor).
+// A second table per update phase (world model loss and backward, imagination, actor-critic loss
+// and backward, optimizer; the agent's "phase: ..." scopes) says where each phase's time goes.
+// The profiler costs ~10-20 us per operator call on this class of machine, so small operators
+// (reshape, select, as_strided) look far bigger than they are: with the 1m preset a profiled
+// update takes about twice the unprofiled one. Confirm a profile's lead with unprofiled timings
+// (--warmup of 5 or more: the first updates run slower while the allocator warms up).
 #include <time.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
@@ -26,6 +32,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "dreamer/agent_config.h"
 #include "dreamer/batch.h"
@@ -88,7 +95,9 @@ bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
   command_line.AddString("upsample", &f->upsample, "upsample | transpose");
   command_line.AddBool("channels-last", &f->channels_last, "channels-last image tensors");
   command_line.AddBool("decoder", &f->decoder, "time the image decoder alone");
-  command_line.AddInt("profile", &f->profile, "print the top N operators (0 = no profiling)");
+  command_line.AddInt("profile", &f->profile,
+                      "print the top N operators, overall and per update phase (0 = no "
+                      "profiling; the profiler's per-call overhead inflates small operators)");
   command_line.AddInt("vector", &f->vector,
                       "observe a vector of this size instead of the 64x64x3 image (0 = image; "
                       "400 = MinAtar's 10x10x4 grid as env.view: symbolic gives it)");
@@ -144,6 +153,8 @@ void PrintProfile(const prof::thread_event_lists& lists, int updates, int top) {
     int64_t calls = 0;
   };
   std::map<std::string, Stat> stats;
+  // The same self times by the update phase they ran in (the agent's "phase: ..." scopes).
+  std::map<std::string, std::map<std::string, Stat>> by_phase;
   double all_self = 0;
   for (const auto& events : lists) {
     struct Open {
@@ -151,33 +162,57 @@ void PrintProfile(const prof::thread_event_lists& lists, int updates, int top) {
       double child_us;
     };
     std::vector<Open> stack;
+    std::string phase;
     for (const auto& e : events) {
       if (e.kind() == prof::EventKind::PushRange) {
+        std::string name = e.name();
+        if (name.rfind("phase: ", 0) == 0) phase = name.substr(7);
         stack.push_back({&e, 0.0});
       } else if (e.kind() == prof::EventKind::PopRange && !stack.empty()) {
         Open open = stack.back();
         stack.pop_back();
         const double total = open.push->cpuElapsedUs(e);
-        Stat& s = stats[open.push->name()];
+        const std::string name = open.push->name();
+        Stat& s = stats[name];
         s.total_us += total;
         s.self_us += total - open.child_us;
         s.calls += 1;
         all_self += total - open.child_us;
+        if (!phase.empty()) {
+          Stat& p = by_phase[phase][name.rfind("phase: ", 0) == 0 ? "(phase itself)" : name];
+          p.total_us += total;
+          p.self_us += total - open.child_us;
+          p.calls += 1;
+        }
+        if (name.rfind("phase: ", 0) == 0) phase.clear();
         if (!stack.empty()) stack.back().child_us += total;
       }
     }
   }
-  std::vector<std::pair<std::string, Stat>> sorted(stats.begin(), stats.end());
-  std::sort(sorted.begin(), sorted.end(),
-            [](const auto& a, const auto& b) { return a.second.self_us > b.second.self_us; });
-  std::printf("  %-52s %10s %10s %7s %9s\n", "operator (per update)", "self ms", "total ms",
-              "self %", "calls");
-  for (int i = 0; i < top && i < static_cast<int>(sorted.size()); ++i) {
-    const auto& [name, s] = sorted[i];
-    std::printf("  %-52s %10.1f %10.1f %6.1f%% %9.0f\n", name.substr(0, 52).c_str(),
-                s.self_us / 1e3 / updates, s.total_us / 1e3 / updates,
-                100.0 * s.self_us / std::max(all_self, 1.0),
-                static_cast<double>(s.calls) / updates);
+  auto print = [&](const std::map<std::string, Stat>& table, const std::string& title, int rows) {
+    double self_sum = 0;
+    for (const auto& [name, s] : table) self_sum += s.self_us;
+    std::vector<std::pair<std::string, Stat>> sorted(table.begin(), table.end());
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return a.second.self_us > b.second.self_us; });
+    std::printf("  %-52s %10s %10s %7s %9s\n", title.substr(0, 52).c_str(), "self ms", "total ms",
+                "self %", "calls");
+    for (int i = 0; i < rows && i < static_cast<int>(sorted.size()); ++i) {
+      const auto& [name, s] = sorted[i];
+      std::printf("  %-52s %10.1f %10.1f %6.1f%% %9.0f\n", name.substr(0, 52).c_str(),
+                  s.self_us / 1e3 / updates, s.total_us / 1e3 / updates,
+                  100.0 * s.self_us / std::max(self_sum, 1.0),
+                  static_cast<double>(s.calls) / updates);
+    }
+  };
+  print(stats, "operator (per update)", top);
+  for (const auto& [phase, table] : by_phase) {
+    double self_sum = 0;
+    for (const auto& [name, s] : table) self_sum += s.self_us;
+    print(table,
+          absl::StrFormat("%s: %.1f ms (%.0f%%)", phase, self_sum / 1e3 / updates,
+                          100.0 * self_sum / std::max(all_self, 1.0)),
+          std::min(top, 10));
   }
 }
 

@@ -2,8 +2,10 @@
 
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <vector>
 
+#include "ATen/record_function.h"
 #include "absl/strings/str_cat.h"
 #include "dreamer/compute_threads.h"
 #include "learner/checkpoint.h"
@@ -88,22 +90,33 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
 
     // World model.
     auto start = std::chrono::steady_clock::now();
+    std::optional<at::RecordFunction> phase(at::RecordScope::USER_SCOPE);
+    auto begin_phase = [&](const char* name) {
+      // Named phases for `bench_learner --profile` (a no-op unless the profiler is on).
+      phase.emplace(at::RecordScope::USER_SCOPE);
+      if (phase->isActive()) phase->before(name);
+    };
+    begin_phase("phase: world model loss");
     auto wm = wm_->Loss(b, Gen());
     if (!AllFinite(wm.loss)) return Skip(std::move(m), "world model loss is not finite");
+    begin_phase("phase: world model backward");
     wm.loss.backward({}, /*retain_graph=*/config_.repval_grad);
     m.world_model_seconds = Seconds(start);
 
     // Actor-critic on imagined rollouts from every posterior state.
     start = std::chrono::steady_clock::now();
+    begin_phase("phase: imagination");
     dreamer::ImaginedTrajectory traj = ImagineFrom(wm, b);
     dreamer::ReplayContext replay{config_.repval_grad ? wm.feat : wm.feat.detach(), b.reward,
                                   b.is_last, b.is_terminal};
     auto retnorm_before = retnorm_.Save();
+    begin_phase("phase: actor-critic loss");
     auto ac = ac_->Loss(traj, replay, retnorm_);
     if (!ac.finite || !AllFinite(ac.loss)) {
       RETURN_IF_ERROR(retnorm_.Load(retnorm_before));
       return Skip(std::move(m), "actor-critic returns or loss are not finite");
     }
+    begin_phase("phase: actor-critic backward");
     ac.loss.backward();
     for (const auto& group : opt_->param_groups()) {
       for (const auto& p : group.params()) {
@@ -113,7 +126,9 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
         }
       }
     }
+    begin_phase("phase: optimizer");
     opt_->step();
+    phase.reset();
     ++updates_;
     if (config_.slow_every > 0 && updates_ % config_.slow_every == 0) ac_->UpdateSlowValue();
     m.actor_critic_seconds = Seconds(start);

@@ -57,11 +57,13 @@ torch::Tensor RssmImpl::Core(const torch::Tensor& deter, const torch::Tensor& st
   auto x = torch::cat({x0, x1, x2}, -1).unsqueeze(1).expand({n, g, -1});  // [N, g, 3H]
   x = torch::cat({deter.view({n, g, d / g}), x}, -1).reshape({n, -1});    // [N, g*(D/g+3H)]
   x = torch::silu(dynhid_norm_(dynhid_(x)));
-  auto gates = dyngru_(x).view({n, g, 3 * (d / g)}).chunk(3, -1);
-  auto reset = torch::sigmoid(gates[0].reshape({n, d}));
-  auto cand = torch::tanh(reset * gates[1].reshape({n, d}));
-  auto update = torch::sigmoid(gates[2].reshape({n, d}) - 1.0);
-  return update * cand + (1.0 - update) * deter;
+  // Each block's gates are [reset, candidate, update]; the elementwise ops read them as strided
+  // [N, g, D/g] views and write contiguous results, so no gate is copied out first.
+  auto gates = dyngru_(x).view({n, g, 3, d / g});
+  auto reset = torch::sigmoid(gates.select(2, 0));
+  auto cand = torch::tanh(reset * gates.select(2, 1));
+  auto update = torch::sigmoid(gates.select(2, 2) - 1.0);
+  return (update * cand + (1.0 - update) * deter.reshape({n, g, d / g})).view({n, d});
 }
 
 torch::Tensor RssmImpl::PosteriorLogit(const torch::Tensor& deter, const torch::Tensor& embed) {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "dreamer/models/block_linear.h"
+
 namespace dreamfleet::dreamer {
 namespace {
 
@@ -69,6 +71,50 @@ TEST(RssmTest, IsFirstResetsStateAndAction) {
   auto s2 = rssm->Observe(other, act, reset, rssm->Initial(1, torch::kCPU), g2);
   EXPECT_TRUE(torch::equal(s1.deter.narrow(1, 2, 2), s2.deter.narrow(1, 2, 2)));
   EXPECT_FALSE(torch::equal(s1.deter.narrow(1, 0, 2), s2.deter.narrow(1, 0, 2)));
+}
+
+TEST(BlockLinearTest, EachBlockMapsItsOwnColumnsWithAndWithoutAutograd) {
+  torch::manual_seed(2);
+  const int64_t n = 5, g = 4, in = 12, out = 8;
+  BlockLinear layer(BlockLinearOptions(in, out, g));
+  auto params = layer->named_parameters();
+  {
+    torch::NoGradGuard no_grad;
+    params["bias"].normal_();
+  }
+  const auto& w = params["weight"];  // [g, in/g, out/g]
+  auto x = torch::randn({n, in});
+  // Reference: block k of the output is block k of the input times weight k, plus its bias.
+  std::vector<torch::Tensor> blocks;
+  for (int64_t k = 0; k < g; ++k) {
+    blocks.push_back(torch::mm(x.narrow(1, k * 3, 3), w[k].detach()) +
+                     params["bias"].detach().narrow(0, k * 2, 2));
+  }
+  auto expected = torch::cat(blocks, 1);
+  auto with_grad = layer->forward(x);
+  EXPECT_TRUE(with_grad.requires_grad());
+  EXPECT_TRUE(torch::allclose(with_grad.detach(), expected, 1e-5, 1e-6));
+  torch::NoGradGuard no_grad;
+  auto without = layer->forward(x);
+  EXPECT_TRUE(torch::allclose(without, expected, 1e-5, 1e-6));
+  // A strided input (a column slice of a wider tensor) reads the same numbers.
+  auto wide = torch::randn({n, in + 4});
+  wide.narrow(1, 2, in).copy_(x);
+  EXPECT_TRUE(torch::allclose(layer->forward(wide.narrow(1, 2, in)), expected, 1e-5, 1e-6));
+}
+
+TEST(RssmTest, ImaginationStepMatchesTheTrainingStep) {
+  // The no-autograd path (imagination) and the autograd path (training) compute one step alike.
+  torch::manual_seed(4);
+  Rssm rssm(Options());
+  RssmState state{torch::randn({6, 16}),
+                  torch::one_hot(torch::randint(0, 5, {6, 4}), 5).to(torch::kFloat32)};
+  auto action = torch::one_hot(torch::randint(0, 3, {6}), 3).to(torch::kFloat32);
+  auto trained = rssm->Core(state.deter, state.stoch, action);
+  EXPECT_TRUE(trained.requires_grad());
+  torch::NoGradGuard no_grad;
+  auto imagined = rssm->Core(state.deter, state.stoch, action);
+  EXPECT_TRUE(torch::allclose(trained.detach(), imagined, 1e-5, 1e-6));
 }
 
 }  // namespace
