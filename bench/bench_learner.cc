@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
     int64_t params = 0;
     for (const auto& p : (*agent)->world_model()->parameters()) params += p.numel();
     for (const auto& p : (*agent)->actor_critic()->parameters()) params += p.numel();
-    double wm = 0, ac = 0, total = 0, cpu = 0;
+    double wm = 0, ac = 0, imagine = 0, total = 0, cpu = 0;
     for (int i = 0; i < f.warmup + f.updates; ++i) {
       if (f.profile > 0 && i == f.warmup) {
         prof::enableProfilerLegacy(
@@ -281,6 +281,7 @@ int main(int argc, char** argv) {
       if (i >= f.warmup) {
         wm += m->world_model_seconds;
         ac += m->actor_critic_seconds;
+        imagine += m->imagination_seconds;
         total += took;
         cpu += cpu_took;
       }
@@ -288,9 +289,10 @@ int main(int argc, char** argv) {
     const double n = f.updates;
     std::printf(
         "preset=%-5s params=%.2fM updates=%lld  %.3f updates/s  %.0f ms/update "
-        "(world_model %.0f ms, actor_critic %.0f ms; wall)  cpu %.0f ms/update\n",
+        "(world_model %.0f ms, actor_critic %.0f ms of which imagination %.0f ms; wall)  "
+        "cpu %.0f ms/update\n",
         preset.c_str(), params / 1e6, static_cast<long long>(f.updates), n / total, 1e3 * total / n,
-        1e3 * wm / n, 1e3 * ac / n, 1e3 * cpu / n);
+        1e3 * wm / n, 1e3 * ac / n, 1e3 * imagine / n, 1e3 * cpu / n);
     if (f.profile > 0) PrintProfile(prof::disableProfilerLegacy(), f.updates, f.profile);
     std::fflush(stdout);
   }

@@ -261,6 +261,30 @@ TEST(UnimixTest, MixesExactlyOnePercentUniform) {
   EXPECT_TRUE(torch::isfinite(UnimixLogits(logits.to(torch::kFloat) * 10, 0.0)).all().item<bool>());
 }
 
+TEST(CategoricalTest, FewClassesMatchLibTorchsSoftmaxInValueAndGradient) {
+  // Below 8 classes the CPU path computes the (log-)softmax from its own ops, not LibTorch's
+  // kernel; both sides of that switch must agree with it, also for logits far from zero.
+  torch::manual_seed(3);
+  for (int64_t k : {2, 4, 6, 7, 8, 16}) {
+    SCOPED_TRACE(k);
+    auto base = torch::randn({5, 3, k}) * 4.0;
+    base.select(0, 0).add_(1e4);  // exp would overflow without the shift
+    auto ours = base.clone().requires_grad_(true);
+    auto ref = base.clone().requires_grad_(true);
+    auto log_probs = UnimixLogits(ours, 0.0);
+    auto expected = torch::log_softmax(ref, -1);
+    EXPECT_TRUE(torch::allclose(log_probs, expected, 1e-5, 1e-5));
+    auto weights = torch::randn({5, 3, k});
+    (log_probs * weights).sum().backward();
+    (expected * weights).sum().backward();
+    EXPECT_TRUE(torch::allclose(ours.grad(), ref.grad(), 1e-5, 1e-5));
+    EXPECT_TRUE(torch::allclose(UnimixProbs(base, 0.0), torch::softmax(base, -1), 1e-6, 1e-7));
+    EXPECT_TRUE(torch::allclose(CategoricalEntropy(base),
+                                -(torch::softmax(base, -1) * torch::log_softmax(base, -1)).sum(-1),
+                                1e-5, 1e-5));
+  }
+}
+
 TEST(StraightThroughTest, ForwardIsOneHotBackwardIsProbsGradient) {
   torch::manual_seed(3);
   torch::Tensor logits = torch::randn({6, 4, 5}).requires_grad_(true);

@@ -107,6 +107,7 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
     start = std::chrono::steady_clock::now();
     begin_phase("phase: imagination");
     dreamer::ImaginedTrajectory traj = ImagineFrom(wm, b);
+    m.imagination_seconds = Seconds(start);
     dreamer::ReplayContext replay{config_.repval_grad ? wm.feat : wm.feat.detach(), b.reward,
                                   b.is_last, b.is_terminal};
     auto retnorm_before = retnorm_.Save();

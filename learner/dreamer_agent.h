@@ -35,6 +35,7 @@ struct TrainMetrics {
   std::map<std::string, double> metrics;  // entropy, ret, prior_ent, post_ent, ...
   double world_model_seconds = 0.0;
   double actor_critic_seconds = 0.0;
+  double imagination_seconds = 0.0;       // the rollouts, part of actor_critic_seconds
   std::vector<double> sequence_losses;    // [B] world-model loss per sequence (replay priorities)
   // With replay_context: the posterior latents the update computed for the batch's steps (CPU,
   // float, detached), to write back into replay. deter [B, T, D], stoch [B, T, S, C].
