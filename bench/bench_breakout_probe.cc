@@ -1,7 +1,7 @@
 // bench_breakout_probe: why a trained MinAtar Breakout agent scores what it scores.
 //
 //   bench_breakout_probe --run runs/bench_learning/minatar_breakout/seed0 [--episodes=40]
-//                        [--greedy] [--seed=5] [--scripted-episodes=200]
+//                        [--greedy=false] [--seed=5] [--scripted-episodes=200]
 //   bench_breakout_probe --scripted-only
 //
 // 1. Two scripted paddles on the same game with the same sticky actions (0.1): one that follows
@@ -72,7 +72,7 @@ void Scripted(int episodes, uint64_t seed) {
       game.Reset(&rng);
       bool terminal = false;
       int last = envs::kNoop;
-      for (int t = 0; t < 100000 && !terminal; ++t) {
+      for (int t = 0; t < 10000 && !terminal; ++t) {  // MinAtarEnv's default episode cut
         const int target = mode == 0 ? game.ball_x()
                                      : LandingColumn(game.ball_x(), game.ball_y(), game.ball_dir());
         int action = MoveTowards(target, game.paddle_x());
@@ -94,7 +94,10 @@ struct Board {
   // The direction of the last move (trail -> ball). After a bounce the game may already have
   // flipped it; the probe accepts that approximation.
   int dir() const {
-    const bool down = ball_y > trail_y, right = ball_x > trail_x;
+    // A straight-down or straight-up step only happens when a side wall clamped the column, and
+    // the game has then turned the ball away from that wall.
+    const bool down = ball_y > trail_y;
+    const bool right = ball_x != trail_x ? ball_x > trail_x : ball_x == 0;
     return down ? (right ? 2 : 3) : (right ? 1 : 0);
   }
 };

@@ -14,13 +14,14 @@ torch::Tensor ToComputeDtype(const torch::Tensor& x) {
 }
 
 // LibTorch 1.13's CPU (log_)softmax over a last dimension shorter than one AVX2 vector (8 floats)
-// takes a slow path: 4-7x slower than these few vectorised ops over [8192, 4..6] (the 1m
-// preset's 4x4 latents and a 6-action policy; bench_learner measured the imagination at ~45%
-// of an update). The max is detached: the shift changes neither value nor gradient.
+// takes a slow path: 4-7x slower than these few vectorised ops on 2,048-8,192 rows of 2-6 (the
+// 1m preset's 32 latents of 4 classes and a 6-action policy; bench_learner measured the
+// imagination at ~45% of an update). The max is detached: the shift changes neither value nor
+// gradient.
 constexpr int64_t kFastSoftmaxBelow = 8;
 
 bool UseComposite(const torch::Tensor& x) {
-  return x.is_cpu() && x.dim() >= 1 && x.size(-1) < kFastSoftmaxBelow;
+  return x.is_cpu() && x.dim() >= 1 && x.size(-1) > 0 && x.size(-1) < kFastSoftmaxBelow;
 }
 
 torch::Tensor LogSoftmaxLastDim(const torch::Tensor& x) {

@@ -279,10 +279,19 @@ TEST(CategoricalTest, FewClassesMatchLibTorchsSoftmaxInValueAndGradient) {
     (expected * weights).sum().backward();
     EXPECT_TRUE(torch::allclose(ours.grad(), ref.grad(), 1e-5, 1e-5));
     EXPECT_TRUE(torch::allclose(UnimixProbs(base, 0.0), torch::softmax(base, -1), 1e-6, 1e-7));
+    auto other = torch::randn({5, 3, k});
+    auto lhs = torch::log_softmax(base, -1), rhs = torch::log_softmax(other, -1);
+    EXPECT_TRUE(torch::allclose(CategoricalKL(base, other), (lhs.exp() * (lhs - rhs)).sum({-2, -1}),
+                                1e-4, 1e-5));
     EXPECT_TRUE(torch::allclose(CategoricalEntropy(base),
                                 -(torch::softmax(base, -1) * torch::log_softmax(base, -1)).sum(-1),
                                 1e-5, 1e-5));
   }
+  // A masked class (-inf logit) gets -inf log-probability and zero probability, as in LibTorch.
+  auto masked = torch::tensor({{0.5f, -std::numeric_limits<float>::infinity(), 1.0f, 2.0f}});
+  auto log_probs = UnimixLogits(masked, 0.0);
+  EXPECT_TRUE(torch::equal(torch::isinf(log_probs), torch::isinf(torch::log_softmax(masked, -1))));
+  EXPECT_EQ(UnimixProbs(masked, 0.0)[0][1].item<float>(), 0.0f);
 }
 
 TEST(StraightThroughTest, ForwardIsOneHotBackwardIsProbsGradient) {

@@ -90,7 +90,7 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
 
     // World model.
     auto start = std::chrono::steady_clock::now();
-    std::optional<at::RecordFunction> phase(at::RecordScope::USER_SCOPE);
+    std::optional<at::RecordFunction> phase;
     auto begin_phase = [&](const char* name) {
       // Named phases for `bench_learner --profile` (a no-op unless the profiler is on).
       phase.emplace(at::RecordScope::USER_SCOPE);

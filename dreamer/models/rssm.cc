@@ -59,11 +59,12 @@ torch::Tensor RssmImpl::Core(const torch::Tensor& deter, const torch::Tensor& st
   x = torch::silu(dynhid_norm_(dynhid_(x)));
   // Each block's gates are [reset, candidate, update]; the elementwise ops read them as strided
   // [N, g, D/g] views and write contiguous results, so no gate is copied out first.
-  auto gates = dyngru_(x).view({n, g, 3, d / g});
-  auto reset = torch::sigmoid(gates.select(2, 0));
-  auto cand = torch::tanh(reset * gates.select(2, 1));
-  auto update = torch::sigmoid(gates.select(2, 2) - 1.0);
-  return (update * cand + (1.0 - update) * deter.reshape({n, g, d / g})).view({n, d});
+  // unbind: one stack in the backward pass instead of a zero-filled gradient per gate.
+  auto gates = dyngru_(x).view({n, g, 3, d / g}).unbind(2);
+  auto reset = torch::sigmoid(gates[0]);
+  auto cand = torch::tanh(reset * gates[1]);
+  auto update = torch::sigmoid(gates[2] - 1.0);
+  return (update * cand + (1.0 - update) * deter.reshape({n, g, d / g})).reshape({n, d});
 }
 
 torch::Tensor RssmImpl::PosteriorLogit(const torch::Tensor& deter, const torch::Tensor& embed) {
