@@ -90,8 +90,11 @@ std::string TickLabel(double value, double step) {
 struct Rgb {
   double r, g, b;
 };
+// Ten series colours before one repeats (an A/B of two seeds each with their evaluations is 8).
 constexpr Rgb kPalette[] = {{0.12, 0.47, 0.71}, {0.84, 0.15, 0.16}, {0.17, 0.63, 0.17},
-                            {0.58, 0.40, 0.74}, {1.00, 0.50, 0.05}, {0.55, 0.34, 0.29}};
+                            {0.58, 0.40, 0.74}, {1.00, 0.50, 0.05}, {0.55, 0.34, 0.29},
+                            {0.89, 0.47, 0.76}, {0.74, 0.74, 0.13}, {0.09, 0.75, 0.81},
+                            {0.10, 0.10, 0.44}};
 constexpr Rgb kLevelColours[] = {
     {0.45, 0.45, 0.45}, {0.80, 0.55, 0.00}, {0.00, 0.60, 0.55}, {0.70, 0.20, 0.50}};
 
