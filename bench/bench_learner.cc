@@ -30,10 +30,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "dreamer/agent_config.h"
 #include "dreamer/batch.h"
 #include "dreamer/compute_threads.h"
@@ -165,8 +167,9 @@ void PrintProfile(const prof::thread_event_lists& lists, int updates, int top) {
     std::string phase;
     for (const auto& e : events) {
       if (e.kind() == prof::EventKind::PushRange) {
-        std::string name = e.name();
-        if (name.rfind("phase: ", 0) == 0) phase = name.substr(7);
+        if (absl::StartsWith(e.name(), dl::kProfilePhasePrefix)) {
+          phase = std::string(absl::StripPrefix(e.name(), dl::kProfilePhasePrefix));
+        }
         stack.push_back({&e, 0.0});
       } else if (e.kind() == prof::EventKind::PopRange && !stack.empty()) {
         Open open = stack.back();
@@ -178,20 +181,25 @@ void PrintProfile(const prof::thread_event_lists& lists, int updates, int top) {
         s.self_us += total - open.child_us;
         s.calls += 1;
         all_self += total - open.child_us;
+        const bool is_phase = absl::StartsWith(name, dl::kProfilePhasePrefix);
         if (!phase.empty()) {
-          Stat& p = by_phase[phase][name.rfind("phase: ", 0) == 0 ? "(phase itself)" : name];
+          Stat& p = by_phase[phase][is_phase ? "(phase itself)" : name];
           p.total_us += total;
           p.self_us += total - open.child_us;
           p.calls += 1;
         }
-        if (name.rfind("phase: ", 0) == 0) phase.clear();
+        if (is_phase) phase.clear();
         if (!stack.empty()) stack.back().child_us += total;
       }
     }
   }
+  auto self_sum_of = [](const std::map<std::string, Stat>& table) {
+    double sum = 0;
+    for (const auto& [name, s] : table) sum += s.self_us;
+    return sum;
+  };
   auto print = [&](const std::map<std::string, Stat>& table, const std::string& title, int rows) {
-    double self_sum = 0;
-    for (const auto& [name, s] : table) self_sum += s.self_us;
+    const double self_sum = self_sum_of(table);
     std::vector<std::pair<std::string, Stat>> sorted(table.begin(), table.end());
     std::sort(sorted.begin(), sorted.end(),
               [](const auto& a, const auto& b) { return a.second.self_us > b.second.self_us; });
@@ -207,8 +215,7 @@ void PrintProfile(const prof::thread_event_lists& lists, int updates, int top) {
   };
   print(stats, "operator (per update)", top);
   for (const auto& [phase, table] : by_phase) {
-    double self_sum = 0;
-    for (const auto& [name, s] : table) self_sum += s.self_us;
+    const double self_sum = self_sum_of(table);
     print(table,
           absl::StrFormat("%s: %.1f ms (%.0f%%)", phase, self_sum / 1e3 / updates,
                           100.0 * self_sum / std::max(all_self, 1.0)),

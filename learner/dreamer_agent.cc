@@ -94,30 +94,30 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
     auto begin_phase = [&](const char* name) {
       // Named phases for `bench_learner --profile` (a no-op unless the profiler is on).
       phase.emplace(at::RecordScope::USER_SCOPE);
-      if (phase->isActive()) phase->before(name);
+      if (phase->isActive()) phase->before(absl::StrCat(kProfilePhasePrefix, name));
     };
-    begin_phase("phase: world model loss");
+    begin_phase("world model loss");
     auto wm = wm_->Loss(b, Gen());
     if (!AllFinite(wm.loss)) return Skip(std::move(m), "world model loss is not finite");
-    begin_phase("phase: world model backward");
+    begin_phase("world model backward");
     wm.loss.backward({}, /*retain_graph=*/config_.repval_grad);
     m.world_model_seconds = Seconds(start);
 
     // Actor-critic on imagined rollouts from every posterior state.
     start = std::chrono::steady_clock::now();
-    begin_phase("phase: imagination");
+    begin_phase("imagination");
     dreamer::ImaginedTrajectory traj = ImagineFrom(wm, b);
     m.imagination_seconds = Seconds(start);
     dreamer::ReplayContext replay{config_.repval_grad ? wm.feat : wm.feat.detach(), b.reward,
                                   b.is_last, b.is_terminal};
     auto retnorm_before = retnorm_.Save();
-    begin_phase("phase: actor-critic loss");
+    begin_phase("actor-critic loss");
     auto ac = ac_->Loss(traj, replay, retnorm_);
     if (!ac.finite || !AllFinite(ac.loss)) {
       RETURN_IF_ERROR(retnorm_.Load(retnorm_before));
       return Skip(std::move(m), "actor-critic returns or loss are not finite");
     }
-    begin_phase("phase: actor-critic backward");
+    begin_phase("actor-critic backward");
     ac.loss.backward();
     for (const auto& group : opt_->param_groups()) {
       for (const auto& p : group.params()) {
@@ -127,7 +127,7 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
         }
       }
     }
-    begin_phase("phase: optimizer");
+    begin_phase("optimizer");
     opt_->step();
     phase.reset();
     ++updates_;

@@ -28,6 +28,10 @@
 
 namespace dreamfleet::learner {
 
+// Each part of an update runs in a profiler scope named this prefix + the part ("world model
+// loss", "imagination", ...), so that `bench_learner --profile` can split operator time by part.
+inline constexpr char kProfilePhasePrefix[] = "phase: ";
+
 struct TrainMetrics {
   bool skipped = false;
   std::string skip_reason;

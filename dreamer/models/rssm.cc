@@ -57,9 +57,8 @@ torch::Tensor RssmImpl::Core(const torch::Tensor& deter, const torch::Tensor& st
   auto x = torch::cat({x0, x1, x2}, -1).unsqueeze(1).expand({n, g, -1});  // [N, g, 3H]
   x = torch::cat({deter.view({n, g, d / g}), x}, -1).reshape({n, -1});    // [N, g*(D/g+3H)]
   x = torch::silu(dynhid_norm_(dynhid_(x)));
-  // Each block's gates are [reset, candidate, update]; the elementwise ops read them as strided
-  // [N, g, D/g] views and write contiguous results, so no gate is copied out first.
-  // unbind: one stack in the backward pass instead of a zero-filled gradient per gate.
+  // Each block's gates are [reset, candidate, update]: unbind gives them as strided [N, g, D/g]
+  // views (no copies; one stack in the backward pass) that the elementwise ops read directly.
   auto gates = dyngru_(x).view({n, g, 3, d / g}).unbind(2);
   auto reset = torch::sigmoid(gates[0]);
   auto cand = torch::tanh(reset * gates[1]);
