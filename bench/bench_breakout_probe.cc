@@ -1,7 +1,7 @@
 // bench_breakout_probe: why a trained MinAtar Breakout agent scores what it scores.
 //
 //   bench_breakout_probe --run runs/bench_learning/minatar_breakout/seed0 [--episodes=40]
-//                        [--greedy=false] [--seed=5] [--scripted-episodes=200]
+//                        [--greedy=false] [--seed=5] [--scripted-episodes=200] [--trace-misses=N]
 //   bench_breakout_probe --scripted-only
 //
 // 1. Two scripted paddles on the same game with the same sticky actions (0.1): one that follows
@@ -9,25 +9,35 @@
 //    paddle's row. They say what simple control scores, as levels for the learning curves.
 // 2. The agent plays --episodes episodes (symbolic view). While the ball falls, each move is
 //    compared with the landing-column paddle's move; at each miss, the distance from paddle to
-//    ball is counted; the action histogram is printed.
+//    ball is counted, and whether the last three moves went away from the ball, towards it, or
+//    neither on balance; the action histogram is printed.
 // 3. From the agent's own posterior states where the falling ball will land two or more columns
-//    away from the paddle, the world model imagines 12 steps of two fixed plans, 16 samples
-//    each: stay still, or move to the landing column. It prints the imagined survival (product
-//    of continue probabilities) and imagined reward plus the critic's value at the end. A model
-//    that separates the plans while the policy does not move says the actor-critic is the limit,
-//    not the world model.
+//    away from the paddle, near enough for the paddle to get there in time, the world model
+//    imagines 12 steps of two fixed plans, 16 samples each: stay still, or move to the landing
+//    column. It prints the imagined survival (product of continue probabilities), imagined reward
+//    plus the critic's value at the end, the survival until the step after the ball reaches the
+//    paddle's row (one catch, no second fall), and the move plan's continue probability per
+//    imagined step by the ball's starting row: a dip at the catch step is a model that imagines a
+//    correct catch as a likely miss. A model that separates the plans while the policy does not
+//    move says the actor-critic is the limit, not the world model.
+// 4. --trace-misses N prints, for the first N misses, the last 10 boards and moves with the board
+//    the world model expects one step later (decoded from its prior), which shows where a miss
+//    comes from: a move away from the ball, or a model that predicts the ball wrongly.
 #include <torch/torch.h>
 
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "dreamer/actor_critic.h"
 #include "dreamer/distributions.h"
+#include "dreamer/models/mlp.h"
 #include "dreamer/policy.h"
 #include "dreamer/world_model.h"
 #include "envs/minatar_breakout.h"
@@ -62,6 +72,29 @@ int LandingColumn(int x, int y, int dir) {
 int MoveTowards(int target, int paddle) {
   return target < paddle ? envs::kLeft : target > paddle ? envs::kRight : envs::kNoop;
 }
+
+// Agent action indices against MinAtar's actions: the agent may act in the full 6-action set or
+// in Breakout's minimal one (noop, left, right); the env spec names the agent's actions.
+struct ActionMap {
+  std::vector<int> game;                                           // agent action -> MinAtarAction
+  int agent[envs::kMinAtarNumActions] = {-1, -1, -1, -1, -1, -1};  // MinAtarAction -> agent
+
+  explicit ActionMap(const std::vector<std::string>& names) {
+    static const char* const kNames[] = {"noop", "left", "up", "right", "down", "fire"};
+    for (size_t i = 0; i < names.size(); ++i) {
+      for (int a = 0; a < envs::kMinAtarNumActions; ++a) {
+        if (names[i] == kNames[a]) {
+          game.push_back(a);
+          agent[a] = static_cast<int>(i);
+        }
+      }
+    }
+  }
+  bool ok(size_t num_actions) const {
+    return game.size() == num_actions && agent[envs::kNoop] >= 0 && agent[envs::kLeft] >= 0 &&
+           agent[envs::kRight] >= 0;
+  }
+};
 
 void Scripted(int episodes, uint64_t seed) {
   for (int mode = 0; mode < 2; ++mode) {
@@ -115,10 +148,17 @@ Board Decode(const float* grid) {  // [10, 10, 4]: paddle, ball, trail, brick
   return b;
 }
 
-// Imagined survival and reward + value of a fixed plan from one posterior state.
-std::pair<double, double> ImaginePlan(learner::DreamerAgent& agent,
-                                      const dreamer::PolicyState& state, int paddle, int target,
-                                      bool move, double gamma) {
+// Imagined survival and reward + value of a fixed plan from one posterior state over `steps`
+// steps; the survival after `landing_steps` steps, the per-step continue probabilities added to
+// `step_continue` when given.
+struct PlanOutcome {
+  double survival = 0, value = 0, survival_at_landing = 0;
+};
+PlanOutcome ImaginePlan(learner::DreamerAgent& agent, const ActionMap& map,
+                        const dreamer::PolicyState& state, int paddle, int target, bool move,
+                        double gamma, int steps, int landing_steps,
+                        std::vector<double>* step_continue = nullptr) {
+  PlanOutcome out;
   torch::NoGradGuard no_grad;
   auto wm = agent.world_model();
   auto rssm = wm->rssm();
@@ -127,29 +167,68 @@ std::pair<double, double> ImaginePlan(learner::DreamerAgent& agent,
   auto stoch = state.stoch.repeat({samples, 1, 1});
   auto alive = torch::ones({samples});
   double reward = 0;
-  for (int h = 0; h < 12; ++h) {
+  for (int h = 0; h < steps; ++h) {
     int action = envs::kNoop;
     if (move) {
       action = MoveTowards(target, paddle);
       paddle += action == envs::kLeft ? -1 : action == envs::kRight ? 1 : 0;
     }
-    auto onehot =
-        torch::one_hot(torch::full({samples}, action, torch::kLong), actions).to(torch::kFloat);
+    auto onehot = torch::one_hot(torch::full({samples}, map.agent[action], torch::kLong), actions)
+                      .to(torch::kFloat);
     deter = rssm->Core(deter, stoch, onehot);
     stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
     auto feat = dreamer::RssmImpl::Feat(deter, stoch);
     reward += (alive * wm->RewardMean(feat)).mean().item<double>();
     // With contdisc the continue probability includes the discount: take it out.
-    alive = alive * wm->ContinueProb(feat) / (agent.config().contdisc ? gamma : 1.0);
+    auto cont = wm->ContinueProb(feat) / (agent.config().contdisc ? gamma : 1.0);
+    if (step_continue != nullptr) (*step_continue)[h] += cont.mean().item<double>();
+    alive = alive * cont;
+    if (h + 1 == landing_steps) out.survival_at_landing = alive.mean().item<double>();
   }
   auto feat = dreamer::RssmImpl::Feat(deter, stoch);
   auto value = dreamer::TwoHotMean(agent.actor_critic()->value()->forward(feat),
                                    dreamer::TwoHotSpaceNamed(agent.config().twohot));
-  return {alive.mean().item<double>(), reward + (alive * value).mean().item<double>()};
+  out.survival = alive.mean().item<double>();
+  out.value = reward + (alive * value).mean().item<double>();
+  return out;
+}
+
+// The board the world model expects one step after `state` when the agent takes `action`: the
+// decoded grid of the prior (mean of 16 samples), each object where its channel is largest.
+Board ImagineNextBoard(learner::DreamerAgent& agent, const dreamer::PolicyState& state,
+                       int action) {
+  torch::NoGradGuard no_grad;
+  auto wm = agent.world_model();
+  auto rssm = wm->rssm();
+  const int64_t samples = 16;
+  auto onehot =
+      torch::one_hot(torch::full({samples}, action, torch::kLong), agent.config().num_actions)
+          .to(torch::kFloat);
+  auto deter =
+      rssm->Core(state.deter.repeat({samples, 1}), state.stoch.repeat({samples, 1, 1}), onehot);
+  auto stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
+  auto decoder =
+      std::dynamic_pointer_cast<dreamer::MlpImpl>(wm->named_children()["vector_decoder"]);
+  auto grid = dreamer::Symexp(decoder->forward(dreamer::RssmImpl::Feat(deter, stoch)))
+                  .mean(0)
+                  .reshape({10, 10, 4})
+                  .contiguous();
+  Board b;
+  const float* g = grid.data_ptr<float>();
+  float best[3] = {-1e9f, -1e9f, -1e9f};
+  for (int y = 0; y < 10; ++y) {
+    for (int x = 0; x < 10; ++x) {
+      const float* c = g + (y * 10 + x) * 4;
+      if (y == kRow && c[0] > best[0]) best[0] = c[0], b.paddle = x;
+      if (c[1] > best[1]) best[1] = c[1], b.ball_x = x, b.ball_y = y;
+      if (c[2] > best[2]) best[2] = c[2], b.trail_x = x, b.trail_y = y;
+    }
+  }
+  return b;
 }
 
 int Main(int argc, char** argv) {
-  int64_t episodes = 40, scripted_episodes = 200, seed = 5;
+  int64_t episodes = 40, scripted_episodes = 200, seed = 5, trace_misses = 0;
   bool greedy = true, scripted_only = false;
   services::CommandLine command_line(
       "bench_breakout_probe [--run RUN_DIR | --checkpoint DIR --config FILE] [flags]",
@@ -163,6 +242,8 @@ int Main(int argc, char** argv) {
   command_line.AddInt("seed", &seed, "seed of the episodes, sampling and scripted games");
   command_line.AddInt("scripted-episodes", &scripted_episodes, "episodes per scripted paddle");
   command_line.AddBool("scripted-only", &scripted_only, "only the scripted paddles (no agent)");
+  command_line.AddInt("trace-misses", &trace_misses,
+                      "print the last 10 boards and moves before each of the first N misses");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
   if (episodes < 1 || scripted_episodes < 1 || seed < 0) {
@@ -190,6 +271,13 @@ int Main(int argc, char** argv) {
   }
   envs::VectorEnv& env = *loaded->envs;
   learner::DreamerAgent& agent = *loaded->agent;
+  const ActionMap map(env.spec().action_names);
+  if (!map.ok(static_cast<size_t>(agent.config().num_actions))) {
+    std::cerr << "bench_breakout_probe: the env's actions ("
+              << absl::StrJoin(env.spec().action_names, ", ")
+              << ") are not MinAtar's with noop, left and right\n";
+    return 1;
+  }
   dreamer::Policy policy = agent.policy();
   const double gamma = 1.0 - 1.0 / agent.config().horizon;
   torch::Generator generator = at::detail::createCPUGenerator(static_cast<uint64_t>(seed));
@@ -203,8 +291,22 @@ int Main(int argc, char** argv) {
   std::array<int64_t, 10> miss_distance{};
   int64_t falling = 0, agree = 0, steps = 0, probes = 0, done = 0;
   double total = 0, episode_return = 0;
-  double survive[2] = {0, 0}, value[2] = {0, 0};
+  double survive[2] = {0, 0}, value[2] = {0, 0}, survive_landing[2] = {0, 0};
+  int64_t miss_kind[3] = {0, 0, 0};  // misses after moving away from / not towards / towards it
+  // Per imagined step, the mean continue probability of the move plan, by the ball's row at the
+  // probe (the catch is at step 9 - row).
+  std::vector<std::vector<double>> row_continue(10, std::vector<double>(12, 0.0));
+  std::vector<int64_t> row_probes(10, 0);
   Board before;
+  // The last steps' boards and moves, printed for the first --trace-misses misses.
+  struct Recent {
+    Board board;
+    int move;                    // MinAtarAction
+    int agent_action;            // the agent's index
+    dreamer::PolicyState state;  // the posterior after seeing `board`
+  };
+  std::deque<Recent> recent;
+  int64_t traced = 0;
   while (done < episodes) {
     const Board board = Decode(env.vector());
     if (auto s = dreamer::ActOnEnvs(policy, env, &state, generator, &action, greedy); !s.ok()) {
@@ -215,20 +317,35 @@ int Main(int argc, char** argv) {
     if (board.complete() && board.dir() >= 2) {
       const int target = LandingColumn(board.ball_x, board.ball_y, board.dir());
       const int wanted = MoveTowards(target, board.paddle);
+      const int game_action = map.game[action[0]];
       const int moved =
-          action[0] == envs::kLeft || action[0] == envs::kRight ? action[0] : envs::kNoop;
+          game_action == envs::kLeft || game_action == envs::kRight ? game_action : envs::kNoop;
       ++falling;
       agree += wanted == moved;
-      if (board.ball_y <= 5 && std::abs(target - board.paddle) >= 2 && probes < 300) {
+      // The paddle moves before the ball in each step, so it has kRow - ball_y moves to be
+      // under the ball's column at row kRow - 1 when the ball comes down to row kRow.
+      if (board.ball_y <= 5 && std::abs(target - board.paddle) >= 2 &&
+          std::abs(target - board.paddle) <= kRow - board.ball_y && probes < 300) {
         ++probes;
         for (int plan = 0; plan < 2; ++plan) {
-          auto [alive, v] = ImaginePlan(agent, state, board.paddle, target, plan == 1, gamma);
-          survive[plan] += alive;
-          value[plan] += v;
+          // Survival also until the step after the ball reaches the paddle's row: one catch, no
+          // second fall.
+          const PlanOutcome o = ImaginePlan(agent, map, state, board.paddle, target, plan == 1,
+                                            gamma, 12, kRow - board.ball_y + 1,
+                                            plan == 1 ? &row_continue[board.ball_y] : nullptr);
+          if (plan == 1) ++row_probes[board.ball_y];
+          survive[plan] += o.survival;
+          value[plan] += o.value;
+          survive_landing[plan] += o.survival_at_landing;
         }
       }
     }
     before = board;
+    recent.push_back({board, map.game[action[0]], action[0], {}});
+    if (traced < trace_misses) {
+      recent.back().state = {state.deter.clone(), state.stoch.clone(), state.prev_action.clone()};
+    }
+    if (recent.size() > 10) recent.pop_front();
     if (auto s = env.Step(action); !s.ok()) {
       std::cerr << "bench_breakout_probe: " << s << "\n";
       return 1;
@@ -237,11 +354,42 @@ int Main(int argc, char** argv) {
     episode_return += env.reward()[0];
     if (env.is_last()[0] != 0) {
       if (before.complete()) ++miss_distance[std::min(9, std::abs(before.paddle - before.ball_x))];
+      if (env.is_terminal()[0] != 0) {
+        // The net direction of the last three moves against the ball's side of the paddle.
+        int net = 0;
+        for (size_t i = recent.size() >= 3 ? recent.size() - 3 : 0; i < recent.size(); ++i) {
+          const Board& b = recent[i].board;
+          const int side = (b.ball_x > b.paddle) - (b.ball_x < b.paddle);
+          net += side * ((recent[i].move == envs::kRight) - (recent[i].move == envs::kLeft));
+        }
+        ++miss_kind[net > 0 ? 2 : net < 0 ? 0 : 1];
+      }
+      if (traced < trace_misses && env.is_terminal()[0] != 0 &&
+          recent.back().state.deter.defined()) {
+        ++traced;
+        std::printf(
+            "miss %lld (return %.0f), the last %zu steps as paddle ball(x,y) trail(x,y) move:\n",
+            static_cast<long long>(traced), episode_return, recent.size());
+        for (size_t i = 0; i < recent.size(); ++i) {
+          const Board& b = recent[i].board;
+          const int a = recent[i].move;
+          std::printf("  paddle %d ball (%d,%d) trail (%d,%d) %-5s", b.paddle, b.ball_x, b.ball_y,
+                      b.trail_x, b.trail_y,
+                      a == envs::kLeft    ? "left"
+                      : a == envs::kRight ? "right"
+                                          : "stay");
+          // The world model's one-step prediction of the next board from this posterior and move.
+          const Board next = ImagineNextBoard(agent, recent[i].state, recent[i].agent_action);
+          std::printf(" | imagined next: paddle %d ball (%d,%d)\n", next.paddle, next.ball_x,
+                      next.ball_y);
+        }
+      }
+      recent.clear();
       total += episode_return;
       episode_return = 0;
       ++done;
       state = policy->Initial(1);
-      if (auto s = env.Step(std::vector<int>(1, envs::kNoop)); !s.ok()) {  // the auto-reset
+      if (auto s = env.Step(std::vector<int>(1, map.agent[envs::kNoop])); !s.ok()) {  // auto-reset
         std::cerr << "bench_breakout_probe: " << s << "\n";
         return 1;
       }
@@ -256,17 +404,34 @@ int Main(int argc, char** argv) {
       100.0 * agree / std::max<int64_t>(falling, 1), static_cast<long long>(falling));
   std::printf("paddle-to-ball columns on the last step before each miss:");
   for (int d = 0; d < 10; ++d) std::printf(" %d:%lld", d, static_cast<long long>(miss_distance[d]));
-  std::printf("\nactions taken (noop, left, up, right, down, fire):");
-  for (int64_t n : actions) std::printf(" %lld", static_cast<long long>(n));
+  std::printf(
+      "\nmisses by the net direction of the last 3 moves: away from the ball %lld, none %lld, "
+      "towards it %lld",
+      static_cast<long long>(miss_kind[0]), static_cast<long long>(miss_kind[1]),
+      static_cast<long long>(miss_kind[2]));
+  std::printf("\nactions taken:");
+  for (size_t a = 0; a < actions.size(); ++a) {
+    std::printf(" %s %lld", env.spec().action_names[a].c_str(), static_cast<long long>(actions[a]));
+  }
   std::printf(
       "\nimagined from %lld posterior states with the falling ball landing >= 2 columns "
       "away, 12 steps x 16 samples:\n",
       static_cast<long long>(probes));
   if (probes > 0) {
     for (int plan = 0; plan < 2; ++plan) {
-      std::printf("  %-28s survival %.3f, imagined reward + value %.3f\n",
-                  plan == 0 ? "stay still:" : "move to the landing column:", survive[plan] / probes,
-                  value[plan] / probes);
+      std::printf(
+          "  %-28s survival %.3f, imagined reward + value %.3f; survival until the step after "
+          "the ball reaches the paddle's row %.3f\n",
+          plan == 0 ? "stay still:" : "move to the landing column:", survive[plan] / probes,
+          value[plan] / probes, survive_landing[plan] / probes);
+    }
+    std::printf("  move plan, mean continue probability per imagined step, by the ball's row:\n");
+    for (int y = 0; y < 10; ++y) {
+      if (row_probes[y] == 0) continue;
+      std::printf("    row %d (%lld probes, catch at step %d):", y,
+                  static_cast<long long>(row_probes[y]), 9 - y);
+      for (double c : row_continue[y]) std::printf(" %.2f", c / row_probes[y]);
+      std::printf("\n");
     }
   }
   return 0;

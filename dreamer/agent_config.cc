@@ -282,6 +282,7 @@ absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config
   agent.lr = static_cast<float>(config.learner.lr);
   agent.ac_lr = static_cast<float>(config.learner.actor_critic_lr);
   agent.scale_rec = static_cast<float>(config.learner.reconstruction_scale);
+  agent.scale_con = static_cast<float>(config.learner.continue_scale);
   agent.scale_dyn = static_cast<float>(config.learner.kl_dyn_scale);
   agent.scale_rep = static_cast<float>(config.learner.kl_rep_scale);
   agent.twohot = config.learner.twohot;

@@ -15,6 +15,7 @@ EnvOptions EnvOptionsFromConfig(const services::Config& config, int env_index) {
   options.rom = config.env.rom;
   options.core = config.env.core;
   options.view = config.env.view;
+  options.action_set = config.env.action_set;
   return options;
 }
 

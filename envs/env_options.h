@@ -23,6 +23,7 @@ struct EnvOptions {
   std::string rom;               // emulators: path to the ROM (user-supplied for commercial games)
   std::string core;              // emulators: path to the libretro core .so ("" = default)
   std::string view = "full";     // gridworlds: "full" or "egocentric" (MiniGrid's 7x7 view)
+  std::string action_set = "full";  // MinAtar: "full" (6 actions) or "minimal" (the game's own)
 };
 
 // The checks every native env makes of its own options: images from 8x8 to 1024x1024 and a

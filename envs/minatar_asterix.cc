@@ -24,6 +24,7 @@ class Asterix : public MinAtarGame {
     return *names;
   }
   float max_reward() const override { return 1.0f; }  // one entity per row
+  std::vector<int> minimal_actions() const override { return {kNoop, kLeft, kUp, kRight, kDown}; }
 
   void Reset(Rng* /*rng*/) override {
     player_x_ = 5;

@@ -20,6 +20,7 @@ class MinAtarBreakout : public MinAtarGame {
   float Act(int action, Rng* rng, bool* terminal) override;
   void WriteState(uint8_t* state) const override;
   float max_reward() const override { return 1.0f; }
+  std::vector<int> minimal_actions() const override { return {kNoop, kLeft, kRight}; }
 
   // State, for tests.
   int paddle_x() const { return paddle_x_; }

@@ -47,8 +47,15 @@ MinAtarEnv::MinAtarEnv(std::unique_ptr<MinAtarGame> game, const MinAtarOptions& 
     spec_.vector_size = kMinAtarSize * kMinAtarSize * game_->num_channels();
     spec_.vector_grid_channels = game_->num_channels();
   }
-  spec_.num_actions = kMinAtarNumActions;
-  spec_.action_names = {"noop", "left", "up", "right", "down", "fire"};
+  static const char* const kNames[kMinAtarNumActions] = {"noop",  "left", "up",
+                                                         "right", "down", "fire"};
+  if (options.minimal_actions) {
+    game_actions_ = game_->minimal_actions();
+  } else {
+    for (int a = 0; a < kMinAtarNumActions; ++a) game_actions_.push_back(a);
+  }
+  spec_.num_actions = static_cast<int>(game_actions_.size());
+  for (int a : game_actions_) spec_.action_names.push_back(kNames[a]);
   spec_.reward_min = 0.0f;
   spec_.reward_max = game_->max_reward();
   spec_.max_episode_steps = max_steps;
@@ -69,10 +76,11 @@ absl::Status MinAtarEnv::Step(int action, StepBuffer* out) {
     return absl::FailedPreconditionError(
         absl::StrCat(spec_.name, ": Step after the episode ended; call Reset"));
   }
-  if (action < 0 || action >= kMinAtarNumActions) {
+  if (action < 0 || action >= spec_.num_actions) {
     return absl::InvalidArgumentError(
-        absl::StrCat(spec_.name, ": action ", action, " is outside [0, ", kMinAtarNumActions, ")"));
+        absl::StrCat(spec_.name, ": action ", action, " is outside [0, ", spec_.num_actions, ")"));
   }
+  action = game_actions_[action];
   // MinAtar draws the sticky coin on every step, even when it is 0.
   if (rng_.Uniform() < options_.sticky_actions) action = last_action_;
   last_action_ = action;

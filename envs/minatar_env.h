@@ -6,8 +6,10 @@
 // out->image (skipped when out->image is null, i.e. state-only stepping).
 //
 // Actions are MinAtar's full set of 6 (noop, left, up, right, down, fire), the default of the
-// MinAtar package (num_actions() without the minimal set); actions a game does not use are no-ops.
-// Sticky actions: with probability sticky_actions the previous action is repeated (MinAtar: 0.1).
+// MinAtar package, where actions a game does not use are no-ops; or (minimal_actions) the game's
+// minimal set, MinAtar's minimal_action_set() (Breakout: noop, left, right), agent action i being
+// the set's i-th. Sticky actions: with probability sticky_actions the previous action is repeated
+// (MinAtar: 0.1).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +32,7 @@ struct MinAtarOptions {
   int image_size = 64;
   bool grayscale = false;
   bool symbolic = false;  // observe the [10, 10, C] state as a vector instead of an image
+  bool minimal_actions = false;  // the game's minimal action set instead of all 6
 };
 
 class MinAtarEnv : public Environment {
@@ -51,8 +54,10 @@ class MinAtarEnv : public Environment {
   const std::vector<uint8_t>& state() const { return state_; }
   int num_channels() const { return game_->num_channels(); }
   MinAtarGame* game() { return game_.get(); }
-  // The action the game actually received in the latest step (after stickiness).
+  // The action the game actually received in the latest step (after stickiness), a MinAtarAction.
   int last_action() const { return last_action_; }
+  // The MinAtarAction each agent action means: all 6 in order, or the game's minimal set.
+  const std::vector<int>& game_actions() const { return game_actions_; }
   // Colour of a channel in rendered images; where channels overlap the highest index wins.
   static Rgb ChannelColor(int channel);
 
@@ -68,6 +73,7 @@ class MinAtarEnv : public Environment {
   Rng rng_;
   std::vector<uint8_t> state_;
   std::vector<Rgb> cell_colors_;
+  std::vector<int> game_actions_;  // agent action -> MinAtarAction
   int last_action_ = kNoop;
   int step_count_ = 0;
   bool done_ = false;

@@ -23,6 +23,7 @@ class Freeway : public MinAtarGame {
     return *names;
   }
   float max_reward() const override { return 1.0f; }
+  std::vector<int> minimal_actions() const override { return {kNoop, kUp, kDown}; }
 
   void Reset(Rng* rng) override {
     RandomizeCars(rng, /*initialize=*/true);

@@ -30,6 +30,9 @@ class MinAtarGame {
   virtual void WriteState(uint8_t* state) const = 0;
   // Largest reward one step can give (for EnvSpec.reward_max).
   virtual float max_reward() const = 0;
+  // MinAtar's minimal_action_set(): the actions with a distinct effect in this game, in the
+  // full set's order (e.g. Breakout: noop, left, right).
+  virtual std::vector<int> minimal_actions() const = 0;
 };
 
 // The games; `ramping` enables MinAtar's difficulty ramping (on by default in MinAtar).

@@ -57,6 +57,9 @@ class Seaquest : public MinAtarGame {
     return *names;
   }
   float max_reward() const override { return 13.0f; }  // <= 3 bullets in flight + a full bonus
+  std::vector<int> minimal_actions() const override {
+    return {kNoop, kLeft, kUp, kRight, kDown, kFire};
+  }
 
   void Reset(Rng* /*rng*/) override {
     oxygen_ = kMaxOxygen;

@@ -27,6 +27,7 @@ class SpaceInvaders : public MinAtarGame {
     return *names;
   }
   float max_reward() const override { return 2.0f; }  // at most two friendly bullets in flight
+  std::vector<int> minimal_actions() const override { return {kNoop, kLeft, kRight, kFire}; }
 
   void Reset(Rng* /*rng*/) override {
     pos_ = 5;

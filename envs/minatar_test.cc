@@ -311,6 +311,77 @@ TEST(MinAtarStickyActionsTest, ZeroAndOneBehaveAsNeverAndAlways) {
   EXPECT_EQ(static_cast<MinAtarBreakout*>(always->game())->paddle_x(), 4);
 }
 
+TEST(MinAtarActionSetTest, MinimalSetsAreMinAtarsAndActAsTheirFullActions) {
+  const std::vector<std::vector<std::string>> expected = {
+      {"noop", "left", "right"},
+      {"noop", "up", "down"},
+      {"noop", "left", "up", "right", "down"},
+      {"noop", "left", "up", "right", "down", "fire"},
+      {"noop", "left", "right", "fire"}};
+  // With sticky actions too: both envs draw the same coins, and a repeat must repeat the game's
+  // action, not the agent's index (Breakout's minimal 2 is right, the full set's 2 is up).
+  for (int g = 0; g < 10; ++g) {
+    const float sticky = g < 5 ? 0.0f : 0.5f;
+    SCOPED_TRACE(std::string(kGames[g % 5]) + " sticky " + std::to_string(sticky));
+    EnvOptions o;
+    o.name = kGames[g % 5];
+    o.sticky_actions = sticky;
+    o.action_set = "minimal";
+    auto minimal = MakeEnvironment(o);
+    ASSERT_TRUE(minimal.ok()) << minimal.status();
+    EXPECT_EQ((*minimal)->spec().num_actions, static_cast<int>(expected[g % 5].size()));
+    EXPECT_EQ((*minimal)->spec().action_names, expected[g % 5]);
+    // Agent action i of the minimal set plays the game exactly as its full-set action does.
+    auto full = MakeMinAtar(kGames[g % 5], sticky);
+    auto* small = static_cast<MinAtarEnv*>(minimal->get());
+    StepBuffer a, b;
+    ASSERT_TRUE(small->Reset(4, &a).ok());
+    ASSERT_TRUE(full->Reset(4, &b).ok());
+    Rng rng(3);
+    for (int step = 0; step < 300 && !a.is_last; ++step) {
+      const int i = rng.UniformInt(0, small->spec().num_actions - 1);
+      ASSERT_TRUE(small->Step(i, &a).ok());
+      ASSERT_TRUE(full->Step(small->game_actions()[i], &b).ok());
+      EXPECT_EQ(small->last_action(), full->last_action());
+      ASSERT_EQ(small->state(), full->state()) << "step " << step;
+      ASSERT_EQ(a.reward, b.reward);
+      ASSERT_EQ(a.is_last, b.is_last);
+    }
+    ASSERT_TRUE(small->Reset(5, &a).ok());
+    auto bad = small->Step(small->spec().num_actions, &a);
+    EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(MinAtarActionSetTest, BreakoutsMinimalRightMovesThePaddleRight) {
+  EnvOptions o;
+  o.name = "minatar_breakout";
+  o.sticky_actions = 0.0f;
+  o.action_set = "minimal";
+  auto env = MakeEnvironment(o);
+  ASSERT_TRUE(env.ok()) << env.status();
+  auto* breakout = static_cast<MinAtarEnv*>(env->get());
+  StepBuffer f;
+  ASSERT_TRUE(breakout->Reset(1, &f).ok());
+  ASSERT_TRUE(breakout->Step(2, &f).ok());  // noop, left, right
+  EXPECT_EQ(static_cast<MinAtarBreakout*>(breakout->game())->paddle_x(), 5);
+}
+
+TEST(MinAtarActionSetTest, UnknownSetsAndMinimalOutsideMinAtarAreNamedErrors) {
+  EnvOptions o;
+  o.name = "minatar_breakout";
+  o.action_set = "tiny";
+  auto bad = MakeEnvironment(o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), testing::HasSubstr("action_set \"tiny\""));
+  o.name = "grid_empty_5x5";
+  o.action_set = "minimal";
+  bad = MakeEnvironment(o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), testing::HasSubstr("is for MinAtar games"));
+  EXPECT_FALSE(LookupEnvSpec(o).ok());
+}
+
 TEST(MinAtarTest, EveryGameRunsThousandRandomStepsWithinSpec) {
   for (const char* name : kGames) {
     SCOPED_TRACE(name);

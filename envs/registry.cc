@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "envs/gridworld.h"
@@ -71,6 +72,12 @@ EnvFactory MinAtar(std::unique_ptr<MinAtarGame> (*make_game)()) {
       return absl::InvalidArgumentError(absl::StrCat("view \"", o.view, "\" for \"", o.name,
                                                      "\" is not \"full\" or \"symbolic\""));
     }
+    if (o.action_set == "minimal") {
+      m.minimal_actions = true;
+    } else if (o.action_set != "full" && !o.action_set.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("action_set \"", o.action_set, "\" for \"",
+                                                     o.name, "\" is not \"full\" or \"minimal\""));
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<MinAtarEnv> env, MinAtarEnv::Create(make_game(), m));
     return std::unique_ptr<Environment>(std::move(env));
   };
@@ -93,7 +100,9 @@ const std::vector<Entry>& Table() {
        Grid(GridLayout::kDoorKey, 5)},
       {"grid_doorkey_8x8", "MiniGrid DoorKey 8x8: pick up the key, unlock the door, reach the goal",
        Grid(GridLayout::kDoorKey, 8)},
-      // MinAtar games (minatar_env.h): 6 actions, sticky actions 0.1, difficulty ramping.
+      // MinAtar games (minatar_env.h): 6 actions (or the minimal set), sticky actions 0.1,
+      // difficulty
+      // ramping.
       {"minatar_breakout", "MinAtar Breakout: +1 per brick, losing the ball ends the game",
        MinAtar(&MakeMinAtarBreakout)},
       {"minatar_freeway", "MinAtar Freeway: +1 per road crossing, 2500-step game",
@@ -127,6 +136,17 @@ absl::StatusOr<const Entry*> Find(const EnvOptions& options) {
       if (options.image_size <= 0) {
         return absl::InvalidArgumentError(absl::StrCat(
             "image_size must be > 0, got ", options.image_size, " for \"", options.name, "\""));
+      }
+      if (options.action_set == "minimal" && !absl::StartsWith(options.name, "minatar_")) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("action_set \"", options.action_set, "\" is for MinAtar games; \"",
+                         options.name, "\" has one fixed action set (action_set: full)"));
+      }
+      if (!options.action_set.empty() && options.action_set != "full" &&
+          options.action_set != "minimal") {
+        return absl::InvalidArgumentError(absl::StrCat("action_set \"", options.action_set,
+                                                       "\" for \"", options.name,
+                                                       "\" is not \"full\" or \"minimal\""));
       }
       return &entry;
     }

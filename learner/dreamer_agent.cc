@@ -199,8 +199,14 @@ absl::Status DreamerAgent::Save(const std::string& dir, int keep_last, int64_t s
 absl::Status DreamerAgent::Restore(const std::string& dir) {
   ASSIGN_OR_RETURN(auto loaded, LoadLatestCheckpoint(dir));
   ASSIGN_OR_RETURN(dreamer::AgentConfig saved, dreamer::AgentConfig::Parse(loaded.config_text()));
-  if (saved.feat_size() != config_.feat_size() || saved.num_actions != config_.num_actions ||
-      saved.units != config_.units || saved.depth != config_.depth) {
+  if (saved.num_actions != config_.num_actions) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("checkpoint ", loaded.path(), " was trained with ", saved.num_actions,
+                     " actions but this env has ", config_.num_actions,
+                     " (a different env, or MinAtar's env.action_set full against minimal?)"));
+  }
+  if (saved.feat_size() != config_.feat_size() || saved.units != config_.units ||
+      saved.depth != config_.depth) {
     return absl::FailedPreconditionError(
         absl::StrCat("checkpoint ", loaded.path(), " was trained with preset ", saved.preset,
                      " which does not match this agent's preset ", config_.preset));

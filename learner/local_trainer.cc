@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -66,6 +67,10 @@ absl::Status LocalTrainerOptions::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "a best-agent directory (", best_dir, ") needs evaluations: set eval every > 0 env steps"));
   }
+  if (!(priority_exponent >= 0.0) || !std::isfinite(priority_exponent)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("need a priority exponent >= 0, got ", priority_exponent));
+  }
   if (envs < 1 || batch < 1 || length < 2 || train_ratio < 0 || steps < 0 || save_every < 1 ||
       episode_window < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -82,7 +87,7 @@ struct LocalTrainer::State {
       : replay(
             config, static_cast<int>(o.envs),
             std::min<int64_t>(std::max<int64_t>(o.steps / o.envs + o.length, 4 * o.length), 250000),
-            static_cast<uint64_t>(o.seed) + 17),
+            static_cast<uint64_t>(o.seed) + 17, o.priority_exponent),
         generator(at::detail::createCPUGenerator(static_cast<uint64_t>(o.seed) + 23)),
         recent(static_cast<size_t>(o.episode_window)) {}
   SequenceReplay replay;
@@ -140,6 +145,17 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const service
         "train ratio (replayed steps per env step), e.g. --set replay.samples_per_insert=16");
   }
   LocalTrainerOptions o = run;
+  if (config.replay.selector == "recency") {
+    return absl::InvalidArgumentError(
+        "replay.selector recency is not available in the single-process trainer (bench_learning, "
+        "train_local): use uniform or prioritized here, or recency in `dreamfleet up`");
+  }
+  o.priority_exponent =
+      config.replay.selector == "prioritized" ? config.replay.priority_exponent : 0.0;
+  if (config.replay.selector == "prioritized" && o.priority_exponent == 0.0) {
+    DF_LOG(WARNING) << "replay.selector prioritized with replay.priority_exponent 0 samples "
+                       "uniformly";
+  }
   o.env = config.env.name;
   o.preset = config.learner.preset;
   o.envs = config.actor.count * config.actor.envs_per_actor;
@@ -254,6 +270,10 @@ absl::Status LocalTrainer::Train() {
     if (!metrics->skipped) {
       s.losses = metrics->losses;
       s.stats = metrics->metrics;
+    }
+    if (!metrics->skipped && s.replay.prioritized() &&
+        !s.replay.SetPriorities(metrics->sequence_losses)) {
+      return absl::InternalError("prioritised replay: the update's losses do not fit its batch");
     }
     if (!metrics->skipped && s.replay.context() &&
         !s.replay.WriteBack(metrics->posterior_deter, metrics->posterior_stoch)) {

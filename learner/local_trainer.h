@@ -28,6 +28,9 @@ struct LocalTrainerOptions {
   std::string preset = "1m";
   int64_t steps = 100000;   // env steps to run
   double train_ratio = 64;  // replayed steps per env step
+  // > 0: replay windows are drawn by priority^exponent, the priority being the reward + KL loss of
+  // the window when last trained on (the config's replay.selector prioritized); 0: uniformly.
+  double priority_exponent = 0;
   int64_t envs = 4;
   int64_t image_size = 64;
   std::string view = "full";

@@ -283,6 +283,25 @@ TEST(LocalTrainerTest, TrainsWithReplayContextWhichTheClusterRefuses) {
   EXPECT_TRUE(p.losses.count("dyn"));
 }
 
+TEST(LocalTrainerTest, TrainsWithPrioritisedReplayAndRefusesRecency) {
+  std::optional<services::Config> config = SmallConfig(
+      {"replay.selector=prioritized", "replay.priority_exponent=0.8", "learner.continue_scale=3"});
+  LocalTrainerOptions run;
+  run.steps = 1200;
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  EXPECT_FLOAT_EQ((*trainer)->agent().config().scale_con, 3.0f);
+  ASSERT_TRUE(RunToEnd(**trainer).ok());
+  const LocalProgress p = (*trainer)->Progress();
+  EXPECT_GE(p.updates, 80) << "every update set its windows' priorities";
+  EXPECT_TRUE(p.losses.count("dyn"));
+
+  config->replay.selector = "recency";
+  absl::Status recency = LocalTrainer::Create(*config, run).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(recency)) << recency;
+  EXPECT_NE(recency.message().find("recency"), std::string::npos);
+}
+
 TEST(PlayTest, PlaysACheckpointsEpisodesFrameByFrame) {
   dreamfleet::testing::ScopedTempDir temp("play_test_");
   const std::string dir = temp.path() + "/checkpoint";

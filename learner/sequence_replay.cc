@@ -1,13 +1,15 @@
 #include "learner/sequence_replay.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace dreamfleet::learner {
 
 SequenceReplay::SequenceReplay(const dreamer::AgentConfig& c, int streams, int64_t capacity,
-                               uint64_t seed)
-    : capacity_(capacity),
+                               uint64_t seed, double priority_exponent)
+    : exponent_(priority_exponent),
+      capacity_(capacity),
       context_(c.replay_context > 0),
       deter_size_(c.deter),
       stoch_size_(c.stoch),
@@ -20,6 +22,39 @@ SequenceReplay::SequenceReplay(const dreamer::AgentConfig& c, int streams, int64
     streams_.emplace_back(shape);
     streams_.back().steps.Reserve(capacity);
   }
+  TORCH_CHECK(std::isfinite(exponent_) && exponent_ >= 0.0,
+              "priority exponent must be finite and >= 0");
+  if (prioritized()) {
+    weights_.assign(static_cast<size_t>(streams) * capacity, 0.0);
+    tree_.assign(weights_.size() + 1, 0.0);
+  }
+}
+
+void SequenceReplay::SetWeight(int64_t index, double weight) {
+  const double delta = weight - weights_[index];
+  weights_[index] = weight;
+  total_weight_ += delta;
+  for (int64_t i = index + 1; i < static_cast<int64_t>(tree_.size()); i += i & -i) {
+    tree_[i] += delta;
+  }
+}
+
+int64_t SequenceReplay::FindByWeight(double u) const {
+  // Descends the Fenwick tree: the first index whose prefix sum exceeds u.
+  const int64_t n = static_cast<int64_t>(weights_.size());
+  int64_t pos = 0, step = 1;
+  while (step * 2 <= n) step *= 2;
+  for (; step > 0; step /= 2) {
+    if (pos + step <= n && tree_[pos + step] <= u) {
+      pos += step;
+      u -= tree_[pos];
+    }
+  }
+  return std::min(pos, n - 1);
+}
+
+double SequenceReplay::weight(int stream, int64_t position) const {
+  return prioritized() ? weights_[stream * capacity_ + position] : 1.0;
 }
 
 void SequenceReplay::SetLatent(Stream& s, int64_t position, const float* deter,
@@ -44,6 +79,8 @@ void SequenceReplay::Add(int stream, const services::StepRecord& step, const flo
     }
     SetLatent(s, s.next, deter, stoch);
   }
+  // The new step (over the evicted oldest one, whose windows are gone) starts at the mean priority.
+  if (prioritized()) SetWeight(stream * capacity_ + s.next, std::pow(mean_priority_, exponent_));
   s.next = (s.next + 1) % capacity_;
   s.count = std::min(s.count + 1, capacity_);
   ++adds_;
@@ -84,11 +121,31 @@ dreamer::Batch SequenceReplay::Sample(int64_t batch, int64_t length) {
   }
   last_sample_.clear();
   for (int64_t row = 0; row < batch; ++row) {
-    const int stream = pick(rng_);
+    int stream = pick(rng_);
+    int64_t start = -1;
+    if (prioritized() && total_weight_ > 0) {
+      // By priority: a step whose window would run past its stream's newest step is redrawn (the
+      // last window - 1 steps of each stream; few against the steps held).
+      std::uniform_real_distribution<double> u(0.0, total_weight_);
+      for (int attempt = 0; attempt < 64 && start < 0; ++attempt) {
+        const int64_t index = FindByWeight(u(rng_));
+        const int candidate = static_cast<int>(index / capacity_);
+        const Stream& c = streams_[candidate];
+        const int64_t position = index % capacity_;
+        const int64_t oldest = c.count < capacity_ ? 0 : c.next;
+        const int64_t offset = (position - oldest + capacity_) % capacity_;
+        if (position < c.count && offset <= c.count - window) {
+          stream = candidate;
+          start = oldest + offset;
+        }
+      }
+    }
     const Stream& s = streams_[stream];
-    std::uniform_int_distribution<int64_t> start_dist(0, s.count - window);
-    const int64_t oldest = s.count < capacity_ ? 0 : s.next;
-    const int64_t start = oldest + start_dist(rng_);
+    if (start < 0) {  // uniform (or no prioritised window found)
+      std::uniform_int_distribution<int64_t> start_dist(0, s.count - window);
+      const int64_t oldest = s.count < capacity_ ? 0 : s.next;
+      start = oldest + start_dist(rng_);
+    }
     for (int64_t t = 0; t < window; ++t) {
       const int64_t i = (start + t) % capacity_;
       const int64_t o = row * window + t;
@@ -106,7 +163,7 @@ dreamer::Batch SequenceReplay::Sample(int64_t batch, int64_t length) {
         onehot[i * classes_ + s.stoch[c * stoch_size_ + i]] = 1.0f;
       }
     }
-    last_sample_.push_back({stream, (start + ctx) % capacity_});
+    last_sample_.push_back({stream, (start + ctx) % capacity_, start % capacity_});
   }
   last_length_ = length;
   adds_at_sample_ = adds_;
@@ -121,6 +178,21 @@ dreamer::Batch SequenceReplay::Sample(int64_t batch, int64_t length) {
     if (t->defined()) *t = t->narrow(1, 1, length);
   }
   return b;
+}
+
+bool SequenceReplay::SetPriorities(const std::vector<double>& losses) {
+  if (!prioritized() || adds_ != adds_at_sample_ || losses.size() != last_sample_.size()) {
+    return false;
+  }
+  for (size_t row = 0; row < losses.size(); ++row) {
+    if (!std::isfinite(losses[row])) continue;  // keeps the window's previous priority
+    const double priority = std::max(losses[row], 1e-6);
+    SetWeight(last_sample_[row].stream * capacity_ + last_sample_[row].start,
+              std::pow(priority, exponent_));
+    // A moving average over the last ~100 windows: the losses fall as the model learns.
+    mean_priority_ = priorities_set_++ == 0 ? priority : 0.99 * mean_priority_ + 0.01 * priority;
+  }
+  return true;
 }
 
 bool SequenceReplay::WriteBack(const torch::Tensor& deter, const torch::Tensor& stoch) {

@@ -8,7 +8,13 @@
 // the `1m` model); Sample() then draws T + 1 steps, the first one only as the batch's context
 // (its latent and action), and WriteBack() stores the posterior latents an update computed for
 // the T trained steps, so later windows start from latents that follow the model.
-// Data flow: env batch row + chosen action -> Add(env, step) ... -> Sample() -> DreamerAgent.
+// Prioritised (priority_exponent > 0): a window is drawn with probability proportional to
+// priority^exponent of its first step; SetPriorities() gives the windows of the last Sample()
+// their losses (the agent's per-sequence reward + KL loss), and a new step starts at the moving
+// average of the last ~100 priorities set (1 before any), so windows the model predicts badly come
+// back more often without new data being starved or flooding the batch. 0: uniform, as above. Data
+// flow: env batch row + chosen action -> Add(env, step) ... -> Sample() -> DreamerAgent
+// [-> SetPriorities(the update's per-sequence losses)].
 #pragma once
 
 #include <cstdint>
@@ -25,7 +31,7 @@ class SequenceReplay {
  public:
   // capacity_per_stream steps are kept per env stream (oldest evicted first).
   SequenceReplay(const dreamer::AgentConfig& config, int streams, int64_t capacity_per_stream,
-                 uint64_t seed);
+                 uint64_t seed, double priority_exponent = 0.0);
 
   // Copies `step` (its observation pointers must match the config's observations). With replay
   // context, `deter` [D] and `stoch` [S, C] (a one-hot sample) are the actor's latent for the step.
@@ -39,8 +45,16 @@ class SequenceReplay {
   // the shapes do not match that sample, or when steps were added since (they may have replaced
   // the sampled ones).
   bool WriteBack(const torch::Tensor& deter, const torch::Tensor& stoch);
+  // Prioritised sampling: `losses` [B] of the windows the last Sample() returned become their
+  // first steps' priorities (a window whose loss is not finite keeps its priority). False
+  // (nothing set) when sampling is uniform, the count does not match that sample, or steps were
+  // added since.
+  bool SetPriorities(const std::vector<double>& losses);
   int64_t size() const;  // steps held over all streams
   bool context() const { return context_; }
+  bool prioritized() const { return exponent_ > 0.0; }
+  // The sampling weight (priority^exponent) of stream `stream`'s step at ring position `position`.
+  double weight(int stream, int64_t position) const;
 
  private:
   struct Stream {
@@ -54,8 +68,19 @@ class SequenceReplay {
   struct Sampled {
     int stream;
     int64_t first;  // ring position of the first trained step
+    int64_t start;  // ring position of the window's first step (the context, if any)
   };
   void SetLatent(Stream& s, int64_t position, const float* deter, const float* stoch);
+  // Fenwick tree over all streams' ring positions (index stream * capacity + position) holding
+  // each step's sampling weight; only used when prioritised.
+  void SetWeight(int64_t index, double weight);
+  int64_t FindByWeight(double u) const;  // the index where the running weight sum passes u
+  double exponent_;
+  std::vector<double> weights_;  // per index, the leaf values of the tree
+  std::vector<double> tree_;     // 1-based Fenwick sums
+  double total_weight_ = 0;
+  double mean_priority_ = 1.0;  // moving average of the priorities set; a new step's priority
+  int64_t priorities_set_ = 0;
   int64_t capacity_;
   bool context_;
   int64_t deter_size_, stoch_size_, classes_;

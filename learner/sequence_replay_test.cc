@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 
 #include "dreamer/test_util.h"
@@ -47,6 +48,117 @@ TEST(SequenceReplayTest, SamplesConsecutiveStepsOfOneStreamAfterEviction) {
       EXPECT_EQ(b.is_first[row][t].item<bool>(), (k0 + t) % 7 == 0);
       EXPECT_EQ(b.action[row][t].item<int64_t>(), (k0 + t) % c.num_actions);
     }
+  }
+}
+
+// Prioritised: windows come back in proportion to priority^exponent of their first step; new
+// steps start at the moving average of the priorities set; uniform replay refuses priorities.
+TEST(SequenceReplayTest, PrioritisedWindowsComeBackInProportionToTheirLoss) {
+  auto c = dreamer::testing::DebugConfig(/*image=*/false, /*vector=*/true);
+  const int64_t cap = 40, length = 4;
+  SequenceReplay uniform(c, /*streams=*/1, cap, /*seed=*/5);
+  SequenceReplay replay(c, /*streams=*/2, cap, /*seed=*/5, /*priority_exponent=*/1.0);
+  ASSERT_TRUE(replay.prioritized());
+  ASSERT_FALSE(uniform.prioritized());
+  std::vector<float> vec(c.vector_size);
+  // Stream s, step k: reward = 1000 s + k. 50 steps: the ring holds steps 10..49.
+  auto add = [&](SequenceReplay& r, int s, int k) {
+    services::StepRecord step;
+    step.vector = vec.data();
+    step.action = 0;
+    step.reward = 1000.0f * s + k;
+    r.Add(s, step);
+  };
+  for (int k = 0; k < 50; ++k) {
+    for (int s = 0; s < 2; ++s) add(replay, s, k);
+    add(uniform, 0, k);
+  }
+  EXPECT_DOUBLE_EQ(replay.weight(0, 0), 1.0);  // before any priority: 1
+  auto b = uniform.Sample(4, length);
+  EXPECT_FALSE(uniform.SetPriorities({1, 1, 1, 1}));
+
+  // Every window sampled once gets priority 1e-3, except those starting at stream 1's step 30,
+  // which get 100: then almost every draw is that window.
+  std::set<std::pair<int, int>> seen;
+  for (int round = 0; round < 400 && seen.size() < 2 * (40 - length + 1); ++round) {
+    b = replay.Sample(8, length);
+    std::vector<double> losses;
+    for (int64_t row = 0; row < 8; ++row) {
+      const int first = static_cast<int>(b.reward[row][0].item<float>());
+      ASSERT_LE(first % 1000 + length, 50) << "a window runs past the newest step";
+      ASSERT_GE(first % 1000, 10) << "an evicted step was sampled";
+      seen.insert({first / 1000, first % 1000});
+      losses.push_back(first == 1030 ? 100.0 : 1e-3);
+    }
+    ASSERT_TRUE(replay.SetPriorities(losses));
+  }
+  ASSERT_TRUE(seen.count({1, 30}));
+  int hot = 0;
+  for (int round = 0; round < 50; ++round) {
+    b = replay.Sample(8, length);
+    std::vector<double> losses;
+    for (int64_t row = 0; row < 8; ++row) {
+      const int first = static_cast<int>(b.reward[row][0].item<float>());
+      hot += first == 1030;
+      losses.push_back(first == 1030 ? 100.0 : 1e-3);
+    }
+    ASSERT_TRUE(replay.SetPriorities(losses));
+  }
+  // Its weight is 100 against at most ~80 windows x 1e-3 plus the never-sampled ones at the
+  // moving average; the uniform rate would be 1 in 74.
+  EXPECT_GT(hot, 300);
+  EXPECT_DOUBLE_EQ(replay.weight(1, 30 % cap), 100.0);
+
+  // A loss that is not finite keeps the window's priority; a count that does not match the last
+  // sample, or steps added since, sets nothing.
+  b = replay.Sample(2, length);
+  const int first = static_cast<int>(b.reward[0][0].item<float>());
+  const double before = replay.weight(first / 1000, (first % 1000) % cap);
+  EXPECT_TRUE(replay.SetPriorities({std::nan(""), std::nan("")}));
+  EXPECT_DOUBLE_EQ(replay.weight(first / 1000, (first % 1000) % cap), before);
+  EXPECT_FALSE(replay.SetPriorities({1.0}));
+  b = replay.Sample(2, length);
+  add(replay, 0, 50);
+  EXPECT_FALSE(replay.SetPriorities({1.0, 1.0}));
+  // The new step starts at the moving average of the priorities set, which is below 100.
+  const double fresh = replay.weight(0, 50 % cap);
+  EXPECT_GT(fresh, 0.0);
+  EXPECT_LT(fresh, 100.0);
+}
+
+// Prioritised with replay context, a ring not yet full and a stream shorter than a window: every
+// window holds consecutive stored steps of one stream, its context included, even when the only
+// high-priority step sits where no window fits.
+TEST(SequenceReplayTest, PrioritisedWindowsStayInsideShortAndPartlyFilledStreams) {
+  auto c = dreamer::testing::DebugConfig(/*image=*/false, /*vector=*/true);
+  c.replay_context = 1;
+  const int64_t cap = 30, length = 4;
+  SequenceReplay replay(c, /*streams=*/2, cap, /*seed=*/9, /*priority_exponent=*/1.0);
+  std::vector<float> vec(c.vector_size);
+  std::vector<float> deter(c.deter, 0.0f), stoch(c.stoch * c.classes, 0.0f);
+  for (int64_t i = 0; i < c.stoch; ++i) stoch[i * c.classes] = 1.0f;
+  auto add = [&](int s, int k) {
+    services::StepRecord step;
+    step.vector = vec.data();
+    step.action = 0;
+    step.reward = 1000.0f * s + k;
+    replay.Add(s, step, deter.data(), stoch.data());
+  };
+  for (int k = 0; k < 12; ++k) add(0, k);  // stream 0: 12 of 30 steps
+  for (int k = 0; k < 3; ++k) add(1, k);   // stream 1: 3 steps, no window of 4 + 1 fits
+  for (int round = 0; round < 100; ++round) {
+    dreamer::Batch b = replay.Sample(8, length);
+    std::vector<double> losses;
+    for (int64_t row = 0; row < 8; ++row) {
+      const int first = static_cast<int>(b.reward[row][0].item<float>());
+      ASSERT_EQ(first / 1000, 0) << "stream 1 is shorter than a window";
+      ASSERT_GE(first % 1000, 1) << "the context step must be stored";
+      ASSERT_LE(first % 1000 + length, 12) << "a window runs past the newest step";
+      for (int t = 1; t < length; ++t) ASSERT_EQ(b.reward[row][t].item<float>(), first + t);
+      // The newest steps, where no window starts, keep the moving average; the others fall.
+      losses.push_back(1e-3);
+    }
+    ASSERT_TRUE(replay.SetPriorities(losses));
   }
 }
 

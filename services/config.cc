@@ -230,7 +230,12 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Int("replay.sequence_length", &c->replay.sequence_length, 2, 4096,
           "T: steps per sampled item (a window of one actor stream)."),
       Str("replay.selector", &c->replay.selector, {"uniform", "recency", "prioritized"},
-          "How items are picked for sampling."),
+          "How items are picked for sampling. prioritized: in proportion to priority^exponent, "
+          "the priority being the learner's reward and KL losses on the item when last trained "
+          "on. "
+          "The single-process trainer (bench_learning, train_local) draws its windows "
+          "uniformly or prioritized (a window's first step carries its loss; new steps start at "
+          "the moving average of recent priorities) and refuses recency."),
       Real("replay.priority_exponent", &c->replay.priority_exponent, 0, 10,
            "Prioritized selector: probability proportional to priority^exponent."),
       Real("replay.recency_decay", &c->replay.recency_decay, 0.5, 1,
@@ -291,6 +296,12 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "7x7 egocentric view as one-hot cells in a vector, with the agent's compass direction "
           "and what it cannot see). MinAtar games: full (image) or symbolic (the 10x10xC channel "
           "grid as a vector, as MinAtar's baselines observe it)."),
+      Str("env.action_set", &c->env.action_set, {"full", "minimal"},
+          "MinAtar games: full (MinAtar's 6 actions; those a game does not use are no-ops) or "
+          "minimal (the game's own set, MinAtar's minimal_action_set(): Breakout noop, left, "
+          "right; Freeway noop, up, down; Asterix noop, left, up, right, down; SpaceInvaders "
+          "noop, left, right, fire; Seaquest all 6). Other envs have one fixed set and take only "
+          "full."),
 
       Int("actor.count", &c->actor.count, 1, 4096, "Actor processes `dreamfleet up` launches."),
       Int("actor.envs_per_actor", &c->actor.envs_per_actor, 1, 1024,
@@ -328,6 +339,8 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Real("learner.reconstruction_scale", &c->learner.reconstruction_scale, 0, 1e6,
            "Scale of the decoder (image / vector) loss against the KL and reward terms (official: "
            "1)."),
+      Real("learner.continue_scale", &c->learner.continue_scale, 0, 1e6,
+           "Scale of the continue head's loss (whether a step ends the episode; official: 1)."),
       Real("learner.kl_dyn_scale", &c->learner.kl_dyn_scale, 0, 1e6,
            "Scale of the dynamics KL loss, which trains the prior towards the posterior (the "
            "paper: 0.5; today's official code: 1)."),

@@ -62,6 +62,7 @@ struct EnvConfig {
   std::string rom = "";
   std::string core = "";
   std::string view = "symbolic";  // full | egocentric | symbolic (gridworlds)
+  std::string action_set = "full";  // full | minimal (MinAtar games)
 };
 
 struct ActorConfig {
@@ -87,6 +88,7 @@ struct LearnerConfig {
   double lr = 1e-3;                  // one LaProp optimiser over world model and actor-critic
   double actor_critic_lr = 1e-4;     // 0 = lr
   double reconstruction_scale = 30;  // decoder loss scale
+  double continue_scale = 1;         // continue head loss scale
   double kl_dyn_scale = 0.5;        // dynamics KL (trains the prior)
   double kl_rep_scale = 0.1;        // representation KL (trains the posterior)
   int64_t replay_context = 0;       // 1: windows start from the actor's stored latent
