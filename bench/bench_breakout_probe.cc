@@ -80,10 +80,9 @@ struct ActionMap {
   int agent[envs::kMinAtarNumActions] = {-1, -1, -1, -1, -1, -1};  // MinAtarAction -> agent
 
   explicit ActionMap(const std::vector<std::string>& names) {
-    static const char* const kNames[] = {"noop", "left", "up", "right", "down", "fire"};
     for (size_t i = 0; i < names.size(); ++i) {
       for (int a = 0; a < envs::kMinAtarNumActions; ++a) {
-        if (names[i] == kNames[a]) {
+        if (names[i] == envs::kMinAtarActionNames[a]) {
           game.push_back(a);
           agent[a] = static_cast<int>(i);
         }

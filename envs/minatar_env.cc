@@ -47,15 +47,13 @@ MinAtarEnv::MinAtarEnv(std::unique_ptr<MinAtarGame> game, const MinAtarOptions& 
     spec_.vector_size = kMinAtarSize * kMinAtarSize * game_->num_channels();
     spec_.vector_grid_channels = game_->num_channels();
   }
-  static const char* const kNames[kMinAtarNumActions] = {"noop",  "left", "up",
-                                                         "right", "down", "fire"};
   if (options.minimal_actions) {
     game_actions_ = game_->minimal_actions();
   } else {
     for (int a = 0; a < kMinAtarNumActions; ++a) game_actions_.push_back(a);
   }
   spec_.num_actions = static_cast<int>(game_actions_.size());
-  for (int a : game_actions_) spec_.action_names.push_back(kNames[a]);
+  for (int a : game_actions_) spec_.action_names.push_back(kMinAtarActionNames[a]);
   spec_.reward_min = 0.0f;
   spec_.reward_max = game_->max_reward();
   spec_.max_episode_steps = max_steps;

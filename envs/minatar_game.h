@@ -15,6 +15,9 @@ namespace dreamfleet::envs {
 // MinAtar's full action set, in MinAtar's order.
 enum MinAtarAction { kNoop = 0, kLeft = 1, kUp = 2, kRight = 3, kDown = 4, kFire = 5 };
 inline constexpr int kMinAtarNumActions = 6;
+// Their names, as EnvSpec::action_names gives them.
+inline constexpr const char* kMinAtarActionNames[kMinAtarNumActions] = {"noop",  "left", "up",
+                                                                        "right", "down", "fire"};
 inline constexpr int kMinAtarSize = 10;  // the board is 10x10
 
 class MinAtarGame {

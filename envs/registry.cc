@@ -72,12 +72,7 @@ EnvFactory MinAtar(std::unique_ptr<MinAtarGame> (*make_game)()) {
       return absl::InvalidArgumentError(absl::StrCat("view \"", o.view, "\" for \"", o.name,
                                                      "\" is not \"full\" or \"symbolic\""));
     }
-    if (o.action_set == "minimal") {
-      m.minimal_actions = true;
-    } else if (o.action_set != "full" && !o.action_set.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("action_set \"", o.action_set, "\" for \"",
-                                                     o.name, "\" is not \"full\" or \"minimal\""));
-    }
+    m.minimal_actions = o.action_set == "minimal";  // Find() refused any other value but full
     ASSIGN_OR_RETURN(std::unique_ptr<MinAtarEnv> env, MinAtarEnv::Create(make_game(), m));
     return std::unique_ptr<Environment>(std::move(env));
   };
@@ -101,8 +96,7 @@ const std::vector<Entry>& Table() {
       {"grid_doorkey_8x8", "MiniGrid DoorKey 8x8: pick up the key, unlock the door, reach the goal",
        Grid(GridLayout::kDoorKey, 8)},
       // MinAtar games (minatar_env.h): 6 actions (or the minimal set), sticky actions 0.1,
-      // difficulty
-      // ramping.
+      // difficulty ramping.
       {"minatar_breakout", "MinAtar Breakout: +1 per brick, losing the ball ends the game",
        MinAtar(&MakeMinAtarBreakout)},
       {"minatar_freeway", "MinAtar Freeway: +1 per road crossing, 2500-step game",
