@@ -6,7 +6,7 @@
 //
 //   bench_learner [--presets=debug,1m,12m] [--batch=16] [--length=64] [--updates=5]
 //                 [--warmup=1] [--threads=0] [--cnn=strided|official] [--decoder] [--profile=N]
-//                 [--vector=N] [--actions=4]
+//                 [--vector=N] [--actions=4] [--imagine-starts=N]
 //
 // --profile=N records the timed updates with LibTorch's profiler and prints the N operators with
 // the most self time (time in the operator minus the operators it called), to see what to optimise.
@@ -65,6 +65,7 @@ struct Flags {
   int64_t profile = 0;  // top operators to print; 0 = no profiling
   int64_t vector = 0;   // > 0: a vector observation of this size instead of the image
   int64_t actions = 4;
+  int64_t imagine_starts = 0;  // learner.imagination_starts; 0 = every posterior state
 };
 
 // CPU time of this process (all threads): much less distorted by other load than wall time.
@@ -104,14 +105,17 @@ bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
                       "observe a vector of this size instead of the 64x64x3 image (0 = image; "
                       "400 = MinAtar's 10x10x4 grid as env.view: symbolic gives it)");
   command_line.AddInt("actions", &f->actions, "discrete actions");
+  command_line.AddInt("imagine-starts", &f->imagine_starts,
+                      "posterior states imagined from per update (learner.imagination_starts; "
+                      "0 = all batch x length)");
   if (!dreamfleet::services::ParseCommandLineOrExit(command_line, argc, argv, exit_code)) {
     return false;
   }
   f->presets = absl::StrSplit(f->preset_list, ',', absl::SkipEmpty());
   if (f->batch < 1 || f->length < 2 || f->updates < 1 || f->warmup < 0 || f->profile < 0 ||
-      f->vector < 0 || f->actions < 1) {
+      f->vector < 0 || f->actions < 1 || f->imagine_starts < 0) {
     std::cerr << "need --batch >= 1, --length >= 2, --updates >= 1, --warmup >= 0, "
-                 "--profile >= 0, --vector >= 0, --actions >= 1\n";
+                 "--profile >= 0, --vector >= 0, --actions >= 1, --imagine-starts >= 0\n";
     *exit_code = 2;
     return false;
   }
@@ -233,11 +237,12 @@ int main(int argc, char** argv) {
   dd::SetComputeThreads(static_cast<int>(f.threads));
   std::printf(
       "torch threads=%d mkldnn=%d batch=%lldx%lld %s cnn=%s upsample=%s channels_last=%d "
-      "actions=%lld\n",
+      "actions=%lld imagine_starts=%lld\n",
       at::get_num_threads(), static_cast<int>(at::hasMKLDNN()), static_cast<long long>(f.batch),
       static_cast<long long>(f.length),
       f.vector > 0 ? absl::StrCat("vector=", f.vector).c_str() : "image=64x64x3", f.cnn.c_str(),
-      f.upsample.c_str(), static_cast<int>(f.channels_last), static_cast<long long>(f.actions));
+      f.upsample.c_str(), static_cast<int>(f.channels_last), static_cast<long long>(f.actions),
+      static_cast<long long>(f.imagine_starts));
   if (f.decoder) {
     BenchDecoder(f);
     return 0;
@@ -259,6 +264,7 @@ int main(int argc, char** argv) {
     }
     c.batch_size = static_cast<int>(f.batch);
     c.batch_length = static_cast<int>(f.length);
+    c.imag_starts = static_cast<int>(f.imagine_starts);
     c.cnn = f.cnn;
     c.decoder_upsample = f.upsample;
     c.channels_last = f.channels_last;

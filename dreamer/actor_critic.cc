@@ -63,6 +63,15 @@ torch::Tensor ReplayLambdaReturn(const torch::Tensor& reward, const torch::Tenso
   return torch::stack(rets, 1);
 }
 
+torch::Tensor ReplayBootstrap(const torch::Tensor& imagined_return,
+                              const torch::Tensor& start_index, const torch::Tensor& value,
+                              int64_t batch, int64_t length) {
+  if (!start_index.defined()) return imagined_return.reshape({batch, length});
+  auto boot = value.reshape({batch * length}).clone();
+  boot.index_copy_(0, start_index, imagined_return);
+  return boot.reshape({batch, length});
+}
+
 ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const ReplayContext& replay,
                                         ReturnNormalizer& retnorm) {
   const auto& c = config_;
@@ -98,8 +107,17 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
   auto w = head(weight);
   out.losses["policy"] = (w * -(logpi * adv + c.actent * ent)).mean();
   auto vhead = head(vlogits);
-  out.losses["value"] =
-      (w * (TwoHotLoss(vhead, ret, space) + c.slowreg * TwoHotLoss(vhead, head(slowval), space))).mean();
+  auto value_terms =
+      w * (TwoHotLoss(vhead, ret, space) + c.slowreg * TwoHotLoss(vhead, head(slowval), space));
+  torch::Tensor on_policy;  // [N] float: rows whose actions all came from the policy
+  if (traj.explore.defined()) {
+    on_policy = (~traj.explore).to(value_terms.dtype());
+    // The mean over the on-policy rows only: the explored rows' returns are another policy's.
+    out.losses["value"] = (value_terms * on_policy.unsqueeze(1)).sum() /
+                          (on_policy.sum().clamp_min(1.0) * value_terms.size(1));
+  } else {
+    out.losses["value"] = value_terms.mean();
+  }
 
   // Replay value loss on the posterior states, bootstrapped from the imagined returns.
   const int64_t bs = replay.feat.size(0), t_len = replay.feat.size(1);
@@ -108,7 +126,18 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
   {
     torch::NoGradGuard no_grad;
     rslow = TwoHotMean(slow_value_->forward(replay.feat), space);
-    auto boot = ret.select(1, 0).reshape({bs, t_len});
+    torch::Tensor first_ret = ret.select(1, 0), start_index = traj.start_index;
+    if (on_policy.defined()) {
+      // Explored rows bootstrap nothing: their starts take the critic's value as unstarted ones.
+      if (!start_index.defined())
+        start_index = torch::arange(first_ret.size(0), first_ret.options().dtype(torch::kLong));
+      auto keep = on_policy.nonzero().reshape({-1});
+      first_ret = first_ret.index_select(0, keep);
+      start_index = start_index.index_select(0, keep);
+    }
+    auto boot = ReplayBootstrap(
+        first_ret, start_index,
+        start_index.defined() ? TwoHotMean(rvlogits.detach(), space) : torch::Tensor(), bs, t_len);
     rret = ReplayLambdaReturn(replay.reward, boot, replay.is_last, replay.is_terminal, gamma,
                               c.lambda);  // [B, T-1]
   }
@@ -124,6 +153,7 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
   out.metrics["entropy"] = ent.mean();
   out.metrics["ret"] = ret.mean();
   out.metrics["adv_mag"] = adv.abs().mean();
+  if (on_policy.defined()) out.metrics["explored_rows"] = 1.0 - on_policy.mean();
   out.metrics["val"] = val.mean();
   out.metrics["retnorm_scale"] = scale.reshape({});
   return out;

@@ -5,7 +5,8 @@
 //   policy  = -w * (logpi(a) * sg(adv) + actent * H[pi]),  adv = (R^lambda - v) / max(1, P95-P5)
 //   value   =  w * (twohot(R^lambda) + slowreg * twohot(slow value))       (imagined states)
 //   repval  = (1-last) * (twohot(R_replay) + slowreg * twohot(slow value)) (replayed states,
-//             bootstrapped with the imagined returns; the official `repval_loss`)
+//             bootstrapped with the imagined returns; the official `repval_loss`; where no
+//             imagination started (imag_starts), with the critic's value of the state)
 // as in the official agent (slowtar off, valnorm/advnorm off, contdisc on).
 #pragma once
 
@@ -27,6 +28,13 @@ struct ImaginedTrajectory {
   torch::Tensor action;  // [N, H+1] int64
   torch::Tensor reward;  // [N, H+1] predicted reward on entering each state
   torch::Tensor cont;    // [N, H+1] continue probability (discounted when contdisc)
+  // Which posterior state of the batch (flat index b * T + t) each row started from; undefined
+  // when the rows are every posterior state in order (N = B * T).
+  torch::Tensor start_index;  // [N] int64
+  // Rows that opened with a held random action instead of the policy's (imag_explore): they train
+  // the actor but not the critic, and the replay value loss does not bootstrap from their return.
+  // Undefined when none did.
+  torch::Tensor explore;  // [N] bool
 };
 
 struct ReplayContext {
@@ -73,6 +81,14 @@ class ActorCriticImpl : public torch::nn::Module {
   Mlp slow_value_{nullptr};
 };
 TORCH_MODULE(ActorCritic);
+
+// What the replay value loss bootstraps from at each replayed state [B, T]: the imagined return of
+// the rollout that started there (imagined_return [N], row i started at flat index start_index[i]
+// = b * T + t), and the critic's value [B, T] where none started. An undefined start_index means
+// every state started a rollout, in order (N = B * T; value may be undefined).
+torch::Tensor ReplayBootstrap(const torch::Tensor& imagined_return,
+                              const torch::Tensor& start_index, const torch::Tensor& value,
+                              int64_t batch, int64_t length);
 
 // The official replay lambda-return (respects episode ends inside the window):
 //   R_t = r_{t+1} + gamma (1-term_{t+1}) [ (1 - l_{t+1}) boot_{t+1} + l_{t+1} R_{t+1} ],

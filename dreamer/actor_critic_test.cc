@@ -96,5 +96,125 @@ TEST(ActorCriticTest, ReplayLambdaReturnStopsAtEpisodeEnds) {
   EXPECT_FLOAT_EQ(ret[0][0].item<float>(), 1.0f);
 }
 
+TEST(ActorCriticTest, ReplayBootstrapTakesImaginedReturnsWhereRolloutsStartedAndValuesElsewhere) {
+  // B = 2, T = 4: rollouts started at flat indices 5 (b 1, t 1) and 2 (b 0, t 2).
+  auto value = torch::arange(8, torch::kFloat32).reshape({2, 4});
+  auto ret = torch::tensor({100.0f, 200.0f});
+  auto boot = ReplayBootstrap(ret, torch::tensor({5, 2}, torch::kLong), value, 2, 4);
+  auto want = torch::tensor({{0.0f, 1.0f, 200.0f, 3.0f}, {4.0f, 100.0f, 6.0f, 7.0f}});
+  EXPECT_TRUE(torch::equal(boot, want)) << boot;
+  EXPECT_TRUE(torch::equal(value, torch::arange(8, torch::kFloat32).reshape({2, 4})))
+      << "the critic's values are not written over";
+  // Without start indices every state started one rollout, in order.
+  auto all = torch::arange(8, torch::kFloat32) * 10;
+  EXPECT_TRUE(torch::equal(ReplayBootstrap(all, torch::Tensor(), torch::Tensor(), 2, 4),
+                           all.reshape({2, 4})));
+}
+
+TEST(ActorCriticTest, LossesDoNotDependOnTheOrderOfTheRollouts) {
+  // Rollouts from every state of a 2 x 4 batch, given once in order and once shuffled with their
+  // start indices: the policy, value and replay value losses must agree (the replay value loss
+  // finds each rollout's return by its start index).
+  auto c = testing::DebugConfig();
+  torch::manual_seed(0);
+  ActorCritic ac(c);
+  {
+    // The critic's output layer starts at zero, where its twohot loss is the same for every
+    // target: give it a spread so that a wrong target shows.
+    torch::NoGradGuard no_grad;
+    for (auto& p : ac->named_parameters()) {
+      if (p.key().find("value") != std::string::npos) p.value().normal_(0, 0.5);
+    }
+  }
+  const int64_t bs = 2, t_len = 4, n = bs * t_len, h1 = c.imag_horizon + 1;
+  ImaginedTrajectory traj;
+  traj.feat = torch::randn({n, h1, c.feat_size()});
+  traj.action = torch::randint(0, c.num_actions, {n, h1});
+  traj.reward = torch::rand({n, h1}) * 2.0;
+  traj.cont = torch::full({n, h1}, 0.997f);
+  ReplayContext replay{torch::randn({bs, t_len, c.feat_size()}), torch::rand({bs, t_len}),
+                       torch::zeros({bs, t_len}, torch::kBool),
+                       torch::zeros({bs, t_len}, torch::kBool)};
+  ReturnNormalizer norm_in_order;
+  auto in_order = ac->Loss(traj, replay, norm_in_order);
+
+  auto perm = torch::tensor({5, 2, 7, 0, 3, 6, 1, 4}, torch::kLong);
+  ImaginedTrajectory shuffled;
+  shuffled.feat = traj.feat.index_select(0, perm);
+  shuffled.action = traj.action.index_select(0, perm);
+  shuffled.reward = traj.reward.index_select(0, perm);
+  shuffled.cont = traj.cont.index_select(0, perm);
+  shuffled.start_index = perm;
+  ReturnNormalizer norm_shuffled;
+  auto out = ac->Loss(shuffled, replay, norm_shuffled);
+  ASSERT_TRUE(in_order.finite && out.finite);
+  for (const char* k : {"policy", "value", "repval"}) {
+    EXPECT_NEAR(out.losses[k].item<double>(), in_order.losses[k].item<double>(),
+                1e-5 * (1 + std::abs(in_order.losses[k].item<double>())))
+        << k;
+  }
+  // A wrong mapping would bootstrap state (b, t) from another state's return.
+  ImaginedTrajectory misplaced = shuffled;
+  misplaced.start_index = torch::arange(n, torch::kLong);
+  ReturnNormalizer norm_misplaced;
+  auto wrong = ac->Loss(misplaced, replay, norm_misplaced);
+  EXPECT_GT(
+      std::abs(wrong.losses["repval"].item<double>() - in_order.losses["repval"].item<double>()),
+      1e-4);
+}
+
+TEST(ActorCriticTest, ExploredRolloutsTrainTheActorButNotTheCritic) {
+  // Rollouts from every state of a 2 x 4 batch, rows 1 and 6 opened with a held random action.
+  // Against the same rollouts without them: the critic's losses are those of the 6 policy rows
+  // alone (the replay value loss bootstrapping from the critic at states 1 and 6), and the policy
+  // loss is that of all 8 rows.
+  auto c = testing::DebugConfig();
+  torch::manual_seed(0);
+  ActorCritic ac(c);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : ac->named_parameters()) {
+      if (p.key().find("value") != std::string::npos) p.value().normal_(0, 0.5);
+    }
+  }
+  const int64_t bs = 2, t_len = 4, n = bs * t_len, h1 = c.imag_horizon + 1;
+  ImaginedTrajectory traj;
+  traj.feat = torch::randn({n, h1, c.feat_size()});
+  traj.action = torch::randint(0, c.num_actions, {n, h1});
+  traj.reward = torch::rand({n, h1}) * 2.0;
+  traj.cont = torch::full({n, h1}, 0.997f);
+  ReplayContext replay{torch::randn({bs, t_len, c.feat_size()}), torch::rand({bs, t_len}),
+                       torch::zeros({bs, t_len}, torch::kBool),
+                       torch::zeros({bs, t_len}, torch::kBool)};
+  ImaginedTrajectory explored = traj;
+  explored.explore = torch::tensor({false, true, false, false, false, false, true, false});
+  ReturnNormalizer norm_explored;
+  auto out = ac->Loss(explored, replay, norm_explored);
+
+  auto policy_rows = torch::tensor({0, 2, 3, 4, 5, 7}, torch::kLong);
+  ImaginedTrajectory on_policy;
+  on_policy.feat = traj.feat.index_select(0, policy_rows);
+  on_policy.action = traj.action.index_select(0, policy_rows);
+  on_policy.reward = traj.reward.index_select(0, policy_rows);
+  on_policy.cont = traj.cont.index_select(0, policy_rows);
+  on_policy.start_index = policy_rows;
+  ReturnNormalizer norm_on_policy;
+  auto critic_ref = ac->Loss(on_policy, replay, norm_on_policy);
+  ReturnNormalizer norm_all;
+  auto all_rows = ac->Loss(traj, replay, norm_all);
+  ASSERT_TRUE(out.finite && critic_ref.finite && all_rows.finite);
+  for (const char* k : {"value", "repval"}) {
+    EXPECT_NEAR(out.losses[k].item<double>(), critic_ref.losses[k].item<double>(),
+                1e-5 * (1 + std::abs(critic_ref.losses[k].item<double>())))
+        << k;
+  }
+  EXPECT_NEAR(out.losses["policy"].item<double>(), all_rows.losses["policy"].item<double>(),
+              1e-6 * (1 + std::abs(all_rows.losses["policy"].item<double>())));
+  EXPECT_GT(std::abs(all_rows.losses["value"].item<double>() - out.losses["value"].item<double>()),
+            1e-5)
+      << "the explored rows would have changed the critic's loss";
+  EXPECT_NEAR(out.metrics["explored_rows"].item<double>(), 0.25, 1e-6);
+}
+
 }  // namespace
 }  // namespace dreamfleet::dreamer

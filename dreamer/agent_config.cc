@@ -104,6 +104,8 @@ const std::map<std::string, Field>& Fields() {
       DF_FIELD(twohot),
       DF_FIELD(replay_context),
       DF_FIELD(imag_horizon),
+      DF_FIELD(imag_starts),
+      DF_FIELD(imag_explore),
       DF_FIELD(horizon),
       DF_FIELD(lambda),
       DF_FIELD(actent),
@@ -224,6 +226,15 @@ absl::Status AgentConfig::Validate() const {
   if (text_length > 0 && text_vocab <= 0) {
     return absl::InvalidArgumentError("text_length > 0 needs text_vocab > 0");
   }
+  if (!(imag_explore >= 0.0f && imag_explore <= 1.0f)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("imagination explore share ", imag_explore, " must be in [0, 1]"));
+  }
+  if (imag_starts < 0 || imag_starts > static_cast<int64_t>(batch_size) * batch_length) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "imagination starts ", imag_starts, " must be in [0, batch_size x batch_length = ",
+        static_cast<int64_t>(batch_size) * batch_length, "] (0 = all posterior states)"));
+  }
   if (bins < 3 || imag_horizon < 1 || batch_size < 1 || batch_length < 2) {
     return absl::InvalidArgumentError(
         "bins >= 3, imag_horizon >= 1, batch_size >= 1 and "
@@ -290,6 +301,8 @@ absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config
   agent.agc = static_cast<float>(config.learner.agc);
   agent.warmup = static_cast<int>(config.learner.warmup_updates);
   agent.imag_horizon = static_cast<int>(config.learner.imagination_horizon);
+  agent.imag_starts = static_cast<int>(config.learner.imagination_starts);
+  agent.imag_explore = static_cast<float>(config.learner.imagination_explore);
   agent.horizon = static_cast<float>(config.learner.horizon);
   agent.lambda = static_cast<float>(config.learner.lambda);
   agent.actent = static_cast<float>(config.learner.entropy);

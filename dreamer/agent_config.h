@@ -67,6 +67,12 @@ struct AgentConfig {
 
   // Actor-critic.
   int imag_horizon = 15;
+  // Posterior states imagined from per update, drawn at random without replacement; 0 = all
+  // batch_size x batch_length of them (official).
+  int imag_starts = 0;
+  // Share of imagined rollouts that open with one uniformly random action held for a uniformly
+  // random 1..imag_horizon steps; they train the actor but not the critic (0 = none, official).
+  float imag_explore = 0.0f;
   float horizon = 333.0f;  // gamma = 1 - 1/horizon
   float lambda = 0.95f;
   float actent = 3e-4f;

@@ -158,19 +158,53 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
 dreamer::ImaginedTrajectory DreamerAgent::ImagineFrom(const dreamer::WorldModelOutput& wm,
                                                       const dreamer::Batch& b) {
   torch::NoGradGuard no_grad;
-  const int64_t n = wm.seq.deter.size(0) * wm.seq.deter.size(1);
-  dreamer::RssmState begin{wm.seq.deter.reshape({n, -1}).detach(),
-                           wm.seq.stoch.reshape({n, config_.stoch, config_.classes}).detach()};
+  const int64_t all = wm.seq.deter.size(0) * wm.seq.deter.size(1);
+  dreamer::RssmState begin{wm.seq.deter.reshape({all, -1}).detach(),
+                           wm.seq.stoch.reshape({all, config_.stoch, config_.classes}).detach()};
+  auto first_cont = (~b.is_terminal).to(torch::kFloat32).reshape({all});
+  torch::Tensor start_index;
+  if (config_.imag_starts > 0 && config_.imag_starts < all) {
+    c10::optional<at::Generator> gen;
+    if (auto g = Gen(); g.has_value()) gen = *g;
+    start_index = torch::randperm(all, gen, torch::TensorOptions(torch::kLong))
+                      .narrow(0, 0, config_.imag_starts)
+                      .to(begin.deter.device());
+    begin.deter = begin.deter.index_select(0, start_index);
+    begin.stoch = begin.stoch.index_select(0, start_index);
+    first_cont = first_cont.index_select(0, start_index.to(first_cont.device()));
+  }
+  // imag_explore: some rows open with one random action held for a random number of steps.
+  torch::Tensor explore, held_action, held_steps;
+  if (config_.imag_explore > 0) {
+    c10::optional<at::Generator> gen;
+    if (auto g = Gen(); g.has_value()) gen = *g;
+    const int64_t n = begin.deter.size(0);
+    auto opts = torch::TensorOptions(torch::kLong);
+    explore = torch::rand({n}, gen, torch::TensorOptions(torch::kFloat32)) < config_.imag_explore;
+    held_action = torch::randint(0, config_.num_actions, {n}, gen, opts);
+    held_steps = torch::randint(1, config_.imag_horizon + 1, {n}, gen, opts) * explore;
+    explore = explore.to(begin.deter.device());
+    held_action = held_action.to(begin.deter.device());
+    held_steps = held_steps.to(begin.deter.device());
+  }
   auto img = wm_->rssm()->Imagine(
-      begin, [&](const torch::Tensor& feat) { return ac_->SampleAction(feat, Gen()); },
+      begin,
+      [&](const torch::Tensor& feat) {
+        auto action = ac_->SampleAction(feat, Gen());
+        if (!explore.defined()) return action;
+        action = torch::where(held_steps > 0, held_action, action);
+        held_steps = (held_steps - 1).clamp_min(0);
+        return action;
+      },
       config_.imag_horizon, Gen());
   dreamer::ImaginedTrajectory traj;
   traj.feat = dreamer::RssmImpl::Feat(img.deter, img.stoch);
   traj.action = img.action;
   traj.reward = wm_->RewardMean(traj.feat);
   traj.cont = wm_->ContinueProb(traj.feat);
+  traj.start_index = start_index;
+  traj.explore = explore;
   // The first state is real: its continue flag comes from the data.
-  auto first_cont = (~b.is_terminal).to(torch::kFloat32).reshape({n});
   if (config_.contdisc) first_cont = first_cont * (1.0 - 1.0 / config_.horizon);
   traj.cont.select(1, 0).copy_(first_cont);
   return traj;

@@ -56,8 +56,9 @@ class DreamerAgent {
   // skipped update (TrainMetrics::skipped), not an error.
   absl::StatusOr<TrainMetrics> Train(const dreamer::Batch& batch);
 
-  // The imagination Train() runs: horizon steps from every posterior state of `wm` (no gradient),
-  // with predicted rewards and continues; the start's continue comes from the batch.
+  // The imagination Train() runs: horizon steps from every posterior state of `wm` (or
+  // imag_starts of them; no gradient), with predicted rewards and continues; the start's continue
+  // comes from the batch. With imag_explore, some rows open with a held random action.
   dreamer::ImaginedTrajectory ImagineFrom(const dreamer::WorldModelOutput& wm,
                                           const dreamer::Batch& batch);
 

@@ -53,6 +53,85 @@ TEST(DreamerAgentTest, TrainStepRunsAndReportsLosses) {
   EXPECT_EQ((*agent)->updates(), 1);
 }
 
+TEST(DreamerAgentTest, ImaginingFromASubsetOfStatesTrainsActorAndCritic) {
+  auto c = DebugConfig(true, true, false);
+  c.imag_starts = 5;  // of 3 x 6 posterior states
+  auto agent = DreamerAgent::Create(c);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto before = Snapshot(*(*agent)->actor_critic());
+  // Two updates: the critic's output layer starts at zero, so the layers below it get their first
+  // gradient in the second.
+  ASSERT_TRUE((*agent)->Train(dreamer::RandomBatch(c, 3, 6, 1)).ok());
+  auto m = (*agent)->Train(dreamer::RandomBatch(c, 3, 6, 2));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_FALSE(m->skipped);
+  for (const char* k : {"policy", "value", "repval"}) {
+    ASSERT_TRUE(m->losses.count(k)) << k;
+    EXPECT_TRUE(std::isfinite(m->losses[k])) << k;
+  }
+  for (const auto& item : (*agent)->actor_critic()->named_parameters()) {
+    if (item.key().find("slow") != std::string::npos) continue;  // the EMA copy, not trained
+    EXPECT_FALSE(torch::equal(item.value(), before.at(item.key()))) << item.key() << " unchanged";
+  }
+}
+
+TEST(DreamerAgentTest, ExploredImaginationHoldsARandomActionAndStillTrains) {
+  auto c = DebugConfig(true, true, false);
+  c.imag_explore = 0.5f;
+  c.imag_starts = 12;  // with a subset of the 3 x 6 states too
+  auto agent = DreamerAgent::Create(c);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  double explored = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto m = (*agent)->Train(dreamer::RandomBatch(c, 3, 6, 20 + i));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_FALSE(m->skipped);
+    for (const char* k : {"policy", "value", "repval"}) EXPECT_TRUE(std::isfinite(m->losses[k]));
+    ASSERT_TRUE(m->metrics.count("explored_rows"));
+    explored += m->metrics["explored_rows"];
+  }
+  // 4 updates x 12 rows, each explored with probability 0.5.
+  EXPECT_GT(explored / 4, 0.15);
+  EXPECT_LT(explored / 4, 0.85);
+
+  // Every row explored: the first action is held for 1..4 steps, so the first two agree in
+  // about 3/4 + 1/4 x 1/3 of the rows; the near-uniform policy alone agrees in about 1/3.
+  auto agreeing = [&](float share) {
+    auto cfg = DebugConfig(true, true, false);
+    cfg.imag_explore = share;
+    auto fresh = DreamerAgent::Create(cfg);
+    EXPECT_TRUE(fresh.ok()) << fresh.status();
+    auto batch = dreamer::RandomBatch(cfg, 3, 6, 30);
+    int64_t same = 0, rows = 0;
+    for (int i = 0; i < 10; ++i) {
+      auto wm = (*fresh)->world_model()->Loss(batch, std::nullopt);
+      auto traj = (*fresh)->ImagineFrom(wm, batch);
+      same += (traj.action.select(1, 0) == traj.action.select(1, 1)).sum().item<int64_t>();
+      rows += traj.action.size(0);
+    }
+    return static_cast<double>(same) / rows;
+  };
+  EXPECT_GT(agreeing(1.0f), 0.7);
+  EXPECT_LT(agreeing(0.0f), 0.5);
+
+  c.imag_explore = 1.5f;
+  auto refused = DreamerAgent::Create(c);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(std::string(refused.status().message()).find("explore share 1.5"), std::string::npos)
+      << refused.status();
+}
+
+TEST(DreamerAgentTest, MoreImaginationStartsThanPosteriorStatesIsRefused) {
+  auto c = DebugConfig(true, true, false);
+  c.imag_starts = 3 * 6 + 1;
+  auto agent = DreamerAgent::Create(c);
+  ASSERT_FALSE(agent.ok());
+  EXPECT_NE(std::string(agent.status().message()).find("imagination starts 19"), std::string::npos)
+      << agent.status();
+  c.imag_starts = 3 * 6;  // all of them: allowed
+  EXPECT_TRUE(DreamerAgent::Create(c).ok());
+}
+
 // Largest absolute change of any parameter of `module` since `before`.
 double MaxChange(const torch::nn::Module& module,
                  const std::map<std::string, torch::Tensor>& before) {

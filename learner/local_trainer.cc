@@ -113,6 +113,7 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const LocalTr
   env_options.base_seed = static_cast<uint64_t>(o.seed);
   env_options.image_size = static_cast<int>(o.image_size);
   env_options.view = o.view;
+  env_options.action_set = o.action_set;
   ASSIGN_OR_RETURN(std::unique_ptr<envs::VectorEnv> envs,
                    envs::VectorEnv::Create(env_options, static_cast<int>(o.envs)));
 

@@ -34,6 +34,7 @@ struct LocalTrainerOptions {
   int64_t envs = 4;
   int64_t image_size = 64;
   std::string view = "full";
+  std::string action_set = "full";  // MinAtar: full (6 actions) or minimal (the game's own)
   int64_t batch = 16;
   int64_t length = 64;
   int64_t seed = 0;

@@ -224,7 +224,7 @@ TEST(LocalTrainerTest, StartsFromAnotherRunsAgentUntilItHasItsOwnCheckpoint) {
 TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
   std::optional<services::Config> config =
       SmallConfig({"learner.kl_dyn_scale=1.0", "learner.kl_rep_scale=0.2", "learner.twohot=raw",
-                   "learner.actor_critic_lr=3e-5"});
+                   "learner.actor_critic_lr=3e-5", "learner.imagination_starts=10"});
   LocalTrainerOptions run;
   run.steps = 1200;
   absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
@@ -236,6 +236,7 @@ TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
   EXPECT_FLOAT_EQ(agent.scale_rep, 0.2f);
   EXPECT_EQ(agent.twohot, "raw");
   EXPECT_FLOAT_EQ(agent.ac_lr, 3e-5f);
+  EXPECT_EQ(agent.imag_starts, 10);  // of the 2 x 8 posterior states
   EXPECT_FLOAT_EQ(agent.lr, static_cast<float>(config->learner.lr));
   EXPECT_EQ((*trainer)->spec().vector_size, 5 * 5 * 11);  // the config's symbolic view
   ASSERT_TRUE(RunToEnd(**trainer).ok());
@@ -264,6 +265,11 @@ TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
   absl::Status no_ratio = LocalTrainer::Create(*config, run).status();
   EXPECT_TRUE(absl::IsInvalidArgument(no_ratio)) << no_ratio;
   EXPECT_NE(no_ratio.message().find("replay.samples_per_insert"), std::string::npos);
+  config->replay.samples_per_insert = 8;
+  config->learner.imagination_starts = 17;
+  absl::Status too_many = LocalTrainer::Create(*config, run).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(too_many)) << too_many;
+  EXPECT_NE(too_many.message().find("imagination starts 17"), std::string::npos) << too_many;
 }
 
 TEST(LocalTrainerTest, TrainsWithReplayContextWhichTheClusterRefuses) {
@@ -371,6 +377,16 @@ TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {
       },
       "must differ");
   expect_refused([](LocalTrainerOptions& o) { o.best_dir = "/tmp/best"; }, "needs evaluations");
+
+  expect_refused([](LocalTrainerOptions& o) { o.action_set = "minimal"; }, "minimal");
+
+  LocalTrainerOptions minatar = SmallRun();
+  minatar.env = "minatar_breakout";
+  minatar.action_set = "minimal";
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> breakout = LocalTrainer::Create(minatar);
+  ASSERT_TRUE(breakout.ok()) << breakout.status();
+  EXPECT_EQ((*breakout)->spec().num_actions, 3);  // noop, left, right
+  EXPECT_EQ((*breakout)->agent().config().num_actions, 3);
 
   LocalTrainerOptions o = SmallRun();
   o.env = "grid_nowhere";

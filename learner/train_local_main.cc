@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
       "Prints a progress line every --log-every env steps. With --config (and --set) it trains "
       "that dreamfleet config instead (env section, actor.count x envs_per_actor envs, learner "
       "section, replay.samples_per_insert as the train ratio, run.seed); the flags --env, "
-      "--preset, --train-ratio, --envs, --image-size, --view, --batch, --length, --seed, "
+      "--preset, --train-ratio, --envs, --image-size, --view, --action-set, --batch, --length, "
+      "--seed, "
       "--threads, --lr, --warmup and --agent then do not apply.");
   command_line.AddConfigFlags();
   command_line.AddString("progress-csv", &progress_csv,
@@ -70,6 +71,9 @@ int main(int argc, char** argv) {
   command_line.AddString("view", &o.view,
                          "gridworlds: full (image), egocentric (MiniGrid's 7x7 view) or symbolic "
                          "(one-hot cells as a vector, no image)");
+  command_line.AddString("action-set", &o.action_set,
+                         "MinAtar games: full (MinAtar's 6 actions) or minimal (the game's own "
+                         "set, e.g. Breakout's noop, left, right); other envs accept only full");
   command_line.AddInt("batch", &o.batch, "B sequences per batch");
   command_line.AddInt("length", &o.length, "T steps per sequence");
   command_line.AddInt("seed", &o.seed, "seed of envs, weights and sampling");

@@ -362,6 +362,18 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "Updates over which the learning rates ramp up linearly from 0 (official: 1000)."),
       Int("learner.imagination_horizon", &c->learner.imagination_horizon, 1, 1000,
           "Imagined steps per actor-critic update."),
+      Real("learner.imagination_explore", &c->learner.imagination_explore, 0, 1,
+           "Share of imagined rollouts (0-1) that open with one random action held for a random 1 "
+           "to imagination_horizon steps before the policy takes over (0 = none, official). They "
+           "train the actor like the others (an action sequence that beats the critic's value is "
+           "made more likely) but not the critic, and the replay value loss bootstraps from the "
+           "critic at their starts: a way out of habits where one changed action alone changes "
+           "nothing (a ball the policy always misses needs several moves in a row)."),
+      Int("learner.imagination_starts", &c->learner.imagination_starts, 0, 1000000,
+          "Posterior states the actor-critic imagines from per update, drawn at random from the "
+          "batch's batch_size x batch_length; 0 = all of them (official). Fewer make the "
+          "actor-critic, most of an update's time on small models, proportionally cheaper; "
+          "the replay value loss bootstraps from the critic where no imagination started."),
       Real("learner.horizon", &c->learner.horizon, 1, 1e6,
            "Return horizon; discount = 1 - 1/horizon."),
       Real("learner.lambda", &c->learner.lambda, 0, 1, "Lambda of the lambda-returns."),

@@ -96,6 +96,8 @@ struct LearnerConfig {
   double agc = 0.3;
   int64_t warmup_updates = 0;  // linear learning-rate warmup
   int64_t imagination_horizon = 15;
+  int64_t imagination_starts = 0;  // 0 = every posterior state of the batch
+  double imagination_explore = 0;  // share of imagined rollouts that open with a held random action
   double horizon = 333;
   double lambda = 0.95;
   double entropy = 3e-4;
