@@ -20,11 +20,20 @@
 //    imagined step by the ball's starting row: a dip at the catch step is a model that imagines a
 //    correct catch as a likely miss. A model that separates the plans while the policy does not
 //    move says the actor-critic is the limit, not the world model.
-// 4. --trace-misses N prints, for the first N misses, the last 10 boards and moves with the board
-//    the world model expects one step later (decoded from its prior), which shows where a miss
-//    comes from: a move away from the ball, or a model that predicts the ball wrongly.
+// 4. At every step while the ball falls, the actor and the critic: the policy's probability of
+//    moving left, not moving and right, the critic's value, and a one-step lookahead value of each
+//    move (reward + continue x value of the state the world model expects after it). Summed over
+//    every falling step and over the last 4 before each miss: how often the landing-column
+//    paddle's move is the policy's most probable, the one taken, and the one the lookahead values
+//    best. A lookahead that prefers the right move where the policy does not says the actor lags
+//    its critic; a lookahead that does not says the critic (or the model under it) cannot tell.
+// 5. --trace-misses N prints, for the first N misses, the last 10 boards and moves with the board
+//    the world model expects one step later (decoded from its prior) and the actor and critic as
+//    in 4, which shows where a miss comes from: a move away from the ball, or a model that
+//    predicts the ball wrongly.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -192,6 +201,79 @@ PlanOutcome ImaginePlan(learner::DreamerAgent& agent, const ActionMap& map,
   return out;
 }
 
+// What the actor and the critic make of one posterior state: the policy's probability of moving
+// the paddle left, not at all (noop and the actions that do not move it) and right; the critic's
+// value; and a one-step lookahead value of each move, reward + continue * value of the state the
+// world model expects after it (16 samples), so that q - v is that move's advantage as the critic
+// and model see it.
+struct ActorView {
+  double p[3] = {0, 0, 0};  // left, stay, right
+  double value = 0;
+  double q[3] = {0, 0, 0};
+};
+constexpr int kMoves[3] = {envs::kLeft, envs::kNoop, envs::kRight};
+int MoveIndex(int move) { return move == envs::kLeft ? 0 : move == envs::kRight ? 2 : 1; }
+
+// Over a set of falling-ball steps: how often the move the landing-column paddle makes (the
+// "wanted" move) is the policy's most probable move, the one it took, and the one the one-step
+// lookahead values best; the policy's mean probability of it; the critic's mean value and the
+// mean spread of the lookahead values (best move's minus worst move's).
+struct WantedStats {
+  int64_t n = 0, policy_mode = 0, taken = 0, q_best = 0;
+  double p_wanted = 0, value = 0, q_spread = 0;
+  void Add(const ActorView& v, int wanted, int taken_move) {
+    const int w = MoveIndex(wanted);
+    ++n;
+    p_wanted += v.p[w];
+    taken += MoveIndex(taken_move) == w;
+    policy_mode += v.p[w] >= v.p[0] && v.p[w] >= v.p[1] && v.p[w] >= v.p[2];
+    q_best += v.q[w] >= v.q[0] && v.q[w] >= v.q[1] && v.q[w] >= v.q[2];
+    value += v.value;
+    q_spread += std::max({v.q[0], v.q[1], v.q[2]}) - std::min({v.q[0], v.q[1], v.q[2]});
+  }
+  void Print(const char* what) const {
+    if (n == 0) return;
+    std::printf(
+        "  %-44s %5lld steps: p(wanted) %.2f, wanted = policy's mode %.1f%%, taken %.1f%%, "
+        "best one-step lookahead %.1f%%; value %.2f, lookahead spread %.3f\n",
+        what, static_cast<long long>(n), p_wanted / n, 100.0 * policy_mode / n, 100.0 * taken / n,
+        100.0 * q_best / n, value / n, q_spread / n);
+  }
+};
+
+ActorView InspectActor(learner::DreamerAgent& agent, const ActionMap& map,
+                       const dreamer::PolicyState& state) {
+  torch::NoGradGuard no_grad;
+  ActorView out;
+  auto wm = agent.world_model();
+  auto rssm = wm->rssm();
+  auto ac = agent.actor_critic();
+  const auto space = dreamer::TwoHotSpaceNamed(agent.config().twohot);
+  auto feat = dreamer::RssmImpl::Feat(state.deter, state.stoch);
+  auto probs = ac->PolicyLogits(feat).exp().reshape({-1}).contiguous();
+  for (size_t a = 0; a < map.game.size(); ++a) {
+    const int g = map.game[a];
+    out.p[g == envs::kLeft ? 0 : g == envs::kRight ? 2 : 1] += probs[a].item<double>();
+  }
+  out.value = dreamer::TwoHotMean(ac->value()->forward(feat), space).mean().item<double>();
+  const int64_t samples = 16, actions = agent.config().num_actions;
+  const double gamma = 1.0 - 1.0 / agent.config().horizon;
+  for (int m = 0; m < 3; ++m) {
+    auto onehot =
+        torch::one_hot(torch::full({samples}, map.agent[kMoves[m]], torch::kLong), actions)
+            .to(torch::kFloat);
+    auto deter =
+        rssm->Core(state.deter.repeat({samples, 1}), state.stoch.repeat({samples, 1, 1}), onehot);
+    auto stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
+    auto next = dreamer::RssmImpl::Feat(deter, stoch);
+    // With contdisc the continue probability already includes the discount.
+    auto cont = wm->ContinueProb(next) * (agent.config().contdisc ? 1.0 : gamma);
+    auto v = dreamer::TwoHotMean(ac->value()->forward(next), space);
+    out.q[m] = (wm->RewardMean(next) + cont * v).mean().item<double>();
+  }
+  return out;
+}
+
 // The board the world model expects one step after `state` when the agent takes `action`: the
 // decoded grid of the prior (mean of 16 samples), each object where its channel is largest.
 Board ImagineNextBoard(learner::DreamerAgent& agent, const dreamer::PolicyState& state,
@@ -303,9 +385,14 @@ int Main(int argc, char** argv) {
     int move;                    // MinAtarAction
     int agent_action;            // the agent's index
     dreamer::PolicyState state;  // the posterior after seeing `board`
+    int wanted = -1;             // the landing-column paddle's move while the ball falls, else -1
+    ActorView view;              // the actor and critic at this step (while the ball falls)
   };
+  WantedStats falling_stats, miss_stats;
   std::deque<Recent> recent;
   int64_t traced = 0;
+  int falling_wanted = -1;  // this step's entry of Recent
+  ActorView falling_view;
   while (done < episodes) {
     const Board board = Decode(env.vector());
     if (auto s = dreamer::ActOnEnvs(policy, env, &state, generator, &action, greedy); !s.ok()) {
@@ -321,6 +408,10 @@ int Main(int argc, char** argv) {
           game_action == envs::kLeft || game_action == envs::kRight ? game_action : envs::kNoop;
       ++falling;
       agree += wanted == moved;
+      const ActorView view = InspectActor(agent, map, state);
+      falling_stats.Add(view, wanted, moved);
+      falling_view = view;
+      falling_wanted = wanted;
       // The paddle moves before the ball in each step, so it has kRow - ball_y moves to be
       // under the ball's column at row kRow - 1 when the ball comes down to row kRow.
       if (board.ball_y <= 5 && std::abs(target - board.paddle) >= 2 &&
@@ -340,7 +431,8 @@ int Main(int argc, char** argv) {
       }
     }
     before = board;
-    recent.push_back({board, map.game[action[0]], action[0], {}});
+    recent.push_back({board, map.game[action[0]], action[0], {}, falling_wanted, falling_view});
+    falling_wanted = -1;
     if (traced < trace_misses) {
       recent.back().state = {state.deter.clone(), state.stoch.clone(), state.prev_action.clone()};
     }
@@ -362,6 +454,13 @@ int Main(int argc, char** argv) {
           net += side * ((recent[i].move == envs::kRight) - (recent[i].move == envs::kLeft));
         }
         ++miss_kind[net > 0 ? 2 : net < 0 ? 0 : 1];
+        for (size_t i = recent.size() >= 4 ? recent.size() - 4 : 0; i < recent.size(); ++i) {
+          if (recent[i].wanted >= 0) {
+            const int m = recent[i].move;
+            miss_stats.Add(recent[i].view, recent[i].wanted,
+                           m == envs::kLeft || m == envs::kRight ? m : envs::kNoop);
+          }
+        }
       }
       if (traced < trace_misses && env.is_terminal()[0] != 0 &&
           recent.back().state.deter.defined()) {
@@ -379,8 +478,13 @@ int Main(int argc, char** argv) {
                                           : "stay");
           // The world model's one-step prediction of the next board from this posterior and move.
           const Board next = ImagineNextBoard(agent, recent[i].state, recent[i].agent_action);
-          std::printf(" | imagined next: paddle %d ball (%d,%d)\n", next.paddle, next.ball_x,
-                      next.ball_y);
+          const ActorView view =
+              recent[i].wanted >= 0 ? recent[i].view : InspectActor(agent, map, recent[i].state);
+          std::printf(
+              " | imagined next: paddle %d ball (%d,%d) | pi L/S/R %.2f/%.2f/%.2f v %.2f "
+              "q-v L/S/R %+.2f/%+.2f/%+.2f\n",
+              next.paddle, next.ball_x, next.ball_y, view.p[0], view.p[1], view.p[2], view.value,
+              view.q[0] - view.value, view.q[1] - view.value, view.q[2] - view.value);
         }
       }
       recent.clear();
@@ -408,7 +512,12 @@ int Main(int argc, char** argv) {
       "towards it %lld",
       static_cast<long long>(miss_kind[0]), static_cast<long long>(miss_kind[1]),
       static_cast<long long>(miss_kind[2]));
-  std::printf("\nactions taken:");
+  std::printf(
+      "\nthe actor and critic against the landing-column paddle's move (\"wanted\"; one-step "
+      "lookahead: reward + continue x value after each move):\n");
+  falling_stats.Print("every step while the ball falls:");
+  miss_stats.Print("the last 4 steps before each miss (falling):");
+  std::printf("actions taken:");
   for (size_t a = 0; a < actions.size(); ++a) {
     std::printf(" %s %lld", env.spec().action_names[a].c_str(), static_cast<long long>(actions[a]));
   }
