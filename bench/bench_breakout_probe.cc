@@ -24,7 +24,8 @@
 //    moving left, not moving and right, the critic's value, and a one-step lookahead value of each
 //    move (reward + continue x value of the state the world model expects after it). Summed over
 //    every falling step and over the last 4 before each miss: how often the landing-column
-//    paddle's move is the policy's most probable, the one taken, and the one the lookahead values
+//    paddle's move is the policy's most probable, the one the agent chose (sticky actions may have
+//    repeated its previous one instead), and the one the lookahead values
 //    best. A lookahead that prefers the right move where the policy does not says the actor lags
 //    its critic; a lookahead that does not says the critic (or the model under it) cannot tell.
 // 5. --trace-misses N prints, for the first N misses, the last 10 boards and moves with the board
@@ -215,17 +216,17 @@ constexpr int kMoves[3] = {envs::kLeft, envs::kNoop, envs::kRight};
 int MoveIndex(int move) { return move == envs::kLeft ? 0 : move == envs::kRight ? 2 : 1; }
 
 // Over a set of falling-ball steps: how often the move the landing-column paddle makes (the
-// "wanted" move) is the policy's most probable move, the one it took, and the one the one-step
+// "wanted" move) is the policy's most probable move, the one it chose, and the one the one-step
 // lookahead values best; the policy's mean probability of it; the critic's mean value and the
 // mean spread of the lookahead values (best move's minus worst move's).
 struct WantedStats {
-  int64_t n = 0, policy_mode = 0, taken = 0, q_best = 0;
+  int64_t n = 0, policy_mode = 0, chosen = 0, q_best = 0;
   double p_wanted = 0, value = 0, q_spread = 0;
-  void Add(const ActorView& v, int wanted, int taken_move) {
+  void Add(const ActorView& v, int wanted, int chosen_move) {
     const int w = MoveIndex(wanted);
     ++n;
     p_wanted += v.p[w];
-    taken += MoveIndex(taken_move) == w;
+    chosen += MoveIndex(chosen_move) == w;
     policy_mode += v.p[w] >= v.p[0] && v.p[w] >= v.p[1] && v.p[w] >= v.p[2];
     q_best += v.q[w] >= v.q[0] && v.q[w] >= v.q[1] && v.q[w] >= v.q[2];
     value += v.value;
@@ -234,9 +235,9 @@ struct WantedStats {
   void Print(const char* what) const {
     if (n == 0) return;
     std::printf(
-        "  %-44s %5lld steps: p(wanted) %.2f, wanted = policy's mode %.1f%%, taken %.1f%%, "
+        "  %-44s %5lld steps: p(wanted) %.2f, wanted = policy's mode %.1f%%, chosen %.1f%%, "
         "best one-step lookahead %.1f%%; value %.2f, lookahead spread %.3f\n",
-        what, static_cast<long long>(n), p_wanted / n, 100.0 * policy_mode / n, 100.0 * taken / n,
+        what, static_cast<long long>(n), p_wanted / n, 100.0 * policy_mode / n, 100.0 * chosen / n,
         100.0 * q_best / n, value / n, q_spread / n);
   }
 };

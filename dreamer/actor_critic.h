@@ -6,7 +6,8 @@
 //   value   =  w * (twohot(R^lambda) + slowreg * twohot(slow value))       (imagined states)
 //   repval  = (1-last) * (twohot(R_replay) + slowreg * twohot(slow value)) (replayed states,
 //             bootstrapped with the imagined returns; the official `repval_loss`; where no
-//             imagination started (imag_starts), with the critic's value of the state)
+//             imagination started (imag_starts) or an explored one did (imag_explore), with the
+//             critic's value of the state)
 // as in the official agent (slowtar off, valnorm/advnorm off, contdisc on).
 #pragma once
 
@@ -33,7 +34,7 @@ struct ImaginedTrajectory {
   torch::Tensor start_index;  // [N] int64
   // Rows that opened with a held random action instead of the policy's (imag_explore): they train
   // the actor but not the critic, and the replay value loss does not bootstrap from their return.
-  // Undefined when none did.
+  // Undefined when imag_explore is 0.
   torch::Tensor explore;  // [N] bool
 };
 

@@ -214,6 +214,46 @@ TEST(ActorCriticTest, ExploredRolloutsTrainTheActorButNotTheCritic) {
             1e-5)
       << "the explored rows would have changed the critic's loss";
   EXPECT_NEAR(out.metrics["explored_rows"].item<double>(), 0.25, 1e-6);
+
+  // From a shuffled subset of the states (5, 2, 7, 0), the second explored: the critic's losses
+  // are those of rows 5, 7 and 0 alone.
+  auto subset = torch::tensor({5, 2, 7, 0}, torch::kLong);
+  ImaginedTrajectory sub;
+  sub.feat = traj.feat.index_select(0, subset);
+  sub.action = traj.action.index_select(0, subset);
+  sub.reward = traj.reward.index_select(0, subset);
+  sub.cont = traj.cont.index_select(0, subset);
+  sub.start_index = subset;
+  sub.explore = torch::tensor({false, true, false, false});
+  ReturnNormalizer norm_sub;
+  auto sub_out = ac->Loss(sub, replay, norm_sub);
+  auto kept = torch::tensor({0, 2, 3}, torch::kLong);
+  ImaginedTrajectory sub_ref;
+  sub_ref.feat = sub.feat.index_select(0, kept);
+  sub_ref.action = sub.action.index_select(0, kept);
+  sub_ref.reward = sub.reward.index_select(0, kept);
+  sub_ref.cont = sub.cont.index_select(0, kept);
+  sub_ref.start_index = subset.index_select(0, kept);
+  ReturnNormalizer norm_sub_ref;
+  auto sub_want = ac->Loss(sub_ref, replay, norm_sub_ref);
+  ASSERT_TRUE(sub_out.finite && sub_want.finite);
+  for (const char* k : {"value", "repval"}) {
+    EXPECT_NEAR(sub_out.losses[k].item<double>(), sub_want.losses[k].item<double>(),
+                1e-5 * (1 + std::abs(sub_want.losses[k].item<double>())))
+        << "subset " << k;
+  }
+
+  // Every row explored: no imagined value loss, the replay value loss bootstraps from the critic
+  // alone, and the actor still trains on all rows.
+  ImaginedTrajectory all_explored = traj;
+  all_explored.explore = torch::ones({n}, torch::kBool);
+  ReturnNormalizer norm_all_explored;
+  auto none = ac->Loss(all_explored, replay, norm_all_explored);
+  ASSERT_TRUE(none.finite);
+  EXPECT_EQ(none.losses["value"].item<double>(), 0.0);
+  EXPECT_TRUE(std::isfinite(none.losses["repval"].item<double>()));
+  EXPECT_NEAR(none.losses["policy"].item<double>(), all_rows.losses["policy"].item<double>(),
+              1e-6 * (1 + std::abs(all_rows.losses["policy"].item<double>())));
 }
 
 }  // namespace

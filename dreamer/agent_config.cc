@@ -230,15 +230,15 @@ absl::Status AgentConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("imagination explore share ", imag_explore, " must be in [0, 1]"));
   }
-  if (imag_starts < 0 || imag_starts > static_cast<int64_t>(batch_size) * batch_length) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "imagination starts ", imag_starts, " must be in [0, batch_size x batch_length = ",
-        static_cast<int64_t>(batch_size) * batch_length, "] (0 = all posterior states)"));
-  }
   if (bins < 3 || imag_horizon < 1 || batch_size < 1 || batch_length < 2) {
     return absl::InvalidArgumentError(
         "bins >= 3, imag_horizon >= 1, batch_size >= 1 and "
         "batch_length >= 2 are required");
+  }
+  if (imag_starts < 0 || imag_starts > static_cast<int64_t>(batch_size) * batch_length) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "imagination starts ", imag_starts, " must be in [0, batch_size x batch_length = ",
+        static_cast<int64_t>(batch_size) * batch_length, "] (0 = all posterior states)"));
   }
   return absl::OkStatus();
 }

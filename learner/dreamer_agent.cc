@@ -103,7 +103,7 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
     wm.loss.backward({}, /*retain_graph=*/config_.repval_grad);
     m.world_model_seconds = Seconds(start);
 
-    // Actor-critic on imagined rollouts from every posterior state.
+    // Actor-critic on imagined rollouts from the posterior states (all, or imag_starts of them).
     start = std::chrono::steady_clock::now();
     begin_phase("imagination");
     dreamer::ImaginedTrajectory traj = ImagineFrom(wm, b);

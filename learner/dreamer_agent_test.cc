@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 
+#include "dreamer/models/rssm.h"
 #include "dreamer/test_util.h"
 
 namespace dreamfleet::learner {
@@ -73,6 +74,25 @@ TEST(DreamerAgentTest, ImaginingFromASubsetOfStatesTrainsActorAndCritic) {
     if (item.key().find("slow") != std::string::npos) continue;  // the EMA copy, not trained
     EXPECT_FALSE(torch::equal(item.value(), before.at(item.key()))) << item.key() << " unchanged";
   }
+
+  // The rows: 5 distinct posterior states, each starting from its own latent and continue flag.
+  auto batch = dreamer::RandomBatch(c, 3, 6, 3);
+  batch.is_terminal = torch::arange(18).reshape({3, 6}).remainder(3) == 2;
+  auto wm = (*agent)->world_model()->Loss(batch, std::nullopt);
+  auto traj = (*agent)->ImagineFrom(wm, batch);
+  ASSERT_EQ(traj.feat.size(0), 5);
+  ASSERT_TRUE(traj.start_index.defined());
+  ASSERT_EQ(traj.start_index.numel(), 5);
+  EXPECT_EQ(std::get<0>(torch::_unique(traj.start_index)).numel(), 5) << traj.start_index;
+  EXPECT_GE(traj.start_index.min().item<int64_t>(), 0);
+  EXPECT_LT(traj.start_index.max().item<int64_t>(), 18);
+  auto posterior = dreamer::RssmImpl::Feat(wm.seq.deter.reshape({18, -1}),
+                                           wm.seq.stoch.reshape({18, c.stoch, c.classes}));
+  EXPECT_TRUE(torch::allclose(traj.feat.select(1, 0), posterior.index_select(0, traj.start_index)));
+  auto want_cont =
+      (~batch.is_terminal).to(torch::kFloat32).reshape({18}).index_select(0, traj.start_index) *
+      (c.contdisc ? 1.0 - 1.0 / c.horizon : 1.0);
+  EXPECT_TRUE(torch::allclose(traj.cont.select(1, 0), want_cont)) << traj.cont.select(1, 0);
 }
 
 TEST(DreamerAgentTest, ExploredImaginationHoldsARandomActionAndStillTrains) {

@@ -269,7 +269,8 @@ TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
   config->learner.imagination_starts = 17;
   absl::Status too_many = LocalTrainer::Create(*config, run).status();
   EXPECT_TRUE(absl::IsInvalidArgument(too_many)) << too_many;
-  EXPECT_NE(too_many.message().find("imagination starts 17"), std::string::npos) << too_many;
+  EXPECT_NE(too_many.message().find("learner.imagination_starts (17)"), std::string::npos)
+      << too_many;
 }
 
 TEST(LocalTrainerTest, TrainsWithReplayContextWhichTheClusterRefuses) {

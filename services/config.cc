@@ -368,12 +368,14 @@ std::vector<ConfigField> ConfigFields(Config* c) {
            "train the actor like the others (an action sequence that beats the critic's value is "
            "made more likely) but not the critic, and the replay value loss bootstraps from the "
            "critic at their starts: a way out of habits where one changed action alone changes "
-           "nothing (a ball the policy always misses needs several moves in a row)."),
+           "nothing (a ball the policy always misses needs several moves in a row). At 1 the "
+           "critic learns from the replay value loss alone."),
       Int("learner.imagination_starts", &c->learner.imagination_starts, 0, 1000000,
           "Posterior states the actor-critic imagines from per update, drawn at random from the "
-          "batch's batch_size x batch_length; 0 = all of them (official). Fewer make the "
-          "actor-critic, most of an update's time on small models, proportionally cheaper; "
-          "the replay value loss bootstraps from the critic where no imagination started."),
+          "batch's batch_size x batch_length (at most that many); 0 = all of them (official). "
+          "Fewer make the actor-critic, most of an update's time on small models, "
+          "proportionally cheaper; the replay value loss bootstraps from the critic where no "
+          "imagination started."),
       Real("learner.horizon", &c->learner.horizon, 1, 1e6,
            "Return horizon; discount = 1 - 1/horizon."),
       Real("learner.lambda", &c->learner.lambda, 0, 1, "Lambda of the lambda-returns."),
@@ -515,6 +517,12 @@ absl::Status Config::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("learner.batch_length (", learner.batch_length,
                      ") must equal replay.sequence_length (", replay.sequence_length, ")"));
+  }
+  if (learner.imagination_starts > learner.batch_size * learner.batch_length) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "learner.imagination_starts (", learner.imagination_starts,
+        ") is more than the batch's posterior states, learner.batch_size x learner.batch_length (",
+        learner.batch_size * learner.batch_length, ")"));
   }
   if (replay.capacity_steps < replay.sequence_length) {
     return absl::InvalidArgumentError(

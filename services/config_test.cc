@@ -142,6 +142,15 @@ TEST(ConfigTest, CrossFieldValidation) {
   EXPECT_EQ(config.status().message(),
             "<embedded configs/default.yaml>: learner.batch_length (16) must equal "
             "replay.sequence_length (32)");
+
+  // The default batch holds 16 x 32 posterior states to imagine from.
+  config = LoadConfig("", {"learner.imagination_starts=513"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("learner.imagination_starts (513) is more than the "
+                                           "batch's posterior states"),
+            std::string::npos)
+      << config.status();
+  EXPECT_TRUE(LoadConfig("", {"learner.imagination_starts=512"}).ok());
 }
 
 TEST(ConfigTest, AnActorsShareMustHoldOneItem) {
