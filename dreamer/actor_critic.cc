@@ -97,24 +97,34 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
     out.finite = false;
     return out;
   }
-  retnorm.Update(ret);
+  // imag_explore: held[N, H] is true on the steps whose action was a held random one.
+  torch::Tensor held;
+  if (traj.held.defined()) {
+    held = torch::arange(h1 - 1, traj.held.options()).unsqueeze(0) < traj.held.unsqueeze(1);
+  }
+  if (!held.defined()) {
+    retnorm.Update(ret);
+  } else if (auto policy_ret = ret.masked_select(~held); policy_ret.numel() > 0) {
+    retnorm.Update(policy_ret);
+  }
   auto scale = retnorm.Scale().to(ret.device());
   auto adv = ((ret - val.narrow(1, 0, h1 - 1)) / scale).detach();
+  // A held random action is another policy's: the actor imitates it where it beat the critic's
+  // value and ignores it elsewhere (self-imitation); the policy's own steps train as usual.
+  auto actor_adv = held.defined() ? torch::where(held, adv.clamp_min(0.0), adv) : adv;
   auto head = [&](const torch::Tensor& x) { return x.narrow(1, 0, h1 - 1); };
   auto onehot = torch::one_hot(traj.action, c.num_actions).to(logits.dtype());
   auto logpi = head(CategoricalLogProb(logits, onehot));
   auto ent = head(CategoricalEntropy(logits));
   auto w = head(weight);
-  out.losses["policy"] = (w * -(logpi * adv + c.actent * ent)).mean();
+  out.losses["policy"] = (w * -(logpi * actor_adv + c.actent * ent)).mean();
   auto vhead = head(vlogits);
   auto value_terms =
       w * (TwoHotLoss(vhead, ret, space) + c.slowreg * TwoHotLoss(vhead, head(slowval), space));
-  torch::Tensor on_policy;  // [N] float: rows whose actions all came from the policy
-  if (traj.explore.defined()) {
-    on_policy = (~traj.explore).to(value_terms.dtype());
-    // The mean over the on-policy rows only: the explored rows' returns are another policy's.
-    out.losses["value"] = (value_terms * on_policy.unsqueeze(1)).sum() /
-                          (on_policy.sum().clamp_min(1.0) * value_terms.size(1));
+  if (held.defined()) {
+    // The mean over the policy's steps only: a held step's return is another policy's.
+    auto policy_steps = (~held).to(value_terms.dtype());
+    out.losses["value"] = (value_terms * policy_steps).sum() / policy_steps.sum().clamp_min(1.0);
   } else {
     out.losses["value"] = value_terms.mean();
   }
@@ -127,11 +137,11 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
     torch::NoGradGuard no_grad;
     rslow = TwoHotMean(slow_value_->forward(replay.feat), space);
     torch::Tensor first_ret = ret.select(1, 0), start_index = traj.start_index;
-    if (on_policy.defined()) {
+    if (held.defined()) {
       // Explored rows bootstrap nothing: their starts take the critic's value as unstarted ones.
       if (!start_index.defined())
         start_index = torch::arange(first_ret.size(0), first_ret.options().dtype(torch::kLong));
-      auto keep = on_policy.nonzero().reshape({-1});
+      auto keep = (traj.held == 0).nonzero().reshape({-1});
       first_ret = first_ret.index_select(0, keep);
       start_index = start_index.index_select(0, keep);
     }
@@ -153,7 +163,13 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
   out.metrics["entropy"] = ent.mean();
   out.metrics["ret"] = ret.mean();
   out.metrics["adv_mag"] = adv.abs().mean();
-  if (on_policy.defined()) out.metrics["explored_rows"] = 1.0 - on_policy.mean();
+  if (held.defined()) {
+    out.metrics["explored_rows"] = (traj.held > 0).to(torch::kFloat32).mean();
+    // How often a held random action beat the critic's value: what the actor imitates.
+    auto held_adv = adv.masked_select(held);
+    if (held_adv.numel() > 0)
+      out.metrics["explored_beat_value"] = (held_adv > 0).to(torch::kFloat32).mean();
+  }
   out.metrics["val"] = val.mean();
   out.metrics["retnorm_scale"] = scale.reshape({});
   return out;

@@ -3,7 +3,9 @@
 // state of the batch, with the world model's reward and continue predictions) and the replay
 // features, and returns:
 //   policy  = -w * (logpi(a) * sg(adv) + actent * H[pi]),  adv = (R^lambda - v) / max(1, P95-P5)
-//   value   =  w * (twohot(R^lambda) + slowreg * twohot(slow value))       (imagined states)
+//             (imag_explore: max(adv, 0) on the steps of a held random action)
+//   value   =  w * (twohot(R^lambda) + slowreg * twohot(slow value))       (imagined states; not
+//             on held random steps, whose returns, like the normaliser's P95-P5, are the policy's)
 //   repval  = (1-last) * (twohot(R_replay) + slowreg * twohot(slow value)) (replayed states,
 //             bootstrapped with the imagined returns; the official `repval_loss`; where no
 //             imagination started (imag_starts) or an explored one did (imag_explore), with the
@@ -32,10 +34,12 @@ struct ImaginedTrajectory {
   // Which posterior state of the batch (flat index b * T + t) each row started from; undefined
   // when the rows are every posterior state in order (N = B * T).
   torch::Tensor start_index;  // [N] int64
-  // Rows that opened with a held random action instead of the policy's (imag_explore): they train
-  // the actor but not the critic, and the replay value loss does not bootstrap from their return.
+  // How many of each row's first actions were one held random action instead of the policy's
+  // (imag_explore; 0 = none). Those steps train the actor only where they beat the critic's value
+  // (positive advantage) and do not train the critic; the steps after them are the policy's again
+  // and train both. The replay value loss does not bootstrap from an explored row's return.
   // Undefined when imag_explore is 0.
-  torch::Tensor explore;  // [N] bool
+  torch::Tensor held;  // [N] int64
 };
 
 struct ReplayContext {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "dreamer/distributions.h"
 #include "dreamer/test_util.h"
 
@@ -164,11 +166,12 @@ TEST(ActorCriticTest, LossesDoNotDependOnTheOrderOfTheRollouts) {
 }
 
 TEST(ActorCriticTest, ExploredRolloutsTrainTheActorButNotTheCritic) {
-  // Rollouts from every state of a 2 x 4 batch, rows 1 and 6 opened with a held random action.
-  // Against the same rollouts without them: the critic's losses are those of the 6 policy rows
-  // alone (the replay value loss bootstrapping from the critic at states 1 and 6), and the policy
-  // loss is that of all 8 rows.
+  // Rollouts from every state of a 2 x 4 batch, rows 1 and 6 holding a random action for the
+  // whole horizon. Against the same rollouts without them: the critic's losses are those of the 6
+  // policy rows alone (the replay value loss bootstrapping from the critic at states 1 and 6);
+  // the actor imitates the held actions only where they beat the critic's value.
   auto c = testing::DebugConfig();
+  c.actent = 0;  // so that a row with no positive advantage adds exactly nothing to the policy loss
   torch::manual_seed(0);
   ActorCritic ac(c);
   {
@@ -177,7 +180,7 @@ TEST(ActorCriticTest, ExploredRolloutsTrainTheActorButNotTheCritic) {
       if (p.key().find("value") != std::string::npos) p.value().normal_(0, 0.5);
     }
   }
-  const int64_t bs = 2, t_len = 4, n = bs * t_len, h1 = c.imag_horizon + 1;
+  const int64_t bs = 2, t_len = 4, n = bs * t_len, h1 = c.imag_horizon + 1, h = h1 - 1;
   ImaginedTrajectory traj;
   traj.feat = torch::randn({n, h1, c.feat_size()});
   traj.action = torch::randint(0, c.num_actions, {n, h1});
@@ -186,74 +189,95 @@ TEST(ActorCriticTest, ExploredRolloutsTrainTheActorButNotTheCritic) {
   ReplayContext replay{torch::randn({bs, t_len, c.feat_size()}), torch::rand({bs, t_len}),
                        torch::zeros({bs, t_len}, torch::kBool),
                        torch::zeros({bs, t_len}, torch::kBool)};
+  auto rows = [&](const ImaginedTrajectory& from, const torch::Tensor& index) {
+    ImaginedTrajectory t;
+    t.feat = from.feat.index_select(0, index);
+    t.action = from.action.index_select(0, index);
+    t.reward = from.reward.index_select(0, index);
+    t.cont = from.cont.index_select(0, index);
+    t.start_index = index;
+    return t;
+  };
+  auto loss = [&](const ImaginedTrajectory& t) {
+    ReturnNormalizer fresh;
+    auto out = ac->Loss(t, replay, fresh);
+    EXPECT_TRUE(out.finite);
+    return out;
+  };
+  auto near = [](double got, double want) { EXPECT_NEAR(got, want, 1e-5 * (1 + std::abs(want))); };
+  auto holds = [](std::vector<int64_t> steps) { return torch::tensor(steps, torch::kLong); };
   ImaginedTrajectory explored = traj;
-  explored.explore = torch::tensor({false, true, false, false, false, false, true, false});
-  ReturnNormalizer norm_explored;
-  auto out = ac->Loss(explored, replay, norm_explored);
-
+  explored.held = holds({0, h, 0, 0, 0, 0, h, 0});
+  auto out = loss(explored);
   auto policy_rows = torch::tensor({0, 2, 3, 4, 5, 7}, torch::kLong);
-  ImaginedTrajectory on_policy;
-  on_policy.feat = traj.feat.index_select(0, policy_rows);
-  on_policy.action = traj.action.index_select(0, policy_rows);
-  on_policy.reward = traj.reward.index_select(0, policy_rows);
-  on_policy.cont = traj.cont.index_select(0, policy_rows);
-  on_policy.start_index = policy_rows;
-  ReturnNormalizer norm_on_policy;
-  auto critic_ref = ac->Loss(on_policy, replay, norm_on_policy);
-  ReturnNormalizer norm_all;
-  auto all_rows = ac->Loss(traj, replay, norm_all);
-  ASSERT_TRUE(out.finite && critic_ref.finite && all_rows.finite);
+  auto critic_ref = loss(rows(traj, policy_rows));
+  auto all_rows = loss(traj);
   for (const char* k : {"value", "repval"}) {
-    EXPECT_NEAR(out.losses[k].item<double>(), critic_ref.losses[k].item<double>(),
-                1e-5 * (1 + std::abs(critic_ref.losses[k].item<double>())))
-        << k;
+    SCOPED_TRACE(k);
+    near(out.losses[k].item<double>(), critic_ref.losses[k].item<double>());
   }
-  EXPECT_NEAR(out.losses["policy"].item<double>(), all_rows.losses["policy"].item<double>(),
-              1e-6 * (1 + std::abs(all_rows.losses["policy"].item<double>())));
   EXPECT_GT(std::abs(all_rows.losses["value"].item<double>() - out.losses["value"].item<double>()),
             1e-5)
       << "the explored rows would have changed the critic's loss";
   EXPECT_NEAR(out.metrics["explored_rows"].item<double>(), 0.25, 1e-6);
+  ASSERT_TRUE(out.metrics.count("explored_beat_value"));
+
+  // Held actions that lose everything (every advantage negative) add nothing to the policy loss:
+  // it is the policy rows' loss, averaged over all 8 rows. Held actions that win add to it.
+  ImaginedTrajectory losing = explored;
+  losing.reward = traj.reward.clone();
+  losing.reward.index_fill_(0, torch::tensor({1, 6}, torch::kLong), -1000.0f);
+  auto lost = loss(losing);
+  EXPECT_EQ(lost.metrics["explored_beat_value"].item<double>(), 0.0);
+  near(lost.losses["policy"].item<double>(),
+       critic_ref.losses["policy"].item<double>() * 6.0 / 8.0);
+  ImaginedTrajectory winning = explored;
+  winning.reward = traj.reward.clone();
+  winning.reward.index_fill_(0, torch::tensor({1, 6}, torch::kLong), 1000.0f);
+  auto won = loss(winning);
+  EXPECT_EQ(won.metrics["explored_beat_value"].item<double>(), 1.0);
+  EXPECT_GT(std::abs(won.losses["policy"].item<double>() -
+                     critic_ref.losses["policy"].item<double>() * 6.0 / 8.0),
+            1e-3);
+
+  // A row that held its action for 2 of the 4 steps is the policy's again after them: those
+  // steps train the critic, so its value loss lies between the full hold's and no hold's.
+  ImaginedTrajectory partly = traj;
+  partly.held = holds({0, 2, 0, 0, 0, 0, h, 0});
+  auto part = loss(partly);
+  ImaginedTrajectory row6 = traj;
+  row6.held = holds({0, 0, 0, 0, 0, 0, h, 0});
+  const double v_full = out.losses["value"].item<double>(),
+               v_none = loss(row6).losses["value"].item<double>(),
+               v_part = part.losses["value"].item<double>();
+  EXPECT_GT(std::abs(v_part - v_full), 1e-6);
+  EXPECT_GT(std::abs(v_part - v_none), 1e-6);
+  near(part.losses["repval"].item<double>(), out.losses["repval"].item<double>());
 
   // From a shuffled subset of the states (5, 2, 7, 0), the second explored: the critic's losses
   // are those of rows 5, 7 and 0 alone.
   auto subset = torch::tensor({5, 2, 7, 0}, torch::kLong);
-  ImaginedTrajectory sub;
-  sub.feat = traj.feat.index_select(0, subset);
-  sub.action = traj.action.index_select(0, subset);
-  sub.reward = traj.reward.index_select(0, subset);
-  sub.cont = traj.cont.index_select(0, subset);
-  sub.start_index = subset;
-  sub.explore = torch::tensor({false, true, false, false});
-  ReturnNormalizer norm_sub;
-  auto sub_out = ac->Loss(sub, replay, norm_sub);
-  auto kept = torch::tensor({0, 2, 3}, torch::kLong);
-  ImaginedTrajectory sub_ref;
-  sub_ref.feat = sub.feat.index_select(0, kept);
-  sub_ref.action = sub.action.index_select(0, kept);
-  sub_ref.reward = sub.reward.index_select(0, kept);
-  sub_ref.cont = sub.cont.index_select(0, kept);
-  sub_ref.start_index = subset.index_select(0, kept);
-  ReturnNormalizer norm_sub_ref;
-  auto sub_want = ac->Loss(sub_ref, replay, norm_sub_ref);
-  ASSERT_TRUE(sub_out.finite && sub_want.finite);
+  ImaginedTrajectory sub = rows(traj, subset);
+  sub.held = holds({0, h, 0, 0});
+  auto sub_out = loss(sub);
+  auto sub_want = loss(rows(traj, torch::tensor({5, 7, 0}, torch::kLong)));
   for (const char* k : {"value", "repval"}) {
-    EXPECT_NEAR(sub_out.losses[k].item<double>(), sub_want.losses[k].item<double>(),
-                1e-5 * (1 + std::abs(sub_want.losses[k].item<double>())))
-        << "subset " << k;
+    SCOPED_TRACE(std::string("subset ") + k);
+    near(sub_out.losses[k].item<double>(), sub_want.losses[k].item<double>());
   }
 
-  // Every row explored: no imagined value loss, the replay value loss bootstraps from the critic
-  // alone, and the actor still trains on all rows.
-  ImaginedTrajectory all_explored = traj;
-  all_explored.explore = torch::ones({n}, torch::kBool);
-  ReturnNormalizer norm_all_explored;
-  auto none = ac->Loss(all_explored, replay, norm_all_explored);
+  // Every step of every row held: no imagined value loss, the replay value loss bootstraps from
+  // the critic alone, and the return normaliser keeps its state.
+  ImaginedTrajectory all_held = traj;
+  all_held.held = torch::full({n}, h, torch::kLong);
+  ReturnNormalizer untouched;
+  const double scale_before = untouched.Scale().item<double>();
+  auto none = ac->Loss(all_held, replay, untouched);
   ASSERT_TRUE(none.finite);
   EXPECT_EQ(none.losses["value"].item<double>(), 0.0);
   EXPECT_TRUE(std::isfinite(none.losses["repval"].item<double>()));
-  EXPECT_NEAR(none.losses["policy"].item<double>(), all_rows.losses["policy"].item<double>(),
-              1e-6 * (1 + std::abs(all_rows.losses["policy"].item<double>())));
+  EXPECT_TRUE(std::isfinite(none.losses["policy"].item<double>()));
+  EXPECT_EQ(untouched.Scale().item<double>(), scale_before);
 }
 
 }  // namespace

@@ -174,24 +174,25 @@ dreamer::ImaginedTrajectory DreamerAgent::ImagineFrom(const dreamer::WorldModelO
     first_cont = first_cont.index_select(0, start_index.to(first_cont.device()));
   }
   // imag_explore: some rows open with one random action held for a random number of steps.
-  torch::Tensor explore, held_action, held_steps;
+  torch::Tensor held_action, held_steps;
   if (config_.imag_explore > 0) {
     c10::optional<at::Generator> gen;
     if (auto g = Gen(); g.has_value()) gen = *g;
     const int64_t n = begin.deter.size(0);
     auto opts = torch::TensorOptions(torch::kLong);
-    explore = torch::rand({n}, gen, torch::TensorOptions(torch::kFloat32)) < config_.imag_explore;
+    auto explore =
+        torch::rand({n}, gen, torch::TensorOptions(torch::kFloat32)) < config_.imag_explore;
     held_action = torch::randint(0, config_.num_actions, {n}, gen, opts);
     held_steps = torch::randint(1, config_.imag_horizon + 1, {n}, gen, opts) * explore;
-    explore = explore.to(begin.deter.device());
     held_action = held_action.to(begin.deter.device());
     held_steps = held_steps.to(begin.deter.device());
   }
+  const torch::Tensor held = held_steps.defined() ? held_steps.clone() : torch::Tensor();
   auto img = wm_->rssm()->Imagine(
       begin,
       [&](const torch::Tensor& feat) {
         auto action = ac_->SampleAction(feat, Gen());
-        if (!explore.defined()) return action;
+        if (!held_steps.defined()) return action;
         action = torch::where(held_steps > 0, held_action, action);
         held_steps = (held_steps - 1).clamp_min(0);
         return action;
@@ -203,7 +204,7 @@ dreamer::ImaginedTrajectory DreamerAgent::ImagineFrom(const dreamer::WorldModelO
   traj.reward = wm_->RewardMean(traj.feat);
   traj.cont = wm_->ContinueProb(traj.feat);
   traj.start_index = start_index;
-  traj.explore = explore;
+  traj.held = held;
   // The first state is real: its continue flag comes from the data.
   if (config_.contdisc) first_cont = first_cont * (1.0 - 1.0 / config_.horizon);
   traj.cont.select(1, 0).copy_(first_cont);

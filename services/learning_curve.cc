@@ -107,7 +107,8 @@ const std::vector<std::string>& CurveLossNames() {
 }
 
 const std::vector<std::string>& CurveStatNames() {
-  static const auto* names = new std::vector<std::string>{"entropy", "ret", "retnorm_scale"};
+  static const auto* names =
+      new std::vector<std::string>{"entropy", "ret", "retnorm_scale", "explored_beat_value"};
   return *names;
 }
 
