@@ -100,7 +100,8 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
   // imag_explore: held[N, H] is true on the steps whose action was a held random one.
   torch::Tensor held;
   if (traj.held.defined()) {
-    held = torch::arange(h1 - 1, traj.held.options()).unsqueeze(0) < traj.held.unsqueeze(1);
+    auto steps = traj.held.to(ret.device());
+    held = torch::arange(h1 - 1, steps.options()).unsqueeze(0) < steps.unsqueeze(1);
   }
   if (!held.defined()) {
     retnorm.Update(ret);
@@ -141,7 +142,7 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
       // Explored rows bootstrap nothing: their starts take the critic's value as unstarted ones.
       if (!start_index.defined())
         start_index = torch::arange(first_ret.size(0), first_ret.options().dtype(torch::kLong));
-      auto keep = (traj.held == 0).nonzero().reshape({-1});
+      auto keep = (traj.held.to(first_ret.device()) == 0).nonzero().reshape({-1});
       first_ret = first_ret.index_select(0, keep);
       start_index = start_index.index_select(0, keep);
     }

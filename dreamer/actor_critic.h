@@ -5,7 +5,8 @@
 //   policy  = -w * (logpi(a) * sg(adv) + actent * H[pi]),  adv = (R^lambda - v) / max(1, P95-P5)
 //             (imag_explore: max(adv, 0) on the steps of a held random action)
 //   value   =  w * (twohot(R^lambda) + slowreg * twohot(slow value))       (imagined states; not
-//             on held random steps, whose returns, like the normaliser's P95-P5, are the policy's)
+//             on held random steps: their returns are another policy's, and are left out of the
+//             normaliser's P95-P5 too)
 //   repval  = (1-last) * (twohot(R_replay) + slowreg * twohot(slow value)) (replayed states,
 //             bootstrapped with the imagined returns; the official `repval_loss`; where no
 //             imagination started (imag_starts) or an explored one did (imag_explore), with the
@@ -38,7 +39,7 @@ struct ImaginedTrajectory {
   // (imag_explore; 0 = none). Those steps train the actor only where they beat the critic's value
   // (positive advantage) and do not train the critic; the steps after them are the policy's again
   // and train both. The replay value loss does not bootstrap from an explored row's return.
-  // Undefined when imag_explore is 0.
+  // Undefined when imag_explore is 0. On the device of the other tensors.
   torch::Tensor held;  // [N] int64
 };
 

@@ -241,18 +241,21 @@ TEST(ActorCriticTest, ExploredRolloutsTrainTheActorButNotTheCritic) {
             1e-3);
 
   // A row that held its action for 2 of the 4 steps is the policy's again after them: those
-  // steps train the critic, so its value loss lies between the full hold's and no hold's.
-  ImaginedTrajectory partly = traj;
+  // steps train the critic. With row 1 ending after step 1 (weight 0 from step 2 on), its last
+  // two steps add nothing but count: the value loss is the full hold's times 24 / 26. A mask at
+  // the wrong end would count steps 0 and 1, whose weight is not 0.
+  ImaginedTrajectory ends = traj;
+  ends.cont = traj.cont.clone();
+  ends.cont[1].narrow(0, 2, h1 - 2).fill_(0.0f);
+  ImaginedTrajectory full_hold = ends;
+  full_hold.held = holds({0, h, 0, 0, 0, 0, h, 0});
+  ImaginedTrajectory partly = ends;
   partly.held = holds({0, 2, 0, 0, 0, 0, h, 0});
+  auto full = loss(full_hold);
   auto part = loss(partly);
-  ImaginedTrajectory row6 = traj;
-  row6.held = holds({0, 0, 0, 0, 0, 0, h, 0});
-  const double v_full = out.losses["value"].item<double>(),
-               v_none = loss(row6).losses["value"].item<double>(),
-               v_part = part.losses["value"].item<double>();
-  EXPECT_GT(std::abs(v_part - v_full), 1e-6);
-  EXPECT_GT(std::abs(v_part - v_none), 1e-6);
-  near(part.losses["repval"].item<double>(), out.losses["repval"].item<double>());
+  near(part.losses["value"].item<double>(),
+       full.losses["value"].item<double>() * (6.0 * h) / (6.0 * h + 2.0));
+  near(part.losses["repval"].item<double>(), full.losses["repval"].item<double>());
 
   // From a shuffled subset of the states (5, 2, 7, 0), the second explored: the critic's losses
   // are those of rows 5, 7 and 0 alone.

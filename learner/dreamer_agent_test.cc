@@ -134,6 +134,30 @@ TEST(DreamerAgentTest, ExploredImaginationHoldsARandomActionAndStillTrains) {
   EXPECT_GT(agreeing(1.0f), 0.7);
   EXPECT_LT(agreeing(0.0f), 0.5);
 
+  // traj.held says how long each row held its first action: 1..H steps, every one of them the
+  // same action.
+  {
+    auto cfg = DebugConfig(true, true, false);
+    cfg.imag_explore = 1.0f;
+    auto fresh = DreamerAgent::Create(cfg);
+    ASSERT_TRUE(fresh.ok()) << fresh.status();
+    auto batch = dreamer::RandomBatch(cfg, 3, 6, 31);
+    auto wm = (*fresh)->world_model()->Loss(batch, std::nullopt);
+    auto traj = (*fresh)->ImagineFrom(wm, batch);
+    ASSERT_TRUE(traj.held.defined());
+    ASSERT_EQ(traj.held.scalar_type(), torch::kLong);
+    ASSERT_EQ(traj.held.numel(), traj.action.size(0));
+    EXPECT_GE(traj.held.min().item<int64_t>(), 1);
+    EXPECT_LE(traj.held.max().item<int64_t>(), cfg.imag_horizon);
+    for (int64_t i = 0; i < traj.action.size(0); ++i) {
+      const int64_t k = traj.held[i].item<int64_t>();
+      for (int64_t t = 1; t < k; ++t) {
+        EXPECT_EQ(traj.action[i][t].item<int64_t>(), traj.action[i][0].item<int64_t>())
+            << "row " << i << " step " << t << " of a " << k << "-step hold";
+      }
+    }
+  }
+
   c.imag_explore = 1.5f;
   auto refused = DreamerAgent::Create(c);
   ASSERT_FALSE(refused.ok());

@@ -366,10 +366,12 @@ std::vector<ConfigField> ConfigFields(Config* c) {
            "Share of imagined rollouts (0-1) that open with one random action held for a random 1 "
            "to imagination_horizon steps before the policy takes over (0 = none, official). The "
            "actor imitates a held action where it beat the critic's value and ignores it "
-           "elsewhere; held steps do not train the critic or the return normaliser, and the "
+           "elsewhere (the entropy bonus still applies); held steps do not train the critic or the "
+           "return normaliser, and the "
            "replay value loss bootstraps from the critic at an explored rollout's start. A way "
            "out of habits where one changed action alone changes nothing (a ball the policy "
-           "always misses needs several moves in a row)."),
+           "always misses needs several moves in a row). At 1 the replay value loss never "
+           "bootstraps from imagination."),
       Int("learner.imagination_starts", &c->learner.imagination_starts, 0, 1000000,
           "Posterior states the actor-critic imagines from per update, drawn at random from the "
           "batch's batch_size x batch_length (at most that many); 0 = all of them (official). "
