@@ -113,6 +113,44 @@ TEST(ActorCriticTest, ReplayBootstrapTakesImaginedReturnsWhereRolloutsStartedAnd
                            all.reshape({2, 4})));
 }
 
+// The critic's output layer starts at zero, where its twohot loss is the same for every target:
+// give it a spread so that a wrong target shows.
+void SpreadCritic(ActorCritic& ac) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : ac->named_parameters()) {
+    if (p.key().find("value") != std::string::npos) p.value().normal_(0, 0.5);
+  }
+}
+
+// n random imagined rollouts of the config's horizon, rewards in [0, 2).
+ImaginedTrajectory RandomRollouts(const AgentConfig& c, int64_t n) {
+  const int64_t h1 = c.imag_horizon + 1;
+  ImaginedTrajectory traj;
+  traj.feat = torch::randn({n, h1, c.feat_size()});
+  traj.action = torch::randint(0, c.num_actions, {n, h1});
+  traj.reward = torch::rand({n, h1}) * 2.0;
+  traj.cont = torch::full({n, h1}, 0.997f);
+  return traj;
+}
+
+// The rollouts `index` of `from`, each marked as started from posterior state index[i].
+ImaginedTrajectory Rows(const ImaginedTrajectory& from, const torch::Tensor& index) {
+  ImaginedTrajectory t;
+  t.feat = from.feat.index_select(0, index);
+  t.action = from.action.index_select(0, index);
+  t.reward = from.reward.index_select(0, index);
+  t.cont = from.cont.index_select(0, index);
+  t.start_index = index;
+  return t;
+}
+
+// A random replayed batch without episode ends.
+ReplayContext RandomReplay(const AgentConfig& c, int64_t bs, int64_t t_len) {
+  return ReplayContext{torch::randn({bs, t_len, c.feat_size()}), torch::rand({bs, t_len}),
+                       torch::zeros({bs, t_len}, torch::kBool),
+                       torch::zeros({bs, t_len}, torch::kBool)};
+}
+
 TEST(ActorCriticTest, LossesDoNotDependOnTheOrderOfTheRollouts) {
   // Rollouts from every state of a 2 x 4 batch, given once in order and once shuffled with their
   // start indices: the policy, value and replay value losses must agree (the replay value loss
@@ -120,33 +158,15 @@ TEST(ActorCriticTest, LossesDoNotDependOnTheOrderOfTheRollouts) {
   auto c = testing::DebugConfig();
   torch::manual_seed(0);
   ActorCritic ac(c);
-  {
-    // The critic's output layer starts at zero, where its twohot loss is the same for every
-    // target: give it a spread so that a wrong target shows.
-    torch::NoGradGuard no_grad;
-    for (auto& p : ac->named_parameters()) {
-      if (p.key().find("value") != std::string::npos) p.value().normal_(0, 0.5);
-    }
-  }
-  const int64_t bs = 2, t_len = 4, n = bs * t_len, h1 = c.imag_horizon + 1;
-  ImaginedTrajectory traj;
-  traj.feat = torch::randn({n, h1, c.feat_size()});
-  traj.action = torch::randint(0, c.num_actions, {n, h1});
-  traj.reward = torch::rand({n, h1}) * 2.0;
-  traj.cont = torch::full({n, h1}, 0.997f);
-  ReplayContext replay{torch::randn({bs, t_len, c.feat_size()}), torch::rand({bs, t_len}),
-                       torch::zeros({bs, t_len}, torch::kBool),
-                       torch::zeros({bs, t_len}, torch::kBool)};
+  SpreadCritic(ac);
+  const int64_t bs = 2, t_len = 4, n = bs * t_len;
+  ImaginedTrajectory traj = RandomRollouts(c, n);
+  ReplayContext replay = RandomReplay(c, bs, t_len);
   ReturnNormalizer norm_in_order;
   auto in_order = ac->Loss(traj, replay, norm_in_order);
 
   auto perm = torch::tensor({5, 2, 7, 0, 3, 6, 1, 4}, torch::kLong);
-  ImaginedTrajectory shuffled;
-  shuffled.feat = traj.feat.index_select(0, perm);
-  shuffled.action = traj.action.index_select(0, perm);
-  shuffled.reward = traj.reward.index_select(0, perm);
-  shuffled.cont = traj.cont.index_select(0, perm);
-  shuffled.start_index = perm;
+  ImaginedTrajectory shuffled = Rows(traj, perm);
   ReturnNormalizer norm_shuffled;
   auto out = ac->Loss(shuffled, replay, norm_shuffled);
   ASSERT_TRUE(in_order.finite && out.finite);
@@ -174,30 +194,10 @@ TEST(ActorCriticTest, ExploredRolloutsTrainTheActorButNotTheCritic) {
   c.actent = 0;  // so that a row with no positive advantage adds exactly nothing to the policy loss
   torch::manual_seed(0);
   ActorCritic ac(c);
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& p : ac->named_parameters()) {
-      if (p.key().find("value") != std::string::npos) p.value().normal_(0, 0.5);
-    }
-  }
+  SpreadCritic(ac);
   const int64_t bs = 2, t_len = 4, n = bs * t_len, h1 = c.imag_horizon + 1, h = h1 - 1;
-  ImaginedTrajectory traj;
-  traj.feat = torch::randn({n, h1, c.feat_size()});
-  traj.action = torch::randint(0, c.num_actions, {n, h1});
-  traj.reward = torch::rand({n, h1}) * 2.0;
-  traj.cont = torch::full({n, h1}, 0.997f);
-  ReplayContext replay{torch::randn({bs, t_len, c.feat_size()}), torch::rand({bs, t_len}),
-                       torch::zeros({bs, t_len}, torch::kBool),
-                       torch::zeros({bs, t_len}, torch::kBool)};
-  auto rows = [&](const ImaginedTrajectory& from, const torch::Tensor& index) {
-    ImaginedTrajectory t;
-    t.feat = from.feat.index_select(0, index);
-    t.action = from.action.index_select(0, index);
-    t.reward = from.reward.index_select(0, index);
-    t.cont = from.cont.index_select(0, index);
-    t.start_index = index;
-    return t;
-  };
+  ImaginedTrajectory traj = RandomRollouts(c, n);
+  ReplayContext replay = RandomReplay(c, bs, t_len);
   auto loss = [&](const ImaginedTrajectory& t) {
     ReturnNormalizer fresh;
     auto out = ac->Loss(t, replay, fresh);
@@ -210,7 +210,7 @@ TEST(ActorCriticTest, ExploredRolloutsTrainTheActorButNotTheCritic) {
   explored.held = holds({0, h, 0, 0, 0, 0, h, 0});
   auto out = loss(explored);
   auto policy_rows = torch::tensor({0, 2, 3, 4, 5, 7}, torch::kLong);
-  auto critic_ref = loss(rows(traj, policy_rows));
+  auto critic_ref = loss(Rows(traj, policy_rows));
   auto all_rows = loss(traj);
   for (const char* k : {"value", "repval"}) {
     SCOPED_TRACE(k);
@@ -260,10 +260,10 @@ TEST(ActorCriticTest, ExploredRolloutsTrainTheActorButNotTheCritic) {
   // From a shuffled subset of the states (5, 2, 7, 0), the second explored: the critic's losses
   // are those of rows 5, 7 and 0 alone.
   auto subset = torch::tensor({5, 2, 7, 0}, torch::kLong);
-  ImaginedTrajectory sub = rows(traj, subset);
+  ImaginedTrajectory sub = Rows(traj, subset);
   sub.held = holds({0, h, 0, 0});
   auto sub_out = loss(sub);
-  auto sub_want = loss(rows(traj, torch::tensor({5, 7, 0}, torch::kLong)));
+  auto sub_want = loss(Rows(traj, torch::tensor({5, 7, 0}, torch::kLong)));
   for (const char* k : {"value", "repval"}) {
     SCOPED_TRACE(std::string("subset ") + k);
     near(sub_out.losses[k].item<double>(), sub_want.losses[k].item<double>());
