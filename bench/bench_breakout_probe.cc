@@ -253,8 +253,7 @@ ActorView InspectActor(learner::DreamerAgent& agent, const ActionMap& map,
   auto feat = dreamer::RssmImpl::Feat(state.deter, state.stoch);
   auto probs = ac->PolicyLogits(feat).exp().reshape({-1}).contiguous();
   for (size_t a = 0; a < map.game.size(); ++a) {
-    const int g = map.game[a];
-    out.p[g == envs::kLeft ? 0 : g == envs::kRight ? 2 : 1] += probs[a].item<double>();
+    out.p[MoveIndex(map.game[a])] += probs[a].item<double>();
   }
   out.value = dreamer::TwoHotMean(ac->value()->forward(feat), space).mean().item<double>();
   const int64_t samples = 16, actions = agent.config().num_actions;
@@ -456,11 +455,8 @@ int Main(int argc, char** argv) {
         }
         ++miss_kind[net > 0 ? 2 : net < 0 ? 0 : 1];
         for (size_t i = recent.size() >= 4 ? recent.size() - 4 : 0; i < recent.size(); ++i) {
-          if (recent[i].wanted >= 0) {
-            const int m = recent[i].move;
-            miss_stats.Add(recent[i].view, recent[i].wanted,
-                           m == envs::kLeft || m == envs::kRight ? m : envs::kNoop);
-          }
+          if (recent[i].wanted >= 0)
+            miss_stats.Add(recent[i].view, recent[i].wanted, recent[i].move);
         }
       }
       if (traced < trace_misses && env.is_terminal()[0] != 0 &&

@@ -98,10 +98,10 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
     return out;
   }
   // imag_explore: held[N, H] is true on the steps whose action was a held random one.
-  torch::Tensor held;
+  torch::Tensor held_steps, held;  // [N] steps held per row on ret's device; [N, H] bool
   if (traj.held.defined()) {
-    auto steps = traj.held.to(ret.device());
-    held = torch::arange(h1 - 1, steps.options()).unsqueeze(0) < steps.unsqueeze(1);
+    held_steps = traj.held.to(ret.device());
+    held = torch::arange(h1 - 1, held_steps.options()).unsqueeze(0) < held_steps.unsqueeze(1);
   }
   if (!held.defined()) {
     retnorm.Update(ret);
@@ -142,7 +142,7 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
       // Explored rows bootstrap nothing: their starts take the critic's value as unstarted ones.
       if (!start_index.defined())
         start_index = torch::arange(first_ret.size(0), first_ret.options().dtype(torch::kLong));
-      auto keep = (traj.held.to(first_ret.device()) == 0).nonzero().reshape({-1});
+      auto keep = (held_steps == 0).nonzero().reshape({-1});
       first_ret = first_ret.index_select(0, keep);
       start_index = start_index.index_select(0, keep);
     }
@@ -165,7 +165,7 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
   out.metrics["ret"] = ret.mean();
   out.metrics["adv_mag"] = adv.abs().mean();
   if (held.defined()) {
-    out.metrics["explored_rows"] = (traj.held > 0).to(torch::kFloat32).mean();
+    out.metrics["explored_rows"] = (held_steps > 0).to(torch::kFloat32).mean();
     // How often a held random action beat the critic's value: what the actor imitates.
     auto held_adv = adv.masked_select(held);
     if (held_adv.numel() > 0)

@@ -71,7 +71,8 @@ struct AgentConfig {
   // batch_size x batch_length of them (official).
   int imag_starts = 0;
   // Share of imagined rollouts that open with one uniformly random action held for a uniformly
-  // random 1..imag_horizon steps; they train the actor but not the critic (0 = none, official).
+  // random 1..imag_horizon steps; the actor imitates a held action where it beat the critic's
+  // value, the critic does not learn from held steps (0 = none, official; ActorCriticImpl::Loss).
   float imag_explore = 0.0f;
   float horizon = 333.0f;  // gamma = 1 - 1/horizon
   float lambda = 0.95f;

@@ -162,10 +162,11 @@ dreamer::ImaginedTrajectory DreamerAgent::ImagineFrom(const dreamer::WorldModelO
   dreamer::RssmState begin{wm.seq.deter.reshape({all, -1}).detach(),
                            wm.seq.stoch.reshape({all, config_.stoch, config_.classes}).detach()};
   auto first_cont = (~b.is_terminal).to(torch::kFloat32).reshape({all});
+  // The draws below take LibTorch's optional generator (the agent's own on the CPU).
+  c10::optional<at::Generator> gen;
+  if (auto g = Gen(); g.has_value()) gen = *g;
   torch::Tensor start_index;
   if (config_.imag_starts > 0 && config_.imag_starts < all) {
-    c10::optional<at::Generator> gen;
-    if (auto g = Gen(); g.has_value()) gen = *g;
     start_index = torch::randperm(all, gen, torch::TensorOptions(torch::kLong))
                       .narrow(0, 0, config_.imag_starts)
                       .to(begin.deter.device());
@@ -176,8 +177,6 @@ dreamer::ImaginedTrajectory DreamerAgent::ImagineFrom(const dreamer::WorldModelO
   // imag_explore: some rows open with one random action held for a random number of steps.
   torch::Tensor held_action, held_steps;
   if (config_.imag_explore > 0) {
-    c10::optional<at::Generator> gen;
-    if (auto g = Gen(); g.has_value()) gen = *g;
     const int64_t n = begin.deter.size(0);
     auto opts = torch::TensorOptions(torch::kLong);
     auto explore =
