@@ -39,6 +39,11 @@ torch::Tensor ActorCriticImpl::SampleAction(const torch::Tensor& feat,
              : torch::multinomial(probs, 1, true).squeeze(-1);
 }
 
+torch::Tensor ActorCriticImpl::SampleOneHot(const torch::Tensor& feat,
+                                            std::optional<torch::Generator> gen) {
+  return SampleOneHotStraightThrough(PolicyLogits(feat).exp(), gen);
+}
+
 void ActorCriticImpl::UpdateSlowValue() {
   torch::NoGradGuard no_grad;
   auto src = value_->parameters();
@@ -80,15 +85,17 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
   const TwoHotSpace space = TwoHotSpaceNamed(c.twohot);
   ActorCriticOutput out;
 
-  auto logits = PolicyLogits(traj.feat);      // [N, H+1, A]
-  auto vlogits = value_->forward(traj.feat);  // [N, H+1, bins]
+  // With actor_dynamics the rollout carries gradient: only the dynamics objective follows it.
+  const torch::Tensor feat = traj.feat.detach();
+  auto logits = PolicyLogits(feat);      // [N, H+1, A]
+  auto vlogits = value_->forward(feat);  // [N, H+1, bins]
+  // With contdisc the continue probabilities already include gamma.
+  const double disc = c.contdisc ? 1.0 : gamma;
   torch::Tensor val, slowval, weight, ret;
   {
     torch::NoGradGuard no_grad;
     val = TwoHotMean(vlogits, space);
-    slowval = TwoHotMean(slow_value_->forward(traj.feat), space);
-    // With contdisc the continue probabilities already include gamma.
-    const double disc = c.contdisc ? 1.0 : gamma;
+    slowval = TwoHotMean(slow_value_->forward(feat), space);
     weight = torch::cumprod(traj.cont * disc, 1) / disc;
     ret = LambdaReturn(traj.reward.narrow(1, 1, h1 - 1), val, traj.cont.narrow(1, 1, h1 - 1), disc,
                        c.lambda);  // [N, H]
@@ -118,7 +125,18 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
   auto logpi = head(CategoricalLogProb(logits, onehot));
   auto ent = head(CategoricalEntropy(logits));
   auto w = head(weight);
-  out.losses["policy"] = (w * -(logpi * actor_adv + c.actent * ent)).mean();
+  const double reinforce = 1.0 - c.actor_dynamics;
+  out.losses["policy"] = (w * -(reinforce * logpi * actor_adv + c.actent * ent)).mean();
+  const bool rollout_has_grad =
+      traj.feat.requires_grad() || traj.reward.requires_grad() || traj.cont.requires_grad();
+  if (c.actor_dynamics > 0 && rollout_has_grad) {
+    // The same lambda-return, but differentiated through the critic and the world model's heads
+    // and dynamics back to every imagined action (the return's forward value equals `ret`).
+    auto dyn_val = TwoHotMean(value_->forward(traj.feat), space);
+    auto dyn_ret = LambdaReturn(traj.reward.narrow(1, 1, h1 - 1), dyn_val,
+                                traj.cont.narrow(1, 1, h1 - 1), disc, c.lambda);
+    out.dynamics = -c.actor_dynamics * (w * dyn_ret / scale).mean();
+  }
   auto vhead = head(vlogits);
   auto value_terms =
       w * (TwoHotLoss(vhead, ret, space) + c.slowreg * TwoHotLoss(vhead, head(slowval), space));

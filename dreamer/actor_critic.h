@@ -2,8 +2,10 @@
 // twohot critic with its slow EMA copy. Loss() takes an imagined rollout (from every posterior
 // state of the batch, with the world model's reward and continue predictions) and the replay
 // features, and returns:
-//   policy  = -w * (logpi(a) * sg(adv) + actent * H[pi]),  adv = (R^lambda - v) / max(1, P95-P5)
-//             (imag_explore: max(adv, 0) on the steps of a held random action)
+//   policy  = -w * ((1-rho) logpi(a) * sg(adv) + actent * H[pi]),  adv = (R^lambda - v) / S,
+//             S = max(1, P95-P5) (imag_explore: max(adv, 0) on the steps of a held random action)
+//   dynamics = -rho * w * R^lambda / sg(S), rho = actor_dynamics: the same return differentiated
+//             through the rollout (ActorCriticOutput::dynamics; for the actor's parameters only)
 //   value   =  w * (twohot(R^lambda) + slowreg * twohot(slow value))       (imagined states; not
 //             on held random steps: their returns are another policy's, and are left out of the
 //             normaliser's P95-P5 too)
@@ -26,7 +28,10 @@
 
 namespace dreamfleet::dreamer {
 
-// Inputs to the actor-critic losses. Imagined tensors carry no gradient.
+// Inputs to the actor-critic losses. Imagined tensors carry no gradient, except with
+// actor_dynamics > 0, where feat, reward and cont carry the rollout's (straight-through action and
+// latent samples through the world model to the actor); Loss reads them detached for everything
+// but the dynamics objective.
 struct ImaginedTrajectory {
   torch::Tensor feat;    // [N, H+1, F]
   torch::Tensor action;  // [N, H+1] int64
@@ -55,6 +60,10 @@ struct ActorCriticOutput {
   std::map<std::string, torch::Tensor> losses;   // policy, value, repval (0-dim)
   std::map<std::string, torch::Tensor> metrics;  // entropy, ret, adv_mag, ... (0-dim, detached)
   bool finite = true;                            // false: imagined returns were not finite
+  // actor_dynamics > 0 and a trajectory with gradient: -rho * mean(w * R^lambda) / S, with the
+  // graph through the world model and the critic. Not part of `loss`: the caller takes its
+  // gradient for the actor's parameters only (the world model and critic must not chase it).
+  torch::Tensor dynamics;
 };
 
 class ActorCriticImpl : public torch::nn::Module {
@@ -65,6 +74,8 @@ class ActorCriticImpl : public torch::nn::Module {
   torch::Tensor PolicyLogits(const torch::Tensor& feat);
   // Samples int64 actions [N] from features [N, F].
   torch::Tensor SampleAction(const torch::Tensor& feat, std::optional<torch::Generator> gen);
+  // A float one-hot sample [N, A] whose gradient is the policy's probabilities' (straight-through).
+  torch::Tensor SampleOneHot(const torch::Tensor& feat, std::optional<torch::Generator> gen);
 
   // Updates `retnorm` with the imagined returns (only when they are finite).
   ActorCriticOutput Loss(const ImaginedTrajectory& traj, const ReplayContext& replay,

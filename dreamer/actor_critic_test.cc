@@ -47,6 +47,55 @@ TEST(ActorCriticTest, PolicyLearnsTheRewardedActionAndCriticLearnsItsValue) {
   EXPECT_GT(TwoHotMean(ac->value()->forward(probe)).mean().item<double>(), 0.2);
 }
 
+TEST(ActorCriticTest, TheDynamicsObjectiveTeachesTheActorThroughTheRollout) {
+  // The reward of entering state h+1 is the straight-through one-hot of action 2 in state h: only
+  // the gradient through the rollout (no REINFORCE term at rho 1, no entropy bonus) can teach it.
+  auto c = testing::DebugConfig();
+  c.actor_dynamics = 1.0f;
+  c.actent = 0.0f;
+  torch::manual_seed(0);
+  ActorCritic ac(c);
+  ReturnNormalizer retnorm;
+  torch::optim::Adam opt(ac->actor()->parameters(), torch::optim::AdamOptions(3e-3));
+  const int64_t n = 64, h1 = c.imag_horizon + 1;
+  auto feat = torch::randn({n, h1, c.feat_size()});
+  auto probe = feat.select(1, 0);
+  const double before = ac->PolicyLogits(probe).exp().select(-1, 2).mean().item<double>();
+  ReplayContext replay{torch::randn({8, 8, c.feat_size()}), torch::zeros({8, 8}),
+                       torch::zeros({8, 8}, torch::kBool), torch::zeros({8, 8}, torch::kBool)};
+  for (int step = 0; step < 150; ++step) {
+    ImaginedTrajectory traj;
+    traj.feat = feat;
+    auto onehot = ac->SampleOneHot(feat, std::nullopt);  // [n, h1, A]
+    traj.action = onehot.detach().argmax(-1);
+    traj.reward = torch::cat({torch::zeros({n, 1}), onehot.narrow(1, 0, h1 - 1).select(-1, 2)}, 1);
+    traj.cont = torch::full({n, h1}, 0.997f);
+    auto out = ac->Loss(traj, replay, retnorm);
+    ASSERT_TRUE(out.finite);
+    ASSERT_TRUE(out.dynamics.defined());
+    // At rho 1 without the entropy bonus the REINFORCE policy loss is exactly zero.
+    ASSERT_EQ(out.losses["policy"].item<double>(), 0.0);
+    opt.zero_grad();
+    out.dynamics.backward();
+    opt.step();
+  }
+  const double after = ac->PolicyLogits(probe).exp().select(-1, 2).mean().item<double>();
+  EXPECT_GT(after, before + 0.2) << "p(rewarded action) " << before << " -> " << after;
+
+  // Without gradient in the rollout, or at rho 0, there is no dynamics objective.
+  ImaginedTrajectory plain;
+  plain.feat = feat;
+  plain.action = torch::randint(0, c.num_actions, {n, h1});
+  plain.reward = torch::zeros({n, h1});
+  plain.cont = torch::full({n, h1}, 0.997f);
+  EXPECT_FALSE(ac->Loss(plain, replay, retnorm).dynamics.defined());
+  c.actor_dynamics = 0.0f;
+  ActorCritic official(c);
+  ImaginedTrajectory with_grad = plain;
+  with_grad.reward = torch::zeros({n, h1}, torch::requires_grad());
+  EXPECT_FALSE(official->Loss(with_grad, replay, retnorm).dynamics.defined());
+}
+
 TEST(ActorCriticTest, TheCriticUsesTheConfiguredTwohotSpace) {
   // Same weights, same trajectory: with a critic that predicts a spread of values, the raw-space
   // mean and targets differ from the symlog-space ones, so both critic losses move.

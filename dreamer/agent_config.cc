@@ -106,6 +106,7 @@ const std::map<std::string, Field>& Fields() {
       DF_FIELD(imag_horizon),
       DF_FIELD(imag_starts),
       DF_FIELD(imag_explore),
+      DF_FIELD(actor_dynamics),
       DF_FIELD(horizon),
       DF_FIELD(lambda),
       DF_FIELD(actent),
@@ -230,6 +231,10 @@ absl::Status AgentConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("imagination explore share ", imag_explore, " must be in [0, 1]"));
   }
+  if (!(actor_dynamics >= 0.0f && actor_dynamics <= 1.0f)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("actor dynamics gradient share ", actor_dynamics, " must be in [0, 1]"));
+  }
   if (bins < 3 || imag_horizon < 1 || batch_size < 1 || batch_length < 2) {
     return absl::InvalidArgumentError(
         "bins >= 3, imag_horizon >= 1, batch_size >= 1 and "
@@ -303,6 +308,7 @@ absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config
   agent.imag_horizon = static_cast<int>(config.learner.imagination_horizon);
   agent.imag_starts = static_cast<int>(config.learner.imagination_starts);
   agent.imag_explore = static_cast<float>(config.learner.imagination_explore);
+  agent.actor_dynamics = static_cast<float>(config.learner.actor_grad_dynamics);
   agent.horizon = static_cast<float>(config.learner.horizon);
   agent.lambda = static_cast<float>(config.learner.lambda);
   agent.actent = static_cast<float>(config.learner.entropy);

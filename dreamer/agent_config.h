@@ -74,6 +74,10 @@ struct AgentConfig {
   // random 1..imag_horizon steps; the actor imitates a held action where it beat the critic's
   // value, the critic does not learn from held steps (0 = none, official; ActorCriticImpl::Loss).
   float imag_explore = 0.0f;
+  // Share of the actor's objective that is the imagined lambda-return differentiated through the
+  // world model along straight-through samples (DreamerV1/V2 "dynamics" gradient); the rest is
+  // REINFORCE. 0 = REINFORCE only (official DreamerV3). Only the actor's parameters learn from it.
+  float actor_dynamics = 0.0f;
   float horizon = 333.0f;  // gamma = 1 - 1/horizon
   float lambda = 0.95f;
   float actent = 3e-4f;

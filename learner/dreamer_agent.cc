@@ -1,6 +1,7 @@
 #include "learner/dreamer_agent.h"
 
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <optional>
 #include <vector>
@@ -118,7 +119,32 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
       return Skip(std::move(m), "actor-critic returns or loss are not finite");
     }
     begin_phase("actor-critic backward");
+    // The dynamics objective trains the actor only: its gradient is taken for the actor's
+    // parameters before the rest, so the world model and the critic never see it.
+    std::vector<torch::Tensor> actor_params, dynamics_grads;
+    if (ac.dynamics.defined()) {
+      actor_params = ac_->actor()->parameters();
+      dynamics_grads = torch::autograd::grad({config_.scale_policy * ac.dynamics}, actor_params,
+                                             /*grad_outputs=*/{}, /*retain_graph=*/false,
+                                             /*create_graph=*/false, /*allow_unused=*/true);
+    }
     ac.loss.backward();
+    if (ac.dynamics.defined()) {
+      double reinforce_sq = 0, dynamics_sq = 0;
+      for (size_t i = 0; i < actor_params.size(); ++i) {
+        if (!dynamics_grads[i].defined()) continue;
+        auto& p = actor_params[i];
+        if (p.grad().defined()) reinforce_sq += p.grad().pow(2).sum().item<double>();
+        dynamics_sq += dynamics_grads[i].pow(2).sum().item<double>();
+        if (p.grad().defined()) {
+          p.mutable_grad().add_(dynamics_grads[i]);
+        } else {
+          p.mutable_grad() = dynamics_grads[i];
+        }
+      }
+      m.metrics["reinforce_grad_norm"] = std::sqrt(reinforce_sq);
+      m.metrics["dynamics_grad_norm"] = std::sqrt(dynamics_sq);
+    }
     for (const auto& group : opt_->param_groups()) {
       for (const auto& p : group.params()) {
         if (p.grad().defined() && !AllFinite(p.grad())) {
@@ -157,11 +183,15 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
 
 dreamer::ImaginedTrajectory DreamerAgent::ImagineFrom(const dreamer::WorldModelOutput& wm,
                                                       const dreamer::Batch& b) {
-  torch::NoGradGuard no_grad;
+  // With actor_dynamics the rollout keeps its graph (from detached starts) for the actor's
+  // dynamics gradient; otherwise imagination needs none.
+  std::optional<torch::NoGradGuard> no_grad;
+  const bool dynamics = config_.actor_dynamics > 0;
+  if (!dynamics) no_grad.emplace();
   const int64_t all = wm.seq.deter.size(0) * wm.seq.deter.size(1);
   dreamer::RssmState begin{wm.seq.deter.reshape({all, -1}).detach(),
                            wm.seq.stoch.reshape({all, config_.stoch, config_.classes}).detach()};
-  auto first_cont = (~b.is_terminal).to(torch::kFloat32).reshape({all});
+  auto first_cont = (~b.is_terminal).to(torch::kFloat32).reshape({all}).detach();
   // The draws below take LibTorch's optional generator (the agent's own on the CPU).
   c10::optional<at::Generator> gen;
   if (auto g = Gen(); g.has_value()) gen = *g;
@@ -190,9 +220,15 @@ dreamer::ImaginedTrajectory DreamerAgent::ImagineFrom(const dreamer::WorldModelO
   auto img = wm_->rssm()->Imagine(
       begin,
       [&](const torch::Tensor& feat) {
-        auto action = ac_->SampleAction(feat, Gen());
+        // A straight-through one-hot when the actor learns through the dynamics.
+        auto action = dynamics ? ac_->SampleOneHot(feat, Gen()) : ac_->SampleAction(feat, Gen());
         if (!held_steps.defined()) return action;
-        action = torch::where(held_steps > 0, held_action, action);
+        if (dynamics) {
+          auto held_onehot = torch::one_hot(held_action, config_.num_actions).to(action.dtype());
+          action = torch::where((held_steps > 0).unsqueeze(-1), held_onehot, action);
+        } else {
+          action = torch::where(held_steps > 0, held_action, action);
+        }
         held_steps = (held_steps - 1).clamp_min(0);
         return action;
       },
@@ -206,7 +242,8 @@ dreamer::ImaginedTrajectory DreamerAgent::ImagineFrom(const dreamer::WorldModelO
   traj.held = held;
   // The first state is real: its continue flag comes from the data.
   if (config_.contdisc) first_cont = first_cont * (1.0 - 1.0 / config_.horizon);
-  traj.cont.select(1, 0).copy_(first_cont);
+  traj.cont =
+      torch::cat({first_cont.unsqueeze(1), traj.cont.narrow(1, 1, traj.cont.size(1) - 1)}, 1);
   return traj;
 }
 

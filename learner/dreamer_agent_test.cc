@@ -165,6 +165,83 @@ TEST(DreamerAgentTest, ExploredImaginationHoldsARandomActionAndStillTrains) {
       << refused.status();
 }
 
+TEST(DreamerAgentTest, DynamicsGradientTrainsTheActorOnly) {
+  // Same seed, same batch: the imagined rollouts draw the same actions whether or not they keep
+  // their graph, so after one update the world model and the critic must be identical with the
+  // actor learning all through the dynamics (rho 1) or all by REINFORCE (rho 0); the actor not.
+  auto c = DebugConfig(true, true, false);
+  auto reinforce = DreamerAgent::Create(c);
+  c.actor_dynamics = 1.0f;
+  auto dynamics = DreamerAgent::Create(c);
+  ASSERT_TRUE(reinforce.ok()) << reinforce.status();
+  ASSERT_TRUE(dynamics.ok()) << dynamics.status();
+  // The critic's output layer starts at zero (so does the reward head's), and a constant return
+  // has no gradient: give both agents the same spread-out critic.
+  auto spread_critic = [](DreamerAgent& agent) {
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(7);
+    for (auto& p : agent.actor_critic()->value()->parameters()) p.normal_(0, 0.3);
+  };
+  spread_critic(**reinforce);
+  spread_critic(**dynamics);
+  auto batch = dreamer::RandomBatch(c, 3, 6, 40);
+  auto mr = (*reinforce)->Train(batch);
+  auto md = (*dynamics)->Train(batch);
+  ASSERT_TRUE(mr.ok()) << mr.status();
+  ASSERT_TRUE(md.ok()) << md.status();
+  ASSERT_FALSE(md->skipped) << md->skip_reason;
+  EXPECT_FALSE(mr->metrics.count("dynamics_grad_norm"));
+  ASSERT_TRUE(md->metrics.count("dynamics_grad_norm"));
+  EXPECT_GT(md->metrics["dynamics_grad_norm"], 0);
+  EXPECT_TRUE(std::isfinite(md->metrics["dynamics_grad_norm"]));
+  EXPECT_DOUBLE_EQ(md->losses["value"], mr->losses["value"]);
+
+  auto same = [](torch::nn::Module& a, torch::nn::Module& b, const std::string& what) {
+    auto pa = a.named_parameters(), pb = b.named_parameters();
+    for (const auto& item : pa) {
+      EXPECT_TRUE(torch::allclose(item.value(), pb[item.key()], 0, 1e-6))
+          << what << " " << item.key() << " learned from the dynamics gradient";
+    }
+  };
+  same(*(*reinforce)->world_model(), *(*dynamics)->world_model(), "world model");
+  same(*(*reinforce)->actor_critic()->value(), *(*dynamics)->actor_critic()->value(), "critic");
+  bool actor_differs = false;
+  auto ar = (*reinforce)->actor_critic()->actor()->parameters();
+  auto ad = (*dynamics)->actor_critic()->actor()->parameters();
+  for (size_t i = 0; i < ar.size(); ++i) actor_differs |= !torch::allclose(ar[i], ad[i]);
+  EXPECT_TRUE(actor_differs) << "the actor learned the same without the REINFORCE term";
+
+  // The rollout keeps its graph only when the dynamics gradient is on; the actions it stores are
+  // indices either way, and a half share trains beside explored and subset imagination.
+  auto wm = (*dynamics)->world_model()->Loss(batch, std::nullopt);
+  auto traj = (*dynamics)->ImagineFrom(wm, batch);
+  EXPECT_TRUE(traj.feat.requires_grad());
+  EXPECT_TRUE(traj.reward.requires_grad());
+  EXPECT_EQ(traj.action.scalar_type(), torch::kLong);
+  auto plain_wm = (*reinforce)->world_model()->Loss(batch, std::nullopt);
+  EXPECT_FALSE((*reinforce)->ImagineFrom(plain_wm, batch).feat.requires_grad());
+  c.actor_dynamics = 0.5f;
+  c.imag_explore = 0.5f;
+  c.imag_starts = 12;
+  auto mixed = DreamerAgent::Create(c);
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  spread_critic(**mixed);
+  for (int i = 0; i < 2; ++i) {
+    auto m = (*mixed)->Train(dreamer::RandomBatch(c, 3, 6, 41 + i));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_FALSE(m->skipped) << m->skip_reason;
+    for (const char* k : {"policy", "value", "repval"}) EXPECT_TRUE(std::isfinite(m->losses[k]));
+    EXPECT_GT(m->metrics["dynamics_grad_norm"], 0);
+  }
+
+  c.actor_dynamics = 1.5f;
+  auto refused = DreamerAgent::Create(c);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(std::string(refused.status().message()).find("dynamics gradient share 1.5"),
+            std::string::npos)
+      << refused.status();
+}
+
 TEST(DreamerAgentTest, MoreImaginationStartsThanPosteriorStatesIsRefused) {
   auto c = DebugConfig(true, true, false);
   c.imag_starts = 3 * 6 + 1;

@@ -372,6 +372,15 @@ std::vector<ConfigField> ConfigFields(Config* c) {
            "out of habits where one changed action alone changes nothing (a ball the policy "
            "always misses needs several moves in a row). At 1 the replay value loss never "
            "bootstraps from imagination."),
+      Real("learner.actor_grad_dynamics", &c->learner.actor_grad_dynamics, 0, 1,
+           "Share (0-1) of the actor's objective that is the imagined lambda-return itself, "
+           "differentiated through the world model's dynamics, reward, continue and critic heads "
+           "along straight-through action and latent samples (DreamerV1/V2's dynamics gradient); "
+           "the rest is DreamerV3's REINFORCE with advantages. 0 = REINFORCE only (official). "
+           "Only the actor learns from it. The gradient says how changing every imagined action "
+           "at once changes the return, which REINFORCE's one-action-at-a-time credit cannot (a "
+           "rescue that needs several moves in a row). Costs a backward pass through the "
+           "imagined rollout."),
       Int("learner.imagination_starts", &c->learner.imagination_starts, 0, 1000000,
           "Posterior states the actor-critic imagines from per update, drawn at random from the "
           "batch's batch_size x batch_length (at most that many); 0 = all of them (official). "

@@ -98,6 +98,7 @@ struct LearnerConfig {
   int64_t imagination_horizon = 15;
   int64_t imagination_starts = 0;  // 0 = every posterior state of the batch
   double imagination_explore = 0;  // share of imagined rollouts that open with a held random action
+  double actor_grad_dynamics = 0;  // share of the actor's gradient backpropagated through the model
   double horizon = 333;
   double lambda = 0.95;
   double entropy = 3e-4;

@@ -107,8 +107,9 @@ const std::vector<std::string>& CurveLossNames() {
 }
 
 const std::vector<std::string>& CurveStatNames() {
-  static const auto* names =
-      new std::vector<std::string>{"entropy", "ret", "retnorm_scale", "explored_beat_value"};
+  static const auto* names = new std::vector<std::string>{
+      "entropy",           "ret", "retnorm_scale", "explored_beat_value", "reinforce_grad_norm",
+      "dynamics_grad_norm"};
   return *names;
 }
 

@@ -130,16 +130,24 @@ Imagination RssmImpl::Imagine(const RssmState& start, const PolicyFn& policy, in
                               std::optional<torch::Generator> gen) {
   std::vector<torch::Tensor> deters{start.deter}, stochs{start.stoch}, actions;
   RssmState state = start;
+  // A one-hot policy output is used as it is (keeping its gradient); an index is encoded.
+  auto as_onehot = [&](const torch::Tensor& action) {
+    return action.is_floating_point()
+               ? action
+               : torch::one_hot(action, options_.num_actions()).to(torch::kFloat32);
+  };
+  auto as_index = [](const torch::Tensor& action) {
+    return action.is_floating_point() ? action.detach().argmax(-1) : action;
+  };
   for (int64_t h = 0; h < horizon; ++h) {
     auto action = policy(Feat(state.deter, state.stoch));
-    actions.push_back(action);
-    auto onehot = torch::one_hot(action, options_.num_actions()).to(torch::kFloat32);
-    auto deter = Core(state.deter, state.stoch, onehot);
+    actions.push_back(as_index(action));
+    auto deter = Core(state.deter, state.stoch, as_onehot(action));
     state = {deter, Sample(PriorLogit(deter), gen)};
     deters.push_back(state.deter);
     stochs.push_back(state.stoch);
   }
-  actions.push_back(policy(Feat(state.deter, state.stoch)));
+  actions.push_back(as_index(policy(Feat(state.deter, state.stoch))));
   return {torch::stack(deters, 1), torch::stack(stochs, 1), torch::stack(actions, 1)};
 }
 

@@ -82,7 +82,8 @@ class RssmImpl : public torch::nn::Module {
                        const torch::Tensor& is_first, const RssmState& start,
                        std::optional<torch::Generator> gen);
 
-  // Policy: features [N, F] -> int64 actions [N].
+  // Policy: features [N, F] -> int64 actions [N], or float one-hot actions [N, A] (which may carry
+  // a straight-through gradient into the rollout; the action's index is what Imagination stores).
   using PolicyFn = std::function<torch::Tensor(const torch::Tensor& feat)>;
   Imagination Imagine(const RssmState& start, const PolicyFn& policy, int64_t horizon,
                       std::optional<torch::Generator> gen);
