@@ -6,7 +6,7 @@
 //
 //   bench_learner [--presets=debug,1m,12m] [--batch=16] [--length=64] [--updates=5]
 //                 [--warmup=1] [--threads=0] [--cnn=strided|official] [--decoder] [--profile=N]
-//                 [--vector=N] [--actions=4] [--imagine-starts=N]
+//                 [--vector=N] [--actions=4] [--imagine-starts=N] [--actor-dynamics=RHO]
 //
 // --profile=N records the timed updates with LibTorch's profiler and prints the N operators with
 // the most self time (time in the operator minus the operators it called), to see what to optimise.
@@ -66,6 +66,7 @@ struct Flags {
   int64_t vector = 0;   // > 0: a vector observation of this size instead of the image
   int64_t actions = 4;
   int64_t imagine_starts = 0;  // learner.imagination_starts; 0 = every posterior state
+  double actor_dynamics = 0;   // learner.actor_grad_dynamics; 0 = REINFORCE only
 };
 
 // CPU time of this process (all threads): much less distorted by other load than wall time.
@@ -108,14 +109,19 @@ bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
   command_line.AddInt("imagine-starts", &f->imagine_starts,
                       "posterior states imagined from per update (learner.imagination_starts; "
                       "0 = all batch x length)");
+  command_line.AddDouble("actor-dynamics", &f->actor_dynamics,
+                         "share of the actor's objective differentiated through the imagined "
+                         "rollout (learner.actor_grad_dynamics, 0-1; > 0 adds its backward pass)");
   if (!dreamfleet::services::ParseCommandLineOrExit(command_line, argc, argv, exit_code)) {
     return false;
   }
   f->presets = absl::StrSplit(f->preset_list, ',', absl::SkipEmpty());
   if (f->batch < 1 || f->length < 2 || f->updates < 1 || f->warmup < 0 || f->profile < 0 ||
-      f->vector < 0 || f->actions < 1 || f->imagine_starts < 0) {
+      f->vector < 0 || f->actions < 1 || f->imagine_starts < 0 ||
+      !(f->actor_dynamics >= 0 && f->actor_dynamics <= 1)) {
     std::cerr << "need --batch >= 1, --length >= 2, --updates >= 1, --warmup >= 0, "
-                 "--profile >= 0, --vector >= 0, --actions >= 1, --imagine-starts >= 0\n";
+                 "--profile >= 0, --vector >= 0, --actions >= 1, --imagine-starts >= 0, "
+                 "--actor-dynamics in [0, 1]\n";
     *exit_code = 2;
     return false;
   }
@@ -237,12 +243,12 @@ int main(int argc, char** argv) {
   dd::SetComputeThreads(static_cast<int>(f.threads));
   std::printf(
       "torch threads=%d mkldnn=%d batch=%lldx%lld %s cnn=%s upsample=%s channels_last=%d "
-      "actions=%lld imagine_starts=%lld\n",
+      "actions=%lld imagine_starts=%lld actor_dynamics=%g\n",
       at::get_num_threads(), static_cast<int>(at::hasMKLDNN()), static_cast<long long>(f.batch),
       static_cast<long long>(f.length),
       f.vector > 0 ? absl::StrCat("vector=", f.vector).c_str() : "image=64x64x3", f.cnn.c_str(),
       f.upsample.c_str(), static_cast<int>(f.channels_last), static_cast<long long>(f.actions),
-      static_cast<long long>(f.imagine_starts));
+      static_cast<long long>(f.imagine_starts), f.actor_dynamics);
   if (f.decoder) {
     BenchDecoder(f);
     return 0;
@@ -265,6 +271,7 @@ int main(int argc, char** argv) {
     c.batch_size = static_cast<int>(f.batch);
     c.batch_length = static_cast<int>(f.length);
     c.imag_starts = static_cast<int>(f.imagine_starts);
+    c.actor_dynamics = static_cast<float>(f.actor_dynamics);
     c.cnn = f.cnn;
     c.decoder_upsample = f.upsample;
     c.channels_last = f.channels_last;

@@ -125,11 +125,13 @@ ActorCriticOutput ActorCriticImpl::Loss(const ImaginedTrajectory& traj, const Re
   auto logpi = head(CategoricalLogProb(logits, onehot));
   auto ent = head(CategoricalEntropy(logits));
   auto w = head(weight);
-  const double reinforce = 1.0 - c.actor_dynamics;
+  // Without a rollout to differentiate (no graph), REINFORCE keeps the whole objective.
+  const bool dynamics =
+      c.actor_dynamics > 0 &&
+      (traj.feat.requires_grad() || traj.reward.requires_grad() || traj.cont.requires_grad());
+  const double reinforce = dynamics ? 1.0 - c.actor_dynamics : 1.0;
   out.losses["policy"] = (w * -(reinforce * logpi * actor_adv + c.actent * ent)).mean();
-  const bool rollout_has_grad =
-      traj.feat.requires_grad() || traj.reward.requires_grad() || traj.cont.requires_grad();
-  if (c.actor_dynamics > 0 && rollout_has_grad) {
+  if (dynamics) {
     // The same lambda-return, but differentiated through the critic and the world model's heads
     // and dynamics back to every imagined action (the return's forward value equals `ret`).
     auto dyn_val = TwoHotMean(value_->forward(traj.feat), space);

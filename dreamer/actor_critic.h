@@ -5,7 +5,10 @@
 //   policy  = -w * ((1-rho) logpi(a) * sg(adv) + actent * H[pi]),  adv = (R^lambda - v) / S,
 //             S = max(1, P95-P5) (imag_explore: max(adv, 0) on the steps of a held random action)
 //   dynamics = -rho * w * R^lambda / sg(S), rho = actor_dynamics: the same return differentiated
-//             through the rollout (ActorCriticOutput::dynamics; for the actor's parameters only)
+//             through the rollout (ActorCriticOutput::dynamics; for the actor's parameters only;
+//             over every step, held ones included: a held action's one-hot carries no gradient,
+//             so it teaches the policy's actions after the hold). Without a rollout that carries
+//             gradient there is no dynamics term and rho is taken as 0.
 //   value   =  w * (twohot(R^lambda) + slowreg * twohot(slow value))       (imagined states; not
 //             on held random steps: their returns are another policy's, and are left out of the
 //             normaliser's P95-P5 too)

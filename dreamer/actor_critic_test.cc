@@ -82,18 +82,33 @@ TEST(ActorCriticTest, TheDynamicsObjectiveTeachesTheActorThroughTheRollout) {
   const double after = ac->PolicyLogits(probe).exp().select(-1, 2).mean().item<double>();
   EXPECT_GT(after, before + 0.2) << "p(rewarded action) " << before << " -> " << after;
 
-  // Without gradient in the rollout, or at rho 0, there is no dynamics objective.
+  // Without gradient in the rollout, or at rho 0, there is no dynamics objective, and REINFORCE
+  // keeps its whole weight; with both, rho 0.5 halves it.
   ImaginedTrajectory plain;
   plain.feat = feat;
   plain.action = torch::randint(0, c.num_actions, {n, h1});
-  plain.reward = torch::zeros({n, h1});
+  plain.reward = (torch::rand({n, h1}) < 0.3).to(torch::kFloat);
   plain.cont = torch::full({n, h1}, 0.997f);
-  EXPECT_FALSE(ac->Loss(plain, replay, retnorm).dynamics.defined());
-  c.actor_dynamics = 0.0f;
-  ActorCritic official(c);
   ImaginedTrajectory with_grad = plain;
-  with_grad.reward = torch::zeros({n, h1}, torch::requires_grad());
-  EXPECT_FALSE(official->Loss(with_grad, replay, retnorm).dynamics.defined());
+  with_grad.reward = plain.reward.clone().requires_grad_();
+  auto policy_loss = [&](double rho, const ImaginedTrajectory& traj, bool* has_dynamics) {
+    auto cfg = c;
+    cfg.actor_dynamics = static_cast<float>(rho);
+    torch::manual_seed(3);
+    ActorCritic fresh(cfg);
+    ReturnNormalizer norm;
+    auto out = fresh->Loss(traj, replay, norm);
+    *has_dynamics = out.dynamics.defined();
+    return out.losses["policy"].item<double>();
+  };
+  bool has = true;
+  const double official = policy_loss(0.0, with_grad, &has);
+  EXPECT_FALSE(has);
+  ASSERT_NE(official, 0.0);
+  EXPECT_DOUBLE_EQ(policy_loss(0.5, plain, &has), official);
+  EXPECT_FALSE(has);
+  EXPECT_NEAR(policy_loss(0.5, with_grad, &has), 0.5 * official, 1e-6 * std::abs(official));
+  EXPECT_TRUE(has);
 }
 
 TEST(ActorCriticTest, TheCriticUsesTheConfiguredTwohotSpace) {

@@ -1,7 +1,6 @@
 #include "learner/dreamer_agent.h"
 
 #include <chrono>
-#include <cmath>
 #include <iostream>
 #include <optional>
 #include <vector>
@@ -130,20 +129,24 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
     }
     ac.loss.backward();
     if (ac.dynamics.defined()) {
-      double reinforce_sq = 0, dynamics_sq = 0;
+      // Norms of the two parts of the actor's gradient (the first with the entropy bonus).
+      std::vector<torch::Tensor> reinforce_sq, dynamics_sq;
       for (size_t i = 0; i < actor_params.size(); ++i) {
         if (!dynamics_grads[i].defined()) continue;
         auto& p = actor_params[i];
-        if (p.grad().defined()) reinforce_sq += p.grad().pow(2).sum().item<double>();
-        dynamics_sq += dynamics_grads[i].pow(2).sum().item<double>();
+        dynamics_sq.push_back(dynamics_grads[i].detach().pow(2).sum());
         if (p.grad().defined()) {
+          reinforce_sq.push_back(p.grad().detach().pow(2).sum());
           p.mutable_grad().add_(dynamics_grads[i]);
         } else {
           p.mutable_grad() = dynamics_grads[i];
         }
       }
-      m.metrics["reinforce_grad_norm"] = std::sqrt(reinforce_sq);
-      m.metrics["dynamics_grad_norm"] = std::sqrt(dynamics_sq);
+      auto norm = [](const std::vector<torch::Tensor>& sq) {
+        return sq.empty() ? 0.0 : torch::stack(sq).sum().sqrt().item<double>();
+      };
+      m.metrics["reinforce_grad_norm"] = norm(reinforce_sq);
+      m.metrics["dynamics_grad_norm"] = norm(dynamics_sq);
     }
     for (const auto& group : opt_->param_groups()) {
       for (const auto& p : group.params()) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 
@@ -167,11 +168,13 @@ TEST(DreamerAgentTest, ExploredImaginationHoldsARandomActionAndStillTrains) {
 
 TEST(DreamerAgentTest, DynamicsGradientTrainsTheActorOnly) {
   // Same seed, same batch: the imagined rollouts draw the same actions whether or not they keep
-  // their graph, so after one update the world model and the critic must be identical with the
-  // actor learning all through the dynamics (rho 1) or all by REINFORCE (rho 0); the actor not.
+  // their graph, so in the first update the world model and the critic must get the same
+  // gradients with the actor learning all through the dynamics (rho 1, and no entropy bonus, so
+  // nothing else moves it) or by REINFORCE (rho 0); the actor not.
   auto c = DebugConfig(true, true, false);
   auto reinforce = DreamerAgent::Create(c);
   c.actor_dynamics = 1.0f;
+  c.actent = 0.0f;
   auto dynamics = DreamerAgent::Create(c);
   ASSERT_TRUE(reinforce.ok()) << reinforce.status();
   ASSERT_TRUE(dynamics.ok()) << dynamics.status();
@@ -185,6 +188,7 @@ TEST(DreamerAgentTest, DynamicsGradientTrainsTheActorOnly) {
   spread_critic(**reinforce);
   spread_critic(**dynamics);
   auto batch = dreamer::RandomBatch(c, 3, 6, 40);
+  auto actor_before = Snapshot(*(*dynamics)->actor_critic()->actor());
   auto mr = (*reinforce)->Train(batch);
   auto md = (*dynamics)->Train(batch);
   ASSERT_TRUE(mr.ok()) << mr.status();
@@ -195,21 +199,36 @@ TEST(DreamerAgentTest, DynamicsGradientTrainsTheActorOnly) {
   EXPECT_GT(md->metrics["dynamics_grad_norm"], 0);
   EXPECT_TRUE(std::isfinite(md->metrics["dynamics_grad_norm"]));
   EXPECT_DOUBLE_EQ(md->losses["value"], mr->losses["value"]);
+  // The REINFORCE term is exactly zero at rho 1 without the entropy bonus: the actor's whole
+  // gradient (left in .grad after the step) is the dynamics one, and it moved the actor.
+  EXPECT_EQ(md->metrics["reinforce_grad_norm"], 0.0);
+  double actor_sq = 0;
+  for (auto& p : (*dynamics)->actor_critic()->actor()->parameters()) {
+    ASSERT_TRUE(p.grad().defined());
+    actor_sq += p.grad().pow(2).sum().item<double>();
+  }
+  EXPECT_NEAR(std::sqrt(actor_sq), md->metrics["dynamics_grad_norm"],
+              1e-5 * md->metrics["dynamics_grad_norm"]);
+  for (const auto& item : (*dynamics)->actor_critic()->actor()->named_parameters()) {
+    EXPECT_FALSE(torch::equal(item.value(), actor_before.at(item.key()))) << item.key();
+  }
 
-  auto same = [](torch::nn::Module& a, torch::nn::Module& b, const std::string& what) {
+  // The gradients the world model and the critic stepped with (LaProp's first step moves every
+  // parameter by lr whatever the gradient's size, so the parameters would hide a leak).
+  auto same_grads = [](torch::nn::Module& a, torch::nn::Module& b, const std::string& what) {
     auto pa = a.named_parameters(), pb = b.named_parameters();
     for (const auto& item : pa) {
-      EXPECT_TRUE(torch::allclose(item.value(), pb[item.key()], 0, 1e-6))
+      const torch::Tensor& ga = item.value().grad();
+      const torch::Tensor& gb = pb[item.key()].grad();
+      ASSERT_EQ(ga.defined(), gb.defined()) << what << " " << item.key();
+      if (!ga.defined()) continue;
+      EXPECT_TRUE(torch::allclose(ga, gb, 1e-5, 1e-8))
           << what << " " << item.key() << " learned from the dynamics gradient";
     }
   };
-  same(*(*reinforce)->world_model(), *(*dynamics)->world_model(), "world model");
-  same(*(*reinforce)->actor_critic()->value(), *(*dynamics)->actor_critic()->value(), "critic");
-  bool actor_differs = false;
-  auto ar = (*reinforce)->actor_critic()->actor()->parameters();
-  auto ad = (*dynamics)->actor_critic()->actor()->parameters();
-  for (size_t i = 0; i < ar.size(); ++i) actor_differs |= !torch::allclose(ar[i], ad[i]);
-  EXPECT_TRUE(actor_differs) << "the actor learned the same without the REINFORCE term";
+  same_grads(*(*reinforce)->world_model(), *(*dynamics)->world_model(), "world model");
+  same_grads(*(*reinforce)->actor_critic()->value(), *(*dynamics)->actor_critic()->value(),
+             "critic");
 
   // The rollout keeps its graph only when the dynamics gradient is on; the actions it stores are
   // indices either way, and a half share trains beside explored and subset imagination.
@@ -221,6 +240,7 @@ TEST(DreamerAgentTest, DynamicsGradientTrainsTheActorOnly) {
   auto plain_wm = (*reinforce)->world_model()->Loss(batch, std::nullopt);
   EXPECT_FALSE((*reinforce)->ImagineFrom(plain_wm, batch).feat.requires_grad());
   c.actor_dynamics = 0.5f;
+  c.actent = 3e-4f;
   c.imag_explore = 0.5f;
   c.imag_starts = 12;
   auto mixed = DreamerAgent::Create(c);

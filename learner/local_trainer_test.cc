@@ -224,7 +224,8 @@ TEST(LocalTrainerTest, StartsFromAnotherRunsAgentUntilItHasItsOwnCheckpoint) {
 TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
   std::optional<services::Config> config =
       SmallConfig({"learner.kl_dyn_scale=1.0", "learner.kl_rep_scale=0.2", "learner.twohot=raw",
-                   "learner.actor_critic_lr=3e-5", "learner.imagination_starts=10"});
+                   "learner.actor_critic_lr=3e-5", "learner.imagination_starts=10",
+                   "learner.actor_grad_dynamics=0.5"});
   LocalTrainerOptions run;
   run.steps = 1200;
   absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
@@ -237,6 +238,7 @@ TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
   EXPECT_EQ(agent.twohot, "raw");
   EXPECT_FLOAT_EQ(agent.ac_lr, 3e-5f);
   EXPECT_EQ(agent.imag_starts, 10);  // of the 2 x 8 posterior states
+  EXPECT_FLOAT_EQ(agent.actor_dynamics, 0.5f);
   EXPECT_FLOAT_EQ(agent.lr, static_cast<float>(config->learner.lr));
   EXPECT_EQ((*trainer)->spec().vector_size, 5 * 5 * 11);  // the config's symbolic view
   ASSERT_TRUE(RunToEnd(**trainer).ok());

@@ -380,7 +380,9 @@ std::vector<ConfigField> ConfigFields(Config* c) {
            "Only the actor learns from it. The gradient says how changing every imagined action "
            "at once changes the return, which REINFORCE's one-action-at-a-time credit cannot (a "
            "rescue that needs several moves in a row). Costs a backward pass through the "
-           "imagined rollout."),
+           "imagined rollout. With imagination_explore the held random actions' self-imitation is "
+           "scaled by 1 - this share too (gone at 1); a held action carries no gradient, so the "
+           "dynamics objective teaches the policy's actions after it."),
       Int("learner.imagination_starts", &c->learner.imagination_starts, 0, 1000000,
           "Posterior states the actor-critic imagines from per update, drawn at random from the "
           "batch's batch_size x batch_length (at most that many); 0 = all of them (official). "

@@ -33,7 +33,10 @@ struct CurveRow {
   std::map<std::string, double> losses;
   // Latest actor-critic statistics by name (entropy = the policy's mean entropy in nats on
   // imagined states, ret = the mean imagined lambda-return, retnorm_scale = the return
-  // normaliser's scale); written as "ac_<name>", missing ones empty.
+  // normaliser's scale, explored_beat_value = the share of held random actions that beat the
+  // critic's value (imagination_explore), reinforce_grad_norm / dynamics_grad_norm = the norms of
+  // the actor's gradient from its REINFORCE and entropy terms and from the dynamics objective
+  // (actor_grad_dynamics)); written as "ac_<name>", missing ones empty.
   std::map<std::string, double> stats;
   // The latest evaluation by name (env_steps = the training env steps it ran at, greedy_return,
   // greedy_success, sampled_return, sampled_success); written as "eval_<name>", all empty

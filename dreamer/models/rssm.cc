@@ -132,6 +132,10 @@ Imagination RssmImpl::Imagine(const RssmState& start, const PolicyFn& policy, in
   RssmState state = start;
   // A one-hot policy output is used as it is (keeping its gradient); an index is encoded.
   auto as_onehot = [&](const torch::Tensor& action) {
+    TORCH_CHECK(!action.is_floating_point() ||
+                    (action.dim() == 2 && action.size(1) == options_.num_actions()),
+                "Imagine: a one-hot policy output must be [N, ", options_.num_actions(), "], got ",
+                action.sizes());
     return action.is_floating_point()
                ? action
                : torch::one_hot(action, options_.num_actions()).to(torch::kFloat32);
