@@ -18,8 +18,11 @@
 //    plus the critic's value at the end, the survival until the step after the ball reaches the
 //    paddle's row (one catch, no second fall), and the move plan's continue probability per
 //    imagined step by the ball's starting row: a dip at the catch step is a model that imagines a
-//    correct catch as a likely miss. A model that separates the plans while the policy does not
-//    move says the actor-critic is the limit, not the world model.
+//    correct catch as a likely miss; and, on the step before the deciding one, how many of the
+//    move plan's samples decode to the paddle where the plan put it and the ball on its landing
+//    cell (a board that shows the catch coming while the continue head dips says the continue
+//    prediction, not the dynamics, loses it). A model that separates the plans while the policy
+//    does not move says the actor-critic is the limit, not the world model.
 // 4. At every step while the ball falls, the actor and the critic: the policy's probability of
 //    moving left, not moving and right, the critic's value, and a one-step lookahead value of each
 //    move (reward + continue x value of the state the world model expects after it). Summed over
@@ -32,6 +35,10 @@
 //    the world model expects one step later (decoded from its prior) and the actor and critic as
 //    in 4, which shows where a miss comes from: a move away from the ball, or a model that
 //    predicts the ball wrongly.
+// 6. Open loop: from up to 300 posterior states while the ball falls, the world model imagines
+//    the next 5 boards under the actions the agent took (16 samples, each decoded), and the probe
+//    counts the samples with the ball, and the paddle, on exactly the real cell after 1..5 steps.
+//    A catch the model cannot foresee starts here: a ball it loses track of in 3-4 steps.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -162,6 +169,10 @@ Board Decode(const float* grid) {  // [10, 10, 4]: paddle, ball, trail, brick
 // `step_continue` when given.
 struct PlanOutcome {
   double survival = 0, value = 0, survival_at_landing = 0;
+  // On the step before the deciding one (the ball one row above the paddle's): the share of
+  // samples whose decoded paddle is where the plan has put it, and whose decoded ball is on row
+  // kRow - 1 in the column the real game would have it.
+  double paddle_placed = 0, ball_placed = 0;
 };
 PlanOutcome ImaginePlan(learner::DreamerAgent& agent, const ActionMap& map,
                         const dreamer::PolicyState& state, int paddle, int target, bool move,
@@ -193,6 +204,16 @@ PlanOutcome ImaginePlan(learner::DreamerAgent& agent, const ActionMap& map,
     if (step_continue != nullptr) (*step_continue)[h] += cont.mean().item<double>();
     alive = alive * cont;
     if (h + 1 == landing_steps) out.survival_at_landing = alive.mean().item<double>();
+    if (h + 3 == landing_steps) {
+      auto decoder =
+          std::dynamic_pointer_cast<dreamer::MlpImpl>(wm->named_children()["vector_decoder"]);
+      auto grid = decoder->forward(feat).reshape({samples, 10, 10, 4});
+      auto ball_cell = grid.select(-1, 1).reshape({samples, 100}).argmax(1);
+      auto paddle_x = grid.select(-1, 0).select(1, kRow).argmax(1);
+      out.paddle_placed = (paddle_x == paddle).to(torch::kFloat).mean().item<double>();
+      out.ball_placed =
+          (ball_cell == (kRow - 1) * 10 + target).to(torch::kFloat).mean().item<double>();
+    }
   }
   auto feat = dreamer::RssmImpl::Feat(deter, stoch);
   auto value = dreamer::TwoHotMean(agent.actor_critic()->value()->forward(feat),
@@ -308,6 +329,54 @@ Board ImagineNextBoard(learner::DreamerAgent& agent, const dreamer::PolicyState&
   return b;
 }
 
+// Open loop: from a posterior state while the ball falls, the world model imagines the next
+// kOpenLoop boards under the actions the agent actually took (16 samples each, decoded one by one)
+// and is scored against the real boards: how often each sample puts the ball, and the paddle, on
+// exactly the right cell k steps ahead. The real paddle also follows MinAtar's sticky actions,
+// which the model cannot know, so the paddle's score has a ceiling below 1.
+constexpr int kOpenLoop = 5;
+struct OpenLoopStats {
+  int64_t starts = 0;
+  double ball[kOpenLoop] = {}, paddle[kOpenLoop] = {};
+  void Add(learner::DreamerAgent& agent, const dreamer::PolicyState& state,
+           const std::vector<int>& agent_actions, const std::vector<Board>& truth) {
+    torch::NoGradGuard no_grad;
+    auto wm = agent.world_model();
+    auto rssm = wm->rssm();
+    auto decoder =
+        std::dynamic_pointer_cast<dreamer::MlpImpl>(wm->named_children()["vector_decoder"]);
+    const int64_t samples = 16;
+    auto deter = state.deter.repeat({samples, 1});
+    auto stoch = state.stoch.repeat({samples, 1, 1});
+    for (int k = 0; k < kOpenLoop; ++k) {
+      auto onehot = torch::one_hot(torch::full({samples}, agent_actions[k], torch::kLong),
+                                   agent.config().num_actions)
+                        .to(torch::kFloat);
+      deter = rssm->Core(deter, stoch, onehot);
+      stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
+      auto grid =
+          decoder->forward(dreamer::RssmImpl::Feat(deter, stoch)).reshape({samples, 10, 10, 4});
+      auto ball_cell = grid.select(-1, 1).reshape({samples, 100}).argmax(1);
+      auto paddle_x = grid.select(-1, 0).select(1, kRow).argmax(1);
+      const Board& b = truth[k];
+      ball[k] += (ball_cell == b.ball_y * 10 + b.ball_x).to(torch::kFloat).mean().item<double>();
+      paddle[k] += (paddle_x == b.paddle).to(torch::kFloat).mean().item<double>();
+    }
+    ++starts;
+  }
+  void Print() const {
+    std::printf(
+        "open loop from %lld posterior states while the ball falls, under the actions taken (16 "
+        "samples; the real paddle also follows sticky actions): samples with the ball / the "
+        "paddle on the right cell after 1..%d steps:\n  ball  ",
+        static_cast<long long>(starts), kOpenLoop);
+    for (int k = 0; k < kOpenLoop; ++k) std::printf(" %.3f", starts ? ball[k] / starts : 0.0);
+    std::printf("\n  paddle");
+    for (int k = 0; k < kOpenLoop; ++k) std::printf(" %.3f", starts ? paddle[k] / starts : 0.0);
+    std::printf("\n");
+  }
+};
+
 int Main(int argc, char** argv) {
   int64_t episodes = 40, scripted_episodes = 200, seed = 5, trace_misses = 0;
   bool greedy = true, scripted_only = false;
@@ -373,6 +442,7 @@ int Main(int argc, char** argv) {
   int64_t falling = 0, agree = 0, steps = 0, probes = 0, done = 0;
   double total = 0, episode_return = 0;
   double survive[2] = {0, 0}, value[2] = {0, 0}, survive_landing[2] = {0, 0};
+  double paddle_placed = 0, ball_placed = 0;  // the move plan's, before the deciding step
   int64_t miss_kind[3] = {0, 0, 0};  // misses after moving away from / not towards / towards it
   // Per imagined step, the mean continue probability of the move plan, by the ball's row at the
   // probe (the catch is at step 9 - row).
@@ -389,6 +459,14 @@ int Main(int argc, char** argv) {
     ActorView view;              // the actor and critic at this step (while the ball falls)
   };
   WantedStats falling_stats, miss_stats;
+  // This episode's posteriors, the agent's actions and the boards, for the open-loop scores.
+  struct Step {
+    dreamer::PolicyState state;
+    int agent_action;
+    Board board;
+  };
+  std::vector<Step> history;
+  OpenLoopStats open_loop;
   std::deque<Recent> recent;
   int64_t traced = 0;
   int falling_wanted = -1;  // this step's entry of Recent
@@ -423,7 +501,11 @@ int Main(int argc, char** argv) {
           const PlanOutcome o = ImaginePlan(agent, map, state, board.paddle, target, plan == 1,
                                             gamma, 12, kRow - board.ball_y + 1,
                                             plan == 1 ? &row_continue[board.ball_y] : nullptr);
-          if (plan == 1) ++row_probes[board.ball_y];
+          if (plan == 1) {
+            ++row_probes[board.ball_y];
+            paddle_placed += o.paddle_placed;
+            ball_placed += o.ball_placed;
+          }
           survive[plan] += o.survival;
           value[plan] += o.value;
           survive_landing[plan] += o.survival_at_landing;
@@ -431,6 +513,8 @@ int Main(int argc, char** argv) {
       }
     }
     before = board;
+    history.push_back(
+        {{state.deter.clone(), state.stoch.clone(), state.prev_action.clone()}, action[0], board});
     recent.push_back({board, map.game[action[0]], action[0], {}, falling_wanted, falling_view});
     falling_wanted = -1;
     if (traced < trace_misses) {
@@ -484,6 +568,20 @@ int Main(int argc, char** argv) {
               view.q[0] - view.value, view.q[1] - view.value, view.q[2] - view.value);
         }
       }
+      for (size_t t = 0; t + kOpenLoop < history.size() && open_loop.starts < 300; ++t) {
+        const Board& b = history[t].board;
+        if (!b.complete() || b.dir() < 2) continue;
+        std::vector<int> taken;
+        std::vector<Board> truth;
+        bool known = true;
+        for (int k = 0; k < kOpenLoop; ++k) {
+          taken.push_back(history[t + k].agent_action);
+          truth.push_back(history[t + k + 1].board);
+          known = known && truth.back().complete();
+        }
+        if (known) open_loop.Add(agent, history[t].state, taken, truth);
+      }
+      history.clear();
       recent.clear();
       total += episode_return;
       episode_return = 0;
@@ -514,6 +612,7 @@ int Main(int argc, char** argv) {
       "lookahead: reward + continue x value after each move):\n");
   falling_stats.Print("every step while the ball falls:");
   miss_stats.Print("the last 4 steps before each miss (falling):");
+  open_loop.Print();
   std::printf("actions taken:");
   for (size_t a = 0; a < actions.size(); ++a) {
     std::printf(" %s %lld", env.spec().action_names[a].c_str(), static_cast<long long>(actions[a]));
@@ -530,6 +629,10 @@ int Main(int argc, char** argv) {
           plan == 0 ? "stay still:" : "move to the landing column:", survive[plan] / probes,
           value[plan] / probes, survive_landing[plan] / probes);
     }
+    std::printf(
+        "  move plan, the step before the deciding one (ball one row above the paddle's): samples "
+        "with the paddle where the plan put it %.3f, with the ball on the landing cell %.3f\n",
+        paddle_placed / probes, ball_placed / probes);
     std::printf("  move plan, mean continue probability per imagined step, by the ball's row:\n");
     for (int y = 0; y < 10; ++y) {
       if (row_probes[y] == 0) continue;
