@@ -377,6 +377,42 @@ struct OpenLoopStats {
   }
 };
 
+// The world model's continue probability at the deciding step of a real catch and of a real miss
+// (the step the ball leaves the row above the paddle's), imagined from the posterior 3 steps
+// earlier under the actions taken: what it should learn to tell apart.
+struct DecidingStats {
+  int64_t n[2] = {0, 0};  // caught, missed
+  double cont[2] = {0, 0};
+  void Add(learner::DreamerAgent& agent, const dreamer::PolicyState& state,
+           const std::vector<int>& agent_actions, bool caught, double gamma) {
+    torch::NoGradGuard no_grad;
+    auto wm = agent.world_model();
+    auto rssm = wm->rssm();
+    const int64_t samples = 16;
+    auto deter = state.deter.repeat({samples, 1});
+    auto stoch = state.stoch.repeat({samples, 1, 1});
+    for (int a : agent_actions) {
+      auto onehot =
+          torch::one_hot(torch::full({samples}, a, torch::kLong), agent.config().num_actions)
+              .to(torch::kFloat);
+      deter = rssm->Core(deter, stoch, onehot);
+      stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
+    }
+    auto c = wm->ContinueProb(dreamer::RssmImpl::Feat(deter, stoch)) /
+             (agent.config().contdisc ? gamma : 1.0);
+    const int i = caught ? 0 : 1;
+    ++n[i];
+    cont[i] += c.mean().item<double>();
+  }
+  void Print() const {
+    std::printf(
+        "continue probability at the deciding step, imagined 3 steps ahead under the actions "
+        "taken: real catches %.3f (%lld), real misses %.3f (%lld)\n",
+        n[0] ? cont[0] / n[0] : 0.0, static_cast<long long>(n[0]), n[1] ? cont[1] / n[1] : 0.0,
+        static_cast<long long>(n[1]));
+  }
+};
+
 int Main(int argc, char** argv) {
   int64_t episodes = 40, scripted_episodes = 200, seed = 5, trace_misses = 0;
   bool greedy = true, scripted_only = false;
@@ -467,6 +503,7 @@ int Main(int argc, char** argv) {
   };
   std::vector<Step> history;
   OpenLoopStats open_loop;
+  DecidingStats deciding;
   std::deque<Recent> recent;
   int64_t traced = 0;
   int falling_wanted = -1;  // this step's entry of Recent
@@ -581,6 +618,18 @@ int Main(int argc, char** argv) {
         }
         if (known) open_loop.Add(agent, history[t].state, taken, truth);
       }
+      const bool ended_terminal = env.is_terminal()[0] != 0;
+      for (size_t c = 2; c < history.size(); ++c) {
+        const Board& b = history[c].board;
+        if (!b.complete() || b.ball_y != kRow - 1 || b.dir() < 2) continue;
+        const bool last = c + 1 == history.size();
+        if (last && !ended_terminal) continue;  // cut off by the time limit, not decided
+        if (deciding.n[last ? 1 : 0] >= 300) continue;
+        deciding.Add(
+            agent, history[c - 2].state,
+            {history[c - 2].agent_action, history[c - 1].agent_action, history[c].agent_action},
+            !last, gamma);
+      }
       history.clear();
       recent.clear();
       total += episode_return;
@@ -613,6 +662,7 @@ int Main(int argc, char** argv) {
   falling_stats.Print("every step while the ball falls:");
   miss_stats.Print("the last 4 steps before each miss (falling):");
   open_loop.Print();
+  deciding.Print();
   std::printf("actions taken:");
   for (size_t a = 0; a < actions.size(); ++a) {
     std::printf(" %s %lld", env.spec().action_names[a].c_str(), static_cast<long long>(actions[a]));
