@@ -39,6 +39,10 @@
 //    the next 5 boards under the actions the agent took (16 samples, each decoded), and the probe
 //    counts the samples with the ball, and the paddle, on exactly the real cell after 1..5 steps.
 //    A catch the model cannot foresee starts here: a ball it loses track of in 3-4 steps.
+// 7. The continue probability the model gives the step that decides a ball (the ball leaves the
+//    row above the paddle's), imagined from the posterior 3 steps earlier under the actions
+//    taken, averaged separately over real catches and real misses (up to 300 each): whether the
+//    continue head tells them apart on the agent's own play.
 #include <torch/torch.h>
 
 #include <algorithm>
