@@ -168,6 +168,31 @@ Board Decode(const float* grid) {  // [10, 10, 4]: paddle, ball, trail, brick
   return b;
 }
 
+// One imagined step for each of the samples in deter [N, D] / stoch [N, S, C]: the prior after the
+// agent's action `action` (the global generator draws the latents).
+void PriorStep(learner::DreamerAgent& agent, int action, torch::Tensor* deter,
+               torch::Tensor* stoch) {
+  auto rssm = agent.world_model()->rssm();
+  auto onehot = torch::one_hot(torch::full({deter->size(0)}, action, torch::kLong),
+                               agent.config().num_actions)
+                    .to(torch::kFloat);
+  *deter = rssm->Core(*deter, *stoch, onehot);
+  *stoch = rssm->Sample(rssm->PriorLogit(*deter), std::nullopt);
+}
+
+// Where the decoded grid of each sample's features [N, F] puts the ball (cell y * 10 + x) and the
+// paddle (its column on row kRow), each at its channel's largest value.
+struct DecodedCells {
+  torch::Tensor ball_cell, paddle_x;  // int64 [N]
+};
+DecodedCells Decoded(learner::DreamerAgent& agent, const torch::Tensor& feat) {
+  auto decoder = std::dynamic_pointer_cast<dreamer::MlpImpl>(
+      agent.world_model()->named_children()["vector_decoder"]);
+  auto grid = decoder->forward(feat).reshape({feat.size(0), 10, 10, 4});
+  return {grid.select(-1, 1).reshape({feat.size(0), 100}).argmax(1),
+          grid.select(-1, 0).select(1, kRow).argmax(1)};
+}
+
 // Imagined survival and reward + value of a fixed plan from one posterior state over `steps`
 // steps; the survival after `landing_steps` steps, the per-step continue probabilities added to
 // `step_continue` when given.
@@ -185,8 +210,7 @@ PlanOutcome ImaginePlan(learner::DreamerAgent& agent, const ActionMap& map,
   PlanOutcome out;
   torch::NoGradGuard no_grad;
   auto wm = agent.world_model();
-  auto rssm = wm->rssm();
-  const int64_t samples = 16, actions = agent.config().num_actions;
+  const int64_t samples = 16;
   auto deter = state.deter.repeat({samples, 1});
   auto stoch = state.stoch.repeat({samples, 1, 1});
   auto alive = torch::ones({samples});
@@ -197,10 +221,7 @@ PlanOutcome ImaginePlan(learner::DreamerAgent& agent, const ActionMap& map,
       action = MoveTowards(target, paddle);
       paddle += action == envs::kLeft ? -1 : action == envs::kRight ? 1 : 0;
     }
-    auto onehot = torch::one_hot(torch::full({samples}, map.agent[action], torch::kLong), actions)
-                      .to(torch::kFloat);
-    deter = rssm->Core(deter, stoch, onehot);
-    stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
+    PriorStep(agent, map.agent[action], &deter, &stoch);
     auto feat = dreamer::RssmImpl::Feat(deter, stoch);
     reward += (alive * wm->RewardMean(feat)).mean().item<double>();
     // With contdisc the continue probability includes the discount: take it out.
@@ -209,14 +230,10 @@ PlanOutcome ImaginePlan(learner::DreamerAgent& agent, const ActionMap& map,
     alive = alive * cont;
     if (h + 1 == landing_steps) out.survival_at_landing = alive.mean().item<double>();
     if (h + 3 == landing_steps) {
-      auto decoder =
-          std::dynamic_pointer_cast<dreamer::MlpImpl>(wm->named_children()["vector_decoder"]);
-      auto grid = decoder->forward(feat).reshape({samples, 10, 10, 4});
-      auto ball_cell = grid.select(-1, 1).reshape({samples, 100}).argmax(1);
-      auto paddle_x = grid.select(-1, 0).select(1, kRow).argmax(1);
-      out.paddle_placed = (paddle_x == paddle).to(torch::kFloat).mean().item<double>();
+      const DecodedCells cells = Decoded(agent, feat);
+      out.paddle_placed = (cells.paddle_x == paddle).to(torch::kFloat).mean().item<double>();
       out.ball_placed =
-          (ball_cell == (kRow - 1) * 10 + target).to(torch::kFloat).mean().item<double>();
+          (cells.ball_cell == (kRow - 1) * 10 + target).to(torch::kFloat).mean().item<double>();
     }
   }
   auto feat = dreamer::RssmImpl::Feat(deter, stoch);
@@ -345,26 +362,16 @@ struct OpenLoopStats {
   void Add(learner::DreamerAgent& agent, const dreamer::PolicyState& state,
            const std::vector<int>& agent_actions, const std::vector<Board>& truth) {
     torch::NoGradGuard no_grad;
-    auto wm = agent.world_model();
-    auto rssm = wm->rssm();
-    auto decoder =
-        std::dynamic_pointer_cast<dreamer::MlpImpl>(wm->named_children()["vector_decoder"]);
     const int64_t samples = 16;
     auto deter = state.deter.repeat({samples, 1});
     auto stoch = state.stoch.repeat({samples, 1, 1});
     for (int k = 0; k < kOpenLoop; ++k) {
-      auto onehot = torch::one_hot(torch::full({samples}, agent_actions[k], torch::kLong),
-                                   agent.config().num_actions)
-                        .to(torch::kFloat);
-      deter = rssm->Core(deter, stoch, onehot);
-      stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
-      auto grid =
-          decoder->forward(dreamer::RssmImpl::Feat(deter, stoch)).reshape({samples, 10, 10, 4});
-      auto ball_cell = grid.select(-1, 1).reshape({samples, 100}).argmax(1);
-      auto paddle_x = grid.select(-1, 0).select(1, kRow).argmax(1);
+      PriorStep(agent, agent_actions[k], &deter, &stoch);
+      const DecodedCells cells = Decoded(agent, dreamer::RssmImpl::Feat(deter, stoch));
       const Board& b = truth[k];
-      ball[k] += (ball_cell == b.ball_y * 10 + b.ball_x).to(torch::kFloat).mean().item<double>();
-      paddle[k] += (paddle_x == b.paddle).to(torch::kFloat).mean().item<double>();
+      ball[k] +=
+          (cells.ball_cell == b.ball_y * 10 + b.ball_x).to(torch::kFloat).mean().item<double>();
+      paddle[k] += (cells.paddle_x == b.paddle).to(torch::kFloat).mean().item<double>();
     }
     ++starts;
   }
@@ -390,19 +397,11 @@ struct DecidingStats {
   void Add(learner::DreamerAgent& agent, const dreamer::PolicyState& state,
            const std::vector<int>& agent_actions, bool caught, double gamma) {
     torch::NoGradGuard no_grad;
-    auto wm = agent.world_model();
-    auto rssm = wm->rssm();
     const int64_t samples = 16;
     auto deter = state.deter.repeat({samples, 1});
     auto stoch = state.stoch.repeat({samples, 1, 1});
-    for (int a : agent_actions) {
-      auto onehot =
-          torch::one_hot(torch::full({samples}, a, torch::kLong), agent.config().num_actions)
-              .to(torch::kFloat);
-      deter = rssm->Core(deter, stoch, onehot);
-      stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
-    }
-    auto c = wm->ContinueProb(dreamer::RssmImpl::Feat(deter, stoch)) /
+    for (int a : agent_actions) PriorStep(agent, a, &deter, &stoch);
+    auto c = agent.world_model()->ContinueProb(dreamer::RssmImpl::Feat(deter, stoch)) /
              (agent.config().contdisc ? gamma : 1.0);
     const int i = caught ? 0 : 1;
     ++n[i];
