@@ -36,6 +36,8 @@ struct ActorLoop::Impl {
   bool flushed = false;
 
   prometheus::Counter* env_steps_total = nullptr;
+  prometheus::Counter* explored_steps_total = nullptr;
+  int64_t explored_reported = 0;
   prometheus::Counter* episodes_total = nullptr;
   prometheus::Gauge* episode_return = nullptr;
   prometheus::Gauge* episode_length = nullptr;
@@ -83,7 +85,8 @@ absl::StatusOr<std::unique_ptr<ActorLoop>> ActorLoop::Create(const ActorOptions&
   ASSIGN_OR_RETURN(s.policy,
                    PolicyRunner::Create(
                        s.num_envs, static_cast<int>(config.actor.threads),
-                       static_cast<uint64_t>(config.run.seed) * 1000003u + options.actor_index));
+                       static_cast<uint64_t>(config.run.seed) * 1000003u + options.actor_index,
+                       {config.actor.explore_prob, static_cast<int>(config.actor.explore_hold)}));
 
   // Replay: one stream per env and process incarnation (a restarted actor starts new streams, so
   // the shard never mistakes its chunks for retransmissions of the old ones), routed by its id.
@@ -110,6 +113,9 @@ absl::StatusOr<std::unique_ptr<ActorLoop>> ActorLoop::Create(const ActorOptions&
       services::CreateChannel(learner_address, weights_options.channel_options));
 
   s.env_steps_total = &metrics->Counter("dreamfleet_actor_env_steps_total", "Env steps taken.");
+  s.explored_steps_total =
+      &metrics->Counter("dreamfleet_actor_explored_steps_total",
+                        "Env steps taken with a held random action (actor.explore_prob).");
   s.episodes_total = &metrics->Counter("dreamfleet_actor_episodes_total", "Episodes finished.");
   s.episode_return =
       &metrics->Gauge("dreamfleet_actor_episode_return", "Mean return of the last 100 episodes.");
@@ -162,6 +168,9 @@ absl::Status ActorLoop::ChooseActions() {
     const absl::Time start = absl::Now();
     RETURN_IF_ERROR(s.policy->Act(*s.envs, &s.actions));
     s.inference->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    const int64_t explored = s.policy->explored_steps();
+    s.explored_steps_total->Increment(static_cast<double>(explored - s.explored_reported));
+    s.explored_reported = explored;
     return absl::OkStatus();
   }
   std::uniform_int_distribution<int> random_action(0, s.envs->spec().num_actions - 1);

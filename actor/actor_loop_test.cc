@@ -103,11 +103,18 @@ TEST(ActorLoopTest, ActsWithTheWeightsTheLearnerPublished) {
       service.Publish(broadcast::NewWeightsVersion(1, agent.Serialize(), *std::move(tensors)))
           .ok());
 
+  // Held random actions on top of the policy: 1-3 steps (mean 2) started at p = 0.5 per step,
+  // 2 / (2 + 1) of the steps; counted once the policy acts.
+  config.actor.explore_prob = 0.5;
+  config.actor.explore_hold = 3;
   absl::StatusOr<std::unique_ptr<ActorLoop>> loop = ActorLoop::Create({config, 0, "a"}, &metrics);
   ASSERT_TRUE(loop.ok()) << loop.status();
   ASSERT_TRUE((*loop)->WaitForWeights(1, absl::Seconds(60)));
   for (int tick = 0; tick < 8; ++tick) ASSERT_TRUE((*loop)->Tick().ok());
   EXPECT_EQ((*loop)->weights_version(), 1);
+  const double explored = metrics.Counter("dreamfleet_actor_explored_steps_total", "").Value();
+  EXPECT_GE(explored, 4);
+  EXPECT_LE(explored, 16);
   (*loop)->Flush(absl::Seconds(30));
   EXPECT_EQ(InsertedSteps(**shard), 16u);
   service.Shutdown();
@@ -124,6 +131,17 @@ TEST(ActorLoopTest, AnUnknownEnvIsAnErrorNamingIt) {
   absl::StatusOr<std::unique_ptr<ActorLoop>> loop = ActorLoop::Create({config, 0, ""}, &metrics);
   EXPECT_TRUE(absl::IsNotFound(loop.status())) << loop.status();
   EXPECT_NE(loop.status().message().find("grid_nowhere"), std::string::npos) << loop.status();
+}
+
+TEST(ActorLoopTest, ABadExplorationOptionIsAnErrorNamingIt) {
+  dreamfleet::testing::ScopedTempDir run_dir("actor_loop_test_");
+  services::Config config = SmallConfig(run_dir.path());
+  config.replay.addresses = "127.0.0.1:1";
+  config.actor.explore_prob = 1.5;
+  services::Metrics metrics;
+  absl::StatusOr<std::unique_ptr<ActorLoop>> loop = ActorLoop::Create({config, 0, ""}, &metrics);
+  EXPECT_TRUE(absl::IsInvalidArgument(loop.status())) << loop.status();
+  EXPECT_NE(loop.status().message().find("got 1.5"), std::string::npos) << loop.status();
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "dreamer/agent_config.h"
 #include "dreamer/compute_threads.h"
@@ -14,6 +16,7 @@ namespace dreamfleet::actor {
 struct PolicyRunner::Impl {
   int num_envs = 0;
   torch::Generator generator;
+  std::optional<dreamer::HeldRandomActions> explore;
   std::string model_config;
   dreamer::Policy policy{nullptr};
   dreamer::PolicyState state;
@@ -23,13 +26,15 @@ struct PolicyRunner::Impl {
 PolicyRunner::PolicyRunner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PolicyRunner::~PolicyRunner() = default;
 
-absl::StatusOr<std::unique_ptr<PolicyRunner>> PolicyRunner::Create(int num_envs, int threads,
-                                                                   uint64_t seed) {
+absl::StatusOr<std::unique_ptr<PolicyRunner>> PolicyRunner::Create(
+    int num_envs, int threads, uint64_t seed, const dreamer::ExplorationOptions& explore) {
   if (num_envs <= 0) return absl::InvalidArgumentError("PolicyRunner needs at least one env");
+  RETURN_IF_ERROR(dreamer::HeldRandomActions::Validate(explore));
   dreamer::SetComputeThreads(threads);
   auto impl = std::make_unique<Impl>();
   impl->num_envs = num_envs;
   impl->generator = at::detail::createCPUGenerator(seed);
+  impl->explore.emplace(num_envs, explore, seed ^ 0x9e3779b97f4a7c15ull);
   return std::unique_ptr<PolicyRunner>(new PolicyRunner(std::move(impl)));
 }
 
@@ -70,7 +75,10 @@ absl::Status PolicyRunner::Act(const envs::VectorEnv& envs, std::vector<int>* ac
     return absl::InvalidArgumentError(
         absl::StrCat("policy runner built for ", impl_->num_envs, " envs, got ", envs.num_envs()));
   }
-  return dreamer::ActOnEnvs(impl_->policy, envs, &impl_->state, impl_->generator, actions);
+  return dreamer::ActOnEnvs(impl_->policy, envs, &impl_->state, impl_->generator, actions,
+                            /*greedy=*/false, &*impl_->explore);
 }
+
+int64_t PolicyRunner::explored_steps() const { return impl_->explore->explored_steps(); }
 
 }  // namespace dreamfleet::actor

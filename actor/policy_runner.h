@@ -10,15 +10,17 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "broadcast/weights.h"
+#include "dreamer/exploration.h"
 #include "envs/vector_env.h"
 
 namespace dreamfleet::actor {
 
 class PolicyRunner {
  public:
-  // `threads`: LibTorch intra-op threads for inference; `seed`: action sampling.
-  static absl::StatusOr<std::unique_ptr<PolicyRunner>> Create(int num_envs, int threads,
-                                                             uint64_t seed);
+  // `threads`: LibTorch intra-op threads for inference; `seed`: action sampling and exploration;
+  // `explore`: held random actions on top of the policy's samples (none by default).
+  static absl::StatusOr<std::unique_ptr<PolicyRunner>> Create(
+      int num_envs, int threads, uint64_t seed, const dreamer::ExplorationOptions& explore = {});
   ~PolicyRunner();
 
   // Builds the policy from weights.model_config on first use (or when the model config changes)
@@ -28,8 +30,11 @@ class PolicyRunner {
   int64_t version() const;
 
   // Samples one action per env from the envs' current batch (their latest observations and
-  // is_first flags); the recurrent state carries over between calls.
+  // is_first flags), or takes the env's held random action; the recurrent state carries over
+  // between calls.
   absl::Status Act(const envs::VectorEnv& envs, std::vector<int>* actions);
+  // Env steps Act() gave a held random action so far.
+  int64_t explored_steps() const;
 
  private:
   struct Impl;

@@ -373,16 +373,24 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
         auto it = p.stats.find(name);
         return it == p.stats.end() ? 0.0 : it->second;
       };
+      // With actor.explore_prob: the share of the env steps since the last line that took a
+      // held random action.
+      const std::string explored =
+          config.actor.explore_prob > 0
+              ? absl::StrFormat(" explored=%.3f",
+                                static_cast<double>(p.explored_steps - last.explored_steps) /
+                                    std::max<int64_t>(1, p.env_steps - last.env_steps))
+              : "";
       std::printf(
           "[%s seed %lld] env_steps=%lld/%lld updates=%lld episodes=%lld return=%.3f "
           "success=%.2f updates/s=%.2f env_steps/s=%.0f wall=%.0fs eta=%.0fmin rew=%.3f "
-          "dyn=%.2f policy=%.3f value=%.3f entropy=%.3f retnorm=%.2f\n",
+          "dyn=%.2f policy=%.3f value=%.3f entropy=%.3f retnorm=%.2f%s\n",
           task.name.c_str(), static_cast<long long>(seed), static_cast<long long>(p.env_steps),
           static_cast<long long>(run.steps), static_cast<long long>(p.updates),
           static_cast<long long>(offsets.episodes + p.episodes), p.mean_return, p.success,
           (p.updates - last.updates) / seconds, steps_per_s, offsets.wall_seconds + p.wall_seconds,
           eta / 60, loss("rew"), loss("dyn"), loss("policy"), loss("value"), stat("entropy"),
-          stat("retnorm_scale"));
+          stat("retnorm_scale"), explored.c_str());
       std::fflush(stdout);
       last = p;
       last_print = Now();

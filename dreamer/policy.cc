@@ -79,11 +79,16 @@ Observation WrapEnvObservations(const envs::EnvSpec& spec, int64_t batch, const 
 }
 
 absl::Status ActOnEnvs(Policy& policy, const envs::VectorEnv& envs, PolicyState* state,
-                       torch::Generator& generator, std::vector<int>* actions, bool greedy) {
+                       torch::Generator& generator, std::vector<int>* actions, bool greedy,
+                       HeldRandomActions* explore) {
   const int64_t k = envs.num_envs();
   if (state->deter.defined() && state->deter.size(0) != k) {
     return absl::InvalidArgumentError(
         absl::StrCat("policy state is for ", state->deter.size(0), " envs, the env batch has ", k));
+  }
+  if (explore != nullptr && explore->num_envs() != k) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("exploration is for ", explore->num_envs(), " envs, the env batch has ", k));
   }
   try {
     // Inference mode, not just no-grad: no version counters or autograd metadata on the ~100
@@ -103,6 +108,12 @@ absl::Status ActOnEnvs(Policy& policy, const envs::VectorEnv& envs, PolicyState*
     actions->resize(k);
     const int64_t* data = action.data_ptr<int64_t>();
     for (int64_t i = 0; i < k; ++i) (*actions)[i] = static_cast<int>(data[i]);
+    if (explore != nullptr &&
+        explore->Apply(envs.is_first(), envs.spec().num_actions, actions) > 0) {
+      // The next step's prior follows the action the env takes, not the one the policy sampled.
+      std::vector<int64_t> taken(actions->begin(), actions->end());
+      state->prev_action = torch::tensor(taken, torch::kLong).to(state->prev_action.device());
+    }
     return absl::OkStatus();
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("policy step failed: ", e.what_without_backtrace()));

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "dreamer/agent_config.h"
+#include "dreamer/exploration.h"
 #include "dreamer/models/encoder.h"
 #include "dreamer/models/mlp.h"
 #include "dreamer/models/rssm.h"
@@ -64,8 +65,11 @@ Observation WrapEnvObservations(const envs::EnvSpec& spec, int64_t batch, const 
 // is_first flags; the recurrent state in *state carries over between calls): samples one action
 // per env into *actions (the most likely one when `greedy`). In inference mode, without copying
 // the observations. The one policy step of the actor processes and the single-process trainer.
+// With `explore` (enabled), the envs holding a random action take it instead, and the recurrent
+// state records the action actually taken.
 absl::Status ActOnEnvs(Policy& policy, const envs::VectorEnv& envs, PolicyState* state,
-                       torch::Generator& generator, std::vector<int>* actions, bool greedy = false);
+                       torch::Generator& generator, std::vector<int>* actions, bool greedy = false,
+                       HeldRandomActions* explore = nullptr);
 
 // Every parameter and buffer of `policy` by name, cloned to contiguous CPU float tensors.
 NamedTensors ExportPolicyWeights(Policy& policy);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "dreamer/batch.h"
+#include "dreamer/exploration.h"
 #include "dreamer/test_util.h"
 
 namespace dreamfleet::dreamer {
@@ -70,6 +71,46 @@ TEST(PolicyTest, GreedyActsTheMostLikelyActionAndSamplingDoesNot) {
   const int64_t ones = sampled.eq(1).sum().item<int64_t>();
   EXPECT_GT(ones, 0);
   EXPECT_LT(ones, kEnvs) << "64 samples at p ~ 0.5 were all the most likely action";
+}
+
+TEST(PolicyTest, ActOnEnvsTakesTheHeldRandomActionAndFeedsItBack) {
+  envs::EnvOptions env;
+  env.name = "minatar_breakout";
+  env.view = "symbolic";
+  env.action_set = "minimal";
+  constexpr int kEnvs = 4;
+  absl::StatusOr<std::unique_ptr<envs::VectorEnv>> made = envs::VectorEnv::Create(env, kEnvs);
+  ASSERT_TRUE(made.ok()) << made.status();
+  envs::VectorEnv& vec = **made;
+  ASSERT_TRUE(vec.Reset().ok());
+  auto c = DebugConfig(false, true);
+  c.vector_size = vec.spec().vector_size;
+  c.num_actions = vec.spec().num_actions;
+  Policy policy(c);
+  torch::Generator gen = at::detail::createCPUGenerator(5);
+  PolicyState state = policy->Initial(kEnvs);
+  // Greedy, so the policy's own choice is known: with exploration some steps take another
+  // action, and the recurrent state always holds the action taken.
+  HeldRandomActions explore(kEnvs, {0.3, 3}, 8);
+  std::vector<int> actions;
+  int64_t off_policy = 0;
+  for (int t = 0; t < 50; ++t) {
+    std::vector<int> chosen;
+    // The policy's own choice from the same state and the same latent sample.
+    PolicyState copy{state.deter.clone(), state.stoch.clone(), state.prev_action.clone()};
+    torch::Generator same = gen.clone();
+    ASSERT_TRUE(ActOnEnvs(policy, vec, &copy, same, &chosen, /*greedy=*/true).ok());
+    ASSERT_TRUE(ActOnEnvs(policy, vec, &state, gen, &actions, /*greedy=*/true, &explore).ok());
+    ASSERT_EQ(actions.size(), static_cast<size_t>(kEnvs));
+    for (int i = 0; i < kEnvs; ++i) {
+      EXPECT_EQ(state.prev_action[i].item<int64_t>(), actions[i]) << "step " << t << " env " << i;
+      off_policy += actions[i] != chosen[i];
+    }
+    ASSERT_TRUE(vec.Step(actions).ok());
+  }
+  EXPECT_GT(explore.explored_steps(), 0);
+  EXPECT_GT(off_policy, 0) << "no held random action differed from the policy's";
+  EXPECT_LE(off_policy, explore.explored_steps());
 }
 
 TEST(PolicyTest, WrapEnvObservationsSharesTheEnvBuffersAndSkipsAbsentOnes) {

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "dreamer/exploration.h"
 #include "dreamer/policy.h"
 #include "envs/env_config.h"
 #include "envs/episode_window.h"
@@ -67,6 +68,12 @@ absl::Status LocalTrainerOptions::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "a best-agent directory (", best_dir, ") needs evaluations: set eval every > 0 env steps"));
   }
+  if (explore_hold > std::numeric_limits<int>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("exploration: a longest hold of ", explore_hold, " steps is too long"));
+  }
+  RETURN_IF_ERROR(dreamer::HeldRandomActions::Validate(
+      {explore_prob, static_cast<int>(std::max<int64_t>(explore_hold, 0))}));
   if (!(priority_exponent >= 0.0) || !std::isfinite(priority_exponent)) {
     return absl::InvalidArgumentError(
         absl::StrCat("need a priority exponent >= 0, got ", priority_exponent));
@@ -89,11 +96,14 @@ struct LocalTrainer::State {
             std::min<int64_t>(std::max<int64_t>(o.steps / o.envs + o.length, 4 * o.length), 250000),
             static_cast<uint64_t>(o.seed) + 17, o.priority_exponent),
         generator(at::detail::createCPUGenerator(static_cast<uint64_t>(o.seed) + 23)),
+        explore(static_cast<int>(o.envs), {o.explore_prob, static_cast<int>(o.explore_hold)},
+                static_cast<uint64_t>(o.seed) + 31),
         recent(static_cast<size_t>(o.episode_window)) {}
   SequenceReplay replay;
   dreamer::Policy policy{nullptr};
   dreamer::PolicyState policy_state;
   torch::Generator generator;
+  dreamer::HeldRandomActions explore;
   envs::EpisodeWindow recent;
   std::vector<int> actions;
   int64_t env_steps = 0;
@@ -165,6 +175,8 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const service
   o.length = config.learner.batch_length;
   o.seed = config.run.seed;
   o.threads = config.learner.threads;
+  o.explore_prob = config.actor.explore_prob;
+  o.explore_hold = config.actor.explore_hold;
   o.agent_sets.clear();
   RETURN_IF_ERROR(o.Validate());
   const envs::EnvOptions env_options = envs::EnvOptionsFromConfig(config, 0);
@@ -212,7 +224,8 @@ LocalTrainer::~LocalTrainer() = default;
 
 absl::Status LocalTrainer::Tick() {
   State& s = *state_;
-  RETURN_IF_ERROR(dreamer::ActOnEnvs(s.policy, *envs_, &s.policy_state, s.generator, &s.actions));
+  RETURN_IF_ERROR(dreamer::ActOnEnvs(s.policy, *envs_, &s.policy_state, s.generator, &s.actions,
+                                     /*greedy=*/false, &s.explore));
   if (s.replay.context()) {
     // The latent the policy just computed for each env's current step (replay context).
     const torch::Tensor deter = s.policy_state.deter.to(torch::kCPU, torch::kFloat).contiguous();
@@ -304,6 +317,7 @@ LocalProgress LocalTrainer::Progress() const {
   p.mean_return = state_->recent.mean_return();
   p.success = state_->recent.success_rate();
   p.window_episodes = static_cast<int64_t>(state_->recent.size());
+  p.explored_steps = state_->explore.explored_steps();
   p.wall_seconds = Now() - state_->start;
   p.losses = state_->losses;
   p.stats = state_->stats;

@@ -39,6 +39,10 @@ struct LocalTrainerOptions {
   int64_t length = 64;
   int64_t seed = 0;
   int64_t threads = 0;         // 0: LibTorch's choice
+  // Held random actions in the training envs (the config's actor.explore_prob / explore_hold;
+  // dreamer::HeldRandomActions); never in evaluation.
+  double explore_prob = 0;
+  int64_t explore_hold = 1;
   double until_success = 0;    // stop once the last `episode_window` episodes reach this rate
   std::string checkpoint_dir;  // "" = no checkpoints
   // Start from the agent in this checkpoint directory (e.g. a run's best_dir) when
@@ -72,6 +76,9 @@ struct LocalProgress {
   double mean_return = 0;  // last options.episode_window episodes
   double success = 0;      // last options.episode_window episodes
   int64_t window_episodes = 0;  // episodes in that window so far (it starts empty on a resume)
+  // Env steps taken with a held random action (options.explore_prob) since this process started:
+  // 0 again after a resume, unlike env_steps.
+  int64_t explored_steps = 0;
   double wall_seconds = 0;
   std::map<std::string, double> losses;  // of the latest update
   std::map<std::string, double> stats;   // its actor-critic statistics (entropy, ret, ...)
@@ -90,7 +97,8 @@ class LocalTrainer {
   // The same for a dreamfleet config, as `dreamfleet up` would train it, in one process: the env
   // section (all its keys), actor.count x actor.envs_per_actor envs, the learner section's agent
   // and batch shape, replay.samples_per_insert as the train ratio, run.seed. `run` gives the
-  // budget and checkpoints (its env, preset, batch, lr and agent fields are ignored). A config
+  // budget and checkpoints (its env, preset, batch, lr, exploration and agent fields are ignored;
+  // actor.explore_prob and actor.explore_hold give the exploration). A config
   // without a train ratio (replay.samples_per_insert 0, "unthrottled" in a cluster) is
   // INVALID_ARGUMENT: one process needs the ratio to know how many updates an env step buys.
   static absl::StatusOr<std::unique_ptr<LocalTrainer>> Create(const services::Config& config,

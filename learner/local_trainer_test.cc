@@ -222,10 +222,10 @@ TEST(LocalTrainerTest, StartsFromAnotherRunsAgentUntilItHasItsOwnCheckpoint) {
 }
 
 TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
-  std::optional<services::Config> config =
-      SmallConfig({"learner.kl_dyn_scale=1.0", "learner.kl_rep_scale=0.2", "learner.twohot=raw",
-                   "learner.actor_critic_lr=3e-5", "learner.imagination_starts=10",
-                   "learner.actor_grad_dynamics=0.5"});
+  std::optional<services::Config> config = SmallConfig(
+      {"learner.kl_dyn_scale=1.0", "learner.kl_rep_scale=0.2", "learner.twohot=raw",
+       "learner.actor_critic_lr=3e-5", "learner.imagination_starts=10",
+       "learner.actor_grad_dynamics=0.5", "actor.explore_prob=0.2", "actor.explore_hold=3"});
   LocalTrainerOptions run;
   run.steps = 1200;
   absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
@@ -244,6 +244,9 @@ TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
   ASSERT_TRUE(RunToEnd(**trainer).ok());
   const LocalProgress p = (*trainer)->Progress();
   EXPECT_EQ(p.env_steps, 1200);
+  // Holds of 1-3 steps (mean 2) started at p = 0.2: 2 / (2 + 4) = 1/3 of the steps explore.
+  EXPECT_GT(p.explored_steps, 1200 / 6);
+  EXPECT_LT(p.explored_steps, 1200 / 2);
   // 2 envs, 8 replayed steps per env step, 16 per update: one update per tick after the fill.
   EXPECT_GE(p.updates + p.skipped_updates, 85);
   EXPECT_LE(p.updates + p.skipped_updates, 90);
@@ -260,6 +263,11 @@ TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
 
   EXPECT_EQ(row.window_episodes, std::min<int64_t>(p.episodes, 100));
 
+  config->actor.explore_prob = 1.5;
+  absl::Status bad_explore = LocalTrainer::Create(*config, run).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(bad_explore)) << bad_explore;
+  EXPECT_NE(bad_explore.message().find("actor.explore_prob"), std::string::npos) << bad_explore;
+  config->actor.explore_prob = 0.2;
   config->learner.twohot = "linear";
   EXPECT_TRUE(absl::IsInvalidArgument(LocalTrainer::Create(*config, run).status()));
   config->learner.twohot = "raw";
@@ -380,6 +388,9 @@ TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {
       },
       "must differ");
   expect_refused([](LocalTrainerOptions& o) { o.best_dir = "/tmp/best"; }, "needs evaluations");
+  expect_refused([](LocalTrainerOptions& o) { o.explore_prob = -0.1; }, "got -0.1");
+  expect_refused([](LocalTrainerOptions& o) { o.explore_prob = std::nan(""); }, "got nan");
+  expect_refused([](LocalTrainerOptions& o) { o.explore_hold = 0; }, "longest hold of 0");
 
   expect_refused([](LocalTrainerOptions& o) { o.action_set = "minimal"; }, "minimal");
 

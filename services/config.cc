@@ -319,6 +319,18 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Int("actor.threads", &c->actor.threads, 1, 256, "CPU threads for policy inference."),
       Int("actor.max_env_steps", &c->actor.max_env_steps, 0, kBig,
           "Stop after this many env steps per actor; 0 = unlimited."),
+      Real("actor.explore_prob", &c->actor.explore_prob, 0, 1,
+           "Exploration in the env beyond sampling the policy (temporally extended "
+           "epsilon-greedy): per step, the chance that an env not already holding one starts a "
+           "random action (uniform over the env's actions), taken for 1 to actor.explore_hold "
+           "steps in a row whatever the policy samples; a new episode ends a hold. 0 = none "
+           "(official). Replay records the action taken; evaluations never explore, so they show "
+           "the policy alone while the training return includes the random steps. For data the "
+           "policy would not produce itself, e.g. a paddle knocked off its place that must race "
+           "back to the ball."),
+      Int("actor.explore_hold", &c->actor.explore_hold, 1, 100000,
+          "Longest hold of actor.explore_prob's random action, in env steps; each hold lasts a "
+          "uniformly random 1 to explore_hold steps."),
 
       Str("learner.host", &c->learner.host, {}, "Host the learner listens on and actors dial."),
       Int("learner.port", &c->learner.port, 0, kMaxPort, "Learner gRPC port (ParameterService)."),

@@ -74,6 +74,8 @@ struct ActorConfig {
   std::string metrics_addresses = "";  // where `dreamfleet status` finds actors; "" = local ports
   int64_t threads = 1;
   int64_t max_env_steps = 0;     // 0 = unlimited
+  double explore_prob = 0;       // chance per step of starting a held random action; 0 = none
+  int64_t explore_hold = 1;      // a held random action lasts 1..explore_hold steps
 };
 
 struct LearnerConfig {
