@@ -42,7 +42,9 @@
 // 7. The continue probability the model gives the step that decides a ball (the ball leaves the
 //    row above the paddle's), imagined from the posterior 3 steps earlier under the actions
 //    taken, averaged separately over real catches and real misses (up to 300 each): whether the
-//    continue head tells them apart on the agent's own play.
+//    continue head tells them apart on the agent's own play. Beside it, every deciding step of
+//    the agent's play counted by outcome and by how many columns the paddle moved in the 4 steps
+//    before (0, 1, 2+): how often late movement ends in a miss in the data the model learns from.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -507,6 +509,9 @@ int Main(int argc, char** argv) {
   std::vector<Step> history;
   OpenLoopStats open_loop;
   DecidingStats deciding;
+  // Deciding steps by outcome (caught, missed) and by how many columns the paddle moved in the 4
+  // steps before (0, 1, 2 or more): what the agent's own play teaches about late movement.
+  int64_t late_moves[2][3] = {{0, 0, 0}, {0, 0, 0}};
   std::deque<Recent> recent;
   int64_t traced = 0;
   int falling_wanted = -1;  // this step's entry of Recent
@@ -627,6 +632,9 @@ int Main(int argc, char** argv) {
         if (!b.complete() || b.ball_y != kRow - 1 || b.dir() < 2) continue;
         const bool last = c + 1 == history.size();
         if (last && !ended_terminal) continue;  // cut off by the time limit, not decided
+        if (c >= 4 && history[c - 4].board.complete()) {
+          ++late_moves[last ? 1 : 0][std::min(2, std::abs(history[c - 4].board.paddle - b.paddle))];
+        }
         if (deciding.n[last ? 1 : 0] >= 300) continue;
         deciding.Add(
             agent, history[c - 2].state,
@@ -666,6 +674,19 @@ int Main(int argc, char** argv) {
   miss_stats.Print("the last 4 steps before each miss (falling):");
   open_loop.Print();
   deciding.Print();
+  {
+    auto miss_share = [&](int moved) {
+      const int64_t all = late_moves[0][moved] + late_moves[1][moved];
+      return all ? static_cast<double>(late_moves[1][moved]) / all : 0.0;
+    };
+    std::printf("deciding steps by the columns the paddle moved in the 4 steps before:");
+    for (int moved = 0; moved < 3; ++moved) {
+      std::printf(" %s%d: %lld caught / %lld missed (%.2f missed)%s", moved == 2 ? ">=" : "", moved,
+                  static_cast<long long>(late_moves[0][moved]),
+                  static_cast<long long>(late_moves[1][moved]), miss_share(moved),
+                  moved < 2 ? "," : "\n");
+    }
+  }
   std::printf("actions taken:");
   for (size_t a = 0; a < actions.size(); ++a) {
     std::printf(" %s %lld", env.spec().action_names[a].c_str(), static_cast<long long>(actions[a]));
