@@ -182,15 +182,19 @@ void PriorStep(learner::DreamerAgent& agent, int action, torch::Tensor* deter,
   *stoch = rssm->Sample(rssm->PriorLogit(*deter), std::nullopt);
 }
 
+// The world model's decoder of the symbolic grid.
+std::shared_ptr<dreamer::MlpImpl> VectorDecoder(learner::DreamerAgent& agent) {
+  return std::dynamic_pointer_cast<dreamer::MlpImpl>(
+      agent.world_model()->named_children()["vector_decoder"]);
+}
+
 // Where the decoded grid of each sample's features [N, F] puts the ball (cell y * 10 + x) and the
 // paddle (its column on row kRow), each at its channel's largest value.
 struct DecodedCells {
   torch::Tensor ball_cell, paddle_x;  // int64 [N]
 };
 DecodedCells Decoded(learner::DreamerAgent& agent, const torch::Tensor& feat) {
-  auto decoder = std::dynamic_pointer_cast<dreamer::MlpImpl>(
-      agent.world_model()->named_children()["vector_decoder"]);
-  auto grid = decoder->forward(feat).reshape({feat.size(0), 10, 10, 4});
+  auto grid = VectorDecoder(agent)->forward(feat).reshape({feat.size(0), 10, 10, 4});
   return {grid.select(-1, 1).reshape({feat.size(0), 100}).argmax(1),
           grid.select(-1, 0).select(1, kRow).argmax(1)};
 }
@@ -291,7 +295,6 @@ ActorView InspectActor(learner::DreamerAgent& agent, const ActionMap& map,
   torch::NoGradGuard no_grad;
   ActorView out;
   auto wm = agent.world_model();
-  auto rssm = wm->rssm();
   auto ac = agent.actor_critic();
   const auto space = dreamer::TwoHotSpaceNamed(agent.config().twohot);
   auto feat = dreamer::RssmImpl::Feat(state.deter, state.stoch);
@@ -300,15 +303,12 @@ ActorView InspectActor(learner::DreamerAgent& agent, const ActionMap& map,
     out.p[MoveIndex(map.game[a])] += probs[a].item<double>();
   }
   out.value = dreamer::TwoHotMean(ac->value()->forward(feat), space).mean().item<double>();
-  const int64_t samples = 16, actions = agent.config().num_actions;
+  const int64_t samples = 16;
   const double gamma = 1.0 - 1.0 / agent.config().horizon;
   for (int m = 0; m < 3; ++m) {
-    auto onehot =
-        torch::one_hot(torch::full({samples}, map.agent[kMoves[m]], torch::kLong), actions)
-            .to(torch::kFloat);
-    auto deter =
-        rssm->Core(state.deter.repeat({samples, 1}), state.stoch.repeat({samples, 1, 1}), onehot);
-    auto stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
+    auto deter = state.deter.repeat({samples, 1});
+    auto stoch = state.stoch.repeat({samples, 1, 1});
+    PriorStep(agent, map.agent[kMoves[m]], &deter, &stoch);
     auto next = dreamer::RssmImpl::Feat(deter, stoch);
     // With contdisc the continue probability already includes the discount.
     auto cont = wm->ContinueProb(next) * (agent.config().contdisc ? 1.0 : gamma);
@@ -323,18 +323,11 @@ ActorView InspectActor(learner::DreamerAgent& agent, const ActionMap& map,
 Board ImagineNextBoard(learner::DreamerAgent& agent, const dreamer::PolicyState& state,
                        int action) {
   torch::NoGradGuard no_grad;
-  auto wm = agent.world_model();
-  auto rssm = wm->rssm();
   const int64_t samples = 16;
-  auto onehot =
-      torch::one_hot(torch::full({samples}, action, torch::kLong), agent.config().num_actions)
-          .to(torch::kFloat);
-  auto deter =
-      rssm->Core(state.deter.repeat({samples, 1}), state.stoch.repeat({samples, 1, 1}), onehot);
-  auto stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
-  auto decoder =
-      std::dynamic_pointer_cast<dreamer::MlpImpl>(wm->named_children()["vector_decoder"]);
-  auto grid = dreamer::Symexp(decoder->forward(dreamer::RssmImpl::Feat(deter, stoch)))
+  auto deter = state.deter.repeat({samples, 1});
+  auto stoch = state.stoch.repeat({samples, 1, 1});
+  PriorStep(agent, action, &deter, &stoch);
+  auto grid = dreamer::Symexp(VectorDecoder(agent)->forward(dreamer::RssmImpl::Feat(deter, stoch)))
                   .mean(0)
                   .reshape({10, 10, 4})
                   .contiguous();
