@@ -96,6 +96,8 @@ TEST(ActorLoopTest, ActsWithTheWeightsTheLearnerPublished) {
   dreamer::AgentConfig agent;
   ASSERT_TRUE(dreamer::ApplyPreset("debug", &agent).ok());
   dreamer::ApplyEnvSpec((*env)->spec(), &agent);
+  // The grid encoder: the actor builds it from the config that travels with the weights.
+  agent.vector_encoder = "grid";
   dreamer::Policy policy(agent);
   auto tensors = dreamer::ToNamedTensors(dreamer::ExportPolicyWeights(policy));
   ASSERT_TRUE(tensors.ok()) << tensors.status();

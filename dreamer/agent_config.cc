@@ -75,6 +75,8 @@ const std::map<std::string, Field>& Fields() {
       DF_FIELD(image_width),
       DF_FIELD(image_channels),
       DF_FIELD(vector_size),
+      DF_FIELD(vector_grid_channels),
+      DF_FIELD(vector_encoder),
       DF_FIELD(text_length),
       DF_FIELD(text_vocab),
       DF_FIELD(num_actions),
@@ -207,6 +209,20 @@ absl::Status AgentConfig::Validate() const {
                                                      " stride-2 stages"));
     }
   }
+  if (vector_encoder != "mlp" && vector_encoder != "grid") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("vector_encoder must be mlp or grid, got ", vector_encoder));
+  }
+  if (vector_encoder == "grid" && vector_size > 0 && vector_grid_side() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vector_encoder grid needs a square grid of cells as the vector observation, but the "
+        "vector of ",
+        vector_size, " entries ",
+        vector_grid_channels > 0
+            ? absl::StrCat("is not a square of ", vector_grid_channels, "-channel cells")
+            : std::string("is a plain vector (the env does not lay it out as a grid)"),
+        "; use vector_encoder mlp"));
+  }
   if (norm != "rms" && norm != "layer") {
     return absl::InvalidArgumentError(absl::StrCat("norm must be rms or layer, got ", norm));
   }
@@ -280,11 +296,22 @@ absl::Status AgentConfig::Set(const std::string& key, const std::string& value) 
   return absl::OkStatus();
 }
 
+int AgentConfig::vector_grid_side() const {
+  if (vector_grid_channels <= 0 || vector_size <= 0 || vector_size % vector_grid_channels != 0) {
+    return 0;
+  }
+  const int cells = vector_size / vector_grid_channels;
+  int side = 1;
+  while (side * side < cells) ++side;
+  return side * side == cells ? side : 0;
+}
+
 void ApplyEnvSpec(const envs::EnvSpec& spec, AgentConfig* config) {
   config->image_height = spec.image_height;
   config->image_width = spec.image_width;
   config->image_channels = spec.image_channels;
   config->vector_size = spec.vector_size;
+  config->vector_grid_channels = spec.vector_grid_channels;
   config->text_length = spec.text_length;
   config->text_vocab = spec.text_vocab;
   config->num_actions = spec.num_actions;
@@ -302,6 +329,7 @@ absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config
   agent.scale_dyn = static_cast<float>(config.learner.kl_dyn_scale);
   agent.scale_rep = static_cast<float>(config.learner.kl_rep_scale);
   agent.twohot = config.learner.twohot;
+  agent.vector_encoder = config.learner.vector_encoder;
   agent.replay_context = static_cast<int>(config.learner.replay_context);
   agent.agc = static_cast<float>(config.learner.agc);
   agent.warmup = static_cast<int>(config.learner.warmup_updates);

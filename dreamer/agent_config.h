@@ -20,6 +20,7 @@ struct AgentConfig {
   int image_width = 64;
   int image_channels = 3;  // 0 = no image observation
   int vector_size = 0;     // 0 = no `vector` observation
+  int vector_grid_channels = 0;  // > 0: the vector is a square grid of cells (EnvSpec's)
   int text_length = 0;     // 0 = no `text` observation
   int text_vocab = 0;
   int num_actions = 0;  // discrete actions
@@ -48,6 +49,9 @@ struct AgentConfig {
   // Run the CNNs in channels-last (NHWC) memory format: the observations arrive NHWC and oneDNN
   // convolutions prefer it (bench_learner --channels-last=false to compare).
   bool channels_last = true;
+  // How the `vector` observation is encoded: "mlp" (the official MLP) or "grid" (two 3x3
+  // convolutions over the cells, then the MLP; needs vector_grid_channels > 0: GridEncoder).
+  std::string vector_encoder = "mlp";
 
   // RSSM and world-model loss.
   float unimix = 0.01f;
@@ -116,6 +120,8 @@ struct AgentConfig {
   std::string preset = "1m";
 
   int feat_size() const { return deter + stoch * classes; }
+  // Cells per side of a grid vector (0 without one).
+  int vector_grid_side() const;
   int minres() const { return image_height >> static_cast<int>(cnn_mults.size()); }
 
   absl::Status Validate() const;

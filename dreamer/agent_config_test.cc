@@ -32,9 +32,14 @@ TEST(AgentConfigTest, SerializeParseRoundTrip) {
   c.lr = 1.5e-4f;
   c.cnn_mults = {1, 2, 3};
   c.repval_grad = false;
+  c.vector_size = 10 * 10 * 4;
+  c.vector_grid_channels = 4;
+  c.vector_encoder = "grid";
   auto parsed = AgentConfig::Parse(c.Serialize());
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(parsed->Serialize(), c.Serialize());
+  EXPECT_EQ(parsed->vector_encoder, "grid");
+  EXPECT_EQ(parsed->vector_grid_side(), 10);
   auto bad = AgentConfig::Parse("deter=12\nbogus_key=3\n");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("bogus_key"), std::string::npos);
@@ -47,6 +52,36 @@ TEST(AgentConfigTest, ValidateNamesTheProblem) {
   EXPECT_TRUE(c.Validate().ok()) << c.Validate();
   c.deter = 100;
   EXPECT_NE(c.Validate().message().find("blocks"), std::string::npos);
+}
+
+TEST(AgentConfigTest, GridEncoderNeedsASquareGridOfCells) {
+  AgentConfig c;
+  c.num_actions = 3;
+  c.image_channels = 0;
+  c.vector_size = 10 * 10 * 4;
+  c.vector_encoder = "grid";
+  // A plain vector (no cells) cannot be convolved.
+  absl::Status plain = c.Validate();
+  EXPECT_TRUE(absl::IsInvalidArgument(plain)) << plain;
+  EXPECT_NE(plain.message().find("plain vector"), std::string::npos) << plain;
+  EXPECT_EQ(c.vector_grid_side(), 0);
+  c.vector_grid_channels = 4;
+  EXPECT_TRUE(c.Validate().ok()) << c.Validate();
+  EXPECT_EQ(c.vector_grid_side(), 10);
+  // 400 entries of 3-channel cells, or 100 cells that are not a square, are refused by name.
+  c.vector_grid_channels = 3;
+  EXPECT_NE(c.Validate().message().find("3-channel cells"), std::string::npos) << c.Validate();
+  c.vector_grid_channels = 8;  // 50 cells
+  EXPECT_NE(c.Validate().message().find("not a square"), std::string::npos) << c.Validate();
+  c.vector_grid_channels = 4;
+  c.vector_encoder = "conv";
+  EXPECT_NE(c.Validate().message().find("vector_encoder must be mlp or grid"), std::string::npos)
+      << c.Validate();
+  // Without a vector observation the setting has nothing to encode and is harmless.
+  c.vector_encoder = "grid";
+  c.vector_size = 0;
+  c.image_channels = 3;
+  EXPECT_TRUE(c.Validate().ok()) << c.Validate();
 }
 
 TEST(AgentConfigTest, SetChangesOneFieldAndNamesBadInput) {

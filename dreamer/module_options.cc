@@ -14,6 +14,14 @@ CnnOptions CnnOptionsFor(const AgentConfig& c) {
       .channels_last(c.channels_last);
 }
 
+GridEncoderOptions GridEncoderOptionsFor(const AgentConfig& c) {
+  return GridEncoderOptions(c.vector_grid_side(), c.vector_grid_channels)
+      .depth(c.depth * 4)
+      .units(c.units)
+      .layers(c.enc_layers)
+      .norm(c.norm);
+}
+
 RssmOptions RssmOptionsFor(const AgentConfig& c, int64_t embed_size) {
   return RssmOptions()
       .embed(embed_size)

@@ -292,6 +292,13 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
         "checkpoint ", loaded.path(), " was trained with learner.twohot: ", saved.twohot,
         " but this run sets ", config_.twohot, "; resume with the same setting or start afresh"));
   }
+  // Only a vector observation is encoded differently; image-only checkpoints load either way.
+  if (config_.vector_size > 0 && saved.vector_encoder != config_.vector_encoder) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint ", loaded.path(),
+        " was trained with learner.vector_encoder: ", saved.vector_encoder, " but this run sets ",
+        config_.vector_encoder, "; resume with the same setting or start afresh"));
+  }
   try {
     RETURN_IF_ERROR(loaded.RestoreModule("world_model", *wm_));
     RETURN_IF_ERROR(loaded.RestoreModule("actor_critic", *ac_));

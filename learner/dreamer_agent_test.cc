@@ -467,6 +467,24 @@ TEST(DreamerAgentTest, RestoreRefusesACheckpointOfTheOtherTwoHotSpace) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(DreamerAgentTest, RestoreRefusesACheckpointOfTheOtherVectorEncoder) {
+  auto c = DebugConfig();
+  c.vector_size = 3 * 3 * 2;  // a 3x3 grid of 2-channel cells, which either encoder reads
+  c.vector_grid_channels = 2;
+  const auto dir = TempDir("dreamfleet_agent_vector_encoder");
+  auto a = DreamerAgent::Create(c);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*a)->Save(dir).ok());
+  auto c2 = c;
+  c2.vector_encoder = c.vector_encoder == "grid" ? "mlp" : "grid";
+  auto b = DreamerAgent::Create(c2);
+  ASSERT_TRUE(b.ok()) << b.status();
+  absl::Status status = (*b)->Restore(dir);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_NE(status.message().find("learner.vector_encoder"), std::string::npos) << status;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(DreamerAgentTest, RestoreFromEmptyDirIsNotFound) {
   auto c = DebugConfig();
   auto a = DreamerAgent::Create(c);

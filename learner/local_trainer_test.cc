@@ -222,10 +222,11 @@ TEST(LocalTrainerTest, StartsFromAnotherRunsAgentUntilItHasItsOwnCheckpoint) {
 }
 
 TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
-  std::optional<services::Config> config = SmallConfig(
-      {"learner.kl_dyn_scale=1.0", "learner.kl_rep_scale=0.2", "learner.twohot=raw",
-       "learner.actor_critic_lr=3e-5", "learner.imagination_starts=10",
-       "learner.actor_grad_dynamics=0.5", "actor.explore_prob=0.2", "actor.explore_hold=3"});
+  std::optional<services::Config> config =
+      SmallConfig({"learner.kl_dyn_scale=1.0", "learner.kl_rep_scale=0.2", "learner.twohot=raw",
+                   "learner.actor_critic_lr=3e-5", "learner.imagination_starts=10",
+                   "learner.actor_grad_dynamics=0.5", "actor.explore_prob=0.2",
+                   "actor.explore_hold=3", "learner.vector_encoder=grid"});
   LocalTrainerOptions run;
   run.steps = 1200;
   absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
@@ -239,6 +240,13 @@ TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
   EXPECT_FLOAT_EQ(agent.ac_lr, 3e-5f);
   EXPECT_EQ(agent.imag_starts, 10);  // of the 2 x 8 posterior states
   EXPECT_FLOAT_EQ(agent.actor_dynamics, 0.5f);
+  EXPECT_EQ(agent.vector_encoder, "grid");  // the 5x5 grid of 11-channel cells
+  EXPECT_EQ(agent.vector_grid_side(), 5);
+  bool grid_encoder = false;
+  for (const auto& item : (*trainer)->agent().world_model()->named_parameters()) {
+    grid_encoder = grid_encoder || item.key().find("encoder.vector_grid.") != std::string::npos;
+  }
+  EXPECT_TRUE(grid_encoder);
   EXPECT_FLOAT_EQ(agent.lr, static_cast<float>(config->learner.lr));
   EXPECT_EQ((*trainer)->spec().vector_size, 5 * 5 * 11);  // the config's symbolic view
   ASSERT_TRUE(RunToEnd(**trainer).ok());

@@ -364,6 +364,13 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "it, and the learner writes the latents it computes back (official DreamerV3's "
           "replay_context); 0: windows start from the zero state. So far only the single-process "
           "trainer (dreamfleet-train-local, bench_learning) has it; dreamfleet up refuses 1."),
+      Str("learner.vector_encoder", &c->learner.vector_encoder, {"mlp", "grid"},
+          "How the vector observation is encoded: mlp = the official MLP; grid = two 3x3 "
+          "convolutions over the cells first, the same filters at every cell (as MinAtar's own "
+          "baselines see the grid), then the MLP over the flattened map (depth x 4 channels per "
+          "cell: the 1m preset on a 10x10 grid has a 1600x64 first layer, 12m 6400x256). For envs "
+          "whose vector is a grid of cells: MinAtar with env.view symbolic, the gridworlds with "
+          "env.view symbolic or symbolic_egocentric. No effect without a vector observation."),
       Str("learner.twohot", &c->learner.twohot, {"symlog", "raw"},
           "Reward head and critic: symlog = twohot interpolated and decoded in symlog space (the "
           "paper); raw = symexp-spaced bins, interpolated and averaged in raw space (today's "

@@ -10,7 +10,10 @@ EncoderImpl::EncoderImpl(const AgentConfig& c) {
     image_ = register_module("image", ImageEncoder(CnnOptionsFor(c)));
     out_size_ += image_->out_size();
   }
-  if (c.vector_size > 0) {
+  if (c.vector_size > 0 && c.vector_encoder == "grid") {
+    vector_grid_ = register_module("vector_grid", GridEncoder(GridEncoderOptionsFor(c)));
+    out_size_ += vector_grid_->out_size();
+  } else if (c.vector_size > 0) {
     vector_ = register_module("vector",
                               Mlp(MlpOptions(c.vector_size, c.units, c.enc_layers).norm(c.norm)));
     out_size_ += vector_->out_size();
@@ -26,6 +29,9 @@ torch::Tensor EncoderImpl::forward(const Observation& obs) {
   std::vector<torch::Tensor> parts;
   if (image_) parts.push_back(image_->forward(obs.image));
   if (vector_) parts.push_back(vector_->forward(Symlog(obs.vector.to(torch::kFloat32))));
+  if (vector_grid_) {
+    parts.push_back(vector_grid_->forward(Symlog(obs.vector.to(torch::kFloat32))));
+  }
   if (text_) parts.push_back(text_->forward(obs.text));
   return parts.size() == 1 ? parts[0] : torch::cat(parts, -1);
 }

@@ -1,11 +1,12 @@
 // Encoder: every observation of one step -> one embedding [N, E] (image CNN features, symlog'd
-// vector MLP features and text transformer features, concatenated). Shared by the world model and
-// the exported Policy.
+// vector MLP (or grid CNN) features and text transformer features, concatenated). Shared by the
+// world model and the exported Policy.
 #pragma once
 
 #include <torch/torch.h>
 
 #include "dreamer/agent_config.h"
+#include "dreamer/models/grid_encoder.h"
 #include "dreamer/models/image_encoder.h"
 #include "dreamer/models/mlp.h"
 #include "dreamer/models/text_encoder.h"
@@ -29,6 +30,7 @@ class EncoderImpl : public torch::nn::Module {
   int64_t out_size_ = 0;
   ImageEncoder image_{nullptr};
   Mlp vector_{nullptr};
+  GridEncoder vector_grid_{nullptr};  // vector_encoder = "grid", in place of vector_
   TextEncoder text_{nullptr};
 };
 TORCH_MODULE(Encoder);
