@@ -285,19 +285,20 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
         absl::StrCat("checkpoint ", loaded.path(), " was trained with preset ", saved.preset,
                      " which does not match this agent's preset ", config_.preset));
   }
+  auto other_setting = [&](const char* key, const std::string& saved_value,
+                           const std::string& value) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint ", loaded.path(), " was trained with ", key, ": ", saved_value,
+        " but this run sets ", value, "; resume with the same setting or start afresh"));
+  };
   // The reward, value and return heads' bins mean different numbers in the two spaces: weights
   // from one would decode nonsense in the other.
   if (saved.twohot != config_.twohot) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "checkpoint ", loaded.path(), " was trained with learner.twohot: ", saved.twohot,
-        " but this run sets ", config_.twohot, "; resume with the same setting or start afresh"));
+    return other_setting("learner.twohot", saved.twohot, config_.twohot);
   }
   // Only a vector observation is encoded differently; image-only checkpoints load either way.
   if (config_.vector_size > 0 && saved.vector_encoder != config_.vector_encoder) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "checkpoint ", loaded.path(),
-        " was trained with learner.vector_encoder: ", saved.vector_encoder, " but this run sets ",
-        config_.vector_encoder, "; resume with the same setting or start afresh"));
+    return other_setting("learner.vector_encoder", saved.vector_encoder, config_.vector_encoder);
   }
   try {
     RETURN_IF_ERROR(loaded.RestoreModule("world_model", *wm_));

@@ -448,41 +448,41 @@ TEST(DreamerAgentTest, CheckpointResumeReproducesTheNextUpdateBitForBit) {
   std::filesystem::remove_all(dir);
 }
 
+// Saves a fresh agent of `saved` to a temporary directory and restores it into a fresh agent of
+// `restoring`: the status of that Restore.
+absl::Status RestoreAcross(const dreamer::AgentConfig& saved, const dreamer::AgentConfig& restoring,
+                           const std::string& name) {
+  const auto dir = TempDir(name);
+  auto a = DreamerAgent::Create(saved);
+  EXPECT_TRUE(a.ok()) << a.status();
+  if (!a.ok()) return a.status();
+  EXPECT_TRUE((*a)->Save(dir).ok());
+  auto b = DreamerAgent::Create(restoring);
+  EXPECT_TRUE(b.ok()) << b.status();
+  absl::Status status = b.ok() ? (*b)->Restore(dir) : b.status();
+  std::filesystem::remove_all(dir);
+  return status;
+}
+
 TEST(DreamerAgentTest, RestoreRefusesACheckpointOfTheOtherTwoHotSpace) {
   auto c = DebugConfig();
-  const auto dir = TempDir("dreamfleet_agent_twohot");
-  auto a = DreamerAgent::Create(c);
-  ASSERT_TRUE(a.ok());
-  ASSERT_TRUE((*a)->Save(dir).ok());
   auto c2 = c;
   c2.twohot = c.twohot == "raw" ? "symlog" : "raw";
-  auto b = DreamerAgent::Create(c2);
-  ASSERT_TRUE(b.ok());
-  absl::Status status = (*b)->Restore(dir);
+  absl::Status status = RestoreAcross(c, c2, "dreamfleet_agent_twohot");
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_NE(status.message().find("learner.twohot"), std::string::npos) << status;
-  auto same = DreamerAgent::Create(c);
-  ASSERT_TRUE(same.ok());
-  EXPECT_TRUE((*same)->Restore(dir).ok());
-  std::filesystem::remove_all(dir);
+  EXPECT_TRUE(RestoreAcross(c, c, "dreamfleet_agent_twohot_same").ok());
 }
 
 TEST(DreamerAgentTest, RestoreRefusesACheckpointOfTheOtherVectorEncoder) {
   auto c = DebugConfig();
   c.vector_size = 3 * 3 * 2;  // a 3x3 grid of 2-channel cells, which either encoder reads
   c.vector_grid_channels = 2;
-  const auto dir = TempDir("dreamfleet_agent_vector_encoder");
-  auto a = DreamerAgent::Create(c);
-  ASSERT_TRUE(a.ok());
-  ASSERT_TRUE((*a)->Save(dir).ok());
   auto c2 = c;
   c2.vector_encoder = c.vector_encoder == "grid" ? "mlp" : "grid";
-  auto b = DreamerAgent::Create(c2);
-  ASSERT_TRUE(b.ok()) << b.status();
-  absl::Status status = (*b)->Restore(dir);
+  absl::Status status = RestoreAcross(c, c2, "dreamfleet_agent_vector_encoder");
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_NE(status.message().find("learner.vector_encoder"), std::string::npos) << status;
-  std::filesystem::remove_all(dir);
 }
 
 TEST(DreamerAgentTest, RestoreFromEmptyDirIsNotFound) {

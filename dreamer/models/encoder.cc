@@ -28,9 +28,9 @@ EncoderImpl::EncoderImpl(const AgentConfig& c) {
 torch::Tensor EncoderImpl::forward(const Observation& obs) {
   std::vector<torch::Tensor> parts;
   if (image_) parts.push_back(image_->forward(obs.image));
-  if (vector_) parts.push_back(vector_->forward(Symlog(obs.vector.to(torch::kFloat32))));
-  if (vector_grid_) {
-    parts.push_back(vector_grid_->forward(Symlog(obs.vector.to(torch::kFloat32))));
+  if (vector_ || vector_grid_) {
+    const torch::Tensor vector = Symlog(obs.vector.to(torch::kFloat32));
+    parts.push_back(vector_ ? vector_->forward(vector) : vector_grid_->forward(vector));
   }
   if (text_) parts.push_back(text_->forward(obs.text));
   return parts.size() == 1 ? parts[0] : torch::cat(parts, -1);
