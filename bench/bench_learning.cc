@@ -381,16 +381,21 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
                                 static_cast<double>(p.explored_steps - last.explored_steps) /
                                     std::max<int64_t>(1, p.env_steps - last.env_steps))
               : "";
+      // With learner.disagreement_scale: the ensemble's mean disagreement and loss.
+      const std::string disag =
+          config.learner.disagreement_scale > 0
+              ? absl::StrFormat(" disag=%.4f disag_loss=%.4f", stat("disag"), loss("disag"))
+              : "";
       std::printf(
           "[%s seed %lld] env_steps=%lld/%lld updates=%lld episodes=%lld return=%.3f "
           "success=%.2f updates/s=%.2f env_steps/s=%.0f wall=%.0fs eta=%.0fmin rew=%.3f "
-          "dyn=%.2f policy=%.3f value=%.3f entropy=%.3f retnorm=%.2f%s\n",
+          "dyn=%.2f policy=%.3f value=%.3f entropy=%.3f retnorm=%.2f%s%s\n",
           task.name.c_str(), static_cast<long long>(seed), static_cast<long long>(p.env_steps),
           static_cast<long long>(run.steps), static_cast<long long>(p.updates),
           static_cast<long long>(offsets.episodes + p.episodes), p.mean_return, p.success,
           (p.updates - last.updates) / seconds, steps_per_s, offsets.wall_seconds + p.wall_seconds,
           eta / 60, loss("rew"), loss("dyn"), loss("policy"), loss("value"), stat("entropy"),
-          stat("retnorm_scale"), explored.c_str());
+          stat("retnorm_scale"), explored.c_str(), disag.c_str());
       std::fflush(stdout);
       last = p;
       last_print = Now();

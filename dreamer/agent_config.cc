@@ -109,6 +109,8 @@ const std::map<std::string, Field>& Fields() {
       DF_FIELD(imag_starts),
       DF_FIELD(imag_explore),
       DF_FIELD(actor_dynamics),
+      DF_FIELD(disag_scale),
+      DF_FIELD(disag_models),
       DF_FIELD(horizon),
       DF_FIELD(lambda),
       DF_FIELD(actent),
@@ -251,6 +253,14 @@ absl::Status AgentConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("actor dynamics gradient share ", actor_dynamics, " must be in [0, 1]"));
   }
+  if (!(disag_scale >= 0.0f && disag_scale <= 1000.0f)) {
+    return absl::InvalidArgumentError(absl::StrCat("disagreement (intrinsic reward) scale ",
+                                                   disag_scale, " must be in [0, 1000]"));
+  }
+  if (disag_scale > 0.0f && (disag_models < 2 || disag_models > 64)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "disagreement needs an ensemble of 2 to 64 models to disagree, got ", disag_models));
+  }
   if (bins < 3 || imag_horizon < 1 || batch_size < 1 || batch_length < 2) {
     return absl::InvalidArgumentError(
         "bins >= 3, imag_horizon >= 1, batch_size >= 1 and "
@@ -337,6 +347,8 @@ absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config
   agent.imag_starts = static_cast<int>(config.learner.imagination_starts);
   agent.imag_explore = static_cast<float>(config.learner.imagination_explore);
   agent.actor_dynamics = static_cast<float>(config.learner.actor_grad_dynamics);
+  agent.disag_scale = static_cast<float>(config.learner.disagreement_scale);
+  agent.disag_models = static_cast<int>(config.learner.disagreement_models);
   agent.horizon = static_cast<float>(config.learner.horizon);
   agent.lambda = static_cast<float>(config.learner.lambda);
   agent.actent = static_cast<float>(config.learner.entropy);

@@ -82,6 +82,10 @@ struct AgentConfig {
   // world model along straight-through samples (DreamerV1/V2 "dynamics" gradient); the rest is
   // REINFORCE. 0 = REINFORCE only (official DreamerV3). Only the actor's parameters learn from it.
   float actor_dynamics = 0.0f;
+  // Plan2Explore's intrinsic reward (Disagreement): its weight against the task's reward (0 = off,
+  // official DreamerV3) and the ensemble's size. Learner-only; the actors' policy is the same.
+  float disag_scale = 0.0f;
+  int disag_models = 8;
   float horizon = 333.0f;  // gamma = 1 - 1/horizon
   float lambda = 0.95f;
   float actent = 3e-4f;

@@ -43,6 +43,10 @@ absl::StatusOr<std::unique_ptr<DreamerAgent>> DreamerAgent::Create(
     agent->ac_ = dreamer::ActorCritic(config);
     agent->wm_->to(device);
     agent->ac_->to(device);
+    if (config.disag_scale > 0) {
+      agent->disag_ = dreamer::Disagreement(config);
+      agent->disag_->to(device);
+    }
     agent->policy_ =
         dreamer::Policy(config, agent->wm_->encoder(), agent->wm_->rssm(), agent->ac_->actor());
     auto options = [&](double lr) {
@@ -59,6 +63,11 @@ absl::StatusOr<std::unique_ptr<DreamerAgent>> DreamerAgent::Create(
                         std::make_unique<LaPropOptions>(options(config.lr)));
     groups.emplace_back(agent->ac_->TrainableParameters(),
                         std::make_unique<LaPropOptions>(options(ac_lr)));
+    if (agent->disag_) {
+      // The ensemble learns at the world model's rate (it predicts the same latents).
+      groups.emplace_back(agent->disag_->parameters(),
+                          std::make_unique<LaPropOptions>(options(config.lr)));
+    }
     agent->opt_ = std::make_unique<LaProp>(std::move(groups), options(config.lr));
     return agent;
   } catch (const std::exception& e) {
@@ -99,16 +108,27 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
     begin_phase("world model loss");
     auto wm = wm_->Loss(b, Gen());
     if (!AllFinite(wm.loss)) return Skip(std::move(m), "world model loss is not finite");
+    torch::Tensor model_loss = wm.loss;
+    if (disag_) {
+      // The ensemble learns the posterior's next latents (read detached: it never trains the
+      // world model).
+      auto disag_loss = disag_->Loss(wm.feat, b.action, wm.seq.stoch, b.is_first);
+      if (!AllFinite(disag_loss)) return Skip(std::move(m), "disagreement loss is not finite");
+      wm.losses["disag"] = disag_loss.detach();
+      model_loss = model_loss + disag_loss;
+    }
     begin_phase("world model backward");
-    wm.loss.backward({}, /*retain_graph=*/config_.repval_grad);
+    model_loss.backward({}, /*retain_graph=*/config_.repval_grad);
     m.world_model_seconds = Seconds(start);
 
     // Actor-critic on imagined rollouts from the posterior states (all, or imag_starts of them).
     start = std::chrono::steady_clock::now();
     begin_phase("imagination");
     dreamer::ImaginedTrajectory traj = ImagineFrom(wm, b);
+    torch::Tensor replay_reward = b.reward;
+    if (disag_) AddIntrinsicReward(wm, b, traj, replay_reward, m);
     m.imagination_seconds = Seconds(start);
-    dreamer::ReplayContext replay{config_.repval_grad ? wm.feat : wm.feat.detach(), b.reward,
+    dreamer::ReplayContext replay{config_.repval_grad ? wm.feat : wm.feat.detach(), replay_reward,
                                   b.is_last, b.is_terminal};
     auto retnorm_before = retnorm_.Save();
     begin_phase("actor-critic loss");
@@ -250,11 +270,47 @@ dreamer::ImaginedTrajectory DreamerAgent::ImagineFrom(const dreamer::WorldModelO
   return traj;
 }
 
+void DreamerAgent::AddIntrinsicReward(const dreamer::WorldModelOutput& wm, const dreamer::Batch& b,
+                                      dreamer::ImaginedTrajectory& traj,
+                                      torch::Tensor& replay_reward, TrainMetrics& m) {
+  auto pad_first = [](const torch::Tensor& x) {
+    return torch::cat({torch::zeros_like(x.narrow(1, 0, 1)), x}, 1);
+  };
+  torch::Tensor imagined_bonus, replayed_bonus;
+  {
+    torch::NoGradGuard no_grad;
+    // Imagined: the transition out of state t is rewarded on entering t+1 (the first state's
+    // reward is the data's and is never used).
+    const int64_t h1 = traj.feat.size(1);
+    auto imagined = disag_->Disagree(traj.feat.narrow(1, 0, h1 - 1).detach(),
+                                     traj.action.narrow(1, 0, h1 - 1));  // [N, H]
+    auto mean = imagined.mean();
+    imagined_bonus = pad_first(dreamer::IntrinsicReward(imagined, mean, config_.disag_scale));
+    // Replayed: the window's transitions, none into an episode's first step, each against the
+    // mean of the replayed ones (the ensemble trains on these very windows, so they are familiar
+    // on average; against the imagined mean the replay value loss would see a negative reward
+    // where imagination sees none on average).
+    const int64_t t_len = b.reward.size(1);
+    auto replayed = disag_->Disagree(wm.feat.narrow(1, 0, t_len - 1).detach(),
+                                     b.action.narrow(1, 0, t_len - 1));  // [B, T-1]
+    auto keep = (~b.is_first.narrow(1, 1, t_len - 1)).to(replayed.dtype());
+    auto replayed_mean = (replayed * keep).sum() / keep.sum().clamp_min(1.0);
+    replayed_bonus =
+        pad_first(dreamer::IntrinsicReward(replayed, replayed_mean, config_.disag_scale) * keep);
+    m.metrics["disag"] = mean.item<double>();
+    m.metrics["disag_replay"] = replayed_mean.item<double>();
+  }
+  // Outside the no-grad scope: with actor_dynamics the imagined reward keeps its graph.
+  traj.reward = traj.reward + imagined_bonus;
+  replay_reward = b.reward + replayed_bonus;
+}
+
 absl::Status DreamerAgent::Save(const std::string& dir, int keep_last, int64_t step) {
   try {
     CheckpointContents contents;
     contents.modules["world_model"] = wm_.get();
     contents.modules["actor_critic"] = ac_.get();
+    if (disag_) contents.modules["disagreement"] = disag_.get();
     contents.optimizers["opt"] = opt_.get();
     contents.counters = counters_;
     contents.counters["updates"] = updates_;
@@ -300,9 +356,18 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
   if (config_.vector_size > 0 && saved.vector_encoder != config_.vector_encoder) {
     return other_setting("learner.vector_encoder", saved.vector_encoder, config_.vector_encoder);
   }
+  // The ensemble is a module and a group of the optimiser: on, off and its size must match.
+  auto ensemble = [](const dreamer::AgentConfig& c) {
+    return c.disag_scale > 0 ? absl::StrCat(c.disag_models, " models") : std::string("off");
+  };
+  if (ensemble(saved) != ensemble(config_)) {
+    return other_setting("the disagreement ensemble (learner.disagreement_scale, _models)",
+                         ensemble(saved), ensemble(config_));
+  }
   try {
     RETURN_IF_ERROR(loaded.RestoreModule("world_model", *wm_));
     RETURN_IF_ERROR(loaded.RestoreModule("actor_critic", *ac_));
+    if (disag_) RETURN_IF_ERROR(loaded.RestoreModule("disagreement", *disag_));
     RETURN_IF_ERROR(loaded.RestoreOptimizer("opt", *opt_, device_));
     std::map<std::string, torch::Tensor> retnorm;
     for (const auto& [k, v] : loaded.tensors()) {

@@ -1,8 +1,9 @@
 // DreamerAgent: the DreamerV3 update step. Owns the world model, the actor-critic, one LaProp
 // optimiser over both (as the official agent: a single optimiser and a summed loss), the return
 // normaliser and the sampling generator. Train(batch):
-//   world model loss -> backward                      (timed as "world_model")
-//   imagine 15 steps from every posterior state -> actor, critic and replay-value losses
+//   world model loss (+ the disagreement ensemble's) -> backward   (timed as "world_model")
+//   imagine 15 steps from every posterior state (+ intrinsic reward with disag_scale)
+//   -> actor, critic and replay-value losses
 //   -> backward -> LaProp step -> slow critic EMA     (timed as "actor_critic")
 // A batch or loss that is not finite skips the update (no parameter, optimiser or normaliser
 // change), counts it in skipped_updates() and says why. Save/Restore write and read one atomic
@@ -21,6 +22,7 @@
 #include "dreamer/actor_critic.h"
 #include "dreamer/agent_config.h"
 #include "dreamer/batch.h"
+#include "dreamer/disagreement.h"
 #include "dreamer/policy.h"
 #include "dreamer/return_normalizer.h"
 #include "dreamer/world_model.h"
@@ -62,6 +64,15 @@ class DreamerAgent {
   dreamer::ImaginedTrajectory ImagineFrom(const dreamer::WorldModelOutput& wm,
                                           const dreamer::Batch& batch);
 
+  // With disag_scale (the step Train runs after ImagineFrom): adds the disagreement ensemble's
+  // intrinsic reward to traj's imagined rewards (from the second state on; zero-mean over them)
+  // and sets `replay_reward` [B, T] to the batch's rewards plus the replayed transitions' own
+  // (zero-mean over them; none into an episode's first step); the mean disagreements go to
+  // m.metrics ("disag", "disag_replay").
+  void AddIntrinsicReward(const dreamer::WorldModelOutput& wm, const dreamer::Batch& b,
+                          dreamer::ImaginedTrajectory& traj, torch::Tensor& replay_reward,
+                          TrainMetrics& m);
+
   // The actors' part, sharing this agent's weights.
   dreamer::Policy policy() { return policy_; }
   dreamer::NamedTensors ExportPolicy() { return dreamer::ExportPolicyWeights(policy_); }
@@ -78,6 +89,8 @@ class DreamerAgent {
   torch::Device device() const { return device_; }
   dreamer::WorldModel world_model() { return wm_; }
   dreamer::ActorCritic actor_critic() { return ac_; }
+  // The disagreement ensemble; null unless disag_scale > 0.
+  dreamer::Disagreement disagreement() { return disag_; }
   // Extra counters saved with checkpoints (e.g. env steps of the trainer).
   std::map<std::string, int64_t>& counters() { return counters_; }
 
@@ -92,6 +105,7 @@ class DreamerAgent {
   torch::Device device_;
   dreamer::WorldModel wm_{nullptr};
   dreamer::ActorCritic ac_{nullptr};
+  dreamer::Disagreement disag_{nullptr};  // only with disag_scale > 0
   dreamer::Policy policy_{nullptr};
   std::unique_ptr<LaProp> opt_;
   dreamer::ReturnNormalizer retnorm_;

@@ -416,8 +416,121 @@ TEST(DreamerAgentTest, NonFiniteBatchIsSkippedAndCounted) {
   EXPECT_EQ((*agent)->updates(), 1);
 }
 
-TEST(DreamerAgentTest, CheckpointResumeReproducesTheNextUpdateBitForBit) {
-  auto c = DebugConfig(true, true);
+TEST(DreamerAgentTest, DisagreementLearnsAndRewardsWhatTheModelDoesNotKnow) {
+  auto c = DebugConfig(false, true);
+  c.disag_scale = 1.0f;
+  c.disag_models = 4;
+  auto agent = DreamerAgent::Create(c);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  ASSERT_TRUE((*agent)->disagreement());
+  auto before = Snapshot(*(*agent)->disagreement());
+  auto batch = dreamer::RandomBatch(c, 3, 6, 40);
+  std::vector<double> losses;
+  for (int i = 0; i < 30; ++i) {
+    auto m = (*agent)->Train(batch);
+    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_FALSE(m->skipped) << m->skip_reason;
+    ASSERT_TRUE(m->losses.count("disag"));
+    ASSERT_TRUE(m->metrics.count("disag"));
+    EXPECT_GT(m->metrics["disag"], 0.0);
+    EXPECT_TRUE(std::isfinite(m->metrics["disag_replay"]));
+    for (const char* k : {"policy", "value", "repval"}) EXPECT_TRUE(std::isfinite(m->losses[k]));
+    losses.push_back(m->losses["disag"]);
+  }
+  // The ensemble learns the replayed transitions (the world model moves under it, so not to 0).
+  EXPECT_LT(losses.back(), 0.7 * losses.front()) << losses.front() << " -> " << losses.back();
+  for (const auto& item : (*agent)->disagreement()->named_parameters()) {
+    EXPECT_FALSE(torch::equal(item.value(), before.at(item.key()))) << item.key() << " unchanged";
+  }
+
+  // The intrinsic reward reaches the imagined rewards: with it, each imagined step's reward is the
+  // reward head's plus scale x (d - mean d) / mean d, zero on average over the update's steps.
+  batch.is_first.index_put_({0, 2}, true);
+  batch.is_first.index_put_({0, 3}, false);
+  auto wm = (*agent)->world_model()->Loss(batch, std::nullopt);
+  auto traj = (*agent)->ImagineFrom(wm, batch);
+  const auto task_reward = traj.reward.clone();
+  torch::Tensor replay_reward;
+  TrainMetrics m;
+  (*agent)->AddIntrinsicReward(wm, batch, traj, replay_reward, m);
+  auto intrinsic = traj.reward - task_reward;  // [N, H+1]
+  EXPECT_TRUE(torch::equal(intrinsic.select(1, 0), torch::zeros_like(intrinsic.select(1, 0))));
+  auto rest = intrinsic.narrow(1, 1, intrinsic.size(1) - 1);
+  EXPECT_NEAR(rest.mean().item<double>(), 0.0, 1e-4);
+  EXPECT_GT(rest.std().item<double>(), 1e-3);  // some transitions are newer than others
+  // Entering state k+1 pays for the transition out of state k under the action taken in k.
+  auto ensemble = (*agent)->disagreement();
+  torch::NoGradGuard no_grad;
+  const int64_t h = rest.size(1);
+  auto d = ensemble->Disagree(traj.feat.narrow(1, 0, h), traj.action.narrow(1, 0, h));
+  EXPECT_TRUE(
+      torch::allclose(rest, dreamer::IntrinsicReward(d, d.mean(), c.disag_scale), 1e-4, 1e-5));
+  EXPECT_NEAR(m.metrics["disag"], d.mean().item<double>(), 1e-5);
+  auto replay_intrinsic = replay_reward - batch.reward;  // [B, T]
+  EXPECT_EQ(replay_intrinsic.select(1, 0).abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(replay_intrinsic.index({0, 2}).item<double>(), 0.0);  // into an episode's start
+  // Step 3 of sequence 0 pays for step 2's transition (an episode's first step, but the
+  // transition out of it is a real one).
+  auto rd = ensemble->Disagree(wm.feat.narrow(1, 0, 5), batch.action.narrow(1, 0, 5));  // [3, 5]
+  auto keep = (~batch.is_first.narrow(1, 1, 5)).to(torch::kFloat32);
+  auto rmean = (rd * keep).sum() / keep.sum();
+  EXPECT_NEAR(replay_intrinsic.index({0, 3}).item<double>(),
+              dreamer::IntrinsicReward(rd.index({0, 2}), rmean, c.disag_scale).item<double>(),
+              1e-5);
+  EXPECT_NEAR((replay_intrinsic.narrow(1, 1, 5) * keep).sum().item<double>(), 0.0, 1e-4);
+  EXPECT_GT(replay_intrinsic.abs().sum().item<double>(), 0.0);
+
+  auto off = c;
+  off.disag_scale = 0;
+  EXPECT_FALSE((*DreamerAgent::Create(off))->disagreement());
+}
+
+TEST(DreamerAgentTest, DisagreementChangesTheActorCriticButNeverTheWorldModel) {
+  auto c = DebugConfig(false, true);
+  c.repval_grad = false;  // otherwise the replay value loss's targets reach the world model
+  auto on = c;
+  on.disag_scale = 1.0f;
+  on.disag_models = 3;
+  auto plain = DreamerAgent::Create(c);
+  auto exploring = DreamerAgent::Create(on);
+  ASSERT_TRUE(plain.ok() && exploring.ok());
+  // Two updates: the critic's output layer starts at zero.
+  for (uint64_t seed : {50, 51}) {
+    ASSERT_TRUE((*plain)->Train(dreamer::RandomBatch(c, 3, 6, seed)).ok());
+    ASSERT_TRUE((*exploring)->Train(dreamer::RandomBatch(c, 3, 6, seed)).ok());
+  }
+  auto wa = Snapshot(*(*plain)->world_model()), wb = Snapshot(*(*exploring)->world_model());
+  for (const auto& [k, v] : wa) EXPECT_TRUE(torch::equal(v, wb.at(k))) << k;
+  auto aa = Snapshot(*(*plain)->actor_critic()), ab = Snapshot(*(*exploring)->actor_critic());
+  bool differs = false;
+  for (const auto& [k, v] : aa) differs = differs || !torch::equal(v, ab.at(k));
+  EXPECT_TRUE(differs) << "the intrinsic reward never reached the actor-critic";
+}
+
+TEST(DreamerAgentTest, DisagreementKeepsTheDynamicsGradientThroughTheRewardHead) {
+  auto c = DebugConfig(false, true);
+  c.actor_dynamics = 0.5f;
+  c.disag_scale = 1.0f;
+  c.disag_models = 3;
+  auto agent = DreamerAgent::Create(c);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto batch = dreamer::RandomBatch(c, 3, 6, 60);
+  auto wm = (*agent)->world_model()->Loss(batch, std::nullopt);
+  auto traj = (*agent)->ImagineFrom(wm, batch);
+  ASSERT_TRUE(traj.reward.requires_grad());
+  torch::Tensor replay_reward;
+  TrainMetrics m;
+  (*agent)->AddIntrinsicReward(wm, batch, traj, replay_reward, m);
+  EXPECT_TRUE(traj.reward.requires_grad());
+  auto trained = (*agent)->Train(batch);
+  ASSERT_TRUE(trained.ok()) << trained.status();
+  EXPECT_FALSE(trained->skipped);
+  EXPECT_GT(trained->metrics["dynamics_grad_norm"], 0);
+}
+
+// Saves after two updates, restores into a fresh agent of another seed, and checks that the next
+// update matches the original's bit for bit.
+void ExpectResumeIsBitForBit(const dreamer::AgentConfig& c) {
   const auto dir = TempDir("dreamfleet_agent_ckpt");
   auto a = DreamerAgent::Create(c);
   ASSERT_TRUE(a.ok());
@@ -437,15 +550,30 @@ TEST(DreamerAgentTest, CheckpointResumeReproducesTheNextUpdateBitForBit) {
   EXPECT_EQ((*b)->counters()["env_steps"], 1234);
   ASSERT_TRUE((*b)->Train(dreamer::RandomBatch(c, 3, 6, 12)).ok());
 
-  for (auto [ma, mb] : {std::pair<torch::nn::Module*, torch::nn::Module*>{
-                            (*a)->world_model().get(), (*b)->world_model().get()},
-                        {(*a)->actor_critic().get(), (*b)->actor_critic().get()}}) {
+  std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>> modules{
+      {(*a)->world_model().get(), (*b)->world_model().get()},
+      {(*a)->actor_critic().get(), (*b)->actor_critic().get()}};
+  if (c.disag_scale > 0) {
+    modules.emplace_back((*a)->disagreement().get(), (*b)->disagreement().get());
+  }
+  for (auto [ma, mb] : modules) {
     auto sa = Snapshot(*ma);
     auto sb = Snapshot(*mb);
     ASSERT_EQ(sa.size(), sb.size());
     for (const auto& [k, v] : sa) EXPECT_TRUE(torch::equal(v, sb[k])) << k;
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST(DreamerAgentTest, CheckpointResumeReproducesTheNextUpdateBitForBit) {
+  ExpectResumeIsBitForBit(DebugConfig(true, true));
+}
+
+TEST(DreamerAgentTest, CheckpointResumeWithTheDisagreementEnsembleIsBitForBit) {
+  auto c = DebugConfig(true, true);
+  c.disag_scale = 0.5f;
+  c.disag_models = 3;
+  ExpectResumeIsBitForBit(c);
 }
 
 // Saves a fresh agent of `saved` to a temporary directory and restores it into a fresh agent of
@@ -483,6 +611,27 @@ TEST(DreamerAgentTest, RestoreRefusesACheckpointOfTheOtherVectorEncoder) {
   absl::Status status = RestoreAcross(c, c2, "dreamfleet_agent_vector_encoder");
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_NE(status.message().find("learner.vector_encoder"), std::string::npos) << status;
+}
+
+TEST(DreamerAgentTest, RestoreRefusesACheckpointOfAnotherDisagreementEnsemble) {
+  auto c = DebugConfig(false, true);
+  auto on = c;
+  on.disag_scale = 0.1f;
+  on.disag_models = 3;
+  for (const auto& [saved, restoring] :
+       {std::pair{c, on}, std::pair{on, c}, std::pair{on, [&] {
+                                                        auto more = on;
+                                                        more.disag_models = 4;
+                                                        return more;
+                                                      }()}}) {
+    absl::Status status = RestoreAcross(saved, restoring, "dreamfleet_agent_disag");
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+    EXPECT_NE(status.message().find("learner.disagreement_scale"), std::string::npos) << status;
+  }
+  // Another weight with the same ensemble resumes (the scale is not part of the weights).
+  auto weaker = on;
+  weaker.disag_scale = 0.01f;
+  EXPECT_TRUE(RestoreAcross(on, weaker, "dreamfleet_agent_disag_scale").ok());
 }
 
 TEST(DreamerAgentTest, RestoreFromEmptyDirIsNotFound) {

@@ -125,6 +125,7 @@ struct LearnerLoop::Impl {
   prometheus::Gauge* train_ratio = nullptr;
   prometheus::Gauge* entropy = nullptr;
   prometheus::Gauge* ret = nullptr;
+  prometheus::Gauge* disagreement = nullptr;
   prometheus::Gauge* updates_per_second = nullptr;
 
   // Evaluation (learner.eval_every_updates > 0): its envs, the best agent, the latest result.
@@ -249,6 +250,9 @@ struct LearnerLoop::Impl {
       entropy->Set(it->second);
     }
     if (auto it = result.metrics.find("ret"); it != result.metrics.end()) ret->Set(it->second);
+    if (auto it = result.metrics.find("disag"); it != result.metrics.end()) {
+      disagreement->Set(it->second);
+    }
     if (env_steps > 0) train_ratio->Set(replayed_steps / env_steps);
   }
 
@@ -330,6 +334,10 @@ absl::StatusOr<std::unique_ptr<LearnerLoop>> LearnerLoop::Create(
                                   "Replayed steps per env step inserted into replay.");
   s.entropy = &metrics->Gauge("dreamfleet_learner_entropy", "Policy entropy.");
   s.ret = &metrics->Gauge("dreamfleet_learner_return", "Mean imagined lambda-return.");
+  s.disagreement = &metrics->Gauge(
+      "dreamfleet_learner_disagreement",
+      "Mean disagreement of the exploration ensemble (learner.disagreement_scale) on imagined "
+      "steps; falls as the world model's transitions become familiar. 0 without the ensemble.");
   s.updates_per_second =
       &metrics->Gauge("dreamfleet_learner_updates_per_second", "Updates per second, last 10 s.");
 

@@ -402,6 +402,21 @@ std::vector<ConfigField> ConfigFields(Config* c) {
            "imagined rollout. With imagination_explore the held random actions' self-imitation is "
            "scaled by 1 - this share too (gone at 1); a held action carries no gradient, so the "
            "dynamics objective teaches the policy's actions after it."),
+      Real("learner.disagreement_scale", &c->learner.disagreement_scale, 0, 1000,
+           "Weight of an intrinsic reward for transitions the world model does not know yet "
+           "(Plan2Explore's ensemble disagreement; 0 = off, official). An ensemble of "
+           "learner.disagreement_models small MLPs learns to predict each replayed step's next "
+           "latent state from the state and action; where they disagree, the transition is new. "
+           "The reward added to every imagined step is this scale x (d - mean d) / mean d, d being "
+           "the disagreement and the mean over the update's imagined steps: zero on average, so "
+           "episode length is neither rewarded nor punished (replayed steps, for the replay value "
+           "loss, against their own mean). For tasks whose "
+           "reward random play rarely finds (a goal in another room, a road to cross). The "
+           "learner only; actors run the same policy. A checkpoint resumes only with the same "
+           "on/off and ensemble size."),
+      Int("learner.disagreement_models", &c->learner.disagreement_models, 2, 64,
+          "Ensemble size of learner.disagreement_scale's intrinsic reward (each member an MLP of "
+          "the preset's units and encoder layers; their standard deviation is the disagreement)."),
       Int("learner.imagination_starts", &c->learner.imagination_starts, 0, 1000000,
           "Posterior states the actor-critic imagines from per update, drawn at random from the "
           "batch's batch_size x batch_length (at most that many); 0 = all of them (official). "

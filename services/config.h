@@ -102,6 +102,8 @@ struct LearnerConfig {
   int64_t imagination_starts = 0;  // 0 = every posterior state of the batch
   double imagination_explore = 0;  // share of imagined rollouts that open with a held random action
   double actor_grad_dynamics = 0;  // share of the actor's gradient backpropagated through the model
+  double disagreement_scale = 0;   // Plan2Explore intrinsic reward weight (0 = off)
+  int64_t disagreement_models = 8;  // its ensemble size
   double horizon = 333;
   double lambda = 0.95;
   double entropy = 3e-4;

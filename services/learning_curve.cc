@@ -101,15 +101,19 @@ constexpr Rgb kLevelColours[] = {
 }  // namespace
 
 const std::vector<std::string>& CurveLossNames() {
-  static const auto* names =
-      new std::vector<std::string>{"rec", "rew", "con", "dyn", "rep", "policy", "value", "repval"};
+  static const auto* names = new std::vector<std::string>{
+      "rec", "rew", "con", "dyn", "rep", "policy", "value", "repval", "disag"};
   return *names;
 }
 
 const std::vector<std::string>& CurveStatNames() {
-  static const auto* names = new std::vector<std::string>{
-      "entropy",           "ret", "retnorm_scale", "explored_beat_value", "reinforce_grad_norm",
-      "dynamics_grad_norm"};
+  static const auto* names = new std::vector<std::string>{"entropy",
+                                                          "ret",
+                                                          "retnorm_scale",
+                                                          "explored_beat_value",
+                                                          "reinforce_grad_norm",
+                                                          "dynamics_grad_norm",
+                                                          "disag"};
   return *names;
 }
 

@@ -28,7 +28,8 @@ struct CurveRow {
   // Episodes the return and success are over (the window fills up at the start and again after
   // a resume); -1 when the CSV does not say.
   int64_t window_episodes = -1;
-  // Latest losses by name (rec, rew, con, dyn, rep, policy, value, repval); missing ones are
+  // Latest losses by name (rec, rew, con, dyn, rep, policy, value, repval, disag = the
+  // disagreement ensemble's loss with learner.disagreement_scale); missing ones are
   // written empty and read back absent.
   std::map<std::string, double> losses;
   // Latest actor-critic statistics by name (entropy = the policy's mean entropy in nats on
@@ -36,7 +37,8 @@ struct CurveRow {
   // normaliser's scale, explored_beat_value = the share of held random actions that beat the
   // critic's value (imagination_explore), reinforce_grad_norm / dynamics_grad_norm = the norms of
   // the actor's gradient from its REINFORCE and entropy terms and from the dynamics objective
-  // (actor_grad_dynamics)); written as "ac_<name>", missing ones empty.
+  // (actor_grad_dynamics), disag = the mean ensemble disagreement on imagined steps
+  // (disagreement_scale)); written as "ac_<name>", missing ones empty.
   std::map<std::string, double> stats;
   // The latest evaluation by name (env_steps = the training env steps it ran at, greedy_return,
   // greedy_success, sampled_return, sampled_success); written as "eval_<name>", all empty

@@ -1,0 +1,118 @@
+// Disagreement: the ensemble learns transitions it is shown and then disagrees less about them
+// than about transitions it has not seen; episode starts are not transitions; the intrinsic
+// reward is zero on average.
+#include "dreamer/disagreement.h"
+
+#include <gtest/gtest.h>
+
+#include "dreamer/test_util.h"
+
+namespace dreamfleet::dreamer {
+namespace {
+
+using testing::DebugConfig;
+
+AgentConfig EnsembleConfig() {
+  auto c = DebugConfig(false, true);
+  c.disag_scale = 1.0f;
+  c.disag_models = 5;
+  return c;
+}
+
+// A window whose next stochastic state is a fixed function of the features and the action.
+struct Window {
+  torch::Tensor feat, action, stoch, is_first;
+};
+
+Window MakeWindow(const AgentConfig& c, int64_t b, int64_t t, double offset, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  Window w;
+  // Shifted by +-offset per feature (a fixed random pattern): another region of feature space,
+  // not just a common offset that the members' normalisation would take out.
+  auto pattern = torch::randint(0, 2, {c.feat_size()}, gen).to(torch::kFloat32) * 2 - 1;
+  w.feat = torch::randn({b, t, c.feat_size()}, gen) + offset * pattern;
+  w.action = torch::randint(0, c.num_actions, {b, t}, gen, torch::TensorOptions(torch::kLong));
+  // Class of each stochastic variable: the sign pattern of the features shifted by the action.
+  auto cls = ((w.feat.narrow(-1, 0, c.stoch) > 0).to(torch::kLong) + w.action.unsqueeze(-1))
+                 .remainder(c.classes);
+  w.stoch = torch::one_hot(cls, c.classes).to(torch::kFloat32);  // [B, T, S, C]
+  w.is_first = torch::zeros({b, t}, torch::kBool);
+  return w;
+}
+
+TEST(DisagreementTest, MembersStartApartAndAgreeOnWhatTheyLearned) {
+  auto c = EnsembleConfig();
+  torch::manual_seed(3);
+  Disagreement ensemble(c);
+  ASSERT_EQ(ensemble->size(), 5);
+  auto seen = MakeWindow(c, 8, 10, 0.0, 1);
+  auto unseen = MakeWindow(c, 8, 10, 3.0, 2);  // features far from the training ones
+  auto disagree = [&](const Window& w) {
+    torch::NoGradGuard no_grad;
+    return ensemble->Disagree(w.feat, w.action).mean().item<double>();
+  };
+  const double seen_before = disagree(seen);
+  EXPECT_GT(seen_before, 0.0);  // random initial weights: the members differ
+
+  torch::optim::Adam opt(ensemble->parameters(), torch::optim::AdamOptions(3e-3));
+  double first_loss = 0, last_loss = 0;
+  for (int i = 0; i < 300; ++i) {
+    opt.zero_grad();
+    auto loss = ensemble->Loss(seen.feat, seen.action, seen.stoch, seen.is_first);
+    loss.backward();
+    opt.step();
+    (i == 0 ? first_loss : last_loss) = loss.item<double>();
+  }
+  EXPECT_LT(last_loss, 0.5 * first_loss);
+  const double seen_after = disagree(seen);
+  const double unseen_after = disagree(unseen);
+  EXPECT_LT(seen_after, 0.5 * seen_before);
+  EXPECT_GT(unseen_after, 2.0 * seen_after) << "seen " << seen_after << " unseen " << unseen_after;
+}
+
+TEST(DisagreementTest, TransitionsIntoAnEpisodesFirstStepAreNotLearned) {
+  auto c = EnsembleConfig();
+  torch::manual_seed(4);
+  Disagreement ensemble(c);
+  auto w = MakeWindow(c, 2, 6, 0.0, 5);
+  w.is_first.index_put_({1, 3}, true);
+  auto before = ensemble->Loss(w.feat, w.action, w.stoch, w.is_first).item<double>();
+  // Another target at the first step of the new episode changes nothing...
+  auto changed = w.stoch.clone();
+  changed.index_put_({1, 3}, 1.0);
+  EXPECT_DOUBLE_EQ(ensemble->Loss(w.feat, w.action, changed, w.is_first).item<double>(), before);
+  // ...while the same change one step later does.
+  auto later = w.stoch.clone();
+  later.index_put_({1, 4}, 1.0);
+  EXPECT_NE(ensemble->Loss(w.feat, w.action, later, w.is_first).item<double>(), before);
+  // The features are read detached: the ensemble never trains what produced them.
+  auto feat = w.feat.clone().requires_grad_(true);
+  ensemble->Loss(feat, w.action, w.stoch, w.is_first).backward();
+  EXPECT_FALSE(feat.grad().defined());
+}
+
+TEST(DisagreementTest, IntrinsicRewardIsZeroOnAverageAndScaled) {
+  auto d = torch::tensor({0.1, 0.2, 0.3, 0.6});
+  auto r = IntrinsicReward(d, d.mean(), 0.5);
+  EXPECT_NEAR(r.mean().item<double>(), 0.0, 1e-6);
+  EXPECT_NEAR(r[3].item<double>(), 0.5 * (0.6 - 0.3) / 0.3, 1e-6);
+  EXPECT_LT(r[0].item<double>(), 0.0);
+  // A zero mean (an ensemble that agrees everywhere) stays finite.
+  auto z = IntrinsicReward(torch::zeros({3}), torch::zeros({}), 1.0);
+  EXPECT_TRUE(torch::isfinite(z).all().item<bool>());
+}
+
+TEST(DisagreementTest, ConfigRefusesAnEnsembleTooSmallToDisagree) {
+  auto c = EnsembleConfig();
+  EXPECT_TRUE(c.Validate().ok()) << c.Validate();
+  c.disag_models = 1;
+  EXPECT_EQ(c.Validate().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(c.Validate().message().find("2 to 64"), std::string::npos) << c.Validate();
+  c.disag_scale = 0;  // off: the size does not matter
+  EXPECT_TRUE(c.Validate().ok());
+  c.disag_scale = -1;
+  EXPECT_EQ(c.Validate().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace dreamfleet::dreamer
