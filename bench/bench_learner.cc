@@ -6,7 +6,8 @@
 //
 //   bench_learner [--presets=debug,1m,12m] [--batch=16] [--length=64] [--updates=5]
 //                 [--warmup=1] [--threads=0] [--cnn=strided|official] [--decoder] [--profile=N]
-//                 [--vector=N] [--actions=4] [--imagine-starts=N] [--actor-dynamics=RHO]
+//                 [--vector=N] [--grid-channels=C] [--actions=4] [--imagine-starts=N]
+//                 [--actor-dynamics=RHO] [--disagreement=K]
 //
 // --profile=N records the timed updates with LibTorch's profiler and prints the N operators with
 // the most self time (time in the operator minus the operators it called), to see what to optimise.
@@ -67,6 +68,8 @@ struct Flags {
   int64_t actions = 4;
   int64_t imagine_starts = 0;  // learner.imagination_starts; 0 = every posterior state
   double actor_dynamics = 0;   // learner.actor_grad_dynamics; 0 = REINFORCE only
+  int64_t grid_channels = 0;   // > 0: the vector is a square grid of cells (vector_encoder grid)
+  int64_t disagreement = 0;    // > 0: learner.disagreement_models (scale 1); 0 = off
 };
 
 // CPU time of this process (all threads): much less distorted by other load than wall time.
@@ -109,6 +112,13 @@ bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
   command_line.AddInt("imagine-starts", &f->imagine_starts,
                       "posterior states imagined from per update (learner.imagination_starts; "
                       "0 = all batch x length)");
+  command_line.AddInt("grid-channels", &f->grid_channels,
+                      "with --vector: the vector is a square grid of cells of this many channels, "
+                      "encoded by the grid encoder (learner.vector_encoder: grid; 4 = MinAtar "
+                      "Breakout's 10x10x4 with --vector=400); 0 = the MLP encoder");
+  command_line.AddInt("disagreement", &f->disagreement,
+                      "exploration ensemble of this many models (learner.disagreement_models, at "
+                      "learner.disagreement_scale 1); 0 = off");
   command_line.AddDouble("actor-dynamics", &f->actor_dynamics,
                          "share of the actor's objective differentiated through the imagined "
                          "rollout (learner.actor_grad_dynamics, 0-1; > 0 adds its backward pass)");
@@ -118,10 +128,13 @@ bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
   f->presets = absl::StrSplit(f->preset_list, ',', absl::SkipEmpty());
   if (f->batch < 1 || f->length < 2 || f->updates < 1 || f->warmup < 0 || f->profile < 0 ||
       f->vector < 0 || f->actions < 1 || f->imagine_starts < 0 ||
-      !(f->actor_dynamics >= 0 && f->actor_dynamics <= 1)) {
+      f->imagine_starts > f->batch * f->length || f->grid_channels < 0 ||
+      (f->grid_channels > 0 && f->vector == 0) || f->disagreement < 0 || f->disagreement == 1 ||
+      f->disagreement > 64 || !(f->actor_dynamics >= 0 && f->actor_dynamics <= 1)) {
     std::cerr << "need --batch >= 1, --length >= 2, --updates >= 1, --warmup >= 0, "
-                 "--profile >= 0, --vector >= 0, --actions >= 1, --imagine-starts >= 0, "
-                 "--actor-dynamics in [0, 1]\n";
+                 "--profile >= 0, --vector >= 0, --actions >= 1, --imagine-starts in [0, batch x "
+                 "length], --grid-channels >= 0 (and only with --vector), --disagreement 0 or "
+                 "2-64, --actor-dynamics in [0, 1]\n";
     *exit_code = 2;
     return false;
   }
@@ -243,12 +256,14 @@ int main(int argc, char** argv) {
   dd::SetComputeThreads(static_cast<int>(f.threads));
   std::printf(
       "torch threads=%d mkldnn=%d batch=%lldx%lld %s cnn=%s upsample=%s channels_last=%d "
-      "actions=%lld imagine_starts=%lld actor_dynamics=%g\n",
+      "actions=%lld imagine_starts=%lld actor_dynamics=%g grid_channels=%lld "
+      "disagreement=%lld\n",
       at::get_num_threads(), static_cast<int>(at::hasMKLDNN()), static_cast<long long>(f.batch),
       static_cast<long long>(f.length),
       f.vector > 0 ? absl::StrCat("vector=", f.vector).c_str() : "image=64x64x3", f.cnn.c_str(),
       f.upsample.c_str(), static_cast<int>(f.channels_last), static_cast<long long>(f.actions),
-      static_cast<long long>(f.imagine_starts), f.actor_dynamics);
+      static_cast<long long>(f.imagine_starts), f.actor_dynamics,
+      static_cast<long long>(f.grid_channels), static_cast<long long>(f.disagreement));
   if (f.decoder) {
     BenchDecoder(f);
     return 0;
@@ -267,6 +282,14 @@ int main(int argc, char** argv) {
     if (f.vector > 0) {
       c.image_channels = 0;
       c.vector_size = static_cast<int>(f.vector);
+      if (f.grid_channels > 0) {
+        c.vector_grid_channels = static_cast<int>(f.grid_channels);
+        c.vector_encoder = "grid";
+      }
+    }
+    if (f.disagreement > 0) {
+      c.disag_scale = 1.0f;
+      c.disag_models = static_cast<int>(f.disagreement);
     }
     c.batch_size = static_cast<int>(f.batch);
     c.batch_length = static_cast<int>(f.length);
@@ -284,6 +307,9 @@ int main(int argc, char** argv) {
     int64_t params = 0;
     for (const auto& p : (*agent)->world_model()->parameters()) params += p.numel();
     for (const auto& p : (*agent)->actor_critic()->parameters()) params += p.numel();
+    if (auto ensemble = (*agent)->disagreement()) {
+      for (const auto& p : ensemble->parameters()) params += p.numel();
+    }
     double wm = 0, ac = 0, imagine = 0, total = 0, cpu = 0;
     for (int i = 0; i < f.warmup + f.updates; ++i) {
       if (f.profile > 0 && i == f.warmup) {
