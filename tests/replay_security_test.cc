@@ -3,6 +3,7 @@
 // (PERMISSION_DENIED), admits the roles it allows, plaintext never reaches it, and the real
 // `dreamfleet replay info` works with the reader's token and fails without it.
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -52,14 +53,23 @@ class ReplaySecurityTest : public ::testing::Test {
             absl::StrCat("security.require_client_cert=", require_client_cert ? "true" : "false")};
   }
 
+  // With connect_first, waits (up to 60 s) for the TLS handshake before returning, so that the
+  // RPCs' own short deadlines are not spent on it (a sanitizer build on a busy machine can take
+  // seconds to finish a handshake).
   std::unique_ptr<v1::ReplayService::Stub> Stub(const ShardProcess& shard,
-                                                const services::SecurityConfig& security,
-                                                Role role) const {
+                                                const services::SecurityConfig& security, Role role,
+                                                bool connect_first = false) const {
     absl::StatusOr<services::ClientSecurity> client = services::MakeClientSecurity(security, role);
     EXPECT_TRUE(client.ok()) << client.status();
     services::ChannelOptions options;
     if (client.ok()) options.security = *client;
-    return v1::ReplayService::NewStub(services::CreateChannel(shard.address(), options));
+    auto channel = services::CreateChannel(shard.address(), options);
+    if (connect_first) {
+      EXPECT_TRUE(
+          channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(60)))
+          << "no TLS connection to " << shard.address() << " within 60 s";
+    }
+    return v1::ReplayService::NewStub(channel);
   }
 
   dreamfleet::testing::ScopedTempDir dir_{"replay_security_test"};
@@ -146,7 +156,7 @@ TEST_F(ReplaySecurityTest, EveryRpcChecksTheRoleOfItsToken) {
       {"ListEpisodes", {Role::kActor, Role::kLearner, Role::kReader}},
       {"GetEpisode", {Role::kActor, Role::kLearner, Role::kReader}}};
   for (Role role : {Role::kActor, Role::kLearner, Role::kReader}) {
-    auto stub = Stub(*shard, security_, role);
+    auto stub = Stub(*shard, security_, role, /*connect_first=*/true);
     for (const auto& [method, status] : CallEveryRpc(stub.get())) {
       const std::vector<Role>& roles = allowed.at(method);
       const bool may = std::find(roles.begin(), roles.end(), role) != roles.end();
@@ -162,7 +172,7 @@ TEST_F(ReplaySecurityTest, EveryRpcChecksTheRoleOfItsToken) {
   }
   // The actor's chunk was stored; Info (as a reader) sees it.
   {
-    auto stub = Stub(*shard, security_, Role::kReader);
+    auto stub = Stub(*shard, security_, Role::kReader, /*connect_first=*/true);
     grpc::ClientContext context;
     v1::InfoResponse info;
     ASSERT_TRUE(stub->Info(&context, v1::InfoRequest(), &info).ok());
