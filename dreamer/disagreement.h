@@ -9,6 +9,10 @@
 //                                                    over its replayed ones for those)
 // (IntrinsicReward), zero on average, so it pulls the actor towards what the model does not know
 // yet without rewarding or punishing the length of an episode. Learner-only: actors never run it.
+//
+// The members run as one batched network: the first layer of all of them is a single matrix
+// product (their weights side by side), the later ones one batched product each, so the ensemble
+// costs a handful of large operations rather than members x layers small ones.
 #pragma once
 
 #include <torch/torch.h>
@@ -16,33 +20,54 @@
 #include <vector>
 
 #include "dreamer/agent_config.h"
-#include "dreamer/models/mlp.h"
 
 namespace dreamfleet::dreamer {
 
+// One training pass over a replayed window (DisagreementImpl::Fit).
+struct DisagreementFit {
+  // The members' mean squared error (averaged over members, so its size does not depend on the
+  // ensemble's), with its graph into the members' weights.
+  torch::Tensor loss;
+  // [B, T-1]: the members' disagreement about each transition t -> t+1 (detached; computed by the
+  // same forward pass as the loss, so with the weights before this update's step).
+  torch::Tensor disag;
+  // [B, T-1]: 1 where the transition stays inside an episode (the ones learned), 0 into an
+  // episode's first step.
+  torch::Tensor keep;
+};
+
 class DisagreementImpl : public torch::nn::Module {
  public:
-  // config.disag_models members, each an MLP of config.units x config.enc_layers.
+  // config.disag_models members, each an MLP of config.enc_layers x config.units (Linear, Norm,
+  // SiLU) and a Linear output of stoch x classes.
   explicit DisagreementImpl(const AgentConfig& config);
 
-  // Mean squared error of the members' predictions (averaged over members, so its size does not
-  // depend on the ensemble's) over the transitions t -> t+1 of a replayed
-  // window: feat [B, T, F] and stoch [B, T, S, C] (the posterior; read detached), action int64
-  // [B, T] (taken in step t). Transitions into an episode's first step are left out.
-  torch::Tensor Loss(const torch::Tensor& feat, const torch::Tensor& action,
-                     const torch::Tensor& stoch, const torch::Tensor& is_first);
+  // Fits the transitions t -> t+1 of a replayed window: feat [B, T, F] and stoch [B, T, S, C]
+  // (the posterior; both read detached), action int64 [B, T] (taken in step t). Transitions into
+  // an episode's first step are left out.
+  DisagreementFit Fit(const torch::Tensor& feat, const torch::Tensor& action,
+                      const torch::Tensor& stoch, const torch::Tensor& is_first);
 
   // The members' disagreement about the transition from each state: feat [..., F] and action
   // int64 [...] -> [...] (standard deviation across members, mean over the predicted entries).
   torch::Tensor Disagree(const torch::Tensor& feat, const torch::Tensor& action);
 
-  int64_t size() const { return static_cast<int64_t>(members_.size()); }
+  int64_t size() const { return models_; }
 
  private:
-  std::vector<torch::Tensor> Predict(const torch::Tensor& feat, const torch::Tensor& action);
+  // feat [N, F], action [N] -> the members' predictions [K, N, S*C].
+  torch::Tensor Predict(const torch::Tensor& feat, const torch::Tensor& action);
+  static torch::Tensor Spread(const torch::Tensor& preds);  // [K, N, O] -> [N]
 
   int64_t num_actions_ = 0;
-  std::vector<Mlp> members_;
+  int64_t models_ = 0;
+  int64_t units_ = 0;
+  bool layer_norm_ = false;
+  // Hidden layer i: weight [in, K*U] for the first (the members side by side), [K, U, U] for the
+  // others; bias [K, 1, U]; norm scale (and LayerNorm shift) [K, 1, U]. Output: [K, U, O], [K, 1,
+  // O].
+  std::vector<torch::Tensor> weights_, biases_, scales_, shifts_;
+  torch::Tensor out_weight_, out_bias_;
 };
 TORCH_MODULE(Disagreement);
 

@@ -58,7 +58,7 @@ TEST(DisagreementTest, MembersStartApartAndAgreeOnWhatTheyLearned) {
   double first_loss = 0, last_loss = 0;
   for (int i = 0; i < 300; ++i) {
     opt.zero_grad();
-    auto loss = ensemble->Loss(seen.feat, seen.action, seen.stoch, seen.is_first);
+    auto loss = ensemble->Fit(seen.feat, seen.action, seen.stoch, seen.is_first).loss;
     loss.backward();
     opt.step();
     (i == 0 ? first_loss : last_loss) = loss.item<double>();
@@ -76,19 +76,84 @@ TEST(DisagreementTest, TransitionsIntoAnEpisodesFirstStepAreNotLearned) {
   Disagreement ensemble(c);
   auto w = MakeWindow(c, 2, 6, 0.0, 5);
   w.is_first.index_put_({1, 3}, true);
-  auto before = ensemble->Loss(w.feat, w.action, w.stoch, w.is_first).item<double>();
+  auto before = ensemble->Fit(w.feat, w.action, w.stoch, w.is_first).loss.item<double>();
   // Another target at the first step of the new episode changes nothing...
   auto changed = w.stoch.clone();
   changed.index_put_({1, 3}, 1.0);
-  EXPECT_DOUBLE_EQ(ensemble->Loss(w.feat, w.action, changed, w.is_first).item<double>(), before);
+  EXPECT_DOUBLE_EQ(ensemble->Fit(w.feat, w.action, changed, w.is_first).loss.item<double>(),
+                   before);
   // ...while the same change one step later does.
   auto later = w.stoch.clone();
   later.index_put_({1, 4}, 1.0);
-  EXPECT_NE(ensemble->Loss(w.feat, w.action, later, w.is_first).item<double>(), before);
+  EXPECT_NE(ensemble->Fit(w.feat, w.action, later, w.is_first).loss.item<double>(), before);
   // The features are read detached: the ensemble never trains what produced them.
   auto feat = w.feat.clone().requires_grad_(true);
-  ensemble->Loss(feat, w.action, w.stoch, w.is_first).backward();
+  ensemble->Fit(feat, w.action, w.stoch, w.is_first).loss.backward();
   EXPECT_FALSE(feat.grad().defined());
+}
+
+// The batched network is K separate MLPs: each member's output, computed from its own slice of
+// the parameters one layer at a time, matches; and the fit's disagreement and loss are those of
+// these members.
+void ExpectMembersAreSeparateMlps(const std::string& norm) {
+  auto c = EnsembleConfig();
+  c.enc_layers = 2;
+  c.norm = norm;
+  torch::manual_seed(8);
+  Disagreement ensemble(c);
+  auto params = ensemble->named_parameters();
+  if (norm == "layer") {  // non-trivial scales and shifts
+    torch::NoGradGuard no_grad;
+    for (auto& p : params) {
+      if (p.key().rfind("scale", 0) == 0 || p.key().rfind("shift", 0) == 0) {
+        p.value().copy_(torch::rand_like(p.value()) + 0.5);
+      }
+    }
+  }
+  auto w = MakeWindow(c, 2, 5, 0.0, 9);
+  w.is_first.index_put_({1, 2}, true);
+  torch::NoGradGuard no_grad;
+  auto feat = w.feat.narrow(1, 0, 4).reshape({8, -1});
+  auto x = torch::cat(
+      {feat,
+       torch::one_hot(w.action.narrow(1, 0, 4).reshape({8}), c.num_actions).to(torch::kFloat32)},
+      -1);
+  std::vector<torch::Tensor> member_preds;
+  for (int64_t k = 0; k < c.disag_models; ++k) {
+    auto h = x;
+    for (int i = 0; i < c.enc_layers; ++i) {
+      const std::string n = std::to_string(i);
+      auto weight =
+          i == 0 ? params["weight0"].narrow(1, k * c.units, c.units) : params["weight" + n][k];
+      h = torch::matmul(h, weight) + params["bias" + n][k];
+      if (norm == "layer") {
+        h = torch::layer_norm(h, {c.units}, {}, {}, 1e-4) * params["scale" + n][k] +
+            params["shift" + n][k];
+      } else {
+        h = h * torch::rsqrt(h.pow(2).mean(-1, true) + 1e-4) * params["scale" + n][k];
+      }
+      h = torch::silu(h);
+    }
+    member_preds.push_back(torch::matmul(h, params["out_weight"][k]) + params["out_bias"][k]);
+  }
+  auto preds = torch::stack(member_preds, 0);  // [K, 8, S*C]
+  auto spread = (preds - preds.mean(0, true)).pow(2).mean(0).sqrt().mean(-1).view({2, 4});
+  auto fit = ensemble->Fit(w.feat, w.action, w.stoch, w.is_first);
+  EXPECT_TRUE(torch::allclose(fit.disag, spread, 1e-5, 1e-6)) << fit.disag << spread;
+  EXPECT_TRUE(torch::allclose(ensemble->Disagree(w.feat.narrow(1, 0, 4), w.action.narrow(1, 0, 4)),
+                              spread, 1e-5, 1e-6));
+  EXPECT_EQ(fit.keep.index({1, 1}).item<float>(), 0.0f);  // the transition into step 2
+  EXPECT_EQ(fit.keep.sum().item<float>(), 7.0f);
+  auto target = w.stoch.narrow(1, 1, 4).reshape({8, -1});
+  auto keep = fit.keep.reshape({1, 8, 1});
+  auto loss = ((preds - target).pow(2) * keep).sum() / (7.0 * target.size(-1) * c.disag_models);
+  EXPECT_NEAR(fit.loss.item<double>(), loss.item<double>(), 1e-5);
+}
+
+TEST(DisagreementTest, MembersAreSeparateMlpsWithRmsNorm) { ExpectMembersAreSeparateMlps("rms"); }
+
+TEST(DisagreementTest, MembersAreSeparateMlpsWithLayerNorm) {
+  ExpectMembersAreSeparateMlps("layer");
 }
 
 TEST(DisagreementTest, IntrinsicRewardIsZeroOnAverageAndScaled) {

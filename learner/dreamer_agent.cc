@@ -109,13 +109,14 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
     auto wm = wm_->Loss(b, Gen());
     if (!AllFinite(wm.loss)) return Skip(std::move(m), "world model loss is not finite");
     torch::Tensor model_loss = wm.loss;
+    dreamer::DisagreementFit disag_fit;
     if (disag_) {
       // The ensemble learns the posterior's next latents (read detached: it never trains the
       // world model).
-      auto disag_loss = disag_->Loss(wm.feat, b.action, wm.seq.stoch, b.is_first);
-      if (!AllFinite(disag_loss)) return Skip(std::move(m), "disagreement loss is not finite");
-      wm.losses["disag"] = disag_loss.detach();
-      model_loss = model_loss + disag_loss;
+      disag_fit = disag_->Fit(wm.feat, b.action, wm.seq.stoch, b.is_first);
+      if (!AllFinite(disag_fit.loss)) return Skip(std::move(m), "disagreement loss is not finite");
+      wm.losses["disag"] = disag_fit.loss.detach();
+      model_loss = model_loss + disag_fit.loss;
     }
     begin_phase("world model backward");
     model_loss.backward({}, /*retain_graph=*/config_.repval_grad);
@@ -126,7 +127,7 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
     begin_phase("imagination");
     dreamer::ImaginedTrajectory traj = ImagineFrom(wm, b);
     torch::Tensor replay_reward = b.reward;
-    if (disag_) AddIntrinsicReward(wm, b, traj, replay_reward, m);
+    if (disag_) AddIntrinsicReward(disag_fit, b, traj, replay_reward, m);
     m.imagination_seconds = Seconds(start);
     dreamer::ReplayContext replay{config_.repval_grad ? wm.feat : wm.feat.detach(), replay_reward,
                                   b.is_last, b.is_terminal};
@@ -270,7 +271,7 @@ dreamer::ImaginedTrajectory DreamerAgent::ImagineFrom(const dreamer::WorldModelO
   return traj;
 }
 
-void DreamerAgent::AddIntrinsicReward(const dreamer::WorldModelOutput& wm, const dreamer::Batch& b,
+void DreamerAgent::AddIntrinsicReward(const dreamer::DisagreementFit& fit, const dreamer::Batch& b,
                                       dreamer::ImaginedTrajectory& traj,
                                       torch::Tensor& replay_reward, TrainMetrics& m) {
   auto pad_first = [](const torch::Tensor& x) {
@@ -289,14 +290,11 @@ void DreamerAgent::AddIntrinsicReward(const dreamer::WorldModelOutput& wm, const
     // Replayed: the window's transitions, none into an episode's first step, each against the
     // mean of the replayed ones (the ensemble trains on these very windows, so they are familiar
     // on average; against the imagined mean the replay value loss would see a negative reward
-    // where imagination sees none on average).
-    const int64_t t_len = b.reward.size(1);
-    auto replayed = disag_->Disagree(wm.feat.narrow(1, 0, t_len - 1).detach(),
-                                     b.action.narrow(1, 0, t_len - 1));  // [B, T-1]
-    auto keep = (~b.is_first.narrow(1, 1, t_len - 1)).to(replayed.dtype());
-    auto replayed_mean = (replayed * keep).sum() / keep.sum().clamp_min(1.0);
+    // where imagination sees none on average). The fit's forward pass measured them already.
+    const auto& keep = fit.keep;  // [B, T-1]
+    auto replayed_mean = (fit.disag * keep).sum() / keep.sum().clamp_min(1.0);
     replayed_bonus =
-        pad_first(dreamer::IntrinsicReward(replayed, replayed_mean, config_.disag_scale) * keep);
+        pad_first(dreamer::IntrinsicReward(fit.disag, replayed_mean, config_.disag_scale) * keep);
     m.metrics["disag"] = mean.item<double>();
     m.metrics["disag_replay"] = replayed_mean.item<double>();
   }

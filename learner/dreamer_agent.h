@@ -67,9 +67,9 @@ class DreamerAgent {
   // With disag_scale (the step Train runs after ImagineFrom): adds the disagreement ensemble's
   // intrinsic reward to traj's imagined rewards (from the second state on; zero-mean over them)
   // and sets `replay_reward` [B, T] to the batch's rewards plus the replayed transitions' own
-  // (zero-mean over them; none into an episode's first step); the mean disagreements go to
-  // m.metrics ("disag", "disag_replay").
-  void AddIntrinsicReward(const dreamer::WorldModelOutput& wm, const dreamer::Batch& b,
+  // (from `fit`, the ensemble's pass over batch `b`; zero-mean over them; none into an episode's
+  // first step); the mean disagreements go to m.metrics ("disag", "disag_replay").
+  void AddIntrinsicReward(const dreamer::DisagreementFit& fit, const dreamer::Batch& b,
                           dreamer::ImaginedTrajectory& traj, torch::Tensor& replay_reward,
                           TrainMetrics& m);
 

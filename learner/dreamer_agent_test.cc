@@ -452,7 +452,8 @@ TEST(DreamerAgentTest, DisagreementLearnsAndRewardsWhatTheModelDoesNotKnow) {
   const auto task_reward = traj.reward.clone();
   torch::Tensor replay_reward;
   TrainMetrics m;
-  (*agent)->AddIntrinsicReward(wm, batch, traj, replay_reward, m);
+  auto fit = (*agent)->disagreement()->Fit(wm.feat, batch.action, wm.seq.stoch, batch.is_first);
+  (*agent)->AddIntrinsicReward(fit, batch, traj, replay_reward, m);
   auto intrinsic = traj.reward - task_reward;  // [N, H+1]
   EXPECT_TRUE(torch::equal(intrinsic.select(1, 0), torch::zeros_like(intrinsic.select(1, 0))));
   auto rest = intrinsic.narrow(1, 1, intrinsic.size(1) - 1);
@@ -520,7 +521,8 @@ TEST(DreamerAgentTest, DisagreementKeepsTheDynamicsGradientThroughTheRewardHead)
   ASSERT_TRUE(traj.reward.requires_grad());
   torch::Tensor replay_reward;
   TrainMetrics m;
-  (*agent)->AddIntrinsicReward(wm, batch, traj, replay_reward, m);
+  auto fit = (*agent)->disagreement()->Fit(wm.feat, batch.action, wm.seq.stoch, batch.is_first);
+  (*agent)->AddIntrinsicReward(fit, batch, traj, replay_reward, m);
   EXPECT_TRUE(traj.reward.requires_grad());
   auto trained = (*agent)->Train(batch);
   ASSERT_TRUE(trained.ok()) << trained.status();
