@@ -12,7 +12,9 @@
 //
 // The members run as one batched network: the first layer of all of them is a single matrix
 // product (their weights side by side), the later ones one batched product each, so the ensemble
-// costs a handful of large operations rather than members x layers small ones.
+// costs a handful of large operations rather than members x layers small ones. Each member keeps
+// its own parameter tensors (an Mlp each), so the optimiser clips each member's gradients on
+// their own, as for separate networks.
 #pragma once
 
 #include <torch/torch.h>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "dreamer/agent_config.h"
+#include "dreamer/models/mlp.h"
 
 namespace dreamfleet::dreamer {
 
@@ -52,22 +55,26 @@ class DisagreementImpl : public torch::nn::Module {
   // int64 [...] -> [...] (standard deviation across members, mean over the predicted entries).
   torch::Tensor Disagree(const torch::Tensor& feat, const torch::Tensor& action);
 
-  int64_t size() const { return models_; }
+  int64_t size() const { return static_cast<int64_t>(members_.size()); }
+  // Member k as a network of its own (its parameters are the ensemble's).
+  Mlp member(int64_t k) const { return members_.at(k); }
 
  private:
+  // One layer's parameters, one tensor per member.
+  struct Layer {
+    std::vector<torch::Tensor> weight, bias, scale, shift;  // Linear [out, in], [out]; Norm [out]
+  };
+
   // feat [N, F], action [N] -> the members' predictions [K, N, S*C].
   torch::Tensor Predict(const torch::Tensor& feat, const torch::Tensor& action);
   static torch::Tensor Spread(const torch::Tensor& preds);  // [K, N, O] -> [N]
 
   int64_t num_actions_ = 0;
-  int64_t models_ = 0;
   int64_t units_ = 0;
   bool layer_norm_ = false;
-  // Hidden layer i: weight [in, K*U] for the first (the members side by side), [K, U, U] for the
-  // others; bias [K, 1, U]; norm scale (and LayerNorm shift) [K, 1, U]. Output: [K, U, O], [K, 1,
-  // O].
-  std::vector<torch::Tensor> weights_, biases_, scales_, shifts_;
-  torch::Tensor out_weight_, out_bias_;
+  std::vector<Mlp> members_;
+  std::vector<Layer> hidden_;  // enc_layers x (Linear -> Norm -> SiLU)
+  Layer out_;                  // the output Linear
 };
 TORCH_MODULE(Disagreement);
 
