@@ -3,7 +3,8 @@
 // trainer (learner::LocalTrainer: the config's envs, agent, batch and train ratio in one process),
 // one seed after another, and measures each task's random policy with the same program. Per run
 // it writes <out>/<task>/seed<k>/progress.csv (env steps, updates, wall seconds, return and
-// success over the last 100 episodes, losses) and curve.png, per task a curve.png of every seed;
+// success over the last 100 episodes, losses), episodes.csv (a line per finished training episode,
+// which carries that window over a resume) and curve.png, per task a curve.png of every seed;
 // it prints a progress line at least every --progress-seconds, resumes a run from its checkpoint,
 // and ends with a Markdown summary (also written to <out>/summary.md) for BENCHMARKS.md. With
 // --via=up each run is a local cluster instead (`dreamfleet up --max-env-steps`), whose
@@ -304,6 +305,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   run.checkpoint_dir = run_dir + "/checkpoint";
   run.save_every = flags.save_every;
   run.episode_window = kEpisodeWindow;
+  run.episode_log = run_dir + "/episodes.csv";  // carries the window over a resume
   run.eval_every = flags.eval_every;
   run.eval_episodes = flags.eval_episodes;
   if (flags.eval_every > 0) run.best_dir = run_dir + "/best";  // the best greedy evaluation's agent

@@ -8,12 +8,14 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dreamer/exploration.h"
 #include "dreamer/policy.h"
 #include "envs/env_config.h"
+#include "envs/episode_log.h"
 #include "envs/episode_window.h"
 #include "learner/checkpoint.h"
 #include "learner/sequence_replay.h"
@@ -105,6 +107,7 @@ struct LocalTrainer::State {
   torch::Generator generator;
   dreamer::HeldRandomActions explore;
   envs::EpisodeWindow recent;
+  std::optional<envs::EpisodeLog> episode_log;
   std::vector<int> actions;
   int64_t env_steps = 0;
   int64_t episodes = 0;
@@ -200,6 +203,21 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
   ASSIGN_OR_RETURN(trainer->started_from_,
                    RestoreOrInitialize(*trainer->agent_, o.checkpoint_dir, o.init_from));
   if (trainer->resumed()) trainer->state_->env_steps = trainer->agent_->counters()["env_steps"];
+  if (!o.episode_log.empty()) {
+    State& s = *trainer->state_;
+    if (trainer->started_from_ == StartedFrom::kCheckpoint) {
+      // The episodes that ended up to the checkpoint carry on the window; later ones are played
+      // again.
+      std::vector<envs::LoggedEpisode> kept;
+      ASSIGN_OR_RETURN(envs::EpisodeLog log,
+                       envs::EpisodeLog::Resume(o.episode_log, s.env_steps, &kept));
+      for (const envs::LoggedEpisode& e : kept) s.recent.Add(e.stats);
+      s.episode_log.emplace(std::move(log));
+    } else {
+      ASSIGN_OR_RETURN(envs::EpisodeLog log, envs::EpisodeLog::Create(o.episode_log));
+      s.episode_log.emplace(std::move(log));
+    }
+  }
   RETURN_IF_ERROR(trainer->envs_->Reset());
   if (o.eval_every > 0) {
     // The first evaluation after the start (or the resumed step) lands on a multiple of eval_every.
@@ -244,6 +262,7 @@ absl::Status LocalTrainer::Tick() {
   for (const envs::EpisodeStats& episode : envs_->finished_episodes()) {
     ++s.episodes;
     s.recent.Add(episode);
+    if (s.episode_log.has_value()) RETURN_IF_ERROR(s.episode_log->Append(s.env_steps, episode));
   }
   RETURN_IF_ERROR(Train());
   if (evaluator_ && s.env_steps >= s.next_eval) {

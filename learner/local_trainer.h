@@ -53,6 +53,11 @@ struct LocalTrainerOptions {
   int64_t warmup = 1000;
   std::vector<std::string> agent_sets;  // KEY=VALUE agent config fields
   int64_t episode_window = 100;         // episodes in the reported return and success rate
+  // One CSV line per finished training episode (envs/episode_log.h), started afresh unless the
+  // run resumes from its own checkpoint_dir; then the episodes logged up to the checkpoint refill
+  // the episode window, so the reported return carries on. "" = none (the window starts empty on a
+  // resume).
+  std::string episode_log;
   // Evaluation: every eval_every env steps (0 = never), eval_episodes episodes with the current
   // policy acting greedily (its most likely action) and as many sampling, on envs of their own
   // that never feed replay. An episode still running after eval_max_steps steps is cut and
@@ -75,7 +80,7 @@ struct LocalProgress {
   int64_t episodes = 0;
   double mean_return = 0;  // last options.episode_window episodes
   double success = 0;      // last options.episode_window episodes
-  int64_t window_episodes = 0;  // episodes in that window so far (it starts empty on a resume)
+  int64_t window_episodes = 0;  // episodes in that window so far (see options.episode_log)
   // Env steps taken with a held random action (options.explore_prob) since this process started:
   // 0 again after a resume, unlike env_steps.
   int64_t explored_steps = 0;

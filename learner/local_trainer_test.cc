@@ -160,7 +160,10 @@ TEST(LocalTrainerTest, ResumesUpdatesAndEnvStepsFromItsCheckpoint) {
   LocalTrainerOptions o = SmallRun();
   o.checkpoint_dir = dir;
   o.save_every = 20;
+  o.episode_log = dir + "/episodes.csv";
+  o.episode_window = 5;
   int64_t updates = 0;
+  LocalProgress before;
   {
     absl::StatusOr<std::unique_ptr<LocalTrainer>> first = LocalTrainer::Create(o);
     ASSERT_TRUE(first.ok()) << first.status();
@@ -169,14 +172,31 @@ TEST(LocalTrainerTest, ResumesUpdatesAndEnvStepsFromItsCheckpoint) {
     ASSERT_TRUE((*first)->Save().ok());
     updates = (*first)->agent().updates();
     ASSERT_GT(updates, 0);
+    before = (*first)->Progress();
   }
+  // Every finished episode is a line of the log (and a header line).
+  int64_t lines = 0;
+  {
+    std::ifstream in(o.episode_log);
+    for (std::string line; std::getline(in, line);) ++lines;
+  }
+  ASSERT_GT(before.episodes, 0);
+  EXPECT_EQ(lines, before.episodes + 1);
+  // An episode that ended after the checkpoint (the run was killed before its next one) is
+  // dropped: the resumed run plays those steps again.
+  std::ofstream(o.episode_log, std::ios::app) << "1204,0,99,4,1,1\n";
   o.steps = 1300;
   absl::StatusOr<std::unique_ptr<LocalTrainer>> second = LocalTrainer::Create(o);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_TRUE((*second)->resumed());
   EXPECT_EQ((*second)->agent().updates(), updates);
-  EXPECT_EQ((*second)->Progress().env_steps, 1200);
+  const LocalProgress after = (*second)->Progress();
+  EXPECT_EQ(after.env_steps, 1200);
   EXPECT_FALSE((*second)->done());
+  // The episode window carries on from the log.
+  EXPECT_EQ(after.window_episodes, before.window_episodes);
+  EXPECT_DOUBLE_EQ(after.mean_return, before.mean_return);
+  EXPECT_DOUBLE_EQ(after.success, before.success);
 }
 
 // --init-from: a new run starts from another run's agent (updates and env steps included) while

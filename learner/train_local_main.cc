@@ -85,6 +85,11 @@ int main(int argc, char** argv) {
   command_line.AddInt("log-every", &log_every, "progress line every N env steps");
   command_line.AddInt("episode-window", &o.episode_window,
                       "episodes the reported return and success rate are over");
+  command_line.AddString("episode-log", &o.episode_log,
+                         "write one CSV line per finished training episode (env steps, env, "
+                         "return, length, success, terminal) to this file, started afresh unless "
+                         "the run resumes from --checkpoint-dir; then it refills the episode "
+                         "window (\"\" = none: a resumed window starts empty)");
   command_line.AddInt("eval-every", &o.eval_every,
                       "evaluate the policy every N env steps on envs of its own, greedy and "
                       "sampled (0 = never); printed and written to --progress-csv");
