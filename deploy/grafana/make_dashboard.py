@@ -98,6 +98,20 @@ ROWS = [
              targets=[target("dreamfleet_learner_train_ratio", "learner"),
                       target(f"sum(rate(dreamfleet_learner_replayed_steps_total[{RATE}])) / "
                              f"sum(rate(dreamfleet_actor_env_steps_total[{RATE}]))", "measured")]),
+        dict(title="Held random actions (actor.explore_prob)", width=12, unit="percentunit",
+             min=0,
+             description="Share of all env steps taken with a held random action instead of the "
+                         "policy's (0 unless actor.explore_prob is set). It should sit near "
+                         "explore_prob; 0 with it set means the actors run without it.",
+             targets=[target(f"sum(rate(dreamfleet_actor_explored_steps_total[{RATE}])) / "
+                             f"sum(rate(dreamfleet_actor_env_steps_total[{RATE}]))",
+                             "explored share")]),
+        dict(title="Ensemble disagreement (learner.disagreement_scale)", width=12, min=0,
+             description="Mean disagreement of the exploration ensemble over the last update's "
+                         "imagined steps (0 when learner.disagreement_scale is 0). It falls as "
+                         "the world model's data covers what the policy reaches; a rise means "
+                         "the policy went somewhere new.",
+             targets=[target("dreamfleet_learner_disagreement", "disagreement")]),
     ]),
     ("Actors", [
         dict(title="Env steps/s (all actors)", width=12,
