@@ -21,8 +21,9 @@ struct LearningTask {
   std::vector<int64_t> seeds = {0};
   std::string metric = "return";  // return | success: what the target and the summary judge
   double target = 0;              // 0 = none
-  // Rows whose episode window holds fewer episodes (the start of a run, after a resume) do not
-  // count as reaching the target. Long-episode games (Freeway: 2,500 steps) need fewer than 100.
+  // Rows whose episode window holds fewer episodes (the start of a run, after a resume without an
+  // episode log) do not count as reaching the target. Long-episode games (Freeway: 2,500 steps)
+  // need fewer than 100.
   int64_t min_episodes = 100;
   std::string anchor_label;       // a published reference level, drawn on the plot
   double anchor = 0;

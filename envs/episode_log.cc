@@ -2,12 +2,15 @@
 
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <string_view>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "services/durable_file.h"
+#include "services/status_macros.h"
 
 namespace dreamfleet::envs {
 namespace {
@@ -15,6 +18,12 @@ namespace {
 constexpr char kHeader[] = "env_steps,env,return,length,success,terminal";
 
 absl::StatusOr<std::ofstream> OpenForAppend(const std::string& path, bool fresh) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code error;
+  if (!parent.empty() && !std::filesystem::is_directory(parent, error)) {
+    return absl::NotFoundError(
+        absl::StrCat("the episode log's directory ", parent.string(), " does not exist"));
+  }
   std::ofstream out(path, fresh ? std::ios::trunc : std::ios::app);
   if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write the episode log ", path));
   if (fresh && !(out << kHeader << "\n" << std::flush)) {
@@ -50,8 +59,12 @@ absl::StatusOr<EpisodeLog> EpisodeLog::Create(const std::string& path) {
 absl::StatusOr<EpisodeLog> EpisodeLog::Resume(const std::string& path, int64_t env_steps,
                                               std::vector<LoggedEpisode>* kept) {
   kept->clear();
+  std::error_code error;
+  if (!std::filesystem::exists(path, error) && !error) {
+    return Create(path);  // none yet (a run from before the log existed, or none written)
+  }
   std::ifstream in(path);
-  if (!in) return Create(path);  // none yet (a run from before the log existed, or none written)
+  if (!in) return absl::PermissionDeniedError(absl::StrCat("cannot read the episode log ", path));
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   std::string text;
@@ -70,21 +83,11 @@ absl::StatusOr<EpisodeLog> EpisodeLog::Resume(const std::string& path, int64_t e
                                               lines[i], "\") is not ", kHeader));
     }
     if (e.env_steps > env_steps) break;  // ended after the checkpoint: played again
-    e.stats.episode = static_cast<int64_t>(kept->size());
     kept->push_back(e);
     absl::StrAppend(&text, lines[i], "\n");
   }
-  // Rewrite the kept lines through a temporary file, so a kill now loses nothing kept.
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!(out << kHeader << "\n" << text << std::flush)) {
-      return absl::InternalError(absl::StrCat("cannot write ", tmp));
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot replace the episode log ", path));
-  }
+  // Rewritten atomically and durably: a crash now loses nothing kept.
+  RETURN_IF_ERROR(services::ReplaceFileDurably(path, absl::StrCat(kHeader, "\n", text)));
   absl::StatusOr<std::ofstream> out = OpenForAppend(path, /*fresh=*/false);
   if (!out.ok()) return out.status();
   return EpisodeLog(path, std::move(*out));

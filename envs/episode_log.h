@@ -25,7 +25,7 @@ struct LoggedEpisode {
 
 class EpisodeLog {
  public:
-  // A fresh run: creates or empties `path`.
+  // A fresh run: creates or empties `path`. NOT_FOUND when its directory does not exist.
   static absl::StatusOr<EpisodeLog> Create(const std::string& path);
 
   // A run resumed at `env_steps`: keeps the lines of episodes that ended at or before it (in

@@ -95,7 +95,7 @@ TEST(EpisodeLogTest, ALastLineCutShortIsDroppedAndABadLineElsewhereIsAnError) {
   EXPECT_EQ(EpisodeLog::Resume(path, 1000, &kept).status().code(), absl::StatusCode::kDataLoss);
 
   EXPECT_EQ(EpisodeLog::Create(temp.path() + "/no/such/dir/episodes.csv").status().code(),
-            absl::StatusCode::kPermissionDenied);
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -214,6 +214,15 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
       for (const envs::LoggedEpisode& e : kept) s.recent.Add(e.stats);
       s.episode_log.emplace(std::move(log));
     } else {
+      std::error_code error;
+      if (trainer->started_from_ == StartedFrom::kInitFrom &&
+          std::filesystem::file_size(o.episode_log, error) > 0 && !error) {
+        // Most likely the other run's own log: never emptied by a run that only starts from it.
+        return absl::InvalidArgumentError(
+            absl::StrCat("the episode log ", o.episode_log,
+                         " already holds episodes; a run started from another run's agent "
+                         "(init_from) needs a new one"));
+      }
       ASSIGN_OR_RETURN(envs::EpisodeLog log, envs::EpisodeLog::Create(o.episode_log));
       s.episode_log.emplace(std::move(log));
     }

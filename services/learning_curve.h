@@ -25,8 +25,8 @@ struct CurveRow {
   int64_t episodes = 0;
   double mean_return = 0;  // over the run's episode window (100 in bench_learning)
   double success = 0;      // fraction of those episodes that succeeded
-  // Episodes the return and success are over (the window fills up at the start and again after
-  // a resume); -1 when the CSV does not say.
+  // Episodes the return and success are over (the window fills up at the start, and again after
+  // a resume of a run without an episode log); -1 when the CSV does not say.
   int64_t window_episodes = -1;
   // Latest losses by name (rec, rew, con, dyn, rep, policy, value, repval, disag = the
   // disagreement ensemble's loss with learner.disagreement_scale); missing ones are
