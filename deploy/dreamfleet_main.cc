@@ -25,7 +25,7 @@ Commands:
   replay          Query a replay shard: replay info|episodes|export --address HOST:PORT.
   plot RUN_DIR    Draw a run's learning curve (its progress.csv) as RUN_DIR/curve.png.
   play            Play episodes with a trained agent into a GIF: play --run RUN_DIR.
-  report          What an agent's world model imagines: report openloop --run RUN_DIR.
+  report          What an agent's world model imagines: report openloop|foresight --run RUN_DIR.
   config print    Print the merged config (--config FILE, --set section.key=value, --docs).
   version         Print the version and the library versions it was built with.
 

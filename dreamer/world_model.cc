@@ -163,6 +163,7 @@ OpenLoopPrediction WorldModelImpl::OpenLoop(const Batch& b, int64_t context,
   }
   if (vector_decoder_) out.vector = Symexp(vector_decoder_->forward(flat)).reshape({bs, t, -1});
   out.reward = RewardMean(feat);
+  out.cont = ContinueProb(feat);
   return out;
 }
 

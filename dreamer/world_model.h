@@ -38,6 +38,7 @@ struct OpenLoopPrediction {
   torch::Tensor image;   // uint8 [B, T, H, W, C] (undefined without images)
   torch::Tensor vector;  // float [B, T, V] in the observation's own (raw) space
   torch::Tensor reward;  // float [B, T]
+  torch::Tensor cont;    // float [B, T]: the continue head's probability that the episode goes on
 };
 
 class WorldModelImpl : public torch::nn::Module {

@@ -12,6 +12,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "learner/foresight.h"
 #include "learner/openloop.h"
 #include "learner/play.h"
 #include "tests/test_process.h"
@@ -216,6 +217,14 @@ TEST(LocalTrainerTest, StartsFromAnotherRunsAgentUntilItHasItsOwnCheckpoint) {
   o.init_from = o.checkpoint_dir;
   o.checkpoint_dir = temp.path() + "/second";
   o.steps = 2400;  // its replay starts empty: enough steps to fill it and train again
+  // Another run's episode log is never emptied by a run that only starts from its agent.
+  const std::string other_log = temp.path() + "/first_episodes.csv";
+  std::ofstream(other_log) << "env_steps,env,return,length,success,terminal\n100,0,1,25,1,1\n";
+  o.episode_log = other_log;
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> refused = LocalTrainer::Create(o);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  EXPECT_EQ(std::filesystem::file_size(other_log), 60u);
+  o.episode_log = temp.path() + "/second_episodes.csv";
   {
     absl::StatusOr<std::unique_ptr<LocalTrainer>> second = LocalTrainer::Create(o);
     ASSERT_TRUE(second.ok()) << second.status();
@@ -499,6 +508,68 @@ TEST(OpenLoopReportTest, PanelsFollowTheWindowsAndTheAnimationLaysThemOut) {
   o.context = 2;
   o.checkpoint_dir = temp.path() + "/none";
   EXPECT_TRUE(absl::IsNotFound(OpenLoop(*config, o).status()));
+}
+
+// The foresight report of an (untrained) agent: every step of every episode is scored at each lead
+// it reaches, the true ends at exactly the episodes' last steps, chances within [0, 1], the same
+// seed the same report, and bad options refused.
+TEST(ForesightReportTest, ScoresEveryStepAtEveryLeadItReaches) {
+  dreamfleet::testing::ScopedTempDir temp("foresight_test_");
+  const std::string dir = temp.path() + "/checkpoint";
+  std::optional<services::Config> config = SmallConfig({});
+  LocalTrainerOptions run;
+  run.checkpoint_dir = dir;
+  {
+    absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    ASSERT_TRUE((*trainer)->Save().ok());
+  }
+  ForesightOptions o;
+  o.checkpoint_dir = dir;
+  o.episodes = 4;
+  o.max_steps = 30;
+  o.context = 2;
+  o.horizon = 3;
+  absl::StatusOr<ForesightReport> report = Foresight(*config, o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->played.size(), 4u);
+  ASSERT_EQ(report->leads.size(), 3u);
+  int64_t steps = 0, ends = 0;
+  for (const ForesightEpisode& e : report->played) {
+    steps += e.length;
+    ends += e.terminal ? 1 : 0;
+    EXPECT_LE(e.length, 30);
+  }
+  EXPECT_EQ(report->steps, steps);
+  EXPECT_EQ(report->ends, ends);
+  for (const ForesightLead& l : report->leads) {
+    // From last observed step s (context - 1 <= s < length), lead k reaches step s + k when
+    // s + k <= length; an end is scored there when that step is a terminal episode's last.
+    int64_t scored = 0, true_ends = 0;
+    for (const ForesightEpisode& e : report->played) {
+      const int64_t reach = e.length - (o.context - 1) - l.lead + 1;
+      scored += std::max<int64_t>(0, reach);
+      true_ends += e.terminal && reach > 0 ? 1 : 0;
+    }
+    EXPECT_EQ(l.ends + l.others, scored) << "lead " << l.lead;
+    EXPECT_EQ(l.rewarded + l.unrewarded, scored) << "lead " << l.lead;
+    EXPECT_EQ(l.ends, true_ends) << "lead " << l.lead;
+    EXPECT_GE(l.end_chance_elsewhere, 0.0);
+    EXPECT_LE(l.end_chance_elsewhere, 1.0);
+    EXPECT_GE(l.end_chance_at_ends, 0.0);
+    EXPECT_LE(l.end_chance_at_ends, 1.0);
+  }
+  EXPECT_NE(ForesightSummary(*report).find("lead"), std::string::npos);
+  absl::StatusOr<ForesightReport> again = Foresight(*config, o);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->leads[0].end_chance_elsewhere, report->leads[0].end_chance_elsewhere);
+  EXPECT_EQ(again->steps, report->steps);
+
+  o.horizon = 0;
+  EXPECT_TRUE(absl::IsInvalidArgument(Foresight(*config, o).status()));
+  o.horizon = 3;
+  o.checkpoint_dir = temp.path() + "/none";
+  EXPECT_TRUE(absl::IsNotFound(Foresight(*config, o).status()));
 }
 
 }  // namespace

@@ -1,0 +1,226 @@
+#include "learner/foresight.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "dreamer/policy.h"
+#include "dreamer/world_model.h"
+#include "learner/agent_source.h"
+#include "learner/dreamer_agent.h"
+#include "services/status_macros.h"
+
+namespace dreamfleet::learner {
+namespace {
+
+constexpr int kForesightEnvIndex = (1 << 22) + 1;  // no training env, nor the open-loop report's
+constexpr int64_t kWindowsPerChunk = 256;          // windows imagined at once (bounds memory)
+
+absl::Status CheckOptions(const ForesightOptions& o) {
+  if (o.episodes < 1 || o.episodes > 1000 || o.context < 1 || o.context > 64 || o.horizon < 1 ||
+      o.horizon > 100 || o.max_steps < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "need 1 <= episodes <= 1000, 1 <= context <= 64, 1 <= horizon <= 100 and max steps >= 1; "
+        "got episodes ",
+        o.episodes, ", context ", o.context, ", horizon ", o.horizon, ", max steps ", o.max_steps));
+  }
+  return absl::OkStatus();
+}
+
+// Every step the policy played, episode after episode: observation, the action taken in it (0 at
+// an episode's last step), the reward on arriving in it and its flags.
+struct Played {
+  std::vector<uint8_t> images;
+  std::vector<float> vectors;
+  std::vector<int64_t> texts;
+  std::vector<int64_t> actions;
+  std::vector<float> rewards;
+  std::vector<uint8_t> firsts, terminals;
+  std::vector<std::pair<int64_t, int64_t>> episodes;  // [first step, last step]
+  int64_t steps() const { return static_cast<int64_t>(actions.size()); }
+};
+
+absl::StatusOr<Played> Play(envs::VectorEnv& envs, DreamerAgent& agent, const ForesightOptions& o,
+                            ForesightReport* report) {
+  const dreamer::AgentConfig& c = agent.config();
+  const int64_t image_bytes = int64_t{c.image_height} * c.image_width * c.image_channels;
+  Played p;
+  dreamer::Policy policy = agent.policy();
+  torch::Generator generator = at::detail::createCPUGenerator(o.seed);
+  std::vector<int> action;
+  double total_return = 0;
+  for (int64_t e = 0; e < o.episodes; ++e) {
+    RETURN_IF_ERROR(envs.Reset());
+    dreamer::PolicyState state = policy->Initial(1);
+    const int64_t first = p.steps();
+    ForesightEpisode played;
+    for (int64_t t = 0;; ++t) {
+      if (c.image_channels > 0)
+        p.images.insert(p.images.end(), envs.image(), envs.image() + image_bytes);
+      if (c.vector_size > 0) {
+        p.vectors.insert(p.vectors.end(), envs.vector(), envs.vector() + c.vector_size);
+      }
+      if (c.text_length > 0) {
+        p.texts.insert(p.texts.end(), envs.text(), envs.text() + c.text_length);
+      }
+      p.rewards.push_back(envs.reward()[0]);
+      p.firsts.push_back(envs.is_first()[0]);
+      p.terminals.push_back(envs.is_terminal()[0]);
+      if (t > 0) played.episode_return += envs.reward()[0];
+      if (envs.is_last()[0] || t == o.max_steps) {
+        p.actions.push_back(0);
+        played.length = t;
+        played.terminal = envs.is_terminal()[0] != 0;
+        report->ends += played.terminal ? 1 : 0;
+        total_return += played.episode_return;
+        report->played.push_back(played);
+        break;
+      }
+      RETURN_IF_ERROR(dreamer::ActOnEnvs(policy, envs, &state, generator, &action, o.greedy));
+      p.actions.push_back(action[0]);
+      RETURN_IF_ERROR(envs.Step(action));
+    }
+    p.episodes.emplace_back(first, p.steps() - 1);
+  }
+  report->episodes = o.episodes;
+  report->steps = p.steps() - o.episodes;  // actions taken
+  report->mean_return = total_return / static_cast<double>(o.episodes);
+  return p;
+}
+
+absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agent,
+                                       const ForesightOptions& o) {
+  const dreamer::AgentConfig& c = agent.config();
+  ForesightReport report;
+  ASSIGN_OR_RETURN(Played p, Play(envs, agent, o, &report));
+  const int64_t g = p.steps();
+  const auto i64 = torch::TensorOptions(torch::kInt64);
+  torch::Tensor images, vectors, texts;
+  if (c.image_channels > 0) {
+    images = torch::from_blob(p.images.data(), {g, c.image_height, c.image_width, c.image_channels},
+                              torch::kUInt8);
+  }
+  if (c.vector_size > 0) vectors = torch::from_blob(p.vectors.data(), {g, c.vector_size});
+  if (c.text_length > 0) texts = torch::from_blob(p.texts.data(), {g, c.text_length}, i64);
+  const torch::Tensor actions = torch::from_blob(p.actions.data(), {g}, i64);
+  const torch::Tensor rewards = torch::from_blob(p.rewards.data(), {g});
+  const torch::Tensor firsts = torch::from_blob(p.firsts.data(), {g}, torch::kUInt8);
+
+  // Windows: the last observed step s of each, and the steps [s - context + 1, s + horizon]
+  // (past the episode's last step, that step again: never scored).
+  const int64_t width = o.context + o.horizon;
+  std::vector<int64_t> last_observed, episode_end, index;
+  for (const auto& [first, last] : p.episodes) {
+    for (int64_t s = first + o.context - 1; s < last; ++s) {
+      last_observed.push_back(s);
+      episode_end.push_back(last);
+      for (int64_t j = 0; j < width; ++j) index.push_back(std::min(s - o.context + 1 + j, last));
+    }
+  }
+  std::vector<double> end_at_ends(o.horizon, 0), end_elsewhere(o.horizon, 0);
+  std::vector<double> reward_at_rewarded(o.horizon, 0), true_at_rewarded(o.horizon, 0),
+      reward_elsewhere(o.horizon, 0);
+  std::vector<int64_t> ends(o.horizon, 0), others(o.horizon, 0), rewarded(o.horizon, 0),
+      unrewarded(o.horizon, 0);
+  const torch::Device device = agent.device();
+  std::optional<torch::Generator> latent_generator;
+  if (device.is_cpu()) latent_generator = at::detail::createCPUGenerator(o.seed + 1);
+  const int64_t windows = static_cast<int64_t>(last_observed.size());
+  for (int64_t begin = 0; begin < windows; begin += kWindowsPerChunk) {
+    const int64_t n = std::min(kWindowsPerChunk, windows - begin);
+    const torch::Tensor idx =
+        torch::from_blob(index.data() + begin * width, {n * width}, i64).clone();
+    auto gather = [&](const torch::Tensor& all) {
+      auto sizes = all.sizes().vec();
+      sizes[0] = width;
+      sizes.insert(sizes.begin(), n);
+      return all.index_select(0, idx).view(sizes);
+    };
+    dreamer::Batch batch;
+    if (images.defined()) batch.image = gather(images);
+    if (vectors.defined()) batch.vector = gather(vectors);
+    if (texts.defined()) batch.text = gather(texts);
+    batch.action = gather(actions);
+    batch.reward = gather(rewards);
+    batch.is_first = gather(firsts).to(torch::kBool);
+    batch = batch.To(device);
+    dreamer::OpenLoopPrediction predicted =
+        agent.world_model()->OpenLoop(batch, o.context, latent_generator);
+    const torch::Tensor cont = predicted.cont.to(torch::kCPU).to(torch::kFloat32).contiguous();
+    const torch::Tensor reward = predicted.reward.to(torch::kCPU).to(torch::kFloat32).contiguous();
+    const float* cp = cont.data_ptr<float>();
+    const float* rp = reward.data_ptr<float>();
+    for (int64_t w = 0; w < n; ++w) {
+      const int64_t s = last_observed[begin + w];
+      for (int64_t k = 1; k <= o.horizon && s + k <= episode_end[begin + w]; ++k) {
+        const int64_t j = w * width + o.context - 1 + k;  // the window's step s + k
+        const double end_chance = 1.0 - cp[j];
+        if (p.terminals[s + k]) {
+          end_at_ends[k - 1] += end_chance;
+          ++ends[k - 1];
+        } else {
+          end_elsewhere[k - 1] += end_chance;
+          ++others[k - 1];
+        }
+        if (p.rewards[s + k] != 0) {
+          reward_at_rewarded[k - 1] += rp[j];
+          true_at_rewarded[k - 1] += p.rewards[s + k];
+          ++rewarded[k - 1];
+        } else {
+          reward_elsewhere[k - 1] += rp[j];
+          ++unrewarded[k - 1];
+        }
+      }
+    }
+  }
+  auto mean = [](double sum, int64_t count) { return count > 0 ? sum / count : 0.0; };
+  for (int64_t k = 0; k < o.horizon; ++k) {
+    ForesightLead lead;
+    lead.lead = k + 1;
+    lead.ends = ends[k];
+    lead.others = others[k];
+    lead.end_chance_at_ends = mean(end_at_ends[k], ends[k]);
+    lead.end_chance_elsewhere = mean(end_elsewhere[k], others[k]);
+    lead.rewarded = rewarded[k];
+    lead.unrewarded = unrewarded[k];
+    lead.reward_at_rewarded = mean(reward_at_rewarded[k], rewarded[k]);
+    lead.true_reward_at_rewarded = mean(true_at_rewarded[k], rewarded[k]);
+    lead.reward_elsewhere = mean(reward_elsewhere[k], unrewarded[k]);
+    report.leads.push_back(lead);
+  }
+  return report;
+}
+
+}  // namespace
+
+absl::StatusOr<ForesightReport> Foresight(const services::Config& config,
+                                          const ForesightOptions& options) {
+  RETURN_IF_ERROR(CheckOptions(options));
+  ASSIGN_OR_RETURN(LoadedAgent loaded,
+                   LoadAgent(config, options.checkpoint_dir, options.seed, kForesightEnvIndex));
+  try {
+    return Report(*loaded.envs, *loaded.agent, options);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("the foresight report failed: ", e.what()));
+  }
+}
+
+std::string ForesightSummary(const ForesightReport& r) {
+  std::string out = absl::StrFormat(
+      "%d episodes, %d steps, %d ended by the game's rules, mean return %.3f\n"
+      "lead | end chance at true ends (n) | elsewhere (n) | imagined reward at true rewards "
+      "(true mean, n) | elsewhere\n",
+      r.episodes, r.steps, r.ends, r.mean_return);
+  for (const ForesightLead& l : r.leads) {
+    absl::StrAppendFormat(&out, "%4d | %.3f (%d) | %.4f (%d) | %.3f (%.3f, %d) | %.4f\n", l.lead,
+                          l.end_chance_at_ends, l.ends, l.end_chance_elsewhere, l.others,
+                          l.reward_at_rewarded, l.true_reward_at_rewarded, l.rewarded,
+                          l.reward_elsewhere);
+  }
+  return out;
+}
+
+}  // namespace dreamfleet::learner

@@ -1,0 +1,72 @@
+// Foresight report: does the world model see an episode's end, and a reward, coming? Data flow:
+// the run's config -> one env (an env index of its own) and the agent restored from a checkpoint
+// -> the policy plays `episodes` episodes -> for every step s of every episode, the world model
+// observes the `context` steps up to s and imagines the next `horizon` from the actions taken
+// (WorldModel::OpenLoop) -> per lead k (1..horizon), the imagined chance that the episode ends at
+// step s + k where it truly ended there and where it did not, and the imagined reward where a
+// reward truly came and where none did. A model that foresees deaths shows a far higher end
+// chance at the true ends than elsewhere at short leads; one that does not cannot teach the
+// actor to avoid them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "services/config.h"
+
+namespace dreamfleet::learner {
+
+struct ForesightOptions {
+  std::string checkpoint_dir;
+  int64_t episodes = 20;     // episodes played (each to its end, at most max_steps steps)
+  int64_t max_steps = 2000;  // an episode still running is cut here (its steps still count)
+  int64_t context = 5;       // observed steps before each imagined stretch
+  int64_t horizon = 10;      // imagined steps after each
+  uint64_t seed = 1;         // env seed, the policy's sampling and the model's latent samples
+  bool greedy = false;       // the policy's most likely action instead of sampling
+};
+
+struct ForesightLead {
+  int64_t lead = 0;  // imagined steps after the last observed one
+  // Steps scored at this lead: those where the episode truly ended (by the game's rules, not a
+  // time limit) and the others; the mean imagined end chance (1 - continue probability) of each.
+  int64_t ends = 0;
+  int64_t others = 0;
+  double end_chance_at_ends = 0;
+  double end_chance_elsewhere = 0;
+  // Steps with a true reward != 0 and with none; the mean imagined reward of each (and, at the
+  // rewarded steps, the mean true reward).
+  int64_t rewarded = 0;
+  int64_t unrewarded = 0;
+  double reward_at_rewarded = 0;
+  double true_reward_at_rewarded = 0;
+  double reward_elsewhere = 0;
+};
+
+struct ForesightEpisode {
+  int64_t length = 0;     // actions taken
+  bool terminal = false;  // ended by the game's rules (not a time limit or max_steps)
+  double episode_return = 0;
+};
+
+struct ForesightReport {
+  int64_t episodes = 0;
+  int64_t steps = 0;  // env steps played
+  int64_t ends = 0;   // episodes that ended by the game's rules
+  double mean_return = 0;
+  std::vector<ForesightEpisode> played;
+  std::vector<ForesightLead> leads;  // leads 1..horizon
+};
+
+// The report of the agent in options.checkpoint_dir. NOT_FOUND without a checkpoint;
+// FAILED_PRECONDITION when it does not fit the config; INVALID_ARGUMENT for bad options
+// (1 <= episodes <= 1000, 1 <= context <= 64, 1 <= horizon <= 100, max_steps >= 1).
+absl::StatusOr<ForesightReport> Foresight(const services::Config& config,
+                                          const ForesightOptions& options);
+
+// A few lines for a terminal: the episodes and, per lead, the two end chances and the rewards.
+std::string ForesightSummary(const ForesightReport& report);
+
+}  // namespace dreamfleet::learner
