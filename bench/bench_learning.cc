@@ -315,6 +315,9 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   if (trainer->resumed()) {
     const int64_t at = trainer->Progress().env_steps;
     ASSIGN_OR_RETURN(offsets, services::ResumeCurve(csv, at));
+    // The episode log counted the run's episodes up to the checkpoint itself (the CSV's last
+    // row kept may be up to --csv-every env steps older).
+    if (trainer->episodes_from_log()) offsets.episodes = 0;
     std::printf("[%s seed %lld] resumed from %s at env step %lld, update %lld\n", task.name.c_str(),
                 static_cast<long long>(seed), run.checkpoint_dir.c_str(),
                 static_cast<long long>(at), static_cast<long long>(trainer->agent().updates()));

@@ -212,6 +212,8 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
       ASSIGN_OR_RETURN(envs::EpisodeLog log,
                        envs::EpisodeLog::Resume(o.episode_log, s.env_steps, &kept));
       for (const envs::LoggedEpisode& e : kept) s.recent.Add(e.stats);
+      s.episodes = static_cast<int64_t>(kept.size());
+      trainer->episodes_from_log_ = true;
       s.episode_log.emplace(std::move(log));
     } else {
       std::error_code error;

@@ -77,7 +77,7 @@ struct LocalProgress {
   int64_t env_steps = 0;
   int64_t updates = 0;
   int64_t skipped_updates = 0;
-  int64_t episodes = 0;
+  int64_t episodes = 0;    // since this process started (the whole run's: episodes_from_log())
   double mean_return = 0;  // last options.episode_window episodes
   double success = 0;      // last options.episode_window episodes
   int64_t window_episodes = 0;  // episodes in that window so far (see options.episode_log)
@@ -122,6 +122,9 @@ class LocalTrainer {
   absl::Status Save();
   // Whether it carried on from a checkpoint (its own, or options.init_from's).
   bool resumed() const { return started_from_ != StartedFrom::kFresh; }
+  // Resumed from its own checkpoint with options.episode_log: Progress().episodes counts the
+  // whole run's episodes (those logged up to the checkpoint too), not only this process's.
+  bool episodes_from_log() const { return episodes_from_log_; }
   StartedFrom started_from() const { return started_from_; }
   // The best greedy evaluation return so far (from best_dir's score.txt after a resume); -inf
   // before the first evaluation.
@@ -148,6 +151,7 @@ class LocalTrainer {
   std::optional<BestAgent> best_;         // without options.best_dir: none
   std::unique_ptr<DreamerAgent> agent_;
   std::unique_ptr<State> state_;
+  bool episodes_from_log_ = false;
   StartedFrom started_from_ = StartedFrom::kFresh;
 };
 

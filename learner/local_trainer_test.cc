@@ -194,7 +194,9 @@ TEST(LocalTrainerTest, ResumesUpdatesAndEnvStepsFromItsCheckpoint) {
   const LocalProgress after = (*second)->Progress();
   EXPECT_EQ(after.env_steps, 1200);
   EXPECT_FALSE((*second)->done());
-  // The episode window carries on from the log.
+  // The episode window and count carry on from the log.
+  EXPECT_TRUE((*second)->episodes_from_log());
+  EXPECT_EQ(after.episodes, before.episodes);
   EXPECT_EQ(after.window_episodes, before.window_episodes);
   EXPECT_DOUBLE_EQ(after.mean_return, before.mean_return);
   EXPECT_DOUBLE_EQ(after.success, before.success);

@@ -190,6 +190,8 @@ int main(int argc, char** argv) {
         return 1;
       }
       offsets = *resumed;
+      // With --episode-log the trainer counted the run's episodes up to the checkpoint itself.
+      if (t.episodes_from_log()) offsets.episodes = 0;
     }
     absl::StatusOr<dreamfleet::services::CurveWriter> writer =
         dreamfleet::services::CurveWriter::Open(progress_csv);
