@@ -4,7 +4,8 @@
 // one seed after another, and measures each task's random policy with the same program. Per run
 // it writes <out>/<task>/seed<k>/progress.csv (env steps, updates, wall seconds, return and
 // success over the last 100 episodes, losses), episodes.csv (a line per finished training episode,
-// which carries that window over a resume) and curve.png, per task a curve.png of every seed;
+// which carries that window over a resume), foresight.csv (at every evaluation, how far ahead the
+// world model sees episode ends and rewards) and curve.png, per task a curve.png of every seed;
 // it prints a progress line at least every --progress-seconds, resumes a run from its checkpoint,
 // and ends with a Markdown summary (also written to <out>/summary.md) for BENCHMARKS.md. With
 // --via=up each run is a local cluster instead (`dreamfleet up --max-env-steps`), whose
@@ -21,6 +22,7 @@
 #include <iostream>
 #include <random>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -28,12 +30,14 @@
 #include "bench/learning_suite.h"
 #include "envs/env_config.h"
 #include "envs/vector_env.h"
+#include "learner/foresight.h"
 #include "learner/local_trainer.h"
 #ifdef DREAMFLEET_HAVE_OPENLOOP_FILES
 #include "learner/openloop_files.h"
 #endif
 #include "services/command_line.h"
 #include "services/config.h"
+#include "services/durable_file.h"
 #include "services/hash.h"
 #include "services/learning_curve.h"
 #include "services/shutdown.h"
@@ -276,6 +280,55 @@ void WriteOpenLoop(const bench::LearningTask& task, int64_t seed, const services
 #endif
 }
 
+constexpr char kForesightHeader[] =
+    "env_steps,lead,ends,end_chance_at_ends,others,end_chance_elsewhere,rewarded,"
+    "reward_at_rewarded,unrewarded,reward_elsewhere";
+
+// A resumed run's foresight.csv without the rows after the resumed step (they come again).
+absl::Status TruncateForesight(const std::string& path, int64_t env_steps) {
+  std::ifstream in(path);
+  if (!in) return absl::OkStatus();
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    int64_t at = 0;
+    const std::string first = line.substr(0, line.find(','));
+    if (absl::SimpleAtoi(first, &at) && at > env_steps) continue;
+    absl::StrAppend(&kept, line, "\n");
+  }
+  return services::ReplaceFileDurably(path, kept);
+}
+
+// How far ahead the agent's world model sees episode ends and rewards (`dreamfleet report
+// foresight`, 8 episodes of at most 1,000 steps): a line, and a row per lead in foresight.csv.
+void WriteForesight(const bench::LearningTask& task, int64_t seed, const services::Config& config,
+                    learner::DreamerAgent& agent, int64_t env_steps, const std::string& run_dir) {
+  learner::ForesightOptions options;
+  options.episodes = 8;
+  options.max_steps = 1000;
+  absl::StatusOr<learner::ForesightReport> report = learner::Foresight(config, agent, options);
+  if (!report.ok()) {
+    std::printf("[%s seed %lld] no foresight report: %s\n", task.name.c_str(),
+                static_cast<long long>(seed), std::string(report.status().message()).c_str());
+    return;
+  }
+  std::printf("[%s seed %lld] foresight at %lld env steps: %s\n", task.name.c_str(),
+              static_cast<long long>(seed), static_cast<long long>(env_steps),
+              learner::ForesightLine(*report).c_str());
+  const std::string path = run_dir + "/foresight.csv";
+  std::error_code error;
+  const bool fresh = !std::filesystem::exists(path, error);
+  std::ofstream out(path, std::ios::app);
+  if (fresh) out << kForesightHeader << "\n";
+  for (const learner::ForesightLead& l : report->leads) {
+    out << absl::StrFormat("%d,%d,%d,%.6g,%d,%.6g,%d,%.6g,%d,%.6g\n", env_steps, l.lead, l.ends,
+                           l.end_chance_at_ends, l.others, l.end_chance_elsewhere, l.rewarded,
+                           l.reward_at_rewarded, l.unrewarded, l.reward_elsewhere);
+  }
+  if (!out.flush())
+    std::printf("[%s seed %lld] cannot write %s\n", task.name.c_str(), static_cast<long long>(seed),
+                path.c_str());
+}
+
 // Trains one seed to the task's budget (or resumes it); returns false when a shutdown was
 // requested before the budget.
 absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags, int64_t seed,
@@ -318,11 +371,15 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
     // The episode log counted the run's episodes up to the checkpoint itself (the CSV's last
     // row kept may be up to --csv-every env steps older).
     if (trainer->episodes_from_log()) offsets.episodes = 0;
+    RETURN_IF_ERROR(TruncateForesight(run_dir + "/foresight.csv", at));
     std::printf("[%s seed %lld] resumed from %s at env step %lld, update %lld\n", task.name.c_str(),
                 static_cast<long long>(seed), run.checkpoint_dir.c_str(),
                 static_cast<long long>(at), static_cast<long long>(trainer->agent().updates()));
   }
-  if (!trainer->resumed()) fs::remove(csv, error);  // a fresh run starts a fresh curve
+  if (!trainer->resumed()) {  // a fresh run starts a fresh curve
+    fs::remove(csv, error);
+    fs::remove(run_dir + "/foresight.csv", error);
+  }
   if (trainer->done()) {
     std::printf("[%s seed %lld] already at its budget of %lld env steps\n", task.name.c_str(),
                 static_cast<long long>(seed), static_cast<long long>(run.steps));
@@ -364,6 +421,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
           p.eval.cut > 0 ? absl::StrCat(", ", p.eval.cut, " cut at the step limit").c_str() : "",
           p.eval.seconds);
       WriteOpenLoop(task, seed, config, trainer->agent(), p.eval.env_steps, run_dir);
+      WriteForesight(task, seed, config, trainer->agent(), p.eval.env_steps, run_dir);
       std::fflush(stdout);
     }
     if (Now() - last_print >= flags.progress_seconds || trainer->done()) {

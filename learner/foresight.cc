@@ -21,9 +21,10 @@ constexpr int64_t kWindowsPerChunk = 256;          // windows imagined at once (
 
 absl::Status CheckOptions(const ForesightOptions& o) {
   if (o.episodes < 1 || o.episodes > 1000 || o.context < 1 || o.context > 64 || o.horizon < 1 ||
-      o.horizon > 100 || o.max_steps < 1) {
+      o.horizon > 100 || o.max_steps < 1 || o.max_steps > 100000) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "need 1 <= episodes <= 1000, 1 <= context <= 64, 1 <= horizon <= 100 and max steps >= 1; "
+        "need 1 <= episodes <= 1000, 1 <= context <= 64, 1 <= horizon <= 100 and 1 <= max steps <= "
+        "100000; "
         "got episodes ",
         o.episodes, ", context ", o.context, ", horizon ", o.horizon, ", max steps ", o.max_steps));
   }
@@ -114,17 +115,17 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
   const int64_t width = o.context + o.horizon;
   std::vector<int64_t> last_observed, episode_end, index;
   for (const auto& [first, last] : p.episodes) {
-    for (int64_t s = first + o.context - 1; s < last; ++s) {
+    for (int64_t s = first + o.context - 1; s <= last; ++s) {
       last_observed.push_back(s);
       episode_end.push_back(last);
       for (int64_t j = 0; j < width; ++j) index.push_back(std::min(s - o.context + 1 + j, last));
     }
   }
-  std::vector<double> end_at_ends(o.horizon, 0), end_elsewhere(o.horizon, 0);
-  std::vector<double> reward_at_rewarded(o.horizon, 0), true_at_rewarded(o.horizon, 0),
-      reward_elsewhere(o.horizon, 0);
-  std::vector<int64_t> ends(o.horizon, 0), others(o.horizon, 0), rewarded(o.horizon, 0),
-      unrewarded(o.horizon, 0);
+  const int64_t leads = o.horizon + 1;  // 0 (observed) .. horizon
+  std::vector<double> end_at_ends(leads, 0), end_elsewhere(leads, 0);
+  std::vector<double> reward_at_rewarded(leads, 0), true_at_rewarded(leads, 0),
+      reward_elsewhere(leads, 0);
+  std::vector<int64_t> ends(leads, 0), others(leads, 0), rewarded(leads, 0), unrewarded(leads, 0);
   const torch::Device device = agent.device();
   std::optional<torch::Generator> latent_generator;
   if (device.is_cpu()) latent_generator = at::detail::createCPUGenerator(o.seed + 1);
@@ -155,31 +156,32 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
     const float* rp = reward.data_ptr<float>();
     for (int64_t w = 0; w < n; ++w) {
       const int64_t s = last_observed[begin + w];
-      for (int64_t k = 1; k <= o.horizon && s + k <= episode_end[begin + w]; ++k) {
+      // Lead 0 is the last observed step itself: the heads on the posterior.
+      for (int64_t k = 0; k <= o.horizon && s + k <= episode_end[begin + w]; ++k) {
         const int64_t j = w * width + o.context - 1 + k;  // the window's step s + k
         const double end_chance = 1.0 - cp[j];
         if (p.terminals[s + k]) {
-          end_at_ends[k - 1] += end_chance;
-          ++ends[k - 1];
+          end_at_ends[k] += end_chance;
+          ++ends[k];
         } else {
-          end_elsewhere[k - 1] += end_chance;
-          ++others[k - 1];
+          end_elsewhere[k] += end_chance;
+          ++others[k];
         }
         if (p.rewards[s + k] != 0) {
-          reward_at_rewarded[k - 1] += rp[j];
-          true_at_rewarded[k - 1] += p.rewards[s + k];
-          ++rewarded[k - 1];
+          reward_at_rewarded[k] += rp[j];
+          true_at_rewarded[k] += p.rewards[s + k];
+          ++rewarded[k];
         } else {
-          reward_elsewhere[k - 1] += rp[j];
-          ++unrewarded[k - 1];
+          reward_elsewhere[k] += rp[j];
+          ++unrewarded[k];
         }
       }
     }
   }
   auto mean = [](double sum, int64_t count) { return count > 0 ? sum / count : 0.0; };
-  for (int64_t k = 0; k < o.horizon; ++k) {
+  for (int64_t k = 0; k < leads; ++k) {
     ForesightLead lead;
-    lead.lead = k + 1;
+    lead.lead = k;
     lead.ends = ends[k];
     lead.others = others[k];
     lead.end_chance_at_ends = mean(end_at_ends[k], ends[k]);
@@ -206,6 +208,30 @@ absl::StatusOr<ForesightReport> Foresight(const services::Config& config,
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("the foresight report failed: ", e.what()));
   }
+}
+
+absl::StatusOr<ForesightReport> Foresight(const services::Config& config, DreamerAgent& agent,
+                                          const ForesightOptions& options) {
+  RETURN_IF_ERROR(CheckOptions(options));
+  ASSIGN_OR_RETURN(std::unique_ptr<envs::VectorEnv> envs,
+                   MakeAgentEnv(config, options.seed, kForesightEnvIndex));
+  try {
+    return Report(*envs, agent, options);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("the foresight report failed: ", e.what()));
+  }
+}
+
+std::string ForesightLine(const ForesightReport& r, int64_t far) {
+  if (r.leads.size() < 2) return "no imagined leads";
+  const ForesightLead& a = r.leads[1];
+  const ForesightLead& b = r.leads[std::min<int64_t>(far, r.leads.size() - 1)];
+  return absl::StrFormat(
+      "end chance at %d true ends (lead %d / %d) %.3f / %.3f, elsewhere %.3f / %.3f; imagined "
+      "reward at %d true rewards %.3f / %.3f, elsewhere %.3f / %.3f",
+      a.ends, a.lead, b.lead, a.end_chance_at_ends, b.end_chance_at_ends, a.end_chance_elsewhere,
+      b.end_chance_elsewhere, a.rewarded, a.reward_at_rewarded, b.reward_at_rewarded,
+      a.reward_elsewhere, b.reward_elsewhere);
 }
 
 std::string ForesightSummary(const ForesightReport& r) {

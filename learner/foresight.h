@@ -2,7 +2,8 @@
 // the run's config -> one env (an env index of its own) and the agent restored from a checkpoint
 // -> the policy plays `episodes` episodes -> for every step s of every episode, the world model
 // observes the `context` steps up to s and imagines the next `horizon` from the actions taken
-// (WorldModel::OpenLoop) -> per lead k (1..horizon), the imagined chance that the episode ends at
+// (WorldModel::OpenLoop) -> per lead k (1..horizon, and 0: the observed step itself, what the
+// heads make of the posterior), the imagined chance that the episode ends at
 // step s + k where it truly ended there and where it did not, and the imagined reward where a
 // reward truly came and where none did. A model that foresees deaths shows a far higher end
 // chance at the true ends than elsewhere at short leads; one that does not cannot teach the
@@ -29,7 +30,7 @@ struct ForesightOptions {
 };
 
 struct ForesightLead {
-  int64_t lead = 0;  // imagined steps after the last observed one
+  int64_t lead = 0;  // imagined steps after the last observed one (0: that step, the posterior)
   // Steps scored at this lead: those where the episode truly ended (by the game's rules, not a
   // time limit) and the others; the mean imagined end chance (1 - continue probability) of each.
   int64_t ends = 0;
@@ -57,14 +58,26 @@ struct ForesightReport {
   int64_t ends = 0;   // episodes that ended by the game's rules
   double mean_return = 0;
   std::vector<ForesightEpisode> played;
-  std::vector<ForesightLead> leads;  // leads 1..horizon
+  std::vector<ForesightLead> leads;  // leads 0..horizon
 };
 
 // The report of the agent in options.checkpoint_dir. NOT_FOUND without a checkpoint;
 // FAILED_PRECONDITION when it does not fit the config; INVALID_ARGUMENT for bad options
-// (1 <= episodes <= 1000, 1 <= context <= 64, 1 <= horizon <= 100, max_steps >= 1).
+// (1 <= episodes <= 1000, 1 <= context <= 64, 1 <= horizon <= 100, 1 <= max_steps <= 100000).
 absl::StatusOr<ForesightReport> Foresight(const services::Config& config,
                                           const ForesightOptions& options);
+
+class DreamerAgent;
+
+// The same for an agent in memory (a trainer's, mid-run): options.checkpoint_dir is not read. The
+// episodes are played in an env of their own with random streams of their own, so training goes
+// on exactly as without the report.
+absl::StatusOr<ForesightReport> Foresight(const services::Config& config, DreamerAgent& agent,
+                                          const ForesightOptions& options);
+
+// One line: per lead 1 and `far` (or the last lead), the end chance at true ends and elsewhere
+// and the imagined reward at true rewards and elsewhere.
+std::string ForesightLine(const ForesightReport& report, int64_t far = 5);
 
 // A few lines for a terminal: the episodes and, per lead, the two end chances and the rewards.
 std::string ForesightSummary(const ForesightReport& report);

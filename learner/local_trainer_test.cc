@@ -528,24 +528,28 @@ TEST(ForesightReportTest, ScoresEveryStepAtEveryLeadItReaches) {
   }
   ForesightOptions o;
   o.checkpoint_dir = dir;
-  o.episodes = 4;
-  o.max_steps = 30;
+  // Enough episodes for more than one chunk of windows, some reaching the goal (an end by the
+  // rules, with its reward) and some the gridworld's time limit (not an end).
+  o.episodes = 8;
+  o.max_steps = 200;
   o.context = 2;
   o.horizon = 3;
   absl::StatusOr<ForesightReport> report = Foresight(*config, o);
   ASSERT_TRUE(report.ok()) << report.status();
-  ASSERT_EQ(report->played.size(), 4u);
-  ASSERT_EQ(report->leads.size(), 3u);
+  ASSERT_EQ(report->played.size(), 8u);
+  ASSERT_GT(report->ends, 0);
+  ASSERT_GT(report->steps, 300);
+  ASSERT_EQ(report->leads.size(), 4u);  // 0 (observed) to 3
   int64_t steps = 0, ends = 0;
   for (const ForesightEpisode& e : report->played) {
     steps += e.length;
     ends += e.terminal ? 1 : 0;
-    EXPECT_LE(e.length, 30);
+    EXPECT_LE(e.length, 200);
   }
   EXPECT_EQ(report->steps, steps);
   EXPECT_EQ(report->ends, ends);
   for (const ForesightLead& l : report->leads) {
-    // From last observed step s (context - 1 <= s < length), lead k reaches step s + k when
+    // From last observed step s (context - 1 <= s <= length), lead k reaches step s + k when
     // s + k <= length; an end is scored there when that step is a terminal episode's last.
     int64_t scored = 0, true_ends = 0;
     for (const ForesightEpisode& e : report->played) {
@@ -556,6 +560,8 @@ TEST(ForesightReportTest, ScoresEveryStepAtEveryLeadItReaches) {
     EXPECT_EQ(l.ends + l.others, scored) << "lead " << l.lead;
     EXPECT_EQ(l.rewarded + l.unrewarded, scored) << "lead " << l.lead;
     EXPECT_EQ(l.ends, true_ends) << "lead " << l.lead;
+    EXPECT_GT(l.ends, 0) << "lead " << l.lead;
+    EXPECT_EQ(l.rewarded, l.ends) << "the goal's reward comes with its end";
     EXPECT_GE(l.end_chance_elsewhere, 0.0);
     EXPECT_LE(l.end_chance_elsewhere, 1.0);
     EXPECT_GE(l.end_chance_at_ends, 0.0);
@@ -564,7 +570,10 @@ TEST(ForesightReportTest, ScoresEveryStepAtEveryLeadItReaches) {
   EXPECT_NE(ForesightSummary(*report).find("lead"), std::string::npos);
   absl::StatusOr<ForesightReport> again = Foresight(*config, o);
   ASSERT_TRUE(again.ok()) << again.status();
-  EXPECT_EQ(again->leads[0].end_chance_elsewhere, report->leads[0].end_chance_elsewhere);
+  for (size_t k = 0; k < report->leads.size(); ++k) {
+    EXPECT_EQ(again->leads[k].end_chance_elsewhere, report->leads[k].end_chance_elsewhere);
+    EXPECT_EQ(again->leads[k].reward_elsewhere, report->leads[k].reward_elsewhere);
+  }
   EXPECT_EQ(again->steps, report->steps);
 
   o.horizon = 0;
