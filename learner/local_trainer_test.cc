@@ -447,19 +447,22 @@ TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {
   EXPECT_TRUE(absl::IsNotFound(trainer.status())) << trainer.status();
 }
 
+// A checkpoint of the untrained agent of `config` in `dir`, for the reports' tests.
+void SaveUntrainedAgent(const services::Config& config, const std::string& dir) {
+  LocalTrainerOptions run;
+  run.checkpoint_dir = dir;
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(config, run);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  ASSERT_TRUE((*trainer)->Save().ok());
+}
+
 // The open-loop report of an (untrained) agent: one panel per window, row and step, laid out
 // frame by frame in the animation, deterministic in its seed, and bad options refused.
 TEST(OpenLoopReportTest, PanelsFollowTheWindowsAndTheAnimationLaysThemOut) {
   dreamfleet::testing::ScopedTempDir temp("openloop_test_");
   const std::string dir = temp.path() + "/checkpoint";
   std::optional<services::Config> config = SmallConfig({});
-  LocalTrainerOptions run;
-  run.checkpoint_dir = dir;
-  {
-    absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
-    ASSERT_TRUE(trainer.ok()) << trainer.status();
-    ASSERT_TRUE((*trainer)->Save().ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(SaveUntrainedAgent(*config, dir));
   OpenLoopOptions o;
   o.checkpoint_dir = dir;
   o.sequences = 2;
@@ -519,13 +522,7 @@ TEST(ForesightReportTest, ScoresEveryStepAtEveryLeadItReaches) {
   dreamfleet::testing::ScopedTempDir temp("foresight_test_");
   const std::string dir = temp.path() + "/checkpoint";
   std::optional<services::Config> config = SmallConfig({});
-  LocalTrainerOptions run;
-  run.checkpoint_dir = dir;
-  {
-    absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
-    ASSERT_TRUE(trainer.ok()) << trainer.status();
-    ASSERT_TRUE((*trainer)->Save().ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(SaveUntrainedAgent(*config, dir));
   ForesightOptions o;
   o.checkpoint_dir = dir;
   // Enough episodes for more than one chunk of windows, some reaching the goal (an end by the
