@@ -59,8 +59,9 @@ absl::StatusOr<Played> Play(envs::VectorEnv& envs, DreamerAgent& agent, const Fo
     const int64_t first = p.steps();
     ForesightEpisode played;
     for (int64_t t = 0;; ++t) {
-      if (c.image_channels > 0)
+      if (c.image_channels > 0) {
         p.images.insert(p.images.end(), envs.image(), envs.image() + image_bytes);
+      }
       if (c.vector_size > 0) {
         p.vectors.insert(p.vectors.end(), envs.vector(), envs.vector() + c.vector_size);
       }
