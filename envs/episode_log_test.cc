@@ -91,6 +91,17 @@ TEST(EpisodeLogTest, ALastLineCutShortIsDroppedAndABadLineElsewhereIsAnError) {
   // The log is left as it was, for whoever looks into it.
   EXPECT_EQ(Read(path), header + "100,0,1,25,0,0\n100,zero,1,25,0,0\n300,0,1,25,0,0\n");
 
+  // A last line without its newline is a whole line when it parses (kept, newline added).
+  std::ofstream(path) << header << "100,0,1,25,0,0\n200,1,2,5,0,0";
+  ASSERT_TRUE(EpisodeLog::Resume(path, 1000, &kept).ok());
+  EXPECT_EQ(kept.size(), 2u);
+  EXPECT_EQ(Read(path), header + "100,0,1,25,0,0\n200,1,2,5,0,0\n");
+  // An empty file (killed before the header reached the disk) starts afresh.
+  std::ofstream(path, std::ios::trunc).flush();
+  ASSERT_TRUE(EpisodeLog::Resume(path, 1000, &kept).ok());
+  EXPECT_TRUE(kept.empty());
+  EXPECT_EQ(Read(path), header);
+
   std::ofstream(path) << "something else\n";
   EXPECT_EQ(EpisodeLog::Resume(path, 1000, &kept).status().code(), absl::StatusCode::kDataLoss);
 
