@@ -324,9 +324,10 @@ void WriteForesight(const bench::LearningTask& task, int64_t seed, const service
                            l.end_chance_at_ends, l.others, l.end_chance_elsewhere, l.rewarded,
                            l.reward_at_rewarded, l.unrewarded, l.reward_elsewhere);
   }
-  if (!out.flush())
+  if (!out.flush()) {
     std::printf("[%s seed %lld] cannot write %s\n", task.name.c_str(), static_cast<long long>(seed),
                 path.c_str());
+  }
 }
 
 // Trains one seed to the task's budget (or resumes it); returns false when a shutdown was
