@@ -120,7 +120,8 @@ WorldModelOutput WorldModelImpl::Loss(const Batch& b, std::optional<torch::Gener
 }
 
 OpenLoopPrediction WorldModelImpl::OpenLoop(const Batch& b, int64_t context,
-                                            std::optional<torch::Generator> gen) {
+                                            std::optional<torch::Generator> gen,
+                                            bool decode_observations) {
   torch::NoGradGuard no_grad;
   const auto& c = config_;
   const int64_t bs = b.action.size(0), t = b.action.size(1);
@@ -153,7 +154,7 @@ OpenLoopPrediction WorldModelImpl::OpenLoop(const Batch& b, int64_t context,
   auto feat = RssmImpl::Feat(deter, stoch);  // [B, T, F]
   auto flat = feat.reshape({bs * t, -1});
   OpenLoopPrediction out;
-  if (image_decoder_) {
+  if (image_decoder_ && decode_observations) {
     out.image = image_decoder_->forward(flat)
                     .clamp(0.0, 1.0)
                     .mul(255.0)
@@ -161,7 +162,9 @@ OpenLoopPrediction WorldModelImpl::OpenLoop(const Batch& b, int64_t context,
                     .to(torch::kUInt8)
                     .reshape({bs, t, c.image_height, c.image_width, -1});
   }
-  if (vector_decoder_) out.vector = Symexp(vector_decoder_->forward(flat)).reshape({bs, t, -1});
+  if (vector_decoder_ && decode_observations) {
+    out.vector = Symexp(vector_decoder_->forward(flat)).reshape({bs, t, -1});
+  }
   out.reward = RewardMean(feat);
   out.cont = ContinueProb(feat);
   return out;

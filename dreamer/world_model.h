@@ -52,8 +52,9 @@ class WorldModelImpl : public torch::nn::Module {
 
   // Observes batch steps [0, context) and imagines [context, T) from batch.action; no gradient.
   // 1 <= context < T. Resets inside the window are not modelled (the imagination runs on).
+  // Without decode_observations, image and vector stay undefined (only the heads run).
   OpenLoopPrediction OpenLoop(const Batch& batch, int64_t context,
-                              std::optional<torch::Generator> gen);
+                              std::optional<torch::Generator> gen, bool decode_observations = true);
 
   Encoder encoder() const { return encoder_; }
   Rssm rssm() const { return rssm_; }

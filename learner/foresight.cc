@@ -150,7 +150,8 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
     batch.is_first = gather(firsts).to(torch::kBool);
     batch = batch.To(device);
     dreamer::OpenLoopPrediction predicted =
-        agent.world_model()->OpenLoop(batch, o.context, latent_generator);
+        agent.world_model()->OpenLoop(batch, o.context, latent_generator,
+                                      /*decode_observations=*/false);  // only the heads count
     const torch::Tensor cont = predicted.cont.to(torch::kCPU).to(torch::kFloat32).contiguous();
     const torch::Tensor reward = predicted.reward.to(torch::kCPU).to(torch::kFloat32).contiguous();
     const float* cp = cont.data_ptr<float>();
