@@ -5,7 +5,8 @@
 // it writes <out>/<task>/seed<k>/progress.csv (env steps, updates, wall seconds, return and
 // success over the last 100 episodes, losses), episodes.csv (a line per finished training episode,
 // which carries that window over a resume), foresight.csv (at every evaluation, how far ahead the
-// world model sees episode ends and rewards) and curve.png, per task a curve.png of every seed;
+// world model sees episode ends and rewards; foresight_cells.csv: for a grid observation, how much
+// of each channel's cells its imagination keeps) and curve.png, per task a curve.png of every seed;
 // it prints a progress line at least every --progress-seconds, resumes a run from its checkpoint,
 // and ends with a Markdown summary (also written to <out>/summary.md) for BENCHMARKS.md. With
 // --via=up each run is a local cluster instead (`dreamfleet up --max-env-steps`), whose
@@ -284,7 +285,22 @@ constexpr char kForesightHeader[] =
     "env_steps,lead,ends,end_chance_at_ends,others,end_chance_elsewhere,rewarded,"
     "reward_at_rewarded,unrewarded,reward_elsewhere";
 
-// A resumed run's foresight.csv without the rows after the resumed step (they come again).
+constexpr char kForesightCellsHeader[] =
+    "env_steps,lead,channel,occupied,kept,arrived,arrived_kept,spurious_per_step";
+
+// Appends `rows` to the CSV at `path`, with `header` first when the file is new; false when it
+// cannot be written.
+bool AppendCsv(const std::string& path, const char* header, const std::string& rows) {
+  std::error_code error;
+  const bool fresh = !std::filesystem::exists(path, error);
+  std::ofstream out(path, std::ios::app);
+  if (fresh) out << header << "\n";
+  out << rows;
+  return static_cast<bool>(out.flush());
+}
+
+// A resumed run's foresight.csv (or foresight_cells.csv) without the rows after the resumed step
+// (they come again).
 absl::Status TruncateForesight(const std::string& path, int64_t env_steps) {
   std::ifstream in(path);
   if (!in) return absl::OkStatus();
@@ -299,7 +315,8 @@ absl::Status TruncateForesight(const std::string& path, int64_t env_steps) {
 }
 
 // How far ahead the agent's world model sees episode ends and rewards (`dreamfleet report
-// foresight`, 8 episodes of at most 1,000 steps): a line, and a row per lead in foresight.csv.
+// foresight`, 8 episodes of at most 1,000 steps): a line, a row per lead in foresight.csv and, for
+// a grid observation, a row per lead and channel in foresight_cells.csv.
 void WriteForesight(const bench::LearningTask& task, int64_t seed, const services::Config& config,
                     learner::DreamerAgent& agent, int64_t env_steps, const std::string& run_dir) {
   learner::ForesightOptions options;
@@ -314,19 +331,28 @@ void WriteForesight(const bench::LearningTask& task, int64_t seed, const service
   std::printf("[%s seed %lld] foresight at %lld env steps: %s\n", task.name.c_str(),
               static_cast<long long>(seed), static_cast<long long>(env_steps),
               learner::ForesightLine(*report).c_str());
-  const std::string path = run_dir + "/foresight.csv";
-  std::error_code error;
-  const bool fresh = !std::filesystem::exists(path, error);
-  std::ofstream out(path, std::ios::app);
-  if (fresh) out << kForesightHeader << "\n";
+  std::string rows, cells;
   for (const learner::ForesightLead& l : report->leads) {
-    out << absl::StrFormat("%d,%d,%d,%.6g,%d,%.6g,%d,%.6g,%d,%.6g\n", env_steps, l.lead, l.ends,
-                           l.end_chance_at_ends, l.others, l.end_chance_elsewhere, l.rewarded,
-                           l.reward_at_rewarded, l.unrewarded, l.reward_elsewhere);
+    absl::StrAppendFormat(&rows, "%d,%d,%d,%.6g,%d,%.6g,%d,%.6g,%d,%.6g\n", env_steps, l.lead,
+                          l.ends, l.end_chance_at_ends, l.others, l.end_chance_elsewhere,
+                          l.rewarded, l.reward_at_rewarded, l.unrewarded, l.reward_elsewhere);
+    for (size_t ch = 0; ch < l.cells.size(); ++ch) {
+      const learner::ForesightCells& c = l.cells[ch];
+      absl::StrAppendFormat(&cells, "%d,%d,%d,%d,%.6g,%d,%.6g,%.6g\n", env_steps, l.lead, ch,
+                            c.occupied, c.kept, c.arrived, c.arrived_kept, c.spurious_per_step);
+    }
   }
-  if (!out.flush()) {
-    std::printf("[%s seed %lld] cannot write %s\n", task.name.c_str(), static_cast<long long>(seed),
-                path.c_str());
+  // A grid observation's cells (none otherwise) go to a file of their own.
+  const std::pair<std::string, std::string> files[] = {{"foresight.csv", rows},
+                                                       {"foresight_cells.csv", cells}};
+  for (const auto& [name, text] : files) {
+    if (text.empty()) continue;
+    const std::string path = run_dir + "/" + name;
+    if (!AppendCsv(path, name == "foresight.csv" ? kForesightHeader : kForesightCellsHeader,
+                   text)) {
+      std::printf("[%s seed %lld] cannot write %s\n", task.name.c_str(),
+                  static_cast<long long>(seed), path.c_str());
+    }
   }
 }
 
@@ -373,6 +399,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
     // row kept may be up to --csv-every env steps older).
     if (trainer->episodes_from_log()) offsets.episodes = 0;
     RETURN_IF_ERROR(TruncateForesight(run_dir + "/foresight.csv", at));
+    RETURN_IF_ERROR(TruncateForesight(run_dir + "/foresight_cells.csv", at));
     std::printf("[%s seed %lld] resumed from %s at env step %lld, update %lld\n", task.name.c_str(),
                 static_cast<long long>(seed), run.checkpoint_dir.c_str(),
                 static_cast<long long>(at), static_cast<long long>(trainer->agent().updates()));
@@ -380,6 +407,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   if (!trainer->resumed()) {  // a fresh run starts a fresh curve
     fs::remove(csv, error);
     fs::remove(run_dir + "/foresight.csv", error);
+    fs::remove(run_dir + "/foresight_cells.csv", error);
   }
   if (trainer->done()) {
     std::printf("[%s seed %lld] already at its budget of %lld env steps\n", task.name.c_str(),

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <array>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -17,15 +18,14 @@ namespace dreamfleet::learner {
 namespace {
 
 constexpr int kForesightEnvIndex = (1 << 22) + 1;  // no training env, nor the open-loop report's
-constexpr int64_t kWindowsPerChunk = 256;          // windows imagined at once (bounds memory)
+constexpr int64_t kStepsPerChunk = 16384;          // window steps imagined at once (bounds memory)
 
 absl::Status CheckOptions(const ForesightOptions& o) {
-  if (o.episodes < 1 || o.episodes > 1000 || o.context < 1 || o.context > 64 || o.horizon < 1 ||
+  if (o.episodes < 1 || o.episodes > 1000 || o.context < 1 || o.context > 1000 || o.horizon < 1 ||
       o.horizon > 100 || o.max_steps < 1 || o.max_steps > 100000) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "need 1 <= episodes <= 1000, 1 <= context <= 64, 1 <= horizon <= 100 and 1 <= max steps <= "
-        "100000; "
-        "got episodes ",
+        "need 1 <= episodes <= 1000, 1 <= context <= 1000, 1 <= horizon <= 100 and "
+        "1 <= max steps <= 100000; got episodes ",
         o.episodes, ", context ", o.context, ", horizon ", o.horizon, ", max steps ", o.max_steps));
   }
   return absl::OkStatus();
@@ -111,15 +111,19 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
   const torch::Tensor rewards = torch::from_blob(p.rewards.data(), {g});
   const torch::Tensor firsts = torch::from_blob(p.firsts.data(), {g}, torch::kUInt8);
 
-  // Windows: the last observed step s of each, and the steps [s - context + 1, s + horizon]
-  // (past the episode's last step, that step again: never scored).
+  // Windows: the last observed step s of each (every step of every episode), and the steps
+  // [s - context + 1, s + horizon] (past the episode's last step, that step again: never scored).
   const int64_t width = o.context + o.horizon;
   std::vector<int64_t> last_observed, episode_end, index;
   for (const auto& [first, last] : p.episodes) {
-    for (int64_t s = first + o.context - 1; s <= last; ++s) {
+    for (int64_t s = first; s <= last; ++s) {
       last_observed.push_back(s);
       episode_end.push_back(last);
-      for (int64_t j = 0; j < width; ++j) index.push_back(std::min(s - o.context + 1 + j, last));
+      // Before the episode's first step, that step again: each copy is_first and resets the
+      // model, so a window near the start observes the episode from its start.
+      for (int64_t j = 0; j < width; ++j) {
+        index.push_back(std::clamp(s - o.context + 1 + j, first, last));
+      }
     }
   }
   const int64_t leads = o.horizon + 1;  // 0 (observed) .. horizon
@@ -127,12 +131,18 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
   std::vector<double> reward_at_rewarded(leads, 0), true_at_rewarded(leads, 0),
       reward_elsewhere(leads, 0);
   std::vector<int64_t> ends(leads, 0), others(leads, 0), rewarded(leads, 0), unrewarded(leads, 0);
+  // Grid cells per lead and channel: counts of occupied, kept, arrived, arrived kept, spurious.
+  const int64_t channels = c.vector_size > 0 ? c.vector_grid_channels : 0;
+  const bool grid = channels > 0 && c.vector_size % channels == 0;
+  std::vector<std::array<int64_t, 5>> cells(grid ? leads * channels : 0, {0, 0, 0, 0, 0});
+  std::vector<int64_t> scored(leads, 0);
   const torch::Device device = agent.device();
   std::optional<torch::Generator> latent_generator;
   if (device.is_cpu()) latent_generator = at::detail::createCPUGenerator(o.seed + 1);
   const int64_t windows = static_cast<int64_t>(last_observed.size());
-  for (int64_t begin = 0; begin < windows; begin += kWindowsPerChunk) {
-    const int64_t n = std::min(kWindowsPerChunk, windows - begin);
+  const int64_t windows_per_chunk = std::max<int64_t>(1, kStepsPerChunk / width);
+  for (int64_t begin = 0; begin < windows; begin += windows_per_chunk) {
+    const int64_t n = std::min(windows_per_chunk, windows - begin);
     const torch::Tensor idx =
         torch::from_blob(index.data() + begin * width, {n * width}, i64).clone();
     auto gather = [&](const torch::Tensor& all) {
@@ -151,7 +161,12 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
     batch = batch.To(device);
     dreamer::OpenLoopPrediction predicted =
         agent.world_model()->OpenLoop(batch, o.context, latent_generator,
-                                      /*decode_observations=*/false);  // only the heads count
+                                      /*decode_observations=*/grid);
+    torch::Tensor imagined_grid;
+    if (grid) {
+      imagined_grid = predicted.vector.to(torch::kCPU).ge(0.5).to(torch::kUInt8).contiguous();
+    }
+    const uint8_t* gp = grid ? imagined_grid.data_ptr<uint8_t>() : nullptr;
     const torch::Tensor cont = predicted.cont.to(torch::kCPU).to(torch::kFloat32).contiguous();
     const torch::Tensor reward = predicted.reward.to(torch::kCPU).to(torch::kFloat32).contiguous();
     const float* cp = cont.data_ptr<float>();
@@ -161,6 +176,25 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
       // Lead 0 is the last observed step itself: the heads on the posterior.
       for (int64_t k = 0; k <= o.horizon && s + k <= episode_end[begin + w]; ++k) {
         const int64_t j = w * width + o.context - 1 + k;  // the window's step s + k
+        ++scored[k];
+        if (grid) {
+          const float* truth = p.vectors.data() + (s + k) * c.vector_size;
+          const float* before = p.vectors.data() + s * c.vector_size;
+          const uint8_t* imagined = gp + j * c.vector_size;
+          for (int64_t e = 0; e < c.vector_size; ++e) {
+            std::array<int64_t, 5>& cell = cells[k * channels + e % channels];
+            if (truth[e] >= 0.5f) {
+              ++cell[0];
+              cell[1] += imagined[e];
+              if (before[e] < 0.5f) {
+                ++cell[2];
+                cell[3] += imagined[e];
+              }
+            } else {
+              cell[4] += imagined[e];
+            }
+          }
+        }
         const double end_chance = 1.0 - cp[j];
         if (p.terminals[s + k]) {
           end_at_ends[k] += end_chance;
@@ -193,6 +227,16 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
     lead.reward_at_rewarded = mean(reward_at_rewarded[k], rewarded[k]);
     lead.true_reward_at_rewarded = mean(true_at_rewarded[k], rewarded[k]);
     lead.reward_elsewhere = mean(reward_elsewhere[k], unrewarded[k]);
+    for (int64_t ch = 0; ch < (grid ? channels : 0); ++ch) {
+      const std::array<int64_t, 5>& cell = cells[k * channels + ch];
+      ForesightCells out;
+      out.occupied = cell[0];
+      out.kept = mean(static_cast<double>(cell[1]), cell[0]);
+      out.arrived = cell[2];
+      out.arrived_kept = mean(static_cast<double>(cell[3]), cell[2]);
+      out.spurious_per_step = mean(static_cast<double>(cell[4]), scored[k]);
+      lead.cells.push_back(out);
+    }
     report.leads.push_back(lead);
   }
   return report;
@@ -247,6 +291,18 @@ std::string ForesightSummary(const ForesightReport& r) {
                           l.end_chance_at_ends, l.ends, l.end_chance_elsewhere, l.others,
                           l.reward_at_rewarded, l.true_reward_at_rewarded, l.rewarded,
                           l.reward_elsewhere);
+  }
+  if (r.leads.empty() || r.leads[0].cells.empty()) return out;
+  absl::StrAppend(&out,
+                  "imagined grid, per channel: occupied cells kept (n) | cells that arrived since "
+                  "the last observed step kept (n) | spurious cells per step\n");
+  for (const ForesightLead& l : r.leads) {
+    for (size_t ch = 0; ch < l.cells.size(); ++ch) {
+      const ForesightCells& cell = l.cells[ch];
+      absl::StrAppendFormat(&out, "lead %2d channel %2d | %.3f (%d) | %.3f (%d) | %.3f\n", l.lead,
+                            ch, cell.kept, cell.occupied, cell.arrived_kept, cell.arrived,
+                            cell.spurious_per_step);
+    }
   }
   return out;
 }

@@ -1,13 +1,17 @@
 // Foresight report: does the world model see an episode's end, and a reward, coming? Data flow:
 // the run's config -> one env (an env index of its own) and the agent restored from a checkpoint
 // -> the policy plays `episodes` episodes -> for every step s of every episode, the world model
-// observes the `context` steps up to s and imagines the next `horizon` from the actions taken
+// observes the `context` steps up to s (all since the episode's start when fewer: the agent
+// itself has followed it from there) and imagines the next `horizon` from the actions taken
 // (WorldModel::OpenLoop) -> per lead k (1..horizon, and 0: the observed step itself, what the
 // heads make of the posterior), the imagined chance that the episode ends at
 // step s + k where it truly ended there and where it did not, and the imagined reward where a
 // reward truly came and where none did. A model that foresees deaths shows a far higher end
 // chance at the true ends than elsewhere at short leads; one that does not cannot teach the
-// actor to avoid them.
+// actor to avoid them. For a grid observation (MinAtar, the gridworld's symbolic view) it also
+// scores the decoded imagined grid per channel: which occupied cells it keeps, above all those
+// that were empty at the last observed step (where the player or an entity moved), so a model
+// that cannot imagine a collision shows whether it loses the player, the entities or both.
 #pragma once
 
 #include <cstdint>
@@ -23,10 +27,23 @@ struct ForesightOptions {
   std::string checkpoint_dir;
   int64_t episodes = 20;     // episodes played (each to its end, at most max_steps steps)
   int64_t max_steps = 2000;  // an episode still running is cut here (its steps still count)
-  int64_t context = 5;       // observed steps before each imagined stretch
+  int64_t context = 5;       // observed steps before each imagined stretch (at most since the
+                             // episode's start)
   int64_t horizon = 10;      // imagined steps after each
   uint64_t seed = 1;         // env seed, the policy's sampling and the model's latent samples
   bool greedy = false;       // the policy's most likely action instead of sampling
+};
+
+// How well the imagined grid keeps one channel's occupied cells (an entry counts as occupied at
+// >= 0.5, in the truth and in the decoded imagination).
+struct ForesightCells {
+  int64_t occupied = 0;  // true occupied cells at this lead, over all scored steps
+  double kept = 0;       // share of them the imagination has occupied too
+  // Occupied cells that were not occupied at the last observed step (something moved, appeared or
+  // was picked up there), and the share of them imagined: what repeating the last step misses.
+  int64_t arrived = 0;
+  double arrived_kept = 0;
+  double spurious_per_step = 0;  // imagined occupied cells that are truly empty, per scored step
 };
 
 struct ForesightLead {
@@ -44,6 +61,9 @@ struct ForesightLead {
   double reward_at_rewarded = 0;
   double true_reward_at_rewarded = 0;
   double reward_elsewhere = 0;
+  // A grid observation's cells (EnvSpec::vector_grid_channels > 0; empty otherwise), one entry
+  // per channel in the env's order.
+  std::vector<ForesightCells> cells;
 };
 
 struct ForesightEpisode {
@@ -63,7 +83,7 @@ struct ForesightReport {
 
 // The report of the agent in options.checkpoint_dir. NOT_FOUND without a checkpoint;
 // FAILED_PRECONDITION when it does not fit the config; INVALID_ARGUMENT for bad options
-// (1 <= episodes <= 1000, 1 <= context <= 64, 1 <= horizon <= 100, 1 <= max_steps <= 100000).
+// (1 <= episodes <= 1000, 1 <= context <= 1000, 1 <= horizon <= 100, 1 <= max_steps <= 100000).
 absl::StatusOr<ForesightReport> Foresight(const services::Config& config,
                                           const ForesightOptions& options);
 
@@ -79,7 +99,8 @@ absl::StatusOr<ForesightReport> Foresight(const services::Config& config, Dreame
 // and the imagined reward at true rewards and elsewhere.
 std::string ForesightLine(const ForesightReport& report, int64_t far = 5);
 
-// A few lines for a terminal: the episodes and, per lead, the two end chances and the rewards.
+// A few lines for a terminal: the episodes and, per lead, the two end chances and the rewards;
+// for a grid observation, per lead and channel, the occupied cells kept and the arrived ones.
 std::string ForesightSummary(const ForesightReport& report);
 
 }  // namespace dreamfleet::learner

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "envs/gridworld.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "learner/foresight.h"
@@ -546,11 +547,12 @@ TEST(ForesightReportTest, ScoresEveryStepAtEveryLeadItReaches) {
   EXPECT_EQ(report->steps, steps);
   EXPECT_EQ(report->ends, ends);
   for (const ForesightLead& l : report->leads) {
-    // From last observed step s (context - 1 <= s <= length), lead k reaches step s + k when
-    // s + k <= length; an end is scored there when that step is a terminal episode's last.
+    // From every last observed step s (0 <= s <= length; the first context - 1 observe the
+    // episode from its start), lead k reaches step s + k when s + k <= length; an end is scored
+    // there when that step is a terminal episode's last.
     int64_t scored = 0, true_ends = 0;
     for (const ForesightEpisode& e : report->played) {
-      const int64_t reach = e.length - (o.context - 1) - l.lead + 1;
+      const int64_t reach = e.length - l.lead + 1;
       scored += std::max<int64_t>(0, reach);
       true_ends += e.terminal && reach > 0 ? 1 : 0;
     }
@@ -563,8 +565,28 @@ TEST(ForesightReportTest, ScoresEveryStepAtEveryLeadItReaches) {
     EXPECT_LE(l.end_chance_elsewhere, 1.0);
     EXPECT_GE(l.end_chance_at_ends, 0.0);
     EXPECT_LE(l.end_chance_at_ends, 1.0);
+    // The symbolic gridworld's cells, channel by channel: the agent is at one cell facing one
+    // way (channels 6-9) at every scored step; at lead 0 nothing has arrived since the last
+    // observed step, which is the same step.
+    ASSERT_EQ(l.cells.size(), static_cast<size_t>(envs::GridWorld::kSymbolicChannels))
+        << "lead " << l.lead;
+    int64_t agent_cells = 0;
+    for (int ch = 6; ch <= 9; ++ch) agent_cells += l.cells[ch].occupied;
+    EXPECT_EQ(agent_cells, scored) << "lead " << l.lead;
+    for (const ForesightCells& cell : l.cells) {
+      EXPECT_GE(cell.kept, 0.0);
+      EXPECT_LE(cell.kept, 1.0);
+      EXPECT_LE(cell.arrived, cell.occupied);
+      EXPECT_GE(cell.spurious_per_step, 0.0);
+      if (l.lead == 0) EXPECT_EQ(cell.arrived, 0);
+    }
   }
+  EXPECT_GT(report->leads[1].cells[6].arrived + report->leads[1].cells[7].arrived +
+                report->leads[1].cells[8].arrived + report->leads[1].cells[9].arrived,
+            0)
+      << "the agent moves or turns";
   EXPECT_NE(ForesightSummary(*report).find("lead"), std::string::npos);
+  EXPECT_NE(ForesightSummary(*report).find("channel 10"), std::string::npos);
   absl::StatusOr<ForesightReport> again = Foresight(*config, o);
   ASSERT_TRUE(again.ok()) << again.status();
   for (size_t k = 0; k < report->leads.size(); ++k) {
@@ -575,6 +597,10 @@ TEST(ForesightReportTest, ScoresEveryStepAtEveryLeadItReaches) {
 
   o.horizon = 0;
   EXPECT_TRUE(absl::IsInvalidArgument(Foresight(*config, o).status()));
+  o.horizon = 3;
+  o.context = 1001;
+  EXPECT_TRUE(absl::IsInvalidArgument(Foresight(*config, o).status()));
+  o.context = 2;
   o.horizon = 3;
   o.checkpoint_dir = temp.path() + "/none";
   EXPECT_TRUE(absl::IsNotFound(Foresight(*config, o).status()));

@@ -106,12 +106,19 @@ int ForesightMain(int argc, char** argv) {
       "(imagined steps ahead), the imagined chance that the episode ends where it truly ended "
       "and where it did not, and the imagined reward where a reward truly came and where none "
       "did. A model that foresees deaths shows a far higher end chance at the true ends at "
-      "short leads; the actor learns to avoid only what the model foresees.");
+      "short leads; the actor learns to avoid only what the model foresees. For a grid "
+      "observation (MinAtar, the gridworld's symbolic view) it also prints, per lead and "
+      "channel, the share of occupied cells the decoded imagination keeps, of those that "
+      "arrived since the last observed step (what moved), and its spurious cells: lead 0 "
+      "shows whether the model reconstructs the grid at all.");
   learner::AgentFlags agent;
   agent.Register(&command_line);
   command_line.AddInt("episodes", &o.episodes, "episodes to play (1 to 1000)");
   command_line.AddInt("max-steps", &o.max_steps, "cut an episode still running after this many");
-  command_line.AddInt("context", &o.context, "steps the model observes before it imagines (1-64)");
+  command_line.AddInt("context", &o.context,
+                      "steps the model observes before it imagines (1-1000; near an episode's "
+                      "start, the steps since it). A model whose posterior carries little new "
+                      "each step needs a long context to know the state: compare 5 with 1000");
   command_line.AddInt("horizon", &o.horizon, "steps it imagines after them (1-100)");
   command_line.AddBool("greedy", &o.greedy,
                        "play with the policy's most likely action (default: sample)");
