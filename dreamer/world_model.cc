@@ -123,36 +123,56 @@ OpenLoopPrediction WorldModelImpl::OpenLoop(const Batch& b, int64_t context,
                                             std::optional<torch::Generator> gen,
                                             bool decode_observations) {
   torch::NoGradGuard no_grad;
-  const auto& c = config_;
-  const int64_t bs = b.action.size(0), t = b.action.size(1);
+  const int64_t t = b.action.size(1);
   TORCH_CHECK(context >= 1 && context < t, "open-loop context ", context, " must be in [1, ", t,
               ")");
-  const auto device = b.action.device();
-  auto embed = encoder_->forward(FlatObservation(b, context, c)).view({bs, context, -1});
-  auto prev_action = torch::cat(
-      {torch::zeros({bs, 1}, b.action.options()), b.action.narrow(1, 0, context - 1)}, 1);
-  // The window starts from the initial state; an episode that starts inside the observed part
-  // resets it there too.
-  auto reset = b.is_first.defined()
-                   ? b.is_first.narrow(1, 0, context).to(torch::kBool).clone()
-                   : torch::zeros({bs, context}, torch::dtype(torch::kBool).device(device));
-  reset.select(1, 0).fill_(true);
-  RssmSequence seq = rssm_->Observe(embed, prev_action, reset, rssm_->Initial(bs, device), gen);
-  // Imagination state h + 1 follows the action the window took at step context - 1 + h.
-  int64_t h = 0;
-  auto actions = b.action;
-  Imagination imagined = rssm_->Imagine(
-      seq.last,
-      [&](const torch::Tensor&) {
-        const int64_t step = std::min(context - 1 + h, t - 1);
-        ++h;
-        return actions.select(1, step);
-      },
-      t - context, gen);
+  RssmSequence seq = Posterior(b, context, gen);
+  // Imagined step h + 1 follows the action the window took at step context - 1 + h.
+  Imagination imagined =
+      ImagineActions(seq.last, b.action.narrow(1, context - 1, t - context), gen);
   auto deter = torch::cat({seq.deter, imagined.deter.narrow(1, 1, t - context)}, 1);
   auto stoch = torch::cat({seq.stoch, imagined.stoch.narrow(1, 1, t - context)}, 1);
-  auto feat = RssmImpl::Feat(deter, stoch);  // [B, T, F]
-  auto flat = feat.reshape({bs * t, -1});
+  return Predict(RssmImpl::Feat(deter, stoch), decode_observations);
+}
+
+RssmSequence WorldModelImpl::Posterior(const Batch& b, int64_t steps,
+                                       std::optional<torch::Generator> gen) {
+  torch::NoGradGuard no_grad;
+  const int64_t bs = b.action.size(0);
+  TORCH_CHECK(steps >= 1 && steps <= b.action.size(1), "posterior steps ", steps,
+              " must be in [1, ", b.action.size(1), "]");
+  const auto device = b.action.device();
+  auto embed = encoder_->forward(FlatObservation(b, steps, config_)).view({bs, steps, -1});
+  auto prev_action =
+      torch::cat({torch::zeros({bs, 1}, b.action.options()), b.action.narrow(1, 0, steps - 1)}, 1);
+  auto reset = b.is_first.defined()
+                   ? b.is_first.narrow(1, 0, steps).to(torch::kBool).clone()
+                   : torch::zeros({bs, steps}, torch::dtype(torch::kBool).device(device));
+  reset.select(1, 0).fill_(true);
+  return rssm_->Observe(embed, prev_action, reset, rssm_->Initial(bs, device), gen);
+}
+
+Imagination WorldModelImpl::ImagineActions(const RssmState& start, const torch::Tensor& actions,
+                                           std::optional<torch::Generator> gen) {
+  torch::NoGradGuard no_grad;
+  const int64_t horizon = actions.size(1);
+  TORCH_CHECK(actions.dim() == 2 && horizon >= 1 && actions.size(0) == start.deter.size(0),
+              "ImagineActions: actions must be [", start.deter.size(0), ", H >= 1], got ",
+              actions.sizes());
+  int64_t h = 0;
+  return rssm_->Imagine(
+      start,
+      [&](const torch::Tensor&) {
+        // Imagine also asks for an action in the final state, which is not followed.
+        return actions.select(1, std::min(h++, horizon - 1));
+      },
+      horizon, gen);
+}
+
+OpenLoopPrediction WorldModelImpl::Predict(const torch::Tensor& feat, bool decode_observations) {
+  const auto& c = config_;
+  const int64_t n = feat.size(0), l = feat.size(1);
+  auto flat = feat.reshape({n * l, -1});
   OpenLoopPrediction out;
   if (image_decoder_ && decode_observations) {
     out.image = image_decoder_->forward(flat)
@@ -160,10 +180,10 @@ OpenLoopPrediction WorldModelImpl::OpenLoop(const Batch& b, int64_t context,
                     .mul(255.0)
                     .round()
                     .to(torch::kUInt8)
-                    .reshape({bs, t, c.image_height, c.image_width, -1});
+                    .reshape({n, l, c.image_height, c.image_width, -1});
   }
   if (vector_decoder_ && decode_observations) {
-    out.vector = Symexp(vector_decoder_->forward(flat)).reshape({bs, t, -1});
+    out.vector = Symexp(vector_decoder_->forward(flat)).reshape({n, l, -1});
   }
   out.reward = RewardMean(feat);
   out.cont = ContinueProb(feat);

@@ -56,6 +56,19 @@ class WorldModelImpl : public torch::nn::Module {
   OpenLoopPrediction OpenLoop(const Batch& batch, int64_t context,
                               std::optional<torch::Generator> gen, bool decode_observations = true);
 
+  // The posterior of the batch's first `steps` steps, observed from the initial state (reset at
+  // step 0 and wherever is_first); no gradient.
+  RssmSequence Posterior(const Batch& batch, int64_t steps, std::optional<torch::Generator> gen);
+
+  // From start states [N], the prior rolled forward under `actions` int64 [N, H]: states
+  // [N, H + 1] (entry 0: the start; entry h + 1 follows action h); no gradient.
+  Imagination ImagineActions(const RssmState& start, const torch::Tensor& actions,
+                             std::optional<torch::Generator> gen);
+
+  // Decoders and heads on features [N, L, F]: fields [N, L, ...]; without decode_observations
+  // only the heads run (image and vector stay undefined).
+  OpenLoopPrediction Predict(const torch::Tensor& feat, bool decode_observations);
+
   Encoder encoder() const { return encoder_; }
   Rssm rssm() const { return rssm_; }
   const AgentConfig& config() const { return config_; }

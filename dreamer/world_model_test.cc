@@ -149,6 +149,81 @@ TEST(WorldModelTest, OpenLoopSeesOnlyTheContextAndFollowsTheWindowsActions) {
   EXPECT_FALSE(torch::allclose(other.vector.narrow(1, 2, 4), base.vector.narrow(1, 2, 4)));
 }
 
+// Posterior + ImagineActions + Predict, as the foresight report uses them: from every step t of
+// a sequence, the posterior at t, then steps imagined with the sequence's own actions. An
+// observation reaches only the rows from its step on, an action only the columns that imagine
+// past it, and a reset cuts everything before it.
+TEST(WorldModelTest, ImaginesFromEveryPosteriorStepWithTheSequencesActions) {
+  auto c = DebugConfig(/*image=*/false, /*vector=*/true);
+  torch::manual_seed(0);
+  WorldModel wm(c);
+  Batch batch = RandomBatch(c, 2, 6, 1);
+  batch.is_first.fill_(false);
+  constexpr int64_t kHorizon = 3;
+  auto predict = [&](const Batch& b, bool decode = true) {
+    torch::Generator gen = at::detail::createCPUGenerator(7);
+    RssmSequence seq = wm->Posterior(b, 6, gen);
+    EXPECT_EQ(seq.deter.size(1), 6);
+    // Row b * 6 + t imagines with the actions at steps t, t + 1, ... (the last one past the end).
+    const torch::Tensor t = torch::arange(6).view({1, 6, 1});
+    const torch::Tensor at = (t + torch::arange(kHorizon).view({1, 1, kHorizon})).clamp_max(5);
+    const torch::Tensor actions =
+        b.action.unsqueeze(2).expand({2, 6, kHorizon}).gather(1, at.expand({2, 6, kHorizon}));
+    Imagination imagined =
+        wm->ImagineActions({seq.deter.reshape({12, -1}), seq.stoch.reshape({12, c.stoch, -1})},
+                           actions.reshape({12, kHorizon}), gen);
+    EXPECT_TRUE(torch::equal(imagined.deter.select(1, 0), seq.deter.reshape({12, -1})));
+    return wm->Predict(RssmImpl::Feat(imagined.deter, imagined.stoch), decode);
+  };
+  OpenLoopPrediction base = predict(batch);
+  EXPECT_EQ(base.vector.sizes().vec(), (std::vector<int64_t>{12, 4, 5}));
+  EXPECT_EQ(base.reward.sizes().vec(), (std::vector<int64_t>{12, 4}));
+  EXPECT_EQ(base.cont.sizes().vec(), (std::vector<int64_t>{12, 4}));
+  EXPECT_FALSE(base.image.defined());
+  EXPECT_FALSE(predict(batch, /*decode=*/false).vector.defined());
+  auto rows = [](const OpenLoopPrediction& p, int64_t first, int64_t count) {
+    return p.vector.narrow(0, first, count);
+  };
+
+  // Observations from step 2 of the first sequence on reach its rows 2-5, not rows 0-1.
+  Batch observed = batch;
+  observed.vector = batch.vector.clone();
+  observed.vector.select(0, 0).narrow(0, 2, 4).mul_(-3.0f);
+  OpenLoopPrediction seen = predict(observed);
+  EXPECT_TRUE(torch::allclose(rows(seen, 0, 2), rows(base, 0, 2)));
+  EXPECT_FALSE(torch::allclose(rows(seen, 2, 4), rows(base, 2, 4)));
+  EXPECT_TRUE(torch::allclose(rows(seen, 6, 6), rows(base, 6, 6)));  // the other sequence
+
+  // The action taken at step 2: row 2 imagines past it from column 1, row 1 from column 2, row 0
+  // from column 3; the posteriors before step 3 never see it.
+  Batch acted = batch;
+  acted.action = batch.action.clone();
+  acted.action.select(1, 2).add_(1).remainder_(c.num_actions);
+  OpenLoopPrediction other = predict(acted);
+  for (int64_t t = 0; t <= 2; ++t) {
+    const int64_t first_changed = 2 - t + 1;
+    EXPECT_TRUE(torch::allclose(other.vector[t].narrow(0, 0, first_changed),
+                                base.vector[t].narrow(0, 0, first_changed)))
+        << "row " << t;
+    EXPECT_FALSE(torch::allclose(other.vector[t].narrow(0, first_changed, 4 - first_changed),
+                                 base.vector[t].narrow(0, first_changed, 4 - first_changed)))
+        << "row " << t;
+  }
+  EXPECT_FALSE(torch::allclose(other.vector[3][0], base.vector[3][0]));
+
+  // A reset at step 3: rows 3-5 do not depend on what came before it.
+  Batch reset = batch;
+  reset.is_first = batch.is_first.clone();
+  reset.is_first.select(1, 3).fill_(true);
+  Batch reset_other = reset;
+  reset_other.vector = reset.vector.clone();
+  reset_other.vector.narrow(1, 0, 3).fill_(-2.0f);
+  reset_other.action = reset.action.clone();
+  reset_other.action.narrow(1, 0, 3).add_(1).remainder_(c.num_actions);
+  EXPECT_TRUE(torch::allclose(rows(predict(reset_other), 3, 3), rows(predict(reset), 3, 3)));
+  EXPECT_FALSE(torch::allclose(rows(predict(reset_other), 0, 3), rows(predict(reset), 0, 3)));
+}
+
 // A world that never changes: a few updates teach the model to imagine it, so its open-loop
 // error falls below an untrained model's.
 TEST(WorldModelTest, AFewUpdatesOnAStaticWorldImproveTheOpenLoopPrediction) {

@@ -18,15 +18,15 @@ namespace dreamfleet::learner {
 namespace {
 
 constexpr int kForesightEnvIndex = (1 << 22) + 1;  // no training env, nor the open-loop report's
-constexpr int64_t kStepsPerChunk = 16384;          // window steps imagined at once (bounds memory)
 
 absl::Status CheckOptions(const ForesightOptions& o) {
-  if (o.episodes < 1 || o.episodes > 1000 || o.context < 1 || o.context > 1000 || o.horizon < 1 ||
-      o.horizon > 100 || o.max_steps < 1 || o.max_steps > 100000) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "need 1 <= episodes <= 1000, 1 <= context <= 1000, 1 <= horizon <= 100 and "
-        "1 <= max steps <= 100000; got episodes ",
-        o.episodes, ", context ", o.context, ", horizon ", o.horizon, ", max steps ", o.max_steps));
+  if (o.episodes < 1 || o.episodes > 1000 || o.context < 0 || o.context > 1000 || o.horizon < 1 ||
+      o.horizon > 100 || o.max_steps < 1 || o.max_steps > 100000 || o.chunk_steps < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("need 1 <= episodes <= 1000, 0 <= context <= 1000, 1 <= horizon <= 100 and "
+                     "1 <= max steps <= 100000 and chunk steps >= 1; got episodes ",
+                     o.episodes, ", context ", o.context, ", horizon ", o.horizon, ", max steps ",
+                     o.max_steps, ", chunk steps ", o.chunk_steps));
   }
   return absl::OkStatus();
 }
@@ -111,21 +111,6 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
   const torch::Tensor rewards = torch::from_blob(p.rewards.data(), {g});
   const torch::Tensor firsts = torch::from_blob(p.firsts.data(), {g}, torch::kUInt8);
 
-  // Windows: the last observed step s of each (every step of every episode), and the steps
-  // [s - context + 1, s + horizon] (past the episode's last step, that step again: never scored).
-  const int64_t width = o.context + o.horizon;
-  std::vector<int64_t> last_observed, episode_end, index;
-  for (const auto& [first, last] : p.episodes) {
-    for (int64_t s = first; s <= last; ++s) {
-      last_observed.push_back(s);
-      episode_end.push_back(last);
-      // Before the episode's first step, that step again: each copy is_first and resets the
-      // model, so a window near the start observes the episode from its start.
-      for (int64_t j = 0; j < width; ++j) {
-        index.push_back(std::clamp(s - o.context + 1 + j, first, last));
-      }
-    }
-  }
   const int64_t leads = o.horizon + 1;  // 0 (observed) .. horizon
   std::vector<double> end_at_ends(leads, 0), end_elsewhere(leads, 0);
   std::vector<double> reward_at_rewarded(leads, 0), true_at_rewarded(leads, 0),
@@ -136,32 +121,12 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
   const bool grid = channels > 0 && c.vector_size % channels == 0;
   std::vector<std::array<int64_t, 5>> cells(grid ? leads * channels : 0, {0, 0, 0, 0, 0});
   std::vector<int64_t> scored(leads, 0);
-  const torch::Device device = agent.device();
-  std::optional<torch::Generator> latent_generator;
-  if (device.is_cpu()) latent_generator = at::detail::createCPUGenerator(o.seed + 1);
-  const int64_t windows = static_cast<int64_t>(last_observed.size());
-  const int64_t windows_per_chunk = std::max<int64_t>(1, kStepsPerChunk / width);
-  for (int64_t begin = 0; begin < windows; begin += windows_per_chunk) {
-    const int64_t n = std::min(windows_per_chunk, windows - begin);
-    const torch::Tensor idx =
-        torch::from_blob(index.data() + begin * width, {n * width}, i64).clone();
-    auto gather = [&](const torch::Tensor& all) {
-      auto sizes = all.sizes().vec();
-      sizes[0] = width;
-      sizes.insert(sizes.begin(), n);
-      return all.index_select(0, idx).view(sizes);
-    };
-    dreamer::Batch batch;
-    if (images.defined()) batch.image = gather(images);
-    if (vectors.defined()) batch.vector = gather(vectors);
-    if (texts.defined()) batch.text = gather(texts);
-    batch.action = gather(actions);
-    batch.reward = gather(rewards);
-    batch.is_first = gather(firsts).to(torch::kBool);
-    batch = batch.To(device);
-    dreamer::OpenLoopPrediction predicted =
-        agent.world_model()->OpenLoop(batch, o.context, latent_generator,
-                                      /*decode_observations=*/grid);
+
+  // Scores predictions [n, columns]: row w was made from last observed step starts[w] of an
+  // episode whose last step is lasts[w]; its lead k is column offset + k.
+  auto score = [&](const dreamer::OpenLoopPrediction& predicted, const int64_t* starts,
+                   const int64_t* lasts, int64_t n, int64_t offset) {
+    const int64_t columns = predicted.cont.size(1);
     torch::Tensor imagined_grid;
     if (grid) {
       imagined_grid = predicted.vector.to(torch::kCPU).ge(0.5).to(torch::kUInt8).contiguous();
@@ -172,10 +137,10 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
     const float* cp = cont.data_ptr<float>();
     const float* rp = reward.data_ptr<float>();
     for (int64_t w = 0; w < n; ++w) {
-      const int64_t s = last_observed[begin + w];
+      const int64_t s = starts[w];
       // Lead 0 is the last observed step itself: the heads on the posterior.
-      for (int64_t k = 0; k <= o.horizon && s + k <= episode_end[begin + w]; ++k) {
-        const int64_t j = w * width + o.context - 1 + k;  // the window's step s + k
+      for (int64_t k = 0; k <= o.horizon && s + k <= lasts[w]; ++k) {
+        const int64_t j = w * columns + offset + k;  // the prediction of step s + k
         ++scored[k];
         if (grid) {
           const float* truth = p.vectors.data() + (s + k) * c.vector_size;
@@ -212,6 +177,86 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
           ++unrewarded[k];
         }
       }
+    }
+  };
+
+  const torch::Device device = agent.device();
+  std::optional<torch::Generator> latent_generator;
+  if (device.is_cpu()) latent_generator = at::detail::createCPUGenerator(o.seed + 1);
+  // The played steps `idx` (int64 [n * width]) as a batch of n windows of `width` steps.
+  auto gather_batch = [&](const torch::Tensor& idx, int64_t n, int64_t width) {
+    auto gather = [&](const torch::Tensor& all) {
+      auto sizes = all.sizes().vec();
+      sizes[0] = width;
+      sizes.insert(sizes.begin(), n);
+      return all.index_select(0, idx).view(sizes);
+    };
+    dreamer::Batch batch;
+    if (images.defined()) batch.image = gather(images);
+    if (vectors.defined()) batch.vector = gather(vectors);
+    if (texts.defined()) batch.text = gather(texts);
+    batch.action = gather(actions);
+    batch.reward = gather(rewards);
+    batch.is_first = gather(firsts).to(torch::kBool);
+    return batch.To(device);
+  };
+  dreamer::WorldModel world_model = agent.world_model();
+
+  if (o.context == 0) {
+    // The whole episode observed once; from the posterior at each step, horizon imagined steps
+    // with the actions taken next, a chunk of start steps at a time.
+    const int64_t rows_per_chunk = std::max<int64_t>(1, o.chunk_steps / leads);
+    for (const auto& [first, last] : p.episodes) {
+      const int64_t length = last - first + 1;
+      const dreamer::RssmSequence seq = world_model->Posterior(
+          gather_batch(torch::arange(first, last + 1, i64), 1, length), length, latent_generator);
+      for (int64_t begin = 0; begin < length; begin += rows_per_chunk) {
+        const int64_t n = std::min(rows_per_chunk, length - begin);
+        std::vector<int64_t> starts(n), lasts(n, last), taken(n * o.horizon);
+        for (int64_t w = 0; w < n; ++w) {
+          starts[w] = first + begin + w;
+          for (int64_t h = 0; h < o.horizon; ++h) {
+            taken[w * o.horizon + h] = p.actions[std::min(starts[w] + h, last)];
+          }
+        }
+        const dreamer::RssmState start{seq.deter.select(0, 0).narrow(0, begin, n),
+                                       seq.stoch.select(0, 0).narrow(0, begin, n)};
+        const dreamer::Imagination imagined = world_model->ImagineActions(
+            start, torch::from_blob(taken.data(), {n, o.horizon}, i64).to(device),
+            latent_generator);
+        score(world_model->Predict(dreamer::RssmImpl::Feat(imagined.deter, imagined.stoch), grid),
+              starts.data(), lasts.data(), n, /*offset=*/0);
+      }
+    }
+  } else {
+    // Windows: the last observed step s of each (every step of every episode), and the steps
+    // [s - context + 1, s + horizon] (past the episode's last step, that step again: never
+    // scored; before its first, that step again: each copy is_first and resets the model, so a
+    // window near the start observes the episode from its start).
+    const int64_t width = o.context + o.horizon;
+    std::vector<int64_t> starts, firsts_of, lasts;
+    for (const auto& [first, last] : p.episodes) {
+      for (int64_t s = first; s <= last; ++s) {
+        starts.push_back(s);
+        firsts_of.push_back(first);
+        lasts.push_back(last);
+      }
+    }
+    const int64_t windows = static_cast<int64_t>(starts.size());
+    const int64_t windows_per_chunk = std::max<int64_t>(1, o.chunk_steps / width);
+    std::vector<int64_t> index;
+    for (int64_t begin = 0; begin < windows; begin += windows_per_chunk) {
+      const int64_t n = std::min(windows_per_chunk, windows - begin);
+      index.clear();
+      for (int64_t w = begin; w < begin + n; ++w) {
+        for (int64_t j = 0; j < width; ++j) {
+          index.push_back(std::clamp(starts[w] - o.context + 1 + j, firsts_of[w], lasts[w]));
+        }
+      }
+      const dreamer::OpenLoopPrediction predicted = world_model->OpenLoop(
+          gather_batch(torch::from_blob(index.data(), {n * width}, i64).clone(), n, width),
+          o.context, latent_generator, /*decode_observations=*/grid);
+      score(predicted, starts.data() + begin, lasts.data() + begin, n, o.context - 1);
     }
   }
   auto mean = [](double sum, int64_t count) { return count > 0 ? sum / count : 0.0; };

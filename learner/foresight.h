@@ -1,8 +1,8 @@
 // Foresight report: does the world model see an episode's end, and a reward, coming? Data flow:
 // the run's config -> one env (an env index of its own) and the agent restored from a checkpoint
 // -> the policy plays `episodes` episodes -> for every step s of every episode, the world model
-// observes the `context` steps up to s (all since the episode's start when fewer: the agent
-// itself has followed it from there) and imagines the next `horizon` from the actions taken
+// observes the episode up to s (or only the last `context` steps) and imagines the next
+// `horizon` from the actions taken
 // (WorldModel::OpenLoop) -> per lead k (1..horizon, and 0: the observed step itself, what the
 // heads make of the posterior), the imagined chance that the episode ends at
 // step s + k where it truly ended there and where it did not, and the imagined reward where a
@@ -27,9 +27,11 @@ struct ForesightOptions {
   std::string checkpoint_dir;
   int64_t episodes = 20;     // episodes played (each to its end, at most max_steps steps)
   int64_t max_steps = 2000;  // an episode still running is cut here (its steps still count)
-  int64_t context = 5;       // observed steps before each imagined stretch (at most since the
-                             // episode's start)
+  // Observed steps before each imagined stretch (at most those since the episode's start); 0:
+  // the whole episode so far, as the agent itself has followed it (observed once: the cheapest).
+  int64_t context = 0;
   int64_t horizon = 10;      // imagined steps after each
+  int64_t chunk_steps = 16384;  // model steps imagined at once (bounds memory)
   uint64_t seed = 1;         // env seed, the policy's sampling and the model's latent samples
   bool greedy = false;       // the policy's most likely action instead of sampling
 };
@@ -83,7 +85,8 @@ struct ForesightReport {
 
 // The report of the agent in options.checkpoint_dir. NOT_FOUND without a checkpoint;
 // FAILED_PRECONDITION when it does not fit the config; INVALID_ARGUMENT for bad options
-// (1 <= episodes <= 1000, 1 <= context <= 1000, 1 <= horizon <= 100, 1 <= max_steps <= 100000).
+// (1 <= episodes <= 1000, 0 <= context <= 1000, 1 <= horizon <= 100, 1 <= max_steps <= 100000,
+// chunk_steps >= 1).
 absl::StatusOr<ForesightReport> Foresight(const services::Config& config,
                                           const ForesightOptions& options);
 

@@ -518,7 +518,8 @@ TEST(OpenLoopReportTest, PanelsFollowTheWindowsAndTheAnimationLaysThemOut) {
 
 // The foresight report of an (untrained) agent: every step of every episode is scored at each lead
 // it reaches, the true ends at exactly the episodes' last steps, chances within [0, 1], the same
-// seed the same report, and bad options refused.
+// seed the same report, the same episodes scored alike whether the model observes each episode
+// once (context 0) or in windows, in one chunk or many, and bad options refused.
 TEST(ForesightReportTest, ScoresEveryStepAtEveryLeadItReaches) {
   dreamfleet::testing::ScopedTempDir temp("foresight_test_");
   const std::string dir = temp.path() + "/checkpoint";
@@ -526,82 +527,106 @@ TEST(ForesightReportTest, ScoresEveryStepAtEveryLeadItReaches) {
   ASSERT_NO_FATAL_FAILURE(SaveUntrainedAgent(*config, dir));
   ForesightOptions o;
   o.checkpoint_dir = dir;
-  // Enough episodes for more than one chunk of windows, some reaching the goal (an end by the
-  // rules, with its reward) and some the gridworld's time limit (not an end).
+  // Some episodes reach the goal (an end by the rules, with its reward), some the gridworld's
+  // time limit (not an end).
   o.episodes = 8;
   o.max_steps = 200;
-  o.context = 2;
   o.horizon = 3;
-  absl::StatusOr<ForesightReport> report = Foresight(*config, o);
-  ASSERT_TRUE(report.ok()) << report.status();
-  ASSERT_EQ(report->played.size(), 8u);
-  ASSERT_GT(report->ends, 0);
-  ASSERT_GT(report->steps, 300);
-  ASSERT_EQ(report->leads.size(), 4u);  // 0 (observed) to 3
-  int64_t steps = 0, ends = 0;
-  for (const ForesightEpisode& e : report->played) {
-    steps += e.length;
-    ends += e.terminal ? 1 : 0;
-    EXPECT_LE(e.length, 200);
-  }
-  EXPECT_EQ(report->steps, steps);
-  EXPECT_EQ(report->ends, ends);
-  for (const ForesightLead& l : report->leads) {
-    // From every last observed step s (0 <= s <= length; the first context - 1 observe the
-    // episode from its start), lead k reaches step s + k when s + k <= length; an end is scored
-    // there when that step is a terminal episode's last.
-    int64_t scored = 0, true_ends = 0;
-    for (const ForesightEpisode& e : report->played) {
-      const int64_t reach = e.length - l.lead + 1;
-      scored += std::max<int64_t>(0, reach);
-      true_ends += e.terminal && reach > 0 ? 1 : 0;
+  auto check = [&](const ForesightReport& report) {
+    ASSERT_EQ(report.played.size(), 8u);
+    ASSERT_GT(report.ends, 0);
+    ASSERT_GT(report.steps, 300);
+    ASSERT_EQ(report.leads.size(), 4u);  // 0 (observed) to 3
+    int64_t steps = 0, ends = 0;
+    for (const ForesightEpisode& e : report.played) {
+      steps += e.length;
+      ends += e.terminal ? 1 : 0;
+      EXPECT_LE(e.length, 200);
     }
-    EXPECT_EQ(l.ends + l.others, scored) << "lead " << l.lead;
-    EXPECT_EQ(l.rewarded + l.unrewarded, scored) << "lead " << l.lead;
-    EXPECT_EQ(l.ends, true_ends) << "lead " << l.lead;
-    EXPECT_GT(l.ends, 0) << "lead " << l.lead;
-    EXPECT_EQ(l.rewarded, l.ends) << "the goal's reward comes with its end";
-    EXPECT_GE(l.end_chance_elsewhere, 0.0);
-    EXPECT_LE(l.end_chance_elsewhere, 1.0);
-    EXPECT_GE(l.end_chance_at_ends, 0.0);
-    EXPECT_LE(l.end_chance_at_ends, 1.0);
-    // The symbolic gridworld's cells, channel by channel: the agent is at one cell facing one
-    // way (channels 6-9) at every scored step; at lead 0 nothing has arrived since the last
-    // observed step, which is the same step.
-    ASSERT_EQ(l.cells.size(), static_cast<size_t>(envs::GridWorld::kSymbolicChannels))
-        << "lead " << l.lead;
-    int64_t agent_cells = 0;
-    for (int ch = 6; ch <= 9; ++ch) agent_cells += l.cells[ch].occupied;
-    EXPECT_EQ(agent_cells, scored) << "lead " << l.lead;
-    for (const ForesightCells& cell : l.cells) {
-      EXPECT_GE(cell.kept, 0.0);
-      EXPECT_LE(cell.kept, 1.0);
-      EXPECT_LE(cell.arrived, cell.occupied);
-      EXPECT_GE(cell.spurious_per_step, 0.0);
-      if (l.lead == 0) EXPECT_EQ(cell.arrived, 0);
+    EXPECT_EQ(report.steps, steps);
+    EXPECT_EQ(report.ends, ends);
+    for (const ForesightLead& l : report.leads) {
+      // From every last observed step s (0 <= s <= length), lead k reaches step s + k when
+      // s + k <= length; an end is scored there when that step is a terminal episode's last.
+      int64_t scored = 0, true_ends = 0;
+      for (const ForesightEpisode& e : report.played) {
+        const int64_t reach = e.length - l.lead + 1;
+        scored += std::max<int64_t>(0, reach);
+        true_ends += e.terminal && reach > 0 ? 1 : 0;
+      }
+      EXPECT_EQ(l.ends + l.others, scored) << "lead " << l.lead;
+      EXPECT_EQ(l.rewarded + l.unrewarded, scored) << "lead " << l.lead;
+      EXPECT_EQ(l.ends, true_ends) << "lead " << l.lead;
+      EXPECT_GT(l.ends, 0) << "lead " << l.lead;
+      EXPECT_EQ(l.rewarded, l.ends) << "the goal's reward comes with its end";
+      EXPECT_GE(l.end_chance_elsewhere, 0.0);
+      EXPECT_LE(l.end_chance_elsewhere, 1.0);
+      EXPECT_GE(l.end_chance_at_ends, 0.0);
+      EXPECT_LE(l.end_chance_at_ends, 1.0);
+      // The symbolic gridworld's cells, channel by channel: the agent is at one cell facing one
+      // way (channels 6-9) at every scored step; at lead 0 nothing has arrived since the last
+      // observed step, which is the same step.
+      ASSERT_EQ(l.cells.size(), static_cast<size_t>(envs::GridWorld::kSymbolicChannels))
+          << "lead " << l.lead;
+      int64_t agent_cells = 0;
+      for (int ch = 6; ch <= 9; ++ch) agent_cells += l.cells[ch].occupied;
+      EXPECT_EQ(agent_cells, scored) << "lead " << l.lead;
+      for (const ForesightCells& cell : l.cells) {
+        EXPECT_GE(cell.kept, 0.0);
+        EXPECT_LE(cell.kept, 1.0);
+        EXPECT_LE(cell.arrived, cell.occupied);
+        EXPECT_GE(cell.spurious_per_step, 0.0);
+        if (l.lead == 0) EXPECT_EQ(cell.arrived, 0);
+      }
     }
-  }
-  EXPECT_GT(report->leads[1].cells[6].arrived + report->leads[1].cells[7].arrived +
-                report->leads[1].cells[8].arrived + report->leads[1].cells[9].arrived,
-            0)
-      << "the agent moves or turns";
-  EXPECT_NE(ForesightSummary(*report).find("lead"), std::string::npos);
-  EXPECT_NE(ForesightSummary(*report).find("channel 10"), std::string::npos);
+    int64_t arrived = 0;
+    for (int ch = 6; ch <= 9; ++ch) arrived += report.leads[1].cells[ch].arrived;
+    EXPECT_GT(arrived, 0) << "the agent moves or turns";
+    EXPECT_NE(ForesightSummary(report).find("channel 10"), std::string::npos);
+  };
+  // What the played episodes say, which no way of imagining may change.
+  auto truth = [](const ForesightReport& report) {
+    std::vector<int64_t> counts;
+    for (const ForesightLead& l : report.leads) {
+      for (int64_t n : {l.ends, l.others, l.rewarded, l.unrewarded}) counts.push_back(n);
+      for (const ForesightCells& cell : l.cells) {
+        counts.push_back(cell.occupied);
+        counts.push_back(cell.arrived);
+      }
+    }
+    return counts;
+  };
+
+  o.context = 0;  // each episode observed once, start steps imagined 4096 at a time
+  absl::StatusOr<ForesightReport> whole = Foresight(*config, o);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_NO_FATAL_FAILURE(check(*whole));
   absl::StatusOr<ForesightReport> again = Foresight(*config, o);
   ASSERT_TRUE(again.ok()) << again.status();
-  for (size_t k = 0; k < report->leads.size(); ++k) {
-    EXPECT_EQ(again->leads[k].end_chance_elsewhere, report->leads[k].end_chance_elsewhere);
-    EXPECT_EQ(again->leads[k].reward_elsewhere, report->leads[k].reward_elsewhere);
+  for (size_t k = 0; k < whole->leads.size(); ++k) {
+    EXPECT_EQ(again->leads[k].end_chance_elsewhere, whole->leads[k].end_chance_elsewhere);
+    EXPECT_EQ(again->leads[k].reward_elsewhere, whole->leads[k].reward_elsewhere);
   }
-  EXPECT_EQ(again->steps, report->steps);
+  for (auto [context, chunk] : {std::pair<int64_t, int64_t>{0, 8}, {2, 16384}, {2, 40}}) {
+    o.context = context;
+    o.chunk_steps = chunk;
+    absl::StatusOr<ForesightReport> other = Foresight(*config, o);
+    ASSERT_TRUE(other.ok()) << other.status();
+    ASSERT_NO_FATAL_FAILURE(check(*other)) << "context " << context << ", chunk " << chunk;
+    EXPECT_EQ(truth(*other), truth(*whole)) << "context " << context << ", chunk " << chunk;
+  }
 
   o.horizon = 0;
   EXPECT_TRUE(absl::IsInvalidArgument(Foresight(*config, o).status()));
   o.horizon = 3;
   o.context = 1001;
   EXPECT_TRUE(absl::IsInvalidArgument(Foresight(*config, o).status()));
-  o.context = 2;
-  o.horizon = 3;
+  o.context = -1;
+  EXPECT_TRUE(absl::IsInvalidArgument(Foresight(*config, o).status()));
+  o.context = 0;
+  o.chunk_steps = 0;
+  EXPECT_TRUE(absl::IsInvalidArgument(Foresight(*config, o).status()));
+  o.chunk_steps = 16384;
   o.checkpoint_dir = temp.path() + "/none";
   EXPECT_TRUE(absl::IsNotFound(Foresight(*config, o).status()));
 }

@@ -101,13 +101,15 @@ int ForesightMain(int argc, char** argv) {
   services::CommandLine command_line(
       "dreamfleet report foresight [--run RUN_DIR | --checkpoint DIR --config FILE] [flags]",
       "Does the world model see an episode's end, and a reward, coming? The agent plays "
-      "--episodes episodes in a fresh env; from every step, the world model observes the last "
-      "--context steps and imagines the next --horizon from the actions taken. Prints, per lead "
+      "--episodes episodes in a fresh env; from every step, the world model, which has observed "
+      "the episode up to there (or its last --context steps), imagines the next --horizon from "
+      "the actions taken. Prints, per lead "
       "(imagined steps ahead), the imagined chance that the episode ends where it truly ended "
       "and where it did not, and the imagined reward where a reward truly came and where none "
       "did. A model that foresees deaths shows a far higher end chance at the true ends at "
       "short leads; the actor learns to avoid only what the model foresees. For a grid "
-      "observation (MinAtar, the gridworld's symbolic view) it also prints, per lead and "
+      "observation (MinAtar, the gridworld's symbolic views; the egocentric view's cells are "
+      "relative to the agent, so a turn moves them all) it also prints, per lead and "
       "channel, the share of occupied cells the decoded imagination keeps, of those that "
       "arrived since the last observed step (what moved), and its spurious cells: lead 0 "
       "shows whether the model reconstructs the grid at all.");
@@ -117,8 +119,8 @@ int ForesightMain(int argc, char** argv) {
   command_line.AddInt("max-steps", &o.max_steps, "cut an episode still running after this many");
   command_line.AddInt("context", &o.context,
                       "steps the model observes before it imagines (1-1000; near an episode's "
-                      "start, the steps since it). A model whose posterior carries little new "
-                      "each step needs a long context to know the state: compare 5 with 1000");
+                      "start, the steps since it); 0: the episode so far, as the agent follows "
+                      "it. A shorter one shows how fast the model finds the state again");
   command_line.AddInt("horizon", &o.horizon, "steps it imagines after them (1-100)");
   command_line.AddBool("greedy", &o.greedy,
                        "play with the policy's most likely action (default: sample)");
@@ -134,9 +136,11 @@ int ForesightMain(int argc, char** argv) {
       learner::ResolveAgentOrExit(command_line, agent, "dreamfleet report foresight", &exit_code);
   if (!resolved) return exit_code;
   o.checkpoint_dir = resolved->checkpoint_dir;
-  std::printf("foresight of %s with %s: %lld episodes, %lld observed steps, %lld imagined\n",
+  std::printf("foresight of %s with %s: %lld episodes, %s observed, %lld steps imagined\n",
               resolved->config.env.name.c_str(), o.checkpoint_dir.c_str(),
-              static_cast<long long>(o.episodes), static_cast<long long>(o.context),
+              static_cast<long long>(o.episodes),
+              o.context == 0 ? "the episode so far"
+                             : absl::StrCat("the last ", o.context, " steps").c_str(),
               static_cast<long long>(o.horizon));
   std::fflush(stdout);
   absl::StatusOr<learner::ForesightReport> report = learner::Foresight(resolved->config, o);
