@@ -136,20 +136,26 @@ OpenLoopPrediction WorldModelImpl::OpenLoop(const Batch& b, int64_t context,
 }
 
 RssmSequence WorldModelImpl::Posterior(const Batch& b, int64_t steps,
-                                       std::optional<torch::Generator> gen) {
+                                       std::optional<torch::Generator> gen,
+                                       const std::optional<RssmState>& resume,
+                                       const torch::Tensor& resume_action) {
   torch::NoGradGuard no_grad;
   const int64_t bs = b.action.size(0);
   TORCH_CHECK(steps >= 1 && steps <= b.action.size(1), "posterior steps ", steps,
               " must be in [1, ", b.action.size(1), "]");
+  TORCH_CHECK(!resume || (resume_action.defined() && resume_action.numel() == bs),
+              "Posterior: resuming needs the action taken in the step before, one per sequence");
   const auto device = b.action.device();
   auto embed = encoder_->forward(FlatObservation(b, steps, config_)).view({bs, steps, -1});
-  auto prev_action =
-      torch::cat({torch::zeros({bs, 1}, b.action.options()), b.action.narrow(1, 0, steps - 1)}, 1);
+  auto first_prev_action = resume ? resume_action.reshape({bs, 1}).to(b.action.dtype())
+                                  : torch::zeros({bs, 1}, b.action.options());
+  auto prev_action = torch::cat({first_prev_action, b.action.narrow(1, 0, steps - 1)}, 1);
   auto reset = b.is_first.defined()
                    ? b.is_first.narrow(1, 0, steps).to(torch::kBool).clone()
                    : torch::zeros({bs, steps}, torch::dtype(torch::kBool).device(device));
-  reset.select(1, 0).fill_(true);
-  return rssm_->Observe(embed, prev_action, reset, rssm_->Initial(bs, device), gen);
+  if (!resume) reset.select(1, 0).fill_(true);
+  return rssm_->Observe(embed, prev_action, reset, resume ? *resume : rssm_->Initial(bs, device),
+                        gen);
 }
 
 Imagination WorldModelImpl::ImagineActions(const RssmState& start, const torch::Tensor& actions,
@@ -170,6 +176,7 @@ Imagination WorldModelImpl::ImagineActions(const RssmState& start, const torch::
 }
 
 OpenLoopPrediction WorldModelImpl::Predict(const torch::Tensor& feat, bool decode_observations) {
+  torch::NoGradGuard no_grad;
   const auto& c = config_;
   const int64_t n = feat.size(0), l = feat.size(1);
   auto flat = feat.reshape({n * l, -1});

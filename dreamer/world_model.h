@@ -57,16 +57,20 @@ class WorldModelImpl : public torch::nn::Module {
                               std::optional<torch::Generator> gen, bool decode_observations = true);
 
   // The posterior of the batch's first `steps` steps, observed from the initial state (reset at
-  // step 0 and wherever is_first); no gradient.
-  RssmSequence Posterior(const Batch& batch, int64_t steps, std::optional<torch::Generator> gen);
+  // step 0 and wherever is_first), or, given `resume` (the state after the step before, with
+  // `resume_action` [B] taken there), carrying on from it; no gradient.
+  RssmSequence Posterior(const Batch& batch, int64_t steps, std::optional<torch::Generator> gen,
+                         const std::optional<RssmState>& resume = std::nullopt,
+                         const torch::Tensor& resume_action = {});
 
   // From start states [N], the prior rolled forward under `actions` int64 [N, H]: states
-  // [N, H + 1] (entry 0: the start; entry h + 1 follows action h); no gradient.
+  // [N, H + 1] (entry 0: the start; entry h + 1 follows action h; the Imagination's action
+  // [N, H] repeats action H - 1); no gradient.
   Imagination ImagineActions(const RssmState& start, const torch::Tensor& actions,
                              std::optional<torch::Generator> gen);
 
   // Decoders and heads on features [N, L, F]: fields [N, L, ...]; without decode_observations
-  // only the heads run (image and vector stay undefined).
+  // only the heads run (image and vector stay undefined); no gradient.
   OpenLoopPrediction Predict(const torch::Tensor& feat, bool decode_observations);
 
   Encoder encoder() const { return encoder_; }

@@ -181,6 +181,24 @@ TEST(WorldModelTest, ImaginesFromEveryPosteriorStepWithTheSequencesActions) {
   EXPECT_EQ(base.cont.sizes().vec(), (std::vector<int64_t>{12, 4}));
   EXPECT_FALSE(base.image.defined());
   EXPECT_FALSE(predict(batch, /*decode=*/false).vector.defined());
+
+  // Observed in two parts, the second resuming from the state the first left, the posterior is
+  // the one observed at once.
+  {
+    torch::Generator once_gen = at::detail::createCPUGenerator(3);
+    RssmSequence once = wm->Posterior(batch, 6, once_gen);
+    torch::Generator parts_gen = at::detail::createCPUGenerator(3);
+    RssmSequence head = wm->Posterior(batch, 2, parts_gen);
+    Batch tail = batch;
+    tail.vector = batch.vector.narrow(1, 2, 4);
+    tail.action = batch.action.narrow(1, 2, 4);
+    tail.is_first = batch.is_first.narrow(1, 2, 4);
+    RssmSequence rest = wm->Posterior(tail, 4, parts_gen, head.last, batch.action.select(1, 1));
+    EXPECT_TRUE(torch::allclose(torch::cat({head.deter, rest.deter}, 1), once.deter));
+    EXPECT_TRUE(torch::equal(torch::cat({head.stoch, rest.stoch}, 1), once.stoch));
+    // Without the action taken before, it is refused.
+    EXPECT_THROW(wm->Posterior(tail, 4, parts_gen, head.last), c10::Error);
+  }
   auto rows = [](const OpenLoopPrediction& p, int64_t first, int64_t count) {
     return p.vector.narrow(0, first, count);
   };

@@ -203,27 +203,28 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
   dreamer::WorldModel world_model = agent.world_model();
 
   if (o.context == 0) {
-    // The whole episode observed once; from the posterior at each step, horizon imagined steps
-    // with the actions taken next, a chunk of start steps at a time.
+    // Each episode observed once, a chunk of steps at a time (each carrying on from the state
+    // the one before left); from the posterior at each step, horizon imagined steps with the
+    // actions taken next.
     const int64_t rows_per_chunk = std::max<int64_t>(1, o.chunk_steps / leads);
     for (const auto& [first, last] : p.episodes) {
-      const int64_t length = last - first + 1;
-      const dreamer::RssmSequence seq = world_model->Posterior(
-          gather_batch(torch::arange(first, last + 1, i64), 1, length), length, latent_generator);
-      for (int64_t begin = 0; begin < length; begin += rows_per_chunk) {
-        const int64_t n = std::min(rows_per_chunk, length - begin);
+      std::optional<dreamer::RssmState> state;
+      for (int64_t begin = first; begin <= last; begin += rows_per_chunk) {
+        const int64_t n = std::min(rows_per_chunk, last - begin + 1);
+        const dreamer::RssmSequence seq = world_model->Posterior(
+            gather_batch(torch::arange(begin, begin + n, i64), 1, n), n, latent_generator, state,
+            state ? torch::full({1}, p.actions[begin - 1], i64).to(device) : torch::Tensor());
+        state = seq.last;
         std::vector<int64_t> starts(n), lasts(n, last), taken(n * o.horizon);
         for (int64_t w = 0; w < n; ++w) {
-          starts[w] = first + begin + w;
+          starts[w] = begin + w;
           for (int64_t h = 0; h < o.horizon; ++h) {
             taken[w * o.horizon + h] = p.actions[std::min(starts[w] + h, last)];
           }
         }
-        const dreamer::RssmState start{seq.deter.select(0, 0).narrow(0, begin, n),
-                                       seq.stoch.select(0, 0).narrow(0, begin, n)};
         const dreamer::Imagination imagined = world_model->ImagineActions(
-            start, torch::from_blob(taken.data(), {n, o.horizon}, i64).to(device),
-            latent_generator);
+            {seq.deter.select(0, 0), seq.stoch.select(0, 0)},
+            torch::from_blob(taken.data(), {n, o.horizon}, i64).to(device), latent_generator);
         score(world_model->Predict(dreamer::RssmImpl::Feat(imagined.deter, imagined.stoch), grid),
               starts.data(), lasts.data(), n, /*offset=*/0);
       }

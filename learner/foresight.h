@@ -1,14 +1,14 @@
 // Foresight report: does the world model see an episode's end, and a reward, coming? Data flow:
 // the run's config -> one env (an env index of its own) and the agent restored from a checkpoint
 // -> the policy plays `episodes` episodes -> for every step s of every episode, the world model
-// observes the episode up to s (or only the last `context` steps) and imagines the next
-// `horizon` from the actions taken
-// (WorldModel::OpenLoop) -> per lead k (1..horizon, and 0: the observed step itself, what the
-// heads make of the posterior), the imagined chance that the episode ends at
-// step s + k where it truly ended there and where it did not, and the imagined reward where a
-// reward truly came and where none did. A model that foresees deaths shows a far higher end
-// chance at the true ends than elsewhere at short leads; one that does not cannot teach the
-// actor to avoid them. For a grid observation (MinAtar, the gridworld's symbolic view) it also
+// observes the episode up to s (WorldModel::Posterior over each episode, a chunk at a time; or
+// only the last `context` steps: WorldModel::OpenLoop over windows) and imagines the next
+// `horizon` from the actions taken (WorldModel::ImagineActions) -> per lead k (1..horizon, and 0:
+// the observed step itself, what the heads make of the posterior), the imagined chance that the
+// episode ends at step s + k where it truly ended there and where it did not, and the imagined
+// reward where a reward truly came and where none did. A model that foresees deaths shows a far
+// higher end chance at the true ends than elsewhere at short leads; one that does not cannot teach
+// the actor to avoid them. For a grid observation (MinAtar, the gridworld's symbolic views) it also
 // scores the decoded imagined grid per channel: which occupied cells it keeps, above all those
 // that were empty at the last observed step (where the player or an entity moved), so a model
 // that cannot imagine a collision shows whether it loses the player, the entities or both.
