@@ -182,19 +182,13 @@ void PriorStep(learner::DreamerAgent& agent, int action, torch::Tensor* deter,
   *stoch = rssm->Sample(rssm->PriorLogit(*deter), std::nullopt);
 }
 
-// The world model's decoder of the symbolic grid.
-std::shared_ptr<dreamer::MlpImpl> VectorDecoder(learner::DreamerAgent& agent) {
-  return std::dynamic_pointer_cast<dreamer::MlpImpl>(
-      agent.world_model()->named_children()["vector_decoder"]);
-}
-
 // Where the decoded grid of each sample's features [N, F] puts the ball (cell y * 10 + x) and the
 // paddle (its column on row kRow), each at its channel's largest value.
 struct DecodedCells {
   torch::Tensor ball_cell, paddle_x;  // int64 [N]
 };
 DecodedCells Decoded(learner::DreamerAgent& agent, const torch::Tensor& feat) {
-  auto grid = VectorDecoder(agent)->forward(feat).reshape({feat.size(0), 10, 10, 4});
+  auto grid = agent.world_model()->DecodeVector(feat).reshape({feat.size(0), 10, 10, 4});
   return {grid.select(-1, 1).reshape({feat.size(0), 100}).argmax(1),
           grid.select(-1, 0).select(1, kRow).argmax(1)};
 }
@@ -327,10 +321,11 @@ Board ImagineNextBoard(learner::DreamerAgent& agent, const dreamer::PolicyState&
   auto deter = state.deter.repeat({samples, 1});
   auto stoch = state.stoch.repeat({samples, 1, 1});
   PriorStep(agent, action, &deter, &stoch);
-  auto grid = dreamer::Symexp(VectorDecoder(agent)->forward(dreamer::RssmImpl::Feat(deter, stoch)))
-                  .mean(0)
-                  .reshape({10, 10, 4})
-                  .contiguous();
+  auto grid =
+      dreamer::Symexp(agent.world_model()->DecodeVector(dreamer::RssmImpl::Feat(deter, stoch)))
+          .mean(0)
+          .reshape({10, 10, 4})
+          .contiguous();
   Board b;
   const float* g = grid.data_ptr<float>();
   float best[3] = {-1e9f, -1e9f, -1e9f};

@@ -77,6 +77,7 @@ const std::map<std::string, Field>& Fields() {
       DF_FIELD(vector_size),
       DF_FIELD(vector_grid_channels),
       DF_FIELD(vector_encoder),
+      DF_FIELD(vector_decoder),
       DF_FIELD(text_length),
       DF_FIELD(text_vocab),
       DF_FIELD(num_actions),
@@ -211,19 +212,21 @@ absl::Status AgentConfig::Validate() const {
                                                      " stride-2 stages"));
     }
   }
-  if (vector_encoder != "mlp" && vector_encoder != "grid") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("vector_encoder must be mlp or grid, got ", vector_encoder));
-  }
-  if (vector_encoder == "grid" && vector_size > 0 && vector_grid_side() == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "vector_encoder grid needs a square grid of cells as the vector observation, but the "
-        "vector of ",
-        vector_size, " entries ",
-        vector_grid_channels > 0
-            ? absl::StrCat("is not a square of ", vector_grid_channels, "-channel cells")
-            : std::string("is a plain vector (the env does not lay it out as a grid)"),
-        "; use vector_encoder mlp"));
+  for (const auto& [name, value] :
+       {std::pair<std::string, std::string>{"vector_encoder", vector_encoder},
+        {"vector_decoder", vector_decoder}}) {
+    if (value != "mlp" && value != "grid") {
+      return absl::InvalidArgumentError(absl::StrCat(name, " must be mlp or grid, got ", value));
+    }
+    if (value == "grid" && vector_size > 0 && vector_grid_side() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, " grid needs a square grid of cells as the vector observation, but the vector of ",
+          vector_size, " entries ",
+          vector_grid_channels > 0
+              ? absl::StrCat("is not a square of ", vector_grid_channels, "-channel cells")
+              : std::string("is a plain vector (the env does not lay it out as a grid)"),
+          "; use ", name, " mlp"));
+    }
   }
   if (norm != "rms" && norm != "layer") {
     return absl::InvalidArgumentError(absl::StrCat("norm must be rms or layer, got ", norm));
@@ -340,6 +343,7 @@ absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config
   agent.scale_rep = static_cast<float>(config.learner.kl_rep_scale);
   agent.twohot = config.learner.twohot;
   agent.vector_encoder = config.learner.vector_encoder;
+  agent.vector_decoder = config.learner.vector_decoder;
   agent.replay_context = static_cast<int>(config.learner.replay_context);
   agent.agc = static_cast<float>(config.learner.agc);
   agent.warmup = static_cast<int>(config.learner.warmup_updates);

@@ -52,6 +52,9 @@ struct AgentConfig {
   // How the `vector` observation is encoded: "mlp" (the official MLP) or "grid" (two 3x3
   // convolutions over the cells, then the MLP; needs vector_grid_channels > 0: GridEncoder).
   std::string vector_encoder = "mlp";
+  // How the `vector` observation is decoded: "mlp" (the official MLP) or "grid" (the MLP to a map
+  // of cells, then two 3x3 convolutions: GridDecoder; needs vector_grid_channels > 0).
+  std::string vector_decoder = "mlp";
 
   // RSSM and world-model loss.
   float unimix = 0.01f;

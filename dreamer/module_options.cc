@@ -22,6 +22,14 @@ GridEncoderOptions GridEncoderOptionsFor(const AgentConfig& c) {
       .norm(c.norm);
 }
 
+GridDecoderOptions GridDecoderOptionsFor(const AgentConfig& c, int64_t feat) {
+  return GridDecoderOptions(feat, c.vector_grid_side(), c.vector_grid_channels)
+      .depth(c.depth * 4)
+      .units(c.units)
+      .layers(c.enc_layers)
+      .norm(c.norm);
+}
+
 RssmOptions RssmOptionsFor(const AgentConfig& c, int64_t embed_size) {
   return RssmOptions()
       .embed(embed_size)

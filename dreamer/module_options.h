@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "dreamer/agent_config.h"
+#include "dreamer/models/grid_decoder.h"
 #include "dreamer/models/grid_encoder.h"
 #include "dreamer/models/image_encoder.h"
 #include "dreamer/models/mlp.h"
@@ -16,6 +17,7 @@ namespace dreamfleet::dreamer {
 CnnOptions CnnOptionsFor(const AgentConfig& config);
 // The grid encoder of a vector_encoder = "grid" config (side and channels from the env spec).
 GridEncoderOptions GridEncoderOptionsFor(const AgentConfig& config);
+GridDecoderOptions GridDecoderOptionsFor(const AgentConfig& config, int64_t feat);
 RssmOptions RssmOptionsFor(const AgentConfig& config, int64_t embed_size);
 MlpOptions PolicyHeadOptions(const AgentConfig& config);
 

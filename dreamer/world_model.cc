@@ -32,7 +32,10 @@ WorldModelImpl::WorldModelImpl(const AgentConfig& c) : config_(c) {
         ImageDecoder(
             ImageDecoderOptions().feat(feat).cnn(CnnOptionsFor(c)).upsample(c.decoder_upsample)));
   }
-  if (c.vector_size > 0) {
+  if (c.vector_size > 0 && c.vector_decoder == "grid") {
+    vector_grid_decoder_ =
+        register_module("vector_grid_decoder", GridDecoder(GridDecoderOptionsFor(c, feat)));
+  } else if (c.vector_size > 0) {
     vector_decoder_ = register_module(
         "vector_decoder",
         Mlp(MlpOptions(feat, c.units, c.enc_layers).out(c.vector_size).norm(c.norm)));
@@ -42,6 +45,11 @@ WorldModelImpl::WorldModelImpl(const AgentConfig& c) : config_(c) {
       Mlp(MlpOptions(feat, c.units, c.head_layers).out(c.bins).outscale(0.0).norm(c.norm)));
   cont_ =
       register_module("cont", Mlp(MlpOptions(feat, c.units, c.head_layers).out(1).norm(c.norm)));
+}
+
+torch::Tensor WorldModelImpl::DecodeVector(const torch::Tensor& flat) {
+  return vector_grid_decoder_ ? vector_grid_decoder_->forward(flat)
+                              : vector_decoder_->forward(flat);
 }
 
 torch::Tensor WorldModelImpl::RewardMean(const torch::Tensor& feat) {
@@ -89,8 +97,8 @@ WorldModelOutput WorldModelImpl::Loss(const Batch& b, std::optional<torch::Gener
     out.losses["image"] = (pred - target).square().sum({1, 2, 3}).mean();
     total = total + c.scale_rec * out.losses["image"];
   }
-  if (vector_decoder_) {
-    auto pred = vector_decoder_->forward(flat);
+  if (vector_decoder_ || vector_grid_decoder_) {
+    auto pred = DecodeVector(flat);
     out.losses["vector"] = (pred - Symlog(obs.vector.to(torch::kFloat32))).square().sum(-1).mean();
     total = total + c.scale_rec * out.losses["vector"];
   }
@@ -189,8 +197,8 @@ OpenLoopPrediction WorldModelImpl::Predict(const torch::Tensor& feat, bool decod
                     .to(torch::kUInt8)
                     .reshape({n, l, c.image_height, c.image_width, -1});
   }
-  if (vector_decoder_ && decode_observations) {
-    out.vector = Symexp(vector_decoder_->forward(flat)).reshape({n, l, -1});
+  if ((vector_decoder_ || vector_grid_decoder_) && decode_observations) {
+    out.vector = Symexp(DecodeVector(flat)).reshape({n, l, -1});
   }
   out.reward = RewardMean(feat);
   out.cont = ContinueProb(feat);

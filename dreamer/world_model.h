@@ -14,6 +14,7 @@
 #include "dreamer/agent_config.h"
 #include "dreamer/batch.h"
 #include "dreamer/models/encoder.h"
+#include "dreamer/models/grid_decoder.h"
 #include "dreamer/models/image_decoder.h"
 #include "dreamer/models/mlp.h"
 #include "dreamer/models/rssm.h"
@@ -69,6 +70,10 @@ class WorldModelImpl : public torch::nn::Module {
   Imagination ImagineActions(const RssmState& start, const torch::Tensor& actions,
                              std::optional<torch::Generator> gen);
 
+  // [N, F] -> the vector observation in symlog space [N, V], by whichever decoder the model has
+  // (with gradient).
+  torch::Tensor DecodeVector(const torch::Tensor& flat);
+
   // Decoders and heads on features [N, L, F]: fields [N, L, ...]; without decode_observations
   // only the heads run (image and vector stay undefined); no gradient.
   OpenLoopPrediction Predict(const torch::Tensor& feat, bool decode_observations);
@@ -83,6 +88,7 @@ class WorldModelImpl : public torch::nn::Module {
   Rssm rssm_{nullptr};
   ImageDecoder image_decoder_{nullptr};
   Mlp vector_decoder_{nullptr};
+  GridDecoder vector_grid_decoder_{nullptr};  // instead of vector_decoder_ (vector_decoder grid)
   Mlp reward_{nullptr};
   Mlp cont_{nullptr};
 };

@@ -354,6 +354,9 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
   if (config_.vector_size > 0 && saved.vector_encoder != config_.vector_encoder) {
     return other_setting("learner.vector_encoder", saved.vector_encoder, config_.vector_encoder);
   }
+  if (config_.vector_size > 0 && saved.vector_decoder != config_.vector_decoder) {
+    return other_setting("learner.vector_decoder", saved.vector_decoder, config_.vector_decoder);
+  }
   // The ensemble is a module and a group of the optimiser: on, off and its size must match.
   auto ensemble = [](const dreamer::AgentConfig& c) {
     return c.disag_scale > 0 ? absl::StrCat(c.disag_models, " models") : std::string("off");

@@ -613,6 +613,15 @@ TEST(DreamerAgentTest, RestoreRefusesACheckpointOfTheOtherVectorEncoder) {
   absl::Status status = RestoreAcross(c, c2, "dreamfleet_agent_vector_encoder");
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_NE(status.message().find("learner.vector_encoder"), std::string::npos) << status;
+  // The same for the decoder, both ways.
+  auto grid = c;
+  grid.vector_decoder = "grid";
+  for (const auto& [saved, restoring] : {std::pair{c, grid}, std::pair{grid, c}}) {
+    status = RestoreAcross(saved, restoring, "dreamfleet_agent_vector_decoder");
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+    EXPECT_NE(status.message().find("learner.vector_decoder"), std::string::npos) << status;
+  }
+  EXPECT_TRUE(RestoreAcross(grid, grid, "dreamfleet_agent_vector_decoder_same").ok());
 }
 
 TEST(DreamerAgentTest, RestoreRefusesACheckpointOfAnotherDisagreementEnsemble) {

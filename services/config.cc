@@ -371,6 +371,16 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "cell: the 1m preset on a 10x10 grid has a 1600x64 first layer, 12m 6400x256). For envs "
           "whose vector is a grid of cells: MinAtar with env.view symbolic, the gridworlds with "
           "env.view symbolic or symbolic_egocentric. No effect without a vector observation."),
+      Str("learner.vector_decoder", &c->learner.vector_decoder, {"mlp", "grid"},
+          "How the vector observation is decoded: mlp = the official MLP, whose last linear layer "
+          "draws every grid as a sum of at most `units` fixed patterns (64 for the 1m preset, "
+          "fewer than the 80 that 8 cars in 8 lanes of 10 cells need); grid = the MLP's features "
+          "at every cell with a learned "
+          "embedding of the cell and a nonlinearity of its own (depth x 4 channels per cell), "
+          "then two 3x3 convolutions with the same filters at every cell, so an object is drawn "
+          "alike wherever it was seen. For the same grid envs as learner.vector_encoder grid. A "
+          "checkpoint restores only with the decoder it was trained with. No effect without a "
+          "vector observation."),
       Str("learner.twohot", &c->learner.twohot, {"symlog", "raw"},
           "Reward head and critic: symlog = twohot interpolated and decoded in symlog space (the "
           "paper); raw = symexp-spaced bins, interpolated and averaged in raw space (today's "

@@ -95,6 +95,7 @@ struct LearnerConfig {
   double kl_rep_scale = 0.1;        // representation KL (trains the posterior)
   int64_t replay_context = 0;       // 1: windows start from the actor's stored latent
   std::string vector_encoder = "mlp";  // mlp | grid: how the vector observation is encoded
+  std::string vector_decoder = "mlp";  // mlp | grid: how it is decoded
   std::string twohot = "symlog";    // symlog | raw: reward head and critic twohot space
   double agc = 0.3;
   int64_t warmup_updates = 0;  // linear learning-rate warmup
