@@ -2,7 +2,9 @@
 // (EnvSpec::vector_grid_channels > 0; entry cell * channels + channel), in symlog space as the MLP
 // decoder's. The MLP decoder ends in one linear layer from `units` features to every entry, so
 // the grids it can draw span at most `units` dimensions: 8 cars in 8 lanes of 10 cells need 80,
-// and the 1m preset has 64 (measured: its Freeway model draws 1% of the cars). Here the MLP's
+// and the 1m preset has 64 (whether that is what limits the MinAtar models is not settled: on
+// Freeway the posterior carried too little for either decoder to draw the cars; BENCHMARKS.md,
+// "A/B: the grid decoder"). Here the MLP's
 // features go to every cell with a learned embedding of that cell and a nonlinearity of its own
 // (a spatial broadcast decoder), giving `depth` map channels per cell; two 3x3 same-padding
 // convolutions with the same weights at every cell then draw each cell's channels from it and
