@@ -11,6 +11,18 @@
 
 namespace dreamfleet::dreamer::testing {
 
+// The debug preset on a side x side grid of `channels`-channel cells (a vector observation only),
+// 3 actions: what the grid encoder's and decoder's tests build on.
+inline AgentConfig GridDebugConfig(int side, int channels) {
+  AgentConfig c;
+  (void)ApplyPreset("debug", &c);
+  c.image_channels = 0;
+  c.num_actions = 3;
+  c.vector_size = side * side * channels;
+  c.vector_grid_channels = channels;
+  return c;
+}
+
 inline AgentConfig DebugConfig(bool image = true, bool vector = true, bool text = false) {
   AgentConfig c;
   (void)ApplyPreset("debug", &c);

@@ -120,7 +120,6 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
   const int64_t channels = c.vector_size > 0 ? c.vector_grid_channels : 0;
   const bool grid = channels > 0 && c.vector_size % channels == 0;
   std::vector<std::array<int64_t, 5>> cells(grid ? leads * channels : 0, {0, 0, 0, 0, 0});
-  std::vector<int64_t> scored(leads, 0);
 
   // Scores predictions [n, columns]: row w was made from last observed step starts[w] of an
   // episode whose last step is lasts[w]; its lead k is column offset + k.
@@ -141,7 +140,6 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
       // Lead 0 is the last observed step itself: the heads on the posterior.
       for (int64_t k = 0; k <= o.horizon && s + k <= lasts[w]; ++k) {
         const int64_t j = w * columns + offset + k;  // the prediction of step s + k
-        ++scored[k];
         if (grid) {
           const float* truth = p.vectors.data() + (s + k) * c.vector_size;
           const float* before = p.vectors.data() + s * c.vector_size;
@@ -280,7 +278,7 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
       out.kept = mean(static_cast<double>(cell[1]), cell[0]);
       out.arrived = cell[2];
       out.arrived_kept = mean(static_cast<double>(cell[3]), cell[2]);
-      out.spurious_per_step = mean(static_cast<double>(cell[4]), scored[k]);
+      out.spurious_per_step = mean(static_cast<double>(cell[4]), ends[k] + others[k]);
       lead.cells.push_back(out);
     }
     report.leads.push_back(lead);

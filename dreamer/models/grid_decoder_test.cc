@@ -9,6 +9,7 @@
 
 #include "dreamer/agent_config.h"
 #include "dreamer/batch.h"
+#include "dreamer/test_util.h"
 #include "dreamer/world_model.h"
 
 namespace dreamfleet::dreamer {
@@ -45,12 +46,8 @@ TEST(GridDecoderTest, AShiftOfOneCellInTheMapShiftsTheDecodedCells) {
 
 TEST(GridDecoderTest, WorldModelDecodesWithItForGridConfigsAndTrainsIt) {
   torch::manual_seed(1);
-  AgentConfig c;
-  ASSERT_TRUE(ApplyPreset("debug", &c).ok());
-  c.image_channels = 0;
-  c.num_actions = 3;
-  c.vector_size = kSide * kSide * kChannels;
-  c.vector_grid_channels = kChannels;
+  AgentConfig c = testing::GridDebugConfig(kSide, kChannels);
+  ASSERT_EQ(c.preset, "debug");
   c.vector_decoder = "grid";
   ASSERT_TRUE(c.Validate().ok()) << c.Validate();
   WorldModel wm(c);

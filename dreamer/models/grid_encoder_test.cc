@@ -10,6 +10,7 @@
 
 #include "dreamer/agent_config.h"
 #include "dreamer/models/encoder.h"
+#include "dreamer/test_util.h"
 
 namespace dreamfleet::dreamer {
 namespace {
@@ -45,12 +46,8 @@ TEST(GridEncoderTest, AShiftOfOneCellShiftsTheMapByOneCell) {
 
 TEST(GridEncoderTest, EncoderUsesItForGridConfigsAndTrainsTheConvolutions) {
   torch::manual_seed(1);
-  AgentConfig c;
-  ASSERT_TRUE(ApplyPreset("debug", &c).ok());
-  c.image_channels = 0;
-  c.num_actions = 3;
-  c.vector_size = kSide * kSide * kChannels;
-  c.vector_grid_channels = kChannels;
+  AgentConfig c = testing::GridDebugConfig(kSide, kChannels);
+  ASSERT_EQ(c.preset, "debug");
   c.vector_encoder = "grid";
   ASSERT_TRUE(c.Validate().ok()) << c.Validate();
   Encoder enc(c);
