@@ -321,11 +321,13 @@ Board ImagineNextBoard(learner::DreamerAgent& agent, const dreamer::PolicyState&
   auto deter = state.deter.repeat({samples, 1});
   auto stoch = state.stoch.repeat({samples, 1, 1});
   PriorStep(agent, action, &deter, &stoch);
-  auto grid =
-      dreamer::Symexp(agent.world_model()->DecodeVector(dreamer::RssmImpl::Feat(deter, stoch)))
-          .mean(0)
-          .reshape({10, 10, 4})
-          .contiguous();
+  // Predict decodes into the observation's own space under either learner.vector_loss.
+  auto grid = agent.world_model()
+                  ->Predict(dreamer::RssmImpl::Feat(deter, stoch).unsqueeze(1),
+                            /*decode_observations=*/true)
+                  .vector.mean(std::vector<int64_t>{0, 1})
+                  .reshape({10, 10, 4})
+                  .contiguous();
   Board b;
   const float* g = grid.data_ptr<float>();
   float best[3] = {-1e9f, -1e9f, -1e9f};

@@ -78,6 +78,7 @@ const std::map<std::string, Field>& Fields() {
       DF_FIELD(vector_grid_channels),
       DF_FIELD(vector_encoder),
       DF_FIELD(vector_decoder),
+      DF_FIELD(vector_loss),
       DF_FIELD(text_length),
       DF_FIELD(text_vocab),
       DF_FIELD(num_actions),
@@ -228,6 +229,10 @@ absl::Status AgentConfig::Validate() const {
           "; use ", name, " mlp"));
     }
   }
+  if (vector_loss != "symlog_mse" && vector_loss != "binary") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("vector_loss must be symlog_mse or binary, got ", vector_loss));
+  }
   if (norm != "rms" && norm != "layer") {
     return absl::InvalidArgumentError(absl::StrCat("norm must be rms or layer, got ", norm));
   }
@@ -344,6 +349,7 @@ absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config
   agent.twohot = config.learner.twohot;
   agent.vector_encoder = config.learner.vector_encoder;
   agent.vector_decoder = config.learner.vector_decoder;
+  agent.vector_loss = config.learner.vector_loss;
   agent.replay_context = static_cast<int>(config.learner.replay_context);
   agent.agc = static_cast<float>(config.learner.agc);
   agent.warmup = static_cast<int>(config.learner.warmup_updates);

@@ -55,6 +55,10 @@ struct AgentConfig {
   // How the `vector` observation is decoded: "mlp" (the official MLP) or "grid" (the MLP to a map
   // of cells, then two 3x3 convolutions: GridDecoder; needs vector_grid_channels > 0).
   std::string vector_decoder = "mlp";
+  // The vector decoder's likelihood: "symlog_mse" (the official: squared error in symlog space,
+  // summed over entries) or "binary" (Bernoulli cross-entropy on logits, summed over entries; for
+  // 0/1 grids such as MinAtar's, whose targets it checks lie in [0, 1]).
+  std::string vector_loss = "symlog_mse";
 
   // RSSM and world-model loss.
   float unimix = 0.01f;

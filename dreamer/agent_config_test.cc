@@ -35,10 +35,12 @@ TEST(AgentConfigTest, SerializeParseRoundTrip) {
   c.vector_size = 10 * 10 * 4;
   c.vector_grid_channels = 4;
   c.vector_encoder = "grid";
+  c.vector_loss = "binary";
   auto parsed = AgentConfig::Parse(c.Serialize());
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(parsed->Serialize(), c.Serialize());
   EXPECT_EQ(parsed->vector_encoder, "grid");
+  EXPECT_EQ(parsed->vector_loss, "binary");
   EXPECT_EQ(parsed->vector_grid_side(), 10);
   auto bad = AgentConfig::Parse("deter=12\nbogus_key=3\n");
   ASSERT_FALSE(bad.ok());
@@ -52,6 +54,11 @@ TEST(AgentConfigTest, ValidateNamesTheProblem) {
   EXPECT_TRUE(c.Validate().ok()) << c.Validate();
   c.deter = 100;
   EXPECT_NE(c.Validate().message().find("blocks"), std::string::npos);
+  c.deter = AgentConfig().deter;
+  c.vector_loss = "gaussian";
+  EXPECT_NE(c.Validate().message().find("vector_loss must be symlog_mse or binary, got gaussian"),
+            std::string::npos)
+      << c.Validate();
 }
 
 TEST(AgentConfigTest, GridEncoderNeedsASquareGridOfCells) {

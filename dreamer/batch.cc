@@ -93,6 +93,19 @@ absl::Status ValidateBatch(const Batch& b, const AgentConfig& c) {
     return absl::InvalidArgumentError(absl::StrCat("batch action values in [", amin, ", ", amax,
                                                    "] outside [0, ", c.num_actions, ")"));
   }
+  if (c.vector_size > 0 && c.vector_loss == "binary") {
+    // NaN compares false here: non-finite batches are the trainer's to skip.
+    auto outside = b.vector.lt(0).logical_or(b.vector.gt(1));
+    const int64_t count = outside.sum().item<int64_t>();
+    if (count > 0) {
+      auto values = b.vector.masked_select(outside).to(torch::kFloat32);
+      return absl::InvalidArgumentError(absl::StrCat(
+          "batch vector has ", count, " of ", b.vector.numel(), " entries outside [0, 1] (from ",
+          values.min().item<float>(), " to ", values.max().item<float>(),
+          ") but learner.vector_loss binary needs 0/1 observations; use learner.vector_loss "
+          "symlog_mse for this env"));
+    }
+  }
   return absl::OkStatus();
 }
 

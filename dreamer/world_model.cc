@@ -99,7 +99,17 @@ WorldModelOutput WorldModelImpl::Loss(const Batch& b, std::optional<torch::Gener
   }
   if (vector_decoder_ || vector_grid_decoder_) {
     auto pred = DecodeVector(flat);
-    out.losses["vector"] = (pred - Symlog(obs.vector.to(torch::kFloat32))).square().sum(-1).mean();
+    auto target = obs.vector.to(torch::kFloat32);
+    if (c.vector_loss == "binary") {
+      // Targets in [0, 1]: ValidateBatch refuses others.
+      out.losses["vector"] =
+          torch::binary_cross_entropy_with_logits(pred, target, /*weight=*/{}, /*pos_weight=*/{},
+                                                  at::Reduction::None)
+              .sum(-1)
+              .mean();
+    } else {
+      out.losses["vector"] = (pred - Symlog(target)).square().sum(-1).mean();
+    }
     total = total + c.scale_rec * out.losses["vector"];
   }
   auto reward_loss =
@@ -198,7 +208,9 @@ OpenLoopPrediction WorldModelImpl::Predict(const torch::Tensor& feat, bool decod
                     .reshape({n, l, c.image_height, c.image_width, -1});
   }
   if ((vector_decoder_ || vector_grid_decoder_) && decode_observations) {
-    out.vector = Symexp(DecodeVector(flat)).reshape({n, l, -1});
+    auto decoded = DecodeVector(flat);
+    out.vector =
+        (c.vector_loss == "binary" ? torch::sigmoid(decoded) : Symexp(decoded)).reshape({n, l, -1});
   }
   out.reward = RewardMean(feat);
   out.cont = ContinueProb(feat);

@@ -1,6 +1,7 @@
 // WorldModel: encoder -> RSSM -> decoder, reward head (twohot over 255 symlog bins, zero-init
 // output) and continue head (Bernoulli). Loss() computes DreamerV3's world-model loss on a batch:
-//   rec (image MSE summed over pixels, vector symlog-MSE) + rew + con
+//   rec (image MSE summed over pixels; vector symlog-MSE, or Bernoulli cross-entropy for
+//   vector_loss "binary") + rew + con
 //   + scale_dyn * max(1, KL(sg(post) || prior)) + scale_rep * max(1, KL(post || sg(prior)))
 // each averaged over [B, T], and returns the posterior features the actor-critic starts from.
 #pragma once
@@ -70,8 +71,8 @@ class WorldModelImpl : public torch::nn::Module {
   Imagination ImagineActions(const RssmState& start, const torch::Tensor& actions,
                              std::optional<torch::Generator> gen);
 
-  // [N, F] -> the vector observation in symlog space [N, V], by whichever decoder the model has
-  // (with gradient).
+  // [N, F] -> the decoder's output for the vector observation [N, V], by whichever decoder the
+  // model has: symlog space, or logits for vector_loss "binary" (with gradient).
   torch::Tensor DecodeVector(const torch::Tensor& flat);
 
   // Decoders and heads on features [N, L, F]: fields [N, L, ...]; without decode_observations

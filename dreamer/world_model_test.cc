@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "dreamer/test_util.h"
 
 namespace dreamfleet::dreamer {
@@ -74,6 +75,45 @@ TEST(WorldModelTest, TheKlScalesAndTheTwohotSpaceReachTheLoss) {
   auto raw = loss_with(0.5f, 0.1f, "raw");
   EXPECT_NEAR(raw.losses["dyn"].item<double>(), dyn, 1e-6);
   EXPECT_NE(raw.losses["rew"].item<double>(), base.losses["rew"].item<double>());
+}
+
+TEST(WorldModelTest, TheBinaryVectorLossIsBernoulliCrossEntropyOnTheDecodersLogits) {
+  auto c = DebugConfig(/*image=*/false, /*vector=*/true);
+  c.vector_loss = "binary";
+  torch::manual_seed(0);
+  WorldModel wm(c);
+  Batch batch = RandomBatch(c, 2, 5, 1);
+  batch.vector = torch::bernoulli(torch::full_like(batch.vector, 0.3));
+  auto out = wm->Loss(batch, std::nullopt);
+  torch::NoGradGuard no_grad;
+  auto logits = wm->DecodeVector(out.feat.reshape({2 * 5, -1})).reshape({2, 5, -1});
+  // -log p(x) of a Bernoulli with these logits, summed over entries, averaged over steps.
+  auto nll = (torch::nn::functional::softplus(logits) - batch.vector * logits).sum(-1).mean();
+  EXPECT_NEAR(out.losses["vector"].item<double>(), nll.item<double>(), 1e-4);
+  EXPECT_GT(out.losses["vector"].item<double>(), 0.0);
+  // What the model draws is the probability of each entry.
+  auto drawn = wm->Predict(out.feat, /*decode_observations=*/true).vector;
+  EXPECT_TRUE(torch::allclose(drawn, torch::sigmoid(logits), 1e-5, 1e-6));
+
+  // Entries outside [0, 1] are no 0/1 grid: the batch is refused, naming the setting and the
+  // range; the same batch is fine for symlog_mse.
+  ASSERT_TRUE(ValidateBatch(batch, c).ok()) << ValidateBatch(batch, c);
+  for (float bad : {2.0f, -1.0f}) {
+    Batch wrong = batch;
+    wrong.vector = batch.vector.clone();
+    wrong.vector.index_put_({1, 3, 0}, bad);
+    absl::Status status = ValidateBatch(wrong, c);
+    EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+    EXPECT_NE(
+        status.message().find(absl::StrCat("1 of ", batch.vector.numel(), " entries outside")),
+        std::string::npos)
+        << status;
+    EXPECT_NE(status.message().find(absl::StrCat(bad)), std::string::npos) << status;
+    EXPECT_NE(status.message().find("learner.vector_loss binary"), std::string::npos) << status;
+    AgentConfig mse = c;
+    mse.vector_loss = "symlog_mse";
+    EXPECT_TRUE(ValidateBatch(wrong, mse).ok()) << ValidateBatch(wrong, mse);
+  }
 }
 
 TEST(WorldModelTest, AWindowStartsFromItsReplayContextUnlessItsFirstStepResets) {

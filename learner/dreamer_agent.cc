@@ -357,6 +357,10 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
   if (config_.vector_size > 0 && saved.vector_decoder != config_.vector_decoder) {
     return other_setting("learner.vector_decoder", saved.vector_decoder, config_.vector_decoder);
   }
+  // The decoder's outputs are logits under one loss and symlog values under the other.
+  if (config_.vector_size > 0 && saved.vector_loss != config_.vector_loss) {
+    return other_setting("learner.vector_loss", saved.vector_loss, config_.vector_loss);
+  }
   // The ensemble is a module and a group of the optimiser: on, off and its size must match.
   auto ensemble = [](const dreamer::AgentConfig& c) {
     return c.disag_scale > 0 ? absl::StrCat(c.disag_models, " models") : std::string("off");

@@ -622,6 +622,15 @@ TEST(DreamerAgentTest, RestoreRefusesACheckpointOfTheOtherVectorEncoder) {
     EXPECT_NE(status.message().find("learner.vector_decoder"), std::string::npos) << status;
   }
   EXPECT_TRUE(RestoreAcross(grid, grid, "dreamfleet_agent_vector_decoder_same").ok());
+  // The same decoder reads logits under one loss and symlog values under the other.
+  auto binary = c;
+  binary.vector_loss = "binary";
+  for (const auto& [saved, restoring] : {std::pair{c, binary}, std::pair{binary, c}}) {
+    status = RestoreAcross(saved, restoring, "dreamfleet_agent_vector_loss");
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+    EXPECT_NE(status.message().find("learner.vector_loss"), std::string::npos) << status;
+  }
+  EXPECT_TRUE(RestoreAcross(binary, binary, "dreamfleet_agent_vector_loss_same").ok());
 }
 
 TEST(DreamerAgentTest, RestoreRefusesACheckpointOfAnotherDisagreementEnsemble) {

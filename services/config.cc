@@ -381,6 +381,15 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "alike wherever it was seen. For the same grid envs as learner.vector_encoder grid. A "
           "checkpoint restores only with the decoder it was trained with. No effect without a "
           "vector observation."),
+      Str("learner.vector_loss", &c->learner.vector_loss, {"symlog_mse", "binary"},
+          "The vector decoder's likelihood: symlog_mse = squared error in symlog space summed over "
+          "entries (official DreamerV3); binary = Bernoulli cross-entropy on logits summed over "
+          "entries, for observations of 0/1 entries such as the MinAtar grids (env.view symbolic): "
+          "a missed object costs log(1/p) nats instead of at most 0.48, so the reconstruction is "
+          "not drowned by the KL's free nats; use it with learner.reconstruction_scale 1. A batch "
+          "with entries outside [0, 1] is refused with an error naming this key. Reports draw the "
+          "decoded probabilities. A checkpoint restores only with the loss it was trained with. No "
+          "effect without a vector observation."),
       Str("learner.twohot", &c->learner.twohot, {"symlog", "raw"},
           "Reward head and critic: symlog = twohot interpolated and decoded in symlog space (the "
           "paper); raw = symexp-spaced bins, interpolated and averaged in raw space (today's "
