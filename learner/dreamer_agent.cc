@@ -350,16 +350,18 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
   if (saved.twohot != config_.twohot) {
     return other_setting("learner.twohot", saved.twohot, config_.twohot);
   }
-  // Only a vector observation is encoded differently; image-only checkpoints load either way.
-  if (config_.vector_size > 0 && saved.vector_encoder != config_.vector_encoder) {
-    return other_setting("learner.vector_encoder", saved.vector_encoder, config_.vector_encoder);
-  }
-  if (config_.vector_size > 0 && saved.vector_decoder != config_.vector_decoder) {
-    return other_setting("learner.vector_decoder", saved.vector_decoder, config_.vector_decoder);
-  }
-  // The decoder's outputs are logits under one loss and symlog values under the other.
-  if (config_.vector_size > 0 && saved.vector_loss != config_.vector_loss) {
-    return other_setting("learner.vector_loss", saved.vector_loss, config_.vector_loss);
+  // Only a vector observation is encoded and decoded differently (the decoder's outputs are logits
+  // under one vector_loss and symlog values under the other); image-only checkpoints load either
+  // way.
+  if (config_.vector_size > 0) {
+    for (const auto& [key, member] :
+         {std::pair{"learner.vector_encoder", &dreamer::AgentConfig::vector_encoder},
+          {"learner.vector_decoder", &dreamer::AgentConfig::vector_decoder},
+          {"learner.vector_loss", &dreamer::AgentConfig::vector_loss}}) {
+      if (saved.*member != config_.*member) {
+        return other_setting(key, saved.*member, config_.*member);
+      }
+    }
   }
   // The ensemble is a module and a group of the optimiser: on, off and its size must match.
   auto ensemble = [](const dreamer::AgentConfig& c) {

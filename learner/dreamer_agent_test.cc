@@ -613,24 +613,21 @@ TEST(DreamerAgentTest, RestoreRefusesACheckpointOfTheOtherVectorEncoder) {
   absl::Status status = RestoreAcross(c, c2, "dreamfleet_agent_vector_encoder");
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_NE(status.message().find("learner.vector_encoder"), std::string::npos) << status;
-  // The same for the decoder, both ways.
+  // The same, both ways, for the decoder and for its loss (the same decoder reads logits under
+  // one loss and symlog values under the other).
   auto grid = c;
   grid.vector_decoder = "grid";
-  for (const auto& [saved, restoring] : {std::pair{c, grid}, std::pair{grid, c}}) {
-    status = RestoreAcross(saved, restoring, "dreamfleet_agent_vector_decoder");
-    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
-    EXPECT_NE(status.message().find("learner.vector_decoder"), std::string::npos) << status;
-  }
-  EXPECT_TRUE(RestoreAcross(grid, grid, "dreamfleet_agent_vector_decoder_same").ok());
-  // The same decoder reads logits under one loss and symlog values under the other.
   auto binary = c;
   binary.vector_loss = "binary";
-  for (const auto& [saved, restoring] : {std::pair{c, binary}, std::pair{binary, c}}) {
-    status = RestoreAcross(saved, restoring, "dreamfleet_agent_vector_loss");
-    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
-    EXPECT_NE(status.message().find("learner.vector_loss"), std::string::npos) << status;
+  for (const auto& [other, key] :
+       {std::pair{grid, "learner.vector_decoder"}, std::pair{binary, "learner.vector_loss"}}) {
+    for (const auto& [saved, restoring] : {std::pair{c, other}, std::pair{other, c}}) {
+      status = RestoreAcross(saved, restoring, "dreamfleet_agent_vector_setting");
+      EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << key << ": " << status;
+      EXPECT_NE(status.message().find(key), std::string::npos) << status;
+    }
+    EXPECT_TRUE(RestoreAcross(other, other, "dreamfleet_agent_vector_setting_same").ok()) << key;
   }
-  EXPECT_TRUE(RestoreAcross(binary, binary, "dreamfleet_agent_vector_loss_same").ok());
 }
 
 TEST(DreamerAgentTest, RestoreRefusesACheckpointOfAnotherDisagreementEnsemble) {
