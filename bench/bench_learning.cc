@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <random>
 
 #include "absl/strings/numbers.h"
@@ -30,6 +31,7 @@
 #include "absl/strings/str_split.h"
 #include "bench/learning_suite.h"
 #include "envs/env_config.h"
+#include "envs/registry.h"
 #include "envs/vector_env.h"
 #include "learner/foresight.h"
 #include "learner/local_trainer.h"
@@ -63,6 +65,7 @@ struct Flags {
   int64_t steps = 0;  // 0 = the suite's budget
   std::vector<std::string> sets;
   int64_t random_episodes = 100;
+  int64_t constant_episodes = 0;
   double progress_seconds = 30;
   int64_t csv_every = 2000;
   int64_t save_every = 500;
@@ -105,26 +108,31 @@ absl::StatusOr<services::Config> TaskConfig(const bench::LearningTask& task, con
   return config;
 }
 
-struct RandomScore {
+struct PolicyScore {
   double mean_return = 0;
   double success = 0;
   int64_t episodes = 0;
+  int action = -1;  // the constant action played; -1 = uniformly random actions
 };
 
-// The uniform random policy on the task's envs: the first ceil(episodes / 8) episodes of each of
-// 8 envs (so short episodes are not favoured), at most 1M steps. Cached in
-// <task dir>/random_policy.txt with a hash of the config, so a changed config is measured again.
-absl::StatusOr<RandomScore> MeasureRandomPolicy(const services::Config& config,
-                                                const std::string& task_dir, int64_t episodes) {
-  const std::string cache = task_dir + "/random_policy.txt";
+// A fixed policy on the task's envs, uniformly random actions (action -1) or always `action`: the
+// first ceil(episodes / 8) episodes of each of 8 envs (so short episodes are not favoured), at
+// most 1M steps. Cached in <task dir>/<cache_name> with a hash of the config, so a changed config
+// is measured again.
+absl::StatusOr<PolicyScore> MeasurePolicy(const services::Config& config,
+                                          const std::string& task_dir,
+                                          const std::string& cache_name, int64_t episodes,
+                                          int action) {
+  const std::string cache = task_dir + "/" + cache_name;
   const uint64_t key = services::Fnv1a64(services::ConfigToYaml(config));
-  RandomScore score;
+  PolicyScore score;
   uint64_t cached_key = 0;
   if (std::ifstream in(cache);
       in >> score.mean_return >> score.success >> score.episodes >> cached_key) {
     if (cached_key == key && score.episodes >= episodes) return score;
   }
-  score = RandomScore();
+  score = PolicyScore();
+  score.action = action;
   constexpr int kEnvs = 8;
   const int64_t per_env = (episodes + kEnvs - 1) / kEnvs;
   ASSIGN_OR_RETURN(std::unique_ptr<envs::VectorEnv> env,
@@ -139,7 +147,7 @@ absl::StatusOr<RandomScore> MeasureRandomPolicy(const services::Config& config,
     return std::all_of(done.begin(), done.end(), [&](int64_t d) { return d >= per_env; });
   };
   for (int64_t step = 0; !all_done() && step < 1000000; step += env->num_envs()) {
-    for (int& a : actions) a = pick(rng);
+    for (int& a : actions) a = action < 0 ? pick(rng) : action;
     RETURN_IF_ERROR(env->Step(actions));
     for (const envs::EpisodeStats& e : env->finished_episodes()) {
       const int i = e.env;
@@ -151,7 +159,9 @@ absl::StatusOr<RandomScore> MeasureRandomPolicy(const services::Config& config,
     }
   }
   if (score.episodes == 0) {
-    return absl::FailedPreconditionError("the random policy ended no episode in 1M steps");
+    return absl::FailedPreconditionError(
+        absl::StrCat(action < 0 ? "the random policy" : absl::StrCat("always action ", action),
+                     " ended no episode in 1M steps"));
   }
   score.mean_return = total / score.episodes;
   score.success = successes / score.episodes;
@@ -160,8 +170,34 @@ absl::StatusOr<RandomScore> MeasureRandomPolicy(const services::Config& config,
   return score;
 }
 
-std::vector<services::CurveLevel> Levels(const bench::LearningTask& task, double random_score) {
-  std::vector<services::CurveLevel> levels = {{"random policy", random_score}};
+// The best policy that always plays one action (Freeway: always up), by the task's metric: the
+// level an agent must beat before it has learned more than a habit. NOT_FOUND when no constant
+// action ends an episode within 1M steps.
+absl::StatusOr<PolicyScore> MeasureBestConstantAction(const bench::LearningTask& task,
+                                                      const services::Config& config,
+                                                      const std::string& task_dir, int64_t episodes,
+                                                      int num_actions) {
+  std::optional<PolicyScore> best;
+  for (int action = 0; action < num_actions; ++action) {
+    absl::StatusOr<PolicyScore> score = MeasurePolicy(
+        config, task_dir, absl::StrCat("constant_action_", action, ".txt"), episodes, action);
+    if (absl::IsFailedPrecondition(score.status())) continue;  // an action that never ends one
+    if (!score.ok()) return score.status();
+    score->action = action;
+    auto metric = [&](const PolicyScore& p) {
+      return task.metric == "success" ? p.success : p.mean_return;
+    };
+    if (!best || metric(*score) > metric(*best)) best = *score;
+  }
+  if (!best) return absl::NotFoundError("no constant action ended an episode in 1M steps");
+  return *best;
+}
+
+// The levels drawn on a task's plots and written into its CSVs: the baselines measured (random
+// policy, best constant action), the anchor and the target.
+std::vector<services::CurveLevel> Levels(const bench::LearningTask& task,
+                                         const std::vector<services::CurveLevel>& baselines) {
+  std::vector<services::CurveLevel> levels = baselines;
   if (task.has_anchor) levels.push_back({task.anchor_label, task.anchor});
   if (task.target != 0) levels.push_back({"target", task.target});
   return levels;
@@ -187,23 +223,24 @@ void AddRunSeries(const bench::LearningTask& task, const services::Curve& curve,
   if (!greedy.points.empty()) series->push_back(std::move(greedy));
 }
 
-services::PlotOptions PlotOptionsFor(const bench::LearningTask& task, double random_score) {
+services::PlotOptions PlotOptionsFor(const bench::LearningTask& task,
+                                     const std::vector<services::CurveLevel>& baselines) {
   services::PlotOptions options;
   options.title = task.name;
   options.y_label = task.metric == "success" ? "success rate (last 100 episodes)"
                                              : "mean return (last 100 episodes)";
-  options.levels = Levels(task, random_score);
+  options.levels = Levels(task, baselines);
   return options;
 }
 
 // <run_dir>/curve.png of one seed: its training score and its greedy evaluations.
 void PlotRun(const bench::LearningTask& task, const services::Curve& curve, int64_t seed,
-             double random_score, const std::string& run_dir) {
+             const std::vector<services::CurveLevel>& baselines, const std::string& run_dir) {
   std::vector<services::PlotSeries> series;
   AddRunSeries(task, curve, absl::StrCat("seed ", seed, " training episodes"), "greedy evaluation",
                &series);
   absl::Status plotted =
-      services::PlotPng(series, PlotOptionsFor(task, random_score), run_dir + "/curve.png");
+      services::PlotPng(series, PlotOptionsFor(task, baselines), run_dir + "/curve.png");
   if (!plotted.ok()) std::cerr << "bench_learning: " << plotted << "\n";
 }
 
@@ -211,7 +248,8 @@ void PlotRun(const bench::LearningTask& task, const services::Curve& curve, int6
 // config with run.dir = run_dir, stopped at the budget by --max-env-steps; its progress.csv (same
 // columns) is the run's curve. A second start resumes it (learner checkpoint, replay WAL).
 absl::StatusOr<bool> RunSeedViaUp(const bench::LearningTask& task, const Flags& flags, int64_t seed,
-                                  double random_score, const std::string& run_dir) {
+                                  const std::vector<services::CurveLevel>& baselines,
+                                  const std::string& run_dir) {
   std::error_code error;
   const fs::path self = fs::read_symlink("/proc/self/exe", error);
   const std::string dreamfleet = (self.parent_path() / "dreamfleet").string();
@@ -226,8 +264,7 @@ absl::StatusOr<bool> RunSeedViaUp(const bench::LearningTask& task, const Flags& 
   }
   const std::string csv = run_dir + "/progress.csv";
   // The levels go in first; `up` appends its rows below them.
-  RETURN_IF_ERROR(
-      services::CurveWriter::Open(csv, Levels(task, random_score), task.metric).status());
+  RETURN_IF_ERROR(services::CurveWriter::Open(csv, Levels(task, baselines), task.metric).status());
   std::vector<std::string> args = {dreamfleet, "up", "--config",
                                    ResolveConfig(task.config, flags.suite)};
   std::vector<std::string> sets = SeedOverrides(task, flags, seed);
@@ -259,7 +296,7 @@ absl::StatusOr<bool> RunSeedViaUp(const bench::LearningTask& task, const Flags& 
   absl::StatusOr<services::Curve> curve = services::ReadCurve(csv);
   const bool done =
       curve.ok() && !curve->rows.empty() && curve->rows.back().env_steps >= task.env_steps;
-  if (curve.ok() && !curve->rows.empty()) PlotRun(task, *curve, seed, random_score, run_dir);
+  if (curve.ok() && !curve->rows.empty()) PlotRun(task, *curve, seed, baselines, run_dir);
   return done;
 }
 
@@ -359,7 +396,8 @@ void WriteForesight(const bench::LearningTask& task, int64_t seed, const service
 // Trains one seed to the task's budget (or resumes it); returns false when a shutdown was
 // requested before the budget.
 absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags, int64_t seed,
-                             double random_score, const std::string& run_dir) {
+                             const std::vector<services::CurveLevel>& baselines,
+                             const std::string& run_dir) {
   ASSIGN_OR_RETURN(services::Config config, TaskConfig(task, flags, seed));
   const std::string csv = run_dir + "/progress.csv";
   // A run whose curve reached the budget is done (its last checkpoint may hold an earlier step).
@@ -369,7 +407,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
                 static_cast<long long>(seed), static_cast<long long>(task.env_steps));
     return true;
   }
-  if (flags.via == "up") return RunSeedViaUp(task, flags, seed, random_score, run_dir);
+  if (flags.via == "up") return RunSeedViaUp(task, flags, seed, baselines, run_dir);
   std::error_code error;
   fs::create_directories(run_dir, error);
   if (error) {
@@ -415,7 +453,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
     return true;
   }
   ASSIGN_OR_RETURN(services::CurveWriter writer,
-                   services::CurveWriter::Open(csv, Levels(task, random_score), task.metric));
+                   services::CurveWriter::Open(csv, Levels(task, baselines), task.metric));
   const auto& spec = trainer->spec();
   std::printf(
       "[%s seed %lld] %s: %lld env steps, %d envs, obs image %dx%dx%d vector %d, %d actions, "
@@ -478,16 +516,25 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
           config.learner.disagreement_scale > 0
               ? absl::StrFormat(" disag=%.4f disag_loss=%.4f", stat("disag"), loss("disag"))
               : "";
+      // With replay.rewarded_share: the share of the windows trained on since the last line that
+      // were drawn around a rewarded step (below the setting until the replay holds rewards).
+      const int64_t windows = (p.updates - last.updates) * config.learner.batch_size;
+      const std::string rewarded =
+          config.replay.rewarded_share > 0
+              ? absl::StrFormat(" rewarded_windows=%.2f",
+                                static_cast<double>(p.rewarded_windows - last.rewarded_windows) /
+                                    std::max<int64_t>(1, windows))
+              : "";
       std::printf(
           "[%s seed %lld] env_steps=%lld/%lld updates=%lld episodes=%lld return=%.3f "
           "success=%.2f updates/s=%.2f env_steps/s=%.0f wall=%.0fs eta=%.0fmin rew=%.3f "
-          "dyn=%.2f policy=%.3f value=%.3f entropy=%.3f retnorm=%.2f%s%s\n",
+          "dyn=%.2f policy=%.3f value=%.3f entropy=%.3f retnorm=%.2f%s%s%s\n",
           task.name.c_str(), static_cast<long long>(seed), static_cast<long long>(p.env_steps),
           static_cast<long long>(run.steps), static_cast<long long>(p.updates),
           static_cast<long long>(offsets.episodes + p.episodes), p.mean_return, p.success,
           (p.updates - last.updates) / seconds, steps_per_s, offsets.wall_seconds + p.wall_seconds,
           eta / 60, loss("rew"), loss("dyn"), loss("policy"), loss("value"), stat("entropy"),
-          stat("retnorm_scale"), explored.c_str(), disag.c_str());
+          stat("retnorm_scale"), explored.c_str(), disag.c_str(), rewarded.c_str());
       std::fflush(stdout);
       last = p;
       last_print = Now();
@@ -496,7 +543,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   RETURN_IF_ERROR(trainer->Save());
   if (absl::StatusOr<services::Curve> curve = services::ReadCurve(csv);
       curve.ok() && !curve->rows.empty()) {
-    PlotRun(task, *curve, seed, random_score, run_dir);
+    PlotRun(task, *curve, seed, baselines, run_dir);
   }
   return trainer->done();
 }
@@ -532,6 +579,9 @@ int Main(int argc, char** argv) {
                            "section.key=value applied after the task's overrides; may repeat");
   command_line.AddInt("random-episodes", &flags.random_episodes,
                       "episodes of the random policy per task (0 = skip the baseline)");
+  command_line.AddInt("constant-episodes", &flags.constant_episodes,
+                      "episodes of each always-the-same-action policy per task; the best one is "
+                      "printed and drawn as a level (Freeway: always up; 0 = skip)");
   command_line.AddDouble("progress-seconds", &flags.progress_seconds,
                          "a progress line at least this often");
   command_line.AddInt("csv-every", &flags.csv_every, "a progress.csv row every N env steps");
@@ -553,10 +603,11 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (flags.csv_every < 1 || flags.save_every < 1 || flags.progress_seconds <= 0 ||
-      flags.random_episodes < 0 || flags.steps < 0 || flags.eval_every < 0 ||
-      flags.eval_episodes < 1) {
+      flags.random_episodes < 0 || flags.constant_episodes < 0 || flags.steps < 0 ||
+      flags.eval_every < 0 || flags.eval_episodes < 1) {
     std::cerr << "bench_learning: need --csv-every >= 1, --save-every >= 1, --progress-seconds "
-                 "> 0, --random-episodes >= 0, --steps >= 0, --eval-every >= 0, --eval-episodes "
+                 "> 0, --random-episodes >= 0, --constant-episodes >= 0, --steps >= 0, "
+                 "--eval-every >= 0, --eval-episodes "
                  ">= 1\n";
     return 2;
   }
@@ -604,11 +655,13 @@ int Main(int argc, char** argv) {
       return 1;
     }
     double random_score = NAN;
+    std::vector<services::CurveLevel> baselines;
     if (flags.random_episodes > 0) {
       absl::StatusOr<services::Config> config = TaskConfig(task, flags, 0);
-      absl::StatusOr<RandomScore> random =
-          config.ok() ? MeasureRandomPolicy(*config, task_dir, flags.random_episodes)
-                      : absl::StatusOr<RandomScore>(config.status());
+      absl::StatusOr<PolicyScore> random =
+          config.ok() ? MeasurePolicy(*config, task_dir, "random_policy.txt", flags.random_episodes,
+                                      /*action=*/-1)
+                      : absl::StatusOr<PolicyScore>(config.status());
       if (!random.ok()) {
         std::cerr << "bench_learning: " << task.name << ": random policy: " << random.status()
                   << "\n";
@@ -619,12 +672,40 @@ int Main(int argc, char** argv) {
                   task.name.c_str(), random->mean_return, random->success,
                   static_cast<long long>(random->episodes));
       std::fflush(stdout);
+      baselines.push_back({"random policy", random_score});
+    }
+    if (flags.constant_episodes > 0) {
+      absl::StatusOr<services::Config> config = TaskConfig(task, flags, 0);
+      absl::StatusOr<std::unique_ptr<envs::Environment>> env =
+          config.ok() ? envs::MakeEnvironment(envs::EnvOptionsFromConfig(*config, 0))
+                      : absl::StatusOr<std::unique_ptr<envs::Environment>>(config.status());
+      absl::StatusOr<PolicyScore> best =
+          env.ok() ? MeasureBestConstantAction(task, *config, task_dir, flags.constant_episodes,
+                                               (*env)->spec().num_actions)
+                   : absl::StatusOr<PolicyScore>(env.status());
+      if (!best.ok()) {
+        std::cerr << "bench_learning: " << task.name << ": best constant action: " << best.status()
+                  << "\n";
+        return 1;
+      }
+      const std::vector<std::string>& names = (*env)->spec().action_names;
+      const std::string action = best->action < static_cast<int>(names.size())
+                                     ? absl::StrCat(best->action, " (", names[best->action], ")")
+                                     : absl::StrCat(best->action);
+      std::printf(
+          "[%s] best constant action: always %s, return %.3f, success %.2f over %lld "
+          "episodes\n",
+          task.name.c_str(), action.c_str(), best->mean_return, best->success,
+          static_cast<long long>(best->episodes));
+      std::fflush(stdout);
+      baselines.push_back({absl::StrCat("always action ", action),
+                           task.metric == "success" ? best->success : best->mean_return});
     }
     std::vector<bench::SeedResult> results;
     for (int64_t seed : task.seeds) {
       const std::string run_dir = absl::StrCat(task_dir, "/seed", seed);
       if (!flags.summary_only && !services::ShutdownRequested()) {
-        absl::StatusOr<bool> finished = RunSeed(task, flags, seed, random_score, run_dir);
+        absl::StatusOr<bool> finished = RunSeed(task, flags, seed, baselines, run_dir);
         if (!finished.ok()) {
           std::cerr << "bench_learning: " << task.name << " seed " << seed << ": "
                     << finished.status() << "\n";
@@ -650,7 +731,7 @@ int Main(int argc, char** argv) {
     }
     if (!series.empty()) {
       absl::Status plotted =
-          services::PlotPng(series, PlotOptionsFor(task, random_score), task_dir + "/curve.png");
+          services::PlotPng(series, PlotOptionsFor(task, baselines), task_dir + "/curve.png");
       if (!plotted.ok()) std::cerr << "bench_learning: " << plotted << "\n";
     }
     summaries.push_back(bench::Summarize(task, results));

@@ -80,6 +80,10 @@ absl::Status LocalTrainerOptions::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("need a priority exponent >= 0, got ", priority_exponent));
   }
+  if (!(rewarded_share >= 0.0 && rewarded_share <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("need a rewarded share in [0, 1], got ", rewarded_share));
+  }
   if (envs < 1 || batch < 1 || length < 2 || train_ratio < 0 || steps < 0 || save_every < 1 ||
       episode_window < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -96,7 +100,7 @@ struct LocalTrainer::State {
       : replay(
             config, static_cast<int>(o.envs),
             std::min<int64_t>(std::max<int64_t>(o.steps / o.envs + o.length, 4 * o.length), 250000),
-            static_cast<uint64_t>(o.seed) + 17, o.priority_exponent),
+            static_cast<uint64_t>(o.seed) + 17, o.priority_exponent, o.rewarded_share),
         generator(at::detail::createCPUGenerator(static_cast<uint64_t>(o.seed) + 23)),
         explore(static_cast<int>(o.envs), {o.explore_prob, static_cast<int>(o.explore_hold)},
                 static_cast<uint64_t>(o.seed) + 31),
@@ -170,6 +174,7 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Create(const service
     DF_LOG(WARNING) << "replay.selector prioritized with replay.priority_exponent 0 samples "
                        "uniformly";
   }
+  o.rewarded_share = config.replay.rewarded_share;
   o.env = config.env.name;
   o.preset = config.learner.preset;
   o.envs = config.actor.count * config.actor.envs_per_actor;
@@ -348,6 +353,7 @@ LocalProgress LocalTrainer::Progress() const {
   p.success = state_->recent.success_rate();
   p.window_episodes = static_cast<int64_t>(state_->recent.size());
   p.explored_steps = state_->explore.explored_steps();
+  p.rewarded_windows = state_->replay.rewarded_draws();
   p.wall_seconds = Now() - state_->start;
   p.losses = state_->losses;
   p.stats = state_->stats;

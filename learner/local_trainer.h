@@ -31,6 +31,9 @@ struct LocalTrainerOptions {
   // > 0: replay windows are drawn by priority^exponent, the priority being the reward + KL loss of
   // the window when last trained on (the config's replay.selector prioritized); 0: uniformly.
   double priority_exponent = 0;
+  // Share (0-1) of replay windows drawn around a step with a nonzero reward (the config's
+  // replay.rewarded_share; SequenceReplay); 0: none.
+  double rewarded_share = 0;
   int64_t envs = 4;
   int64_t image_size = 64;
   std::string view = "full";
@@ -84,6 +87,9 @@ struct LocalProgress {
   // Env steps taken with a held random action (options.explore_prob) since this process started:
   // 0 again after a resume, unlike env_steps.
   int64_t explored_steps = 0;
+  // Replay windows drawn around a rewarded step (options.rewarded_share) since this process
+  // started.
+  int64_t rewarded_windows = 0;
   double wall_seconds = 0;
   std::map<std::string, double> losses;  // of the latest update
   std::map<std::string, double> stats;   // its actor-critic statistics (entropy, ret, ...)

@@ -341,8 +341,10 @@ TEST(LocalTrainerTest, TrainsWithReplayContextWhichTheClusterRefuses) {
 }
 
 TEST(LocalTrainerTest, TrainsWithPrioritisedReplayAndRefusesRecency) {
-  std::optional<services::Config> config = SmallConfig(
-      {"replay.selector=prioritized", "replay.priority_exponent=0.8", "learner.continue_scale=3"});
+  // With half the windows drawn around rewards (the goal's), which set priorities too.
+  std::optional<services::Config> config =
+      SmallConfig({"replay.selector=prioritized", "replay.priority_exponent=0.8",
+                   "learner.continue_scale=3", "replay.rewarded_share=0.5"});
   LocalTrainerOptions run;
   run.steps = 1200;
   absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
@@ -351,6 +353,11 @@ TEST(LocalTrainerTest, TrainsWithPrioritisedReplayAndRefusesRecency) {
   ASSERT_TRUE(RunToEnd(**trainer).ok());
   const LocalProgress p = (*trainer)->Progress();
   EXPECT_GE(p.updates, 80) << "every update set its windows' priorities";
+  // Random play on Empty-5x5 reaches the goal within the first few hundred steps, so
+  // the replay holds rewards before the first update (it waits for 1024 steps).
+  const int64_t windows = p.updates * config->learner.batch_size;
+  EXPECT_GT(p.rewarded_windows, windows / 4) << "about half of the windows";
+  EXPECT_LT(p.rewarded_windows, windows * 3 / 4);
   EXPECT_TRUE(p.losses.count("dyn"));
 
   config->replay.selector = "recency";
@@ -413,6 +420,7 @@ TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {
     EXPECT_NE(status.message().find(named), std::string::npos) << status;
   };
   expect_refused([](LocalTrainerOptions& o) { o.length = 1; }, "length 1");
+  expect_refused([](LocalTrainerOptions& o) { o.rewarded_share = 1.5; }, "rewarded share");
   expect_refused([](LocalTrainerOptions& o) { o.agent_sets = {"scale_rec"}; }, "KEY=VALUE");
   expect_refused(
       [](LocalTrainerOptions& o) {

@@ -7,8 +7,9 @@
 namespace dreamfleet::learner {
 
 SequenceReplay::SequenceReplay(const dreamer::AgentConfig& c, int streams, int64_t capacity,
-                               uint64_t seed, double priority_exponent)
+                               uint64_t seed, double priority_exponent, double rewarded_share)
     : exponent_(priority_exponent),
+      rewarded_share_(rewarded_share),
       capacity_(capacity),
       context_(c.replay_context > 0),
       deter_size_(c.deter),
@@ -24,6 +25,7 @@ SequenceReplay::SequenceReplay(const dreamer::AgentConfig& c, int streams, int64
   }
   TORCH_CHECK(std::isfinite(exponent_) && exponent_ >= 0.0,
               "priority exponent must be finite and >= 0");
+  TORCH_CHECK(rewarded_share_ >= 0.0 && rewarded_share_ <= 1.0, "rewarded share must be in [0, 1]");
   if (prioritized()) {
     weights_.assign(static_cast<size_t>(streams) * capacity, 0.0);
     tree_.assign(weights_.size() + 1, 0.0);
@@ -83,6 +85,9 @@ void SequenceReplay::Add(int stream, const services::StepRecord& step, const flo
   if (prioritized()) SetWeight(stream * capacity_ + s.next, std::pow(mean_priority_, exponent_));
   s.next = (s.next + 1) % capacity_;
   s.count = std::min(s.count + 1, capacity_);
+  if (step.reward != 0.0f && std::isfinite(step.reward)) s.rewarded.push_back(s.written);
+  ++s.written;
+  while (!s.rewarded.empty() && s.rewarded.front() < s.written - s.count) s.rewarded.pop_front();
   ++adds_;
 }
 
@@ -96,6 +101,39 @@ int64_t SequenceReplay::size() const {
   int64_t n = 0;
   for (const auto& s : streams_) n += s.count;
   return n;
+}
+
+int64_t SequenceReplay::rewarded_steps() const {
+  int64_t n = 0;
+  for (const auto& s : streams_) n += static_cast<int64_t>(s.rewarded.size());
+  return n;
+}
+
+bool SequenceReplay::DrawRewarded(int64_t window, int64_t ctx, int* stream, int64_t* start) {
+  const int64_t held = rewarded_steps();
+  if (held == 0) return false;
+  std::uniform_int_distribution<int64_t> pick(0, held - 1);
+  // A rewarded step has no window in a stream shorter than one, or (with replay context) as the
+  // oldest held step: redraw a few times, then give up for this row.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    int64_t k = pick(rng_);
+    int i = 0;
+    while (k >= static_cast<int64_t>(streams_[i].rewarded.size())) {
+      k -= static_cast<int64_t>(streams_[i].rewarded.size());
+      ++i;
+    }
+    const Stream& s = streams_[i];
+    const int64_t step = s.rewarded[k], oldest = s.written - s.count;
+    const int64_t lo = std::max(oldest, step - window + 1);
+    const int64_t hi = std::min(step - ctx, s.written - window);
+    if (lo > hi) continue;
+    std::uniform_int_distribution<int64_t> first(lo, hi);
+    *stream = i;
+    *start = first(rng_) % capacity_;
+    ++rewarded_draws_;
+    return true;
+  }
+  return false;
 }
 
 dreamer::Batch SequenceReplay::Sample(int64_t batch, int64_t length) {
@@ -123,7 +161,10 @@ dreamer::Batch SequenceReplay::Sample(int64_t batch, int64_t length) {
   for (int64_t row = 0; row < batch; ++row) {
     int stream = pick(rng_);
     int64_t start = -1;
-    if (prioritized() && total_weight_ > 0) {
+    const bool around_reward = rewarded_share_ > 0.0 &&
+                               std::bernoulli_distribution(rewarded_share_)(rng_) &&
+                               DrawRewarded(window, ctx, &stream, &start);
+    if (!around_reward && prioritized() && total_weight_ > 0) {
       // By priority: a step whose window would run past its stream's newest step is redrawn (the
       // last window - 1 steps of each stream; few against the steps held).
       std::uniform_real_distribution<double> u(0.0, total_weight_);

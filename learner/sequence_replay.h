@@ -12,12 +12,21 @@
 // priority^exponent of its first step; SetPriorities() gives the windows of the last Sample()
 // their losses (the agent's per-sequence reward + KL loss), and a new step starts at the moving
 // average of the last ~100 priorities set (1 before any), so windows the model predicts badly come
-// back more often without new data being starved or flooding the batch. 0: uniform, as above. Data
+// back more often without new data being starved or flooding the batch. 0: uniform, as above.
+// Rewarded share (rewarded_share > 0): each window of a batch is, with that probability, drawn
+// around a rewarded step instead (a step with a finite nonzero reward, uniformly over those held,
+// the window's start uniform over the windows whose trained steps hold it), so a reward that random
+// play meets once in thousands of steps reaches the reward head in most batches rather than one in
+// ten (sparse-reward games: MinAtar Freeway's crossings). While few are held the same steps recur
+// in every batch (after a first reward, about share x B windows hold that one step). Without a
+// rewarded step held that fits a window (a stream shorter than a window; with replay context, a
+// reward on the oldest held step, whose context is gone) the window is drawn as above. Data
 // flow: env batch row + chosen action -> Add(env, step) ... -> Sample() -> DreamerAgent
 // [-> SetPriorities(the update's per-sequence losses)].
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <random>
 #include <vector>
 
@@ -31,7 +40,7 @@ class SequenceReplay {
  public:
   // capacity_per_stream steps are kept per env stream (oldest evicted first).
   SequenceReplay(const dreamer::AgentConfig& config, int streams, int64_t capacity_per_stream,
-                 uint64_t seed, double priority_exponent = 0.0);
+                 uint64_t seed, double priority_exponent = 0.0, double rewarded_share = 0.0);
 
   // Copies `step` (its observation pointers must match the config's observations). With replay
   // context, `deter` [D] and `stoch` [S, C] (a one-hot sample) are the actor's latent for the step.
@@ -51,6 +60,8 @@ class SequenceReplay {
   // added since.
   bool SetPriorities(const std::vector<double>& losses);
   int64_t size() const;  // steps held over all streams
+  int64_t rewarded_steps() const;  // steps held with a finite nonzero reward, over all streams
+  int64_t rewarded_draws() const { return rewarded_draws_; }  // windows drawn around one so far
   bool context() const { return context_; }
   bool prioritized() const { return exponent_ > 0.0; }
   // The sampling weight (priority^exponent) of stream `stream`'s step at ring position `position`.
@@ -62,6 +73,8 @@ class SequenceReplay {
     services::StepColumns steps;
     int64_t next = 0;   // ring position of the next write
     int64_t count = 0;  // steps held
+    int64_t written = 0;  // steps ever written: step number n sits at ring position n % capacity
+    std::deque<int64_t> rewarded;  // step numbers of the held steps with reward != 0, oldest first
     std::vector<float> deter;     // [ring, D] with replay context
     std::vector<uint8_t> stoch;   // [ring, S] class indices with replay context
   };
@@ -75,7 +88,12 @@ class SequenceReplay {
   // each step's sampling weight; only used when prioritised.
   void SetWeight(int64_t index, double weight);
   int64_t FindByWeight(double u) const;  // the index where the running weight sum passes u
+  // A window of `window` steps whose trained steps (all but the first `ctx`) hold a rewarded step:
+  // sets *stream and *start (a ring position) and returns true, or false when none fits.
+  bool DrawRewarded(int64_t window, int64_t ctx, int* stream, int64_t* start);
   double exponent_;
+  double rewarded_share_;
+  int64_t rewarded_draws_ = 0;
   std::vector<double> weights_;  // per index, the leaf values of the tree
   std::vector<double> tree_;     // 1-based Fenwick sums
   double total_weight_ = 0;

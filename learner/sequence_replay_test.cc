@@ -162,6 +162,92 @@ TEST(SequenceReplayTest, PrioritisedWindowsStayInsideShortAndPartlyFilledStreams
   }
 }
 
+// Rewarded share: that share of windows hold a rewarded step among their trained steps, drawn
+// from the rewarded steps still held; without one that fits, windows are drawn as usual.
+TEST(SequenceReplayTest, RewardedShareDrawsWindowsAroundHeldRewards) {
+  auto c = dreamer::testing::DebugConfig(/*image=*/false, /*vector=*/true);
+  const int64_t cap = 40, length = 4;
+  SequenceReplay all(c, /*streams=*/2, cap, /*seed=*/11, /*priority_exponent=*/0.0,
+                     /*rewarded_share=*/1.0);
+  SequenceReplay half(c, /*streams=*/2, cap, /*seed=*/11, /*priority_exponent=*/0.0,
+                      /*rewarded_share=*/0.5);
+  SequenceReplay none(c, /*streams=*/2, cap, /*seed=*/11);
+  std::vector<float> vec(c.vector_size);
+  // Stream s, step k: vector[0] = 1000 s + k; rewards at stream 1's steps 10 (evicted by the
+  // end: the ring keeps 20..59) and 30, and at stream 0's newest step 59.
+  auto rewarded = [](int s, int k) {
+    return (s == 1 && (k == 10 || k == 30)) || (s == 0 && k == 59);
+  };
+  for (int k = 0; k < 60; ++k) {
+    for (int s = 0; s < 2; ++s) {
+      vec[0] = 1000.0f * s + k;
+      services::StepRecord step;
+      step.vector = vec.data();
+      step.reward = rewarded(s, k) ? 1.0f : 0.0f;
+      for (SequenceReplay* r : {&all, &half, &none}) r->Add(s, step);
+    }
+    if (k == 35) EXPECT_EQ(all.rewarded_steps(), 2);
+  }
+  EXPECT_EQ(all.rewarded_steps(), 2) << "stream 1's step 10 was evicted";
+  auto count_rewarded = [&](SequenceReplay& r, std::set<int>* seen) {
+    const dreamer::Batch b = r.Sample(400, length);
+    int with_reward = 0;
+    for (int64_t row = 0; row < 400; ++row) {
+      const int first = static_cast<int>(b.vector[row][0][0].item<float>());
+      EXPECT_GE(first % 1000, 20) << "an evicted step was sampled";
+      EXPECT_LE(first % 1000 + length, 60) << "a window runs past the newest step";
+      bool any = false;
+      for (int t = 0; t < length; ++t) {
+        EXPECT_EQ(b.vector[row][t][0].item<float>(), first + t);
+        const bool r_t = rewarded(first / 1000, first % 1000 + t);
+        EXPECT_EQ(b.reward[row][t].item<float>(), r_t ? 1.0f : 0.0f);
+        if (r_t && seen) seen->insert(first / 1000 * 1000 + first % 1000 + t);
+        any |= r_t;
+      }
+      with_reward += any;
+    }
+    return with_reward;
+  };
+  std::set<int> seen;
+  EXPECT_EQ(count_rewarded(all, &seen), 400);
+  EXPECT_EQ(seen, (std::set<int>{59, 1030})) << "both held rewards, newest step included";
+  // Uniformly 5 of the 74 windows hold a reward (~27 of 400).
+  const int some = count_rewarded(half, nullptr), few = count_rewarded(none, nullptr);
+  EXPECT_GT(some, 150);
+  EXPECT_LT(some, 280);
+  EXPECT_LT(few, 80);
+
+  // With replay context the rewarded step is never a window's context step, and a reward on the
+  // oldest held step (its context is gone) or in a stream shorter than a window has no window:
+  // those draws go to the rewards that have one, or, after 8 misses, to a uniform window.
+  c.replay_context = 1;
+  SequenceReplay context(c, /*streams=*/2, /*capacity_per_stream=*/20, /*seed=*/3, 0.0, 1.0);
+  std::vector<float> deter(c.deter), stoch(c.stoch * c.classes);
+  for (int64_t i = 0; i < c.stoch; ++i) stoch[i * c.classes] = 1.0f;
+  for (int k = 0; k < 23; ++k) {
+    for (int s = 0; s < 2; ++s) {
+      if (s == 1 && k >= 3) continue;  // stream 1: 3 steps, the middle one rewarded
+      vec[0] = 1000.0f * s + k;
+      services::StepRecord step;
+      step.vector = vec.data();
+      step.reward = (s == 0 && (k == 3 || k == 12)) || (s == 1 && k == 1) ? 1.0f : 0.0f;
+      context.Add(s, step, deter.data(), stoch.data());
+    }
+  }
+  EXPECT_EQ(context.rewarded_steps(), 3);  // stream 0 holds 3..22: its step 3 is the oldest
+  const dreamer::Batch b = context.Sample(64, length);
+  int around_twelve = 0;
+  for (int64_t row = 0; row < 64; ++row) {
+    const int first = static_cast<int>(b.vector[row][0][0].item<float>());
+    EXPECT_EQ(first / 1000, 0) << "stream 1 is shorter than a window";
+    EXPECT_GE(first, 4) << "the context step must be stored";
+    around_twelve += b.reward[row].sum().item<float>() == 1.0f;
+  }
+  // Every draw lands on step 12 as a trained step (a uniform window after 8 misses, (2/3)^8 of
+  // the draws, may too); a window starting at step 3 or 12 would lose its reward to the context.
+  EXPECT_GE(around_twelve, 56);
+}
+
 // Replay context: a window starts from the latent stored with the step before it, and written-back
 // latents are what later windows start from.
 TEST(SequenceReplayTest, ContextIsTheStoredLatentOfTheStepBeforeAndWriteBackReplacesIt) {

@@ -53,8 +53,9 @@ int main(int argc, char** argv) {
       "DreamerV3 on one machine, one process: K envs, an in-memory replay and the learner. "
       "Prints a progress line every --log-every env steps. With --config (and --set) it trains "
       "that dreamfleet config instead (env section, actor.count x envs_per_actor envs, learner "
-      "section, replay.samples_per_insert as the train ratio, run.seed, actor.explore_prob and "
-      "actor.explore_hold); the flags --env, "
+      "section, replay.samples_per_insert as the train ratio, replay.selector (uniform or "
+      "prioritized) with replay.priority_exponent, replay.rewarded_share, run.seed, "
+      "actor.explore_prob and actor.explore_hold); the flags --env, "
       "--preset, --train-ratio, --envs, --image-size, --view, --action-set, --batch, --length, "
       "--seed, "
       "--threads, --lr, --warmup and --agent then do not apply.");

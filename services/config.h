@@ -37,6 +37,7 @@ struct ReplayConfig {
   int64_t sequence_length = 32;
   std::string selector = "uniform";  // uniform | recency | prioritized
   double priority_exponent = 0.8;
+  double rewarded_share = 0;  // single-process trainer: share of windows around a nonzero reward
   double recency_decay = 0.999;
   double samples_per_insert = 128;   // replayed steps per inserted step (train_ratio); 0 = off
   double limiter_tolerance = 10000;  // replayed steps of slack either way

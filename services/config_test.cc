@@ -65,7 +65,7 @@ TEST(ConfigTest, UnknownKeyNamesKeyFileAndLine) {
       "x.yaml:3: unknown config key \"replay.capasity\" (known keys in replay: shards, host, "
       "port, metrics_port, addresses, table, capacity_steps, max_actor_share, sequence_length, "
       "selector, "
-      "priority_exponent, recency_decay, samples_per_insert, limiter_tolerance, "
+      "priority_exponent, rewarded_share, recency_decay, samples_per_insert, limiter_tolerance, "
       "min_size_to_sample, data_dir, wal_fsync_interval_ms, checkpoint_interval_s, "
       "compression, max_message_mb, max_actor_id_bytes, max_streams, "
       "max_streams_per_client)");
@@ -177,6 +177,22 @@ TEST(ConfigTest, LimiterToleranceMustFitAChunkAndABatch) {
   ASSERT_TRUE(config.ok());
   EXPECT_TRUE(ValidateCluster(*config).ok()) << "without a ratio there is no limiter";
   EXPECT_TRUE(ValidateCluster(*LoadConfig("", {})).ok()) << "the default config";
+}
+
+// Settings only the single-process trainer carries load, and a cluster refuses them by name.
+TEST(ConfigTest, AClusterRefusesWhatOnlyTheSingleProcessTrainerCarries) {
+  for (const char* assignment : {"replay.rewarded_share=0.25", "learner.replay_context=1"}) {
+    absl::StatusOr<Config> config = LoadConfig("", {assignment});
+    ASSERT_TRUE(config.ok()) << assignment << ": " << config.status();
+    const absl::Status status = ValidateCluster(*config);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << assignment;
+    const std::string key(assignment, std::string(assignment).find('='));
+    EXPECT_THAT(std::string(status.message()), HasSubstr(key + " = ")) << assignment;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("is not carried by the cluster yet"));
+  }
+  EXPECT_EQ(LoadConfig("", {"replay.rewarded_share=1.5"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ValidateCluster(*LoadConfig("", {"replay.rewarded_share=0"})).ok());
 }
 
 TEST(ConfigTest, AClusterOnOneMachineMustFitItsStreamsInOneClientsShare) {
