@@ -117,19 +117,26 @@ struct PolicyScore {
 
 // A fixed policy on the task's envs, uniformly random actions (action -1) or always `action`: the
 // first ceil(episodes / 8) episodes of each of 8 envs (so short episodes are not favoured), at
-// most 1M steps. Cached in <task dir>/<cache_name> with a hash of the config, so a changed config
-// is measured again.
+// most 1M steps (score.episodes may then be fewer than asked, or 0). Cached in
+// <task dir>/<cache_name> under a hash of what it depends on (the env section and run.seed), so a
+// changed env is measured again and a learner or replay setting is not. CANCELLED on a shutdown
+// request (nothing cached).
 absl::StatusOr<PolicyScore> MeasurePolicy(const services::Config& config,
                                           const std::string& task_dir,
                                           const std::string& cache_name, int64_t episodes,
                                           int action) {
   const std::string cache = task_dir + "/" + cache_name;
-  const uint64_t key = services::Fnv1a64(services::ConfigToYaml(config));
+  services::Config measured;
+  measured.env = config.env;
+  measured.run.seed = config.run.seed;
+  const uint64_t key = services::Fnv1a64(services::ConfigToYaml(measured));
   PolicyScore score;
+  score.action = action;
   uint64_t cached_key = 0;
+  int64_t asked = 0;
   if (std::ifstream in(cache);
-      in >> score.mean_return >> score.success >> score.episodes >> cached_key) {
-    if (cached_key == key && score.episodes >= episodes) return score;
+      in >> score.mean_return >> score.success >> score.episodes >> cached_key >> asked) {
+    if (cached_key == key && asked >= episodes) return score;
   }
   score = PolicyScore();
   score.action = action;
@@ -147,6 +154,7 @@ absl::StatusOr<PolicyScore> MeasurePolicy(const services::Config& config,
     return std::all_of(done.begin(), done.end(), [&](int64_t d) { return d >= per_env; });
   };
   for (int64_t step = 0; !all_done() && step < 1000000; step += env->num_envs()) {
+    if (services::ShutdownRequested()) return absl::CancelledError("stopped by a signal");
     for (int& a : actions) a = action < 0 ? pick(rng) : action;
     RETURN_IF_ERROR(env->Step(actions));
     for (const envs::EpisodeStats& e : env->finished_episodes()) {
@@ -158,39 +166,34 @@ absl::StatusOr<PolicyScore> MeasurePolicy(const services::Config& config,
       successes += e.success ? 1 : 0;
     }
   }
-  if (score.episodes == 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(action < 0 ? "the random policy" : absl::StrCat("always action ", action),
-                     " ended no episode in 1M steps"));
+  if (score.episodes > 0) {
+    score.mean_return = total / score.episodes;
+    score.success = successes / score.episodes;
   }
-  score.mean_return = total / score.episodes;
-  score.success = successes / score.episodes;
   std::ofstream(cache) << score.mean_return << " " << score.success << " " << score.episodes << " "
-                       << key << "\n";
+                       << key << " " << episodes << "\n";
   return score;
 }
 
 // The best policy that always plays one action (Freeway: always up), by the task's metric: the
-// level an agent must beat before it has learned more than a habit. NOT_FOUND when no constant
-// action ends an episode within 1M steps.
-absl::StatusOr<PolicyScore> MeasureBestConstantAction(const bench::LearningTask& task,
-                                                      const services::Config& config,
-                                                      const std::string& task_dir, int64_t episodes,
-                                                      int num_actions) {
+// level an agent must beat before it has learned more than a habit. Actions that end no episode
+// within 1M steps are left out; nullopt when none does.
+absl::StatusOr<std::optional<PolicyScore>> MeasureBestConstantAction(
+    const bench::LearningTask& task, const services::Config& config, const std::string& task_dir,
+    int64_t episodes, int num_actions) {
   std::optional<PolicyScore> best;
+  auto metric = [&](const PolicyScore& p) {
+    return task.metric == "success" ? p.success : p.mean_return;
+  };
   for (int action = 0; action < num_actions; ++action) {
-    absl::StatusOr<PolicyScore> score = MeasurePolicy(
-        config, task_dir, absl::StrCat("constant_action_", action, ".txt"), episodes, action);
-    if (absl::IsFailedPrecondition(score.status())) continue;  // an action that never ends one
-    if (!score.ok()) return score.status();
-    score->action = action;
-    auto metric = [&](const PolicyScore& p) {
-      return task.metric == "success" ? p.success : p.mean_return;
-    };
-    if (!best || metric(*score) > metric(*best)) best = *score;
+    ASSIGN_OR_RETURN(
+        PolicyScore score,
+        MeasurePolicy(config, task_dir, absl::StrCat("constant_action_", action, ".txt"), episodes,
+                      action));
+    if (score.episodes == 0) continue;
+    if (!best || metric(score) > metric(*best)) best = score;
   }
-  if (!best) return absl::NotFoundError("no constant action ended an episode in 1M steps");
-  return *best;
+  return best;
 }
 
 // The levels drawn on a task's plots and written into its CSVs: the baselines measured (random
@@ -662,6 +665,10 @@ int Main(int argc, char** argv) {
           config.ok() ? MeasurePolicy(*config, task_dir, "random_policy.txt", flags.random_episodes,
                                       /*action=*/-1)
                       : absl::StatusOr<PolicyScore>(config.status());
+      if (absl::IsCancelled(random.status())) return 130;
+      if (random.ok() && random->episodes == 0) {
+        random = absl::FailedPreconditionError("it ended no episode in 1M steps");
+      }
       if (!random.ok()) {
         std::cerr << "bench_learning: " << task.name << ": random policy: " << random.status()
                   << "\n";
@@ -674,32 +681,42 @@ int Main(int argc, char** argv) {
       std::fflush(stdout);
       baselines.push_back({"random policy", random_score});
     }
-    if (flags.constant_episodes > 0) {
+    if (flags.constant_episodes > 0 && !services::ShutdownRequested()) {
       absl::StatusOr<services::Config> config = TaskConfig(task, flags, 0);
-      absl::StatusOr<std::unique_ptr<envs::Environment>> env =
-          config.ok() ? envs::MakeEnvironment(envs::EnvOptionsFromConfig(*config, 0))
-                      : absl::StatusOr<std::unique_ptr<envs::Environment>>(config.status());
-      absl::StatusOr<PolicyScore> best =
-          env.ok() ? MeasureBestConstantAction(task, *config, task_dir, flags.constant_episodes,
-                                               (*env)->spec().num_actions)
-                   : absl::StatusOr<PolicyScore>(env.status());
+      absl::StatusOr<envs::EnvSpec> spec =
+          config.ok() ? envs::LookupEnvSpec(envs::EnvOptionsFromConfig(*config, 0))
+                      : absl::StatusOr<envs::EnvSpec>(config.status());
+      absl::StatusOr<std::optional<PolicyScore>> best =
+          spec.ok() ? MeasureBestConstantAction(task, *config, task_dir, flags.constant_episodes,
+                                                spec->num_actions)
+                    : absl::StatusOr<std::optional<PolicyScore>>(spec.status());
+      if (absl::IsCancelled(best.status())) return 130;
       if (!best.ok()) {
         std::cerr << "bench_learning: " << task.name << ": best constant action: " << best.status()
                   << "\n";
         return 1;
       }
-      const std::vector<std::string>& names = (*env)->spec().action_names;
-      const std::string action = best->action < static_cast<int>(names.size())
-                                     ? absl::StrCat(best->action, " (", names[best->action], ")")
-                                     : absl::StrCat(best->action);
-      std::printf(
-          "[%s] best constant action: always %s, return %.3f, success %.2f over %lld "
-          "episodes\n",
-          task.name.c_str(), action.c_str(), best->mean_return, best->success,
-          static_cast<long long>(best->episodes));
+      if (!best->has_value()) {
+        std::printf("[%s] no constant action ends an episode within 1M steps: no level drawn\n",
+                    task.name.c_str());
+      } else {
+        const PolicyScore& b = **best;
+        const std::vector<std::string>& names = spec->action_names;
+        const std::string action = b.action < static_cast<int>(names.size())
+                                       ? absl::StrCat(b.action, " (", names[b.action], ")")
+                                       : absl::StrCat(b.action);
+        const double level = task.metric == "success" ? b.success : b.mean_return;
+        // A level at or below the random policy's says nothing the random one does not.
+        const bool drawn = !(level <= random_score);
+        std::printf(
+            "[%s] best constant action: always %s, return %.3f, success %.2f over %lld "
+            "episodes%s\n",
+            task.name.c_str(), action.c_str(), b.mean_return, b.success,
+            static_cast<long long>(b.episodes),
+            drawn ? "" : " (not above the random policy: no level drawn)");
+        if (drawn) baselines.push_back({absl::StrCat("always action ", action), level});
+      }
       std::fflush(stdout);
-      baselines.push_back({absl::StrCat("always action ", action),
-                           task.metric == "success" ? best->success : best->mean_return});
     }
     std::vector<bench::SeedResult> results;
     for (int64_t seed : task.seeds) {
