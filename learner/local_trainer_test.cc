@@ -386,11 +386,16 @@ TEST(PlayTest, PlaysACheckpointsEpisodesFrameByFrame) {
   absl::StatusOr<PlayResult> played = Play(*config, o);
   ASSERT_TRUE(played.ok()) << played.status();
   ASSERT_EQ(played->episodes.size(), 2u);
+  EXPECT_EQ(played->action_names, (std::vector<std::string>{"left", "right", "forward"}));
   int64_t steps = 0;
   for (const PlayedEpisode& e : played->episodes) {
     EXPECT_GE(e.length, 1);
     EXPECT_LE(e.length, 12);
     EXPECT_EQ(e.cut, e.length == 12 && !e.success);
+    ASSERT_EQ(e.action_counts.size(), 3u) << "Empty-5x5: left, right, forward";
+    int64_t counted = 0;
+    for (int64_t c : e.action_counts) counted += c;
+    EXPECT_EQ(counted, e.length) << "every step played one action";
     steps += e.length;
   }
   // The symbolic env has no image: its pictures come from RenderRgb, one per step plus the first.

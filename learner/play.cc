@@ -59,6 +59,7 @@ absl::StatusOr<PlayResult> Play(const services::Config& config, const PlayOption
   dreamer::Policy policy = agent->policy();
   torch::Generator generator = at::detail::createCPUGenerator(options.seed);
   PlayResult result;
+  result.action_names = envs->spec().action_names;
   RETURN_IF_ERROR(envs->Reset());
   for (int64_t episode = 0; episode < options.episodes; ++episode) {
     // Each episode starts on an is_first observation: after the previous one ended, the step that
@@ -70,6 +71,7 @@ absl::StatusOr<PlayResult> Play(const services::Config& config, const PlayOption
     }
     dreamer::PolicyState state = policy->Initial(1);
     PlayedEpisode played;
+    played.action_counts.assign(envs->spec().num_actions, 0);
     RETURN_IF_ERROR(AppendFrame(*envs, options.max_frames, &result));
     std::vector<int> action;
     bool ended = false;
@@ -77,6 +79,7 @@ absl::StatusOr<PlayResult> Play(const services::Config& config, const PlayOption
       RETURN_IF_ERROR(
           dreamer::ActOnEnvs(policy, *envs, &state, generator, &action, options.greedy));
       RETURN_IF_ERROR(envs->Step(action));
+      ++played.action_counts[action[0]];
       ++played.length;
       played.episode_return += envs->reward()[0];
       played.success |= envs->success()[0] != 0;

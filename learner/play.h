@@ -29,10 +29,12 @@ struct PlayedEpisode {
   int64_t length = 0;
   bool success = false;
   bool cut = false;  // stopped at max_steps
+  std::vector<int64_t> action_counts;  // steps that played each action (the env's action index)
 };
 
 struct PlayResult {
   std::vector<PlayedEpisode> episodes;
+  std::vector<std::string> action_names;  // the env's, by action index (may be empty)
   // Every step's picture, episode after episode: [frames, height, width, 3] RGB.
   int height = 0;
   int width = 0;

@@ -1,4 +1,5 @@
 // dreamfleet-play (also `dreamfleet play`): a trained agent's episodes as an animated GIF.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -6,6 +7,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "learner/agent_source.h"
 #include "learner/play.h"
 #include "replay_server/image_export.h"
@@ -64,9 +67,18 @@ int Main(int argc, char** argv) {
   }
   for (size_t i = 0; i < played->episodes.size(); ++i) {
     const learner::PlayedEpisode& e = played->episodes[i];
-    std::printf("episode %zu: return %.3f, %lld steps%s%s\n", i + 1, e.episode_return,
+    // What the agent does: the share of the steps each action took (Freeway: is it more than
+    // "always up"?).
+    std::vector<std::string> shares;
+    const std::vector<std::string>& names = played->action_names;
+    for (size_t a = 0; a < e.action_counts.size(); ++a) {
+      shares.push_back(absl::StrFormat(
+          "%s %.1f%%", a < names.size() ? names[a] : absl::StrCat("action ", a),
+          100.0 * static_cast<double>(e.action_counts[a]) / std::max<int64_t>(1, e.length)));
+    }
+    std::printf("episode %zu: return %.3f, %lld steps%s%s; actions: %s\n", i + 1, e.episode_return,
                 static_cast<long long>(e.length), e.success ? ", success" : "",
-                e.cut ? " (cut at --max-steps)" : "");
+                e.cut ? " (cut at --max-steps)" : "", absl::StrJoin(shares, ", ").c_str());
   }
   replay::Frames frames;
   frames.height = played->height;

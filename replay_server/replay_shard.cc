@@ -99,6 +99,7 @@ ShardOptions ShardOptionsFromConfig(const services::Config& config, int shard_in
   options.table.selector.name = r.selector;
   options.table.selector.priority_exponent = r.priority_exponent;
   options.table.selector.recency_decay = r.recency_decay;
+  options.table.rewarded_share = r.rewarded_share;
   options.table.limiter.samples_per_insert = r.samples_per_insert;
   options.table.limiter.tolerance = r.limiter_tolerance;
   options.table.limiter.min_size_to_sample = r.min_size_to_sample;

@@ -12,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "replay_server/selectors/uniform.h"
 #include "services/logging.h"
 #include "services/status_macros.h"
 #include "services/step_record.h"
@@ -42,6 +43,10 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Create(TableOptions options,
         absl::StrCat("max_stream_steps ", options.max_stream_steps, " is below sequence_length ",
                      options.sequence_length, ": no stream could hold one item"));
   }
+  if (!(options.rewarded_share >= 0 && options.rewarded_share <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rewarded_share must be in [0, 1], got ", options.rewarded_share));
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Selector> selector, CreateSelector(options.selector));
   return std::unique_ptr<Table>(new Table(std::move(options), std::move(selector), metrics));
 }
@@ -53,6 +58,7 @@ Table::Table(TableOptions options, std::unique_ptr<Selector> selector, services:
       selector_(std::move(selector)),
       limiter_(options_.limiter),
       rng_(options_.seed) {
+  if (options_.rewarded_share > 0) rewarded_ = std::make_unique<UniformSelector>();
   const services::Labels table = {{"table", options_.name}};
   inserted_steps_ = &metrics_->Counter("dreamfleet_replay_inserted_steps_total",
                                        "Steps accepted into the table.", table);
@@ -72,6 +78,11 @@ Table::Table(TableOptions options, std::unique_ptr<Selector> selector, services:
       table);
   size_gauge_ = &metrics_->Gauge("dreamfleet_replay_size_steps", "Steps stored.", table);
   items_gauge_ = &metrics_->Gauge("dreamfleet_replay_items", "Sampleable items stored.", table);
+  rewarded_items_gauge_ = &metrics_->Gauge(
+      "dreamfleet_replay_rewarded_items",
+      "Sampleable items holding a step with a nonzero reward (counted with replay.rewarded_share "
+      "> 0 only; 0 otherwise).",
+      table);
   episodes_gauge_ = &metrics_->Gauge("dreamfleet_replay_episodes", "Episodes (partly) stored.", table);
   memory_gauge_ = &metrics_->Gauge("dreamfleet_replay_memory_bytes",
                                    "Bytes of memory held for stored steps and their index.", table);
@@ -306,6 +317,9 @@ bool Table::Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored, b
       float r;
       std::memcpy(&r, reward->tensor().data().data() + k * sizeof(float), sizeof(float));
       episode.episode_return += r;
+      if (rewarded_ != nullptr && r != 0.0f && std::isfinite(r)) {
+        stream.rewarded.push_back(stream.next_pos + k);
+      }
     }
     if (is_last != nullptr && is_last->tensor().data()[k] != 0) {
       episode.complete = true;
@@ -328,7 +342,13 @@ bool Table::Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored, b
   if (stream.next_pos >= t) {
     uint64_t lo = std::max(stream.first_pos, stream.segment_start);
     if (old_end + 1 >= t) lo = std::max(lo, old_end + 1 - t);
-    for (uint64_t s = lo; s + t <= stream.next_pos; ++s) selector_->Insert(GlobalId(stream, s));
+    for (uint64_t s = lo; s + t <= stream.next_pos; ++s) {
+      selector_->Insert(GlobalId(stream, s));
+      if (rewarded_ == nullptr) continue;
+      // Whether a rewarded step lies in [s, s + t).
+      auto it = std::lower_bound(stream.rewarded.begin(), stream.rewarded.end(), s);
+      if (it != stream.rewarded.end() && *it < s + t) rewarded_->Insert(GlobalId(stream, s));
+    }
   }
   inserted_steps_->Increment(n);
   inserted_bytes_->Increment(static_cast<double>(signature.step_bytes()) * n);
@@ -366,7 +386,13 @@ void Table::Evict(const std::shared_ptr<const StoredChunk>& to_evict) {
   Stream& stream = *chunk->stream;
   stream.chunks.pop_front();
   stream.first_pos = chunk->stream_pos + chunk->num_steps;
-  for (uint32_t k = 0; k < chunk->num_steps; ++k) selector_->Delete(chunk->first_id + k);
+  for (uint32_t k = 0; k < chunk->num_steps; ++k) {
+    selector_->Delete(chunk->first_id + k);
+    if (rewarded_ != nullptr) rewarded_->Delete(chunk->first_id + k);
+  }
+  while (!stream.rewarded.empty() && stream.rewarded.front() < stream.first_pos) {
+    stream.rewarded.pop_front();
+  }
   size_steps_ -= chunk->num_steps;
   bytes_ -= chunk->bytes;
   evicted_steps_ += chunk->num_steps;
@@ -457,7 +483,11 @@ absl::Status Table::Sample(int batch_size, int sequence_length, absl::Time deadl
           " steps, samples_per_insert ", limiter_.options().samples_per_insert));
     }
     for (int b = 0; b < batch_size; ++b) {
-      picks[b] = selector_->Sample(rng_);
+      // With a rewarded share, that share of the items come from those holding a reward (the
+      // probability reported is the drawing selector's own).
+      const bool around_reward = rewarded_ != nullptr && rewarded_->size() > 0 &&
+                                 std::bernoulli_distribution(options_.rewarded_share)(rng_);
+      picks[b] = around_reward ? rewarded_->Sample(rng_) : selector_->Sample(rng_);
       const StoredChunk* chunk = FindChunk(picks[b].key);
       if (chunk == nullptr) return absl::InternalError("a sampled item has no stored chunk");
       windows[b] = Spans(*chunk->stream, chunk->stream_pos + (picks[b].key - chunk->first_id),
@@ -535,8 +565,10 @@ absl::StatusOr<v1::UpdatePrioritiesResponse> Table::UpdatePriorities(
 void Table::UpdateGauges() {
   size_gauge_->Set(static_cast<double>(size_steps_));
   items_gauge_->Set(static_cast<double>(selector_->size()));
+  rewarded_items_gauge_->Set(rewarded_ == nullptr ? 0.0 : static_cast<double>(rewarded_->size()));
   episodes_gauge_->Set(static_cast<double>(episodes_.size()));
-  memory_gauge_->Set(static_cast<double>(bytes_ + selector_->size() * kIndexBytesPerItem +
+  const size_t index_items = selector_->size() + (rewarded_ == nullptr ? 0 : rewarded_->size());
+  memory_gauge_->Set(static_cast<double>(bytes_ + index_items * kIndexBytesPerItem +
                                          chunks_.size() * sizeof(StoredChunk)));
 }
 

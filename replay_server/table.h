@@ -44,6 +44,9 @@ struct TableOptions {
   uint64_t max_stream_steps = 0;
   int sequence_length = 64;
   SelectorOptions selector;
+  // Share (0-1) of the sampled items drawn uniformly from the items holding a step with a finite
+  // nonzero reward (while any is stored), the rest by `selector` (replay.rewarded_share).
+  double rewarded_share = 0;
   RateLimiterOptions limiter;
   bool compress = false;  // zstd each field of each stored chunk (ChunkStore)
   uint64_t seed = 0;      // sampling RNG
@@ -168,6 +171,8 @@ class Table {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<Signature> signature_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Selector> selector_ ABSL_GUARDED_BY(mu_);
+  // With options_.rewarded_share: the items holding a rewarded step, drawn uniformly.
+  std::unique_ptr<Selector> rewarded_ ABSL_GUARDED_BY(mu_);
   RateLimiter limiter_ ABSL_GUARDED_BY(mu_);
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<const StoredChunk>> chunks_ ABSL_GUARDED_BY(mu_);  // oldest first
@@ -195,6 +200,7 @@ class Table {
   prometheus::Counter* share_evicted_steps_;
   prometheus::Gauge* size_gauge_;
   prometheus::Gauge* items_gauge_;
+  prometheus::Gauge* rewarded_items_gauge_;
   prometheus::Gauge* episodes_gauge_;
   prometheus::Gauge* memory_gauge_;
 };
@@ -211,6 +217,7 @@ struct Stream {
   uint64_t last_sequence = 0;
   std::optional<uint64_t> open_episode;  // id of the episode still being written
   std::deque<uint64_t> episodes;         // ids of its stored episodes, oldest first
+  std::deque<uint64_t> rewarded;  // with a rewarded share: positions of stored rewarded steps
   uint64_t steps_total = 0;
   uint64_t episodes_total = 0;
 };

@@ -1,6 +1,7 @@
 #include "replay_server/table.h"
 
 #include <limits>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -438,6 +439,77 @@ TEST(TableTest, CompressedTableSamplesTheSameBytes) {
   const std::string& image = batch.data(0).tensor().data();
   for (int t = 0; t < 8; ++t) EXPECT_EQ(static_cast<uint8_t>(image[t * 48]), 40 + t);
   EXPECT_LT(table->Info().bytes(), 8u * (48 + 8 + 4 + 3));
+}
+
+// replay.rewarded_share: that share of the items come from those holding a rewarded step still
+// stored; the set follows eviction and is rebuilt by a restore.
+TEST(TableTest, RewardedShareDrawsItemsHoldingARewardedStep) {
+  services::Metrics metrics;
+  TableOptions options = SmallTable(/*t=*/4, /*capacity=*/40);
+  options.rewarded_share = 1.0;
+  auto table = MakeTable(options, &metrics);
+  services::Metrics half_metrics;  // its own: both tables are named "default"
+  TableOptions half_options = options;
+  half_options.rewarded_share = 0.5;
+  auto half = MakeTable(half_options, &half_metrics);
+  TableOptions bad = options;
+  bad.rewarded_share = 1.5;
+  EXPECT_TRUE(absl::IsInvalidArgument(Table::Create(bad, &metrics).status()));
+
+  // Six chunks of 8 steps (the first is evicted: 40 of 48 held); rewards at positions 2 (in the
+  // evicted chunk) and 29. Image bytes of position p are p.
+  v1::SampleResponse batch;
+  for (uint64_t i = 0; i < 6; ++i) {
+    ChunkSpec spec;
+    spec.sequence = i;
+    spec.first_step_value = static_cast<uint32_t>(8 * i);
+    if (i == 0) spec.episode_starts = {0};
+    spec.reward = i == 0 || i == 3 ? 1.0f : 0.0f;
+    if (i == 0) spec.reward_steps = {2};
+    if (i == 3) spec.reward_steps = {5};
+    ASSERT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+    ASSERT_TRUE(half->Insert(MakeChunk(spec), kSoon()).ok());
+    if (i == 0) {
+      ASSERT_TRUE(table->Sample(16, 4, kSoon(), &batch).ok());
+      for (uint64_t key : batch.keys()) EXPECT_LE(key, 2u) << "windows 0-2 hold position 2";
+    }
+    if (i == 1) {  // 16 steps: items 0-12, of which 0-2 hold position 2
+      EXPECT_THAT(metrics.TextExposition(),
+                  HasSubstr("dreamfleet_replay_rewarded_items{table=\"default\"} 3\n"));
+    }
+  }
+  EXPECT_EQ(table->Info().size_steps(), 40u);
+  auto first_positions = [](const v1::SampleResponse& b) {
+    std::vector<int> firsts;
+    const std::string& image = b.data(0).tensor().data();
+    for (int row = 0; row < b.keys_size(); ++row) {
+      firsts.push_back(static_cast<uint8_t>(image[row * 4 * 4 * 4 * 3]));
+    }
+    return firsts;
+  };
+  ASSERT_TRUE(table->Sample(200, 4, kSoon(), &batch).ok());
+  std::set<int> seen;
+  for (int first : first_positions(batch)) {
+    EXPECT_GE(first, 26) << "the windows holding position 29 start at 26-29";
+    EXPECT_LE(first, 29);
+    seen.insert(first);
+  }
+  EXPECT_EQ(seen.size(), 4u);
+  // Half of the draws: ~100 of 200 plus the uniform ones that hold it (4 of 37 items).
+  ASSERT_TRUE(half->Sample(200, 4, kSoon(), &batch).ok());
+  int around = 0;
+  for (int first : first_positions(batch)) around += first >= 26 && first <= 29;
+  EXPECT_GT(around, 70);
+  EXPECT_LT(around, 150);
+
+  // A restored copy (a checkpoint) draws around the same reward.
+  services::Metrics copy_metrics;
+  auto copy = RestoredCopy(*table, options, &copy_metrics);
+  ASSERT_TRUE(copy->Sample(50, 4, kSoon(), &batch).ok());
+  for (int first : first_positions(batch)) {
+    EXPECT_GE(first, 26);
+    EXPECT_LE(first, 29);
+  }
 }
 
 TEST(TableTest, RecencySelectorPrefersTheNewestItems) {

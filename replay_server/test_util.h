@@ -18,7 +18,8 @@ struct ChunkSpec {
   uint32_t first_step_value = 0;   // image bytes of step k are (first_step_value + k) & 0xff
   std::vector<int> episode_starts; // steps (within the chunk) with is_first = 1
   std::vector<int> episode_ends;   // steps with is_last = 1
-  float reward = 1.0f;             // every step's reward
+  float reward = 1.0f;             // every step's reward, except...
+  std::vector<int> reward_steps;   // ...when set: these steps get `reward` and the others 0
 };
 
 inline void AddTensor(v1::Chunk* chunk, const std::string& name, v1::DType dtype,
@@ -49,7 +50,8 @@ inline v1::Chunk MakeChunk(const ChunkSpec& spec) {
   for (int64_t k = 0; k < n; ++k) action[2 * k] = static_cast<float>(spec.first_step_value + k);
   AddTensor(&chunk, "action", v1::DTYPE_FLOAT32, {n, 2},
             std::string(reinterpret_cast<const char*>(action.data()), action.size() * 4));
-  std::vector<float> reward(n, spec.reward);
+  std::vector<float> reward(n, spec.reward_steps.empty() ? spec.reward : 0.0f);
+  for (int k : spec.reward_steps) reward[k] = spec.reward;
   AddTensor(&chunk, "reward", v1::DTYPE_FLOAT32, {n},
             std::string(reinterpret_cast<const char*>(reward.data()), reward.size() * 4));
   std::string is_first(n, '\0'), is_last(n, '\0');

@@ -240,10 +240,12 @@ std::vector<ConfigField> ConfigFields(Config* c) {
            "Prioritized selector: probability proportional to priority^exponent."),
       Real("replay.rewarded_share", &c->replay.rewarded_share, 0, 1,
            "Share (0-1) of the windows of each training batch drawn around a step with a finite "
-           "nonzero reward (uniformly over those held; the rest by the selector), so that rewards "
-           "random play meets rarely (MinAtar Freeway's crossings) reach the reward head in most "
-           "batches. The single-process trainer (bench_learning, train_local) only; the cluster "
-           "(dreamfleet up, its learner and actors) refuses it. 0 = off (official DreamerV3)."),
+           "nonzero reward (the rest by the selector), so that rewards random play meets rarely "
+           "(MinAtar Freeway's crossings) reach the reward head in most batches. A replay shard "
+           "draws that share uniformly from its items holding such a step "
+           "(dreamfleet_replay_rewarded_items); the single-process trainer (bench_learning, "
+           "train_local) uniformly from its rewarded steps, the window around each uniform. 0 = "
+           "off (official DreamerV3)."),
       Real("replay.recency_decay", &c->replay.recency_decay, 0.5, 1,
            "Recency selector: weight of an item decays by this factor per newer item."),
       Real("replay.samples_per_insert", &c->replay.samples_per_insert, 0, 1e6,
@@ -633,13 +635,6 @@ absl::Status ValidateCluster(const Config& config) {
         "bench_learning, or set learner.replay_context=0");
   }
   const ReplayConfig& replay = config.replay;
-  if (replay.rewarded_share != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "replay.rewarded_share = ", FormatDouble(replay.rewarded_share),
-        " is not carried by the cluster yet (the replay shards sample by their selector alone); "
-        "train it in one process with dreamfleet-train-local --config or bench_learning, or set "
-        "replay.rewarded_share=0"));
-  }
   std::string key, host;
   if (replay.max_streams_per_client > 0 && !FirstNonLoopbackHost(config, &key, &host)) {
     // On one machine every actor connects from the same address, and each env holds one Insert
