@@ -79,6 +79,10 @@ absl::StatusOr<PlayResult> Play(const services::Config& config, const PlayOption
       RETURN_IF_ERROR(
           dreamer::ActOnEnvs(policy, *envs, &state, generator, &action, options.greedy));
       RETURN_IF_ERROR(envs->Step(action));
+      if (action[0] < 0 || action[0] >= static_cast<int>(played.action_counts.size())) {
+        return absl::InternalError(absl::StrCat("the policy chose action ", action[0], " of ",
+                                                played.action_counts.size()));
+      }
       ++played.action_counts[action[0]];
       ++played.length;
       played.episode_return += envs->reward()[0];

@@ -342,12 +342,14 @@ bool Table::Apply(const v1::Chunk& chunk, std::shared_ptr<StoredChunk> stored, b
   if (stream.next_pos >= t) {
     uint64_t lo = std::max(stream.first_pos, stream.segment_start);
     if (old_end + 1 >= t) lo = std::max(lo, old_end + 1 - t);
+    // With a rewarded share: the first rewarded step at or after each window's start.
+    auto next_reward = std::lower_bound(stream.rewarded.begin(), stream.rewarded.end(), lo);
     for (uint64_t s = lo; s + t <= stream.next_pos; ++s) {
-      selector_->Insert(GlobalId(stream, s));
+      const uint64_t key = GlobalId(stream, s);
+      selector_->Insert(key);
       if (rewarded_ == nullptr) continue;
-      // Whether a rewarded step lies in [s, s + t).
-      auto it = std::lower_bound(stream.rewarded.begin(), stream.rewarded.end(), s);
-      if (it != stream.rewarded.end() && *it < s + t) rewarded_->Insert(GlobalId(stream, s));
+      while (next_reward != stream.rewarded.end() && *next_reward < s) ++next_reward;
+      if (next_reward != stream.rewarded.end() && *next_reward < s + t) rewarded_->Insert(key);
     }
   }
   inserted_steps_->Increment(n);

@@ -242,8 +242,9 @@ std::vector<ConfigField> ConfigFields(Config* c) {
            "Share (0-1) of the windows of each training batch drawn around a step with a finite "
            "nonzero reward (the rest by the selector), so that rewards random play meets rarely "
            "(MinAtar Freeway's crossings) reach the reward head in most batches. A replay shard "
-           "draws that share uniformly from its items holding such a step "
-           "(dreamfleet_replay_rewarded_items); the single-process trainer (bench_learning, "
+           "draws that share of the batches it serves uniformly from its items holding such a "
+           "step, while it holds any (dreamfleet_replay_rewarded_items); the single-process "
+           "trainer (bench_learning, "
            "train_local) uniformly from its rewarded steps, the window around each uniform. 0 = "
            "off (official DreamerV3)."),
       Real("replay.recency_decay", &c->replay.recency_decay, 0.5, 1,
