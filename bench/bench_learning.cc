@@ -506,14 +506,19 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
         auto it = p.stats.find(name);
         return it == p.stats.end() ? 0.0 : it->second;
       };
+      // " name=share" of the count's growth since the last line per unit of `total`'s growth,
+      // or nothing when the setting behind it is off.
+      auto share_since_last = [](bool on, const char* name, int precision, int64_t grown,
+                                 int64_t total) {
+        return on ? absl::StrFormat(" %s=%.*f", name, precision,
+                                    static_cast<double>(grown) / std::max<int64_t>(1, total))
+                  : std::string();
+      };
       // With actor.explore_prob: the share of the env steps since the last line that took a
       // held random action.
       const std::string explored =
-          config.actor.explore_prob > 0
-              ? absl::StrFormat(" explored=%.3f",
-                                static_cast<double>(p.explored_steps - last.explored_steps) /
-                                    std::max<int64_t>(1, p.env_steps - last.env_steps))
-              : "";
+          share_since_last(config.actor.explore_prob > 0, "explored", 3,
+                           p.explored_steps - last.explored_steps, p.env_steps - last.env_steps);
       // With learner.disagreement_scale: the ensemble's mean disagreement and loss.
       const std::string disag =
           config.learner.disagreement_scale > 0
@@ -521,13 +526,10 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
               : "";
       // With replay.rewarded_share: the share of the windows trained on since the last line that
       // were drawn around a rewarded step (below the setting until the replay holds rewards).
-      const int64_t windows = (p.updates - last.updates) * config.learner.batch_size;
       const std::string rewarded =
-          config.replay.rewarded_share > 0
-              ? absl::StrFormat(" rewarded_windows=%.2f",
-                                static_cast<double>(p.rewarded_windows - last.rewarded_windows) /
-                                    std::max<int64_t>(1, windows))
-              : "";
+          share_since_last(config.replay.rewarded_share > 0, "rewarded_windows", 2,
+                           p.rewarded_windows - last.rewarded_windows,
+                           (p.updates - last.updates) * config.learner.batch_size);
       std::printf(
           "[%s seed %lld] env_steps=%lld/%lld updates=%lld episodes=%lld return=%.3f "
           "success=%.2f updates/s=%.2f env_steps/s=%.0f wall=%.0fs eta=%.0fmin rew=%.3f "
@@ -659,8 +661,9 @@ int Main(int argc, char** argv) {
     }
     double random_score = NAN;
     std::vector<services::CurveLevel> baselines;
+    // The baselines play the task's config at run.seed 0 (their cache is keyed by it).
+    const absl::StatusOr<services::Config> config = TaskConfig(task, flags, 0);
     if (flags.random_episodes > 0) {
-      absl::StatusOr<services::Config> config = TaskConfig(task, flags, 0);
       absl::StatusOr<PolicyScore> random =
           config.ok() ? MeasurePolicy(*config, task_dir, "random_policy.txt", flags.random_episodes,
                                       /*action=*/-1)
@@ -682,7 +685,6 @@ int Main(int argc, char** argv) {
       baselines.push_back({"random policy", random_score});
     }
     if (flags.constant_episodes > 0 && !services::ShutdownRequested()) {
-      absl::StatusOr<services::Config> config = TaskConfig(task, flags, 0);
       absl::StatusOr<envs::EnvSpec> spec =
           config.ok() ? envs::LookupEnvSpec(envs::EnvOptionsFromConfig(*config, 0))
                       : absl::StatusOr<envs::EnvSpec>(config.status());
