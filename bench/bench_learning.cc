@@ -7,10 +7,10 @@
 // which carries that window over a resume), foresight.csv (at every evaluation, how far ahead the
 // world model sees episode ends and rewards; foresight_cells.csv: for a grid observation, how much
 // of each channel's cells its imagination keeps) and curve.png, per task a curve.png of every seed;
-// it prints a progress line at least every --progress-seconds, resumes a run from its checkpoint,
-// and ends with a Markdown summary (also written to <out>/summary.md) for BENCHMARKS.md. With
-// --via=up each run is a local cluster instead (`dreamfleet up --max-env-steps`), whose
-// progress.csv has the same columns.
+// it prints a progress line at least every --progress-seconds, resumes a run from its checkpoint
+// (with the replay logged in replay/ up to it: learner/replay_log.h), and ends with a Markdown
+// summary (also written to <out>/summary.md) for BENCHMARKS.md. With --via=up each run is a local
+// cluster instead (`dreamfleet up --max-env-steps`), whose progress.csv has the same columns.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -427,6 +427,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   run.save_every = flags.save_every;
   run.episode_window = kEpisodeWindow;
   run.episode_log = run_dir + "/episodes.csv";  // carries the window over a resume
+  run.replay_log = run_dir + "/replay";         // carries the replay over a resume
   run.eval_every = flags.eval_every;
   run.eval_episodes = flags.eval_episodes;
   if (flags.eval_every > 0) run.best_dir = run_dir + "/best";  // the best greedy evaluation's agent
@@ -441,9 +442,12 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
     if (trainer->episodes_from_log()) offsets.episodes = 0;
     RETURN_IF_ERROR(TruncateForesight(run_dir + "/foresight.csv", at));
     RETURN_IF_ERROR(TruncateForesight(run_dir + "/foresight_cells.csv", at));
-    std::printf("[%s seed %lld] resumed from %s at env step %lld, update %lld\n", task.name.c_str(),
-                static_cast<long long>(seed), run.checkpoint_dir.c_str(),
-                static_cast<long long>(at), static_cast<long long>(trainer->agent().updates()));
+    std::printf(
+        "[%s seed %lld] resumed from %s at env step %lld, update %lld, with %lld steps "
+        "of replay from %s\n",
+        task.name.c_str(), static_cast<long long>(seed), run.checkpoint_dir.c_str(),
+        static_cast<long long>(at), static_cast<long long>(trainer->agent().updates()),
+        static_cast<long long>(trainer->restored_replay_steps()), run.replay_log.c_str());
   }
   if (!trainer->resumed()) {  // a fresh run starts a fresh curve
     fs::remove(csv, error);

@@ -18,6 +18,7 @@
 #include "envs/episode_log.h"
 #include "envs/episode_window.h"
 #include "learner/checkpoint.h"
+#include "learner/replay_log.h"
 #include "learner/sequence_replay.h"
 #include "services/logging.h"
 #include "services/status_macros.h"
@@ -92,6 +93,11 @@ absl::Status LocalTrainerOptions::Validate() const {
         envs, ", batch ", batch, ", length ", length, ", train-ratio ", train_ratio, ", steps ",
         steps, ", save-every ", save_every, ", episode window ", episode_window));
   }
+  if (!replay_log.empty() && checkpoint_dir.empty()) {
+    // Only a checkpoint resumes with it: without one the log would only fill the disk.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a replay log (", replay_log, ") needs a checkpoint directory to resume from"));
+  }
   return absl::OkStatus();
 }
 
@@ -112,6 +118,8 @@ struct LocalTrainer::State {
   dreamer::HeldRandomActions explore;
   envs::EpisodeWindow recent;
   std::optional<envs::EpisodeLog> episode_log;
+  std::unique_ptr<ReplayLog> replay_log;      // null without options.replay_log, or once it failed
+  std::vector<services::StepRecord> records;  // the current tick's steps
   std::vector<int> actions;
   int64_t env_steps = 0;
   int64_t episodes = 0;
@@ -208,6 +216,8 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
   ASSIGN_OR_RETURN(trainer->started_from_,
                    RestoreOrInitialize(*trainer->agent_, o.checkpoint_dir, o.init_from));
   if (trainer->resumed()) trainer->state_->env_steps = trainer->agent_->counters()["env_steps"];
+  // Before the episode log, which a refused replay log must leave as it is.
+  if (!o.replay_log.empty()) RETURN_IF_ERROR(trainer->OpenReplayLog());
   if (!o.episode_log.empty()) {
     State& s = *trainer->state_;
     if (trainer->started_from_ == StartedFrom::kCheckpoint) {
@@ -245,6 +255,52 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
   return trainer;
 }
 
+absl::Status LocalTrainer::OpenReplayLog() {
+  State& s = *state_;
+  const std::string& dir = options_.replay_log;
+  ASSIGN_OR_RETURN(const auto segments, ReplayLog::Segments(dir));
+  if (started_from_ == StartedFrom::kInitFrom && !segments.empty()) {
+    // Most likely the other run's own log: never emptied by a run that only starts from it.
+    return absl::InvalidArgumentError(
+        absl::StrCat("the replay log ", dir,
+                     " already holds steps; a run started from another run's agent (init_from) "
+                     "needs a new one"));
+  }
+  const dreamer::AgentConfig& config = agent_->config();
+  ReplayLogLayout layout;
+  layout.shape = dreamer::StepShapeOf(config);
+  layout.envs = static_cast<int>(options_.envs);
+  if (s.replay.context()) {
+    layout.deter = config.deter;
+    layout.stoch = config.stoch;
+    layout.classes = config.classes;
+  }
+  const bool own = started_from_ == StartedFrom::kCheckpoint;
+  ReplayLogResume resumed;
+  ASSIGN_OR_RETURN(s.replay_log,
+                   ReplayLog::Open(
+                       dir, layout, s.env_steps, own,
+                       [&s](int env, const services::StepRecord& step, const float* deter,
+                            const float* stoch) { s.replay.Add(env, step, deter, stoch); },
+                       &resumed));
+  restored_replay_steps_ = s.replay.size();  // what the ring kept of the logged ticks
+  if (resumed.damaged > 0) {
+    DF_LOG(WARNING) << "replay log " << dir << ": " << resumed.damaged
+                    << " damaged stretch(es) skipped, the first: " << resumed.damage;
+  }
+  if (own && resumed.ticks == 0 && s.env_steps > 0) {
+    DF_LOG(WARNING) << "replay log " << dir << " holds no steps before the checkpoint's env step "
+                    << s.env_steps << ": replay starts empty";
+  } else if (own && resumed.last_env_step + options_.envs < s.env_steps) {
+    DF_LOG(WARNING) << "replay log " << dir << " ends at env step "
+                    << resumed.last_env_step + options_.envs << ", before the checkpoint's "
+                    << s.env_steps << ": replay resumes with the steps it has";
+  }
+  return absl::OkStatus();
+}
+
+int64_t LocalTrainer::replay_size() const { return state_->replay.size(); }
+
 LocalTrainer::LocalTrainer(const LocalTrainerOptions& options,
                            std::unique_ptr<envs::VectorEnv> envs,
                            std::unique_ptr<DreamerAgent> agent)
@@ -260,16 +316,31 @@ absl::Status LocalTrainer::Tick() {
   State& s = *state_;
   RETURN_IF_ERROR(dreamer::ActOnEnvs(s.policy, *envs_, &s.policy_state, s.generator, &s.actions,
                                      /*greedy=*/false, &s.explore));
+  s.records.clear();
+  for (int i = 0; i < options_.envs; ++i) s.records.push_back(envs_->Record(i, s.actions[i]));
+  const float* deter_data = nullptr;  // [envs, deter] with replay context
+  const float* stoch_data = nullptr;  // [envs, stoch x classes]
+  torch::Tensor deter, stoch;
   if (s.replay.context()) {
     // The latent the policy just computed for each env's current step (replay context).
-    const torch::Tensor deter = s.policy_state.deter.to(torch::kCPU, torch::kFloat).contiguous();
-    const torch::Tensor stoch = s.policy_state.stoch.to(torch::kCPU, torch::kFloat).contiguous();
+    deter = s.policy_state.deter.to(torch::kCPU, torch::kFloat).contiguous();
+    stoch = s.policy_state.stoch.to(torch::kCPU, torch::kFloat).contiguous();
+    deter_data = deter.data_ptr<float>();
+    stoch_data = stoch.data_ptr<float>();
     for (int i = 0; i < options_.envs; ++i) {
-      s.replay.Add(i, envs_->Record(i, s.actions[i]), deter[i].data_ptr<float>(),
-                   stoch[i].data_ptr<float>());
+      s.replay.Add(i, s.records[i], deter[i].data_ptr<float>(), stoch[i].data_ptr<float>());
     }
   } else {
-    for (int i = 0; i < options_.envs; ++i) s.replay.Add(i, envs_->Record(i, s.actions[i]));
+    for (int i = 0; i < options_.envs; ++i) s.replay.Add(i, s.records[i]);
+  }
+  if (s.replay_log) {
+    if (absl::Status logged = s.replay_log->Append(s.env_steps, s.records, deter_data, stoch_data);
+        !logged.ok()) {
+      // Training goes on; only a resume loses the steps from here on.
+      DF_LOG(ERROR) << "replay log " << options_.replay_log << ": " << logged
+                    << "; no further steps are logged (a resume refills replay up to here)";
+      s.replay_log.reset();
+    }
   }
   if (absl::Status status = envs_->Step(s.actions); !status.ok()) {
     return absl::Status(status.code(), absl::StrCat("env step failed: ", status.message()));
@@ -367,10 +438,26 @@ double LocalTrainer::best_eval_return() const {
 
 absl::Status LocalTrainer::Save() {
   if (options_.checkpoint_dir.empty()) return absl::OkStatus();
-  agent_->counters()["env_steps"] = state_->env_steps;
+  State& s = *state_;
+  agent_->counters()["env_steps"] = s.env_steps;
+  // The steps the checkpoint resumes with reach the disk before it does.
+  if (s.replay_log) {
+    if (absl::Status synced = s.replay_log->Sync(); !synced.ok()) {
+      DF_LOG(ERROR) << "replay log " << options_.replay_log << ": " << synced
+                    << "; no further steps are logged (a resume refills replay up to here)";
+      s.replay_log.reset();
+    }
+  }
   absl::Status status = agent_->Save(options_.checkpoint_dir);
   // A checkpoint of this very update already exists (saved on the last update, then at the end).
   if (absl::IsAlreadyExists(status)) return absl::OkStatus();
+  if (status.ok() && s.replay_log) {
+    // A resume from this checkpoint (or a later one) refills at most the replay's capacity.
+    const int64_t keep_from = s.env_steps - s.replay.capacity_per_stream() * options_.envs;
+    if (absl::StatusOr<int> pruned = s.replay_log->Prune(keep_from); !pruned.ok()) {
+      DF_LOG(WARNING) << "replay log " << options_.replay_log << ": " << pruned.status();
+    }
+  }
   return status;
 }
 

@@ -61,6 +61,12 @@ struct LocalTrainerOptions {
   // the episode window, so the reported return carries on. "" = none (the window starts empty on a
   // resume).
   std::string episode_log;
+  // A directory where every training step is logged (learner/replay_log.h), so a run resumed from
+  // its own checkpoint_dir starts with the replay it had at the checkpoint (the steps logged
+  // before it; later ones are cut) rather than an empty one. A fresh run empties it; a run
+  // started from another run's agent (init_from) refuses one that holds steps. "" = none (replay
+  // starts empty on a resume).
+  std::string replay_log;
   // Evaluation: every eval_every env steps (0 = never), eval_episodes episodes with the current
   // policy acting greedily (its most likely action) and as many sampling, on envs of their own
   // that never feed replay. An episode still running after eval_max_steps steps is cut and
@@ -103,7 +109,7 @@ services::CurveRow CurveRowOf(const LocalProgress& p);
 class LocalTrainer {
  public:
   // Builds the envs and the agent and resumes from options.checkpoint_dir when it holds a
-  // checkpoint (replay starts empty).
+  // checkpoint (replay starts empty unless options.replay_log holds the steps before it).
   static absl::StatusOr<std::unique_ptr<LocalTrainer>> Create(const LocalTrainerOptions& options);
   // The same for a dreamfleet config, as `dreamfleet up` would train it, in one process: the env
   // section (all its keys), actor.count x actor.envs_per_actor envs, the learner section's agent
@@ -132,6 +138,9 @@ class LocalTrainer {
   // whole run's episodes (those logged up to the checkpoint too), not only this process's.
   bool episodes_from_log() const { return episodes_from_log_; }
   StartedFrom started_from() const { return started_from_; }
+  // Steps (over all envs) put back into replay from options.replay_log on a resume; 0 otherwise.
+  int64_t restored_replay_steps() const { return restored_replay_steps_; }
+  int64_t replay_size() const;  // steps held in replay now, over all envs
   // The best greedy evaluation return so far (from best_dir's score.txt after a resume); -inf
   // before the first evaluation.
   double best_eval_return() const;
@@ -149,6 +158,8 @@ class LocalTrainer {
                                                              std::unique_ptr<envs::VectorEnv> envs,
                                                              const dreamer::AgentConfig& config);
   absl::Status Train();
+  // Opens options.replay_log; on a resume from the own checkpoint, refills replay from it.
+  absl::Status OpenReplayLog();
 
   struct State;
   const LocalTrainerOptions options_;
@@ -158,6 +169,7 @@ class LocalTrainer {
   std::unique_ptr<DreamerAgent> agent_;
   std::unique_ptr<State> state_;
   bool episodes_from_log_ = false;
+  int64_t restored_replay_steps_ = 0;
   StartedFrom started_from_ = StartedFrom::kFresh;
 };
 

@@ -16,6 +16,7 @@
 #include "learner/foresight.h"
 #include "learner/openloop.h"
 #include "learner/play.h"
+#include "learner/replay_log.h"
 #include "tests/test_process.h"
 
 namespace dreamfleet::learner {
@@ -163,8 +164,9 @@ TEST(LocalTrainerTest, ResumesUpdatesAndEnvStepsFromItsCheckpoint) {
   o.checkpoint_dir = dir;
   o.save_every = 20;
   o.episode_log = dir + "/episodes.csv";
+  o.replay_log = dir + "/replay";
   o.episode_window = 5;
-  int64_t updates = 0;
+  int64_t updates = 0, logged_episodes = 0;
   LocalProgress before;
   {
     absl::StatusOr<std::unique_ptr<LocalTrainer>> first = LocalTrainer::Create(o);
@@ -175,6 +177,11 @@ TEST(LocalTrainerTest, ResumesUpdatesAndEnvStepsFromItsCheckpoint) {
     updates = (*first)->agent().updates();
     ASSERT_GT(updates, 0);
     before = (*first)->Progress();
+    EXPECT_EQ((*first)->replay_size(), 1200);
+    // Steps after the checkpoint (the run was killed before its next one) are played again by
+    // the resumed run: the log's copy of them is cut.
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE((*first)->Tick().ok());
+    logged_episodes = (*first)->Progress().episodes;
   }
   // Every finished episode is a line of the log (and a header line).
   int64_t lines = 0;
@@ -183,7 +190,7 @@ TEST(LocalTrainerTest, ResumesUpdatesAndEnvStepsFromItsCheckpoint) {
     for (std::string line; std::getline(in, line);) ++lines;
   }
   ASSERT_GT(before.episodes, 0);
-  EXPECT_EQ(lines, before.episodes + 1);
+  EXPECT_EQ(lines, logged_episodes + 1);
   // An episode that ended after the checkpoint (the run was killed before its next one) is
   // dropped: the resumed run plays those steps again.
   std::ofstream(o.episode_log, std::ios::app) << "1204,0,99,4,1,1\n";
@@ -201,6 +208,27 @@ TEST(LocalTrainerTest, ResumesUpdatesAndEnvStepsFromItsCheckpoint) {
   EXPECT_EQ(after.window_episodes, before.window_episodes);
   EXPECT_DOUBLE_EQ(after.mean_return, before.mean_return);
   EXPECT_DOUBLE_EQ(after.success, before.success);
+  // Replay comes back with the 1200 steps logged before the checkpoint, so the next tick trains
+  // at once instead of waiting for 1024 new steps.
+  EXPECT_EQ((*second)->restored_replay_steps(), 1200);
+  EXPECT_EQ((*second)->replay_size(), 1200);
+  ASSERT_TRUE((*second)->Tick().ok());
+  EXPECT_EQ((*second)->replay_size(), 1202);
+  EXPECT_GT((*second)->agent().updates(), updates);
+  second->reset();
+  o.checkpoint_dir = dir + "/fresh";
+  o.episode_log = dir + "/fresh_episodes.csv";
+  absl::StatusOr<std::unique_ptr<LocalTrainer>> fresh = LocalTrainer::Create(o);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_FALSE((*fresh)->resumed());
+  EXPECT_EQ((*fresh)->restored_replay_steps(), 0);
+  EXPECT_EQ((*fresh)->replay_size(), 0);
+  // A fresh run in the same place empties the log: one new segment, header only.
+  absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> segments =
+      ReplayLog::Segments(o.replay_log);
+  ASSERT_TRUE(segments.ok()) << segments.status();
+  ASSERT_EQ(segments->size(), 1u);
+  EXPECT_EQ(segments->at(0).first, 0);
 }
 
 // --init-from: a new run starts from another run's agent (updates and env steps included) while
@@ -228,6 +256,24 @@ TEST(LocalTrainerTest, StartsFromAnotherRunsAgentUntilItHasItsOwnCheckpoint) {
   EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
   EXPECT_EQ(std::filesystem::file_size(other_log), 60u);
   o.episode_log = temp.path() + "/second_episodes.csv";
+  // Nor is its replay log.
+  const std::string other_replay = temp.path() + "/first_replay";
+  {
+    LocalTrainerOptions other = SmallRun();
+    other.steps = 4;
+    other.checkpoint_dir = temp.path() + "/other";
+    other.replay_log = other_replay;
+    absl::StatusOr<std::unique_ptr<LocalTrainer>> writer = LocalTrainer::Create(other);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    ASSERT_TRUE(RunToEnd(**writer).ok());
+  }
+  ASSERT_EQ(ReplayLog::Segments(other_replay)->size(), 1u);
+  o.replay_log = other_replay;
+  refused = LocalTrainer::Create(o);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("first_replay"));
+  EXPECT_EQ(ReplayLog::Segments(other_replay)->size(), 1u);
+  o.replay_log = "";
   {
     absl::StatusOr<std::unique_ptr<LocalTrainer>> second = LocalTrainer::Create(o);
     ASSERT_TRUE(second.ok()) << second.status();
@@ -444,6 +490,8 @@ TEST(LocalTrainerTest, RejectsBadOptionsNamingThem) {
   expect_refused([](LocalTrainerOptions& o) { o.explore_prob = -0.1; }, "got -0.1");
   expect_refused([](LocalTrainerOptions& o) { o.explore_prob = std::nan(""); }, "got nan");
   expect_refused([](LocalTrainerOptions& o) { o.explore_hold = 0; }, "longest hold of 0");
+  expect_refused([](LocalTrainerOptions& o) { o.replay_log = "/tmp/replay"; },
+                 "needs a checkpoint directory");
 
   expect_refused([](LocalTrainerOptions& o) { o.action_set = "minimal"; }, "minimal");
 

@@ -60,6 +60,7 @@ class SequenceReplay {
   // added since.
   bool SetPriorities(const std::vector<double>& losses);
   int64_t size() const;  // steps held over all streams
+  int64_t capacity_per_stream() const { return capacity_; }
   int64_t rewarded_steps() const;  // steps held with a finite nonzero reward, over all streams
   int64_t rewarded_draws() const { return rewarded_draws_; }  // windows drawn around one so far
   bool context() const { return context_; }

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <optional>
 
+#include "absl/strings/str_cat.h"
 #include "envs/registry.h"
 #include "learner/local_trainer.h"
 #include "services/command_line.h"
@@ -91,6 +92,10 @@ int main(int argc, char** argv) {
                          "return, length, success, terminal) to this file, started afresh unless "
                          "the run resumes from --checkpoint-dir; then it refills the episode "
                          "window (\"\" = none: a resumed window starts empty)");
+  command_line.AddString("replay-log", &o.replay_log,
+                         "log every training step to this directory so a run resumed from "
+                         "--checkpoint-dir starts with the replay it had at the checkpoint; a "
+                         "fresh run empties it (\"\" = none: a resumed replay starts empty)");
   command_line.AddInt("eval-every", &o.eval_every,
                       "evaluate the policy every N env steps on envs of its own, greedy and "
                       "sampled (0 = never); printed and written to --progress-csv");
@@ -149,11 +154,15 @@ int main(int argc, char** argv) {
   const auto& spec = t.spec();
   if (t.resumed()) {
     const bool own = t.started_from() == learner::StartedFrom::kCheckpoint;
-    std::printf("%s %s at update %lld, env step %lld (replay starts empty)\n",
+    const std::string replay =
+        t.restored_replay_steps() > 0
+            ? absl::StrCat(t.restored_replay_steps(), " steps of replay from ", o.replay_log)
+            : std::string("replay starts empty");
+    std::printf("%s %s at update %lld, env step %lld (%s)\n",
                 own ? "resumed from" : "started from the agent in",
                 (own ? o.checkpoint_dir : o.init_from).c_str(),
                 static_cast<long long>(t.agent().updates()),
-                static_cast<long long>(t.Progress().env_steps));
+                static_cast<long long>(t.Progress().env_steps), replay.c_str());
     if (own && !o.init_from.empty()) {
       std::printf("--init-from %s is not used: %s already holds this run's checkpoint\n",
                   o.init_from.c_str(), o.checkpoint_dir.c_str());

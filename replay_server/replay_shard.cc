@@ -52,7 +52,8 @@ absl::Status WriteHeadersFrom(const std::string& dir, uint64_t index) {
 // header, or DataLoss naming what is unreadable (FailedPrecondition for another table's).
 absl::StatusOr<v1::CheckpointHeader> VerifyCheckpoint(const std::string& path,
                                                       const std::string& table) {
-  ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, RecordReader::Open(path));
+  ASSIGN_OR_RETURN(std::unique_ptr<services::RecordReader> reader,
+                   services::RecordReader::Open(path));
   std::string payload;
   absl::StatusOr<bool> got = reader->Next(&payload);
   v1::CheckpointHeader header;
@@ -218,7 +219,8 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
     restore_stats_.used_previous_checkpoint = true;
   }
   if (!checkpoint_path.empty()) {
-    ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, RecordReader::Open(checkpoint_path));
+    ASSIGN_OR_RETURN(std::unique_ptr<services::RecordReader> reader,
+                     services::RecordReader::Open(checkpoint_path));
     absl::StatusOr<bool> got = reader->Next(&payload);
     v1::CheckpointHeader header;
     if (!got.ok() || !*got || !header.ParseFromString(payload)) {
@@ -285,7 +287,8 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
     // be damaged later; the next checkpoint deletes them.
     if (index < first_wal_index) continue;
     next_index = index + 1;
-    ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, RecordReader::Open(path));
+    ASSIGN_OR_RETURN(std::unique_ptr<services::RecordReader> reader,
+                     services::RecordReader::Open(path));
     // A file with a header is never shorter than it: an empty or cut one lost every record.
     const bool header_expected = headers_from.has_value() && index >= *headers_from;
     const uint64_t header_bytes = 8 + WriteAheadLog::HeaderPayload(index).size();
@@ -310,7 +313,7 @@ absl::Status ReplayShard::Restore(services::Metrics* metrics) {
         }
       } else {
         // A file of an earlier version (no header), or a damaged first record: read it all.
-        ASSIGN_OR_RETURN(reader, RecordReader::Open(path));
+        ASSIGN_OR_RETURN(reader, services::RecordReader::Open(path));
       }
     }
     // A damaged record costs only itself: the reader resynchronises on the next valid one, and
@@ -470,7 +473,8 @@ absl::Status ReplayShard::Checkpoint() {
   snapshot.header.set_wal_index(*new_index);
   const std::string dir = options_.data_dir;
   const std::string tmp = absl::StrCat(dir, "/", kCheckpointTmp);
-  ASSIGN_OR_RETURN(std::unique_ptr<RecordWriter> writer, RecordWriter::Create(tmp));
+  ASSIGN_OR_RETURN(std::unique_ptr<services::RecordWriter> writer,
+                   services::RecordWriter::Create(tmp));
   RETURN_IF_ERROR(writer->Append(snapshot.header.SerializeAsString()));
   std::string payload;
   for (const std::shared_ptr<const StoredChunk>& chunk : snapshot.chunks) {

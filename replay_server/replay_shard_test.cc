@@ -10,9 +10,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "replay_server/record_file.h"
 #include "replay_server/test_util.h"
 #include "replay_server/write_ahead_log.h"
+#include "services/record_file.h"
 
 namespace dreamfleet::replay {
 namespace {
@@ -51,7 +51,7 @@ void InsertChunks(ReplayShard* shard, uint64_t first, uint64_t count) {
 TEST(RecordFileTest, ReadsBackWhatWasWrittenAndDetectsATornTail) {
   const std::string path = TempDir() + "/records";
   {
-    auto writer = RecordWriter::Create(path);
+    auto writer = services::RecordWriter::Create(path);
     ASSERT_TRUE(writer.ok());
     ASSERT_TRUE((*writer)->Append("hello ", "world").ok());
     ASSERT_TRUE((*writer)->Append(std::string(100000, 'x')).ok());
@@ -61,7 +61,7 @@ TEST(RecordFileTest, ReadsBackWhatWasWrittenAndDetectsATornTail) {
     std::ofstream torn(path, std::ios::app | std::ios::binary);
     torn.write("\x10\x00\x00\x00\x01\x02", 6);
   }
-  auto reader = RecordReader::Open(path);
+  auto reader = services::RecordReader::Open(path);
   ASSERT_TRUE(reader.ok());
   std::string payload;
   absl::StatusOr<bool> got = (*reader)->Next(&payload);
@@ -100,7 +100,7 @@ void FlipByte(const std::string& path, uint64_t offset) {
 // The start offset of every record of `path`.
 std::vector<uint64_t> RecordOffsets(const std::string& path) {
   std::vector<uint64_t> offsets;
-  auto reader = RecordReader::Open(path);
+  auto reader = services::RecordReader::Open(path);
   EXPECT_TRUE(reader.ok()) << reader.status();
   std::string payload;
   while (true) {
@@ -115,7 +115,7 @@ std::vector<uint64_t> RecordOffsets(const std::string& path) {
 TEST(RecordFileTest, ADamagedRecordCostsOnlyItself) {
   const std::string path = TempDir() + "/records";
   {
-    auto writer = RecordWriter::Create(path);
+    auto writer = services::RecordWriter::Create(path);
     ASSERT_TRUE(writer.ok());
     // Mostly zero bytes, as MinAtar's observations are: a scan must not take a run of zeros for
     // records.
@@ -129,7 +129,7 @@ TEST(RecordFileTest, ADamagedRecordCostsOnlyItself) {
   const std::vector<uint64_t> at = RecordOffsets(path);
   ASSERT_EQ(at.size(), 4u);
   auto read_all = [&](std::vector<char>* kept, uint64_t* skipped) {
-    auto reader = RecordReader::Open(path);
+    auto reader = services::RecordReader::Open(path);
     ASSERT_TRUE(reader.ok());
     std::string payload;
     while (true) {

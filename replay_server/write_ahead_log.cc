@@ -42,11 +42,12 @@ namespace {
 
 // Creates wal-<index>.log holding only its header, synced, under a temporary name first so the
 // file never exists without its header.
-absl::StatusOr<std::unique_ptr<RecordWriter>> CreateLogFile(const std::string& dir,
-                                                            uint64_t index) {
+absl::StatusOr<std::unique_ptr<services::RecordWriter>> CreateLogFile(const std::string& dir,
+                                                                      uint64_t index) {
   const std::string path = WriteAheadLog::FileName(dir, index);
   const std::string tmp = path + ".tmp";
-  ASSIGN_OR_RETURN(std::unique_ptr<RecordWriter> writer, RecordWriter::Create(tmp));
+  ASSIGN_OR_RETURN(std::unique_ptr<services::RecordWriter> writer,
+                   services::RecordWriter::Create(tmp));
   RETURN_IF_ERROR(writer->Append(WriteAheadLog::HeaderPayload(index)));
   RETURN_IF_ERROR(writer->Sync());
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -87,7 +88,7 @@ absl::StatusOr<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Open(const std::st
                                                                    uint64_t index,
                                                                    absl::Duration fsync_interval,
                                                                    services::Metrics* metrics) {
-  ASSIGN_OR_RETURN(std::unique_ptr<RecordWriter> writer, CreateLogFile(dir, index));
+  ASSIGN_OR_RETURN(std::unique_ptr<services::RecordWriter> writer, CreateLogFile(dir, index));
   std::unique_ptr<WriteAheadLog> wal(new WriteAheadLog(dir, fsync_interval, metrics));
   {
     absl::MutexLock lock(&wal->mu_);
@@ -183,7 +184,7 @@ absl::StatusOr<uint64_t> WriteAheadLog::Roll() {
     return s;
   }
   synced_ = written_;
-  ASSIGN_OR_RETURN(std::unique_ptr<RecordWriter> next, CreateLogFile(dir_, index_ + 1));
+  ASSIGN_OR_RETURN(std::unique_ptr<services::RecordWriter> next, CreateLogFile(dir_, index_ + 1));
   (void)writer_->Close();
   writer_ = std::move(next);
   return ++index_;

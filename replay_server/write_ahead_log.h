@@ -24,8 +24,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "replay_server/record_file.h"
 #include "services/metrics.h"
+#include "services/record_file.h"
 
 namespace dreamfleet::replay {
 
@@ -68,7 +68,7 @@ class WriteAheadLog {
 
   absl::Mutex io_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // held while a file is synced or swapped
   mutable absl::Mutex mu_;
-  std::unique_ptr<RecordWriter> writer_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<services::RecordWriter> writer_ ABSL_GUARDED_BY(mu_);
   uint64_t index_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t written_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t synced_ ABSL_GUARDED_BY(mu_) = 0;

@@ -21,11 +21,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "dreamfleet/v1/replay.pb.h"
-#include "replay_server/record_file.h"
 #include "replay_server/replay_shard.h"
 #include "replay_server/test_util.h"
 #include "replay_server/write_ahead_log.h"
 #include "services/metrics.h"
+#include "services/record_file.h"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace dreamfleet::replay {
@@ -165,7 +165,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& dir = ScratchDir();
   ClearDir(dir);
   {
-    std::map<std::string, std::unique_ptr<RecordWriter>> files;
+    std::map<std::string, std::unique_ptr<services::RecordWriter>> files;
     for (const fuzz::Message& message : fuzz::SplitMessages(data, size, 32)) {
       if ((message.tag & 8) && !std::filesystem::exists(dir + "/WAL_FORMAT")) {
         std::ofstream(dir + "/WAL_FORMAT") << "headers-from 0\n";
@@ -173,7 +173,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const std::string path = FilePath(dir, message.tag);
       auto& writer = files[path];
       if (writer == nullptr) {
-        absl::StatusOr<std::unique_ptr<RecordWriter>> created = RecordWriter::Create(path);
+        absl::StatusOr<std::unique_ptr<services::RecordWriter>> created =
+            services::RecordWriter::Create(path);
         FUZZ_CHECK(created.ok(), created.status().ToString());
         writer = std::move(*created);
       }

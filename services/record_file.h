@@ -14,7 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace dreamfleet::replay {
+namespace dreamfleet::services {
 
 class RecordWriter {
  public:
@@ -71,4 +71,4 @@ class RecordReader {
 
 uint32_t Crc32(std::string_view prefix, std::string_view body = {});
 
-}  // namespace dreamfleet::replay
+}  // namespace dreamfleet::services

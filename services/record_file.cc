@@ -1,4 +1,4 @@
-#include "replay_server/record_file.h"
+#include "services/record_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace dreamfleet::replay {
+namespace dreamfleet::services {
 namespace {
 
 constexpr uint32_t kMaxRecordBytes = 1u << 31;
@@ -140,8 +140,8 @@ absl::StatusOr<bool> RecordReader::Next(std::string* payload) {
     return absl::DataLossError(absl::StrCat(path_, ": empty record at byte ", offset_));
   }
   if (length >= kMaxRecordBytes || size_ - offset_ - sizeof(header) < length) {
-    return absl::DataLossError(absl::StrCat(path_, ": record at byte ", offset_, " claims ",
-                                            length, " bytes but the file ends at ", size_));
+    return absl::DataLossError(absl::StrCat(path_, ": record at byte ", offset_, " claims ", length,
+                                            " bytes but the file ends at ", size_));
   }
   payload->resize(length);
   if (!ReadExact(payload->data(), length, offset_ + sizeof(header))) {
@@ -191,4 +191,4 @@ uint64_t RecordReader::Resync() {
   return size_ - damaged;
 }
 
-}  // namespace dreamfleet::replay
+}  // namespace dreamfleet::services
