@@ -258,8 +258,8 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
 absl::Status LocalTrainer::OpenReplayLog() {
   State& s = *state_;
   const std::string& dir = options_.replay_log;
-  ASSIGN_OR_RETURN(const auto segments, ReplayLog::Segments(dir));
-  if (started_from_ == StartedFrom::kInitFrom && !segments.empty()) {
+  ASSIGN_OR_RETURN(const bool holds_ticks, ReplayLog::HoldsTicks(dir));
+  if (started_from_ == StartedFrom::kInitFrom && holds_ticks) {
     // Most likely the other run's own log: never emptied by a run that only starts from it.
     return absl::InvalidArgumentError(
         absl::StrCat("the replay log ", dir,
@@ -284,6 +284,9 @@ absl::Status LocalTrainer::OpenReplayLog() {
                             const float* stoch) { s.replay.Add(env, step, deter, stoch); },
                        &resumed));
   restored_replay_steps_ = s.replay.size();  // what the ring kept of the logged ticks
+  if (resumed.torn > 0) {
+    DF_LOG(INFO) << "replay log " << dir << ": cut the torn tail its last writer left";
+  }
   if (resumed.damaged > 0) {
     DF_LOG(WARNING) << "replay log " << dir << ": " << resumed.damaged
                     << " damaged stretch(es) skipped, the first: " << resumed.damage;

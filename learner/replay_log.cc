@@ -1,5 +1,6 @@
 #include "learner/replay_log.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -144,6 +145,24 @@ absl::Status RemoveFile(const std::string& path) {
   return absl::OkStatus();
 }
 
+// Cuts the file at `path` to `size` bytes and syncs it, so cut ticks never come back.
+absl::Status TruncateDurably(const std::string& path, uint64_t size) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot open ", path, " to cut it: ", std::strerror(errno)));
+  }
+  int rc = ::ftruncate(fd, static_cast<off_t>(size));
+  if (rc == 0) rc = ::fdatasync(fd);
+  const int saved = errno;
+  ::close(fd);
+  if (rc != 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot cut ", path, " to ", size, " bytes: ", std::strerror(saved)));
+  }
+  return absl::OkStatus();
+}
+
 // Counts the records left in `reader` (the cut ones).
 int64_t CountRest(services::RecordReader& reader) {
   int64_t n = 0;
@@ -206,6 +225,22 @@ absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> ReplayLog::Segments
   return segments;
 }
 
+absl::StatusOr<bool> ReplayLog::HoldsTicks(const std::string& dir) {
+  ASSIGN_OR_RETURN(const auto segments, Segments(dir));
+  std::string payload;
+  ReplayLogLayout layout;
+  for (const auto& segment : segments) {
+    ASSIGN_OR_RETURN(std::unique_ptr<services::RecordReader> reader,
+                     services::RecordReader::Open(segment.second));
+    absl::StatusOr<bool> first = reader->Next(&payload);
+    if (!first.ok() || (*first && !ParseLayout(payload, &layout))) return true;  // not ours alone
+    if (!*first) continue;
+    absl::StatusOr<bool> second = reader->Next(&payload);
+    if (!second.ok() || *second) return true;
+  }
+  return false;
+}
+
 ReplayLog::ReplayLog(std::string dir, const ReplayLogLayout& layout, int64_t segment_ticks)
     : dir_(std::move(dir)), layout_(layout), segment_ticks_(segment_ticks) {}
 
@@ -216,8 +251,10 @@ ReplayLog::~ReplayLog() {
 absl::StatusOr<std::unique_ptr<ReplayLog>> ReplayLog::Open(
     const std::string& dir, const ReplayLogLayout& layout, int64_t env_step, bool resume,
     const AddFn& add, ReplayLogResume* resumed, int64_t segment_ticks) {
-  if (layout.envs < 1 || segment_ticks < 1 || env_step < 0 || layout.classes > 256 ||
-      (layout.deter > 0) != (layout.stoch > 0 && layout.classes > 0)) {
+  const bool latent =
+      layout.deter > 0 && layout.stoch > 0 && layout.classes > 0 && layout.classes <= 256;
+  const bool no_latent = layout.deter == 0 && layout.stoch == 0 && layout.classes == 0;
+  if (layout.envs < 1 || segment_ticks < 1 || env_step < 0 || !(latent || no_latent)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "replay log ", dir,
         ": need envs >= 1, segment ticks >= 1, env step >= 0, a latent with "
@@ -270,42 +307,37 @@ absl::StatusOr<std::unique_ptr<ReplayLog>> ReplayLog::Open(
       const std::string& path = segments[i].second;
       ASSIGN_OR_RETURN(std::unique_ptr<services::RecordReader> reader,
                        services::RecordReader::Open(path));
-      if (cut) {
-        info.cut += std::max<int64_t>(CountRest(*reader) - 1, 0);  // less the layout record
+      if (cut || segments[i].first >= env_step) {
+        // Every tick in it was logged at or after the resume step.
+        info.cut += std::max<int64_t>(CountRest(*reader) - (readable[i] ? 1 : 0), 0);
         reader.reset();
         RETURN_IF_ERROR(RemoveFile(path));
         changed = true;
+        cut = true;
         continue;
       }
-      if (!readable[i]) {
-        // Its first record is damaged (or the file empty): its layout is unknown, its ticks lost.
-        if (reader->size() == 0 && i + 1 == segments.size()) {
-          reader.reset();
-          RETURN_IF_ERROR(RemoveFile(path));
-          changed = true;
-        } else {
-          damaged(absl::StrCat(path, ": no layout record at its start"));
-        }
-        continue;
+      uint64_t after_layout = 0;
+      if (readable[i]) {
+        RETURN_IF_ERROR(reader->Next(&payload).status());  // the layout, checked above
+        after_layout = reader->offset();
       }
-      RETURN_IF_ERROR(reader->Next(&payload).status());  // the layout, checked above
-      const uint64_t after_layout = reader->offset();
+      // Else the loop meets the damaged layout record first, skips it and reads the ticks after
+      // it, whose headers say whether they fit this layout.
       while (true) {
         const uint64_t at = reader->offset();
         absl::StatusOr<bool> next = reader->Next(&payload);
         if (!next.ok()) {
-          damaged(std::string(next.status().message()));
+          const std::string what(next.status().message());
           reader->Resync();
           if (reader->offset() >= reader->size() && i + 1 == segments.size()) {
-            // A torn tail (the crash of the run that wrote it): cut it off.
+            // A torn tail (a crash while the run wrote it): cut it off.
+            ++info.torn;
             reader.reset();
-            if (::truncate(path.c_str(), static_cast<off_t>(at)) != 0) {
-              return absl::InternalError(
-                  absl::StrCat("cannot cut the torn tail of ", path, ": ", std::strerror(errno)));
-            }
+            RETURN_IF_ERROR(at == 0 ? RemoveFile(path) : TruncateDurably(path, at));
             changed = true;
             break;
           }
+          damaged(what);
           continue;
         }
         if (!*next) break;
@@ -322,12 +354,7 @@ absl::StatusOr<std::unique_ptr<ReplayLog>> ReplayLog::Open(
           cut = true;
           info.cut += 1 + CountRest(*reader);
           reader.reset();
-          if (at == after_layout) {
-            RETURN_IF_ERROR(RemoveFile(path));
-          } else if (::truncate(path.c_str(), static_cast<off_t>(at)) != 0) {
-            return absl::InternalError(absl::StrCat("cannot cut the replay log segment ", path,
-                                                    ": ", std::strerror(errno)));
-          }
+          RETURN_IF_ERROR(at <= after_layout ? RemoveFile(path) : TruncateDurably(path, at));
           changed = true;
           break;
         }

@@ -55,8 +55,9 @@ struct ReplayLogResume {
   int64_t first_env_step = -1;  // env steps before the first of them (-1: none)
   int64_t last_env_step = -1;   // env steps before the last of them
   int64_t cut = 0;              // tick records cut: logged at or after the resume step
-  int64_t damaged = 0;          // damaged stretches skipped (a torn tail is cut from its file)
+  int64_t damaged = 0;          // damaged stretches skipped (each costs its ticks only)
   std::string damage;           // the first of them ("" = none)
+  int64_t torn = 0;             // a torn tail (a crash while writing it) cut from the last segment
 };
 
 class ReplayLog {
@@ -68,9 +69,11 @@ class ReplayLog {
 
   // Opens `dir` (created when missing) for a run that continues from env step `env_step`.
   // resume false: a fresh log; the segments there are deleted. resume true: the ticks logged
-  // before `env_step` are handed to `add` in order and the later ones cut from the files. A
-  // damaged record is skipped (the next tick's steps start new episodes) and a torn tail cut. A
-  // segment of another layout is FAILED_PRECONDITION naming both, before anything is changed.
+  // before `env_step` are handed to `add` in order and the later ones cut from the files (and
+  // synced). A damaged record is skipped (the next tick's steps start new episodes; a damaged
+  // layout record costs only itself too: the ticks after it are checked by their own headers)
+  // and a torn tail of the last segment cut. A segment of another layout is FAILED_PRECONDITION
+  // naming both, before anything is changed.
   // Writing continues in a new segment, created here (so an unwritable directory fails now).
   static absl::StatusOr<std::unique_ptr<ReplayLog>> Open(
       const std::string& dir, const ReplayLogLayout& layout, int64_t env_step, bool resume,
@@ -88,6 +91,9 @@ class ReplayLog {
   // Returns how many it deleted.
   absl::StatusOr<int> Prune(int64_t keep_from);
 
+  // Whether `dir` holds a logged tick (or a record that is not a layout): a run that does not
+  // resume from it must not empty it unless it is its own.
+  static absl::StatusOr<bool> HoldsTicks(const std::string& dir);
   // The segment files in `dir` with their first env step, in order.
   static absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> Segments(
       const std::string& dir);

@@ -173,11 +173,27 @@ TEST(ReplayLogTest, AResumeReadsBackTheTicksBeforeItsStepAndCutsTheRest) {
     ExpectTicks(seen, Range(0, 8));
     EXPECT_EQ(resume.cut, 0);
   }
+  // That open left a segment at env step 1000 (its layout only); resuming at 14 again removes
+  // it with everything else at or after 14.
+  EXPECT_THAT(Firsts(dir), ::testing::ElementsAre(0, 6, 12, 14, 1000));
+  seen.clear();
+  {
+    absl::StatusOr<std::unique_ptr<ReplayLog>> back =
+        ReplayLog::Open(dir, Layout(), 14, true, Collect(&seen), &resume, 3);
+    ASSERT_TRUE(back.ok()) << back.status();
+    ExpectTicks(seen, Range(0, 7));
+    EXPECT_EQ(resume.cut, 1);  // tick 7
+    EXPECT_THAT(Firsts(dir), ::testing::ElementsAre(0, 6, 12, 14));
+  }
+  ASSERT_TRUE(ReplayLog::HoldsTicks(dir).ok());
+  EXPECT_TRUE(*ReplayLog::HoldsTicks(dir));
   // A fresh run empties the directory and starts over.
   absl::StatusOr<std::unique_ptr<ReplayLog>> fresh =
       ReplayLog::Open(dir, Layout(), 0, false, Collect(&seen), &resume, 3);
   ASSERT_TRUE(fresh.ok()) << fresh.status();
   EXPECT_THAT(Firsts(dir), ::testing::ElementsAre(0));
+  // Its layout record alone is no logged step.
+  EXPECT_FALSE(*ReplayLog::HoldsTicks(dir));
 }
 
 TEST(ReplayLogTest, ATornTailIsCutAndTheTicksBeforeItKept) {
@@ -201,8 +217,8 @@ TEST(ReplayLogTest, ATornTailIsCutAndTheTicksBeforeItKept) {
         ReplayLog::Open(dir, Layout(), 1000, true, Collect(&seen), &resume, 100);
     ASSERT_TRUE(log.ok()) << log.status();
     ExpectTicks(seen, Range(0, 5));
-    EXPECT_EQ(resume.damaged, 1);
-    EXPECT_THAT(resume.damage, ::testing::HasSubstr(path));
+    EXPECT_EQ(resume.torn, 1);
+    EXPECT_EQ(resume.damaged, 0);  // a crash's torn tail is not damage
   }
   EXPECT_EQ(std::filesystem::file_size(path), whole);
   seen.clear();
@@ -210,7 +226,7 @@ TEST(ReplayLogTest, ATornTailIsCutAndTheTicksBeforeItKept) {
       ReplayLog::Open(dir, Layout(), 1000, true, Collect(&seen), &resume, 100);
   ASSERT_TRUE(again.ok()) << again.status();
   ExpectTicks(seen, Range(0, 5));
-  EXPECT_EQ(resume.damaged, 0);
+  EXPECT_EQ(resume.torn, 0);
 }
 
 TEST(ReplayLogTest, ADamagedRecordInAnOlderSegmentCostsOnlyItself) {
@@ -246,6 +262,32 @@ TEST(ReplayLogTest, ADamagedRecordInAnOlderSegmentCostsOnlyItself) {
   EXPECT_EQ(resume.damaged, 1);
   EXPECT_THAT(resume.damage, ::testing::HasSubstr(path));
   EXPECT_THAT(Firsts(dir), ::testing::ElementsAre(0, 6, 12, 18, 1000));
+}
+
+TEST(ReplayLogTest, ADamagedLayoutRecordCostsOnlyItself) {
+  dreamfleet::testing::ScopedTempDir temp("replay_log_layout_damage_");
+  const std::string dir = temp.path();
+  std::vector<Seen> seen;
+  {
+    absl::StatusOr<std::unique_ptr<ReplayLog>> log =
+        ReplayLog::Open(dir, Layout(), 0, false, Collect(&seen), nullptr, 3);
+    ASSERT_TRUE(log.ok()) << log.status();
+    Write(**log, 0, 10);
+  }
+  const std::string path = ReplayLog::Segments(dir)->at(1).second;
+  {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(8 + 2);  // inside the layout record's magic
+    file.write("?", 1);
+  }
+  ReplayLogResume resume;
+  absl::StatusOr<std::unique_ptr<ReplayLog>> log =
+      ReplayLog::Open(dir, Layout(), 1000, true, Collect(&seen), &resume, 3);
+  ASSERT_TRUE(log.ok()) << log.status();
+  // Every tick is read; the first after the damage starts new episodes.
+  ExpectTicks(seen, Range(0, 10), /*starts=*/{3});
+  EXPECT_EQ(resume.damaged, 1);
+  EXPECT_THAT(resume.damage, ::testing::HasSubstr(path));
 }
 
 TEST(ReplayLogTest, ALogOfAnotherLayoutIsRefusedNamingBoth) {

@@ -1,4 +1,5 @@
-// The shard's write-ahead log: numbered files `wal-<index>.log` of records (record_file.h).
+// The shard's write-ahead log: numbered files `wal-<index>.log` of records
+// (services/record_file.h).
 // Append() writes a record to the current file and returns its log sequence number; a background
 // thread fdatasyncs at most every `fsync_interval` (0 = as soon as anything is pending) and
 // WaitDurable(lsn) returns once that record is on disk, so many inserts share one fsync. Roll()

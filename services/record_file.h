@@ -1,4 +1,5 @@
-// Append-only record files shared by the write-ahead log and checkpoints. Each record is
+// Append-only record files: the replay shard's write-ahead log and checkpoints, the
+// single-process trainer's replay log (learner/replay_log.h). Each record is
 // [u32 length][u32 CRC-32 of the payload][payload], little endian; payloads are never empty (so
 // a run of zero bytes is never taken for records). A reader reports a record that
 // runs past the end of the file or fails its checksum as DATA_LOSS with the byte offset, so a
