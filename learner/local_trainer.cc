@@ -258,13 +258,15 @@ absl::StatusOr<std::unique_ptr<LocalTrainer>> LocalTrainer::Build(
 absl::Status LocalTrainer::OpenReplayLog() {
   State& s = *state_;
   const std::string& dir = options_.replay_log;
-  ASSIGN_OR_RETURN(const bool holds_ticks, ReplayLog::HoldsTicks(dir));
-  if (started_from_ == StartedFrom::kInitFrom && holds_ticks) {
+  if (started_from_ == StartedFrom::kInitFrom) {
     // Most likely the other run's own log: never emptied by a run that only starts from it.
-    return absl::InvalidArgumentError(
-        absl::StrCat("the replay log ", dir,
-                     " already holds steps; a run started from another run's agent (init_from) "
-                     "needs a new one"));
+    ASSIGN_OR_RETURN(const bool holds_ticks, ReplayLog::HoldsTicks(dir));
+    if (holds_ticks) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the replay log ", dir,
+                       " already holds steps; a run started from another run's agent "
+                       "(init_from) needs a new one"));
+    }
   }
   const dreamer::AgentConfig& config = agent_->config();
   ReplayLogLayout layout;

@@ -70,6 +70,27 @@ void Write(ReplayLog& log, int from, int to) {
   }
 }
 
+// A fresh log in `dir` holding ticks [0, ticks), closed again.
+void WriteFresh(const std::string& dir, int ticks, int64_t segment_ticks) {
+  absl::StatusOr<std::unique_ptr<ReplayLog>> log = ReplayLog::Open(
+      dir, Layout(), 0, /*resume=*/false,
+      [](int, const services::StepRecord&, const float*, const float*) {}, nullptr, segment_ticks);
+  ASSERT_TRUE(log.ok()) << log.status();
+  Write(**log, 0, ticks);
+}
+
+// Flips the bits of the byte at `offset` of the file at `path`.
+void FlipByte(const std::string& path, std::streamoff offset) {
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekg(offset);
+  char byte = 0;
+  file.read(&byte, 1);
+  byte = static_cast<char>(byte ^ 0x5a);
+  file.seekp(offset);
+  file.write(&byte, 1);
+  ASSERT_TRUE(file.good()) << path;
+}
+
 struct Seen {
   int env;
   std::vector<uint8_t> image;
@@ -200,12 +221,7 @@ TEST(ReplayLogTest, ATornTailIsCutAndTheTicksBeforeItKept) {
   dreamfleet::testing::ScopedTempDir temp("replay_log_torn_");
   const std::string dir = temp.path();
   std::vector<Seen> seen;
-  {
-    absl::StatusOr<std::unique_ptr<ReplayLog>> log =
-        ReplayLog::Open(dir, Layout(), 0, false, Collect(&seen), nullptr, 100);
-    ASSERT_TRUE(log.ok()) << log.status();
-    Write(**log, 0, 5);
-  }
+  WriteFresh(dir, 5, 100);
   const std::string path = ReplayLog::Segments(dir)->at(0).second;
   const auto whole = std::filesystem::file_size(path);
   // A crash in the middle of the sixth record.
@@ -233,24 +249,11 @@ TEST(ReplayLogTest, ADamagedRecordInAnOlderSegmentCostsOnlyItself) {
   dreamfleet::testing::ScopedTempDir temp("replay_log_damage_");
   const std::string dir = temp.path();
   std::vector<Seen> seen;
-  {
-    absl::StatusOr<std::unique_ptr<ReplayLog>> log =
-        ReplayLog::Open(dir, Layout(), 0, false, Collect(&seen), nullptr, 3);
-    ASSERT_TRUE(log.ok()) << log.status();
-    Write(**log, 0, 10);
-  }
+  WriteFresh(dir, 10, 3);
   // One flipped byte inside tick 3, the first tick of the segment at env step 6 (after its layout
   // record: 8 bytes of framing + 44 of payload).
   const std::string path = ReplayLog::Segments(dir)->at(1).second;
-  {
-    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
-    file.seekg(52 + 12);
-    char byte = 0;
-    file.read(&byte, 1);
-    byte = static_cast<char>(byte ^ 0x5a);
-    file.seekp(52 + 12);
-    file.write(&byte, 1);
-  }
+  FlipByte(path, 52 + 12);
   ReplayLogResume resume;
   absl::StatusOr<std::unique_ptr<ReplayLog>> log =
       ReplayLog::Open(dir, Layout(), 1000, true, Collect(&seen), &resume, 3);
@@ -268,18 +271,9 @@ TEST(ReplayLogTest, ADamagedLayoutRecordCostsOnlyItself) {
   dreamfleet::testing::ScopedTempDir temp("replay_log_layout_damage_");
   const std::string dir = temp.path();
   std::vector<Seen> seen;
-  {
-    absl::StatusOr<std::unique_ptr<ReplayLog>> log =
-        ReplayLog::Open(dir, Layout(), 0, false, Collect(&seen), nullptr, 3);
-    ASSERT_TRUE(log.ok()) << log.status();
-    Write(**log, 0, 10);
-  }
+  WriteFresh(dir, 10, 3);
   const std::string path = ReplayLog::Segments(dir)->at(1).second;
-  {
-    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
-    file.seekp(8 + 2);  // inside the layout record's magic
-    file.write("?", 1);
-  }
+  FlipByte(path, 8 + 2);  // inside the layout record's magic
   ReplayLogResume resume;
   absl::StatusOr<std::unique_ptr<ReplayLog>> log =
       ReplayLog::Open(dir, Layout(), 1000, true, Collect(&seen), &resume, 3);
@@ -294,12 +288,7 @@ TEST(ReplayLogTest, ALogOfAnotherLayoutIsRefusedNamingBoth) {
   dreamfleet::testing::ScopedTempDir temp("replay_log_layout_");
   const std::string dir = temp.path() + "/replay";
   std::vector<Seen> seen;
-  {
-    absl::StatusOr<std::unique_ptr<ReplayLog>> log =
-        ReplayLog::Open(dir, Layout(), 0, false, Collect(&seen));
-    ASSERT_TRUE(log.ok()) << log.status();
-    Write(**log, 0, 2);
-  }
+  WriteFresh(dir, 2, 4096);
   ReplayLogLayout other = Layout();
   other.envs = 3;
   absl::StatusOr<std::unique_ptr<ReplayLog>> refused =
