@@ -72,6 +72,7 @@ struct Flags {
   int64_t eval_every = 10000;
   int64_t eval_episodes = 10;
   bool summary_only = false;
+  bool replay_log = true;     // log every step to <run>/replay/ (a resume keeps its replay)
   std::string via = "local";  // local | up
 };
 
@@ -427,7 +428,7 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   run.save_every = flags.save_every;
   run.episode_window = kEpisodeWindow;
   run.episode_log = run_dir + "/episodes.csv";  // carries the window over a resume
-  run.replay_log = run_dir + "/replay";         // carries the replay over a resume
+  if (flags.replay_log) run.replay_log = run_dir + "/replay";  // carries replay over a resume
   run.eval_every = flags.eval_every;
   run.eval_episodes = flags.eval_episodes;
   if (flags.eval_every > 0) run.best_dir = run_dir + "/best";  // the best greedy evaluation's agent
@@ -444,10 +445,11 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
     RETURN_IF_ERROR(TruncateForesight(run_dir + "/foresight_cells.csv", at));
     std::printf(
         "[%s seed %lld] resumed from %s at env step %lld, update %lld, with %lld steps "
-        "of replay from %s\n",
+        "of replay%s%s\n",
         task.name.c_str(), static_cast<long long>(seed), run.checkpoint_dir.c_str(),
         static_cast<long long>(at), static_cast<long long>(trainer->agent().updates()),
-        static_cast<long long>(trainer->restored_replay_steps()), run.replay_log.c_str());
+        static_cast<long long>(trainer->restored_replay_steps()),
+        run.replay_log.empty() ? " (--replay-log=false)" : " from ", run.replay_log.c_str());
   }
   if (!trainer->resumed()) {  // a fresh run starts a fresh curve
     fs::remove(csv, error);
@@ -534,16 +536,22 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
           share_since_last(config.replay.rewarded_share > 0, "rewarded_windows", 2,
                            p.rewarded_windows - last.rewarded_windows,
                            (p.updates - last.updates) * config.learner.batch_size);
+      // With the replay log: the share of the wall time since the last line spent writing it.
+      const std::string logged =
+          run.replay_log.empty()
+              ? ""
+              : absl::StrFormat(" replay_log=%.2f%%",
+                                100 * (p.replay_log_seconds - last.replay_log_seconds) / seconds);
       std::printf(
           "[%s seed %lld] env_steps=%lld/%lld updates=%lld episodes=%lld return=%.3f "
           "success=%.2f updates/s=%.2f env_steps/s=%.0f wall=%.0fs eta=%.0fmin rew=%.3f "
-          "dyn=%.2f policy=%.3f value=%.3f entropy=%.3f retnorm=%.2f%s%s%s\n",
+          "dyn=%.2f policy=%.3f value=%.3f entropy=%.3f retnorm=%.2f%s%s%s%s\n",
           task.name.c_str(), static_cast<long long>(seed), static_cast<long long>(p.env_steps),
           static_cast<long long>(run.steps), static_cast<long long>(p.updates),
           static_cast<long long>(offsets.episodes + p.episodes), p.mean_return, p.success,
           (p.updates - last.updates) / seconds, steps_per_s, offsets.wall_seconds + p.wall_seconds,
           eta / 60, loss("rew"), loss("dyn"), loss("policy"), loss("value"), stat("entropy"),
-          stat("retnorm_scale"), explored.c_str(), disag.c_str(), rewarded.c_str());
+          stat("retnorm_scale"), explored.c_str(), disag.c_str(), rewarded.c_str(), logged.c_str());
       std::fflush(stdout);
       last = p;
       last_print = Now();
@@ -603,6 +611,10 @@ int Main(int argc, char** argv) {
   command_line.AddString("via", &flags.via,
                          "local: one process per run (LocalTrainer); up: each run as a local "
                          "cluster, `dreamfleet up` stopped at the budget");
+  command_line.AddBool("replay-log", &flags.replay_log,
+                       "log every training step to <run>/replay/ so that a resumed run keeps its "
+                       "replay (45-290 bytes a step on disk; false: a resume starts with an empty "
+                       "replay)");
   command_line.AddBool("summary-only", &flags.summary_only,
                        "train nothing: summarise and plot the runs already under --out");
   int exit_code = 0;

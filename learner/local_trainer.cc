@@ -119,6 +119,7 @@ struct LocalTrainer::State {
   envs::EpisodeWindow recent;
   std::optional<envs::EpisodeLog> episode_log;
   std::unique_ptr<ReplayLog> replay_log;      // null without options.replay_log, or once it failed
+  double replay_log_seconds = 0;              // spent writing it (LocalProgress)
   std::vector<services::StepRecord> records;  // the current tick's steps
   std::vector<int> actions;
   int64_t env_steps = 0;
@@ -339,8 +340,10 @@ absl::Status LocalTrainer::Tick() {
     for (int i = 0; i < options_.envs; ++i) s.replay.Add(i, s.records[i]);
   }
   if (s.replay_log) {
-    if (absl::Status logged = s.replay_log->Append(s.env_steps, s.records, deter_data, stoch_data);
-        !logged.ok()) {
+    const double logging = Now();
+    absl::Status logged = s.replay_log->Append(s.env_steps, s.records, deter_data, stoch_data);
+    s.replay_log_seconds += Now() - logging;
+    if (!logged.ok()) {
       // Training goes on; only a resume loses the steps from here on.
       DF_LOG(ERROR) << "replay log " << options_.replay_log << ": " << logged
                     << "; no further steps are logged (a resume refills replay up to here)";
@@ -431,6 +434,7 @@ LocalProgress LocalTrainer::Progress() const {
   p.explored_steps = state_->explore.explored_steps();
   p.rewarded_windows = state_->replay.rewarded_draws();
   p.wall_seconds = Now() - state_->start;
+  p.replay_log_seconds = state_->replay_log_seconds;
   p.losses = state_->losses;
   p.stats = state_->stats;
   p.eval = state_->eval;
@@ -446,6 +450,7 @@ absl::Status LocalTrainer::Save() {
   State& s = *state_;
   agent_->counters()["env_steps"] = s.env_steps;
   // The steps the checkpoint resumes with reach the disk before it does.
+  const double logging = Now();
   if (s.replay_log) {
     if (absl::Status synced = s.replay_log->Sync(); !synced.ok()) {
       DF_LOG(ERROR) << "replay log " << options_.replay_log << ": " << synced
@@ -453,15 +458,18 @@ absl::Status LocalTrainer::Save() {
       s.replay_log.reset();
     }
   }
+  s.replay_log_seconds += Now() - logging;
   absl::Status status = agent_->Save(options_.checkpoint_dir);
   // A checkpoint of this very update already exists (saved on the last update, then at the end).
   if (absl::IsAlreadyExists(status)) return absl::OkStatus();
   if (status.ok() && s.replay_log) {
     // A resume from this checkpoint (or a later one) refills at most the replay's capacity.
     const int64_t keep_from = s.env_steps - s.replay.capacity_per_stream() * options_.envs;
+    const double pruning = Now();
     if (absl::StatusOr<int> pruned = s.replay_log->Prune(keep_from); !pruned.ok()) {
       DF_LOG(WARNING) << "replay log " << options_.replay_log << ": " << pruned.status();
     }
+    s.replay_log_seconds += Now() - pruning;
   }
   return status;
 }

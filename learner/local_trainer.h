@@ -97,6 +97,9 @@ struct LocalProgress {
   // started.
   int64_t rewarded_windows = 0;
   double wall_seconds = 0;
+  // Wall seconds spent writing options.replay_log (appending, syncing, pruning) since this
+  // process started.
+  double replay_log_seconds = 0;
   std::map<std::string, double> losses;  // of the latest update
   std::map<std::string, double> stats;   // its actor-critic statistics (entropy, ret, ...)
   EvalResult eval;                       // the latest evaluation (options.eval_every)

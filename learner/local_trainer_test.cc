@@ -73,6 +73,7 @@ TEST(LocalTrainerTest, StepsTheEnvsAndSpendsTheTrainRatioOnUpdates) {
   EXPECT_GT(p.episodes, 0);  // a random policy on Empty-5x5 ends episodes (100-step limit)
   EXPECT_TRUE(p.losses.count("dyn")) << "no update reported its losses";
   EXPECT_FALSE((*trainer)->reached_success());
+  EXPECT_EQ(p.replay_log_seconds, 0);  // no replay log
 }
 
 TEST(LocalTrainerTest, EvaluatesOnEnvsOfItsOwnWithoutChangingTraining) {
@@ -178,6 +179,9 @@ TEST(LocalTrainerTest, ResumesUpdatesAndEnvStepsFromItsCheckpoint) {
     ASSERT_GT(updates, 0);
     before = (*first)->Progress();
     EXPECT_EQ((*first)->replay_size(), 1200);
+    // Writing the log took some of the wall time, and not more than all of it.
+    EXPECT_GT(before.replay_log_seconds, 0);
+    EXPECT_LT(before.replay_log_seconds, before.wall_seconds);
     // Steps after the checkpoint (the run was killed before its next one) are played again by
     // the resumed run: the log's copy of them is cut.
     for (int i = 0; i < 3; ++i) ASSERT_TRUE((*first)->Tick().ok());
