@@ -434,6 +434,18 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   if (flags.eval_every > 0) run.best_dir = run_dir + "/best";  // the best greedy evaluation's agent
   ASSIGN_OR_RETURN(std::unique_ptr<learner::LocalTrainer> trainer,
                    learner::LocalTrainer::Create(config, run));
+  if (!flags.replay_log && fs::exists(run_dir + "/replay")) {
+    // Steps trained on from here would be missing from it: a later start with the log would
+    // refill replay across that gap.
+    fs::remove_all(run_dir + "/replay", error);
+    if (error) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("--replay-log=false: cannot delete the earlier log ", run_dir,
+                       "/replay: ", error.message()));
+    }
+    std::printf("[%s seed %lld] --replay-log=false: deleted the earlier replay log %s/replay\n",
+                task.name.c_str(), static_cast<long long>(seed), run_dir.c_str());
+  }
   services::CurveOffsets offsets;
   if (trainer->resumed()) {
     const int64_t at = trainer->Progress().env_steps;
@@ -466,12 +478,13 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   const auto& spec = trainer->spec();
   std::printf(
       "[%s seed %lld] %s: %lld env steps, %d envs, obs image %dx%dx%d vector %d, %d actions, "
-      "preset %s, batch %dx%d, train ratio %g\n",
+      "preset %s (units %d, hidden %d), batch %dx%d, train ratio %g\n",
       task.name.c_str(), static_cast<long long>(seed), task.config.c_str(),
       static_cast<long long>(run.steps),
       static_cast<int>(config.actor.count * config.actor.envs_per_actor), spec.image_height,
       spec.image_width, spec.image_channels, spec.vector_size, spec.num_actions,
-      config.learner.preset.c_str(), trainer->agent().config().batch_size,
+      config.learner.preset.c_str(), trainer->agent().config().units,
+      trainer->agent().config().hidden, trainer->agent().config().batch_size,
       trainer->agent().config().batch_length, config.replay.samples_per_insert);
   std::fflush(stdout);
 
@@ -538,10 +551,11 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
                            (p.updates - last.updates) * config.learner.batch_size);
       // With the replay log: the share of the wall time since the last line spent writing it.
       const std::string logged =
-          run.replay_log.empty()
-              ? ""
-              : absl::StrFormat(" replay_log=%.2f%%",
-                                100 * (p.replay_log_seconds - last.replay_log_seconds) / seconds);
+          run.replay_log.empty() ? ""
+          : p.replay_logging
+              ? absl::StrFormat(" replay_log=%.2f%%",
+                                100 * (p.replay_log_seconds - last.replay_log_seconds) / seconds)
+              : " replay_log=off(failed)";
       std::printf(
           "[%s seed %lld] env_steps=%lld/%lld updates=%lld episodes=%lld return=%.3f "
           "success=%.2f updates/s=%.2f env_steps/s=%.0f wall=%.0fs eta=%.0fmin rew=%.3f "
@@ -614,7 +628,8 @@ int Main(int argc, char** argv) {
   command_line.AddBool("replay-log", &flags.replay_log,
                        "log every training step to <run>/replay/ so that a resumed run keeps its "
                        "replay (45-290 bytes a step on disk; false: a resume starts with an empty "
-                       "replay)");
+                       "replay, and a log left by an earlier start is deleted, as it would fall "
+                       "behind; --via=local only)");
   command_line.AddBool("summary-only", &flags.summary_only,
                        "train nothing: summarise and plot the runs already under --out");
   int exit_code = 0;

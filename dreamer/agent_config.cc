@@ -339,6 +339,8 @@ absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config
                                                   const envs::EnvSpec& spec) {
   AgentConfig agent;
   RETURN_IF_ERROR(ApplyPreset(config.learner.preset, &agent));
+  if (config.learner.units > 0) agent.units = static_cast<int>(config.learner.units);
+  if (config.learner.hidden > 0) agent.hidden = static_cast<int>(config.learner.hidden);
   ApplyEnvSpec(spec, &agent);
   agent.lr = static_cast<float>(config.learner.lr);
   agent.ac_lr = static_cast<float>(config.learner.actor_critic_lr);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "services/config.h"
+
 namespace dreamfleet::dreamer {
 namespace {
 
@@ -23,6 +25,30 @@ TEST(AgentConfigTest, PresetsMatchOfficialSizes) {
   auto s = ApplyPreset("7m", &c);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("7m"), std::string::npos);
+}
+
+TEST(AgentConfigTest, UnitsAndHiddenWidenThePresetOnlyWhenSet) {
+  envs::EnvSpec spec;
+  spec.vector_size = 100;
+  spec.num_actions = 3;
+  absl::StatusOr<services::Config> config =
+      services::LoadConfig("", {"learner.preset=1m", "learner.units=128"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<AgentConfig> agent = AgentConfigFromConfig(*config, spec);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  EXPECT_EQ(agent->units, 128);
+  EXPECT_EQ(agent->hidden, 64);  // the preset's
+  EXPECT_EQ(agent->deter, 512);
+  ASSERT_TRUE(services::ApplyOverride("learner.hidden=96", &*config).ok());
+  ASSERT_TRUE(services::ApplyOverride("learner.units=0", &*config).ok());
+  agent = AgentConfigFromConfig(*config, spec);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  EXPECT_EQ(agent->units, 64);  // 0 = the preset's again
+  EXPECT_EQ(agent->hidden, 96);
+  // A negative width is refused with the key's name.
+  absl::Status bad = services::ApplyOverride("learner.units=-1", &*config);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("learner.units"), std::string::npos) << bad;
 }
 
 TEST(AgentConfigTest, SerializeParseRoundTrip) {

@@ -333,8 +333,9 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
                      " actions but this env has ", config_.num_actions,
                      " (a different env, or MinAtar's env.action_set full against minimal?)"));
   }
-  if (saved.feat_size() != config_.feat_size() || saved.units != config_.units ||
-      saved.depth != config_.depth) {
+  if (saved.feat_size() != config_.feat_size() || saved.depth != config_.depth ||
+      (saved.preset != config_.preset &&
+       (saved.units != config_.units || saved.hidden != config_.hidden))) {
     return absl::FailedPreconditionError(
         absl::StrCat("checkpoint ", loaded.path(), " was trained with preset ", saved.preset,
                      " which does not match this agent's preset ", config_.preset));
@@ -345,6 +346,14 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
         "checkpoint ", loaded.path(), " was trained with ", key, ": ", saved_value,
         " but this run sets ", value, "; resume with the same setting or start afresh"));
   };
+  // Widths set on top of the same preset (learner.units, learner.hidden).
+  if (saved.units != config_.units) {
+    return other_setting("learner.units", absl::StrCat(saved.units), absl::StrCat(config_.units));
+  }
+  if (saved.hidden != config_.hidden) {
+    return other_setting("learner.hidden", absl::StrCat(saved.hidden),
+                         absl::StrCat(config_.hidden));
+  }
   // The reward, value and return heads' bins mean different numbers in the two spaces: weights
   // from one would decode nonsense in the other.
   if (saved.twohot != config_.twohot) {

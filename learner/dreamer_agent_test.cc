@@ -604,6 +604,23 @@ TEST(DreamerAgentTest, RestoreRefusesACheckpointOfTheOtherTwoHotSpace) {
   EXPECT_TRUE(RestoreAcross(c, c, "dreamfleet_agent_twohot_same").ok());
 }
 
+TEST(DreamerAgentTest, RestoreRefusesACheckpointOfAnotherWidthNamingTheKey) {
+  auto c = DebugConfig();
+  auto wide = c;
+  wide.units = c.units * 2;
+  auto wide_hidden = c;
+  wide_hidden.hidden = c.hidden * 2;
+  for (const auto& [other, key] :
+       {std::pair{wide, "learner.units"}, std::pair{wide_hidden, "learner.hidden"}}) {
+    for (const auto& [saved, restoring] : {std::pair{c, other}, std::pair{other, c}}) {
+      absl::Status status = RestoreAcross(saved, restoring, "dreamfleet_agent_width");
+      EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << key << ": " << status;
+      EXPECT_NE(status.message().find(key), std::string::npos) << status;
+    }
+    EXPECT_TRUE(RestoreAcross(other, other, "dreamfleet_agent_width_same").ok()) << key;
+  }
+}
+
 TEST(DreamerAgentTest, RestoreRefusesACheckpointOfTheOtherVectorEncoder) {
   auto c = DebugConfig();
   c.vector_size = 3 * 3 * 2;  // a 3x3 grid of 2-channel cells, which either encoder reads

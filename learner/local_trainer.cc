@@ -435,6 +435,7 @@ LocalProgress LocalTrainer::Progress() const {
   p.rewarded_windows = state_->replay.rewarded_draws();
   p.wall_seconds = Now() - state_->start;
   p.replay_log_seconds = state_->replay_log_seconds;
+  p.replay_logging = state_->replay_log != nullptr;
   p.losses = state_->losses;
   p.stats = state_->stats;
   p.eval = state_->eval;
@@ -450,15 +451,15 @@ absl::Status LocalTrainer::Save() {
   State& s = *state_;
   agent_->counters()["env_steps"] = s.env_steps;
   // The steps the checkpoint resumes with reach the disk before it does.
-  const double logging = Now();
   if (s.replay_log) {
+    const double logging = Now();
     if (absl::Status synced = s.replay_log->Sync(); !synced.ok()) {
       DF_LOG(ERROR) << "replay log " << options_.replay_log << ": " << synced
                     << "; no further steps are logged (a resume refills replay up to here)";
       s.replay_log.reset();
     }
+    s.replay_log_seconds += Now() - logging;
   }
-  s.replay_log_seconds += Now() - logging;
   absl::Status status = agent_->Save(options_.checkpoint_dir);
   // A checkpoint of this very update already exists (saved on the last update, then at the end).
   if (absl::IsAlreadyExists(status)) return absl::OkStatus();

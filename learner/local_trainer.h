@@ -100,6 +100,9 @@ struct LocalProgress {
   // Wall seconds spent writing options.replay_log (appending, syncing, pruning) since this
   // process started.
   double replay_log_seconds = 0;
+  // Whether steps are still logged to options.replay_log (false without one, or after a write to
+  // it failed: an ERROR line says why).
+  bool replay_logging = false;
   std::map<std::string, double> losses;  // of the latest update
   std::map<std::string, double> stats;   // its actor-critic statistics (entropy, ret, ...)
   EvalResult eval;                       // the latest evaluation (options.eval_every)

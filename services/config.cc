@@ -346,6 +346,15 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Int("learner.metrics_port", &c->learner.metrics_port, 0, kMaxPort, "Learner /metrics port."),
       Str("learner.preset", &c->learner.preset, kPresets,
           "Model size preset (official DreamerV3 sizes)."),
+      Int("learner.units", &c->learner.units, 0, 65536,
+          "Width of the MLPs (encoder, decoder, reward and continue heads, actor, critic) instead "
+          "of the preset's (1m: 64); 0 = the preset's. A checkpoint restores only with the width "
+          "it was trained with."),
+      Int("learner.hidden", &c->learner.hidden, 0, 65536,
+          "Width of the RSSM's hidden layers (the posterior's layer over deter and the "
+          "observation's embedding, the prior's, the core's inputs) instead of the preset's "
+          "(1m: 64); 0 = the preset's. A checkpoint restores only with the width it was trained "
+          "with."),
       Str("learner.device", &c->learner.device, {"auto", "cpu", "cuda"},
           "Training device; auto = CUDA when the LibTorch build and a GPU allow it."),
       Int("learner.threads", &c->learner.threads, 1, 256, "CPU intra-op threads for training."),
@@ -444,7 +453,8 @@ std::vector<ConfigField> ConfigFields(Config* c) {
            "on/off and ensemble size."),
       Int("learner.disagreement_models", &c->learner.disagreement_models, 2, 64,
           "Ensemble size of learner.disagreement_scale's intrinsic reward (each member an MLP of "
-          "the preset's units and encoder layers; their standard deviation is the disagreement)."),
+          "learner.units (else the preset's units) and the encoder's layers; their standard "
+          "deviation is the disagreement)."),
       Int("learner.imagination_starts", &c->learner.imagination_starts, 0, 1000000,
           "Posterior states the actor-critic imagines from per update, drawn at random from the "
           "batch's batch_size x batch_length (at most that many); 0 = all of them (official). "

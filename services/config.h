@@ -84,6 +84,8 @@ struct LearnerConfig {
   int64_t port = 7000;
   int64_t metrics_port = 9000;
   std::string preset = "1m";     // debug | 1m | 12m | 25m | 50m | 100m | 200m | 400m
+  int64_t units = 0;   // MLP width (encoder, decoder, heads, actor, critic); 0 = the preset's
+  int64_t hidden = 0;  // the RSSM's hidden layers (posterior, prior, core input); 0 = the preset's
   std::string device = "auto";   // auto | cpu | cuda
   int64_t threads = 2;
   int64_t batch_size = 16;
