@@ -120,17 +120,20 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
   const int64_t channels = c.vector_size > 0 ? c.vector_grid_channels : 0;
   const bool grid = channels > 0 && c.vector_size % channels == 0;
   std::vector<std::array<int64_t, 5>> cells(grid ? leads * channels : 0, {0, 0, 0, 0, 0});
+  std::vector<double> probability_sums(cells.size(), 0.0);  // decoded values at occupied cells
 
   // Scores predictions [n, columns]: row w was made from last observed step starts[w] of an
   // episode whose last step is lasts[w]; its lead k is column offset + k.
   auto score = [&](const dreamer::OpenLoopPrediction& predicted, const int64_t* starts,
                    const int64_t* lasts, int64_t n, int64_t offset) {
     const int64_t columns = predicted.cont.size(1);
-    torch::Tensor imagined_grid;
+    torch::Tensor imagined_grid, decoded;
     if (grid) {
-      imagined_grid = predicted.vector.to(torch::kCPU).ge(0.5).to(torch::kUInt8).contiguous();
+      decoded = predicted.vector.to(torch::kCPU).to(torch::kFloat32).contiguous();
+      imagined_grid = decoded.ge(0.5).to(torch::kUInt8).contiguous();
     }
     const uint8_t* gp = grid ? imagined_grid.data_ptr<uint8_t>() : nullptr;
+    const float* dp = grid ? decoded.data_ptr<float>() : nullptr;
     const torch::Tensor cont = predicted.cont.to(torch::kCPU).to(torch::kFloat32).contiguous();
     const torch::Tensor reward = predicted.reward.to(torch::kCPU).to(torch::kFloat32).contiguous();
     const float* cp = cont.data_ptr<float>();
@@ -144,11 +147,13 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
           const float* truth = p.vectors.data() + (s + k) * c.vector_size;
           const float* before = p.vectors.data() + s * c.vector_size;
           const uint8_t* imagined = gp + j * c.vector_size;
+          const float* values = dp + j * c.vector_size;
           for (int64_t e = 0; e < c.vector_size; ++e) {
             std::array<int64_t, 5>& cell = cells[k * channels + e % channels];
             if (truth[e] >= 0.5f) {
               ++cell[0];
               cell[1] += imagined[e];
+              probability_sums[k * channels + e % channels] += values[e];
               if (before[e] < 0.5f) {
                 ++cell[2];
                 cell[3] += imagined[e];
@@ -276,6 +281,7 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
       ForesightCells out;
       out.occupied = cell[0];
       out.kept = mean(static_cast<double>(cell[1]), cell[0]);
+      out.probability = mean(probability_sums[k * channels + ch], cell[0]);
       out.arrived = cell[2];
       out.arrived_kept = mean(static_cast<double>(cell[3]), cell[2]);
       out.spurious_per_step = mean(static_cast<double>(cell[4]), ends[k] + others[k]);
@@ -338,14 +344,15 @@ std::string ForesightSummary(const ForesightReport& r) {
   }
   if (r.leads.empty() || r.leads[0].cells.empty()) return out;
   absl::StrAppend(&out,
-                  "imagined grid, per channel: occupied cells kept (n) | cells that arrived since "
-                  "the last observed step kept (n) | spurious cells per step\n");
+                  "imagined grid, per channel: occupied cells kept (n) | mean decoded value there "
+                  "| cells that arrived since the last observed step kept (n) | spurious cells "
+                  "per step\n");
   for (const ForesightLead& l : r.leads) {
     for (size_t ch = 0; ch < l.cells.size(); ++ch) {
       const ForesightCells& cell = l.cells[ch];
-      absl::StrAppendFormat(&out, "lead %2d channel %2d | %.3f (%d) | %.3f (%d) | %.3f\n", l.lead,
-                            ch, cell.kept, cell.occupied, cell.arrived_kept, cell.arrived,
-                            cell.spurious_per_step);
+      absl::StrAppendFormat(&out, "lead %2d channel %2d | %.3f (%d) | %.3f | %.3f (%d) | %.3f\n",
+                            l.lead, ch, cell.kept, cell.occupied, cell.probability,
+                            cell.arrived_kept, cell.arrived, cell.spurious_per_step);
     }
   }
   return out;

@@ -41,6 +41,9 @@ struct ForesightOptions {
 struct ForesightCells {
   int64_t occupied = 0;  // true occupied cells at this lead, over all scored steps
   double kept = 0;       // share of them the imagination has occupied too
+  // The mean decoded probability (or value) at them: below 0.5 where the imagination spreads an
+  // object over several cells, near 0 where it lost it.
+  double probability = 0;
   // Occupied cells that were not occupied at the last observed step (something moved, appeared or
   // was picked up there), and the share of them imagined: what repeating the last step misses.
   int64_t arrived = 0;

@@ -642,6 +642,11 @@ TEST(ForesightReportTest, ScoresEveryStepAtEveryLeadItReaches) {
         EXPECT_LE(cell.arrived, cell.occupied);
         EXPECT_GE(cell.spurious_per_step, 0.0);
         if (l.lead == 0) EXPECT_EQ(cell.arrived, 0);
+        // The decoded value at the occupied cells: at least 0.5 where every one was kept, below
+        // it where none was.
+        if (cell.occupied > 0 && cell.kept == 1.0) EXPECT_GE(cell.probability, 0.5);
+        if (cell.occupied > 0 && cell.kept == 0.0) EXPECT_LT(cell.probability, 0.5);
+        if (cell.occupied == 0) EXPECT_EQ(cell.probability, 0.0);
       }
     }
     int64_t arrived = 0;
