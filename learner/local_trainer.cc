@@ -120,6 +120,21 @@ struct LocalTrainer::State {
   std::optional<envs::EpisodeLog> episode_log;
   std::unique_ptr<ReplayLog> replay_log;      // null without options.replay_log, or once it failed
   double replay_log_seconds = 0;              // spent writing it (LocalProgress)
+
+  // Runs one write to replay_log (if still open) and adds its time to replay_log_seconds. After a
+  // failure training goes on but no further steps are logged: only a resume loses them.
+  template <typename Write>
+  void WriteReplayLog(const std::string& dir, Write&& write) {
+    if (!replay_log) return;
+    const double start = Now();
+    const absl::Status status = write(*replay_log);
+    replay_log_seconds += Now() - start;
+    if (!status.ok()) {
+      DF_LOG(ERROR) << "replay log " << dir << ": " << status
+                    << "; no further steps are logged (a resume refills replay up to here)";
+      replay_log.reset();
+    }
+  }
   std::vector<services::StepRecord> records;  // the current tick's steps
   std::vector<int> actions;
   int64_t env_steps = 0;
@@ -339,17 +354,9 @@ absl::Status LocalTrainer::Tick() {
   } else {
     for (int i = 0; i < options_.envs; ++i) s.replay.Add(i, s.records[i]);
   }
-  if (s.replay_log) {
-    const double logging = Now();
-    absl::Status logged = s.replay_log->Append(s.env_steps, s.records, deter_data, stoch_data);
-    s.replay_log_seconds += Now() - logging;
-    if (!logged.ok()) {
-      // Training goes on; only a resume loses the steps from here on.
-      DF_LOG(ERROR) << "replay log " << options_.replay_log << ": " << logged
-                    << "; no further steps are logged (a resume refills replay up to here)";
-      s.replay_log.reset();
-    }
-  }
+  s.WriteReplayLog(options_.replay_log, [&](ReplayLog& log) {
+    return log.Append(s.env_steps, s.records, deter_data, stoch_data);
+  });
   if (absl::Status status = envs_->Step(s.actions); !status.ok()) {
     return absl::Status(status.code(), absl::StrCat("env step failed: ", status.message()));
   }
@@ -451,15 +458,7 @@ absl::Status LocalTrainer::Save() {
   State& s = *state_;
   agent_->counters()["env_steps"] = s.env_steps;
   // The steps the checkpoint resumes with reach the disk before it does.
-  if (s.replay_log) {
-    const double logging = Now();
-    if (absl::Status synced = s.replay_log->Sync(); !synced.ok()) {
-      DF_LOG(ERROR) << "replay log " << options_.replay_log << ": " << synced
-                    << "; no further steps are logged (a resume refills replay up to here)";
-      s.replay_log.reset();
-    }
-    s.replay_log_seconds += Now() - logging;
-  }
+  s.WriteReplayLog(options_.replay_log, [](ReplayLog& log) { return log.Sync(); });
   absl::Status status = agent_->Save(options_.checkpoint_dir);
   // A checkpoint of this very update already exists (saved on the last update, then at the end).
   if (absl::IsAlreadyExists(status)) return absl::OkStatus();
