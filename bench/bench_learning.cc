@@ -476,16 +476,16 @@ absl::StatusOr<bool> RunSeed(const bench::LearningTask& task, const Flags& flags
   ASSIGN_OR_RETURN(services::CurveWriter writer,
                    services::CurveWriter::Open(csv, Levels(task, baselines), task.metric));
   const auto& spec = trainer->spec();
+  const auto& model = trainer->agent().config();
   std::printf(
       "[%s seed %lld] %s: %lld env steps, %d envs, obs image %dx%dx%d vector %d, %d actions, "
-      "preset %s (units %d, hidden %d), batch %dx%d, train ratio %g\n",
+      "preset %s (units %d, hidden %d, latent %dx%d), batch %dx%d, train ratio %g\n",
       task.name.c_str(), static_cast<long long>(seed), task.config.c_str(),
       static_cast<long long>(run.steps),
       static_cast<int>(config.actor.count * config.actor.envs_per_actor), spec.image_height,
       spec.image_width, spec.image_channels, spec.vector_size, spec.num_actions,
-      config.learner.preset.c_str(), trainer->agent().config().units,
-      trainer->agent().config().hidden, trainer->agent().config().batch_size,
-      trainer->agent().config().batch_length, config.replay.samples_per_insert);
+      config.learner.preset.c_str(), model.units, model.hidden, model.stoch, model.classes,
+      model.batch_size, model.batch_length, config.replay.samples_per_insert);
   std::fflush(stdout);
 
   int64_t next_row = (trainer->Progress().env_steps / flags.csv_every + 1) * flags.csv_every;

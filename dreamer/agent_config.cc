@@ -341,6 +341,12 @@ absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config
   RETURN_IF_ERROR(ApplyPreset(config.learner.preset, &agent));
   if (config.learner.units > 0) agent.units = static_cast<int>(config.learner.units);
   if (config.learner.hidden > 0) agent.hidden = static_cast<int>(config.learner.hidden);
+  if (config.learner.stoch > 0) agent.stoch = static_cast<int>(config.learner.stoch);
+  if (config.learner.classes == 1) {
+    return absl::InvalidArgumentError(
+        "learner.classes: 1 class carries no information; set 0 (the preset's) or 2..256");
+  }
+  if (config.learner.classes > 0) agent.classes = static_cast<int>(config.learner.classes);
   ApplyEnvSpec(spec, &agent);
   agent.lr = static_cast<float>(config.learner.lr);
   agent.ac_lr = static_cast<float>(config.learner.actor_critic_lr);

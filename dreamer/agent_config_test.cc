@@ -51,6 +51,37 @@ TEST(AgentConfigTest, UnitsAndHiddenWidenThePresetOnlyWhenSet) {
   EXPECT_NE(bad.message().find("learner.units"), std::string::npos) << bad;
 }
 
+TEST(AgentConfigTest, StochAndClassesChangeThePresetsLatentOnlyWhenSet) {
+  envs::EnvSpec spec;
+  spec.vector_size = 100;
+  spec.num_actions = 3;
+  absl::StatusOr<services::Config> config =
+      services::LoadConfig("", {"learner.preset=1m", "learner.classes=16"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<AgentConfig> agent = AgentConfigFromConfig(*config, spec);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  EXPECT_EQ(agent->classes, 16);
+  EXPECT_EQ(agent->stoch, 32);  // the preset's
+  EXPECT_EQ(agent->feat_size(), 512 + 32 * 16);
+  ASSERT_TRUE(services::ApplyOverride("learner.stoch=48", &*config).ok());
+  ASSERT_TRUE(services::ApplyOverride("learner.classes=0", &*config).ok());
+  agent = AgentConfigFromConfig(*config, spec);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  EXPECT_EQ(agent->stoch, 48);
+  EXPECT_EQ(agent->classes, 4);  // 0 = the preset's again
+  ASSERT_TRUE(services::ApplyOverride("learner.classes=1", &*config).ok());
+  agent = AgentConfigFromConfig(*config, spec);
+  EXPECT_EQ(agent.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(agent.status().message().find("learner.classes"), std::string::npos) << agent.status();
+  for (const char* bad_override : {"learner.stoch=-1", "learner.classes=300"}) {
+    absl::Status bad = services::ApplyOverride(bad_override, &*config);
+    EXPECT_FALSE(bad.ok()) << bad_override;
+    const std::string key =
+        std::string(bad_override).substr(0, std::string(bad_override).find('='));
+    EXPECT_NE(bad.message().find(key), std::string::npos) << bad;
+  }
+}
+
 TEST(AgentConfigTest, SerializeParseRoundTrip) {
   AgentConfig c;
   ASSERT_TRUE(ApplyPreset("25m", &c).ok());

@@ -333,12 +333,15 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
                      " actions but this env has ", config_.num_actions,
                      " (a different env, or MinAtar's env.action_set full against minimal?)"));
   }
-  if (saved.feat_size() != config_.feat_size() || saved.depth != config_.depth ||
-      (saved.preset != config_.preset &&
-       (saved.units != config_.units || saved.hidden != config_.hidden))) {
+  auto other_preset = [&] {
     return absl::FailedPreconditionError(
         absl::StrCat("checkpoint ", loaded.path(), " was trained with preset ", saved.preset,
                      " which does not match this agent's preset ", config_.preset));
+  };
+  if (saved.preset != config_.preset &&
+      (saved.feat_size() != config_.feat_size() || saved.depth != config_.depth ||
+       saved.units != config_.units || saved.hidden != config_.hidden)) {
+    return other_preset();
   }
   auto other_setting = [&](const char* key, const std::string& saved_value,
                            const std::string& value) {
@@ -353,6 +356,21 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
   if (saved.hidden != config_.hidden) {
     return other_setting("learner.hidden", absl::StrCat(saved.hidden),
                          absl::StrCat(config_.hidden));
+  }
+  // The latent set on top of the same preset (learner.stoch, learner.classes).
+  if (saved.stoch != config_.stoch) {
+    return other_setting("learner.stoch", absl::StrCat(saved.stoch), absl::StrCat(config_.stoch));
+  }
+  if (saved.classes != config_.classes) {
+    return other_setting("learner.classes", absl::StrCat(saved.classes),
+                         absl::StrCat(config_.classes));
+  }
+  // Sizes no config key sets (train-local's --agent flags can).
+  if (saved.deter != config_.deter) {
+    return other_setting("deter", absl::StrCat(saved.deter), absl::StrCat(config_.deter));
+  }
+  if (saved.depth != config_.depth) {
+    return other_setting("depth", absl::StrCat(saved.depth), absl::StrCat(config_.depth));
   }
   // The reward, value and return heads' bins mean different numbers in the two spaces: weights
   // from one would decode nonsense in the other.

@@ -604,14 +604,24 @@ TEST(DreamerAgentTest, RestoreRefusesACheckpointOfTheOtherTwoHotSpace) {
   EXPECT_TRUE(RestoreAcross(c, c, "dreamfleet_agent_twohot_same").ok());
 }
 
-TEST(DreamerAgentTest, RestoreRefusesACheckpointOfAnotherWidthNamingTheKey) {
+TEST(DreamerAgentTest, RestoreRefusesACheckpointOfAnotherWidthOrLatentNamingTheKey) {
   auto c = DebugConfig();
   auto wide = c;
   wide.units = c.units * 2;
   auto wide_hidden = c;
   wide_hidden.hidden = c.hidden * 2;
+  auto more_latents = c;
+  more_latents.stoch = c.stoch * 2;
+  auto more_classes = c;
+  more_classes.classes = c.classes * 4;
+  // The same stoch x classes, so every weight has the same shape: only the sizes tell.
+  auto regrouped = c;
+  regrouped.stoch = c.stoch * 2;
+  regrouped.classes = c.classes / 2;
   for (const auto& [other, key] :
-       {std::pair{wide, "learner.units"}, std::pair{wide_hidden, "learner.hidden"}}) {
+       {std::pair{wide, "learner.units"}, std::pair{wide_hidden, "learner.hidden"},
+        std::pair{more_latents, "learner.stoch"}, std::pair{more_classes, "learner.classes"},
+        std::pair{regrouped, "learner.stoch"}}) {
     for (const auto& [saved, restoring] : {std::pair{c, other}, std::pair{other, c}}) {
       absl::Status status = RestoreAcross(saved, restoring, "dreamfleet_agent_width");
       EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << key << ": " << status;

@@ -16,7 +16,7 @@ SequenceReplay::SequenceReplay(const dreamer::AgentConfig& c, int streams, int64
       stoch_size_(c.stoch),
       classes_(c.classes),
       rng_(seed) {
-  // Class indices are stored in a byte: the presets have at most 64 classes.
+  // Class indices are stored in a byte: learner.classes is at most 256.
   TORCH_CHECK(!context_ || classes_ <= 256, "replay context stores at most 256 classes");
   const services::StepShape shape = dreamer::StepShapeOf(c);
   for (int i = 0; i < streams; ++i) {

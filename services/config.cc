@@ -355,6 +355,14 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "observation's embedding, the prior's, the core's inputs) instead of the preset's "
           "(1m: 64); 0 = the preset's. A checkpoint restores only with the width it was trained "
           "with."),
+      Int("learner.stoch", &c->learner.stoch, 0, 4096,
+          "Number of the RSSM's categorical latents instead of the preset's (32 in every preset "
+          "but debug); 0 = the preset's. A checkpoint restores only with the latent it was "
+          "trained with."),
+      Int("learner.classes", &c->learner.classes, 0, 256,
+          "Classes of each categorical latent instead of the preset's (1m: 4, 12m: 16); 0 = the "
+          "preset's; 1 is refused (it carries no information). A checkpoint restores only with the "
+          "latent it was trained with."),
       Str("learner.device", &c->learner.device, {"auto", "cpu", "cuda"},
           "Training device; auto = CUDA when the LibTorch build and a GPU allow it."),
       Int("learner.threads", &c->learner.threads, 1, 256, "CPU intra-op threads for training."),

@@ -37,7 +37,7 @@ struct ReplayConfig {
   int64_t sequence_length = 32;
   std::string selector = "uniform";  // uniform | recency | prioritized
   double priority_exponent = 0.8;
-  double rewarded_share = 0;  // single-process trainer: share of windows around a nonzero reward
+  double rewarded_share = 0;  // share of windows around a nonzero reward
   double recency_decay = 0.999;
   double samples_per_insert = 128;   // replayed steps per inserted step (train_ratio); 0 = off
   double limiter_tolerance = 10000;  // replayed steps of slack either way
@@ -86,6 +86,8 @@ struct LearnerConfig {
   std::string preset = "1m";     // debug | 1m | 12m | 25m | 50m | 100m | 200m | 400m
   int64_t units = 0;   // MLP width (encoder, decoder, heads, actor, critic); 0 = the preset's
   int64_t hidden = 0;  // the RSSM's hidden layers (posterior, prior, core input); 0 = the preset's
+  int64_t stoch = 0;   // the RSSM's categorical latents; 0 = the preset's
+  int64_t classes = 0;           // classes per categorical latent; 0 = the preset's
   std::string device = "auto";   // auto | cpu | cuda
   int64_t threads = 2;
   int64_t batch_size = 16;
