@@ -1,0 +1,277 @@
+// bench_freeway_probe: what a trained MinAtar Freeway agent's critic and world model make of the
+// cars that send the chicken back.
+//
+//   bench_freeway_probe --run runs/bench_learning/minatar_freeway/seed0 [--episodes=4]
+//                       [--greedy=false] [--seed=5]
+//
+// The agent plays --episodes episodes (symbolic view). A car that hits the chicken sends it back
+// to the bottom row (envs/minatar_freeway.cc): the probe counts a hit where the chicken was above
+// the bottom row and is on it one step later without a crossing's reward. It prints
+// 1. the crossings and hits, the hits by the row they happened on and by the action taken;
+// 2. the critic's mean value by the chicken's row, beside the discounted return that truly
+//    followed those steps (the agent's own play, the agent's discount): a critic that sees
+//    progress values the top rows above the bottom one as the returns do;
+// 3. at the steps just before a hit, and at the other steps with the chicken above the bottom
+//    row: the policy's probability of each action, the one-step lookahead (reward + continue x
+//    value of the state the world model expects after the action, 16 samples) minus the value,
+//    and the share of those samples whose decoded chicken is on the bottom row after the action
+//    the agent took (the model foreseeing the hit). A lookahead that prefers waiting before hits
+//    where the policy goes up says the actor lags its critic; one that does not, with a model that
+//    foresees the hit, says the critic does not value the rows; a model that does not foresee it
+//    says the world model is the limit.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "dreamer/actor_critic.h"
+#include "dreamer/distributions.h"
+#include "dreamer/policy.h"
+#include "dreamer/world_model.h"
+#include "learner/agent_source.h"
+#include "services/command_line.h"
+#include "services/thread_env.h"
+
+namespace {
+
+using namespace dreamfleet;
+
+constexpr int kSide = 10, kChannels = 7, kColumn = 4, kBottom = 9;
+constexpr int64_t kSamples = 16;
+
+// The chicken's row in a symbolic grid [10, 10, 7] (channel 0 at column 4); -1 if absent.
+int ChickenRow(const float* grid) {
+  for (int y = 0; y < kSide; ++y) {
+    if (grid[(y * kSide + kColumn) * kChannels] > 0.5f) return y;
+  }
+  return -1;
+}
+
+// The actor, the critic and the world model at one posterior state: per agent action the policy's
+// probability, the one-step lookahead value, and the share of samples whose decoded chicken
+// (the largest chicken cell of column 4) is on the bottom row after it.
+struct View {
+  std::vector<double> p, q, bottom;
+  double value = 0;
+};
+
+View Inspect(learner::DreamerAgent& agent, const dreamer::PolicyState& state) {
+  torch::NoGradGuard no_grad;
+  auto wm = agent.world_model();
+  auto ac = agent.actor_critic();
+  auto rssm = wm->rssm();
+  const auto space = dreamer::TwoHotSpaceNamed(agent.config().twohot);
+  const int actions = agent.config().num_actions;
+  const double gamma = 1.0 - 1.0 / agent.config().horizon;
+  View out;
+  auto feat = dreamer::RssmImpl::Feat(state.deter, state.stoch);
+  auto probs = ac->PolicyLogits(feat).exp().reshape({-1}).contiguous();
+  out.value = dreamer::TwoHotMean(ac->value()->forward(feat), space).mean().item<double>();
+  for (int a = 0; a < actions; ++a) {
+    out.p.push_back(probs[a].item<double>());
+    auto deter = state.deter.repeat({kSamples, 1});
+    auto stoch = state.stoch.repeat({kSamples, 1, 1});
+    auto onehot =
+        torch::one_hot(torch::full({kSamples}, a, torch::kLong), actions).to(torch::kFloat);
+    deter = rssm->Core(deter, stoch, onehot);
+    stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
+    auto next = dreamer::RssmImpl::Feat(deter, stoch);
+    // With contdisc the continue probability already includes the discount.
+    auto cont = wm->ContinueProb(next) * (agent.config().contdisc ? 1.0 : gamma);
+    auto v = dreamer::TwoHotMean(ac->value()->forward(next), space);
+    out.q.push_back((wm->RewardMean(next) + cont * v).mean().item<double>());
+    // Predict decodes into the observation's own space under either learner.vector_loss.
+    auto grid = wm->Predict(next.unsqueeze(1), /*decode_observations=*/true)
+                    .vector.reshape({kSamples, kSide, kSide, kChannels});
+    auto chicken = grid.select(-1, 0).select(-1, kColumn).argmax(1);  // [samples]: the row
+    out.bottom.push_back((chicken == kBottom).to(torch::kFloat).mean().item<double>());
+  }
+  return out;
+}
+
+struct ViewStats {
+  int64_t n = 0;
+  std::vector<double> p, q_minus_v, bottom;
+  double taken_bottom = 0;  // the samples on the bottom row after the action taken
+  void Add(const View& v, int taken) {
+    if (p.empty()) p.assign(v.p.size(), 0), q_minus_v.assign(v.p.size(), 0), bottom = q_minus_v;
+    ++n;
+    for (size_t a = 0; a < v.p.size(); ++a) {
+      p[a] += v.p[a];
+      q_minus_v[a] += v.q[a] - v.value;
+      bottom[a] += v.bottom[a];
+    }
+    taken_bottom += v.bottom[taken];
+  }
+  void Print(const char* what, const std::vector<std::string>& names) const {
+    if (n == 0) {
+      std::printf("  %s: none\n", what);
+      return;
+    }
+    std::printf("  %s (%lld):\n", what, static_cast<long long>(n));
+    std::printf("    %-34s", "policy's probability");
+    for (size_t a = 0; a < p.size(); ++a) std::printf(" %s %.3f", names[a].c_str(), p[a] / n);
+    std::printf("\n    %-34s", "one-step lookahead minus value");
+    for (size_t a = 0; a < p.size(); ++a) {
+      std::printf(" %s %+.3f", names[a].c_str(), q_minus_v[a] / n);
+    }
+    std::printf("\n    %-34s", "imagined chicken on the bottom row");
+    for (size_t a = 0; a < p.size(); ++a) std::printf(" %s %.3f", names[a].c_str(), bottom[a] / n);
+    std::printf(" (after the action taken: %.3f)\n", taken_bottom / n);
+  }
+};
+
+int Main(int argc, char** argv) {
+  int64_t episodes = 4, seed = 5;
+  bool greedy = false;
+  services::CommandLine command_line(
+      "bench_freeway_probe [--run RUN_DIR | --checkpoint DIR --config FILE] [flags]",
+      "What a trained MinAtar Freeway agent (symbolic view) makes of the cars: its hits by row and "
+      "action, its critic's value by the chicken's row, and before each hit the policy, a one-step "
+      "lookahead per action and whether the world model foresees the chicken sent back.");
+  learner::AgentFlags agent_flags;
+  agent_flags.Register(&command_line);
+  command_line.AddInt("episodes", &episodes, "agent episodes to play (2,500 steps each)");
+  command_line.AddBool("greedy", &greedy, "the policy's most likely action (false: sample)");
+  command_line.AddInt("seed", &seed, "seed of the episodes, the policy's and the model's samples");
+  int exit_code = 0;
+  if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
+  if (episodes < 1 || episodes > 1000 || seed < 0) {
+    std::cerr << "bench_freeway_probe: need 1 <= --episodes <= 1000 and --seed >= 0\n";
+    return 2;
+  }
+  std::optional<learner::ResolvedAgent> resolved =
+      learner::ResolveAgentOrExit(command_line, agent_flags, "bench_freeway_probe", &exit_code);
+  if (!resolved) return exit_code;
+  if (resolved->config.env.name != "minatar_freeway" || resolved->config.env.view != "symbolic") {
+    std::cerr << "bench_freeway_probe: the agent was trained on env " << resolved->config.env.name
+              << " with view " << resolved->config.env.view
+              << "; the probe reads the board of minatar_freeway with view symbolic\n";
+    return 2;
+  }
+  torch::manual_seed(static_cast<uint64_t>(seed));  // the model's samples (global generator)
+  auto loaded = learner::LoadAgent(resolved->config, resolved->checkpoint_dir,
+                                   static_cast<uint64_t>(seed), 1 << 22);
+  if (!loaded.ok()) {
+    std::cerr << "bench_freeway_probe: " << loaded.status() << "\n";
+    return 1;
+  }
+  envs::VectorEnv& env = *loaded->envs;
+  learner::DreamerAgent& agent = *loaded->agent;
+  const std::vector<std::string>& names = env.spec().action_names;
+  if (env.spec().vector_size != kSide * kSide * kChannels) {
+    std::cerr << "bench_freeway_probe: the observation has " << env.spec().vector_size
+              << " entries, not Freeway's 10x10x7\n";
+    return 1;
+  }
+  dreamer::Policy policy = agent.policy();
+  torch::Generator generator = at::detail::createCPUGenerator(static_cast<uint64_t>(seed));
+  if (auto s = env.Reset(); !s.ok()) {
+    std::cerr << "bench_freeway_probe: " << s << "\n";
+    return 1;
+  }
+  dreamer::PolicyState state = policy->Initial(1);
+  std::vector<int> action;
+  std::vector<int64_t> taken(names.size(), 0), hits_after(names.size(), 0);
+  std::vector<int64_t> hits_by_row(kSide, 0), steps_by_row(kSide, 0);
+  std::vector<double> value_by_row(kSide, 0), return_by_row(kSide, 0);
+  const double gamma = 1.0 - 1.0 / agent.config().horizon;
+  std::vector<int> episode_rows;       // this episode's chicken row per step (-1: none)
+  std::vector<float> episode_rewards;  // the reward that followed each step
+  ViewStats before_hit, elsewhere;
+  int64_t done = 0, steps = 0, crossings = 0, hits = 0;
+  double total = 0;
+  while (done < episodes) {
+    const int row = ChickenRow(env.vector());
+    if (auto s = dreamer::ActOnEnvs(policy, env, &state, generator, &action, greedy); !s.ok()) {
+      std::cerr << "bench_freeway_probe: " << s << "\n";
+      return 1;
+    }
+    ++taken[action[0]];
+    const View view = Inspect(agent, state);
+    if (row >= 0) {
+      value_by_row[row] += view.value;
+      ++steps_by_row[row];
+    }
+    if (auto s = env.Step(action); !s.ok()) {
+      std::cerr << "bench_freeway_probe: " << s << "\n";
+      return 1;
+    }
+    ++steps;
+    const float reward = env.reward()[0];
+    episode_rows.push_back(row);
+    episode_rewards.push_back(reward);
+    total += reward;
+    crossings += reward > 0 ? 1 : 0;
+    if (row >= 0 && row < kBottom) {
+      const bool hit = reward == 0 && ChickenRow(env.vector()) == kBottom;
+      if (hit) {
+        ++hits;
+        ++hits_by_row[row];
+        ++hits_after[action[0]];
+        before_hit.Add(view, action[0]);
+      } else {
+        elsewhere.Add(view, action[0]);
+      }
+    }
+    if (env.is_last()[0] != 0) {
+      // The discounted return after each step, back from the episode's end (a real termination
+      // in Freeway, so nothing follows it).
+      double g = 0;
+      for (size_t t = episode_rows.size(); t-- > 0;) {
+        g = episode_rewards[t] + gamma * g;
+        if (episode_rows[t] >= 0) return_by_row[episode_rows[t]] += g;
+      }
+      episode_rows.clear();
+      episode_rewards.clear();
+      ++done;
+      std::printf("episode %lld: return %.0f, %lld hits so far\n", static_cast<long long>(done),
+                  total, static_cast<long long>(hits));
+      std::fflush(stdout);
+      state = policy->Initial(1);
+      if (auto s = env.Step(std::vector<int>(1, 0)); !s.ok()) {  // auto-reset
+        std::cerr << "bench_freeway_probe: " << s << "\n";
+        return 1;
+      }
+    }
+  }
+  std::printf(
+      "agent (%s, %s): mean return %.2f over %lld episodes, %lld steps; %lld crossings, "
+      "%lld hits\n",
+      resolved->checkpoint_dir.c_str(), greedy ? "greedy" : "sampled", total / done,
+      static_cast<long long>(done), static_cast<long long>(steps),
+      static_cast<long long>(crossings), static_cast<long long>(hits));
+  std::printf("actions taken (hits after them):");
+  for (size_t a = 0; a < names.size(); ++a) {
+    std::printf(" %s %lld (%lld)", names[a].c_str(), static_cast<long long>(taken[a]),
+                static_cast<long long>(hits_after[a]));
+  }
+  std::printf(
+      "\nby the chicken's row (0 top, 9 bottom): steps, hits there, the critic's mean value and "
+      "the "
+      "mean discounted return that followed (discount %.4f)\n",
+      gamma);
+  for (int y = 0; y < kSide; ++y) {
+    if (steps_by_row[y] == 0) continue;
+    std::printf("  row %d: %6lld steps, %4lld hits, value %.3f, return %.3f\n", y,
+                static_cast<long long>(steps_by_row[y]), static_cast<long long>(hits_by_row[y]),
+                value_by_row[y] / steps_by_row[y], return_by_row[y] / steps_by_row[y]);
+  }
+  std::printf("the actor, the critic and the world model (one step, %lld samples):\n",
+              static_cast<long long>(kSamples));
+  before_hit.Print("the steps just before a hit", names);
+  elsewhere.Print("the other steps with the chicken above the bottom row", names);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dreamfleet::services::EnsureThreadEnvironment(argc, argv);
+  return Main(argc, argv);
+}
