@@ -6,8 +6,12 @@
 //
 // The agent plays --episodes episodes (symbolic view). A car that hits the chicken sends it back
 // to the bottom row (envs/minatar_freeway.cc): the probe counts a hit where the chicken was above
-// the bottom row and is on it one step later without a crossing's reward. It prints
-// 1. the crossings and hits, the hits by the row they happened on and by the action taken;
+// the bottom row and is on it one step later without a crossing's reward (a step down from row 8,
+// chosen or repeated by sticky actions, is left out as ambiguous). A hit on the first move up
+// from the bottom row puts the chicken back there within the step, which the grid does not show:
+// those are not counted. It prints
+// 1. the crossings and hits, the hits by the row the chicken left and by the action the agent
+//    chose (sticky actions may have repeated the one before);
 // 2. the critic's mean value by the chicken's row, beside the discounted return that truly
 //    followed those steps (the agent's own play, the agent's discount): a critic that sees
 //    progress values the top rows above the bottom one as the returns do;
@@ -15,7 +19,8 @@
 //    row: the policy's probability of each action, the one-step lookahead (reward + continue x
 //    value of the state the world model expects after the action, 16 samples) minus the value,
 //    and the share of those samples whose decoded chicken is on the bottom row after the action
-//    the agent took (the model foreseeing the hit). A lookahead that prefers waiting before hits
+//    the agent took (the model foreseeing the hit), and the share that draw no chicken (no cell
+//    of column 4 at 0.5 or more). A lookahead that prefers waiting before hits
 //    where the policy goes up says the actor lags its critic; one that does not, with a model that
 //    foresees the hit, says the critic does not value the rows; a model that does not foresee it
 //    says the world model is the limit.
@@ -54,9 +59,10 @@ int ChickenRow(const float* grid) {
 
 // The actor, the critic and the world model at one posterior state: per agent action the policy's
 // probability, the one-step lookahead value, and the share of samples whose decoded chicken
-// (the largest chicken cell of column 4) is on the bottom row after it.
+// (the largest chicken cell of column 4, drawn at 0.5 or more) is on the bottom row after it, and
+// of those that draw no chicken.
 struct View {
-  std::vector<double> p, q, bottom;
+  std::vector<double> p, q, bottom, undrawn;
   double value = 0;
 };
 
@@ -88,25 +94,32 @@ View Inspect(learner::DreamerAgent& agent, const dreamer::PolicyState& state) {
     // Predict decodes into the observation's own space under either learner.vector_loss.
     auto grid = wm->Predict(next.unsqueeze(1), /*decode_observations=*/true)
                     .vector.reshape({kSamples, kSide, kSide, kChannels});
-    auto chicken = grid.select(-1, 0).select(-1, kColumn).argmax(1);  // [samples]: the row
-    out.bottom.push_back((chicken == kBottom).to(torch::kFloat).mean().item<double>());
+    const auto [largest, chicken] = grid.select(-1, 0).select(-1, kColumn).max(1);  // per sample
+    const auto drawn = largest.ge(0.5);
+    out.bottom.push_back(
+        (chicken.eq(kBottom).logical_and(drawn)).to(torch::kFloat).mean().item<double>());
+    out.undrawn.push_back(drawn.logical_not().to(torch::kFloat).mean().item<double>());
   }
   return out;
 }
 
 struct ViewStats {
   int64_t n = 0;
-  std::vector<double> p, q_minus_v, bottom;
-  double taken_bottom = 0;  // the samples on the bottom row after the action taken
+  std::vector<double> p, q_minus_v, bottom, undrawn;
+  double taken_bottom = 0, taken_undrawn = 0;  // the samples after the action taken
   void Add(const View& v, int taken) {
-    if (p.empty()) p.assign(v.p.size(), 0), q_minus_v.assign(v.p.size(), 0), bottom = q_minus_v;
+    if (p.empty()) {
+      for (auto* sums : {&p, &q_minus_v, &bottom, &undrawn}) sums->assign(v.p.size(), 0.0);
+    }
     ++n;
     for (size_t a = 0; a < v.p.size(); ++a) {
       p[a] += v.p[a];
       q_minus_v[a] += v.q[a] - v.value;
       bottom[a] += v.bottom[a];
+      undrawn[a] += v.undrawn[a];
     }
     taken_bottom += v.bottom[taken];
+    taken_undrawn += v.undrawn[taken];
   }
   void Print(const char* what, const std::vector<std::string>& names) const {
     if (n == 0) {
@@ -122,7 +135,10 @@ struct ViewStats {
     }
     std::printf("\n    %-34s", "imagined chicken on the bottom row");
     for (size_t a = 0; a < p.size(); ++a) std::printf(" %s %.3f", names[a].c_str(), bottom[a] / n);
-    std::printf(" (after the action taken: %.3f)\n", taken_bottom / n);
+    std::printf(" (after the action taken: %.3f)", taken_bottom / n);
+    std::printf("\n    %-34s", "imagined chicken not drawn");
+    for (size_t a = 0; a < p.size(); ++a) std::printf(" %s %.3f", names[a].c_str(), undrawn[a] / n);
+    std::printf(" (after the action taken: %.3f)\n", taken_undrawn / n);
   }
 };
 
@@ -184,8 +200,11 @@ int Main(int argc, char** argv) {
   std::vector<int> episode_rows;       // this episode's chicken row per step (-1: none)
   std::vector<float> episode_rewards;  // the reward that followed each step
   ViewStats before_hit, elsewhere;
-  int64_t done = 0, steps = 0, crossings = 0, hits = 0;
-  double total = 0;
+  int64_t done = 0, steps = 0, crossings = 0, hits = 0, ambiguous = 0;
+  double total = 0, episode_return = 0;
+  const auto down = std::find(names.begin(), names.end(), "down");
+  const int down_action = down == names.end() ? -1 : static_cast<int>(down - names.begin());
+  int previous_action = -1;
   while (done < episodes) {
     const int row = ChickenRow(env.vector());
     if (auto s = dreamer::ActOnEnvs(policy, env, &state, generator, &action, greedy); !s.ok()) {
@@ -207,8 +226,14 @@ int Main(int argc, char** argv) {
     episode_rows.push_back(row);
     episode_rewards.push_back(reward);
     total += reward;
+    episode_return += reward;
     crossings += reward > 0 ? 1 : 0;
-    if (row >= 0 && row < kBottom) {
+    const bool stepped_down =
+        row == kBottom - 1 && (action[0] == down_action || previous_action == down_action);
+    previous_action = action[0];
+    if (row >= 0 && row < kBottom && stepped_down) {
+      ++ambiguous;
+    } else if (row >= 0 && row < kBottom) {
       const bool hit = reward == 0 && ChickenRow(env.vector()) == kBottom;
       if (hit) {
         ++hits;
@@ -231,8 +256,10 @@ int Main(int argc, char** argv) {
       episode_rewards.clear();
       ++done;
       std::printf("episode %lld: return %.0f, %lld hits so far\n", static_cast<long long>(done),
-                  total, static_cast<long long>(hits));
+                  episode_return, static_cast<long long>(hits));
       std::fflush(stdout);
+      episode_return = 0;
+      previous_action = -1;
       state = policy->Initial(1);
       if (auto s = env.Step(std::vector<int>(1, 0)); !s.ok()) {  // auto-reset
         std::cerr << "bench_freeway_probe: " << s << "\n";
@@ -242,23 +269,23 @@ int Main(int argc, char** argv) {
   }
   std::printf(
       "agent (%s, %s): mean return %.2f over %lld episodes, %lld steps; %lld crossings, "
-      "%lld hits\n",
+      "%lld hits (%lld steps down from row 8 left out)\n",
       resolved->checkpoint_dir.c_str(), greedy ? "greedy" : "sampled", total / done,
       static_cast<long long>(done), static_cast<long long>(steps),
-      static_cast<long long>(crossings), static_cast<long long>(hits));
-  std::printf("actions taken (hits after them):");
+      static_cast<long long>(crossings), static_cast<long long>(hits),
+      static_cast<long long>(ambiguous));
+  std::printf("actions chosen (hits after them):");
   for (size_t a = 0; a < names.size(); ++a) {
     std::printf(" %s %lld (%lld)", names[a].c_str(), static_cast<long long>(taken[a]),
                 static_cast<long long>(hits_after[a]));
   }
   std::printf(
-      "\nby the chicken's row (0 top, 9 bottom): steps, hits there, the critic's mean value and "
-      "the "
-      "mean discounted return that followed (discount %.4f)\n",
+      "\nby the chicken's row (0 top, 9 bottom): steps, hits from there, the critic's mean value "
+      "and the mean discounted return that followed (discount %.4f)\n",
       gamma);
   for (int y = 0; y < kSide; ++y) {
     if (steps_by_row[y] == 0) continue;
-    std::printf("  row %d: %6lld steps, %4lld hits, value %.3f, return %.3f\n", y,
+    std::printf("  row %d: %6lld steps, %4lld hits from there, value %.3f, return %.3f\n", y,
                 static_cast<long long>(steps_by_row[y]), static_cast<long long>(hits_by_row[y]),
                 value_by_row[y] / steps_by_row[y], return_by_row[y] / steps_by_row[y]);
   }
