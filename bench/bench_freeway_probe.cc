@@ -66,39 +66,43 @@ struct View {
   double value = 0;
 };
 
-View Inspect(learner::DreamerAgent& agent, const dreamer::PolicyState& state) {
+// The lookahead (p, q, bottom, undrawn) only where `lookahead`; the value always. All actions'
+// samples are imagined in one batch by WorldModel::ImagineActions and read by Predict.
+View Inspect(learner::DreamerAgent& agent, const dreamer::PolicyState& state, bool lookahead) {
   torch::NoGradGuard no_grad;
   auto wm = agent.world_model();
   auto ac = agent.actor_critic();
-  auto rssm = wm->rssm();
   const auto space = dreamer::TwoHotSpaceNamed(agent.config().twohot);
-  const int actions = agent.config().num_actions;
-  const double gamma = 1.0 - 1.0 / agent.config().horizon;
+  const int64_t actions = agent.config().num_actions;
   View out;
   auto feat = dreamer::RssmImpl::Feat(state.deter, state.stoch);
-  auto probs = ac->PolicyLogits(feat).exp().reshape({-1}).contiguous();
   out.value = dreamer::TwoHotMean(ac->value()->forward(feat), space).mean().item<double>();
-  for (int a = 0; a < actions; ++a) {
+  if (!lookahead) return out;
+  auto probs = ac->PolicyLogits(feat).exp().reshape({-1}).contiguous();
+  // Rows a * kSamples .. (a + 1) * kSamples - 1 take action a.
+  const int64_t rows = actions * kSamples;
+  const auto taken = torch::arange(actions, torch::kLong).repeat_interleave(kSamples).unsqueeze(1);
+  const dreamer::Imagination imagined = wm->ImagineActions(
+      {state.deter.expand({rows, -1}), state.stoch.expand({rows, -1, -1})}, taken, std::nullopt);
+  auto next = dreamer::RssmImpl::Feat(imagined.deter.select(1, 1), imagined.stoch.select(1, 1));
+  // Predict decodes into the observation's own space under either learner.vector_loss.
+  const dreamer::OpenLoopPrediction predicted =
+      wm->Predict(next.unsqueeze(1), /*decode_observations=*/true);
+  // With contdisc the continue probability already includes the discount.
+  const double gamma = 1.0 - 1.0 / agent.config().horizon;
+  auto cont = predicted.cont.reshape({rows}) * (agent.config().contdisc ? 1.0 : gamma);
+  auto v = dreamer::TwoHotMean(ac->value()->forward(next), space);
+  auto q = (predicted.reward.reshape({rows}) + cont * v).view({actions, kSamples}).mean(1);
+  auto grid = predicted.vector.reshape({actions, kSamples, kSide, kSide, kChannels});
+  const auto [largest, chicken] = grid.select(-1, 0).select(-1, kColumn).max(2);  // [A, samples]
+  const auto drawn = largest.ge(0.5);
+  auto bottom = chicken.eq(kBottom).logical_and(drawn).to(torch::kFloat).mean(1);
+  auto undrawn = drawn.logical_not().to(torch::kFloat).mean(1);
+  for (int64_t a = 0; a < actions; ++a) {
     out.p.push_back(probs[a].item<double>());
-    auto deter = state.deter.repeat({kSamples, 1});
-    auto stoch = state.stoch.repeat({kSamples, 1, 1});
-    auto onehot =
-        torch::one_hot(torch::full({kSamples}, a, torch::kLong), actions).to(torch::kFloat);
-    deter = rssm->Core(deter, stoch, onehot);
-    stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
-    auto next = dreamer::RssmImpl::Feat(deter, stoch);
-    // With contdisc the continue probability already includes the discount.
-    auto cont = wm->ContinueProb(next) * (agent.config().contdisc ? 1.0 : gamma);
-    auto v = dreamer::TwoHotMean(ac->value()->forward(next), space);
-    out.q.push_back((wm->RewardMean(next) + cont * v).mean().item<double>());
-    // Predict decodes into the observation's own space under either learner.vector_loss.
-    auto grid = wm->Predict(next.unsqueeze(1), /*decode_observations=*/true)
-                    .vector.reshape({kSamples, kSide, kSide, kChannels});
-    const auto [largest, chicken] = grid.select(-1, 0).select(-1, kColumn).max(1);  // per sample
-    const auto drawn = largest.ge(0.5);
-    out.bottom.push_back(
-        (chicken.eq(kBottom).logical_and(drawn)).to(torch::kFloat).mean().item<double>());
-    out.undrawn.push_back(drawn.logical_not().to(torch::kFloat).mean().item<double>());
+    out.q.push_back(q[a].item<double>());
+    out.bottom.push_back(bottom[a].item<double>());
+    out.undrawn.push_back(undrawn[a].item<double>());
   }
   return out;
 }
@@ -212,7 +216,8 @@ int Main(int argc, char** argv) {
       return 1;
     }
     ++taken[action[0]];
-    const View view = Inspect(agent, state);
+    // The lookahead only where it is read: the chicken above the bottom row.
+    const View view = Inspect(agent, state, row >= 0 && row < kBottom);
     if (row >= 0) {
       value_by_row[row] += view.value;
       ++steps_by_row[row];
