@@ -349,28 +349,17 @@ absl::Status DreamerAgent::Restore(const std::string& dir) {
         "checkpoint ", loaded.path(), " was trained with ", key, ": ", saved_value,
         " but this run sets ", value, "; resume with the same setting or start afresh"));
   };
-  // Widths set on top of the same preset (learner.units, learner.hidden).
-  if (saved.units != config_.units) {
-    return other_setting("learner.units", absl::StrCat(saved.units), absl::StrCat(config_.units));
-  }
-  if (saved.hidden != config_.hidden) {
-    return other_setting("learner.hidden", absl::StrCat(saved.hidden),
-                         absl::StrCat(config_.hidden));
-  }
-  // The latent set on top of the same preset (learner.stoch, learner.classes).
-  if (saved.stoch != config_.stoch) {
-    return other_setting("learner.stoch", absl::StrCat(saved.stoch), absl::StrCat(config_.stoch));
-  }
-  if (saved.classes != config_.classes) {
-    return other_setting("learner.classes", absl::StrCat(saved.classes),
-                         absl::StrCat(config_.classes));
-  }
-  // Sizes no config key sets (train-local's --agent flags can).
-  if (saved.deter != config_.deter) {
-    return other_setting("deter", absl::StrCat(saved.deter), absl::StrCat(config_.deter));
-  }
-  if (saved.depth != config_.depth) {
-    return other_setting("depth", absl::StrCat(saved.depth), absl::StrCat(config_.depth));
+  // Sizes set on top of the same preset: the widths and the latent by their config keys, the
+  // others by train-local's --agent flags.
+  for (const auto& [key, size] : {std::pair{"learner.units", &dreamer::AgentConfig::units},
+                                  std::pair{"learner.hidden", &dreamer::AgentConfig::hidden},
+                                  std::pair{"learner.stoch", &dreamer::AgentConfig::stoch},
+                                  std::pair{"learner.classes", &dreamer::AgentConfig::classes},
+                                  std::pair{"deter", &dreamer::AgentConfig::deter},
+                                  std::pair{"depth", &dreamer::AgentConfig::depth}}) {
+    if (saved.*size != config_.*size) {
+      return other_setting(key, absl::StrCat(saved.*size), absl::StrCat(config_.*size));
+    }
   }
   // The reward, value and return heads' bins mean different numbers in the two spaces: weights
   // from one would decode nonsense in the other.
