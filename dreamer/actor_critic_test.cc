@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "dreamer/distributions.h"
@@ -143,6 +144,38 @@ TEST(ActorCriticTest, TheCriticUsesTheConfiguredTwohotSpace) {
   const auto raw = losses_with("raw");
   EXPECT_GT(std::abs(symlog.first - raw.first), 1e-4 * std::abs(symlog.first));
   EXPECT_GT(std::abs(symlog.second - raw.second), 1e-4 * std::abs(symlog.second));
+}
+
+TEST(ActorCriticTest, TheReplayValueLossEntersTheTotalAtItsScale) {
+  // Same weights and inputs at two scales: the terms are unchanged and the total moves by the
+  // difference of the scales times the replay value loss.
+  auto loss_at = [](float scale) {
+    auto c = testing::DebugConfig();
+    c.scale_repval = scale;
+    torch::manual_seed(0);
+    ActorCritic ac(c);
+    ReturnNormalizer retnorm;
+    const int64_t n = 8, h1 = c.imag_horizon + 1;
+    torch::manual_seed(1);
+    ImaginedTrajectory traj;
+    traj.feat = torch::randn({n, h1, c.feat_size()});
+    traj.action = torch::randint(0, c.num_actions, {n, h1});
+    traj.reward = (torch::rand({n, h1}) < 0.2).to(torch::kFloat) * 3.0;
+    traj.cont = torch::full({n, h1}, 0.997f);
+    ReplayContext replay{torch::randn({2, 4, c.feat_size()}), torch::ones({2, 4}),
+                         torch::zeros({2, 4}, torch::kBool), torch::zeros({2, 4}, torch::kBool)};
+    return ac->Loss(traj, replay, retnorm);
+  };
+  const auto official = loss_at(0.3f);
+  const auto heavy = loss_at(3.0f);
+  const double repval = official.losses.at("repval").item<double>();
+  ASSERT_GT(repval, 1e-3);
+  for (const char* k : {"policy", "value", "repval"}) {
+    const double want = official.losses.at(k).item<double>();
+    EXPECT_NEAR(heavy.losses.at(k).item<double>(), want, 1e-6 * (1.0 + std::abs(want))) << k;
+  }
+  EXPECT_NEAR(heavy.loss.item<double>() - official.loss.item<double>(), 2.7 * repval,
+              1e-5 * (1.0 + std::abs(official.loss.item<double>())));
 }
 
 TEST(ActorCriticTest, ReplayLambdaReturnStopsAtEpisodeEnds) {

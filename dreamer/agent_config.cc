@@ -370,6 +370,7 @@ absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config
   agent.horizon = static_cast<float>(config.learner.horizon);
   agent.lambda = static_cast<float>(config.learner.lambda);
   agent.actent = static_cast<float>(config.learner.entropy);
+  agent.scale_repval = static_cast<float>(config.learner.replay_value_scale);
   agent.batch_size = static_cast<int>(config.learner.batch_size);
   agent.batch_length = static_cast<int>(config.learner.batch_length);
   agent.seed = static_cast<uint64_t>(config.run.seed);

@@ -304,11 +304,11 @@ TEST(LocalTrainerTest, StartsFromAnotherRunsAgentUntilItHasItsOwnCheckpoint) {
 }
 
 TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
-  std::optional<services::Config> config =
-      SmallConfig({"learner.kl_dyn_scale=1.0", "learner.kl_rep_scale=0.2", "learner.twohot=raw",
-                   "learner.actor_critic_lr=3e-5", "learner.imagination_starts=10",
-                   "learner.actor_grad_dynamics=0.5", "actor.explore_prob=0.2",
-                   "actor.explore_hold=3", "learner.vector_encoder=grid"});
+  std::optional<services::Config> config = SmallConfig(
+      {"learner.kl_dyn_scale=1.0", "learner.kl_rep_scale=0.2", "learner.twohot=raw",
+       "learner.actor_critic_lr=3e-5", "learner.imagination_starts=10",
+       "learner.actor_grad_dynamics=0.5", "actor.explore_prob=0.2", "actor.explore_hold=3",
+       "learner.vector_encoder=grid", "learner.replay_value_scale=2.5"});
   LocalTrainerOptions run;
   run.steps = 1200;
   absl::StatusOr<std::unique_ptr<LocalTrainer>> trainer = LocalTrainer::Create(*config, run);
@@ -322,6 +322,7 @@ TEST(LocalTrainerTest, TrainsADreamfleetConfigAsTheClusterWould) {
   EXPECT_FLOAT_EQ(agent.ac_lr, 3e-5f);
   EXPECT_EQ(agent.imag_starts, 10);  // of the 2 x 8 posterior states
   EXPECT_FLOAT_EQ(agent.actor_dynamics, 0.5f);
+  EXPECT_FLOAT_EQ(agent.scale_repval, 2.5f);
   EXPECT_EQ(agent.vector_encoder, "grid");  // the 5x5 grid of 11-channel cells
   EXPECT_EQ(agent.vector_grid_side(), 5);
   bool grid_encoder = false;

@@ -473,6 +473,10 @@ std::vector<ConfigField> ConfigFields(Config* c) {
            "Return horizon; discount = 1 - 1/horizon."),
       Real("learner.lambda", &c->learner.lambda, 0, 1, "Lambda of the lambda-returns."),
       Real("learner.entropy", &c->learner.entropy, 0, 1, "Actor entropy regulariser scale."),
+      Real("learner.replay_value_scale", &c->learner.replay_value_scale, 0, 1000,
+           "Scale of the replay value loss, which trains the critic on the replayed posterior "
+           "states towards lambda-returns of their real rewards, bootstrapped from the imagined "
+           "returns (official: 0.3; the imagined value loss has scale 1)."),
       Int("learner.prefetch_batches", &c->learner.prefetch_batches, 1, 64,
           "Batches sampled ahead in background threads."),
       Int("learner.publish_every_updates", &c->learner.publish_every_updates, 1, kBig,

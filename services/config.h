@@ -114,6 +114,7 @@ struct LearnerConfig {
   double horizon = 333;
   double lambda = 0.95;
   double entropy = 3e-4;
+  double replay_value_scale = 0.3;  // critic loss on replayed states' real returns (official 0.3)
   int64_t prefetch_batches = 2;
   int64_t publish_every_updates = 5;
   double publish_every_seconds = 10;
