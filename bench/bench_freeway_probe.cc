@@ -23,7 +23,13 @@
 //    of column 4 at 0.5 or more). A lookahead that prefers waiting before hits
 //    where the policy goes up says the actor lags its critic; one that does not, with a model that
 //    foresees the hit, says the critic does not value the rows; a model that does not foresee it
-//    says the world model is the limit.
+//    says the world model is the limit;
+// 4. at every observed step with the chicken on the board, the chicken's true cell as the decoder
+//    draws it from the posterior the policy acted on (its sampled latent) and from the posterior's
+//    mode (each latent group's most likely class), and how sure the posterior's groups are (their
+//    mean largest probability), apart for the steps where the chicken's row just changed: a mode
+//    that draws the chicken where the samples do not says the posterior knows the row but is
+//    unsure; one that does not either says the row never reached the posterior.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -146,6 +152,50 @@ struct ViewStats {
   }
 };
 
+// The chicken's true cell at an observed step, decoded from the posterior's sample and its mode.
+struct PosteriorStats {
+  int64_t n = 0;
+  double sample_value = 0, mode_value = 0, sure = 0;
+  int64_t sample_drawn = 0, mode_drawn = 0;
+  void Print(const char* what) const {
+    if (n == 0) {
+      std::printf("  %s: none\n", what);
+      return;
+    }
+    std::printf(
+        "  %-46s %6lld steps: sample %.3f (drawn %5.1f%%), mode %.3f (drawn %5.1f%%); groups' "
+        "largest probability %.3f\n",
+        what, static_cast<long long>(n), sample_value / n, 100.0 * sample_drawn / n, mode_value / n,
+        100.0 * mode_drawn / n, sure / n);
+  }
+};
+
+// Reads the posterior of the observation the policy just acted on (state: after Act) at the
+// chicken's true cell (row, column 4); adds it to *stats.
+void ReadPosterior(learner::DreamerAgent& agent, const envs::VectorEnv& env,
+                   const dreamer::PolicyState& state, int row, PosteriorStats* stats) {
+  torch::NoGradGuard no_grad;
+  auto wm = agent.world_model();
+  const dreamer::Observation obs =
+      dreamer::WrapEnvObservations(env.spec(), 1, env.image(), env.vector(), env.text());
+  const auto logit = wm->rssm()->PosteriorLogit(state.deter, wm->encoder()->forward(obs));
+  const auto mode =
+      torch::one_hot(logit.argmax(-1), logit.size(-1)).to(state.stoch.dtype());  // [1, S, C]
+  auto feat = torch::cat({dreamer::RssmImpl::Feat(state.deter, state.stoch),
+                          dreamer::RssmImpl::Feat(state.deter, mode)});
+  // Predict decodes into the observation's own space under either learner.vector_loss.
+  const auto grid =
+      wm->Predict(feat.unsqueeze(1), /*decode_observations=*/true).vector.reshape({2, -1});
+  const int64_t cell = (row * kSide + kColumn) * kChannels;
+  const double sample = grid[0][cell].item<double>(), from_mode = grid[1][cell].item<double>();
+  ++stats->n;
+  stats->sample_value += sample;
+  stats->mode_value += from_mode;
+  stats->sample_drawn += sample >= 0.5 ? 1 : 0;
+  stats->mode_drawn += from_mode >= 0.5 ? 1 : 0;
+  stats->sure += logit.exp().amax(-1).mean().item<double>();
+}
+
 int Main(int argc, char** argv) {
   int64_t episodes = 4, seed = 5;
   bool greedy = false;
@@ -153,7 +203,8 @@ int Main(int argc, char** argv) {
       "bench_freeway_probe [--run RUN_DIR | --checkpoint DIR --config FILE] [flags]",
       "What a trained MinAtar Freeway agent (symbolic view) makes of the cars: its hits by row and "
       "action, its critic's value by the chicken's row, and before each hit the policy, a one-step "
-      "lookahead per action and whether the world model foresees the chicken sent back.");
+      "lookahead per action and whether the world model foresees the chicken sent back; and how "
+      "the decoder draws the chicken from each observed step's posterior, sampled and its mode.");
   learner::AgentFlags agent_flags;
   agent_flags.Register(&command_line);
   command_line.AddInt("episodes", &episodes, "agent episodes to play (2,500 steps each)");
@@ -204,6 +255,8 @@ int Main(int argc, char** argv) {
   std::vector<int> episode_rows;       // this episode's chicken row per step (-1: none)
   std::vector<float> episode_rewards;  // the reward that followed each step
   ViewStats before_hit, elsewhere;
+  PosteriorStats row_changed, row_kept;
+  int last_row = -1;  // the chicken's row at the step before (-1: none, or a new episode)
   int64_t done = 0, steps = 0, crossings = 0, hits = 0, ambiguous = 0;
   double total = 0, episode_return = 0;
   const auto down = std::find(names.begin(), names.end(), "down");
@@ -216,6 +269,8 @@ int Main(int argc, char** argv) {
       return 1;
     }
     ++taken[action[0]];
+    if (row >= 0) ReadPosterior(agent, env, state, row, row != last_row ? &row_changed : &row_kept);
+    last_row = row;
     // The lookahead only where it is read: the chicken above the bottom row.
     const View view = Inspect(agent, state, row >= 0 && row < kBottom);
     if (row >= 0) {
@@ -265,6 +320,7 @@ int Main(int argc, char** argv) {
       std::fflush(stdout);
       episode_return = 0;
       previous_action = -1;
+      last_row = -1;
       state = policy->Initial(1);
       if (auto s = env.Step(std::vector<int>(1, 0)); !s.ok()) {  // auto-reset
         std::cerr << "bench_freeway_probe: " << s << "\n";
@@ -298,6 +354,11 @@ int Main(int argc, char** argv) {
               static_cast<long long>(kSamples));
   before_hit.Print("the steps just before a hit", names);
   elsewhere.Print("the other steps with the chicken above the bottom row", names);
+  std::printf(
+      "the chicken's true cell decoded from the posterior at the observed step (0.5 or more: "
+      "drawn), from the sampled latent the policy acted on and from the posterior's mode:\n");
+  row_changed.Print("steps where its row just changed (or began)");
+  row_kept.Print("steps where it stayed on its row");
   return 0;
 }
 
