@@ -168,6 +168,7 @@ TEST(ActorCriticTest, TheReplayValueLossEntersTheTotalAtItsScale) {
   };
   const auto official = loss_at(0.3f);
   const auto heavy = loss_at(3.0f);
+  ASSERT_TRUE(official.finite && heavy.finite);
   const double repval = official.losses.at("repval").item<double>();
   ASSERT_GT(repval, 1e-3);
   for (const char* k : {"policy", "value", "repval"}) {
