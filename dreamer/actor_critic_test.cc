@@ -112,6 +112,22 @@ TEST(ActorCriticTest, TheDynamicsObjectiveTeachesTheActorThroughTheRollout) {
   EXPECT_TRUE(has);
 }
 
+// The losses of `ac` on a random imagined rollout of 8 rows and a 2 x 4 replay window (the same
+// ones on every call: seeded).
+ActorCriticOutput LossOnARandomRollout(ActorCritic& ac, const AgentConfig& c) {
+  ReturnNormalizer retnorm;
+  const int64_t n = 8, h1 = c.imag_horizon + 1;
+  torch::manual_seed(1);
+  ImaginedTrajectory traj;
+  traj.feat = torch::randn({n, h1, c.feat_size()});
+  traj.action = torch::randint(0, c.num_actions, {n, h1});
+  traj.reward = (torch::rand({n, h1}) < 0.2).to(torch::kFloat) * 3.0;
+  traj.cont = torch::full({n, h1}, 0.997f);
+  ReplayContext replay{torch::randn({2, 4, c.feat_size()}), torch::ones({2, 4}),
+                       torch::zeros({2, 4}, torch::kBool), torch::zeros({2, 4}, torch::kBool)};
+  return ac->Loss(traj, replay, retnorm);
+}
+
 TEST(ActorCriticTest, TheCriticUsesTheConfiguredTwohotSpace) {
   // Same weights, same trajectory: with a critic that predicts a spread of values, the raw-space
   // mean and targets differ from the symlog-space ones, so both critic losses move.
@@ -126,17 +142,7 @@ TEST(ActorCriticTest, TheCriticUsesTheConfiguredTwohotSpace) {
         if (p.key().find("value") != std::string::npos) p.value().normal_(0, 0.5);
       }
     }
-    ReturnNormalizer retnorm;
-    const int64_t n = 8, h1 = c.imag_horizon + 1;
-    torch::manual_seed(1);
-    ImaginedTrajectory traj;
-    traj.feat = torch::randn({n, h1, c.feat_size()});
-    traj.action = torch::randint(0, c.num_actions, {n, h1});
-    traj.reward = (torch::rand({n, h1}) < 0.2).to(torch::kFloat) * 3.0;
-    traj.cont = torch::full({n, h1}, 0.997f);
-    ReplayContext replay{torch::randn({2, 4, c.feat_size()}), torch::ones({2, 4}),
-                         torch::zeros({2, 4}, torch::kBool), torch::zeros({2, 4}, torch::kBool)};
-    auto out = ac->Loss(traj, replay, retnorm);
+    auto out = LossOnARandomRollout(ac, c);
     EXPECT_TRUE(out.finite) << twohot;
     return std::make_pair(out.losses["value"].item<double>(), out.losses["repval"].item<double>());
   };
@@ -154,17 +160,7 @@ TEST(ActorCriticTest, TheReplayValueLossEntersTheTotalAtItsScale) {
     c.scale_repval = scale;
     torch::manual_seed(0);
     ActorCritic ac(c);
-    ReturnNormalizer retnorm;
-    const int64_t n = 8, h1 = c.imag_horizon + 1;
-    torch::manual_seed(1);
-    ImaginedTrajectory traj;
-    traj.feat = torch::randn({n, h1, c.feat_size()});
-    traj.action = torch::randint(0, c.num_actions, {n, h1});
-    traj.reward = (torch::rand({n, h1}) < 0.2).to(torch::kFloat) * 3.0;
-    traj.cont = torch::full({n, h1}, 0.997f);
-    ReplayContext replay{torch::randn({2, 4, c.feat_size()}), torch::ones({2, 4}),
-                         torch::zeros({2, 4}, torch::kBool), torch::zeros({2, 4}, torch::kBool)};
-    return ac->Loss(traj, replay, retnorm);
+    return LossOnARandomRollout(ac, c);
   };
   const auto official = loss_at(0.3f);
   const auto heavy = loss_at(3.0f);
