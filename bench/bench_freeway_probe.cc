@@ -235,7 +235,8 @@ int Main(int argc, char** argv) {
       "What a trained MinAtar Freeway agent (symbolic view) makes of the cars: its hits by row and "
       "action, its critic's value by the chicken's row, and before each hit the policy, a one-step "
       "lookahead per action and whether the world model foresees the chicken sent back; and how "
-      "the decoder draws the chicken from each observed step's posterior, sampled and its mode.");
+      "the decoder draws the chicken from each observed step's posterior, sampled and its mode, "
+      "and how well a linear read-out finds its row in the latent.");
   learner::AgentFlags agent_flags;
   agent_flags.Register(&command_line);
   command_line.AddInt("episodes", &episodes, "agent episodes to play (2,500 steps each)");
