@@ -1,0 +1,212 @@
+#include "bench/grid_scripted.h"
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "envs/environment.h"
+#include "envs/gridworld.h"
+#include "envs/registry.h"
+#include "envs/rng.h"
+
+namespace dreamfleet::bench {
+namespace {
+
+using envs::EnvOptions;
+using envs::EnvSeed;
+using envs::EnvSpec;
+using envs::GridWorld;
+using envs::MakeEnvironment;
+using envs::Rng;
+using envs::StepBuffer;
+
+constexpr int kView = GridWorld::kViewSize;                // 7
+constexpr int kChannels = GridWorld::kEgocentricChannels;  // 12
+constexpr int kWallChannel = 0;
+constexpr int kGoalChannel = 1;
+constexpr int kLeft = GridWorld::kLeft;
+constexpr int kRight = GridWorld::kRight;
+constexpr int kForward = GridWorld::kForward;
+
+// The egocentric view: the agent stands at row kView-1, column kView/2, facing row 0.
+bool At(const std::vector<float>& obs, int row, int col, int channel) {
+  return obs[(row * kView + col) * kChannels + channel] > 0.5f;
+}
+
+// The step that walks towards the goal in view, or -1 when none is in view. Goes forward while
+// the goal is ahead and the cell ahead is open, then turns towards the goal's side.
+int SeekStep(const std::vector<float>& obs) {
+  for (int row = kView - 1; row >= 0; --row) {
+    for (int col = 0; col < kView; ++col) {
+      if (row == kView - 1 && col == kView / 2) continue;  // the agent's own cell
+      if (!At(obs, row, col, kGoalChannel)) continue;
+      const int ahead = kView - 1 - row;  // cells ahead of the agent
+      const int side = col - kView / 2;   // cells to its right (< 0: left)
+      const bool blocked = At(obs, kView - 2, kView / 2, kWallChannel);
+      if (side == 0) return kForward;
+      if (ahead > 0 && !blocked) return kForward;
+      return side < 0 ? kLeft : kRight;
+    }
+  }
+  return -1;
+}
+
+int Wander(const std::vector<float>& obs, double turn, Rng* rng) {
+  const bool blocked = At(obs, kView - 2, kView / 2, kWallChannel);
+  if (blocked || rng->Bernoulli(turn)) return rng->Bernoulli(0.5) ? kLeft : kRight;
+  return kForward;
+}
+
+// A map of the cells seen so far, in coordinates relative to the episode's start (dead reckoning:
+// the policy knows its own moves), and a walk towards the nearest open cell next to an unseen one.
+class Explorer {
+ public:
+  void Reset() {
+    cells_.assign(kSide * kSide, kUnknown);
+    x_ = y_ = kSide / 2;
+  }
+
+  // Updates the map from `obs` (the agent's compass direction is at its own cell) and returns the
+  // first step of a shortest walk to the nearest frontier; -1 when none is left.
+  int Step(const std::vector<float>& obs) {
+    if (!Inside(x_, y_)) return -1;  // a world wider than the map: wander
+    int dir = 0;
+    for (int d = 0; d < 4; ++d) {
+      if (At(obs, kView - 1, kView / 2, 6 + d)) dir = d;
+    }
+    for (int row = 0; row < kView; ++row) {
+      for (int col = 0; col < kView; ++col) {
+        if (At(obs, row, col, kChannels - 1)) continue;  // not seen
+        int x, y;
+        ToWorld(dir, kView - 1 - row, col - kView / 2, &x, &y);
+        if (Inside(x, y)) cells_[y * kSide + x] = At(obs, row, col, kWallChannel) ? kWall : kOpen;
+      }
+    }
+    // Breadth-first search from the agent over open cells to one with an unknown neighbour.
+    std::vector<int> parent(kSide * kSide, -1);
+    std::vector<int> queue = {y_ * kSide + x_};
+    parent[queue[0]] = queue[0];
+    int target = -1;
+    for (size_t head = 0; head < queue.size() && target < 0; ++head) {
+      const int at = queue[head];
+      for (int d = 0; d < 4; ++d) {
+        const int nx = at % kSide + kDx[d], ny = at / kSide + kDy[d];
+        if (!Inside(nx, ny)) continue;
+        const int next = ny * kSide + nx;
+        if (cells_[next] == kUnknown) {
+          target = at;
+          break;
+        }
+        if (cells_[next] == kWall || parent[next] >= 0) continue;
+        parent[next] = at;
+        queue.push_back(next);
+      }
+    }
+    if (target < 0 || target == y_ * kSide + x_) return target < 0 ? -1 : kLeft;  // look around
+    int first = target;
+    while (parent[first] != y_ * kSide + x_) first = parent[first];
+    const int want_dx = first % kSide - x_, want_dy = first / kSide - y_;
+    if (want_dx == kDx[dir] && want_dy == kDy[dir]) return kForward;
+    return want_dx == kDx[(dir + 1) % 4] && want_dy == kDy[(dir + 1) % 4] ? kRight : kLeft;
+  }
+
+  // Dead reckoning: a forward step moves the agent when the cell ahead is not a wall.
+  void Moved(const std::vector<float>& obs_before, int action) {
+    if (action != kForward || At(obs_before, kView - 2, kView / 2, kWallChannel)) return;
+    int dir = 0;
+    for (int d = 0; d < 4; ++d) {
+      if (At(obs_before, kView - 1, kView / 2, 6 + d)) dir = d;
+    }
+    x_ += kDx[dir];
+    y_ += kDy[dir];
+  }
+
+ private:
+  static constexpr int kSide = 64;  // room for a 32x32 world from any start
+  static constexpr int kUnknown = 0, kOpen = 1, kWall = 2;
+  // MiniGrid's directions: right, down, left, up.
+  static constexpr int kDx[4] = {1, 0, -1, 0};
+  static constexpr int kDy[4] = {0, 1, 0, -1};
+
+  static bool Inside(int x, int y) { return x >= 0 && y >= 0 && x < kSide && y < kSide; }
+  // A cell `ahead` cells in front of the agent and `right` to its right.
+  void ToWorld(int dir, int ahead, int right, int* x, int* y) const {
+    const int rdir = (dir + 1) % 4;  // turning right
+    *x = x_ + ahead * kDx[dir] + right * kDx[rdir];
+    *y = y_ + ahead * kDy[dir] + right * kDy[rdir];
+  }
+
+  std::vector<uint8_t> cells_;
+  int x_ = 0, y_ = 0;
+};
+
+}  // namespace
+
+const std::vector<NamedGridPolicy>& GridPolicies() {
+  static const std::vector<NamedGridPolicy> policies = {{GridPolicy::kRandom, "random"},
+                                                        {GridPolicy::kRandomSeek, "random+seek"},
+                                                        {GridPolicy::kWander, "wander"},
+                                                        {GridPolicy::kWanderSeek, "wander+seek"},
+                                                        {GridPolicy::kMapSeek, "map+seek"}};
+  return policies;
+}
+
+int SeekGoal(const std::vector<float>& obs) { return SeekStep(obs); }
+
+absl::Status PlayGridPolicy(const std::string& env_name, GridPolicy policy, int64_t episodes,
+                            uint64_t seed, double turn, GridPlayResult* result) {
+  EnvOptions options;
+  options.name = env_name;
+  options.view = "symbolic_egocentric";
+  options.base_seed = seed;
+  auto env = MakeEnvironment(options);
+  if (!env.ok()) return env.status();
+  const EnvSpec& spec = (*env)->spec();
+  // Keys and doors (5 actions) are beyond these policies: a closed door would also break the
+  // explorer's dead reckoning.
+  if (spec.vector_size != kView * kView * kChannels || spec.num_actions != 3) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        env_name, " is not a gridworld of walls and a goal seen through MiniGrid's 7x7 egocentric ",
+        "view (vector ", spec.vector_size, ", ", spec.num_actions, " actions; want ",
+        kView * kView * kChannels, " and 3)"));
+  }
+  std::vector<float> obs(spec.vector_size);
+  StepBuffer step;
+  step.vector = obs.data();
+  // The same episodes (layouts) for every policy: episode e resets with the same seed.
+  Rng rng(seed * 7919 + static_cast<uint64_t>(policy));
+  Explorer explorer;
+  *result = GridPlayResult{};
+  for (int64_t e = 0; e < episodes; ++e) {
+    if (auto s = (*env)->Reset(EnvSeed(options.base_seed, static_cast<uint64_t>(e)), &step);
+        !s.ok()) {
+      return s;
+    }
+    double episode_return = 0.0;
+    int steps = 0;
+    explorer.Reset();
+    while (true) {
+      int action = -1;
+      if (policy != GridPolicy::kRandom && policy != GridPolicy::kWander) action = SeekStep(obs);
+      if (action < 0 && policy == GridPolicy::kMapSeek) action = explorer.Step(obs);
+      if (action < 0) {
+        action = policy == GridPolicy::kRandom || policy == GridPolicy::kRandomSeek
+                     ? rng.UniformInt(0, 2)
+                     : Wander(obs, turn, &rng);
+      }
+      explorer.Moved(obs, action);
+      if (auto s = (*env)->Step(action, &step); !s.ok()) return s;
+      ++steps;
+      episode_return += step.reward;
+      if (step.is_last) break;
+    }
+    ++result->episodes;
+    result->return_sum += episode_return;
+    if (step.success) {
+      ++result->successes;
+      result->success_steps += steps;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dreamfleet::bench

@@ -1,0 +1,47 @@
+// Scripted policies on the gridworlds that see only what the agent sees (MiniGrid's 7x7
+// egocentric view in one-hot cells, env.view symbolic_egocentric), for bench_grid_scripted: what
+// seeing the goal and exploring are each worth on a task.
+//   random        uniform over left, right, forward (bench_learning's random level);
+//   random+seek   the same until the goal is in view, then walks to it;
+//   wander        forward while the cell ahead is open, a random turn at a wall and, with
+//                 probability `turn`, anywhere (no memory);
+//   wander+seek   wander until the goal is in view, then walks to it;
+//   map+seek      remembers every cell it has seen (dead reckoning from its own moves) and walks
+//                 to the nearest open cell beside an unseen one until the goal is in view.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace dreamfleet::bench {
+
+enum class GridPolicy { kRandom, kRandomSeek, kWander, kWanderSeek, kMapSeek };
+
+// Every policy with its table name, in the table's order.
+struct NamedGridPolicy {
+  GridPolicy policy;
+  const char* name;
+};
+const std::vector<NamedGridPolicy>& GridPolicies();
+
+struct GridPlayResult {
+  int64_t episodes = 0;
+  int64_t successes = 0;
+  double return_sum = 0.0;
+  int64_t success_steps = 0;  // steps of the successful episodes, summed
+};
+
+// Plays `episodes` episodes of `env_name` (a gridworld of walls and a goal, 3 actions) with
+// `policy`; episode e's layout depends only on `seed` and e, so every policy meets the same ones.
+// InvalidArgument for envs with keys or doors, or without the egocentric view.
+absl::Status PlayGridPolicy(const std::string& env_name, GridPolicy policy, int64_t episodes,
+                            uint64_t seed, double turn, GridPlayResult* result);
+
+// The step that walks towards the goal in an egocentric observation (7 x 7 cells x 12 channels),
+// or -1 when no goal is in view. Exposed for tests.
+int SeekGoal(const std::vector<float>& obs);
+
+}  // namespace dreamfleet::bench
