@@ -1,5 +1,6 @@
 #include "bench/grid_scripted.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -32,22 +33,55 @@ bool At(const std::vector<float>& obs, int row, int col, int channel) {
   return obs[(row * kView + col) * kChannels + channel] > 0.5f;
 }
 
-// The step that walks towards the goal in view, or -1 when none is in view. Goes forward while
-// the goal is ahead and the cell ahead is open, then turns towards the goal's side.
+// The step that walks towards the goal in view, or -1 when none is in view or no walk over the
+// seen open cells of the view reaches it (a goal seen through a gap, behind a wall). A shortest
+// walk over the view's cells by breadth-first search from the goal; the agent then steps to a
+// neighbour one closer, turning first when that neighbour is not ahead.
 int SeekStep(const std::vector<float>& obs) {
-  for (int row = kView - 1; row >= 0; --row) {
-    for (int col = 0; col < kView; ++col) {
-      if (row == kView - 1 && col == kView / 2) continue;  // the agent's own cell
-      if (!At(obs, row, col, kGoalChannel)) continue;
-      const int ahead = kView - 1 - row;  // cells ahead of the agent
-      const int side = col - kView / 2;   // cells to its right (< 0: left)
-      const bool blocked = At(obs, kView - 2, kView / 2, kWallChannel);
-      if (side == 0) return kForward;
-      if (ahead > 0 && !blocked) return kForward;
-      return side < 0 ? kLeft : kRight;
+  constexpr int kCells = kView * kView;
+  constexpr int kAgent = (kView - 1) * kView + kView / 2;
+  int goal = -1;
+  for (int cell = 0; cell < kCells && goal < 0; ++cell) {
+    if (cell != kAgent && At(obs, cell / kView, cell % kView, kGoalChannel)) goal = cell;
+  }
+  if (goal < 0) return -1;
+  const auto open = [&](int cell) {
+    const int row = cell / kView, col = cell % kView;
+    return !At(obs, row, col, kChannels - 1) && !At(obs, row, col, kWallChannel);
+  };
+  int distance[kCells];
+  std::fill(distance, distance + kCells, -1);
+  int queue[kCells], tail = 0;
+  distance[goal] = 0;
+  queue[tail++] = goal;
+  static constexpr int kDRow[4] = {-1, 0, 1, 0}, kDCol[4] = {0, 1, 0, -1};  // ahead, right, ...
+  for (int head = 0; head < tail; ++head) {
+    const int at = queue[head];
+    for (int d = 0; d < 4; ++d) {
+      const int row = at / kView + kDRow[d], col = at % kView + kDCol[d];
+      if (row < 0 || col < 0 || row >= kView || col >= kView) continue;
+      const int next = row * kView + col;
+      if (distance[next] >= 0 || !open(next)) continue;
+      distance[next] = distance[at] + 1;
+      queue[tail++] = next;
     }
   }
-  return -1;
+  if (distance[kAgent] < 0) return -1;
+  // Ahead first; else the side that leads closer (behind is reached by turning).
+  int best = -1;
+  for (int d : {0, 1, 3}) {
+    const int row = kView - 1 + kDRow[d], col = kView / 2 + kDCol[d];
+    if (row < 0 || col < 0 || row >= kView || col >= kView) continue;
+    const int next = row * kView + col;
+    if (distance[next] >= 0 && distance[next] == distance[kAgent] - 1) {
+      best = d;
+      break;
+    }
+  }
+  if (best == 0) return kForward;
+  if (best == 1) return kRight;
+  if (best == 3) return kLeft;
+  return kLeft;  // the way on is behind the agent (outside the view): turn round
 }
 
 int Wander(const std::vector<float>& obs, double turn, Rng* rng) {
@@ -172,13 +206,15 @@ absl::Status PlayGridPolicy(const std::string& env_name, GridPolicy policy, int6
   std::vector<float> obs(spec.vector_size);
   StepBuffer step;
   step.vector = obs.data();
-  // The same episodes (layouts) for every policy: episode e resets with the same seed.
+  // The same episodes (layouts) for every policy: episode e resets with the same seed. Mixing the
+  // seed first keeps the layouts of --seed 1 and --seed 2 apart (EnvSeed(s, e) = EnvSeed(s + e)).
+  uint64_t mix = seed;
+  const uint64_t layouts = envs::SplitMix64(&mix);
   Rng rng(seed * 7919 + static_cast<uint64_t>(policy));
   Explorer explorer;
   *result = GridPlayResult{};
   for (int64_t e = 0; e < episodes; ++e) {
-    if (auto s = (*env)->Reset(EnvSeed(options.base_seed, static_cast<uint64_t>(e)), &step);
-        !s.ok()) {
+    if (auto s = (*env)->Reset(EnvSeed(layouts, static_cast<uint64_t>(e)), &step); !s.ok()) {
       return s;
     }
     double episode_return = 0.0;

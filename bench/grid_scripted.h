@@ -2,12 +2,14 @@
 // egocentric view in one-hot cells, env.view symbolic_egocentric), for bench_grid_scripted: what
 // seeing the goal and exploring are each worth on a task.
 //   random        uniform over left, right, forward (bench_learning's random level);
-//   random+seek   the same until the goal is in view, then walks to it;
+//   random+seek   the same until the goal is in view, then the shortest walk to it over the
+//                 open cells in view (random again when none reaches it);
 //   wander        forward while the cell ahead is open, a random turn at a wall and, with
 //                 probability `turn`, anywhere (no memory);
-//   wander+seek   wander until the goal is in view, then walks to it;
+//   wander+seek   wander until the goal is in view, then walks to it as random+seek does;
 //   map+seek      remembers every cell it has seen (dead reckoning from its own moves) and walks
-//                 to the nearest open cell beside an unseen one until the goal is in view.
+//                 to the nearest open cell beside an unseen one until a walk to the goal is in
+//                 view.
 #pragma once
 
 #include <cstdint>
