@@ -53,7 +53,7 @@ int Main(int argc, char** argv) {
   }
   std::printf(
       "| env | policy | episodes | success | mean return | steps to the goal (successes) "
-      "|\n|---|---|---:|---:|---:|---:|\n");
+      "| steps with the goal in view |\n|---|---|---:|---:|---:|---:|---:|\n");
   for (const std::string& name : names) {
     for (const NamedGridPolicy& p : GridPolicies()) {
       GridPlayResult result;
@@ -65,10 +65,10 @@ int Main(int argc, char** argv) {
       }
       const double n = static_cast<double>(flags.episodes);
       std::printf(
-          "| %s | %s | %lld | %.3f | %.3f | %.1f |\n", name.c_str(), p.name,
+          "| %s | %s | %lld | %.3f | %.3f | %.1f | %.3f |\n", name.c_str(), p.name,
           static_cast<long long>(flags.episodes), result.successes / n, result.return_sum / n,
-          result.successes > 0 ? static_cast<double>(result.success_steps) / result.successes
-                               : 0.0);
+          result.successes > 0 ? static_cast<double>(result.success_steps) / result.successes : 0.0,
+          static_cast<double>(result.goal_in_view_steps) / static_cast<double>(result.steps));
       std::fflush(stdout);
     }
   }

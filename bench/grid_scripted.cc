@@ -33,6 +33,16 @@ bool At(const std::vector<float>& obs, int row, int col, int channel) {
   return obs[(row * kView + col) * kChannels + channel] > 0.5f;
 }
 
+// Whether the goal is in view (the agent's own cell aside).
+bool GoalInView(const std::vector<float>& obs) {
+  for (int row = 0; row < kView; ++row) {
+    for (int col = 0; col < kView; ++col) {
+      if ((row != kView - 1 || col != kView / 2) && At(obs, row, col, kGoalChannel)) return true;
+    }
+  }
+  return false;
+}
+
 // The step that walks towards the goal in view, or -1 when none is in view or no walk over the
 // seen open cells of the view reaches it (a goal seen through a gap, behind a wall). A shortest
 // walk over the view's cells by breadth-first search from the goal; the agent then steps to a
@@ -222,6 +232,7 @@ absl::Status PlayGridPolicy(const std::string& env_name, GridPolicy policy, int6
     explorer.Reset();
     while (true) {
       int action = -1;
+      result->goal_in_view_steps += GoalInView(obs);
       if (policy != GridPolicy::kRandom && policy != GridPolicy::kWander) action = SeekStep(obs);
       if (action < 0 && policy == GridPolicy::kMapSeek) action = explorer.Step(obs);
       if (action < 0) {
@@ -232,6 +243,7 @@ absl::Status PlayGridPolicy(const std::string& env_name, GridPolicy policy, int6
       explorer.Moved(obs, action);
       if (auto s = (*env)->Step(action, &step); !s.ok()) return s;
       ++steps;
+      ++result->steps;
       episode_return += step.reward;
       if (step.is_last) break;
     }

@@ -34,6 +34,8 @@ struct GridPlayResult {
   int64_t successes = 0;
   double return_sum = 0.0;
   int64_t success_steps = 0;  // steps of the successful episodes, summed
+  int64_t steps = 0;          // steps of every episode
+  int64_t goal_in_view_steps = 0;  // of them, steps taken with the goal in view
 };
 
 // Plays `episodes` episodes of `env_name` (a gridworld of walls and a goal, 3 actions) with

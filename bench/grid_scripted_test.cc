@@ -73,6 +73,8 @@ TEST(PlayGridPolicy, FourRoomsSuccessOrdersThePolicies) {
     GridPlayResult result;
     ASSERT_TRUE(PlayGridPolicy("grid_fourrooms", p.policy, 300, 1, 0.2, &result).ok()) << p.name;
     ASSERT_EQ(result.episodes, 300);
+    EXPECT_GT(result.goal_in_view_steps, 0) << p.name;
+    EXPECT_LT(result.goal_in_view_steps, result.steps) << p.name;
     success[static_cast<int>(p.policy)] = result.successes / 300.0;
   }
   const double random = success[static_cast<int>(GridPolicy::kRandom)];
