@@ -77,7 +77,8 @@ int SeekStep(const std::vector<float>& obs) {
     }
   }
   if (distance[kAgent] < 0) return -1;
-  // Ahead first; else the side that leads closer (behind is reached by turning).
+  // Ahead first, else the side one step closer: a walk inside the view leaves the agent's cell
+  // ahead or to a side (the view holds no cell behind it), so one of the three is.
   int best = -1;
   for (int d : {0, 1, 3}) {
     const int row = kView - 1 + kDRow[d], col = kView / 2 + kDCol[d];
@@ -89,9 +90,7 @@ int SeekStep(const std::vector<float>& obs) {
     }
   }
   if (best == 0) return kForward;
-  if (best == 1) return kRight;
-  if (best == 3) return kLeft;
-  return kLeft;  // the way on is behind the agent (outside the view): turn round
+  return best == 1 ? kRight : kLeft;
 }
 
 int Wander(const std::vector<float>& obs, double turn, Rng* rng) {
