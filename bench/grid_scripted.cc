@@ -24,6 +24,10 @@ constexpr int kView = GridWorld::kViewSize;                // 7
 constexpr int kChannels = GridWorld::kEgocentricChannels;  // 12
 constexpr int kWallChannel = 0;
 constexpr int kGoalChannel = 1;
+constexpr int kHeadingChannel = 6;             // 6-9: right, down, left, up, at its own cell
+constexpr int kUnseenChannel = kChannels - 1;  // occluded or outside the grid
+constexpr int kCells = kView * kView;
+constexpr int kAgentCell = (kView - 1) * kView + kView / 2;
 constexpr int kLeft = GridWorld::kLeft;
 constexpr int kRight = GridWorld::kRight;
 constexpr int kForward = GridWorld::kForward;
@@ -33,14 +37,21 @@ bool At(const std::vector<float>& obs, int row, int col, int channel) {
   return obs[(row * kView + col) * kChannels + channel] > 0.5f;
 }
 
-// Whether the goal is in view (the agent's own cell aside).
-bool GoalInView(const std::vector<float>& obs) {
-  for (int row = 0; row < kView; ++row) {
-    for (int col = 0; col < kView; ++col) {
-      if ((row != kView - 1 || col != kView / 2) && At(obs, row, col, kGoalChannel)) return true;
-    }
+// The view's cell (row * kView + col) that shows the goal, the agent's own cell aside; -1: none.
+int FindGoal(const std::vector<float>& obs) {
+  for (int cell = 0; cell < kCells; ++cell) {
+    if (cell != kAgentCell && At(obs, cell / kView, cell % kView, kGoalChannel)) return cell;
   }
-  return false;
+  return -1;
+}
+
+// The agent's compass direction (MiniGrid's: 0 right, 1 down, 2 left, 3 up).
+int Heading(const std::vector<float>& obs) {
+  int dir = 0;
+  for (int d = 0; d < 4; ++d) {
+    if (At(obs, kView - 1, kView / 2, kHeadingChannel + d)) dir = d;
+  }
+  return dir;
 }
 
 // The step that walks towards the goal in view, or -1 when none is in view or no walk over the
@@ -48,16 +59,11 @@ bool GoalInView(const std::vector<float>& obs) {
 // walk over the view's cells by breadth-first search from the goal; the agent then steps to a
 // neighbour one closer, turning first when that neighbour is not ahead.
 int SeekStep(const std::vector<float>& obs) {
-  constexpr int kCells = kView * kView;
-  constexpr int kAgent = (kView - 1) * kView + kView / 2;
-  int goal = -1;
-  for (int cell = 0; cell < kCells && goal < 0; ++cell) {
-    if (cell != kAgent && At(obs, cell / kView, cell % kView, kGoalChannel)) goal = cell;
-  }
+  const int goal = FindGoal(obs);
   if (goal < 0) return -1;
   const auto open = [&](int cell) {
     const int row = cell / kView, col = cell % kView;
-    return !At(obs, row, col, kChannels - 1) && !At(obs, row, col, kWallChannel);
+    return !At(obs, row, col, kUnseenChannel) && !At(obs, row, col, kWallChannel);
   };
   int distance[kCells];
   std::fill(distance, distance + kCells, -1);
@@ -76,7 +82,7 @@ int SeekStep(const std::vector<float>& obs) {
       queue[tail++] = next;
     }
   }
-  if (distance[kAgent] < 0) return -1;
+  if (distance[kAgentCell] < 0) return -1;
   // Ahead first, else the side one step closer: a walk inside the view leaves the agent's cell
   // ahead or to a side (the view holds no cell behind it), so one of the three is.
   int best = -1;
@@ -84,7 +90,7 @@ int SeekStep(const std::vector<float>& obs) {
     const int row = kView - 1 + kDRow[d], col = kView / 2 + kDCol[d];
     if (row < 0 || col < 0 || row >= kView || col >= kView) continue;
     const int next = row * kView + col;
-    if (distance[next] >= 0 && distance[next] == distance[kAgent] - 1) {
+    if (distance[next] >= 0 && distance[next] == distance[kAgentCell] - 1) {
       best = d;
       break;
     }
@@ -112,13 +118,10 @@ class Explorer {
   // first step of a shortest walk to the nearest frontier; -1 when none is left.
   int Step(const std::vector<float>& obs) {
     if (!Inside(x_, y_)) return -1;  // a world wider than the map: wander
-    int dir = 0;
-    for (int d = 0; d < 4; ++d) {
-      if (At(obs, kView - 1, kView / 2, 6 + d)) dir = d;
-    }
+    const int dir = Heading(obs);
     for (int row = 0; row < kView; ++row) {
       for (int col = 0; col < kView; ++col) {
-        if (At(obs, row, col, kChannels - 1)) continue;  // not seen
+        if (At(obs, row, col, kUnseenChannel)) continue;
         int x, y;
         ToWorld(dir, kView - 1 - row, col - kView / 2, &x, &y);
         if (Inside(x, y)) cells_[y * kSide + x] = At(obs, row, col, kWallChannel) ? kWall : kOpen;
@@ -155,10 +158,7 @@ class Explorer {
   // Dead reckoning: a forward step moves the agent when the cell ahead is not a wall.
   void Moved(const std::vector<float>& obs_before, int action) {
     if (action != kForward || At(obs_before, kView - 2, kView / 2, kWallChannel)) return;
-    int dir = 0;
-    for (int d = 0; d < 4; ++d) {
-      if (At(obs_before, kView - 1, kView / 2, 6 + d)) dir = d;
-    }
+    const int dir = Heading(obs_before);
     x_ += kDx[dir];
     y_ += kDy[dir];
   }
@@ -231,7 +231,7 @@ absl::Status PlayGridPolicy(const std::string& env_name, GridPolicy policy, int6
     explorer.Reset();
     while (true) {
       int action = -1;
-      result->goal_in_view_steps += GoalInView(obs);
+      result->goal_in_view_steps += FindGoal(obs) >= 0;
       if (policy != GridPolicy::kRandom && policy != GridPolicy::kWander) action = SeekStep(obs);
       if (action < 0 && policy == GridPolicy::kMapSeek) action = explorer.Step(obs);
       if (action < 0) {
