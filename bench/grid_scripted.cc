@@ -195,12 +195,13 @@ const std::vector<NamedGridPolicy>& GridPolicies() {
 
 int SeekGoal(const std::vector<float>& obs) { return SeekStep(obs); }
 
-absl::Status PlayGridPolicy(const std::string& env_name, GridPolicy policy, int64_t episodes,
-                            uint64_t seed, double turn, GridPlayResult* result) {
-  EnvOptions options;
-  options.name = env_name;
-  options.view = "symbolic_egocentric";
-  options.base_seed = seed;
+absl::Status PlayGrid(const EnvOptions& options, int64_t episodes, uint64_t seed,
+                      GridPlayer* player, GridPlayResult* result) {
+  if (options.view != "symbolic_egocentric") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.name, " is seen with view ", options.view,
+                     "; the scripted policies and the goal counts read view symbolic_egocentric"));
+  }
   auto env = MakeEnvironment(options);
   if (!env.ok()) return env.status();
   const EnvSpec& spec = (*env)->spec();
@@ -208,19 +209,18 @@ absl::Status PlayGridPolicy(const std::string& env_name, GridPolicy policy, int6
   // explorer's dead reckoning.
   if (spec.vector_size != kView * kView * kChannels || spec.num_actions != 3) {
     return absl::InvalidArgumentError(absl::StrCat(
-        env_name, " is not a gridworld of walls and a goal seen through MiniGrid's 7x7 egocentric ",
+        options.name,
+        " is not a gridworld of walls and a goal seen through MiniGrid's 7x7 egocentric ",
         "view (vector ", spec.vector_size, ", ", spec.num_actions, " actions; want ",
         kView * kView * kChannels, " and 3)"));
   }
   std::vector<float> obs(spec.vector_size);
   StepBuffer step;
   step.vector = obs.data();
-  // The same episodes (layouts) for every policy: episode e resets with the same seed. Mixing the
+  // The same episodes (layouts) for every player: episode e resets with the same seed. Mixing the
   // seed first keeps the layouts of --seed 1 and --seed 2 apart (EnvSeed(s, e) = EnvSeed(s + e)).
   uint64_t mix = seed;
   const uint64_t layouts = envs::SplitMix64(&mix);
-  Rng rng(seed * 7919 + static_cast<uint64_t>(policy));
-  Explorer explorer;
   *result = GridPlayResult{};
   for (int64_t e = 0; e < episodes; ++e) {
     if (auto s = (*env)->Reset(EnvSeed(layouts, static_cast<uint64_t>(e)), &step); !s.ok()) {
@@ -228,18 +228,18 @@ absl::Status PlayGridPolicy(const std::string& env_name, GridPolicy policy, int6
     }
     double episode_return = 0.0;
     int steps = 0;
-    explorer.Reset();
+    bool goal_seen = false;
+    player->NewEpisode();
     while (true) {
+      const bool goal_in_view = FindGoal(obs) >= 0;
+      result->goal_in_view_steps += goal_in_view;
+      goal_seen |= goal_in_view;
       int action = -1;
-      result->goal_in_view_steps += FindGoal(obs) >= 0;
-      if (policy != GridPolicy::kRandom && policy != GridPolicy::kWander) action = SeekStep(obs);
-      if (action < 0 && policy == GridPolicy::kMapSeek) action = explorer.Step(obs);
-      if (action < 0) {
-        action = policy == GridPolicy::kRandom || policy == GridPolicy::kRandomSeek
-                     ? rng.UniformInt(0, 2)
-                     : Wander(obs, turn, &rng);
+      if (auto s = player->Choose(obs, &action); !s.ok()) return s;
+      if (action < 0 || action >= spec.num_actions) {
+        return absl::InternalError(
+            absl::StrCat("the player chose action ", action, " of ", spec.num_actions));
       }
-      explorer.Moved(obs, action);
       if (auto s = (*env)->Step(action, &step); !s.ok()) return s;
       ++steps;
       ++result->steps;
@@ -247,6 +247,7 @@ absl::Status PlayGridPolicy(const std::string& env_name, GridPolicy policy, int6
       if (step.is_last) break;
     }
     ++result->episodes;
+    result->goal_seen_episodes += goal_seen;
     result->return_sum += episode_return;
     if (step.success) {
       ++result->successes;
@@ -254,6 +255,42 @@ absl::Status PlayGridPolicy(const std::string& env_name, GridPolicy policy, int6
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status PlayGridPolicy(const std::string& env_name, GridPolicy policy, int64_t episodes,
+                            uint64_t seed, double turn, GridPlayResult* result) {
+  // The scripted policies: seek the goal in view (all but random and wander), else explore with
+  // the map (map+seek), else move at random or wander.
+  class Scripted : public GridPlayer {
+   public:
+    Scripted(GridPolicy policy, uint64_t seed, double turn)
+        : policy_(policy), turn_(turn), rng_(seed * 7919 + static_cast<uint64_t>(policy)) {}
+    void NewEpisode() override { explorer_.Reset(); }
+    absl::Status Choose(const std::vector<float>& obs, int* action) override {
+      *action = -1;
+      if (policy_ != GridPolicy::kRandom && policy_ != GridPolicy::kWander) *action = SeekStep(obs);
+      if (*action < 0 && policy_ == GridPolicy::kMapSeek) *action = explorer_.Step(obs);
+      if (*action < 0) {
+        *action = policy_ == GridPolicy::kRandom || policy_ == GridPolicy::kRandomSeek
+                      ? rng_.UniformInt(0, 2)
+                      : Wander(obs, turn_, &rng_);
+      }
+      explorer_.Moved(obs, *action);
+      return absl::OkStatus();
+    }
+
+   private:
+    GridPolicy policy_;
+    double turn_;
+    Rng rng_;
+    Explorer explorer_;
+  };
+  EnvOptions options;
+  options.name = env_name;
+  options.view = "symbolic_egocentric";
+  options.base_seed = seed;
+  Scripted player(policy, seed, turn);
+  return PlayGrid(options, episodes, seed, &player, result);
 }
 
 }  // namespace dreamfleet::bench

@@ -75,6 +75,9 @@ TEST(PlayGridPolicy, FourRoomsSuccessOrdersThePolicies) {
     ASSERT_EQ(result.episodes, 300);
     EXPECT_GT(result.goal_in_view_steps, 0) << p.name;
     EXPECT_LT(result.goal_in_view_steps, result.steps) << p.name;
+    // Every success saw the goal first (it was ahead), and not every episode sees it.
+    EXPECT_GE(result.goal_seen_episodes, result.successes) << p.name;
+    EXPECT_LE(result.goal_seen_episodes, result.episodes) << p.name;
     success[static_cast<int>(p.policy)] = result.successes / 300.0;
   }
   const double random = success[static_cast<int>(GridPolicy::kRandom)];
@@ -90,6 +93,40 @@ TEST(PlayGridPolicy, RefusesEnvsWithKeysOrWithoutTheEgocentricView) {
   EXPECT_EQ(doorkey.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(doorkey.message().find("grid_doorkey_8x8"), std::string::npos) << doorkey;
   EXPECT_FALSE(PlayGridPolicy("minatar_breakout", GridPolicy::kRandom, 1, 1, 0.2, &result).ok());
+}
+
+// A player of its own through PlayGrid: one that only turns left never reaches the goal, yet sees
+// it in the episodes whose goal is within view of the start (a full turn shows every side); an
+// action outside the three ends the play with an error naming it.
+TEST(PlayGrid, CountsWhatAPlayerOfItsOwnSeesAndRefusesBadActions) {
+  class Spinner : public GridPlayer {
+   public:
+    void NewEpisode() override { ++episodes; }
+    absl::Status Choose(const std::vector<float>& obs, int* action) override {
+      EXPECT_EQ(obs.size(), static_cast<size_t>(kView * kView * kChannels));
+      *action = bad ? 7 : GridWorld::kLeft;
+      return absl::OkStatus();
+    }
+    int episodes = 0;
+    bool bad = false;
+  };
+  envs::EnvOptions options;
+  options.name = "grid_fourrooms";
+  options.view = "symbolic_egocentric";
+  Spinner spinner;
+  GridPlayResult result;
+  ASSERT_TRUE(PlayGrid(options, 200, 1, &spinner, &result).ok());
+  EXPECT_EQ(spinner.episodes, 200);
+  EXPECT_EQ(result.successes, 0);
+  EXPECT_EQ(result.steps, 200 * 100);  // every episode runs to the time limit
+  EXPECT_GT(result.goal_seen_episodes, 0);
+  EXPECT_LT(result.goal_seen_episodes, 100);
+  spinner.bad = true;
+  const absl::Status bad = PlayGrid(options, 1, 1, &spinner, &result);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(bad.message().find("action 7"), std::string::npos) << bad;
+  options.view = "full";
+  EXPECT_EQ(PlayGrid(options, 1, 1, &spinner, &result).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
