@@ -5,13 +5,9 @@
 // walking to the goal once it sees it; map+seek is what exploring with a map adds. With --run, a
 // trained agent (sampled and greedy) plays the same episodes beside them, so its row says which of
 // the two it learned. `--help` lists the flags.
-#include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
-#include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +18,11 @@
 
 #ifdef DREAMFLEET_GRID_AGENT
 #include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <utility>
 
 #include "dreamer/policy.h"
 #include "envs/env_config.h"
@@ -70,7 +71,7 @@ class AgentPlayer : public GridPlayer {
         last_progress_(std::chrono::steady_clock::now()) {}
 
   void NewEpisode() override {
-    state_ = policy_->Initial(1);
+    state_ = dreamer::PolicyState{};  // a fresh one at the episode's first step (Choose)
     first_ = true;
     if (std::chrono::steady_clock::now() - last_progress_ > std::chrono::seconds(30)) {
       std::cerr << "bench_grid_scripted: " << label_ << ": episode " << played_ << "/" << episodes_
@@ -87,12 +88,19 @@ class AgentPlayer : public GridPlayer {
     }
     try {
       c10::InferenceMode inference;
+      if (!state_.deter.defined()) state_ = policy_->Initial(1);
+      // The generator drives sampling only on its own device (as dreamer::ActOnEnvs).
+      std::optional<torch::Generator> gen;
+      const auto parameters = policy_->parameters();
+      if (parameters.empty() || parameters.front().device() == generator_.device()) {
+        gen = generator_;
+      }
       const dreamer::Observation o =
           dreamer::WrapEnvObservations(spec_, 1, nullptr, obs.data(), nullptr);
       const torch::Tensor is_first = torch::full({1}, first_, torch::kBool);
       first_ = false;
       *action = static_cast<int>(
-          policy_->Act(o, is_first, &state_, generator_, greedy_).to(torch::kLong).item<int64_t>());
+          policy_->Act(o, is_first, &state_, gen, greedy_).to(torch::kLong).item<int64_t>());
     } catch (const c10::Error& e) {
       return absl::InternalError(absl::StrCat("policy step failed: ", e.what_without_backtrace()));
     }
@@ -134,6 +142,12 @@ std::optional<GridAgent> LoadGridAgent(const services::CommandLine& command_line
   if (std::find(names.begin(), names.end(), agent.options.name) == names.end()) {
     std::cerr << "bench_grid_scripted: the agent was trained on " << agent.options.name
               << ", which --envs does not name (--envs " << flags.envs << ")\n";
+    return std::nullopt;
+  }
+  if (agent.options.max_episode_steps != 0) {
+    std::cerr << "bench_grid_scripted: the agent's env.max_episode_steps is "
+              << agent.options.max_episode_steps
+              << "; the scripted policies play the env's own time limit (0)\n";
     return std::nullopt;
   }
   if (agent.options.view != "symbolic_egocentric") {
@@ -183,9 +197,12 @@ int Main(int argc, char** argv) {
       "random+seek: walks to the goal once it is in view, wander: forward until a wall with "
       "random turns, wander+seek, map+seek: explores with a map of what it has seen) and prints "
       "their success rates as a Markdown table: what "
-      "seeing the goal and exploring are each worth on the task. With --run (or --checkpoint and "
-      "--config), a trained agent plays the same episodes, sampled and greedy, in rows of its "
-      "own.");
+      "seeing the goal and exploring are each worth on the task."
+#ifdef DREAMFLEET_GRID_AGENT
+      " With --run (or --checkpoint and --config), a trained agent plays the same episodes, "
+      "sampled and greedy, in rows of its own."
+#endif
+  );
 #ifdef DREAMFLEET_GRID_AGENT
   learner::AgentFlags agent_flags;
   agent_flags.Register(&command_line);
@@ -210,7 +227,7 @@ int Main(int argc, char** argv) {
   }
 #ifdef DREAMFLEET_GRID_AGENT
   std::optional<GridAgent> agent;
-  if (!agent_flags.run_dir.empty() || !agent_flags.checkpoint_dir.empty() ||
+  if (!agent_flags.run_dir.empty() || !agent_flags.checkpoint_dir.empty() || agent_flags.best ||
       !command_line.config_path().empty() || !command_line.overrides().empty()) {
     agent = LoadGridAgent(command_line, agent_flags, names, flags, &exit_code);
     if (!agent) return exit_code;

@@ -75,9 +75,9 @@ TEST(PlayGridPolicy, FourRoomsSuccessOrdersThePolicies) {
     ASSERT_EQ(result.episodes, 300);
     EXPECT_GT(result.goal_in_view_steps, 0) << p.name;
     EXPECT_LT(result.goal_in_view_steps, result.steps) << p.name;
-    // Every success saw the goal first (it was ahead), and not every episode sees it.
+    // Every success saw the goal first (it was ahead); random play misses it in some episodes.
     EXPECT_GE(result.goal_seen_episodes, result.successes) << p.name;
-    EXPECT_LE(result.goal_seen_episodes, result.episodes) << p.name;
+    if (p.policy == GridPolicy::kRandom) EXPECT_LT(result.goal_seen_episodes, result.episodes);
     success[static_cast<int>(p.policy)] = result.successes / 300.0;
   }
   const double random = success[static_cast<int>(GridPolicy::kRandom)];
