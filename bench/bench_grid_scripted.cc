@@ -72,7 +72,6 @@ class AgentPlayer : public GridPlayer {
 
   void NewEpisode() override {
     state_ = dreamer::PolicyState{};  // a fresh one at the episode's first step (Choose)
-    first_ = true;
     if (std::chrono::steady_clock::now() - last_progress_ > std::chrono::seconds(30)) {
       std::cerr << "bench_grid_scripted: " << label_ << ": episode " << played_ << "/" << episodes_
                 << "\n";
@@ -88,19 +87,15 @@ class AgentPlayer : public GridPlayer {
     }
     try {
       c10::InferenceMode inference;
-      if (!state_.deter.defined()) state_ = policy_->Initial(1);
-      // The generator drives sampling only on its own device (as dreamer::ActOnEnvs).
-      std::optional<torch::Generator> gen;
-      const auto parameters = policy_->parameters();
-      if (parameters.empty() || parameters.front().device() == generator_.device()) {
-        gen = generator_;
-      }
+      const bool first = !state_.deter.defined();  // the episode's first step
+      if (first) state_ = policy_->Initial(1);
       const dreamer::Observation o =
           dreamer::WrapEnvObservations(spec_, 1, nullptr, obs.data(), nullptr);
-      const torch::Tensor is_first = torch::full({1}, first_, torch::kBool);
-      first_ = false;
-      *action = static_cast<int>(
-          policy_->Act(o, is_first, &state_, gen, greedy_).to(torch::kLong).item<int64_t>());
+      const torch::Tensor is_first = torch::full({1}, first, torch::kBool);
+      // learner::LoadAgent builds the agent on the CPU, where this generator drives its sampling.
+      *action = static_cast<int>(policy_->Act(o, is_first, &state_, generator_, greedy_)
+                                     .to(torch::kLong)
+                                     .item<int64_t>());
     } catch (const c10::Error& e) {
       return absl::InternalError(absl::StrCat("policy step failed: ", e.what_without_backtrace()));
     }
@@ -112,8 +107,7 @@ class AgentPlayer : public GridPlayer {
   envs::EnvSpec spec_;
   bool greedy_;
   torch::Generator generator_;
-  dreamer::PolicyState state_;
-  bool first_ = true;
+  dreamer::PolicyState state_;  // undefined until the episode's first step
   int64_t episodes_;
   int64_t played_ = 0;
   std::string label_;
