@@ -93,9 +93,8 @@ class AgentPlayer : public GridPlayer {
           dreamer::WrapEnvObservations(spec_, 1, nullptr, obs.data(), nullptr);
       const torch::Tensor is_first = torch::full({1}, first, torch::kBool);
       // learner::LoadAgent builds the agent on the CPU, where this generator drives its sampling.
-      *action = static_cast<int>(policy_->Act(o, is_first, &state_, generator_, greedy_)
-                                     .to(torch::kLong)
-                                     .item<int64_t>());
+      *action = static_cast<int>(
+          policy_->Act(o, is_first, &state_, generator_, greedy_).to(torch::kLong).item<int64_t>());
     } catch (const c10::Error& e) {
       return absl::InternalError(absl::StrCat("policy step failed: ", e.what_without_backtrace()));
     }
