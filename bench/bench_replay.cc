@@ -13,15 +13,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/barrier.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "dreamfleet/v1/replay.grpc.pb.h"
 #include "grpcpp/create_channel.h"
@@ -238,6 +242,49 @@ std::pair<double, size_t> PullBatches(const std::string& address, int batches,
   return {got / seconds, bytes};
 }
 
+// Pulls `batches` batches on each of `streams` Sample streams at once, each over a connection of
+// its own (TLS work is per connection); returns the batches/s of all streams together, timed from
+// the moment every stream has its first 5 batches until the last one ends.
+double PullBatchesConcurrently(const std::string& address, int batches, int streams,
+                               const services::ChannelOptions& channel = {}) {
+  if (streams <= 1) return PullBatches(address, batches, channel).first;
+  absl::Barrier* warmed = new absl::Barrier(streams);  // deleted by the last thread through it
+  absl::Mutex mu;
+  absl::Time start = absl::InfinitePast(), end = absl::InfinitePast();
+  int total = 0;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < streams; ++i) {
+    threads.emplace_back([&, i] {
+      // Channels with equal arguments share one connection (gRPC's subchannel pool); a keepalive
+      // a millisecond apart keeps them apart.
+      services::ChannelOptions own = channel;
+      own.keepalive += absl::Milliseconds(i);
+      auto stub = v1::ReplayService::NewStub(services::CreateChannel(address, own));
+      v1::SampleRequest request;
+      request.set_batch_size(16);
+      request.set_sequence_length(64);
+      request.set_num_batches(batches + 5);
+      grpc::ClientContext context;
+      auto reader = stub->Sample(&context, request);
+      v1::SampleResponse response;
+      for (int k = 0; k < 5; ++k) reader->Read(&response);
+      if (warmed->Block()) delete warmed;
+      {
+        absl::MutexLock lock(&mu);
+        if (start == absl::InfinitePast()) start = absl::Now();
+      }
+      int got = 0;
+      while (got < batches && reader->Read(&response)) ++got;
+      (void)reader->Finish();
+      absl::MutexLock lock(&mu);
+      total += got;
+      end = std::max(end, absl::Now());
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  return total / absl::ToDoubleSeconds(end - start);
+}
+
 // An in-process shard in `dir` holding 8192 steps of 64x64 images from 4 streams (the sample
 // figures' table).
 absl::StatusOr<std::unique_ptr<ReplayShard>> OpenSampleShard(const std::string& dir,
@@ -328,7 +375,7 @@ services::SecurityConfig CertsConfig(const std::string& dir) {
 // Insert (4 writers into a real shard process) and sample (one stream from an in-process shard)
 // over plaintext and over TLS with role tokens, alternating, best of 3 rounds each.
 void BenchSecurity(const std::string& root, const std::string& certs, uint64_t steps_total,
-                   int batches) {
+                   int batches, int sample_streams) {
   const services::SecurityConfig secure = CertsConfig(certs);
   const std::vector<std::string> secure_sets = {
       "security.ca_file=" + secure.ca_file,
@@ -398,22 +445,27 @@ void BenchSecurity(const std::string& root, const std::string& certs, uint64_t s
   services::ChannelOptions tls_channel;
   tls_channel.max_message_bytes = 256 << 20;
   tls_channel.security = *learner;
+  services::ChannelOptions plain_channel;
+  plain_channel.max_message_bytes = 256 << 20;
   double sample_rate[2] = {0, 0};
   for (int round = 0; round < 3; ++round) {
     sample_rate[0] = std::max(
-        sample_rate[0], PullBatches(absl::StrCat("127.0.0.1:", plain_server->port), batches).first);
-    sample_rate[1] = std::max(
-        sample_rate[1],
-        PullBatches(absl::StrCat("127.0.0.1:", tls_server->port), batches, tls_channel).first);
+        sample_rate[0], PullBatchesConcurrently(absl::StrCat("127.0.0.1:", plain_server->port),
+                                                batches, sample_streams, plain_channel));
+    sample_rate[1] = std::max(sample_rate[1],
+                              PullBatchesConcurrently(absl::StrCat("127.0.0.1:", tls_server->port),
+                                                      batches, sample_streams, tls_channel));
   }
   std::cout << "\n## TLS + role tokens vs plaintext (best of 3 alternating rounds)\n"
             << absl::StrFormat("%-44s %12s %12s %8s\n", "", "plaintext", "TLS+tokens", "ratio")
             << absl::StrFormat("%-44s %12.0f %12.0f %7.0f%%\n",
                                "insert, 4 writers, 1 shard process (steps/s)", insert_rate[0],
                                insert_rate[1], 100 * insert_rate[1] / insert_rate[0])
-            << absl::StrFormat("%-44s %12.1f %12.1f %7.0f%%\n",
-                               "sample, 16x64 batches, one stream (batches/s)", sample_rate[0],
-                               sample_rate[1], 100 * sample_rate[1] / sample_rate[0]);
+            << absl::StrFormat(
+                   "%-44s %12.1f %12.1f %7.0f%%\n",
+                   absl::StrCat("sample, 16x64 batches, ", sample_streams,
+                                sample_streams == 1 ? " stream" : " streams", " (batches/s)"),
+                   sample_rate[0], sample_rate[1], 100 * sample_rate[1] / sample_rate[0]);
   (*shard)->Close();
   plain_server->server->Shutdown();
   tls_server->server->Shutdown();
@@ -562,6 +614,11 @@ int Run(int argc, char** argv) {
                          "over TLS with role tokens against plaintext.");
   command_line.AddBool("only-security", &only_security,
                        "With --certs: measure only the TLS + tokens comparison.");
+  int64_t sample_streams = 1;
+  command_line.AddInt("sample-streams", &sample_streams,
+                      "With --certs: Sample streams pulled at once in the TLS + tokens "
+                      "comparison, each over a connection of its own (batches/s of all of them "
+                      "together).");
   int64_t idle_streams = 0;
   command_line.AddInt("idle-streams", &idle_streams,
                       "Measure only this: open N idle Insert streams against a shard without a "
@@ -569,6 +626,10 @@ int Run(int argc, char** argv) {
                       "served, the shard's threads and its RSS.");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
+  if (sample_streams < 1 || sample_streams > 64) {
+    std::cerr << "--sample-streams " << sample_streams << ": must be in [1, 64]\n";
+    return 2;
+  }
   services::SetLogLevel(services::LogSeverity::kWarning);
   std::string pattern = "/tmp/bench_replay_XXXXXX";
   const std::string root = mkdtemp(pattern.data());
@@ -582,7 +643,7 @@ int Run(int argc, char** argv) {
   }
   if (!certs.empty() && idle_streams == 0) {
     BenchSecurity(root, certs, static_cast<uint64_t>(insert_steps),
-                  static_cast<int>(sample_batches));
+                  static_cast<int>(sample_batches), static_cast<int>(sample_streams));
   }
   std::string remove = "rm -rf " + root;
   (void)std::system(remove.c_str());
