@@ -312,6 +312,57 @@ ActorView InspectActor(learner::DreamerAgent& agent, const ActionMap& map,
   return out;
 }
 
+// Decision-time planning with the agent's own world model and critic: each action held for 1, 2,
+// 4 or 8 steps and then the policy's most likely action, against the policy's most likely action
+// throughout, `samples` imagined rollouts each of `horizon` steps, scored by the discounted
+// imagined reward plus the critic's value at the end. Returns the first action of the best plan
+// when it beats the policy's own plan by more than `margin`, else -1 (keep the policy's action).
+int PlanAction(learner::DreamerAgent& agent, const dreamer::PolicyState& state, int samples,
+               int horizon, double margin) {
+  torch::NoGradGuard no_grad;
+  auto wm = agent.world_model();
+  auto ac = agent.actor_critic();
+  auto rssm = wm->rssm();
+  const int64_t actions = agent.config().num_actions;
+  const std::vector<int64_t> holds = {1, 2, 4, 8};
+  const int64_t plans = actions * static_cast<int64_t>(holds.size()) + 1;  // the last: no hold
+  const int64_t n = plans * samples;
+  std::vector<int64_t> fixed(n), hold(n);
+  for (int64_t p = 0; p < plans; ++p) {
+    for (int64_t k = 0; k < samples; ++k) {
+      fixed[p * samples + k] = p + 1 < plans ? p / static_cast<int64_t>(holds.size()) : 0;
+      hold[p * samples + k] = p + 1 < plans ? holds[p % holds.size()] : 0;
+    }
+  }
+  const auto fixed_t = torch::tensor(fixed, torch::kLong);
+  const auto hold_t = torch::tensor(hold, torch::kLong);
+  const double gamma = 1.0 - 1.0 / agent.config().horizon;
+  auto deter = state.deter.repeat({n, 1});
+  auto stoch = state.stoch.repeat({n, 1, 1});
+  auto weight = torch::ones({n});
+  auto score = torch::zeros({n});
+  auto first = torch::zeros({n}, torch::kLong);
+  for (int h = 0; h < horizon; ++h) {
+    auto feat = dreamer::RssmImpl::Feat(deter, stoch);
+    auto mode = ac->PolicyLogits(feat).argmax(-1).reshape({n});
+    auto act = torch::where(hold_t > h, fixed_t, mode);
+    if (h == 0) first = act;
+    deter = rssm->Core(deter, stoch, torch::one_hot(act, actions).to(torch::kFloat));
+    stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
+    auto next = dreamer::RssmImpl::Feat(deter, stoch);
+    score = score + weight * wm->RewardMean(next).reshape({n});
+    weight = weight * wm->ContinueProb(next).reshape({n}) * (agent.config().contdisc ? 1.0 : gamma);
+  }
+  auto last = dreamer::RssmImpl::Feat(deter, stoch);
+  score = score + weight * dreamer::TwoHotMean(ac->value()->forward(last),
+                                               dreamer::TwoHotSpaceNamed(agent.config().twohot))
+                               .reshape({n});
+  auto per_plan = score.reshape({plans, samples}).mean(1);
+  const int64_t best = per_plan.argmax().item<int64_t>();
+  if (per_plan[best].item<double>() <= per_plan[plans - 1].item<double>() + margin) return -1;
+  return static_cast<int>(first[best * samples].item<int64_t>());
+}
+
 // The board the world model expects one step after `state` when the agent takes `action`: the
 // decoded grid of the prior (mean of 16 samples), each object where its channel is largest.
 Board ImagineNextBoard(learner::DreamerAgent& agent, const dreamer::PolicyState& state,
@@ -410,6 +461,8 @@ struct DecidingStats {
 
 int Main(int argc, char** argv) {
   int64_t episodes = 40, scripted_episodes = 200, seed = 5, trace_misses = 0;
+  int64_t plan_samples = 0, plan_horizon = 12;
+  double plan_margin = 0.0;
   bool greedy = true, scripted_only = false;
   services::CommandLine command_line(
       "bench_breakout_probe [--run RUN_DIR | --checkpoint DIR --config FILE] [flags]",
@@ -425,8 +478,23 @@ int Main(int argc, char** argv) {
   command_line.AddBool("scripted-only", &scripted_only, "only the scripted paddles (no agent)");
   command_line.AddInt("trace-misses", &trace_misses,
                       "print the last 10 boards and moves before each of the first N misses");
+  command_line.AddInt("plan-samples", &plan_samples,
+                      "plan every move with the agent's world model and critic: each action held "
+                      "for 1, 2, 4 or 8 steps, then the policy's mode, this many imagined "
+                      "rollouts per plan; the best plan's first move replaces the policy's when it "
+                      "scores more than --plan-margin above the policy's own plan (0 = no "
+                      "planning)");
+  command_line.AddInt("plan-horizon", &plan_horizon, "imagined steps per plan");
+  command_line.AddDouble("plan-margin", &plan_margin,
+                         "how much more (imagined reward + value) a plan must score than the "
+                         "policy's own to replace its move");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
+  if (plan_samples < 0 || plan_samples > 256 || plan_horizon < 1 || plan_horizon > 64) {
+    std::cerr << "bench_breakout_probe: need --plan-samples in [0, 256] and --plan-horizon in "
+                 "[1, 64]\n";
+    return 2;
+  }
   if (episodes < 1 || scripted_episodes < 1 || seed < 0) {
     std::cerr << "bench_breakout_probe: need --episodes >= 1, --scripted-episodes >= 1 and "
                  "--seed >= 0\n";
@@ -470,7 +538,7 @@ int Main(int argc, char** argv) {
   std::vector<int> action;
   std::vector<int64_t> actions(agent.config().num_actions, 0);
   std::array<int64_t, 10> miss_distance{};
-  int64_t falling = 0, agree = 0, steps = 0, probes = 0, done = 0;
+  int64_t falling = 0, agree = 0, steps = 0, probes = 0, done = 0, planned_moves = 0;
   double total = 0, episode_return = 0;
   double survive[2] = {0, 0}, value[2] = {0, 0}, survive_landing[2] = {0, 0};
   double paddle_placed = 0, ball_placed = 0;  // the move plan's, before the deciding step
@@ -511,6 +579,16 @@ int Main(int argc, char** argv) {
     if (auto s = dreamer::ActOnEnvs(policy, env, &state, generator, &action, greedy); !s.ok()) {
       std::cerr << "bench_breakout_probe: " << s << "\n";
       return 1;
+    }
+    if (plan_samples > 0) {
+      const int planned = PlanAction(agent, state, static_cast<int>(plan_samples),
+                                     static_cast<int>(plan_horizon), plan_margin);
+      if (planned >= 0 && planned != action[0]) {
+        action[0] = planned;
+        // The next posterior step follows the move taken.
+        state.prev_action = torch::full_like(state.prev_action, planned);
+        ++planned_moves;
+      }
     }
     ++actions[action[0]];
     if (board.complete() && board.dir() >= 2) {
@@ -646,6 +724,14 @@ int Main(int argc, char** argv) {
   std::printf("agent (%s, %s): mean return %.2f over %lld episodes, %lld steps\n",
               resolved->checkpoint_dir.c_str(), greedy ? "greedy" : "sampled", total / done,
               static_cast<long long>(done), static_cast<long long>(steps));
+  if (plan_samples > 0) {
+    std::printf(
+        "planned with the world model (%lld rollouts per plan, %lld steps, margin %.3f): the plan "
+        "replaced the policy's move in %lld of %lld steps (%.1f%%)\n",
+        static_cast<long long>(plan_samples), static_cast<long long>(plan_horizon), plan_margin,
+        static_cast<long long>(planned_moves), static_cast<long long>(steps),
+        100.0 * planned_moves / std::max<int64_t>(steps, 1));
+  }
   std::printf(
       "while the ball falls, its move is the landing-column paddle's in %.1f%% of %lld "
       "steps\n",
