@@ -220,19 +220,27 @@ class NoopReplayService final : public v1::ReplayService::Service {
   const v1::SampleResponse batch_;
 };
 
+// Batches read from a Sample stream before the clock starts.
+constexpr int kWarmupBatches = 5;
+
+// The request of the sample figures: 16 x 64 batches, `batches` timed after the warm-up ones.
+v1::SampleRequest TimedSampleRequest(int batches) {
+  v1::SampleRequest request;
+  request.set_batch_size(16);
+  request.set_sequence_length(64);
+  request.set_num_batches(batches + kWarmupBatches);
+  return request;
+}
+
 // Pulls `batches` B x T batches over one stream; returns batches/s and the bytes of one batch.
 std::pair<double, size_t> PullBatches(const std::string& address, int batches,
                                       const services::ChannelOptions& channel = {}) {
   auto stub = v1::ReplayService::NewStub(services::CreateChannel(address, channel));
-  v1::SampleRequest request;
-  request.set_batch_size(16);
-  request.set_sequence_length(64);
-  request.set_num_batches(batches + 5);
   grpc::ClientContext context;
-  auto reader = stub->Sample(&context, request);
+  auto reader = stub->Sample(&context, TimedSampleRequest(batches));
   v1::SampleResponse response;
   size_t bytes = 0;
-  for (int i = 0; i < 5; ++i) reader->Read(&response);  // warm-up
+  for (int i = 0; i < kWarmupBatches; ++i) reader->Read(&response);
   const absl::Time start = absl::Now();
   int got = 0;
   while (got < batches && reader->Read(&response)) ++got;
@@ -244,7 +252,7 @@ std::pair<double, size_t> PullBatches(const std::string& address, int batches,
 
 // Pulls `batches` batches on each of `streams` Sample streams at once, each over a connection of
 // its own (TLS work is per connection); returns the batches/s of all streams together, timed from
-// the moment every stream has its first 5 batches until the last one ends.
+// the moment every stream has its warm-up batches until the last one ends.
 double PullBatchesConcurrently(const std::string& address, int batches, int streams,
                                const services::ChannelOptions& channel = {}) {
   if (streams <= 1) return PullBatches(address, batches, channel).first;
@@ -260,14 +268,10 @@ double PullBatchesConcurrently(const std::string& address, int batches, int stre
       services::ChannelOptions own = channel;
       own.keepalive += absl::Milliseconds(i);
       auto stub = v1::ReplayService::NewStub(services::CreateChannel(address, own));
-      v1::SampleRequest request;
-      request.set_batch_size(16);
-      request.set_sequence_length(64);
-      request.set_num_batches(batches + 5);
       grpc::ClientContext context;
-      auto reader = stub->Sample(&context, request);
+      auto reader = stub->Sample(&context, TimedSampleRequest(batches));
       v1::SampleResponse response;
-      for (int k = 0; k < 5; ++k) reader->Read(&response);
+      for (int k = 0; k < kWarmupBatches; ++k) reader->Read(&response);
       if (warmed->Block()) delete warmed;
       {
         absl::MutexLock lock(&mu);
