@@ -170,16 +170,20 @@ Board Decode(const float* grid) {  // [10, 10, 4]: paddle, ball, trail, brick
   return b;
 }
 
-// One imagined step for each of the samples in deter [N, D] / stoch [N, S, C]: the prior after the
-// agent's action `action` (the global generator draws the latents).
-void PriorStep(learner::DreamerAgent& agent, int action, torch::Tensor* deter,
+// One imagined step for each of the samples in deter [N, D] / stoch [N, S, C]: the prior after
+// each sample's agent action in `actions` (int64 [N]; the global generator draws the latents).
+void PriorStep(learner::DreamerAgent& agent, const torch::Tensor& actions, torch::Tensor* deter,
                torch::Tensor* stoch) {
   auto rssm = agent.world_model()->rssm();
-  auto onehot = torch::one_hot(torch::full({deter->size(0)}, action, torch::kLong),
-                               agent.config().num_actions)
-                    .to(torch::kFloat);
+  auto onehot = torch::one_hot(actions, agent.config().num_actions).to(torch::kFloat);
   *deter = rssm->Core(*deter, *stoch, onehot);
   *stoch = rssm->Sample(rssm->PriorLogit(*deter), std::nullopt);
+}
+
+// The same with one action for every sample.
+void PriorStep(learner::DreamerAgent& agent, int action, torch::Tensor* deter,
+               torch::Tensor* stoch) {
+  PriorStep(agent, torch::full({deter->size(0)}, action, torch::kLong), deter, stoch);
 }
 
 // Where the decoded grid of each sample's features [N, F] puts the ball (cell y * 10 + x) and the
@@ -322,7 +326,6 @@ int PlanAction(learner::DreamerAgent& agent, const dreamer::PolicyState& state, 
   torch::NoGradGuard no_grad;
   auto wm = agent.world_model();
   auto ac = agent.actor_critic();
-  auto rssm = wm->rssm();
   const int64_t actions = agent.config().num_actions;
   const std::vector<int64_t> holds = {1, 2, 4, 8};
   const int64_t plans = actions * static_cast<int64_t>(holds.size()) + 1;  // the last: no hold
@@ -347,8 +350,7 @@ int PlanAction(learner::DreamerAgent& agent, const dreamer::PolicyState& state, 
     auto mode = ac->PolicyLogits(feat).argmax(-1).reshape({n});
     auto act = torch::where(hold_t > h, fixed_t, mode);
     if (h == 0) first = act;
-    deter = rssm->Core(deter, stoch, torch::one_hot(act, actions).to(torch::kFloat));
-    stoch = rssm->Sample(rssm->PriorLogit(deter), std::nullopt);
+    PriorStep(agent, act, &deter, &stoch);
     auto next = dreamer::RssmImpl::Feat(deter, stoch);
     score = score + weight * wm->RewardMean(next).reshape({n});
     weight = weight * wm->ContinueProb(next).reshape({n}) * (agent.config().contdisc ? 1.0 : gamma);
