@@ -1,4 +1,4 @@
-// LibTorch processes link tcmalloc (see learner/CMakeLists.txt): glibc malloc returned every large
+// LibTorch processes link tcmalloc (see dreamer/CMakeLists.txt): glibc malloc returned every large
 // freed activation to the kernel and re-faulted it on the next update. This checks that tensor
 // memory really goes through tcmalloc and that a freed large block is kept for the next update
 // instead of being unmapped.

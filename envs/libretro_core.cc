@@ -19,6 +19,17 @@
 
 #include "absl/strings/str_cat.h"
 
+// Under AddressSanitizer the private copy of a core stays mapped after the core is destroyed, so
+// that LeakSanitizer can name the core behind the memory it never frees (its module is
+// dreamfleet-core-*.so; tests/fuzz/lsan.supp). An unmapped core's leaks have no module to name.
+#if defined(__SANITIZE_ADDRESS__)
+#define DREAMFLEET_KEEP_CORES_MAPPED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DREAMFLEET_KEEP_CORES_MAPPED 1
+#endif
+#endif
+
 namespace dreamfleet::envs {
 
 struct LibretroCore::Api {
@@ -282,7 +293,9 @@ LibretroCore::~LibretroCore() {
     if (game_loaded_) api_->unload_game();
     if (inited_) api_->deinit();
   }
+#ifndef DREAMFLEET_KEEP_CORES_MAPPED
   if (handle_) dlclose(handle_);
+#endif
   if (slot_ >= 0) {
     std::lock_guard<std::mutex> lock(g_slot_mutex);
     g_slots[slot_] = nullptr;
