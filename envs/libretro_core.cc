@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cctype>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -21,7 +22,9 @@
 
 // Under AddressSanitizer the private copy of a core stays mapped after the core is destroyed, so
 // that LeakSanitizer can name the core behind the memory it never frees (its module is
-// dreamfleet-core-*.so; tests/fuzz/lsan.supp). An unmapped core's leaks have no module to name.
+// dreamfleet-core-<core name>-*.so; tests/fuzz/lsan.supp). An unmapped core's leaks have no module
+// to name. In that build a use of a destroyed core therefore does not crash, and each copy's
+// unlinked file holds its disk space until the process exits.
 #if defined(__SANITIZE_ADDRESS__)
 #define DREAMFLEET_KEEP_CORES_MAPPED 1
 #elif defined(__has_feature)
@@ -111,12 +114,20 @@ class StdoutSilencer {
 };
 
 // Copies the core to a fresh temp file and dlopens it there, so every instance gets its own
-// globals; the file is unlinked at once (the mapping keeps it alive).
+// globals; the file is unlinked at once (the mapping keeps it alive). The file is named after the
+// core (dreamfleet-core-nestopia_libretro-XXXXXX.so), so that a sanitizer's report names it.
 absl::StatusOr<void*> OpenPrivateCopy(const std::string& core_path) {
   auto bytes = ReadFile(core_path, "libretro core");
   if (!bytes.ok()) return bytes.status();
+  std::string name = core_path.substr(core_path.find_last_of('/') + 1);
+  if (name.size() > 3 && name.compare(name.size() - 3, 3, ".so") == 0) name.resize(name.size() - 3);
+  if (name.size() > 64) name.resize(64);
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
+  }
   const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/dreamfleet-core-XXXXXX.so");
+  std::string pattern =
+      absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/dreamfleet-core-", name, "-XXXXXX.so");
   const int fd = mkstemps(pattern.data(), 3);
   if (fd < 0) {
     return absl::InternalError(
@@ -195,7 +206,9 @@ absl::StatusOr<std::unique_ptr<LibretroCore>> LibretroCore::Create(const std::st
         "too many libretro core instances in this process (at most ", kMaxInstances, ")"));
   }
   absl::Status status = core->Load(core_path, rom_path);
-  if (!status.ok()) return status;  // the destructor releases the slot and the handle
+  // The destructor releases the slot and the handle (kept open under AddressSanitizer: see the
+  // top of the file).
+  if (!status.ok()) return status;
   return core;
 }
 
