@@ -289,10 +289,11 @@ double PullBatchesConcurrently(const std::string& address, int batches, int stre
   return total / absl::ToDoubleSeconds(end - start);
 }
 
-// An in-process shard in `dir` holding 8192 steps of 64x64 images from 4 streams (the sample
-// figures' table).
+// An in-process shard in `dir` holding 8192 steps of `image`x`image`x3 images from 4 streams
+// (the sample figures' table).
 absl::StatusOr<std::unique_ptr<ReplayShard>> OpenSampleShard(const std::string& dir,
-                                                             services::Metrics* metrics) {
+                                                             services::Metrics* metrics,
+                                                             int image = 64) {
   ShardOptions options;
   options.data_dir = dir;
   options.table.sequence_length = 64;
@@ -302,7 +303,7 @@ absl::StatusOr<std::unique_ptr<ReplayShard>> OpenSampleShard(const std::string& 
   // 8192 steps from 4 streams.
   for (int a = 0; a < 4; ++a) {
     for (uint64_t i = 0; i < 64; ++i) {
-      StepChunk chunk = MakeChunk(absl::StrCat("s", a), i, 32, 64, a * 1000 + i);
+      StepChunk chunk = MakeChunk(absl::StrCat("s", a), i, 32, image, a * 1000 + i);
       v1::Chunk proto;
       proto.set_actor_id(chunk.actor_id);
       proto.set_sequence(chunk.sequence);
@@ -377,9 +378,10 @@ services::SecurityConfig CertsConfig(const std::string& dir) {
 }
 
 // Insert (4 writers into a real shard process) and sample (one stream from an in-process shard)
-// over plaintext and over TLS with role tokens, alternating, best of 3 rounds each.
+// over plaintext and over TLS with role tokens, alternating, best of 3 rounds each; steps carry
+// `image`x`image`x3 images.
 void BenchSecurity(const std::string& root, const std::string& certs, uint64_t steps_total,
-                   int batches, int sample_streams) {
+                   int batches, int sample_streams, int image) {
   const services::SecurityConfig secure = CertsConfig(certs);
   const std::vector<std::string> secure_sets = {
       "security.ca_file=" + secure.ca_file,
@@ -419,7 +421,7 @@ void BenchSecurity(const std::string& root, const std::string& certs, uint64_t s
       auto client = ShardedReplayClient::Create(options);
       const uint64_t chunks = std::max<uint64_t>(1, steps_total / 32 / 4);
       absl::StatusOr<double> seconds =
-          InsertConcurrently(client->get(), ActorIds(4, 1), chunks, 32, 64);
+          InsertConcurrently(client->get(), ActorIds(4, 1), chunks, 32, image);
       if (!seconds.ok()) {
         std::cerr << seconds.status() << "\n";
         return;
@@ -430,7 +432,7 @@ void BenchSecurity(const std::string& root, const std::string& certs, uint64_t s
   }
   // Sample: the same in-process table behind a plaintext and a TLS + token server.
   services::Metrics metrics;
-  auto shard = OpenSampleShard(root + "/security-sample", &metrics);
+  auto shard = OpenSampleShard(root + "/security-sample", &metrics, image);
   if (!shard.ok()) {
     std::cerr << shard.status() << "\n";
     return;
@@ -460,7 +462,14 @@ void BenchSecurity(const std::string& root, const std::string& certs, uint64_t s
                               PullBatchesConcurrently(absl::StrCat("127.0.0.1:", tls_server->port),
                                                       batches, sample_streams, tls_channel));
   }
-  std::cout << "\n## TLS + role tokens vs plaintext (best of 3 alternating rounds)\n"
+  v1::SampleResponse one;
+  (void)(*shard)->table()->Sample(16, 64, absl::InfiniteFuture(), &one);
+  size_t batch_bytes = 0;
+  for (const auto& t : one.data()) batch_bytes += t.tensor().data().size();
+  std::cout << absl::StrFormat(
+                   "\n## TLS + role tokens vs plaintext, %dx%dx3 images (%zu B a step, "
+                   "%.2f MB a 16x64 batch; best of 3 alternating rounds)\n",
+                   image, image, StepBytes(image), batch_bytes / 1e6)
             << absl::StrFormat("%-44s %12s %12s %8s\n", "", "plaintext", "TLS+tokens", "ratio")
             << absl::StrFormat("%-44s %12.0f %12.0f %7.0f%%\n",
                                "insert, 4 writers, 1 shard process (steps/s)", insert_rate[0],
@@ -623,6 +632,11 @@ int Run(int argc, char** argv) {
                       "With --certs: Sample streams pulled at once in the TLS + tokens "
                       "comparison, each over a connection of its own (batches/s of all of them "
                       "together).");
+  int64_t security_image = 64;
+  command_line.AddInt("security-image", &security_image,
+                      "With --certs: image side of the steps in the TLS + tokens comparison "
+                      "(64: 64x64x3 images, 12 KB a step; 10: 300 B a step, about a MinAtar "
+                      "grid's 400).");
   int64_t idle_streams = 0;
   command_line.AddInt("idle-streams", &idle_streams,
                       "Measure only this: open N idle Insert streams against a shard without a "
@@ -632,6 +646,10 @@ int Run(int argc, char** argv) {
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
   if (sample_streams < 1 || sample_streams > 64) {
     std::cerr << "--sample-streams " << sample_streams << ": must be in [1, 64]\n";
+    return 2;
+  }
+  if (security_image < 1 || security_image > 256) {
+    std::cerr << "--security-image " << security_image << ": must be in [1, 256]\n";
     return 2;
   }
   services::SetLogLevel(services::LogSeverity::kWarning);
@@ -647,7 +665,8 @@ int Run(int argc, char** argv) {
   }
   if (!certs.empty() && idle_streams == 0) {
     BenchSecurity(root, certs, static_cast<uint64_t>(insert_steps),
-                  static_cast<int>(sample_batches), static_cast<int>(sample_streams));
+                  static_cast<int>(sample_batches), static_cast<int>(sample_streams),
+                  static_cast<int>(security_image));
   }
   std::string remove = "rm -rf " + root;
   (void)std::system(remove.c_str());
