@@ -1,5 +1,18 @@
 # Shared CMake helpers.
 #
+# dreamfleet_test_timeout(VAR) scales the test timeout in VAR (seconds) for the sanitizer build
+# (DREAMFLEET_FUZZ): the LibTorch tests run 2-8x slower there (local_trainer_test: 20 s -> 170 s),
+# so 3x, at most 1800 s, inside the 2400 s of the test that runs them all (sanitizer_tests).
+function(dreamfleet_test_timeout var)
+  if(DREAMFLEET_FUZZ)
+    math(EXPR scaled "${${var}} * 3")
+    if(scaled GREATER 1800)
+      set(scaled 1800)
+    endif()
+    set(${var} ${scaled} PARENT_SCOPE)
+  endif()
+endfunction()
+
 # dreamfleet_add_test(NAME SOURCES a.cc [b.cc] LIBS lib... [LABELS unit|integration|slow]
 #                     [TIMEOUT seconds] [ENV VAR=VALUE ...])
 # builds one GoogleTest binary into build/bin/ and registers it with CTest under its labels.
@@ -16,14 +29,7 @@ function(dreamfleet_add_test name)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
-  if(DREAMFLEET_FUZZ)
-    # Under the sanitizers the LibTorch tests run 2-8x slower (local_trainer_test: 20 s -> 170 s);
-    # at most 1800 s, inside the 2400 s of the test that runs them all (sanitizer_tests).
-    math(EXPR T_TIMEOUT "${T_TIMEOUT} * 3")
-    if(T_TIMEOUT GREATER 1800)
-      set(T_TIMEOUT 1800)
-    endif()
-  endif()
+  dreamfleet_test_timeout(T_TIMEOUT)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
     ENVIRONMENT "DREAMFLEET_SOURCE_DIR=${PROJECT_SOURCE_DIR};DREAMFLEET_BIN_DIR=${CMAKE_BINARY_DIR}/bin;${T_ENV}")
