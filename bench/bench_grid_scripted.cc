@@ -27,6 +27,7 @@
 #include "dreamer/policy.h"
 #include "envs/env_config.h"
 #include "learner/agent_source.h"
+#include "services/status_macros.h"
 #endif
 
 namespace dreamfleet::bench {
@@ -85,19 +86,14 @@ class AgentPlayer : public GridPlayer {
       return absl::InvalidArgumentError(absl::StrCat("the agent reads ", spec_.vector_size,
                                                      " entries, the view has ", obs.size()));
     }
-    try {
-      c10::InferenceMode inference;
-      const bool first = !state_.deter.defined();  // the episode's first step
-      if (first) state_ = policy_->Initial(1);
-      const dreamer::Observation o =
-          dreamer::WrapEnvObservations(spec_, 1, nullptr, obs.data(), nullptr);
-      const torch::Tensor is_first = torch::full({1}, first, torch::kBool);
-      // learner::LoadAgent builds the agent on the CPU, where this generator drives its sampling.
-      *action = static_cast<int>(
-          policy_->Act(o, is_first, &state_, generator_, greedy_).to(torch::kLong).item<int64_t>());
-    } catch (const c10::Error& e) {
-      return absl::InternalError(absl::StrCat("policy step failed: ", e.what_without_backtrace()));
-    }
+    // The episode's first step starts from a fresh state (NewEpisode cleared it).
+    const uint8_t first = state_.deter.defined() ? 0 : 1;
+    if (first != 0) state_ = policy_->Initial(1);
+    // learner::LoadAgent builds the agent on the CPU, where this generator drives its sampling.
+    std::vector<int> chosen;
+    RETURN_IF_ERROR(dreamer::ActOnObservations(policy_, spec_, 1, nullptr, obs.data(), nullptr,
+                                               &first, &state_, generator_, &chosen, greedy_));
+    *action = chosen[0];
     return absl::OkStatus();
   }
 

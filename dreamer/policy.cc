@@ -78,10 +78,12 @@ Observation WrapEnvObservations(const envs::EnvSpec& spec, int64_t batch, const 
   return obs;
 }
 
-absl::Status ActOnEnvs(Policy& policy, const envs::VectorEnv& envs, PolicyState* state,
-                       torch::Generator& generator, std::vector<int>* actions, bool greedy,
-                       HeldRandomActions* explore) {
-  const int64_t k = envs.num_envs();
+absl::Status ActOnObservations(Policy& policy, const envs::EnvSpec& spec, int64_t batch,
+                               const uint8_t* image, const float* vector, const int32_t* text,
+                               const uint8_t* is_first, PolicyState* state,
+                               torch::Generator& generator, std::vector<int>* actions, bool greedy,
+                               HeldRandomActions* explore) {
+  const int64_t k = batch;
   if (state->deter.defined() && state->deter.size(0) != k) {
     return absl::InvalidArgumentError(
         absl::StrCat("policy state is for ", state->deter.size(0), " envs, the env batch has ", k));
@@ -94,22 +96,20 @@ absl::Status ActOnEnvs(Policy& policy, const envs::VectorEnv& envs, PolicyState*
     // Inference mode, not just no-grad: no version counters or autograd metadata on the ~100
     // small tensors of a policy step.
     c10::InferenceMode inference;
-    const Observation obs =
-        WrapEnvObservations(envs.spec(), k, envs.image(), envs.vector(), envs.text());
-    torch::Tensor is_first =
-        torch::from_blob(const_cast<uint8_t*>(envs.is_first()), {k}, torch::kByte).to(torch::kBool);
+    const Observation obs = WrapEnvObservations(spec, k, image, vector, text);
+    torch::Tensor first =
+        torch::from_blob(const_cast<uint8_t*>(is_first), {k}, torch::kByte).to(torch::kBool);
     // A generator drives sampling only on its own device: a policy on a GPU samples from the
     // device's default generator (a CPU one would be refused), as DreamerAgent::Gen does.
     std::optional<torch::Generator> gen;
     const auto parameters = policy->parameters();
     if (parameters.empty() || parameters.front().device() == generator.device()) gen = generator;
-    torch::Tensor action = policy->Act(obs, is_first, state, gen, greedy);
+    torch::Tensor action = policy->Act(obs, first, state, gen, greedy);
     action = action.to(torch::kCPU).to(torch::kLong).contiguous();
     actions->resize(k);
     const int64_t* data = action.data_ptr<int64_t>();
     for (int64_t i = 0; i < k; ++i) (*actions)[i] = static_cast<int>(data[i]);
-    if (explore != nullptr &&
-        explore->Apply(envs.is_first(), envs.spec().num_actions, actions) > 0) {
+    if (explore != nullptr && explore->Apply(is_first, spec.num_actions, actions) > 0) {
       // The next step's prior follows the action the env takes, not the one the policy sampled.
       std::vector<int64_t> taken(actions->begin(), actions->end());
       state->prev_action = torch::tensor(taken, torch::kLong).to(state->prev_action.device());
@@ -118,6 +118,14 @@ absl::Status ActOnEnvs(Policy& policy, const envs::VectorEnv& envs, PolicyState*
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("policy step failed: ", e.what_without_backtrace()));
   }
+}
+
+absl::Status ActOnEnvs(Policy& policy, const envs::VectorEnv& envs, PolicyState* state,
+                       torch::Generator& generator, std::vector<int>* actions, bool greedy,
+                       HeldRandomActions* explore) {
+  return ActOnObservations(policy, envs.spec(), envs.num_envs(), envs.image(), envs.vector(),
+                           envs.text(), envs.is_first(), state, generator, actions, greedy,
+                           explore);
 }
 
 NamedTensors ExportPolicyWeights(Policy& policy) {

@@ -61,12 +61,21 @@ TORCH_MODULE(Policy);
 Observation WrapEnvObservations(const envs::EnvSpec& spec, int64_t batch, const uint8_t* image,
                                 const float* vector, const int32_t* text);
 
-// One env-interaction step of `policy` for the K envs of `envs` (their current observations and
-// is_first flags; the recurrent state in *state carries over between calls): samples one action
-// per env into *actions (the most likely one when `greedy`). In inference mode, without copying
-// the observations. The one policy step of the actor processes and the single-process trainer.
-// With `explore` (enabled), the envs holding a random action take it instead, and the recurrent
-// state records the action actually taken.
+// One env-interaction step of `policy` for `batch` envs of `spec`: their current observations in
+// the given buffers (laid out as WrapEnvObservations reads them) and their is_first flags (1 after
+// a reset and on the first call) in `is_first`; the recurrent state in *state (defined, for
+// `batch` envs) carries over between calls. Samples one action per env into *actions (the most
+// likely one when `greedy`). In inference mode, without copying the observations. With `explore`
+// (enabled), the envs holding a random action take it instead, and the recurrent state records the
+// action actually taken.
+absl::Status ActOnObservations(Policy& policy, const envs::EnvSpec& spec, int64_t batch,
+                               const uint8_t* image, const float* vector, const int32_t* text,
+                               const uint8_t* is_first, PolicyState* state,
+                               torch::Generator& generator, std::vector<int>* actions,
+                               bool greedy = false, HeldRandomActions* explore = nullptr);
+
+// ActOnObservations on the K envs of `envs` (their current observations and is_first flags): the
+// one policy step of the actor processes and the single-process trainer.
 absl::Status ActOnEnvs(Policy& policy, const envs::VectorEnv& envs, PolicyState* state,
                        torch::Generator& generator, std::vector<int>* actions, bool greedy = false,
                        HeldRandomActions* explore = nullptr);
