@@ -7,7 +7,7 @@
 //   bench_learner [--presets=debug,1m,12m] [--batch=16] [--length=64] [--updates=5]
 //                 [--warmup=1] [--threads=0] [--cnn=strided|official] [--decoder] [--profile=N]
 //                 [--vector=N] [--grid-channels=C] [--actions=4] [--imagine-starts=N]
-//                 [--actor-dynamics=RHO] [--disagreement=K]
+//                 [--actor-dynamics=RHO] [--disagreement=K] [--overlap-world-model]
 //
 // --profile=N records the timed updates with LibTorch's profiler and prints the N operators with
 // the most self time (time in the operator minus the operators it called), to see what to optimise.
@@ -70,6 +70,7 @@ struct Flags {
   double actor_dynamics = 0;   // learner.actor_grad_dynamics; 0 = REINFORCE only
   int64_t grid_channels = 0;   // > 0: the vector is a square grid of cells (vector_encoder grid)
   int64_t disagreement = 0;    // > 0: learner.disagreement_models (scale 1); 0 = off
+  bool overlap = false;        // learner.overlap_world_model
 };
 
 // CPU time of this process (all threads): much less distorted by other load than wall time.
@@ -122,6 +123,9 @@ bool ParseFlags(int argc, char** argv, Flags* f, int* exit_code) {
   command_line.AddDouble("actor-dynamics", &f->actor_dynamics,
                          "share of the actor's objective differentiated through the imagined "
                          "rollout (learner.actor_grad_dynamics, 0-1; > 0 adds its backward pass)");
+  command_line.AddBool("overlap-world-model", &f->overlap,
+                       "the world model's backward pass on a second thread beside the "
+                       "actor-critic (learner.overlap_world_model)");
   if (!dreamfleet::services::ParseCommandLineOrExit(command_line, argc, argv, exit_code)) {
     return false;
   }
@@ -257,13 +261,14 @@ int main(int argc, char** argv) {
   std::printf(
       "torch threads=%d mkldnn=%d batch=%lldx%lld %s cnn=%s upsample=%s channels_last=%d "
       "actions=%lld imagine_starts=%lld actor_dynamics=%g grid_channels=%lld "
-      "disagreement=%lld\n",
+      "disagreement=%lld overlap_world_model=%d\n",
       at::get_num_threads(), static_cast<int>(at::hasMKLDNN()), static_cast<long long>(f.batch),
       static_cast<long long>(f.length),
       f.vector > 0 ? absl::StrCat("vector=", f.vector).c_str() : "image=64x64x3", f.cnn.c_str(),
       f.upsample.c_str(), static_cast<int>(f.channels_last), static_cast<long long>(f.actions),
       static_cast<long long>(f.imagine_starts), f.actor_dynamics,
-      static_cast<long long>(f.grid_channels), static_cast<long long>(f.disagreement));
+      static_cast<long long>(f.grid_channels), static_cast<long long>(f.disagreement),
+      static_cast<int>(f.overlap));
   if (f.decoder) {
     BenchDecoder(f);
     return 0;
@@ -299,6 +304,7 @@ int main(int argc, char** argv) {
     c.decoder_upsample = f.upsample;
     c.channels_last = f.channels_last;
     c.threads = static_cast<int>(f.threads);
+    c.overlap_wm = f.overlap;
     auto agent = dl::DreamerAgent::Create(c);
     if (!agent.ok()) {
       std::cerr << agent.status() << "\n";

@@ -141,6 +141,7 @@ const std::map<std::string, Field>& Fields() {
       DF_FIELD(batch_length),
       DF_FIELD(seed),
       DF_FIELD(threads),
+      DF_FIELD(overlap_wm),
       DF_FIELD(preset),
 #undef DF_FIELD
   };
@@ -375,6 +376,7 @@ absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config
   agent.batch_length = static_cast<int>(config.learner.batch_length);
   agent.seed = static_cast<uint64_t>(config.run.seed);
   agent.threads = static_cast<int>(config.learner.threads);
+  agent.overlap_wm = config.learner.overlap_world_model;
   RETURN_IF_ERROR(agent.Validate());
   return agent;
 }

@@ -128,6 +128,9 @@ struct AgentConfig {
   int batch_length = 64;
   uint64_t seed = 0;
   int threads = 0;  // 0 = LibTorch default
+  // The world model's backward pass on a second thread, beside the actor-critic (CPU only; the
+  // same update, with gradients summed in another order).
+  bool overlap_wm = false;
   std::string preset = "1m";
 
   int feat_size() const { return deter + stoch * classes; }

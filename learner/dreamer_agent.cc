@@ -1,10 +1,15 @@
 #include "learner/dreamer_agent.h"
 
 #include <chrono>
+#include <exception>
+#include <functional>
+#include <future>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <vector>
 
+#include "ATen/Parallel.h"
 #include "ATen/record_function.h"
 #include "absl/strings/str_cat.h"
 #include "dreamer/compute_threads.h"
@@ -21,6 +26,37 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 bool AllFinite(const torch::Tensor& t) {
   return !t.defined() || torch::isfinite(t).all().item<bool>();
 }
+
+// One call run on LibTorch's inter-op thread pool (which carries over the caller's grad mode and
+// intra-op thread count). The destructor waits for it, so that no return path, exception or early
+// skip, leaves it running over the caller's tensors.
+class BackgroundCall {
+ public:
+  explicit BackgroundCall(std::function<void()> fn) {
+    auto promise = std::make_shared<std::promise<void>>();
+    done_ = promise->get_future();
+    at::launch([fn = std::move(fn), promise] {
+      try {
+        fn();
+        promise->set_value();
+      } catch (...) {
+        promise->set_exception(std::current_exception());
+      }
+    });
+  }
+  BackgroundCall(const BackgroundCall&) = delete;
+  BackgroundCall& operator=(const BackgroundCall&) = delete;
+  ~BackgroundCall() {
+    if (done_.valid()) done_.wait();
+  }
+  // Waits and rethrows what the call threw.
+  void Wait() {
+    if (done_.valid()) done_.get();
+  }
+
+ private:
+  std::future<void> done_;
+};
 
 }  // namespace
 
@@ -118,8 +154,22 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
       wm.losses["disag"] = disag_fit.loss.detach();
       model_loss = model_loss + disag_fit.loss;
     }
-    begin_phase("world model backward");
-    model_loss.backward({}, /*retain_graph=*/config_.repval_grad);
+    // The world model's backward pass, here or (overlap_wm, on the CPU) on a second thread while
+    // the actor-critic below imagines and learns: both read the weights before this update's step
+    // and write only gradients (LibTorch locks each gradient as it adds to it).
+    const bool overlap = config_.overlap_wm && device_.is_cpu() && config_.actor_dynamics <= 0;
+    double wm_backward_seconds = 0;
+    std::optional<BackgroundCall> wm_backward;
+    if (overlap) {
+      wm_backward.emplace([&model_loss, &wm_backward_seconds, retain = config_.repval_grad] {
+        auto begin = std::chrono::steady_clock::now();
+        model_loss.backward({}, retain);
+        wm_backward_seconds = Seconds(begin);
+      });
+    } else {
+      begin_phase("world model backward");
+      model_loss.backward({}, /*retain_graph=*/config_.repval_grad);
+    }
     m.world_model_seconds = Seconds(start);
 
     // Actor-critic on imagined rollouts from the posterior states (all, or imag_starts of them).
@@ -148,7 +198,9 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
                                              /*grad_outputs=*/{}, /*retain_graph=*/false,
                                              /*create_graph=*/false, /*allow_unused=*/true);
     }
-    ac.loss.backward();
+    // Overlapped with the world model's backward, the replay value loss's path into the world
+    // model (repval_grad) is the two passes' shared graph: neither may free it under the other.
+    ac.loss.backward({}, /*retain_graph=*/overlap && config_.repval_grad);
     if (ac.dynamics.defined()) {
       // Norms of the two parts of the actor's gradient (the first with the entropy bonus).
       std::vector<torch::Tensor> reinforce_sq, dynamics_sq;
@@ -168,6 +220,10 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
       };
       m.metrics["reinforce_grad_norm"] = norm(reinforce_sq);
       m.metrics["dynamics_grad_norm"] = norm(dynamics_sq);
+    }
+    if (wm_backward) {
+      wm_backward->Wait();
+      m.world_model_seconds += wm_backward_seconds;
     }
     for (const auto& group : opt_->param_groups()) {
       for (const auto& p : group.params()) {

@@ -370,6 +370,59 @@ TEST(DreamerAgentTest, GradientsFollowTheStopGradients) {
   }
 }
 
+// overlap_wm runs the world model's backward pass beside the actor-critic: the same update as
+// the sequential one, up to the order in which each gradient's parts are summed.
+void ExpectOverlapMatchesSequential(dreamer::AgentConfig c) {
+  c.overlap_wm = false;
+  auto sequential = DreamerAgent::Create(c);
+  c.overlap_wm = true;
+  auto overlapped = DreamerAgent::Create(c);
+  ASSERT_TRUE(sequential.ok() && overlapped.ok());
+  for (uint64_t seed : {20, 21, 22}) {
+    auto a = (*sequential)->Train(dreamer::RandomBatch(c, 3, 6, seed));
+    auto b = (*overlapped)->Train(dreamer::RandomBatch(c, 3, 6, seed));
+    ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+    ASSERT_FALSE(a->skipped || b->skipped);
+    EXPECT_GT(b->world_model_seconds, 0);
+    for (const auto& [k, v] : a->losses) {
+      ASSERT_TRUE(b->losses.count(k)) << k;
+      EXPECT_NEAR(b->losses[k], v, 1e-4 * (1 + std::abs(v))) << k << " at update " << seed - 19;
+    }
+  }
+  std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>> modules{
+      {(*sequential)->world_model().get(), (*overlapped)->world_model().get()},
+      {(*sequential)->actor_critic().get(), (*overlapped)->actor_critic().get()}};
+  if (c.disag_scale > 0) {
+    modules.emplace_back((*sequential)->disagreement().get(), (*overlapped)->disagreement().get());
+  }
+  for (auto [ma, mb] : modules) {
+    auto sa = Snapshot(*ma);
+    auto sb = Snapshot(*mb);
+    ASSERT_EQ(sa.size(), sb.size());
+    for (const auto& [k, v] : sa) {
+      EXPECT_TRUE(torch::allclose(v, sb[k], /*rtol=*/1e-4, /*atol=*/1e-6))
+          << k << ": largest difference " << (v - sb[k]).abs().max().item<double>();
+    }
+  }
+}
+
+TEST(DreamerAgentTest, OverlappedWorldModelBackwardIsTheSameUpdate) {
+  ExpectOverlapMatchesSequential(DebugConfig(true, true, true));
+}
+
+TEST(DreamerAgentTest, OverlappedWorldModelBackwardWithoutReplayValueGradient) {
+  auto c = DebugConfig(true, true);
+  c.repval_grad = false;  // the two backward passes share no graph
+  ExpectOverlapMatchesSequential(c);
+}
+
+TEST(DreamerAgentTest, OverlappedWorldModelBackwardWithTheDisagreementEnsemble) {
+  auto c = DebugConfig(false, true);
+  c.disag_scale = 0.5f;
+  c.imag_starts = 7;
+  ExpectOverlapMatchesSequential(c);
+}
+
 TEST(DreamerAgentTest, SlowCriticFollowsTheCriticByEma) {
   auto c = DebugConfig();
   auto agent = DreamerAgent::Create(c);

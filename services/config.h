@@ -90,6 +90,7 @@ struct LearnerConfig {
   int64_t classes = 0;           // classes per categorical latent; 0 = the preset's
   std::string device = "auto";   // auto | cpu | cuda
   int64_t threads = 2;
+  bool overlap_world_model = false;  // the world model's backward beside the actor-critic
   int64_t batch_size = 16;
   int64_t batch_length = 32;
   double lr = 1e-3;                  // one LaProp optimiser over world model and actor-critic
