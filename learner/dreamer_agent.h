@@ -39,6 +39,8 @@ struct TrainMetrics {
   std::string skip_reason;
   std::map<std::string, double> losses;   // image, vector, rew, con, dyn, rep, policy, value, repval
   std::map<std::string, double> metrics;  // entropy, ret, prior_ent, post_ent, ...
+  // Loss and backward pass; with overlap_wm the backward ran on a second thread during
+  // actor_critic_seconds, so the two overlap in wall time.
   double world_model_seconds = 0.0;
   double actor_critic_seconds = 0.0;
   double imagination_seconds = 0.0;       // the rollouts, part of actor_critic_seconds
