@@ -185,6 +185,7 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
     begin_phase("actor-critic loss");
     auto ac = ac_->Loss(traj, replay, retnorm_);
     if (!ac.finite || !AllFinite(ac.loss)) {
+      if (wm_backward) wm_backward->Wait();  // Skip clears the gradients it is writing
       RETURN_IF_ERROR(retnorm_.Load(retnorm_before));
       return Skip(std::move(m), "actor-critic returns or loss are not finite");
     }
