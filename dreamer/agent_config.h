@@ -129,7 +129,7 @@ struct AgentConfig {
   uint64_t seed = 0;
   int threads = 0;  // 0 = LibTorch default
   // The world model's backward pass on a second thread, beside the actor-critic (CPU only; the
-  // same update, with gradients summed in another order).
+  // same update, bit for bit).
   bool overlap_wm = false;
   std::string preset = "1m";
 

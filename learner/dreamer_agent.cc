@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "ATen/Parallel.h"
@@ -27,16 +28,18 @@ bool AllFinite(const torch::Tensor& t) {
   return !t.defined() || torch::isfinite(t).all().item<bool>();
 }
 
-// One call run on LibTorch's inter-op thread pool (which carries over the caller's grad mode and
-// intra-op thread count). The destructor waits for it, so that no return path, exception or early
-// skip, leaves it running over the caller's tensors.
+// One call run on LibTorch's inter-op thread pool, which carries over the caller's thread-local
+// state (grad mode); the caller's intra-op thread count is set there too, as OpenMP keeps one per
+// thread. The destructor waits for the call, so that no return path (an exception, an early
+// skip) leaves it running over the caller's tensors.
 class BackgroundCall {
  public:
   explicit BackgroundCall(std::function<void()> fn) {
     auto promise = std::make_shared<std::promise<void>>();
     done_ = promise->get_future();
-    at::launch([fn = std::move(fn), promise] {
+    at::launch([fn = std::move(fn), promise, threads = at::get_num_threads()] {
       try {
+        if (at::get_num_threads() != threads) at::set_num_threads(threads);
         fn();
         promise->set_value();
       } catch (...) {
@@ -124,6 +127,9 @@ TrainMetrics DreamerAgent::Skip(TrainMetrics m, std::string reason) {
 absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
   RETURN_IF_ERROR(dreamer::ValidateBatch(input, config_));
   TrainMetrics m;
+  // The return normaliser as it was before the actor-critic's loss moved it, for every exit that
+  // leaves the update undone.
+  std::optional<std::map<std::string, torch::Tensor>> retnorm_before;
   try {
     dreamer::Batch b = input.To(device_);
     if (!AllFinite(b.reward) || !AllFinite(b.vector)) {
@@ -159,12 +165,15 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
     // and write only gradients (LibTorch locks each gradient as it adds to it).
     const bool overlap = config_.overlap_wm && device_.is_cpu() && config_.actor_dynamics <= 0;
     double wm_backward_seconds = 0;
+    bool wm_backward_elsewhere = false;  // it ran on another thread
     std::optional<BackgroundCall> wm_backward;
     if (overlap) {
-      wm_backward.emplace([&model_loss, &wm_backward_seconds, retain = config_.repval_grad] {
+      wm_backward.emplace([&model_loss, &wm_backward_seconds, &wm_backward_elsewhere,
+                           caller = std::this_thread::get_id(), retain = config_.repval_grad] {
         auto begin = std::chrono::steady_clock::now();
         model_loss.backward({}, retain);
         wm_backward_seconds = Seconds(begin);
+        wm_backward_elsewhere = std::this_thread::get_id() != caller;
       });
     } else {
       begin_phase("world model backward");
@@ -181,12 +190,12 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
     m.imagination_seconds = Seconds(start);
     dreamer::ReplayContext replay{config_.repval_grad ? wm.feat : wm.feat.detach(), replay_reward,
                                   b.is_last, b.is_terminal};
-    auto retnorm_before = retnorm_.Save();
+    retnorm_before = retnorm_.Save();
     begin_phase("actor-critic loss");
     auto ac = ac_->Loss(traj, replay, retnorm_);
     if (!ac.finite || !AllFinite(ac.loss)) {
       if (wm_backward) wm_backward->Wait();  // Skip clears the gradients it is writing
-      RETURN_IF_ERROR(retnorm_.Load(retnorm_before));
+      RETURN_IF_ERROR(retnorm_.Load(*retnorm_before));
       return Skip(std::move(m), "actor-critic returns or loss are not finite");
     }
     begin_phase("actor-critic backward");
@@ -225,17 +234,19 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
     if (wm_backward) {
       wm_backward->Wait();
       m.world_model_seconds += wm_backward_seconds;
+      m.world_model_overlapped = wm_backward_elsewhere;
     }
     for (const auto& group : opt_->param_groups()) {
       for (const auto& p : group.params()) {
         if (p.grad().defined() && !AllFinite(p.grad())) {
-          RETURN_IF_ERROR(retnorm_.Load(retnorm_before));
+          RETURN_IF_ERROR(retnorm_.Load(*retnorm_before));
           return Skip(std::move(m), "gradients are not finite");
         }
       }
     }
     begin_phase("optimizer");
     opt_->step();
+    retnorm_before.reset();  // the update is done
     phase.reset();
     ++updates_;
     if (config_.slow_every > 0 && updates_ % config_.slow_every == 0) ac_->UpdateSlowValue();
@@ -257,6 +268,9 @@ absl::StatusOr<TrainMetrics> DreamerAgent::Train(const dreamer::Batch& input) {
     for (const auto& [k, v] : ac.metrics) m.metrics[k] = v.item<double>();
     return m;
   } catch (const std::exception& e) {
+    // An update that fails before its step leaves the normaliser as it was (the world model's
+    // backward under overlap_wm reports its failure only after the actor-critic's loss moved it).
+    if (retnorm_before) (void)retnorm_.Load(*retnorm_before);
     opt_->zero_grad();
     return absl::InternalError(absl::StrCat("training step failed: ", e.what()));
   }

@@ -43,6 +43,7 @@ struct TrainMetrics {
   // actor_critic_seconds, so the two overlap in wall time.
   double world_model_seconds = 0.0;
   double actor_critic_seconds = 0.0;
+  bool world_model_overlapped = false;    // overlap_wm: its backward ran on a second thread
   double imagination_seconds = 0.0;       // the rollouts, part of actor_critic_seconds
   std::vector<double> sequence_losses;    // [B] world-model loss per sequence (replay priorities)
   // With replay_context: the posterior latents the update computed for the batch's steps (CPU,

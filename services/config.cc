@@ -369,8 +369,8 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Bool("learner.overlap_world_model", &c->learner.overlap_world_model,
            "Run the world model's backward pass on a second thread while the actor-critic "
            "imagines and learns from the same batch (a CPU learner only; ignored on CUDA and with "
-           "actor_grad_dynamics). The same update: both read the weights before its step, and "
-           "only the order in which gradients are summed changes. Keeps one more core busy: for "
+           "actor_grad_dynamics). The same update, bit for bit: both read the weights before its "
+           "step and add their gradients once each. Keeps one more core busy: for "
            "small models with learner.threads 1 on a machine with a core to spare."),
       Int("learner.batch_size", &c->learner.batch_size, 1, 4096, "B: sequences per batch."),
       Int("learner.batch_length", &c->learner.batch_length, 2, 4096,
