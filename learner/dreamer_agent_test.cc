@@ -370,6 +370,25 @@ TEST(DreamerAgentTest, GradientsFollowTheStopGradients) {
   }
 }
 
+// Every weight of the world model, actor-critic and (if any) disagreement ensemble is equal bit
+// for bit.
+void ExpectSameWeights(DreamerAgent& a, DreamerAgent& b) {
+  std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>> modules{
+      {a.world_model().get(), b.world_model().get()},
+      {a.actor_critic().get(), b.actor_critic().get()}};
+  if (a.disagreement()) modules.emplace_back(a.disagreement().get(), b.disagreement().get());
+  for (auto [ma, mb] : modules) {
+    ASSERT_NE(mb, nullptr);
+    auto sa = Snapshot(*ma);
+    auto sb = Snapshot(*mb);
+    ASSERT_EQ(sa.size(), sb.size());
+    for (const auto& [k, v] : sa) {
+      EXPECT_TRUE(torch::equal(v, sb[k]))
+          << k << ": largest difference " << (v - sb[k]).abs().max().item<double>();
+    }
+  }
+}
+
 // overlap_wm runs the world model's backward pass beside the actor-critic: the same update as
 // the sequential one, bit for bit (each backward pass adds its whole gradient to a parameter once,
 // and a sum of two is the same in either order).
@@ -392,21 +411,7 @@ void ExpectOverlapMatchesSequential(dreamer::AgentConfig c) {
       EXPECT_EQ(b->losses[k], v) << k << " at update " << seed - 19;
     }
   }
-  std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>> modules{
-      {(*sequential)->world_model().get(), (*overlapped)->world_model().get()},
-      {(*sequential)->actor_critic().get(), (*overlapped)->actor_critic().get()}};
-  if (c.disag_scale > 0) {
-    modules.emplace_back((*sequential)->disagreement().get(), (*overlapped)->disagreement().get());
-  }
-  for (auto [ma, mb] : modules) {
-    auto sa = Snapshot(*ma);
-    auto sb = Snapshot(*mb);
-    ASSERT_EQ(sa.size(), sb.size());
-    for (const auto& [k, v] : sa) {
-      EXPECT_TRUE(torch::equal(v, sb[k]))
-          << k << ": largest difference " << (v - sb[k]).abs().max().item<double>();
-    }
-  }
+  ExpectSameWeights(**sequential, **overlapped);
 }
 
 TEST(DreamerAgentTest, OverlappedWorldModelBackwardIsTheSameUpdate) {
@@ -608,18 +613,7 @@ void ExpectResumeIsBitForBit(const dreamer::AgentConfig& c) {
   EXPECT_EQ((*b)->counters()["env_steps"], 1234);
   ASSERT_TRUE((*b)->Train(dreamer::RandomBatch(c, 3, 6, 12)).ok());
 
-  std::vector<std::pair<torch::nn::Module*, torch::nn::Module*>> modules{
-      {(*a)->world_model().get(), (*b)->world_model().get()},
-      {(*a)->actor_critic().get(), (*b)->actor_critic().get()}};
-  if (c.disag_scale > 0) {
-    modules.emplace_back((*a)->disagreement().get(), (*b)->disagreement().get());
-  }
-  for (auto [ma, mb] : modules) {
-    auto sa = Snapshot(*ma);
-    auto sb = Snapshot(*mb);
-    ASSERT_EQ(sa.size(), sb.size());
-    for (const auto& [k, v] : sa) EXPECT_TRUE(torch::equal(v, sb[k])) << k;
-  }
+  ExpectSameWeights(**a, **b);
   std::filesystem::remove_all(dir);
 }
 
