@@ -10,14 +10,22 @@
 //   4. RAM per stored step: resident memory growth of the shard process / stored steps.
 //   5. --idle-streams N (alone): N Insert streams opened and left idle against a shard without
 //      a stream cap and with the default replay.max_streams: streams served, threads and RSS.
+//   6. --certs DIR: insert and sample over TLS with role tokens against plaintext; with
+//      --split-cores the shard processes run on CPU 0 and this process on CPU 1 (two machines of
+//      one core each, on one host).
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -113,6 +121,28 @@ absl::StatusOr<Shards> StartShards(int count, const std::string& root,
     shards.processes.push_back(std::move(*process));
   }
   return shards;
+}
+
+// Pins every thread of process `pid` (0: this process) to CPU `cpu`. Threads started later
+// inherit the mask of the thread that starts them; a second pass catches threads started while
+// the first ran.
+absl::Status PinProcess(pid_t pid, int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  const std::string tasks = pid == 0 ? "/proc/self/task" : absl::StrCat("/proc/", pid, "/task");
+  for (int pass = 0; pass < 2; ++pass) {
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(tasks, error)) {
+      const pid_t tid = std::stoi(entry.path().filename().string());
+      if (sched_setaffinity(tid, sizeof(set), &set) != 0 && errno != ESRCH) {
+        return absl::InternalError(
+            absl::StrCat("cannot pin thread ", tid, " to CPU ", cpu, ": ", std::strerror(errno)));
+      }
+    }
+    if (error) return absl::InternalError(absl::StrCat(tasks, ": ", error.message()));
+  }
+  return absl::OkStatus();
 }
 
 // Actor ids spread evenly over the shards (FNV-1a routing).
@@ -377,11 +407,13 @@ services::SecurityConfig CertsConfig(const std::string& dir) {
   return security;
 }
 
-// Insert (4 writers into a real shard process) and sample (one stream from an in-process shard)
-// over plaintext and over TLS with role tokens, alternating, best of 3 rounds each; steps carry
-// `image`x`image`x3 images.
+// Insert (4 writers into a real shard process) and sample (`sample_streams` streams from an
+// in-process shard) over plaintext and over TLS with role tokens, alternating, best of 3 rounds
+// each; steps carry `image`x`image`x3 images. With `split_cores` (this process already pinned to
+// CPU 1) the shard processes are pinned to CPU 0 and the sample half pulls from two real shard
+// processes (plaintext and TLS) instead, so that each side has a core of its own.
 void BenchSecurity(const std::string& root, const std::string& certs, uint64_t steps_total,
-                   int batches, int sample_streams, int image) {
+                   int batches, int sample_streams, int image, bool split_cores) {
   const services::SecurityConfig secure = CertsConfig(certs);
   const std::vector<std::string> secure_sets = {
       "security.ca_file=" + secure.ca_file,
@@ -415,6 +447,12 @@ void BenchSecurity(const std::string& root, const std::string& certs, uint64_t s
         std::cerr << started.status() << "\n";
         return;
       }
+      if (split_cores) {
+        if (absl::Status s = PinProcess(started->processes[0]->pid(), 0); !s.ok()) {
+          std::cerr << s << "\n";
+          return;
+        }
+      }
       ReplayClientOptions options;
       options.addresses = started->addresses;
       if (tls) options.security = *actor;
@@ -430,46 +468,85 @@ void BenchSecurity(const std::string& root, const std::string& certs, uint64_t s
       for (auto& p : started->processes) p->Kill();
     }
   }
-  // Sample: the same in-process table behind a plaintext and a TLS + token server.
-  services::Metrics metrics;
-  auto shard = OpenSampleShard(root + "/security-sample", &metrics, image);
-  if (!shard.ok()) {
-    std::cerr << shard.status() << "\n";
-    return;
-  }
-  ReplayServiceImpl plain(shard->get(), &metrics, {});
-  ReplayServiceOptions secure_options;
-  secure_options.authorizer = server_security->authorizer.get();
-  ReplayServiceImpl guarded(shard->get(), &metrics, secure_options);
-  auto plain_server = services::StartGrpcServer("127.0.0.1", 0, {&plain}, 256 << 20);
-  auto tls_server = services::StartGrpcServer("127.0.0.1", 0, {&guarded}, 256 << 20,
-                                              server_security->credentials);
-  if (!plain_server.ok() || !tls_server.ok()) {
-    std::cerr << "cannot start the sample servers\n";
-    return;
-  }
   services::ChannelOptions tls_channel;
   tls_channel.max_message_bytes = 256 << 20;
   tls_channel.security = *learner;
   services::ChannelOptions plain_channel;
   plain_channel.max_message_bytes = 256 << 20;
+  std::string sample_address[2];
+  // Sample: with split_cores two real shard processes on CPU 0 (plaintext, TLS), each filled with
+  // the sample table's 8192 steps by 4 writers; otherwise the same in-process table behind a
+  // plaintext and a TLS + token server.
+  Shards sample_processes[2];
+  services::Metrics metrics;
+  std::unique_ptr<ReplayShard> shard;
+  std::unique_ptr<ReplayServiceImpl> plain, guarded;
+  std::optional<services::StartedServer> plain_server, tls_server;
+  if (split_cores) {
+    for (int tls = 0; tls < 2; ++tls) {
+      std::vector<std::string> sets = {"replay.capacity_steps=100000", "replay.sequence_length=64",
+                                       "learner.batch_length=64"};
+      if (tls) sets.insert(sets.end(), secure_sets.begin(), secure_sets.end());
+      absl::StatusOr<Shards> started =
+          StartShards(1, absl::StrCat(root, "/security-sample-", tls), sets);
+      if (!started.ok()) {
+        std::cerr << started.status() << "\n";
+        return;
+      }
+      if (absl::Status s = PinProcess(started->processes[0]->pid(), 0); !s.ok()) {
+        std::cerr << s << "\n";
+        return;
+      }
+      ReplayClientOptions options;
+      options.addresses = started->addresses;
+      if (tls) options.security = *actor;
+      auto client = ShardedReplayClient::Create(options);
+      if (absl::StatusOr<double> seconds =
+              InsertConcurrently(client->get(), ActorIds(4, 1), 64, 32, image);
+          !seconds.ok()) {
+        std::cerr << seconds.status() << "\n";
+        return;
+      }
+      sample_address[tls] = started->addresses[0];
+      sample_processes[tls] = std::move(*started);
+    }
+  } else {
+    auto opened = OpenSampleShard(root + "/security-sample", &metrics, image);
+    if (!opened.ok()) {
+      std::cerr << opened.status() << "\n";
+      return;
+    }
+    shard = std::move(*opened);
+    plain = std::make_unique<ReplayServiceImpl>(shard.get(), &metrics, ReplayServiceOptions{});
+    ReplayServiceOptions secure_options;
+    secure_options.authorizer = server_security->authorizer.get();
+    guarded = std::make_unique<ReplayServiceImpl>(shard.get(), &metrics, secure_options);
+    auto started_plain = services::StartGrpcServer("127.0.0.1", 0, {plain.get()}, 256 << 20);
+    auto started_tls = services::StartGrpcServer("127.0.0.1", 0, {guarded.get()}, 256 << 20,
+                                                 server_security->credentials);
+    if (!started_plain.ok() || !started_tls.ok()) {
+      std::cerr << "cannot start the sample servers\n";
+      return;
+    }
+    plain_server = std::move(*started_plain);
+    tls_server = std::move(*started_tls);
+    sample_address[0] = absl::StrCat("127.0.0.1:", plain_server->port);
+    sample_address[1] = absl::StrCat("127.0.0.1:", tls_server->port);
+  }
   double sample_rate[2] = {0, 0};
   for (int round = 0; round < 3; ++round) {
     sample_rate[0] = std::max(
-        sample_rate[0], PullBatchesConcurrently(absl::StrCat("127.0.0.1:", plain_server->port),
-                                                batches, sample_streams, plain_channel));
-    sample_rate[1] = std::max(sample_rate[1],
-                              PullBatchesConcurrently(absl::StrCat("127.0.0.1:", tls_server->port),
-                                                      batches, sample_streams, tls_channel));
+        sample_rate[0],
+        PullBatchesConcurrently(sample_address[0], batches, sample_streams, plain_channel));
+    sample_rate[1] = std::max(sample_rate[1], PullBatchesConcurrently(sample_address[1], batches,
+                                                                      sample_streams, tls_channel));
   }
-  v1::SampleResponse one;
-  (void)(*shard)->table()->Sample(16, 64, absl::InfiniteFuture(), &one);
-  size_t batch_bytes = 0;
-  for (const auto& t : one.data()) batch_bytes += t.tensor().data().size();
+  const size_t batch_bytes = 16 * 64 * StepBytes(image);
   std::cout << absl::StrFormat(
                    "\n## TLS + role tokens vs plaintext, %dx%dx3 images (%zu B a step, "
-                   "%.2f MB a 16x64 batch; best of 3 alternating rounds)\n",
-                   image, image, StepBytes(image), batch_bytes / 1e6)
+                   "%.2f MB a 16x64 batch; best of 3 alternating rounds%s)\n",
+                   image, image, StepBytes(image), batch_bytes / 1e6,
+                   split_cores ? "; shard processes on CPU 0, clients on CPU 1" : "")
             << absl::StrFormat("%-44s %12s %12s %8s\n", "", "plaintext", "TLS+tokens", "ratio")
             << absl::StrFormat("%-44s %12.0f %12.0f %7.0f%%\n",
                                "insert, 4 writers, 1 shard process (steps/s)", insert_rate[0],
@@ -479,9 +556,12 @@ void BenchSecurity(const std::string& root, const std::string& certs, uint64_t s
                    absl::StrCat("sample, 16x64 batches, ", sample_streams,
                                 sample_streams == 1 ? " stream" : " streams", " (batches/s)"),
                    sample_rate[0], sample_rate[1], 100 * sample_rate[1] / sample_rate[0]);
-  (*shard)->Close();
-  plain_server->server->Shutdown();
-  tls_server->server->Shutdown();
+  for (Shards& processes : sample_processes) {
+    for (auto& p : processes.processes) p->Kill();
+  }
+  if (plain_server) plain_server->server->Shutdown();
+  if (tls_server) tls_server->server->Shutdown();
+  if (shard) shard->Close();
 }
 
 void BenchRestart(const std::string& root, uint64_t steps_total, int image) {
@@ -637,6 +717,12 @@ int Run(int argc, char** argv) {
                       "With --certs: image side of the steps in the TLS + tokens comparison "
                       "(64: 64x64x3 images, 12 KB a step; 32: 3 KB; 10: 311 B; a MinAtar grid "
                       "step, 400 float32 cells, is ~1.6 KB).");
+  bool split_cores = false;
+  command_line.AddBool("split-cores", &split_cores,
+                       "With --certs: run the shard processes on CPU 0 and this process (the "
+                       "clients) on CPU 1, and sample from real shard processes, so that the "
+                       "server's and the clients' TLS work do not share a core (two machines of "
+                       "one core each, emulated on one host; needs 2 CPUs).");
   int64_t idle_streams = 0;
   command_line.AddInt("idle-streams", &idle_streams,
                       "Measure only this: open N idle Insert streams against a shard without a "
@@ -652,6 +738,18 @@ int Run(int argc, char** argv) {
     std::cerr << "--security-image " << security_image << ": must be in [1, 256]\n";
     return 2;
   }
+  if (split_cores && certs.empty()) {
+    std::cerr << "--split-cores needs --certs\n";
+    return 2;
+  }
+  if (split_cores) {
+    // Before any thread starts: every thread of this process then inherits CPU 1.
+    if (absl::Status s = PinProcess(0, 1); !s.ok()) {
+      std::cerr << "--split-cores: " << s << " (this machine has "
+                << std::thread::hardware_concurrency() << " CPUs)\n";
+      return 2;
+    }
+  }
   services::SetLogLevel(services::LogSeverity::kWarning);
   std::string pattern = "/tmp/bench_replay_XXXXXX";
   const std::string root = mkdtemp(pattern.data());
@@ -666,7 +764,7 @@ int Run(int argc, char** argv) {
   if (!certs.empty() && idle_streams == 0) {
     BenchSecurity(root, certs, static_cast<uint64_t>(insert_steps),
                   static_cast<int>(sample_batches), static_cast<int>(sample_streams),
-                  static_cast<int>(security_image));
+                  static_cast<int>(security_image), split_cores);
   }
   std::string remove = "rm -rf " + root;
   (void)std::system(remove.c_str());
