@@ -479,6 +479,9 @@ absl::Status InsertWriter::Close(absl::Duration flush_timeout) {
   {
     absl::MutexLock lock(&mu_);
     closing_ = true;
+    // The writer thread may be inside a Write that waits for flow-control credit the shard will
+    // not give while its rate limiter holds the stream; only cancelling the call ends that wait.
+    if (!unacked_.empty() && stream_context_ != nullptr) stream_context_->TryCancel();
   }
   if (thread_.joinable()) thread_.join();
   return flushed;
@@ -496,6 +499,7 @@ void InsertWriter::Run() {
       absl::MutexLock lock(&mu_);
       sent_on_stream_ = 0;
       stream_broken_ = false;
+      stream_context_ = &context;
     }
     if (!first_attempt && shard.reconnects != nullptr) shard.reconnects->Increment();
     first_attempt = false;
@@ -544,6 +548,7 @@ void InsertWriter::Run() {
     reader.join();
     const grpc::Status status = stream->Finish();
     absl::MutexLock lock(&mu_);
+    stream_context_ = nullptr;
     if (closing_ && unacked_.empty()) return;
     if (closing_) {
       error_ = absl::UnavailableError(absl::StrCat(

@@ -178,6 +178,9 @@ class InsertWriter {
   size_t sent_on_stream_ ABSL_GUARDED_BY(mu_) = 0;  // of unacked_, already written this stream
   uint64_t acknowledged_ ABSL_GUARDED_BY(mu_) = 0;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  // The open stream's context (nullptr between streams): Close cancels it when it abandons
+  // chunks, which also ends a Write blocked because the shard reads no further.
+  grpc::ClientContext* stream_context_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool stream_broken_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;

@@ -1,7 +1,8 @@
 // A real dreamfleet-replay process on port 0: chunks go in through the sharded client, batches,
 // info and episodes come out; the rate limiter blocks inserts and samples; the prioritized
 // selector follows priorities sent by UpdatePriorities; consecutive samples share one Sample
-// stream.
+// stream; a writer whose chunks the limiter holds closes in time.
+#include <future>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -210,6 +211,49 @@ TEST(ReplayServiceTest, LimiterBlocksInsertsAndSamplesUntilTheOtherSideCatchesUp
   EXPECT_GT(limiter.insert_wait_seconds(), 0);
   EXPECT_GT(limiter.sample_wait_seconds(), 0);
   ASSERT_TRUE(writer->Close().ok());
+}
+
+// Stopping an actor whose shard's limiter holds its chunks (the learner samples no more): 16
+// chunks of 64 64x64x3 steps (12.6 MB) are more than the stream's flow-control window, so the
+// writer's thread waits inside a Write that the shard will not take. Close must abandon them at
+// its timeout (cancelling the call) and keep what was acknowledged, not wait for that Write.
+TEST(ReplayServiceTest, CloseAbandonsChunksTheLimiterHoldsWithoutWaitingForABlockedWrite) {
+  auto shard = StartShard(dreamfleet::testing::MakeTempDir("replay_close_blocked_"),
+                          {"replay.samples_per_insert=1", "replay.limiter_tolerance=64",
+                           "replay.min_size_to_sample=64", "replay.capacity_steps=10000"});
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  auto client = Client(shard->address());
+  auto writer = client->NewWriter("a");
+  ChunkSpec spec;
+  spec.actor_id = "a";
+  spec.num_steps = 64;
+  spec.image_size = 64;
+  spec.episode_starts = {0};
+  for (uint64_t i = 0; i < 16; ++i) {
+    spec.sequence = i;
+    ASSERT_TRUE(writer->Send(ToStepChunk(MakeChunk(spec))).ok());
+  }
+  // 64 steps of slack and nothing sampled: the limiter lets at most two chunks in, and the
+  // shard reads no further.
+  EXPECT_TRUE(absl::IsDeadlineExceeded(writer->Flush(absl::Seconds(1))));
+  const uint64_t acknowledged = writer->acknowledged();
+  EXPECT_LE(acknowledged, 2u);
+
+  std::future<absl::Status> closed =
+      std::async(std::launch::async, [&] { return writer->Close(absl::Milliseconds(200)); });
+  if (closed.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    ADD_FAILURE() << "Close(200 ms) still waiting after 30 s: the writer's blocked Write was "
+                     "not cancelled";
+    shard->process->Kill();  // ends the Write, so that the test can finish
+    closed.wait();
+    return;
+  }
+  const absl::Status status = closed.get();
+  EXPECT_FALSE(status.ok()) << "16 chunks were sent and at most 2 acknowledged";
+  // What was acknowledged stays stored.
+  std::vector<ShardStats> stats = client->Info();
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_GE(stats[0].size_steps, acknowledged * 64);
 }
 
 // The client keeps one Sample stream open per shard: five batches, one Sample RPC on the
