@@ -298,11 +298,19 @@ void ActorLoop::Flush(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   size_t unacknowledged = 0;
   for (auto& writer : s.writers) {
-    if (absl::Status status = writer->Close(std::max(absl::ZeroDuration(), deadline - absl::Now()));
-        !status.ok()) {
+    absl::Status status = writer->Close(std::max(absl::ZeroDuration(), deadline - absl::Now()));
+    // Chunks still unacknowledged at the deadline are counted in one line below (one per writer
+    // said the same thing once per env); any other error is its own.
+    if (!status.ok() && !absl::IsDeadlineExceeded(status)) {
       DF_LOG(WARNING) << "closing replay stream: " << status;
     }
     unacknowledged += writer->in_flight();
+  }
+  if (unacknowledged > 0) {
+    DF_LOG(WARNING) << unacknowledged << " chunks not acknowledged within "
+                    << absl::FormatDuration(timeout)
+                    << " of the stop (a shard's rate limiter held them for the learner, or a "
+                       "shard was down); their steps may not be stored";
   }
   DF_LOG(INFO) << "flushed " << s.num_envs << " replay streams (" << partial
                << " partial chunks sent, " << acknowledged_chunks() << " chunks acknowledged, "
