@@ -45,6 +45,7 @@
 #include "services/hash.h"
 #include "services/logging.h"
 #include "services/metrics.h"
+#include "services/status_macros.h"
 #include "services/step_columns.h"
 #include "tests/test_process.h"
 
@@ -435,37 +436,44 @@ void BenchSecurity(const std::string& root, const std::string& certs, uint64_t s
               << "\n";
     return;
   }
+  // A shard process in `dir` for `capacity` steps, with TLS + tokens when `tls` (pinned to CPU 0
+  // with split_cores), and an actor's client of it.
+  struct ComparedShard {
+    Shards shards;
+    std::unique_ptr<ShardedReplayClient> client;
+  };
+  auto start_shard = [&](const std::string& dir, uint64_t capacity,
+                         bool tls) -> absl::StatusOr<ComparedShard> {
+    std::vector<std::string> sets = {absl::StrCat("replay.capacity_steps=", capacity),
+                                     "replay.sequence_length=64", "learner.batch_length=64"};
+    if (tls) sets.insert(sets.end(), secure_sets.begin(), secure_sets.end());
+    ComparedShard started;
+    ASSIGN_OR_RETURN(started.shards, StartShards(1, dir, sets));
+    if (split_cores) RETURN_IF_ERROR(PinProcess(started.shards.processes[0]->pid(), 0));
+    ReplayClientOptions options;
+    options.addresses = started.shards.addresses;
+    if (tls) options.security = *actor;
+    ASSIGN_OR_RETURN(started.client, ShardedReplayClient::Create(options));
+    return started;
+  };
   double insert_rate[2] = {0, 0};
   for (int round = 0; round < 3; ++round) {
     for (int tls = 0; tls < 2; ++tls) {
-      std::vector<std::string> sets = {"replay.capacity_steps=1000000", "replay.sequence_length=64",
-                                       "learner.batch_length=64"};
-      if (tls) sets.insert(sets.end(), secure_sets.begin(), secure_sets.end());
-      absl::StatusOr<Shards> started =
-          StartShards(1, absl::StrCat(root, "/security-", round, "-", tls), sets);
+      absl::StatusOr<ComparedShard> started =
+          start_shard(absl::StrCat(root, "/security-", round, "-", tls), 1000000, tls);
       if (!started.ok()) {
         std::cerr << started.status() << "\n";
         return;
       }
-      if (split_cores) {
-        if (absl::Status s = PinProcess(started->processes[0]->pid(), 0); !s.ok()) {
-          std::cerr << s << "\n";
-          return;
-        }
-      }
-      ReplayClientOptions options;
-      options.addresses = started->addresses;
-      if (tls) options.security = *actor;
-      auto client = ShardedReplayClient::Create(options);
       const uint64_t chunks = std::max<uint64_t>(1, steps_total / 32 / 4);
       absl::StatusOr<double> seconds =
-          InsertConcurrently(client->get(), ActorIds(4, 1), chunks, 32, image);
+          InsertConcurrently(started->client.get(), ActorIds(4, 1), chunks, 32, image);
       if (!seconds.ok()) {
         std::cerr << seconds.status() << "\n";
         return;
       }
       insert_rate[tls] = std::max(insert_rate[tls], chunks * 32 * 4 / *seconds);
-      for (auto& p : started->processes) p->Kill();
+      for (auto& p : started->shards.processes) p->Kill();
     }
   }
   services::ChannelOptions tls_channel;
@@ -484,31 +492,20 @@ void BenchSecurity(const std::string& root, const std::string& certs, uint64_t s
   std::optional<services::StartedServer> plain_server, tls_server;
   if (split_cores) {
     for (int tls = 0; tls < 2; ++tls) {
-      std::vector<std::string> sets = {"replay.capacity_steps=100000", "replay.sequence_length=64",
-                                       "learner.batch_length=64"};
-      if (tls) sets.insert(sets.end(), secure_sets.begin(), secure_sets.end());
-      absl::StatusOr<Shards> started =
-          StartShards(1, absl::StrCat(root, "/security-sample-", tls), sets);
+      absl::StatusOr<ComparedShard> started =
+          start_shard(absl::StrCat(root, "/security-sample-", tls), 100000, tls);
       if (!started.ok()) {
         std::cerr << started.status() << "\n";
         return;
       }
-      if (absl::Status s = PinProcess(started->processes[0]->pid(), 0); !s.ok()) {
-        std::cerr << s << "\n";
-        return;
-      }
-      ReplayClientOptions options;
-      options.addresses = started->addresses;
-      if (tls) options.security = *actor;
-      auto client = ShardedReplayClient::Create(options);
       if (absl::StatusOr<double> seconds =
-              InsertConcurrently(client->get(), ActorIds(4, 1), 64, 32, image);
+              InsertConcurrently(started->client.get(), ActorIds(4, 1), 64, 32, image);
           !seconds.ok()) {
         std::cerr << seconds.status() << "\n";
         return;
       }
-      sample_address[tls] = started->addresses[0];
-      sample_processes[tls] = std::move(*started);
+      sample_address[tls] = started->shards.addresses[0];
+      sample_processes[tls] = std::move(started->shards);
     }
   } else {
     auto opened = OpenSampleShard(root + "/security-sample", &metrics, image);
