@@ -307,10 +307,13 @@ void ActorLoop::Flush(absl::Duration timeout) {
     unacknowledged += writer->in_flight();
   }
   if (unacknowledged > 0) {
-    DF_LOG(WARNING) << unacknowledged << " chunks not acknowledged within "
-                    << absl::FormatDuration(timeout)
-                    << " of the stop (a shard's rate limiter held them for the learner, or a "
-                       "shard was down); their steps may not be stored";
+    // After an error the actor does not wait (timeout zero): say so instead of "within 0".
+    DF_LOG(WARNING) << unacknowledged << " chunks not acknowledged "
+                    << (timeout > absl::ZeroDuration()
+                            ? absl::StrCat("within ", absl::FormatDuration(timeout), " of the stop")
+                            : std::string("when the actor stopped on an error"))
+                    << " (a shard's rate limiter held them for the learner, or a shard was down); "
+                       "their steps may not be stored";
   }
   DF_LOG(INFO) << "flushed " << s.num_envs << " replay streams (" << partial
                << " partial chunks sent, " << acknowledged_chunks() << " chunks acknowledged, "

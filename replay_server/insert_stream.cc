@@ -94,15 +94,18 @@ InsertStream::Outcome InsertStream::ReadRequests() {
 
 absl::StatusOr<ReplayShard::PendingInsert> InsertStream::InsertUntilCancelled(
     const v1::Chunk& chunk) {
-  while (true) {
-    absl::StatusOr<ReplayShard::PendingInsert> pending =
-        shard_->Insert(chunk, absl::Now() + options_.wait_slice);
-    if (!absl::IsDeadlineExceeded(pending.status())) return pending;
-    if (peer_->IsCancelled()) {
-      return absl::CancelledError(absl::StrCat("the Insert call was cancelled while ",
-                                               ChunkName(chunk), " waited for the rate limiter"));
-    }
+  // One wait for as long as the call lives, checked for cancellation every slice: the chunk keeps
+  // its place among the inserts waiting for the rate limiter (the table serves them in order).
+  InsertAbandon abandon;
+  abandon.check = [this] { return peer_->IsCancelled(); };
+  abandon.every = options_.wait_slice;
+  absl::StatusOr<ReplayShard::PendingInsert> pending =
+      shard_->Insert(chunk, absl::InfiniteFuture(), abandon);
+  if (absl::IsCancelled(pending.status())) {
+    return absl::CancelledError(absl::StrCat("the Insert call was cancelled while ",
+                                             ChunkName(chunk), " waited for the rate limiter"));
   }
+  return pending;
 }
 
 void InsertStream::AcknowledgeInOrder() {

@@ -1,6 +1,7 @@
 // The protocol of one Insert call, without gRPC. The calling thread reads requests, checks what
 // only the wire can get wrong (message size, table name) and hands each chunk to the shard,
-// waiting on the rate limiter in slices so a cancelled call is noticed. A second thread, owned by
+// waiting on the rate limiter in its place among the waiting inserts and checking every slice
+// whether the call was cancelled. A second thread, owned by
 // the stream, acknowledges the accepted chunks in the order they arrived, each only once the
 // write-ahead log has made it durable; it starts with the first accepted chunk, so an idle stream
 // holds only the calling thread. A rejected request ends the reading, but every chunk
@@ -29,7 +30,7 @@ namespace dreamfleet::replay {
 struct InsertStreamOptions {
   size_t max_message_bytes = 64 << 20;  // larger requests end the call with INVALID_ARGUMENT
   size_t max_actor_id_bytes = 256;      // so do longer actor ids (rejection "actor_id_too_long")
-  // How long one wait on the rate limiter lasts before the call is checked for cancellation.
+  // How often a chunk waiting for the rate limiter checks whether the call was cancelled.
   absl::Duration wait_slice = absl::Milliseconds(500);
   // Called from the acker thread after each acknowledgement is written, with the time since its
   // chunk was read (the RPC latency metric); may be empty.
@@ -79,7 +80,8 @@ class InsertStream {
 
   // The reading side of Run: returns the rejection that ended it, or OK.
   Outcome ReadRequests();
-  // Inserts `chunk`, retrying the limiter wait slice by slice until the call is cancelled.
+  // Inserts `chunk`, waiting for the limiter until it lets the chunk through or the call is
+  // cancelled (checked every wait_slice).
   absl::StatusOr<ReplayShard::PendingInsert> InsertUntilCancelled(const v1::Chunk& chunk);
   // The acker thread.
   void AcknowledgeInOrder();

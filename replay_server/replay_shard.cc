@@ -428,7 +428,8 @@ ReplayShard::~ReplayShard() {
 }
 
 absl::StatusOr<ReplayShard::PendingInsert> ReplayShard::Insert(const v1::Chunk& chunk,
-                                                               absl::Time deadline) {
+                                                               absl::Time deadline,
+                                                               const InsertAbandon& abandon) {
   // Serialize outside the table mutex; only the small record header is built under it.
   const std::string body = chunk.SerializeAsString();
   PendingInsert pending;
@@ -443,7 +444,7 @@ absl::StatusOr<ReplayShard::PendingInsert> ReplayShard::Insert(const v1::Chunk& 
     pending.lsn = lsn;
     return absl::OkStatus();
   };
-  ASSIGN_OR_RETURN(InsertResult result, table_->Insert(chunk, deadline, log));
+  ASSIGN_OR_RETURN(InsertResult result, table_->Insert(chunk, deadline, log, abandon));
   pending.result = result;
   // A retransmitted chunk is acknowledged once its first copy is durable: that copy may still be
   // in the WAL's unsynced tail (sent on a stream that broke before its acknowledgement).

@@ -60,8 +60,10 @@ class ReplayShard {
     InsertResult result;
     uint64_t lsn = 0;  // 0 when nothing was written (a duplicate chunk)
   };
-  // Checks, waits for the limiter until `deadline`, logs and applies `chunk`.
-  absl::StatusOr<PendingInsert> Insert(const v1::Chunk& chunk, absl::Time deadline);
+  // Checks, waits for the limiter until `deadline` (or until `abandon` says so: Table::Insert),
+  // logs and applies `chunk`.
+  absl::StatusOr<PendingInsert> Insert(const v1::Chunk& chunk, absl::Time deadline,
+                                       const InsertAbandon& abandon = {});
   absl::Status WaitDurable(uint64_t lsn);
   absl::Status Checkpoint();
   // Wakes blocked inserts and samples (shutdown); they fail with UNAVAILABLE.

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "replay_server/selectors/uniform.h"
@@ -141,7 +142,8 @@ absl::StatusOr<Table::SequenceVerdict> Table::CheckSequence(const v1::Chunk& chu
 }
 
 absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time deadline,
-                                           const BeforeApply& before_apply) {
+                                           const BeforeApply& before_apply,
+                                           const InsertAbandon& abandon) {
   // Check against the signature (or derive it) outside the mutex: checking is the costly part.
   std::optional<Signature> signature = this->signature();
   bool fixes_signature = false;
@@ -153,6 +155,19 @@ absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time de
   }
   ASSIGN_OR_RETURN(std::shared_ptr<StoredChunk> stored, store_.Encode(chunk, *signature));
 
+  // A chunk worth more replayed steps than the limiter's slack could never be let through, and
+  // waiting at the head of the queue it would hold every stream's inserts behind it.
+  const double needed =
+      static_cast<double>(chunk.num_steps()) * options_.limiter.samples_per_insert;
+  if (options_.limiter.samples_per_insert > 0 && needed > options_.limiter.tolerance) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a chunk of ", chunk.num_steps(), " steps needs ", needed,
+        " replayed steps of room (samples_per_insert ", options_.limiter.samples_per_insert,
+        "), more than the rate limiter's tolerance of ", options_.limiter.tolerance,
+        ": it could never be stored; send chunks of at most ",
+        static_cast<uint64_t>(options_.limiter.tolerance / options_.limiter.samples_per_insert),
+        " steps (actor.chunk_steps) or raise replay.limiter_tolerance"));
+  }
   InsertResult result;
   absl::MutexLock lock(&mu_);
   if (fixes_signature && signature_.has_value()) {
@@ -169,17 +184,46 @@ absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time de
   }
   const uint64_t steps = chunk.num_steps();
   const absl::Time start = absl::Now();
-  ++inserts_waiting_;
-  auto can_insert = [this, steps]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return closed_ || limiter_.CanInsert(steps);
-  };
-  const bool ready = mu_.AwaitWithDeadline(absl::Condition(&can_insert), deadline);
-  --inserts_waiting_;
+  bool ready = closed_ || (insert_queue_.empty() && limiter_.CanInsert(steps));
+  bool abandoned = false;
+  if (!ready) {
+    // Wait behind the inserts already waiting; the limiter's room goes to the oldest first.
+    const uint64_t ticket = next_insert_ticket_++;
+    insert_queue_.insert(ticket);
+    ++inserts_waiting_;
+    absl::Cleanup leave_queue = [this, ticket]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      insert_queue_.erase(ticket);
+      --inserts_waiting_;
+    };
+    auto can_insert = [this, steps, ticket]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return closed_ || (*insert_queue_.begin() == ticket && limiter_.CanInsert(steps));
+    };
+    absl::Time counted = start;  // the wait is counted as it goes, so /metrics sees long waits
+    while (true) {
+      const absl::Time until =
+          abandon.check
+              ? std::min(deadline, absl::Now() + std::max(abandon.every, absl::Milliseconds(1)))
+              : deadline;
+      ready = mu_.AwaitWithDeadline(absl::Condition(&can_insert), until);
+      const absl::Time now = absl::Now();
+      const double waited = absl::ToDoubleSeconds(now - counted);
+      insert_wait_seconds_ += waited;
+      insert_wait_counter_->Increment(waited);
+      counted = now;
+      if (ready || now >= deadline) break;
+      // Called under the mutex: a gRPC call's cancellation check is a non-blocking poll.
+      if (abandon.check && abandon.check()) {
+        abandoned = true;
+        break;
+      }
+    }
+  }
   result.limiter_wait = absl::Now() - start;
-  const double waited = absl::ToDoubleSeconds(result.limiter_wait);
-  insert_wait_seconds_ += waited;
-  insert_wait_counter_->Increment(waited);
   if (closed_) return absl::UnavailableError("the replay table is shutting down");
+  if (abandoned) {
+    return absl::CancelledError(
+        absl::StrCat("insert of ", steps, " steps abandoned while it waited for the rate limiter"));
+  }
   if (!ready) {
     return absl::DeadlineExceededError(absl::StrCat(
         "insert of ", steps, " steps blocked by the rate limiter (inserted ", limiter_.inserted(),

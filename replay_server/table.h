@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,14 @@ struct InsertResult {
   absl::Duration limiter_wait;
 };
 
+// A waiting insert's way out before its deadline (Table::Insert): `check` is called every `every`
+// while the insert waits for the rate limiter, under the table mutex (it must not call into the
+// table); when it returns true the insert gives up with CANCELLED.
+struct InsertAbandon {
+  std::function<bool()> check;
+  absl::Duration every = absl::Milliseconds(500);
+};
+
 class Table {
  public:
   // Called under the table mutex once the chunk passed every check, with the id its first step
@@ -70,9 +79,13 @@ class Table {
   ~Table();
 
   // Checks `chunk` (fixing the signature when it is the first), waits for the rate limiter until
-  // `deadline` (DEADLINE_EXCEEDED), runs `before_apply`, then stores it. Blocking.
+  // `deadline` (DEADLINE_EXCEEDED), runs `before_apply`, then stores it. Blocking. Inserts that
+  // wait are let through in the order they began to wait (one caller cannot be passed over
+  // indefinitely while others get the limiter's room); an insert checking `abandon` keeps its
+  // place between checks.
   absl::StatusOr<InsertResult> Insert(const v1::Chunk& chunk, absl::Time deadline,
-                                      const BeforeApply& before_apply = nullptr);
+                                      const BeforeApply& before_apply = nullptr,
+                                      const InsertAbandon& abandon = {});
 
   // Restore path: applies a WAL/checkpoint chunk record as it was, without waiting for the
   // limiter. A checkpoint's chunks are already in the inserted count of its header
@@ -189,6 +202,9 @@ class Table {
   double insert_wait_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   double sample_wait_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   int inserts_waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  // Tickets of the inserts waiting for the limiter, oldest (lowest) first: only the oldest may go.
+  std::set<uint64_t> insert_queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_insert_ticket_ ABSL_GUARDED_BY(mu_) = 0;
   int samples_waiting_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Metrics (owned by metrics_).

@@ -1,8 +1,12 @@
 #include "replay_server/table.h"
 
+#include <atomic>
+#include <functional>
 #include <limits>
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -412,6 +416,143 @@ TEST(TableTest, SampleBlocksUntilMinSizeThenInsertBlocksUntilSampled) {
   inserter.join();
   EXPECT_EQ(table->size_steps(), 24u);
   EXPECT_GT(table->Info().limiter().insert_wait_seconds(), 0);
+}
+
+// A table whose limiter lets one replayed step per inserted step through with 8 steps of slack,
+// holding `first`'s 16 steps: every further insert waits until more is sampled.
+std::unique_ptr<Table> FullLimiterTable(services::Metrics* metrics) {
+  TableOptions options = SmallTable(/*t=*/2);
+  options.limiter.samples_per_insert = 1.0;
+  options.limiter.tolerance = 8;
+  options.limiter.min_size_to_sample = 8;
+  auto table = MakeTable(options, metrics);
+  ChunkSpec spec;
+  spec.actor_id = "first";
+  spec.episode_starts = {0};
+  for (uint64_t i = 0; i < 2; ++i) {
+    spec.sequence = i;
+    EXPECT_TRUE(table->Insert(MakeChunk(spec), kSoon()).ok());
+  }
+  return table;
+}
+
+v1::Chunk WriterChunk(const std::string& actor_id, uint32_t steps = 8) {
+  ChunkSpec spec;
+  spec.actor_id = actor_id;
+  spec.num_steps = steps;
+  spec.episode_starts = {0};
+  return MakeChunk(spec);
+}
+
+// Waits (up to 30 s) until `done` holds; false if it never did.
+bool Eventually(const std::function<bool()>& done) {
+  const absl::Time give_up = kSoon();
+  while (!done()) {
+    if (absl::Now() > give_up) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
+TEST(TableTest, WaitingInsertsGoInTheOrderTheyBeganToWait) {
+  services::Metrics metrics;
+  auto table = FullLimiterTable(&metrics);
+  // Four writers queue up one after another; each checks for abandonment every millisecond, so
+  // each re-enters its wait hundreds of times while it waits (the way an Insert stream waits).
+  constexpr int kWriters = 4;
+  std::atomic<int> checks[kWriters] = {};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      InsertAbandon abandon;
+      abandon.check = [&checks, w] {
+        ++checks[w];
+        return false;
+      };
+      abandon.every = absl::Milliseconds(1);
+      EXPECT_TRUE(
+          table->Insert(WriterChunk(absl::StrCat("writer-", w)), kSoon(), nullptr, abandon).ok());
+    });
+    // Writer w is waiting (its first check came after its first wait) before w + 1 starts.
+    EXPECT_TRUE(Eventually([&] { return checks[w] > 0; })) << "writer " << w << " never waited";
+  }
+  absl::SleepFor(absl::Milliseconds(50));  // let them all re-enter their waits many times
+  v1::SampleResponse batch;
+  for (int w = 0; w < kWriters; ++w) {
+    EXPECT_TRUE(table->Sample(4, 2, kSoon(), &batch).ok());  // room for exactly one chunk
+    v1::TableInfo info;
+    EXPECT_TRUE(Eventually([&] {
+      info = table->Info();
+      return info.actors_size() >= w + 2;
+    }));
+    // Actors list in name order: "first", then the writers that got in, writer-0 before writer-1.
+    if (info.actors_size() != w + 2) {
+      ADD_FAILURE() << info.actors_size() << " actors after " << w + 1 << " releases";
+      break;
+    }
+    EXPECT_EQ(info.actors(w + 1).actor_id(), absl::StrCat("writer-", w));
+    EXPECT_EQ(info.limiter().inserts_blocked(), w + 1 < kWriters);
+  }
+  for (std::thread& t : writers) t.join();
+  EXPECT_EQ(table->size_steps(), 16u + 8u * kWriters);
+}
+
+TEST(TableTest, ALaterSmallerChunkWaitsBehindTheOldestUntilItGivesUp) {
+  services::Metrics metrics;
+  auto table = FullLimiterTable(&metrics);
+  std::atomic<bool> give_up{false};
+  std::atomic<int> head_checks{0};
+  std::atomic<int> next_checks{0};
+  absl::Status head_status;
+  absl::Status next_status;
+  std::thread head([&] {
+    InsertAbandon abandon;
+    abandon.check = [&] {
+      ++head_checks;
+      return give_up.load();
+    };
+    abandon.every = absl::Milliseconds(1);
+    head_status = table->Insert(WriterChunk("head", 8), kSoon(), nullptr, abandon).status();
+  });
+  EXPECT_TRUE(Eventually([&] { return head_checks > 0; }));
+  std::thread next([&] {
+    InsertAbandon abandon;
+    abandon.check = [&] {
+      ++next_checks;
+      return false;
+    };
+    abandon.every = absl::Milliseconds(1);
+    next_status = table->Insert(WriterChunk("next", 4), kSoon(), nullptr, abandon).status();
+  });
+  EXPECT_TRUE(Eventually([&] { return next_checks > 0; }));
+  // Room for 4 steps: not for the head's 8, and the 4-step chunks behind it may not pass it.
+  v1::SampleResponse batch;
+  EXPECT_TRUE(table->Sample(2, 2, kSoon(), &batch).ok());
+  const absl::StatusOr<InsertResult> late =
+      table->Insert(WriterChunk("late", 4), absl::InfinitePast());
+  EXPECT_TRUE(absl::IsDeadlineExceeded(late.status())) << late.status();
+  absl::SleepFor(absl::Milliseconds(30));
+  EXPECT_EQ(table->size_steps(), 16u);
+  // The head gives up; with nothing sampled since, the next in line now gets the room.
+  give_up = true;
+  head.join();
+  next.join();
+  EXPECT_TRUE(absl::IsCancelled(head_status)) << head_status;
+  EXPECT_THAT(head_status.message(), HasSubstr("abandoned while it waited for the rate limiter"));
+  EXPECT_TRUE(next_status.ok()) << next_status;
+  EXPECT_EQ(table->size_steps(), 20u);
+  EXPECT_FALSE(table->Info().limiter().inserts_blocked());
+}
+
+TEST(TableTest, AChunkLargerThanTheLimiterCouldEverAdmitIsRefused) {
+  services::Metrics metrics;
+  auto table = FullLimiterTable(&metrics);  // tolerance 8 at one replayed step per step
+  const absl::StatusOr<InsertResult> big = table->Insert(WriterChunk("big", 16), kSoon());
+  EXPECT_TRUE(absl::IsInvalidArgument(big.status())) << big.status();
+  EXPECT_THAT(big.status().message(),
+              HasSubstr("a chunk of 16 steps needs 16 replayed steps of room (samples_per_insert "
+                        "1), more than the rate limiter's tolerance of 8"));
+  EXPECT_EQ(table->size_steps(), 16u);
 }
 
 TEST(TableTest, CloseWakesBlockedSamples) {
