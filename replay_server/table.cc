@@ -190,10 +190,8 @@ absl::StatusOr<InsertResult> Table::Insert(const v1::Chunk& chunk, absl::Time de
     // Wait behind the inserts already waiting; the limiter's room goes to the oldest first.
     const uint64_t ticket = next_insert_ticket_++;
     insert_queue_.insert(ticket);
-    ++inserts_waiting_;
     absl::Cleanup leave_queue = [this, ticket]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       insert_queue_.erase(ticket);
-      --inserts_waiting_;
     };
     auto can_insert = [this, steps, ticket]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return closed_ || (*insert_queue_.begin() == ticket && limiter_.CanInsert(steps));
@@ -636,7 +634,7 @@ v1::TableInfo Table::Info() const {
   info.set_evicted_steps(evicted_steps_);
   v1::RateLimiterInfo* limiter = info.mutable_limiter();
   limiter_.FillInfo(1, 1, limiter);
-  limiter->set_inserts_blocked(inserts_waiting_ > 0);
+  limiter->set_inserts_blocked(!insert_queue_.empty());
   limiter->set_samples_blocked(samples_waiting_ > 0);
   limiter->set_insert_wait_seconds(insert_wait_seconds_);
   limiter->set_sample_wait_seconds(sample_wait_seconds_);

@@ -201,7 +201,6 @@ class Table {
   SampleLog sample_log_ ABSL_GUARDED_BY(mu_);
   double insert_wait_seconds_ ABSL_GUARDED_BY(mu_) = 0;
   double sample_wait_seconds_ ABSL_GUARDED_BY(mu_) = 0;
-  int inserts_waiting_ ABSL_GUARDED_BY(mu_) = 0;
   // Tickets of the inserts waiting for the limiter, oldest (lowest) first: only the oldest may go.
   std::set<uint64_t> insert_queue_ ABSL_GUARDED_BY(mu_);
   uint64_t next_insert_ticket_ ABSL_GUARDED_BY(mu_) = 0;
