@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "replay_server/test_util.h"
+#include "tests/test_process.h"
 
 namespace dreamfleet::replay {
 namespace {
@@ -444,14 +445,9 @@ v1::Chunk WriterChunk(const std::string& actor_id, uint32_t steps = 8) {
   return MakeChunk(spec);
 }
 
-// Waits (up to 30 s) until `done` holds; false if it never did.
+// Waits (up to 30 s, polling every millisecond) until `done` holds; false if it never did.
 bool Eventually(const std::function<bool()>& done) {
-  const absl::Time give_up = kSoon();
-  while (!done()) {
-    if (absl::Now() > give_up) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
+  return dreamfleet::testing::Eventually(absl::Seconds(30), done, absl::Milliseconds(1));
 }
 
 TEST(TableTest, WaitingInsertsGoInTheOrderTheyBeganToWait) {

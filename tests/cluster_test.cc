@@ -69,16 +69,6 @@ std::map<std::string, pid_t> ReadPids(const std::string& dir) {
   return pids;
 }
 
-// Polls `condition` every 200 ms until it holds or `timeout` passes.
-bool Eventually(absl::Duration timeout, const std::function<bool()>& condition) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (condition()) return true;
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  return condition();
-}
-
 double LearnerMetric(const std::string& dir, int metrics_port, const std::string& name) {
   absl::StatusOr<std::string> text = services::HttpGet("127.0.0.1", metrics_port, "/metrics");
   if (!text.ok()) return -1;
@@ -167,7 +157,7 @@ TEST(ClusterTest, RestartsAndResumesAfterKillNine) {
   ASSERT_TRUE(up.ok()) << up.status();
 
   // Training is under way and the learner has checkpointed.
-  ASSERT_TRUE(Eventually(absl::Minutes(8), [&] {
+  ASSERT_TRUE(testing::Eventually(absl::Minutes(8), [&] {
     return LearnerMetric(dir, learner_metrics_port, "dreamfleet_learner_updates_total") >= 5 &&
            testing::ReadFile(dir + "/learner/latest") != "";
   })) << testing::ReadFile(dir + "/logs/learner.log");
@@ -178,7 +168,7 @@ TEST(ClusterTest, RestartsAndResumesAfterKillNine) {
   }
 
   // The launcher restarts each of them.
-  ASSERT_TRUE(Eventually(absl::Minutes(2), [&] {
+  ASSERT_TRUE(testing::Eventually(absl::Minutes(2), [&] {
     std::map<std::string, pid_t> now = ReadPids(dir);
     for (const char* name : {"actor-1", "replay-1", "learner"}) {
       if (now[name] <= 0 || now[name] == before.at(name)) return false;
@@ -186,7 +176,7 @@ TEST(ClusterTest, RestartsAndResumesAfterKillNine) {
     return true;
   })) << testing::ReadFile(dir + "/processes.txt");
   // The learner resumes from its checkpoint and keeps training; the shard restores its data.
-  ASSERT_TRUE(Eventually(absl::Minutes(5), [&] {
+  ASSERT_TRUE(testing::Eventually(absl::Minutes(5), [&] {
     return testing::ReadFile(dir + "/logs/learner.log").find("resumed from") != std::string::npos;
   })) << testing::ReadFile(dir + "/logs/learner.log");
   const std::string learner_log = testing::ReadFile(dir + "/logs/learner.log");
@@ -194,7 +184,7 @@ TEST(ClusterTest, RestartsAndResumesAfterKillNine) {
   ASSERT_TRUE(std::regex_search(learner_log, resumed, std::regex("resumed from .* at update ([0-9]+)")));
   const int resumed_at = std::stoi(resumed[1].str());
   EXPECT_GT(resumed_at, 0);
-  EXPECT_TRUE(Eventually(absl::Minutes(5), [&] {
+  EXPECT_TRUE(testing::Eventually(absl::Minutes(5), [&] {
     return LearnerMetric(dir, learner_metrics_port, "dreamfleet_learner_updates_total") >= 3;
   })) << "the resumed learner trains again";
   const std::string shard_log = testing::ReadFile(dir + "/logs/replay-1.log");

@@ -76,6 +76,16 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
+bool Eventually(absl::Duration timeout, const std::function<bool()>& condition,
+                absl::Duration poll) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (condition()) return true;
+    absl::SleepFor(poll);
+  }
+  return condition();
+}
+
 absl::StatusOr<std::unique_ptr<TestProcess>> TestProcess::Start(std::vector<std::string> argv,
                                                                const std::string& stderr_path) {
   if (argv.empty() || access(argv[0].c_str(), X_OK) != 0) {

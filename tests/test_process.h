@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ class ScopedTempDir {
 int FreePortRange(int count);
 // The whole file, "" when it cannot be read.
 std::string ReadFile(const std::string& path);
+// Polls `condition` every `poll` until it holds or `timeout` passes (then checks it once more).
+bool Eventually(absl::Duration timeout, const std::function<bool()>& condition,
+                absl::Duration poll = absl::Milliseconds(200));
 
 class TestProcess {
  public:
