@@ -239,7 +239,7 @@ int Main(int argc, char** argv) {
       "and how well a linear read-out finds its row in the latent.");
   learner::AgentFlags agent_flags;
   agent_flags.Register(&command_line);
-  command_line.AddInt("episodes", &episodes, "agent episodes to play (2,500 steps each)");
+  command_line.AddInt("episodes", &episodes, "agent episodes to play (2,501 steps each)");
   command_line.AddBool("greedy", &greedy, "the policy's most likely action (false: sample)");
   command_line.AddInt("seed", &seed, "seed of the episodes, the policy's and the model's samples");
   int exit_code = 0;
