@@ -79,6 +79,7 @@ const std::map<std::string, Field>& Fields() {
       DF_FIELD(vector_encoder),
       DF_FIELD(vector_decoder),
       DF_FIELD(vector_loss),
+      DF_FIELD(vector_balance),
       DF_FIELD(text_length),
       DF_FIELD(text_vocab),
       DF_FIELD(num_actions),
@@ -234,6 +235,12 @@ absl::Status AgentConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("vector_loss must be symlog_mse or binary, got ", vector_loss));
   }
+  if (vector_balance && (vector_loss != "binary" || vector_grid_channels <= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "learner.vector_balance needs learner.vector_loss binary and a grid vector observation "
+        "(env.view symbolic); got learner.vector_loss ",
+        vector_loss, vector_grid_channels > 0 ? "" : " and no grid vector"));
+  }
   if (norm != "rms" && norm != "layer") {
     return absl::InvalidArgumentError(absl::StrCat("norm must be rms or layer, got ", norm));
   }
@@ -359,6 +366,7 @@ absl::StatusOr<AgentConfig> AgentConfigFromConfig(const services::Config& config
   agent.vector_encoder = config.learner.vector_encoder;
   agent.vector_decoder = config.learner.vector_decoder;
   agent.vector_loss = config.learner.vector_loss;
+  agent.vector_balance = config.learner.vector_balance;
   agent.replay_context = static_cast<int>(config.learner.replay_context);
   agent.agc = static_cast<float>(config.learner.agc);
   agent.warmup = static_cast<int>(config.learner.warmup_updates);

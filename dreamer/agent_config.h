@@ -59,6 +59,10 @@ struct AgentConfig {
   // summed over entries) or "binary" (Bernoulli cross-entropy on logits, summed over entries; for
   // 0/1 grids such as MinAtar's, whose targets it checks lie in [0, 1]).
   std::string vector_loss = "symlog_mse";
+  // With vector_loss "binary" on a grid: the occupied cells of channel c weigh (1 - p_c) / p_c,
+  // p_c the share of c's cells occupied in the batch, clipped to [1, 100] (class-balanced
+  // cross-entropy), so a channel with one object weighs as much as one with many.
+  bool vector_balance = false;
 
   // RSSM and world-model loss.
   float unimix = 0.01f;

@@ -47,6 +47,16 @@ WorldModelImpl::WorldModelImpl(const AgentConfig& c) : config_(c) {
       register_module("cont", Mlp(MlpOptions(feat, c.units, c.head_layers).out(1).norm(c.norm)));
 }
 
+torch::Tensor BalancedPositiveWeight(const torch::Tensor& target, int64_t channels) {
+  torch::NoGradGuard no_grad;
+  const int64_t entries = target.size(-1), cells = entries / channels;
+  auto share =
+      target.reshape({-1, cells, channels}).mean(std::vector<int64_t>{0, 1});  // [channels]
+  // An empty channel (share 0: 1 / 0 = inf) has no occupied entry to weigh; it gets the cap.
+  auto weight = ((1.0 - share) / share).clamp(1.0, 100.0);
+  return weight.repeat({cells});
+}
+
 torch::Tensor WorldModelImpl::DecodeVector(const torch::Tensor& flat) {
   return vector_grid_decoder_ ? vector_grid_decoder_->forward(flat)
                               : vector_decoder_->forward(flat);
@@ -102,11 +112,12 @@ WorldModelOutput WorldModelImpl::Loss(const Batch& b, std::optional<torch::Gener
     auto target = obs.vector.to(torch::kFloat32);
     if (c.vector_loss == "binary") {
       // Targets in [0, 1]: ValidateBatch refuses others.
-      out.losses["vector"] =
-          torch::binary_cross_entropy_with_logits(pred, target, /*weight=*/{}, /*pos_weight=*/{},
-                                                  at::Reduction::None)
-              .sum(-1)
-              .mean();
+      torch::Tensor pos_weight;  // undefined: every entry weighs 1
+      if (c.vector_balance) pos_weight = BalancedPositiveWeight(target, c.vector_grid_channels);
+      out.losses["vector"] = torch::binary_cross_entropy_with_logits(
+                                 pred, target, /*weight=*/{}, pos_weight, at::Reduction::None)
+                                 .sum(-1)
+                                 .mean();
     } else {
       out.losses["vector"] = (pred - Symlog(target)).square().sum(-1).mean();
     }

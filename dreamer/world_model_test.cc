@@ -116,6 +116,65 @@ TEST(WorldModelTest, TheBinaryVectorLossIsBernoulliCrossEntropyOnTheDecodersLogi
   }
 }
 
+TEST(WorldModelTest, BalancedWeightsMakeARareChannelWeighAsMuchAsACommonOne) {
+  // A 2x2 grid of 3 channels over 2 steps (8 entries per channel): channel 0 occupied at 1 of its
+  // 8 entries, channel 1 at 4, channel 2 at none. Flattened channel-last: entry = cell * 3 + c.
+  auto target = torch::zeros({2, 12});
+  target.index_put_({0, 0 * 3 + 0}, 1.0f);
+  for (int cell : {0, 1, 2, 3}) target.index_put_({cell % 2, cell * 3 + 1}, 1.0f);
+  auto weight = BalancedPositiveWeight(target.reshape({1, 2, 12}), 3);
+  ASSERT_EQ(weight.sizes(), (std::vector<int64_t>{12}));
+  for (int cell = 0; cell < 4; ++cell) {
+    EXPECT_FLOAT_EQ(weight[cell * 3 + 0].item<float>(), 7.0f);    // (1 - 1/8) / (1/8)
+    EXPECT_FLOAT_EQ(weight[cell * 3 + 1].item<float>(), 1.0f);    // half occupied: 1
+    EXPECT_FLOAT_EQ(weight[cell * 3 + 2].item<float>(), 100.0f);  // empty: the cap
+  }
+  // A channel occupied at 1 entry in 1,000 is capped at 100; a mostly occupied one stays at 1.
+  auto sparse = torch::zeros({1000, 2});
+  sparse.index_put_({0, 0}, 1.0f);
+  sparse.index_put_({torch::indexing::Slice(0, 900), 1}, 1.0f);
+  auto capped = BalancedPositiveWeight(sparse, 2);
+  EXPECT_FLOAT_EQ(capped[0].item<float>(), 100.0f);
+  EXPECT_FLOAT_EQ(capped[1].item<float>(), 1.0f);
+}
+
+TEST(WorldModelTest, TheBalancedBinaryLossWeighsEachChannelsOccupiedCellsByItsRarity) {
+  auto c = testing::GridDebugConfig(/*side=*/3, /*channels=*/2);
+  c.vector_loss = "binary";
+  c.vector_balance = true;
+  torch::manual_seed(0);
+  WorldModel wm(c);
+  Batch batch = RandomBatch(c, 2, 5, 1);
+  // Channel 0 (every second entry) occupied at about 1 in 10 cells, channel 1 at about 1 in 2.
+  auto rates = torch::tensor({0.1f, 0.5f}).repeat({9});
+  batch.vector = torch::bernoulli(rates.expand_as(batch.vector).contiguous());
+  auto out = wm->Loss(batch, std::nullopt);
+  torch::NoGradGuard no_grad;
+  auto logits = wm->DecodeVector(out.feat.reshape({2 * 5, -1})).reshape({2, 5, -1});
+  auto x = batch.vector;
+  auto share = x.reshape({-1, 9, 2}).mean(std::vector<int64_t>{0, 1});
+  auto w = ((1 - share) / share).clamp(1.0, 100.0).repeat({9});
+  // -[w x log sigmoid(l) + (1 - x) log(1 - sigmoid(l))], summed over entries, averaged over steps.
+  auto nll = (w * x * torch::nn::functional::softplus(-logits) +
+              (1 - x) * torch::nn::functional::softplus(logits))
+                 .sum(-1)
+                 .mean();
+  EXPECT_NEAR(out.losses["vector"].item<double>(), nll.item<double>(), 1e-4);
+  EXPECT_GT(w[0].item<float>(), 2.0f);  // the rare channel's occupied cells weigh more
+  EXPECT_TRUE(c.Validate().ok()) << c.Validate();
+  // Only for the binary loss on a grid: anything else is refused naming the setting.
+  AgentConfig mse = c;
+  mse.vector_loss = "symlog_mse";
+  EXPECT_NE(
+      mse.Validate().message().find("learner.vector_balance needs learner.vector_loss binary"),
+      std::string::npos)
+      << mse.Validate();
+  AgentConfig flat = DebugConfig(/*image=*/false, /*vector=*/true);
+  flat.vector_loss = "binary";
+  flat.vector_balance = true;
+  EXPECT_NE(flat.Validate().message().find("no grid vector"), std::string::npos) << flat.Validate();
+}
+
 TEST(WorldModelTest, AWindowStartsFromItsReplayContextUnlessItsFirstStepResets) {
   auto c = DebugConfig(/*image=*/false, /*vector=*/true);
   c.replay_context = 1;

@@ -422,6 +422,13 @@ std::vector<ConfigField> ConfigFields(Config* c) {
           "with entries outside [0, 1] is refused with an error naming this key. Reports draw the "
           "decoded probabilities. A checkpoint restores only with the loss it was trained with. No "
           "effect without a vector observation."),
+      Bool("learner.vector_balance", &c->learner.vector_balance,
+           "With learner.vector_loss binary on a grid observation: weight each channel's occupied "
+           "cells by (1 - p) / p, p the share of that channel's cells occupied in the training "
+           "batch (clipped to [1, 100]): each channel's occupied cells weigh about as much in all "
+           "as its empty ones, so a channel holding one object (Freeway's chicken, a player) "
+           "pulls on the model as hard as one holding many. Needs vector_loss binary and a grid "
+           "vector (env.view symbolic)."),
       Str("learner.twohot", &c->learner.twohot, {"symlog", "raw"},
           "Reward head and critic: symlog = twohot interpolated and decoded in symlog space (the "
           "paper); raw = symexp-spaced bins, interpolated and averaged in raw space (today's "

@@ -103,6 +103,7 @@ struct LearnerConfig {
   std::string vector_encoder = "mlp";  // mlp | grid: how the vector observation is encoded
   std::string vector_decoder = "mlp";  // mlp | grid: how it is decoded
   std::string vector_loss = "symlog_mse";  // symlog_mse | binary: the vector decoder's likelihood
+  bool vector_balance = false;      // binary: weight each channel's occupied cells by its rarity
   std::string twohot = "symlog";    // symlog | raw: reward head and critic twohot space
   double agc = 0.3;
   int64_t warmup_updates = 0;  // linear learning-rate warmup
