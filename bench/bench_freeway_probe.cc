@@ -267,6 +267,12 @@ int Main(int argc, char** argv) {
   envs::VectorEnv& env = *loaded->envs;
   learner::DreamerAgent& agent = *loaded->agent;
   const std::vector<std::string>& names = env.spec().action_names;
+  if (agent.config().vector_balance) {
+    std::cerr << "bench_freeway_probe: note: this agent was trained with learner.vector_balance, "
+                 "whose decoder paints unsure objects at 0.5 or more; the 'drawn' counts below "
+                 "read its values as they are (dreamfleet report foresight maps them back to "
+                 "probabilities)\n";
+  }
   if (env.spec().vector_size != kSide * kSide * kChannels) {
     std::cerr << "bench_freeway_probe: the observation has " << env.spec().vector_size
               << " entries, not Freeway's 10x10x7\n";

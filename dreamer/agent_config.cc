@@ -235,11 +235,11 @@ absl::Status AgentConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("vector_loss must be symlog_mse or binary, got ", vector_loss));
   }
-  if (vector_balance && (vector_loss != "binary" || vector_grid_channels <= 0)) {
+  if (vector_balance && (vector_loss != "binary" || vector_grid_side() == 0)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "learner.vector_balance needs learner.vector_loss binary and a grid vector observation "
-        "(env.view symbolic); got learner.vector_loss ",
-        vector_loss, vector_grid_channels > 0 ? "" : " and no grid vector"));
+        "learner.vector_balance needs learner.vector_loss binary and a square grid vector "
+        "observation (env.view symbolic or symbolic_egocentric); got learner.vector_loss ",
+        vector_loss, vector_grid_side() > 0 ? "" : " and no square grid vector"));
   }
   if (norm != "rms" && norm != "layer") {
     return absl::InvalidArgumentError(absl::StrCat("norm must be rms or layer, got ", norm));

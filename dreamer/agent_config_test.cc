@@ -51,6 +51,27 @@ TEST(AgentConfigTest, UnitsAndHiddenWidenThePresetOnlyWhenSet) {
   EXPECT_NE(bad.message().find("learner.units"), std::string::npos) << bad;
 }
 
+TEST(AgentConfigTest, VectorBalanceReachesTheAgentOnlyWithTheBinaryLossOnASquareGrid) {
+  envs::EnvSpec spec;
+  spec.vector_size = 10 * 10 * 7;  // MinAtar Freeway's grid
+  spec.vector_grid_channels = 7;
+  spec.num_actions = 3;
+  absl::StatusOr<services::Config> config = services::LoadConfig(
+      "", {"learner.preset=1m", "learner.vector_loss=binary", "learner.vector_balance=true"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<AgentConfig> agent = AgentConfigFromConfig(*config, spec);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  EXPECT_TRUE(agent->vector_balance);
+  // 699 entries are no grid of 7-channel cells; 7 x 7 cells of 7 channels would be.
+  spec.vector_size = 699;
+  agent = AgentConfigFromConfig(*config, spec);
+  EXPECT_EQ(agent.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(agent.status().message().find("learner.vector_balance needs"), std::string::npos)
+      << agent.status();
+  EXPECT_NE(agent.status().message().find("no square grid vector"), std::string::npos)
+      << agent.status();
+}
+
 TEST(AgentConfigTest, StochAndClassesChangeThePresetsLatentOnlyWhenSet) {
   envs::EnvSpec spec;
   spec.vector_size = 100;

@@ -57,6 +57,15 @@ torch::Tensor BalancedPositiveWeight(const torch::Tensor& target, int64_t channe
   return weight.repeat({cells});
 }
 
+torch::Tensor UnbalancedProbability(const torch::Tensor& decoded, const torch::Tensor& observed,
+                                    int64_t channels) {
+  torch::NoGradGuard no_grad;
+  const auto per_channel =
+      BalancedPositiveWeight(observed.to(torch::kFloat32), channels).narrow(0, 0, channels);
+  const auto weight = per_channel.repeat({decoded.size(-1) / channels}).to(decoded.device());
+  return decoded / (decoded + weight * (1.0 - decoded));
+}
+
 torch::Tensor WorldModelImpl::DecodeVector(const torch::Tensor& flat) {
   return vector_grid_decoder_ ? vector_grid_decoder_->forward(flat)
                               : vector_decoder_->forward(flat);

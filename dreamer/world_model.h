@@ -40,6 +40,15 @@ struct WorldModelOutput {
 // cross-entropy on those entries.
 torch::Tensor BalancedPositiveWeight(const torch::Tensor& target, int64_t channels);
 
+// What a model trained with vector_balance decodes, mapped back to probabilities. Weighting the
+// occupied cells of a channel by w moves the decoder's optimum for a cell occupied with chance q
+// to w q / (w q + 1 - q), so an unsure model paints each channel's objects at 0.5 or more wherever
+// they might be; this inverts it, q = p / (p + w (1 - p)), with w computed from `observed` (grids
+// [..., cells * channels] of the same env, as training computes it from its batch). `decoded` is
+// [..., cells' * channels], any number of cells of the same channels.
+torch::Tensor UnbalancedProbability(const torch::Tensor& decoded, const torch::Tensor& observed,
+                                    int64_t channels);
+
 // What the world model predicts for a [B, T] window when it observes only the first `context`
 // steps and imagines the rest from the window's own actions (the official "openloop" report).
 // Steps before `context` are reconstructions of observed steps; the rest are open-loop.

@@ -138,6 +138,22 @@ TEST(WorldModelTest, BalancedWeightsMakeARareChannelWeighAsMuchAsACommonOne) {
   EXPECT_FLOAT_EQ(capped[1].item<float>(), 1.0f);
 }
 
+TEST(WorldModelTest, UnbalancedProbabilityUndoesTheWeightsPullOnTheDecoder) {
+  // Channel 0 occupied at 1 of 10 cells (weight 9), channel 1 at 5 of 10 (weight 1).
+  auto observed = torch::zeros({10, 2});
+  observed.index_put_({0, 0}, 1.0f);
+  observed.index_put_({torch::indexing::Slice(0, 5), 1}, 1.0f);
+  // A cell occupied with chance q: the weighted cross-entropy's optimum is w q / (w q + 1 - q).
+  auto q = torch::tensor({0.1f, 0.3f, 0.02f, 0.9f, 0.0f, 1.0f});  // 3 cells x 2 channels
+  auto w = torch::tensor({9.0f, 1.0f}).repeat({3});
+  auto decoded = w * q / (w * q + 1 - q);
+  EXPECT_NEAR(decoded[0].item<float>(), 0.5f, 1e-6);  // channel 0's base rate painted at 0.5
+  // The observed grids may hold other steps than the decoded ones (here 10 cells against 3).
+  auto back = UnbalancedProbability(decoded.unsqueeze(0), observed.reshape({1, -1}),
+                                    /*channels=*/2);
+  EXPECT_TRUE(torch::allclose(back.squeeze(0), q, 1e-5, 1e-6)) << back;
+}
+
 TEST(WorldModelTest, TheBalancedBinaryLossWeighsEachChannelsOccupiedCellsByItsRarity) {
   auto c = testing::GridDebugConfig(/*side=*/3, /*channels=*/2);
   c.vector_loss = "binary";
@@ -172,7 +188,8 @@ TEST(WorldModelTest, TheBalancedBinaryLossWeighsEachChannelsOccupiedCellsByItsRa
   AgentConfig flat = DebugConfig(/*image=*/false, /*vector=*/true);
   flat.vector_loss = "binary";
   flat.vector_balance = true;
-  EXPECT_NE(flat.Validate().message().find("no grid vector"), std::string::npos) << flat.Validate();
+  EXPECT_NE(flat.Validate().message().find("no square grid vector"), std::string::npos)
+      << flat.Validate();
 }
 
 TEST(WorldModelTest, AWindowStartsFromItsReplayContextUnlessItsFirstStepResets) {

@@ -129,7 +129,11 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
     const int64_t columns = predicted.cont.size(1);
     torch::Tensor imagined_grid, decoded;
     if (grid) {
-      decoded = predicted.vector.to(torch::kCPU).to(torch::kFloat32).contiguous();
+      decoded = predicted.vector.to(torch::kCPU).to(torch::kFloat32);
+      // A balanced likelihood's decoder paints unsure objects at 0.5 or more: count what it
+      // draws in probabilities, with the weights of the steps played here.
+      if (c.vector_balance) decoded = dreamer::UnbalancedProbability(decoded, vectors, channels);
+      decoded = decoded.contiguous();
       imagined_grid = decoded.ge(0.5).to(torch::kUInt8).contiguous();
     }
     const uint8_t* gp = grid ? imagined_grid.data_ptr<uint8_t>() : nullptr;

@@ -211,6 +211,10 @@ absl::StatusOr<OpenLoopReport> Report(const services::Config& config, envs::Vect
     report.observation = "vector";
     truth = batch.vector.to(torch::kCPU);
     guess = predicted.vector.to(torch::kCPU).to(torch::kFloat32);
+    // A balanced likelihood's decoder paints unsure objects at 0.5 or more: show probabilities.
+    if (c.vector_balance) {
+      guess = dreamer::UnbalancedProbability(guess, truth, c.vector_grid_channels);
+    }
   }
   const torch::Tensor step_mse = (guess - truth).square().mean(std::vector<int64_t>{0, 2});  // [T]
   for (int64_t t = 0; t < t_count; ++t) report.step_mse[t] = step_mse[t].item<double>();

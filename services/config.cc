@@ -425,10 +425,12 @@ std::vector<ConfigField> ConfigFields(Config* c) {
       Bool("learner.vector_balance", &c->learner.vector_balance,
            "With learner.vector_loss binary on a grid observation: weight each channel's occupied "
            "cells by (1 - p) / p, p the share of that channel's cells occupied in the training "
-           "batch (clipped to [1, 100]): each channel's occupied cells weigh about as much in all "
-           "as its empty ones, so a channel holding one object (Freeway's chicken, a player) "
-           "pulls on the model as hard as one holding many. Needs vector_loss binary and a grid "
-           "vector (env.view symbolic)."),
+           "batch, the weight clipped to [1, 100]: each channel's occupied cells weigh about as "
+           "much in all as its empty ones, so a channel holding one object (Freeway's chicken, a "
+           "player) pulls on the model as hard as one holding many. The decoder then paints "
+           "unsure objects at 0.5 or more; the reports (openloop, foresight) map its values back "
+           "to probabilities. Needs vector_loss binary and a grid vector (env.view symbolic or "
+           "symbolic_egocentric)."),
       Str("learner.twohot", &c->learner.twohot, {"symlog", "raw"},
           "Reward head and critic: symlog = twohot interpolated and decoded in symlog space (the "
           "paper); raw = symexp-spaced bins, interpolated and averaged in raw space (today's "
