@@ -60,8 +60,8 @@ struct AgentConfig {
   // 0/1 grids such as MinAtar's, whose targets it checks lie in [0, 1]).
   std::string vector_loss = "symlog_mse";
   // With vector_loss "binary" on a grid: the occupied cells of channel c weigh (1 - p_c) / p_c,
-  // p_c the share of c's cells occupied in the batch, clipped to [1, 100] (class-balanced
-  // cross-entropy), so a channel with one object weighs as much as one with many.
+  // p_c the share of c's cells occupied in the batch, the weight clipped to [1, 100]
+  // (class-balanced cross-entropy), so a channel with one object pulls as hard as one with many.
   bool vector_balance = false;
 
   // RSSM and world-model loss.

@@ -36,7 +36,7 @@ struct WorldModelOutput {
 // The class-balanced weights of a 0/1 grid's occupied entries (AgentConfig::vector_balance): for
 // targets [..., cells * channels] laid out channel-last (cell-major, as the grid envs flatten
 // them), every entry of channel c gets (1 - p_c) / p_c, p_c the share of c's entries that are 1
-// in `target`, clipped to [1, 100]. Returns [cells * channels], the pos_weight of a Bernoulli
+// in `target`, the weight clipped to [1, 100]. Returns [cells * channels], the pos_weight of a Bernoulli
 // cross-entropy on those entries.
 torch::Tensor BalancedPositiveWeight(const torch::Tensor& target, int64_t channels);
 
