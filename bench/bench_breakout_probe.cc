@@ -7,10 +7,12 @@
 // 1. Two scripted paddles on the same game with the same sticky actions (0.1): one that follows
 //    the ball's column, one that moves to the column where the falling ball will reach the
 //    paddle's row. They say what simple control scores, as levels for the learning curves.
-// 2. The agent plays --episodes episodes (symbolic view). While the ball falls, each move is
-//    compared with the landing-column paddle's move; at each miss, the distance from paddle to
-//    ball is counted, and whether the last three moves went away from the ball, towards it, or
-//    neither on balance; the action histogram is printed.
+// 2. The agent plays --episodes episodes (the board read from the game's state, so an agent that
+//    sees pixels can be probed too; what needs the model's imagined boards, the decoded cells of
+//    3, the imagined boards of 5 and all of 6, only for the symbolic view). While the ball falls,
+//    each move is compared with the landing-column paddle's move; at each miss, the distance from
+//    paddle to ball is counted, and whether the last three moves went away from the ball, towards
+//    it, or neither on balance; the action histogram is printed.
 // 3. From the agent's own posterior states where the falling ball will land two or more columns
 //    away from the paddle, near enough for the paddle to get there in time, the world model
 //    imagines 12 steps of two fixed plans, 16 samples each: stay still, or move to the landing
@@ -64,6 +66,7 @@
 #include "dreamer/policy.h"
 #include "dreamer/world_model.h"
 #include "envs/minatar_breakout.h"
+#include "envs/minatar_env.h"
 #include "envs/rng.h"
 #include "learner/agent_source.h"
 #include "services/command_line.h"
@@ -209,7 +212,7 @@ struct PlanOutcome {
 };
 PlanOutcome ImaginePlan(learner::DreamerAgent& agent, const ActionMap& map,
                         const dreamer::PolicyState& state, int paddle, int target, bool move,
-                        double gamma, int steps, int landing_steps,
+                        double gamma, int steps, int landing_steps, bool decodes,
                         std::vector<double>* step_continue = nullptr) {
   PlanOutcome out;
   torch::NoGradGuard no_grad;
@@ -233,7 +236,7 @@ PlanOutcome ImaginePlan(learner::DreamerAgent& agent, const ActionMap& map,
     if (step_continue != nullptr) (*step_continue)[h] += cont.mean().item<double>();
     alive = alive * cont;
     if (h + 1 == landing_steps) out.survival_at_landing = alive.mean().item<double>();
-    if (h + 3 == landing_steps) {
+    if (decodes && h + 3 == landing_steps) {
       const DecodedCells cells = Decoded(agent, feat);
       out.paddle_placed = (cells.paddle_x == paddle).to(torch::kFloat).mean().item<double>();
       out.ball_placed =
@@ -468,7 +471,8 @@ int Main(int argc, char** argv) {
   bool greedy = true, scripted_only = false;
   services::CommandLine command_line(
       "bench_breakout_probe [--run RUN_DIR | --checkpoint DIR --config FILE] [flags]",
-      "Why a trained MinAtar Breakout agent (symbolic view) scores what it scores: two scripted "
+      "Why a trained MinAtar Breakout agent (symbolic view or pixels) scores what it scores: two "
+      "scripted "
       "paddles' scores, the agent's moves against the ball's landing column, and what its world "
       "model imagines for staying still against moving there.");
   learner::AgentFlags agent_flags;
@@ -508,12 +512,16 @@ int Main(int argc, char** argv) {
   std::optional<learner::ResolvedAgent> resolved =
       learner::ResolveAgentOrExit(command_line, agent_flags, "bench_breakout_probe", &exit_code);
   if (!resolved) return exit_code;
-  if (resolved->config.env.name != "minatar_breakout" || resolved->config.env.view != "symbolic") {
+  if (resolved->config.env.name != "minatar_breakout") {
     std::cerr << "bench_breakout_probe: the agent was trained on env " << resolved->config.env.name
-              << " with view " << resolved->config.env.view
-              << "; the probe reads the board of minatar_breakout with view symbolic\n";
+              << "; the probe reads the board of minatar_breakout\n";
     return 2;
   }
+  // An agent that sees the grid has a grid decoder, so the probe can read the boards its world
+  // model imagines. From pixels it cannot: the probe reads the true board from the game's state
+  // and leaves out what needs an imagined board (the move plan's decoded cells, the traced
+  // misses' imagined next board, the open-loop boards).
+  const bool decodes = resolved->config.env.view == "symbolic";
   auto loaded = learner::LoadAgent(resolved->config, resolved->checkpoint_dir,
                                    static_cast<uint64_t>(seed), 1 << 22);
   if (!loaded.ok()) {
@@ -522,6 +530,24 @@ int Main(int argc, char** argv) {
   }
   envs::VectorEnv& env = *loaded->envs;
   learner::DreamerAgent& agent = *loaded->agent;
+  auto* game = dynamic_cast<envs::MinAtarEnv*>(env.env(0));
+  if (game == nullptr || game->num_channels() != 4) {
+    std::cerr << "bench_breakout_probe: the env is not MinAtar Breakout's 4-channel game\n";
+    return 1;
+  }
+  if (!decodes) {
+    std::printf(
+        "the agent sees pixels (env.view %s): boards read from the game's state; the move plan's "
+        "decoded cells, the traced misses' imagined boards and the open-loop boards are left "
+        "out\n",
+        resolved->config.env.view.c_str());
+  }
+  std::vector<float> cells(10 * 10 * 4);
+  auto read_board = [&]() {
+    const std::vector<uint8_t>& state = game->state();
+    for (size_t i = 0; i < cells.size(); ++i) cells[i] = state[i];
+    return Decode(cells.data());
+  };
   const ActionMap map(env.spec().action_names);
   if (!map.ok(static_cast<size_t>(agent.config().num_actions))) {
     std::cerr << "bench_breakout_probe: the env's actions ("
@@ -577,7 +603,7 @@ int Main(int argc, char** argv) {
   int falling_wanted = -1;  // this step's entry of Recent
   ActorView falling_view;
   while (done < episodes) {
-    const Board board = Decode(env.vector());
+    const Board board = read_board();
     if (auto s = dreamer::ActOnEnvs(policy, env, &state, generator, &action, greedy); !s.ok()) {
       std::cerr << "bench_breakout_probe: " << s << "\n";
       return 1;
@@ -614,7 +640,7 @@ int Main(int argc, char** argv) {
           // Survival also until the step after the ball reaches the paddle's row: one catch, no
           // second fall.
           const PlanOutcome o = ImaginePlan(agent, map, state, board.paddle, target, plan == 1,
-                                            gamma, 12, kRow - board.ball_y + 1,
+                                            gamma, 12, kRow - board.ball_y + 1, decodes,
                                             plan == 1 ? &row_continue[board.ball_y] : nullptr);
           if (plan == 1) {
             ++row_probes[board.ball_y];
@@ -673,7 +699,8 @@ int Main(int argc, char** argv) {
                       : a == envs::kRight ? "right"
                                           : "stay");
           // The world model's one-step prediction of the next board from this posterior and move.
-          const Board next = ImagineNextBoard(agent, recent[i].state, recent[i].agent_action);
+          const Board next =
+              decodes ? ImagineNextBoard(agent, recent[i].state, recent[i].agent_action) : Board{};
           const ActorView view =
               recent[i].wanted >= 0 ? recent[i].view : InspectActor(agent, map, recent[i].state);
           std::printf(
@@ -683,7 +710,7 @@ int Main(int argc, char** argv) {
               view.q[0] - view.value, view.q[1] - view.value, view.q[2] - view.value);
         }
       }
-      for (size_t t = 0; t + kOpenLoop < history.size() && open_loop.starts < 300; ++t) {
+      for (size_t t = 0; decodes && t + kOpenLoop < history.size() && open_loop.starts < 300; ++t) {
         const Board& b = history[t].board;
         if (!b.complete() || b.dir() < 2) continue;
         std::vector<int> taken;
@@ -750,7 +777,7 @@ int Main(int argc, char** argv) {
       "lookahead: reward + continue x value after each move):\n");
   falling_stats.Print("every step while the ball falls:");
   miss_stats.Print("the last 4 steps before each miss (falling):");
-  open_loop.Print();
+  if (decodes) open_loop.Print();
   deciding.Print();
   {
     auto miss_share = [&](int moved) {
