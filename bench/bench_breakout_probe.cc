@@ -703,11 +703,13 @@ int Main(int argc, char** argv) {
               decodes ? ImagineNextBoard(agent, recent[i].state, recent[i].agent_action) : Board{};
           const ActorView view =
               recent[i].wanted >= 0 ? recent[i].view : InspectActor(agent, map, recent[i].state);
-          std::printf(
-              " | imagined next: paddle %d ball (%d,%d) | pi L/S/R %.2f/%.2f/%.2f v %.2f "
-              "q-v L/S/R %+.2f/%+.2f/%+.2f\n",
-              next.paddle, next.ball_x, next.ball_y, view.p[0], view.p[1], view.p[2], view.value,
-              view.q[0] - view.value, view.q[1] - view.value, view.q[2] - view.value);
+          if (decodes) {
+            std::printf(" | imagined next: paddle %d ball (%d,%d)", next.paddle, next.ball_x,
+                        next.ball_y);
+          }
+          std::printf(" | pi L/S/R %.2f/%.2f/%.2f v %.2f q-v L/S/R %+.2f/%+.2f/%+.2f\n", view.p[0],
+                      view.p[1], view.p[2], view.value, view.q[0] - view.value,
+                      view.q[1] - view.value, view.q[2] - view.value);
         }
       }
       for (size_t t = 0; decodes && t + kOpenLoop < history.size() && open_loop.starts < 300; ++t) {
@@ -808,10 +810,13 @@ int Main(int argc, char** argv) {
           plan == 0 ? "stay still:" : "move to the landing column:", survive[plan] / probes,
           value[plan] / probes, survive_landing[plan] / probes);
     }
-    std::printf(
-        "  move plan, the step before the deciding one (ball one row above the paddle's): samples "
-        "with the paddle where the plan put it %.3f, with the ball on the landing cell %.3f\n",
-        paddle_placed / probes, ball_placed / probes);
+    if (decodes) {
+      std::printf(
+          "  move plan, the step before the deciding one (ball one row above the paddle's): "
+          "samples with the paddle where the plan put it %.3f, with the ball on the landing cell "
+          "%.3f\n",
+          paddle_placed / probes, ball_placed / probes);
+    }
     std::printf("  move plan, mean continue probability per imagined step, by the ball's row:\n");
     for (int y = 0; y < 10; ++y) {
       if (row_probes[y] == 0) continue;
