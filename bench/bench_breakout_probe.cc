@@ -59,6 +59,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "dreamer/actor_critic.h"
 #include "dreamer/distributions.h"
@@ -586,6 +587,10 @@ int Main(int argc, char** argv) {
     ActorView view;              // the actor and critic at this step (while the ball falls)
   };
   WantedStats falling_stats, miss_stats;
+  std::array<WantedStats, 10> falling_by_row;  // by the falling ball's row: how early it commits
+  // Columns between the paddle and the landing column on the first step of each fall: where the
+  // paddle waits while the ball rises.
+  std::array<int64_t, 10> start_distance{};
   // This episode's posteriors, the agent's actions and the boards, for the open-loop scores.
   struct Step {
     dreamer::PolicyState state;
@@ -629,6 +634,8 @@ int Main(int argc, char** argv) {
       agree += wanted == moved;
       const ActorView view = InspectActor(agent, map, state);
       falling_stats.Add(view, wanted, moved);
+      falling_by_row[board.ball_y].Add(view, wanted, moved);
+      if (!before.complete() || before.dir() < 2) ++start_distance[std::abs(target - board.paddle)];
       falling_view = view;
       falling_wanted = wanted;
       // The paddle moves before the ball in each step, so it has kRow - ball_y moves to be
@@ -767,7 +774,11 @@ int Main(int argc, char** argv) {
       "while the ball falls, its move is the landing-column paddle's in %.1f%% of %lld "
       "steps\n",
       100.0 * agree / std::max<int64_t>(falling, 1), static_cast<long long>(falling));
-  std::printf("paddle-to-ball columns on the last step before each miss:");
+  std::printf("paddle-to-landing-column columns when the ball starts to fall:");
+  for (int d = 0; d < 10; ++d) {
+    std::printf(" %d:%lld", d, static_cast<long long>(start_distance[d]));
+  }
+  std::printf("\npaddle-to-ball columns on the last step before each miss:");
   for (int d = 0; d < 10; ++d) std::printf(" %d:%lld", d, static_cast<long long>(miss_distance[d]));
   std::printf(
       "\nmisses by the net direction of the last 3 moves: away from the ball %lld, none %lld, "
@@ -778,6 +789,10 @@ int Main(int argc, char** argv) {
       "\nthe actor and critic against the landing-column paddle's move (\"wanted\"; one-step "
       "lookahead: reward + continue x value after each move):\n");
   falling_stats.Print("every step while the ball falls:");
+  for (int y = 0; y < 10; ++y) {
+    const std::string what = absl::StrCat("  with the ball on row ", y, " (paddle's row 9):");
+    falling_by_row[y].Print(what.c_str());
+  }
   miss_stats.Print("the last 4 steps before each miss (falling):");
   if (decodes) open_loop.Print();
   deciding.Print();
