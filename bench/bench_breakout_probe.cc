@@ -161,14 +161,14 @@ struct Board {
   }
 };
 
-Board Decode(const float* grid) {  // [10, 10, 4]: paddle, ball, trail, brick
+Board Decode(const uint8_t* grid) {  // [10, 10, 4]: paddle, ball, trail, brick
   Board b;
   for (int y = 0; y < 10; ++y) {
     for (int x = 0; x < 10; ++x) {
-      const float* c = grid + (y * 10 + x) * 4;
-      if (c[0] > 0.5f) b.paddle = x;
-      if (c[1] > 0.5f) b.ball_x = x, b.ball_y = y;
-      if (c[2] > 0.5f) b.trail_x = x, b.trail_y = y;
+      const uint8_t* c = grid + (y * 10 + x) * 4;
+      if (c[0] != 0) b.paddle = x;
+      if (c[1] != 0) b.ball_x = x, b.ball_y = y;
+      if (c[2] != 0) b.trail_x = x, b.trail_y = y;
     }
   }
   return b;
@@ -543,12 +543,6 @@ int Main(int argc, char** argv) {
         "out\n",
         resolved->config.env.view.c_str());
   }
-  std::vector<float> cells(10 * 10 * 4);
-  auto read_board = [&]() {
-    const std::vector<uint8_t>& state = game->state();
-    for (size_t i = 0; i < cells.size(); ++i) cells[i] = state[i];
-    return Decode(cells.data());
-  };
   const ActionMap map(env.spec().action_names);
   if (!map.ok(static_cast<size_t>(agent.config().num_actions))) {
     std::cerr << "bench_breakout_probe: the env's actions ("
@@ -608,7 +602,7 @@ int Main(int argc, char** argv) {
   int falling_wanted = -1;  // this step's entry of Recent
   ActorView falling_view;
   while (done < episodes) {
-    const Board board = read_board();
+    const Board board = Decode(game->state().data());
     if (auto s = dreamer::ActOnEnvs(policy, env, &state, generator, &action, greedy); !s.ok()) {
       std::cerr << "bench_breakout_probe: " << s << "\n";
       return 1;
@@ -749,6 +743,7 @@ int Main(int argc, char** argv) {
       }
       history.clear();
       recent.clear();
+      before = Board{};  // the next episode's first falling step begins a fall
       total += episode_return;
       episode_return = 0;
       ++done;

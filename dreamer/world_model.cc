@@ -47,22 +47,24 @@ WorldModelImpl::WorldModelImpl(const AgentConfig& c) : config_(c) {
       register_module("cont", Mlp(MlpOptions(feat, c.units, c.head_layers).out(1).norm(c.norm)));
 }
 
-torch::Tensor BalancedPositiveWeight(const torch::Tensor& target, int64_t channels) {
+torch::Tensor BalancedChannelWeight(const torch::Tensor& grids, int64_t channels) {
   torch::NoGradGuard no_grad;
-  const int64_t entries = target.size(-1), cells = entries / channels;
-  auto share =
-      target.reshape({-1, cells, channels}).mean(std::vector<int64_t>{0, 1});  // [channels]
+  auto share = grids.to(torch::kFloat32)
+                   .reshape({-1, channels})
+                   .mean(std::vector<int64_t>{0});  // [channels]
   // An empty channel (share 0: 1 / 0 = inf) has no occupied entry to weigh; it gets the cap.
-  auto weight = ((1.0 - share) / share).clamp(1.0, 100.0);
-  return weight.repeat({cells});
+  return ((1.0 - share) / share).clamp(1.0, 100.0);
 }
 
-torch::Tensor UnbalancedProbability(const torch::Tensor& decoded, const torch::Tensor& observed,
-                                    int64_t channels) {
+torch::Tensor BalancedPositiveWeight(const torch::Tensor& target, int64_t channels) {
+  return BalancedChannelWeight(target, channels).repeat({target.size(-1) / channels});
+}
+
+torch::Tensor UnbalancedProbability(const torch::Tensor& decoded,
+                                    const torch::Tensor& channel_weight) {
   torch::NoGradGuard no_grad;
-  const auto per_channel =
-      BalancedPositiveWeight(observed.to(torch::kFloat32), channels).narrow(0, 0, channels);
-  const auto weight = per_channel.repeat({decoded.size(-1) / channels}).to(decoded.device());
+  const int64_t channels = channel_weight.size(0);
+  const auto weight = channel_weight.repeat({decoded.size(-1) / channels}).to(decoded.device());
   return decoded / (decoded + weight * (1.0 - decoded));
 }
 

@@ -33,21 +33,24 @@ struct WorldModelOutput {
                                                  // (replay priorities)
 };
 
-// The class-balanced weights of a 0/1 grid's occupied entries (AgentConfig::vector_balance): for
-// targets [..., cells * channels] laid out channel-last (cell-major, as the grid envs flatten
-// them), every entry of channel c gets (1 - p_c) / p_c, p_c the share of c's entries that are 1
-// in `target`, the weight clipped to [1, 100]. Returns [cells * channels], the pos_weight of a Bernoulli
-// cross-entropy on those entries.
+// The class-balanced weight of each channel's occupied cells in 0/1 grids [..., cells * channels]
+// laid out channel-last (cell-major, as the grid envs flatten them; AgentConfig::vector_balance):
+// (1 - p_c) / p_c, p_c the share of channel c's entries that are 1 in `grids`, the weight clipped
+// to [1, 100]. Returns [channels].
+torch::Tensor BalancedChannelWeight(const torch::Tensor& grids, int64_t channels);
+
+// The same weights spread over the entries of `target` [..., cells * channels]: [cells *
+// channels], the pos_weight of a Bernoulli cross-entropy on those entries.
 torch::Tensor BalancedPositiveWeight(const torch::Tensor& target, int64_t channels);
 
 // What a model trained with vector_balance decodes, mapped back to probabilities. Weighting the
 // occupied cells of a channel by w moves the decoder's optimum for a cell occupied with chance q
 // to w q / (w q + 1 - q), so an unsure model paints each channel's objects at 0.5 or more wherever
-// they might be; this inverts it, q = p / (p + w (1 - p)), with w computed from `observed` (grids
-// [..., cells * channels] of the same env, as training computes it from its batch). `decoded` is
-// [..., cells' * channels], any number of cells of the same channels.
-torch::Tensor UnbalancedProbability(const torch::Tensor& decoded, const torch::Tensor& observed,
-                                    int64_t channels);
+// they might be; this inverts it, q = p / (p + w (1 - p)), with `channel_weight` [channels] from
+// BalancedChannelWeight of grids of the same env (as training computes it from its batch).
+// `decoded` is [..., cells * channels].
+torch::Tensor UnbalancedProbability(const torch::Tensor& decoded,
+                                    const torch::Tensor& channel_weight);
 
 // What the world model predicts for a [B, T] window when it observes only the first `context`
 // steps and imagines the rest from the window's own actions (the official "openloop" report).

@@ -149,8 +149,9 @@ TEST(WorldModelTest, UnbalancedProbabilityUndoesTheWeightsPullOnTheDecoder) {
   auto decoded = w * q / (w * q + 1 - q);
   EXPECT_NEAR(decoded[0].item<float>(), 0.5f, 1e-6);  // channel 0's base rate painted at 0.5
   // The observed grids may hold other steps than the decoded ones (here 10 cells against 3).
-  auto back = UnbalancedProbability(decoded.unsqueeze(0), observed.reshape({1, -1}),
-                                    /*channels=*/2);
+  auto channel_weight = BalancedChannelWeight(observed.reshape({1, -1}), /*channels=*/2);
+  EXPECT_TRUE(torch::allclose(channel_weight, torch::tensor({9.0f, 1.0f}))) << channel_weight;
+  auto back = UnbalancedProbability(decoded.unsqueeze(0), channel_weight);
   EXPECT_TRUE(torch::allclose(back.squeeze(0), q, 1e-5, 1e-6)) << back;
 }
 

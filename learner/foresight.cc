@@ -121,6 +121,11 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
   const bool grid = channels > 0 && c.vector_size % channels == 0;
   std::vector<std::array<int64_t, 5>> cells(grid ? leads * channels : 0, {0, 0, 0, 0, 0});
   std::vector<double> probability_sums(cells.size(), 0.0);  // decoded values at occupied cells
+  // A balanced likelihood's decoder paints unsure objects at 0.5 or more: count what it draws in
+  // probabilities, with the weights of the steps played here.
+  const torch::Tensor balance_weight = grid && c.vector_balance
+                                           ? dreamer::BalancedChannelWeight(vectors, channels)
+                                           : torch::Tensor();
 
   // Scores predictions [n, columns]: row w was made from last observed step starts[w] of an
   // episode whose last step is lasts[w]; its lead k is column offset + k.
@@ -130,9 +135,8 @@ absl::StatusOr<ForesightReport> Report(envs::VectorEnv& envs, DreamerAgent& agen
     torch::Tensor imagined_grid, decoded;
     if (grid) {
       decoded = predicted.vector.to(torch::kCPU).to(torch::kFloat32);
-      // A balanced likelihood's decoder paints unsure objects at 0.5 or more: count what it
-      // draws in probabilities, with the weights of the steps played here.
-      if (c.vector_balance) decoded = dreamer::UnbalancedProbability(decoded, vectors, channels);
+      if (balance_weight.defined())
+        decoded = dreamer::UnbalancedProbability(decoded, balance_weight);
       decoded = decoded.contiguous();
       imagined_grid = decoded.ge(0.5).to(torch::kUInt8).contiguous();
     }

@@ -213,7 +213,8 @@ absl::StatusOr<OpenLoopReport> Report(const services::Config& config, envs::Vect
     guess = predicted.vector.to(torch::kCPU).to(torch::kFloat32);
     // A balanced likelihood's decoder paints unsure objects at 0.5 or more: show probabilities.
     if (c.vector_balance) {
-      guess = dreamer::UnbalancedProbability(guess, truth, c.vector_grid_channels);
+      guess = dreamer::UnbalancedProbability(
+          guess, dreamer::BalancedChannelWeight(truth, c.vector_grid_channels));
     }
   }
   const torch::Tensor step_mse = (guess - truth).square().mean(std::vector<int64_t>{0, 2});  // [T]
