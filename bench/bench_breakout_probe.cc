@@ -12,7 +12,10 @@
 //    3, the imagined boards of 5 and all of 6, only for the symbolic view). While the ball falls,
 //    each move is compared with the landing-column paddle's move; at each miss, the distance from
 //    paddle to ball is counted, and whether the last three moves went away from the ball, towards
-//    it, or neither on balance; the action histogram is printed.
+//    it, or neither on balance; the action histogram is printed. While the ball rises, each move
+//    is judged against the column the ball then came down in (known when the fall begins) and
+//    against the rising ball's column, with the paddle's gap to the landing column at the rise's
+//    start and at the fall's: whether the agent uses the rise to get into place.
 // 3. From the agent's own posterior states where the falling ball will land two or more columns
 //    away from the paddle, near enough for the paddle to get there in time, the world model
 //    imagines 12 steps of two fixed plans, 16 samples each: stay still, or move to the landing
@@ -264,6 +267,60 @@ struct ActorView {
 };
 constexpr int kMoves[3] = {envs::kLeft, envs::kNoop, envs::kRight};
 int MoveIndex(int move) { return move == envs::kLeft ? 0 : move == envs::kRight ? 2 : 1; }
+
+// Over the rises that ended in a fall: each rising step's move against the column the ball
+// then came down in (towards it, not moving, away; on the landing column, not moving counts as
+// towards), the gap between paddle and that column at the rise's first step and at the fall's
+// first, and the moves against the rising ball's own column, which is all the agent can see of
+// where it is going until it turns.
+struct RiseStep {
+  Board board;
+  int move;  // MinAtarAction
+};
+
+struct RiseStats {
+  int64_t rises = 0, steps = 0;
+  int64_t landing[3] = {0, 0, 0};          // away, not moving, towards the landing column
+  int64_t column[3] = {0, 0, 0};           // the same against the ball's column at that step
+  int64_t far_steps = 0, far_towards = 0;  // steps 3+ columns from the landing column
+  double gap_first = 0, gap_fall = 0;
+
+  static int Kind(int move, int paddle, int target) {
+    const int dx = (move == envs::kRight) - (move == envs::kLeft);
+    const int side = (target > paddle) - (target < paddle);
+    if (dx == 0) return side == 0 ? 2 : 1;
+    return dx == side ? 2 : 0;
+  }
+  void Add(const std::vector<RiseStep>& rise, int target, int paddle_at_fall) {
+    if (rise.empty()) return;
+    ++rises;
+    gap_first += std::abs(target - rise.front().board.paddle);
+    gap_fall += std::abs(target - paddle_at_fall);
+    for (const RiseStep& r : rise) {
+      ++steps;
+      ++landing[Kind(r.move, r.board.paddle, target)];
+      ++column[Kind(r.move, r.board.paddle, r.board.ball_x)];
+      if (std::abs(target - r.board.paddle) >= 3) {
+        ++far_steps;
+        far_towards += Kind(r.move, r.board.paddle, target) == 2;
+      }
+    }
+  }
+  void Print() const {
+    const double n = std::max<int64_t>(steps, 1);
+    std::printf(
+        "while the ball rises (%lld rises that ended in a fall, %lld steps): moves towards the "
+        "column it then came down in %.1f%%, no move %.1f%%, away %.1f%%; towards the rising "
+        "ball's column %.1f%%, away %.1f%%; paddle 3+ columns from the landing column in %.1f%% "
+        "of rising steps, moving towards it in %.1f%% of those; mean gap to the landing column "
+        "at the rise's first step %.2f, at the fall's first %.2f\n",
+        static_cast<long long>(rises), static_cast<long long>(steps), 100.0 * landing[2] / n,
+        100.0 * landing[1] / n, 100.0 * landing[0] / n, 100.0 * column[2] / n,
+        100.0 * column[0] / n, 100.0 * far_steps / n,
+        100.0 * far_towards / std::max<int64_t>(far_steps, 1),
+        gap_first / std::max<int64_t>(rises, 1), gap_fall / std::max<int64_t>(rises, 1));
+  }
+};
 
 // Over a set of falling-ball steps: how often the move the landing-column paddle makes (the
 // "wanted" move) is the policy's most probable move, the one it chose, and the one the one-step
@@ -585,6 +642,16 @@ int Main(int argc, char** argv) {
   // Columns between the paddle and the landing column on the first step of each fall: where the
   // paddle waits while the ball rises.
   std::array<int64_t, 10> start_distance{};
+  // While the ball rises: the boards and moves of the current rise, tallied when the next fall
+  // begins against the column that fall will land in (known then), so that the rise's moves
+  // are judged by where the ball came down.
+  std::vector<RiseStep> rise;
+  RiseStats rise_stats;
+  // Falls by the paddle's gap to the landing column as the fall begins, and how they ended
+  // (caught: the ball rose again; missed: the episode ended in it): whether the misses come from
+  // where the paddle starts a fall or from what it does during it.
+  int fall_gap = -1;  // the current fall's gap, -1 while the ball rises
+  std::array<std::array<int64_t, 2>, 10> fall_outcome{};  // [gap][caught, missed]
   // This episode's posteriors, the agent's actions and the boards, for the open-loop scores.
   struct Step {
     dreamer::PolicyState state;
@@ -629,7 +696,12 @@ int Main(int argc, char** argv) {
       const ActorView view = InspectActor(agent, map, state);
       falling_stats.Add(view, wanted, moved);
       falling_by_row[board.ball_y].Add(view, wanted, moved);
-      if (!before.complete() || before.dir() < 2) ++start_distance[std::abs(target - board.paddle)];
+      if (!before.complete() || before.dir() < 2) {
+        ++start_distance[std::abs(target - board.paddle)];
+        fall_gap = std::abs(target - board.paddle);
+        rise_stats.Add(rise, target, board.paddle);
+        rise.clear();
+      }
       falling_view = view;
       falling_wanted = wanted;
       // The paddle moves before the ball in each step, so it has kRow - ball_y moves to be
@@ -654,6 +726,11 @@ int Main(int argc, char** argv) {
         }
       }
     }
+    if (board.complete() && board.dir() < 2) {
+      rise.push_back({board, map.game[action[0]]});
+      if (fall_gap >= 0) ++fall_outcome[fall_gap][0];  // the ball rose again: caught
+      fall_gap = -1;
+    }
     before = board;
     history.push_back(
         {{state.deter.clone(), state.stoch.clone(), state.prev_action.clone()}, action[0], board});
@@ -671,6 +748,8 @@ int Main(int argc, char** argv) {
     episode_return += env.reward()[0];
     if (env.is_last()[0] != 0) {
       if (before.complete()) ++miss_distance[std::min(9, std::abs(before.paddle - before.ball_x))];
+      if (env.is_terminal()[0] != 0 && fall_gap >= 0) ++fall_outcome[fall_gap][1];
+      fall_gap = -1;  // a fall the time limit cut off is neither
       if (env.is_terminal()[0] != 0) {
         // The net direction of the last three moves against the ball's side of the paddle.
         int net = 0;
@@ -744,6 +823,7 @@ int Main(int argc, char** argv) {
       history.clear();
       recent.clear();
       before = Board{};  // the next episode's first falling step begins a fall
+      rise.clear();      // a rise the episode ended in has no landing column
       total += episode_return;
       episode_return = 0;
       ++done;
@@ -773,6 +853,14 @@ int Main(int argc, char** argv) {
   for (int d = 0; d < 10; ++d) {
     std::printf(" %d:%lld", d, static_cast<long long>(start_distance[d]));
   }
+  std::printf("\nfalls by that gap, caught / missed (share missed):");
+  for (int d = 0; d < 10; ++d) {
+    const int64_t all = fall_outcome[d][0] + fall_outcome[d][1];
+    if (all == 0) continue;
+    std::printf(" %d: %lld/%lld (%.2f)", d, static_cast<long long>(fall_outcome[d][0]),
+                static_cast<long long>(fall_outcome[d][1]),
+                static_cast<double>(fall_outcome[d][1]) / all);
+  }
   std::printf("\npaddle-to-ball columns on the last step before each miss:");
   for (int d = 0; d < 10; ++d) std::printf(" %d:%lld", d, static_cast<long long>(miss_distance[d]));
   std::printf(
@@ -783,6 +871,7 @@ int Main(int argc, char** argv) {
   std::printf(
       "\nthe actor and critic against the landing-column paddle's move (\"wanted\"; one-step "
       "lookahead: reward + continue x value after each move):\n");
+  rise_stats.Print();
   falling_stats.Print("every step while the ball falls:");
   for (int y = 0; y < 10; ++y) {
     const std::string what = absl::StrCat("  with the ball on row ", y, " (paddle's row 9):");
