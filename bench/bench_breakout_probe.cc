@@ -652,6 +652,12 @@ int Main(int argc, char** argv) {
   // where the paddle starts a fall or from what it does during it.
   int fall_gap = -1;  // the current fall's gap, -1 while the ball rises
   std::array<std::array<int64_t, 2>, 10> fall_outcome{};  // [gap][caught, missed]
+  // Every falling step by its fall's starting gap (0-1, 2, 3, 4+): where the agent cannot make
+  // a catch, whether its policy, its critic or its model gives up.
+  std::array<WantedStats, 4> falling_by_gap;
+  // The plans' imagined survival by the gap at the probed state (2, 3, 4+).
+  double plan_by_gap[3][2] = {{0, 0}, {0, 0}, {0, 0}};
+  int64_t plan_by_gap_n[3] = {0, 0, 0};
   // This episode's posteriors, the agent's actions and the boards, for the open-loop scores.
   struct Step {
     dreamer::PolicyState state;
@@ -702,6 +708,7 @@ int Main(int argc, char** argv) {
         rise_stats.Add(rise, target, board.paddle);
         rise.clear();
       }
+      falling_by_gap[std::clamp(fall_gap - 1, 0, 3)].Add(view, wanted, moved);
       falling_view = view;
       falling_wanted = wanted;
       // The paddle moves before the ball in each step, so it has kRow - ball_y moves to be
@@ -721,6 +728,9 @@ int Main(int argc, char** argv) {
             ball_placed += o.ball_placed;
           }
           survive[plan] += o.survival;
+          const int gap_bucket = std::min(2, std::abs(target - board.paddle) - 2);
+          plan_by_gap[gap_bucket][plan] += o.survival;
+          plan_by_gap_n[gap_bucket] += plan;
           value[plan] += o.value;
           survive_landing[plan] += o.survival_at_landing;
         }
@@ -878,6 +888,10 @@ int Main(int argc, char** argv) {
     falling_by_row[y].Print(what.c_str());
   }
   miss_stats.Print("the last 4 steps before each miss (falling):");
+  const char* gap_names[4] = {
+      "  falls starting 0-1 columns away:", "  falls starting 2 columns away:",
+      "  falls starting 3 columns away:", "  falls starting 4+ columns away:"};
+  for (int g = 0; g < 4; ++g) falling_by_gap[g].Print(gap_names[g]);
   if (decodes) open_loop.Print();
   deciding.Print();
   {
@@ -909,6 +923,14 @@ int Main(int argc, char** argv) {
           plan == 0 ? "stay still:" : "move to the landing column:", survive[plan] / probes,
           value[plan] / probes, survive_landing[plan] / probes);
     }
+    std::printf("  survival staying / moving, by the gap at the probed state:");
+    for (int g = 0; g < 3; ++g) {
+      if (plan_by_gap_n[g] == 0) continue;
+      std::printf(" %s%d: %.3f / %.3f (%lld)", g == 2 ? ">=" : "", g + 2,
+                  plan_by_gap[g][0] / plan_by_gap_n[g], plan_by_gap[g][1] / plan_by_gap_n[g],
+                  static_cast<long long>(plan_by_gap_n[g]));
+    }
+    std::printf("\n");
     if (decodes) {
       std::printf(
           "  move plan, the step before the deciding one (ball one row above the paddle's): "
