@@ -27,7 +27,8 @@
 //    move plan's samples decode to the paddle where the plan put it and the ball on its landing
 //    cell (a board that shows the catch coming while the continue head dips says the continue
 //    prediction, not the dynamics, loses it). A model that separates the plans while the policy
-//    does not move says the actor-critic is the limit, not the world model.
+//    does not move says the actor-critic is the limit, not the world model. Both plans' survival
+//    is also split by the gap between paddle and landing column at the probed state (2, 3, 4+).
 // 4. At every step while the ball falls, the actor and the critic: the policy's probability of
 //    moving left, not moving and right, the critic's value, and a one-step lookahead value of each
 //    move (reward + continue x value of the state the world model expects after it). Summed over
@@ -36,6 +37,8 @@
 //    repeated its previous one instead), and the one the lookahead values
 //    best. A lookahead that prefers the right move where the policy does not says the actor lags
 //    its critic; a lookahead that does not says the critic (or the model under it) cannot tell.
+//    The same over every step of the falls by their starting gap (0-1, 2, 3, 4+ columns), beside
+//    how many falls from each gap were caught: where the agent's reach ends, and who gives up.
 // 5. --trace-misses N prints, for the first N misses, the last 10 boards and moves with the board
 //    the world model expects one step later (decoded from its prior) and the actor and critic as
 //    in 4, which shows where a miss comes from: a move away from the ball, or a model that
