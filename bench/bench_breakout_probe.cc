@@ -651,9 +651,13 @@ int Main(int argc, char** argv) {
   std::vector<RiseStep> rise;
   RiseStats rise_stats;
   // Falls by the paddle's gap to the landing column as the fall begins, and how they ended
-  // (caught: the ball rose again; missed: the episode ended in it): whether the misses come from
+  // (caught: the ball rose again from the paddle; missed: the episode ended in it; a fall a
+  // brick turned back counts as neither): whether the misses come from
   // where the paddle starts a fall or from what it does during it.
   int fall_gap = -1;  // the current fall's gap, -1 while the ball rises
+  // Whether the current fall reached the row above the paddle's: a fall that a brick turned back
+  // (a ball falling from the top through a gap in the wall) was never the paddle's to catch.
+  bool fall_decided = false;
   std::array<std::array<int64_t, 2>, 10> fall_outcome{};  // [gap][caught, missed]
   // Every falling step by its fall's starting gap (0-1, 2, 3, 4+): where the agent cannot make
   // a catch, whether its policy, its critic or its model gives up.
@@ -708,10 +712,12 @@ int Main(int argc, char** argv) {
       if (!before.complete() || before.dir() < 2) {
         ++start_distance[std::abs(target - board.paddle)];
         fall_gap = std::abs(target - board.paddle);
+        fall_decided = false;
         rise_stats.Add(rise, target, board.paddle);
         rise.clear();
       }
       falling_by_gap[std::clamp(fall_gap - 1, 0, 3)].Add(view, wanted, moved);
+      fall_decided = fall_decided || board.ball_y == kRow - 1;
       falling_view = view;
       falling_wanted = wanted;
       // The paddle moves before the ball in each step, so it has kRow - ball_y moves to be
@@ -741,7 +747,7 @@ int Main(int argc, char** argv) {
     }
     if (board.complete() && board.dir() < 2) {
       rise.push_back({board, map.game[action[0]]});
-      if (fall_gap >= 0) ++fall_outcome[fall_gap][0];  // the ball rose again: caught
+      if (fall_gap >= 0 && fall_decided) ++fall_outcome[fall_gap][0];  // rose again: caught
       fall_gap = -1;
     }
     before = board;
