@@ -53,6 +53,11 @@
 //    continue head tells them apart on the agent's own play. Beside it, every deciding step of
 //    the agent's play counted by outcome and by how many columns the paddle moved in the 4 steps
 //    before (0, 1, 2+): how often late movement ends in a miss in the data the model learns from.
+// 8. --replay-falls DIR reads the training play a run logged (a bench_learning run's `replay`
+//    directory; opening it adds an empty segment, so pass a copy) and counts its falls by the
+//    paddle's starting gap and outcome, per 20k env steps: whether the data the model learned
+//    from ever held a catch from 3 or 4+ columns, and when. Needs the run's config (--run) for
+//    the log's layout, and the symbolic view.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -61,6 +66,7 @@
 #include <cstdlib>
 #include <deque>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +74,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "dreamer/actor_critic.h"
+#include "dreamer/batch.h"
 #include "dreamer/distributions.h"
 #include "dreamer/models/mlp.h"
 #include "dreamer/policy.h"
@@ -76,6 +83,7 @@
 #include "envs/minatar_env.h"
 #include "envs/rng.h"
 #include "learner/agent_source.h"
+#include "learner/replay_log.h"
 #include "services/command_line.h"
 #include "services/thread_env.h"
 
@@ -525,6 +533,101 @@ struct DecidingStats {
   }
 };
 
+// The falls in a run's logged training play (item 8 of the header), per 20k env steps.
+int ReplayFalls(const learner::ResolvedAgent& resolved, const dreamer::AgentConfig& agent_config,
+                const std::string& dir) {
+  constexpr int64_t kWindow = 20000;
+  learner::ReplayLogLayout layout;
+  layout.shape = dreamer::StepShapeOf(agent_config);
+  layout.envs =
+      static_cast<int>(resolved.config.actor.count * resolved.config.actor.envs_per_actor);
+  if (agent_config.replay_context != 0) {
+    layout.deter = agent_config.deter;
+    layout.stoch = agent_config.stoch;
+    layout.classes = agent_config.classes;
+  }
+  if (layout.shape.vector_size != 400) {
+    std::cerr << "bench_breakout_probe: --replay-falls reads the symbolic view's 10x10x4 grid; "
+                 "this run's steps hold "
+              << layout.shape.vector_size << " floats\n";
+    return 2;
+  }
+  struct EnvState {
+    Board before;
+    int fall_gap = -1;
+    bool decided = false;
+  };
+  std::vector<EnvState> per_env(layout.envs);
+  // [window][gap bucket 0-1, 2, 3, 4+][caught, missed]
+  std::vector<std::array<std::array<int64_t, 2>, 4>> counts;
+  int64_t steps = 0;
+  auto add = [&](int env, const services::StepRecord& step, const float*, const float*) {
+    const int64_t window = steps++ / kWindow;
+    if (static_cast<int64_t>(counts.size()) <= window) counts.resize(window + 1);
+    EnvState& e = per_env[env];
+    if (step.is_first) e = EnvState{};
+    Board b;
+    for (int y = 0; y < 10; ++y) {
+      for (int x = 0; x < 10; ++x) {
+        const float* c = step.vector + (y * 10 + x) * 4;
+        if (c[0] > 0.5f) b.paddle = x;
+        if (c[1] > 0.5f) b.ball_x = x, b.ball_y = y;
+        if (c[2] > 0.5f) b.trail_x = x, b.trail_y = y;
+      }
+    }
+    if (step.is_terminal) {
+      if (e.fall_gap >= 0) ++counts[window][std::clamp(e.fall_gap - 1, 0, 3)][1];
+      e = EnvState{};
+      return;
+    }
+    if (b.complete() && b.dir() >= 2) {
+      if (!e.before.complete() || e.before.dir() < 2) {
+        e.fall_gap = std::abs(LandingColumn(b.ball_x, b.ball_y, b.dir()) - b.paddle);
+        e.decided = false;
+      }
+      e.decided = e.decided || b.ball_y == kRow - 1;
+    } else if (b.complete()) {
+      if (e.fall_gap >= 0 && e.decided) ++counts[window][std::clamp(e.fall_gap - 1, 0, 3)][0];
+      e.fall_gap = -1;
+    }
+    e.before = b;
+    if (step.is_last) e = EnvState{};
+  };
+  learner::ReplayLogResume resumed;
+  auto log = learner::ReplayLog::Open(dir, layout, std::numeric_limits<int64_t>::max(), true, add,
+                                      &resumed);
+  if (!log.ok()) {
+    std::cerr << "bench_breakout_probe: " << log.status() << "\n";
+    return 1;
+  }
+  std::printf(
+      "falls in the logged training play of %s (%lld steps, %lld envs; damaged stretches %lld), "
+      "by the paddle's gap to the landing column as a fall begins: caught / all\n",
+      dir.c_str(), static_cast<long long>(steps), static_cast<long long>(layout.envs),
+      static_cast<long long>(resumed.damaged));
+  std::printf("%-16s %12s %12s %12s %12s %14s\n", "env steps", "gap 0-1", "gap 2", "gap 3",
+              "gap 4+", "missed/falls");
+  for (size_t w = 0; w < counts.size(); ++w) {
+    int64_t falls = 0, missed = 0;
+    std::string row;
+    for (int g = 0; g < 4; ++g) {
+      const int64_t all = counts[w][g][0] + counts[w][g][1];
+      falls += all;
+      missed += counts[w][g][1];
+      row += absl::StrCat(
+          " ",
+          std::string(std::max<int>(
+                          0, 12 - static_cast<int>(absl::StrCat(counts[w][g][0], "/", all).size())),
+                      ' '),
+          counts[w][g][0], "/", all);
+    }
+    std::printf("%6lldk-%6lldk %s %14.3f\n", static_cast<long long>(w * kWindow / 1000),
+                static_cast<long long>((w + 1) * kWindow / 1000), row.c_str(),
+                falls ? static_cast<double>(missed) / falls : 0.0);
+  }
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   int64_t episodes = 40, scripted_episodes = 200, seed = 5, trace_misses = 0;
   int64_t plan_samples = 0, plan_horizon = 12;
@@ -555,6 +658,12 @@ int Main(int argc, char** argv) {
   command_line.AddDouble("plan-margin", &plan_margin,
                          "how much more (imagined reward + value) a plan must score than the "
                          "policy's own to replace its move");
+  std::string replay_falls;
+  command_line.AddString("replay-falls", &replay_falls,
+                         "instead of playing: count the falls in the training play logged in "
+                         "this replay log directory (a copy of a bench_learning run's `replay`: "
+                         "opening it adds an empty segment), by starting gap and outcome, per 20k "
+                         "env steps");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
   if (plan_samples < 0 || plan_samples > 256 || plan_horizon < 1 || plan_horizon > 64) {
@@ -591,6 +700,7 @@ int Main(int argc, char** argv) {
   }
   envs::VectorEnv& env = *loaded->envs;
   learner::DreamerAgent& agent = *loaded->agent;
+  if (!replay_falls.empty()) return ReplayFalls(*resolved, agent.config(), replay_falls);
   auto* game = dynamic_cast<envs::MinAtarEnv*>(env.env(0));
   if (game == nullptr || game->num_channels() != 4) {
     std::cerr << "bench_breakout_probe: the env is not MinAtar Breakout's 4-channel game\n";
