@@ -54,7 +54,7 @@
 //    the agent's play counted by outcome and by how many columns the paddle moved in the 4 steps
 //    before (0, 1, 2+): how often late movement ends in a miss in the data the model learns from.
 // 8. --replay-falls DIR reads the training play a run logged (a bench_learning run's `replay`
-//    directory; opening it adds an empty segment, so pass a copy) and counts its falls by the
+//    directory, read from a temporary copy) and counts its falls by the
 //    paddle's starting gap and outcome, per 20k env steps: whether the data the model learned
 //    from ever held a catch from 3 or 4+ columns, and when. Needs the run's config (--run) for
 //    the log's layout, and the symbolic view.
@@ -65,6 +65,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <filesystem>
 #include <iostream>
 #include <limits>
 #include <optional>
@@ -593,9 +594,30 @@ int ReplayFalls(const learner::ResolvedAgent& resolved, const dreamer::AgentConf
     e.before = b;
     if (step.is_last) e = EnvState{};
   };
+  // Opening a log to read it back starts a new (empty) segment in it, so the probe reads a copy
+  // and leaves the run's directory as it was.
+  std::error_code error;
+  if (!std::filesystem::is_directory(dir, error)) {
+    std::cerr << "bench_breakout_probe: --replay-falls " << dir << " is not a directory\n";
+    return 2;
+  }
+  std::string copy_template =
+      (std::filesystem::temp_directory_path(error) / "breakout_probe_replay_XXXXXX").string();
+  if (mkdtemp(copy_template.data()) == nullptr) {
+    std::cerr << "bench_breakout_probe: cannot make a temporary directory " << copy_template
+              << "\n";
+    return 1;
+  }
+  const std::filesystem::path copy = copy_template;
+  std::filesystem::copy(dir, copy, std::filesystem::copy_options::recursive, error);
   learner::ReplayLogResume resumed;
-  auto log = learner::ReplayLog::Open(dir, layout, std::numeric_limits<int64_t>::max(), true, add,
-                                      &resumed);
+  absl::StatusOr<std::unique_ptr<learner::ReplayLog>> log =
+      error ? absl::InternalError(
+                  absl::StrCat("copying ", dir, " to ", copy.string(), ": ", error.message()))
+            : learner::ReplayLog::Open(copy.string(), layout, std::numeric_limits<int64_t>::max(),
+                                       true, add, &resumed);
+  if (log.ok()) log->reset();  // closes the segment it started before the copy goes
+  std::filesystem::remove_all(copy, error);
   if (!log.ok()) {
     std::cerr << "bench_breakout_probe: " << log.status() << "\n";
     return 1;
@@ -661,8 +683,8 @@ int Main(int argc, char** argv) {
   std::string replay_falls;
   command_line.AddString("replay-falls", &replay_falls,
                          "instead of playing: count the falls in the training play logged in "
-                         "this replay log directory (a copy of a bench_learning run's `replay`: "
-                         "opening it adds an empty segment), by starting gap and outcome, per 20k "
+                         "this replay log directory (a bench_learning run's `replay`; read from a "
+                         "temporary copy), by starting gap and outcome, per 20k "
                          "env steps");
   int exit_code = 0;
   if (!services::ParseCommandLineOrExit(command_line, argc, argv, &exit_code)) return exit_code;
