@@ -622,11 +622,15 @@ int ReplayFalls(const learner::ResolvedAgent& resolved, const dreamer::AgentConf
     std::cerr << "bench_breakout_probe: " << log.status() << "\n";
     return 1;
   }
+  // The windows count the logged steps from the first one the log still holds (a run prunes
+  // the segments its replay no longer needs).
+  const int64_t first = std::max<int64_t>(resumed.first_env_step, 0);
   std::printf(
-      "falls in the logged training play of %s (%lld steps, %lld envs; damaged stretches %lld), "
-      "by the paddle's gap to the landing column as a fall begins: caught / all\n",
-      dir.c_str(), static_cast<long long>(steps), static_cast<long long>(layout.envs),
-      static_cast<long long>(resumed.damaged));
+      "falls in the logged training play of %s (%lld steps from env step %lld, %lld envs; "
+      "damaged stretches %lld), by the paddle's gap to the landing column as a fall begins: "
+      "caught / all\n",
+      dir.c_str(), static_cast<long long>(steps), static_cast<long long>(first),
+      static_cast<long long>(layout.envs), static_cast<long long>(resumed.damaged));
   std::printf("%-16s %12s %12s %12s %12s %14s\n", "env steps", "gap 0-1", "gap 2", "gap 3",
               "gap 4+", "missed/falls");
   for (size_t w = 0; w < counts.size(); ++w) {
@@ -643,9 +647,10 @@ int ReplayFalls(const learner::ResolvedAgent& resolved, const dreamer::AgentConf
                       ' '),
           counts[w][g][0], "/", all);
     }
-    std::printf("%6lldk-%6lldk %s %14.3f\n", static_cast<long long>(w * kWindow / 1000),
-                static_cast<long long>((w + 1) * kWindow / 1000), row.c_str(),
-                falls ? static_cast<double>(missed) / falls : 0.0);
+    std::printf("%6lldk-%6lldk %s %14.3f\n",
+                static_cast<long long>((first + static_cast<int64_t>(w) * kWindow) / 1000),
+                static_cast<long long>((first + static_cast<int64_t>(w + 1) * kWindow) / 1000),
+                row.c_str(), falls ? static_cast<double>(missed) / falls : 0.0);
   }
   return 0;
 }
@@ -877,7 +882,9 @@ int Main(int argc, char** argv) {
         }
       }
     }
-    if (board.complete() && board.dir() < 2) {
+    // An episode's first board has its trail on the ball: not a rise.
+    const bool at_start = board.trail_x == board.ball_x && board.trail_y == board.ball_y;
+    if (board.complete() && board.dir() < 2 && !at_start) {
       rise.push_back({board, map.game[action[0]]});
       if (fall_gap >= 0 && fall_decided) ++fall_outcome[fall_gap][0];  // rose again: caught
       fall_gap = -1;
