@@ -176,11 +176,13 @@ struct Board {
   }
 };
 
-Board Decode(const uint8_t* grid) {  // [10, 10, 4]: paddle, ball, trail, brick
+// The game's uint8 state or a logged step's float grid, both 0/1 per cell.
+template <typename Cell>
+Board Decode(const Cell* grid) {  // [10, 10, 4]: paddle, ball, trail, brick
   Board b;
   for (int y = 0; y < 10; ++y) {
     for (int x = 0; x < 10; ++x) {
-      const uint8_t* c = grid + (y * 10 + x) * 4;
+      const Cell* c = grid + (y * 10 + x) * 4;
       if (c[0] != 0) b.paddle = x;
       if (c[1] != 0) b.ball_x = x, b.ball_y = y;
       if (c[2] != 0) b.trail_x = x, b.trail_y = y;
@@ -279,6 +281,9 @@ struct ActorView {
 };
 constexpr int kMoves[3] = {envs::kLeft, envs::kNoop, envs::kRight};
 int MoveIndex(int move) { return move == envs::kLeft ? 0 : move == envs::kRight ? 2 : 1; }
+
+// A fall's starting gap (columns between paddle and landing column) as one of 0-1, 2, 3, 4+.
+int GapBucket(int gap) { return std::clamp(gap - 1, 0, 3); }
 
 // Over the rises that ended in a fall: each rising step's move against the column the ball
 // then came down in (towards it, not moving, away; on the landing column, not moving counts as
@@ -567,17 +572,9 @@ int ReplayFalls(const learner::ResolvedAgent& resolved, const dreamer::AgentConf
     if (static_cast<int64_t>(counts.size()) <= window) counts.resize(window + 1);
     EnvState& e = per_env[env];
     if (step.is_first) e = EnvState{};
-    Board b;
-    for (int y = 0; y < 10; ++y) {
-      for (int x = 0; x < 10; ++x) {
-        const float* c = step.vector + (y * 10 + x) * 4;
-        if (c[0] > 0.5f) b.paddle = x;
-        if (c[1] > 0.5f) b.ball_x = x, b.ball_y = y;
-        if (c[2] > 0.5f) b.trail_x = x, b.trail_y = y;
-      }
-    }
+    const Board b = Decode(step.vector);
     if (step.is_terminal) {
-      if (e.fall_gap >= 0) ++counts[window][std::clamp(e.fall_gap - 1, 0, 3)][1];
+      if (e.fall_gap >= 0) ++counts[window][GapBucket(e.fall_gap)][1];
       e = EnvState{};
       return;
     }
@@ -588,7 +585,7 @@ int ReplayFalls(const learner::ResolvedAgent& resolved, const dreamer::AgentConf
       }
       e.decided = e.decided || b.ball_y == kRow - 1;
     } else if (b.complete()) {
-      if (e.fall_gap >= 0 && e.decided) ++counts[window][std::clamp(e.fall_gap - 1, 0, 3)][0];
+      if (e.fall_gap >= 0 && e.decided) ++counts[window][GapBucket(e.fall_gap)][0];
       e.fall_gap = -1;
     }
     e.before = b;
@@ -853,7 +850,7 @@ int Main(int argc, char** argv) {
         rise_stats.Add(rise, target, board.paddle);
         rise.clear();
       }
-      falling_by_gap[std::clamp(fall_gap - 1, 0, 3)].Add(view, wanted, moved);
+      falling_by_gap[GapBucket(fall_gap)].Add(view, wanted, moved);
       fall_decided = fall_decided || board.ball_y == kRow - 1;
       falling_view = view;
       falling_wanted = wanted;
